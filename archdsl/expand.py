@@ -1,0 +1,490 @@
+"""Stage 4: expand the spec AST into the graph IR, inferring shapes as nodes are made.
+
+Blocks, repeats, dense blocks, branches and expressions are unfolded into primitive-op
+:class:`~archdsl.ir.Node` s. Shapes are inferred node by node (expressions may read the incoming
+tensor's shape through ``in.c``), each by the op's own rule. A layer that fails records its
+diagnostics and yields no tensor; layers that depend on it are skipped silently, so one run reports
+every independent error. Resource limits (node count, repeat counts) stop expansion at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import expr as expr_mod
+from .errors import Collector, Diagnostic, Loc, SpecError, did_you_mean
+from .expr import InputShape
+from .ir import INPUT, Graph, Node, Scope
+from .ops import REGISTRY, Attrs, OpError, Shape
+from .spec import PARAM_TYPES, BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec, Value
+from .yamlsrc import describe
+
+__all__ = ["expand", "DEFAULT_MAX_NODES", "ResourceError"]
+
+DEFAULT_MAX_NODES = 200_000
+MAX_DIM = 2**31 - 1
+MAX_ELEMENTS = 2**48
+
+
+class ResourceError(SpecError):
+    """A limit was hit: expansion stops at once instead of collecting more errors."""
+
+
+@dataclass
+class Ctx:
+    """Where a layer is being expanded: its naming scope, expression environment and block chain."""
+
+    scope: Scope
+    prefix: str
+    env: dict[str, Any]
+    chain: tuple[str, ...] = ()
+    numbered: bool = False
+    used: set[str] = field(default_factory=set)
+    locals: dict[str, str | None] = field(default_factory=dict)
+    counter: list[int] = field(default_factory=lambda: [0])
+    parent: "Ctx | None" = None
+    block_input: str = INPUT
+
+    def child(self, scope: Scope, prefix: str, *, numbered: bool, env: dict[str, Any] | None = None,
+              chain: tuple[str, ...] | None = None, block_input: str | None = None) -> "Ctx":
+        return Ctx(scope, prefix, self.env if env is None else env,
+                   self.chain if chain is None else chain, numbered, parent=self,
+                   block_input=self.block_input if block_input is None else block_input)
+
+
+class Expander:
+    def __init__(self, spec: Spec, params: dict[str, Any], input_shape: Shape, max_nodes: int):
+        self.spec = spec
+        self.max_nodes = max_nodes
+        self.errors = Collector()
+        self.graph = Graph(name=spec.name, file=spec.file, input_shape=input_shape,
+                           params=dict(params), spec=spec)
+
+    # --- entry --------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        g = self.graph
+        g.add_node(Node(INPUT, INPUT, Attrs({}), (), (), g.input_shape, "", self.spec.input_loc))
+        top = Scope("", "network", self.spec.loc, in_shape=g.input_shape)
+        g.scopes[""] = top
+        env = {**g.params, "in": InputShape.of(g.input_shape)}
+        ctx = Ctx(top, "", env)
+        out = self.expand(self.spec.network, INPUT, ctx)
+        if out is not None:
+            g.outputs = {"out": out, **g.outputs}
+            g.output_locs.setdefault("out", self.spec.network.loc)
+            top.output, top.out_shape = out, g.nodes[out].shape
+        self.errors.raise_if_errors()
+        g.warnings.extend(self.dead_branch_warnings())
+        return g
+
+    # --- layers --------------------------------------------------------------------------------
+    def expand(self, layer: Layer, x: str | None, ctx: Ctx) -> str | None:
+        """Expand one layer fed by ``x``; returns the node holding its output, or None on error."""
+        try:
+            return self._expand(layer, x, ctx)
+        except ResourceError:
+            raise
+        except SpecError as error:
+            for diag in error.diagnostics:
+                self.errors.add(diag.with_chain(ctx.chain))
+            if layer.name:
+                ctx.locals[layer.name] = None
+            return None
+
+    def _expand(self, layer: Layer, x: str | None, ctx: Ctx) -> str | None:
+        meta = layer.meta
+        if meta.when is not None and not self.truth(meta.when, ctx.env, "when"):
+            if layer.name:
+                ctx.locals[layer.name] = x
+            return x
+        inputs = [x] if meta.inputs is None else [self.lookup(n, loc, ctx) for n, loc in meta.inputs]
+        if any(i is None for i in inputs):
+            return None
+        first = len(self.graph.nodes)
+        if isinstance(layer, Call):
+            out = self.expand_call(layer, inputs, ctx)
+        elif isinstance(layer, Seq):
+            out = self.expand_seq(layer, self.single(inputs, layer), ctx)
+        elif isinstance(layer, Parallel):
+            out = self.expand_parallel(layer, self.single(inputs, layer), ctx)
+        elif isinstance(layer, Residual):
+            out = self.expand_residual(layer, self.single(inputs, layer), ctx)
+        elif isinstance(layer, Repeat):
+            out = self.expand_repeat(layer, self.single(inputs, layer), ctx)
+        else:  # pragma: no cover - the parser makes only these
+            raise AssertionError(f"unknown layer {layer!r}")
+        if meta.freeze:
+            for node in list(self.graph.nodes.values())[first:]:
+                node.freeze = True
+        if layer.name:
+            ctx.locals[layer.name] = out
+        if meta.output is not None and out is not None:
+            name, loc = meta.output
+            if name in self.graph.outputs or name == "out":
+                raise SpecError(Diagnostic(f"output `{name}` is defined twice", loc,
+                                           notes=(("first defined here", self.graph.output_locs.get(name)),)))
+            self.graph.outputs[name] = out
+            self.graph.output_locs[name] = loc
+            return x  # a side output does not feed the next layer
+        return out
+
+    def single(self, inputs: list[str], layer: Layer) -> str:
+        if len(inputs) != 1:
+            raise SpecError(Diagnostic("this construct takes one input", layer.loc,
+                                       found=f"{len(inputs)} inputs in `from:`",
+                                       hint="merge the inputs first with `{concat: {}, from: [...]}`"))
+        return inputs[0]
+
+    def lookup(self, name: str, loc: Loc, ctx: Ctx) -> str | None:
+        """Resolve a `from:` name in this scope or an enclosing one."""
+        if name == INPUT:
+            return ctx.block_input
+        scope: Ctx | None = ctx
+        known: list[str] = []
+        while scope is not None:
+            if name in scope.locals:
+                return scope.locals[name]
+            known.extend(scope.locals)
+            scope = scope.parent
+        raise SpecError(Diagnostic(f"`from:` names an undefined layer `{name}`", loc,
+                                   expected="a layer defined earlier in this or an enclosing scope, or `input`",
+                                   found=f"`{name}`", hint=did_you_mean(name, [*known, INPUT])))
+
+    # --- naming --------------------------------------------------------------------------------
+    def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
+        """A name for an unnamed layer: its index in a named sequence, else the op name
+        (``relu``, ``relu_1``, ...). Structural nodes (merges) never take an index."""
+        if ctx.numbered and not structural:
+            name = str(ctx.counter[0])
+            ctx.counter[0] += 1
+        else:
+            name, k = base, 0
+            while name in ctx.used:
+                k += 1
+                name = f"{base}_{k}"
+        ctx.used.add(name)
+        return name
+
+    def claim(self, name: str, ctx: Ctx, loc: Loc | None) -> str:
+        if name in ctx.used:
+            raise SpecError(Diagnostic(f"two layers are named `{name}` in one scope", loc,
+                                       code="graph",
+                                       hint="give each layer of a scope its own name"))
+        ctx.used.add(name)
+        return name
+
+    def layer_name(self, layer: Layer, default: str, ctx: Ctx, structural: bool = False) -> str:
+        if layer.name:
+            if ctx.numbered:
+                ctx.counter[0] += 1
+            return self.claim(layer.name, ctx, layer.name_loc)
+        return self.auto_name(default, ctx, structural)
+
+    def open_scope(self, kind: str, name: str, layer: Layer, ctx: Ctx, x: str, **kw: Any) -> Scope:
+        path = ctx.prefix + name
+        scope = Scope(path, kind, layer.loc, parent=ctx.scope.path, input=x,
+                      in_shape=self.graph.nodes[x].shape, **kw)
+        self.graph.scopes[path] = scope
+        ctx.scope.members.append(path)
+        return scope
+
+    def close_scope(self, scope: Scope, out: str | None) -> str | None:
+        if out is not None:
+            scope.output, scope.out_shape = out, self.graph.nodes[out].shape
+        return out
+
+    # --- calls -----------------------------------------------------------------------------------
+    def expand_call(self, call: Call, inputs: list[str], ctx: Ctx) -> str | None:
+        if call.is_block:
+            return self.expand_block(call, self.single(inputs, call), ctx)
+        op = REGISTRY[call.target]
+        if call.target == "identity" and not call.name and len(inputs) == 1 and not call.args:
+            return inputs[0]
+        raw = {key: self.eval_arg(value, ctx.env, _words(op, key)) for key, value in call.args.items()}
+        name = self.layer_name(call, call.target, ctx)
+        return self.add_op(op.name, raw, inputs, ctx, name, call.loc, call.arg_locs)
+
+    def add_op(self, op_name: str, raw: dict[str, Any], inputs: list[str], ctx: Ctx, name: str,
+               loc: Loc | None, arg_locs: dict[str, Loc] | None = None) -> str:
+        op = REGISTRY[op_name]
+        arg_locs = arg_locs or {}
+        in_shapes = [self.graph.nodes[i].shape for i in inputs]
+        if len(inputs) < op.min_inputs or (op.max_inputs is not None and len(inputs) > op.max_inputs):
+            want = (f"{op.min_inputs}" if op.max_inputs == op.min_inputs
+                    else f"at least {op.min_inputs}")
+            raise SpecError(Diagnostic(f"`{op_name}` takes {want} input(s)", loc,
+                                       found=f"{len(inputs)}", code="graph",
+                                       hint="list its inputs with `from: [a, b]`" if op.min_inputs > 1 else None))
+        try:
+            values = op.finalize(op.resolve(raw), in_shapes)
+            attrs = Attrs(values)
+            shape = tuple(op.shape(attrs, in_shapes))
+        except OpError as err:
+            raise SpecError(self.op_diagnostic(err, op_name, name, ctx, loc, arg_locs, inputs)) from None
+        self.check_shape(shape, ctx.prefix + name, loc)
+        node = Node(ctx.prefix + name, op_name, attrs, tuple(inputs), tuple(in_shapes), shape,
+                    ctx.scope.path, loc, ctx.chain, dict(arg_locs))
+        if len(self.graph.nodes) >= self.max_nodes:
+            raise ResourceError(Diagnostic(
+                f"the network expands to more than {self.max_nodes:,} nodes", loc,
+                hint="check repeat counts, or raise the limit with --max-nodes"))
+        self.graph.add_node(node)
+        ctx.scope.members.append(node.name)
+        return node.name
+
+    def op_diagnostic(self, err: OpError, op_name: str, name: str, ctx: Ctx, loc: Loc | None,
+                      arg_locs: dict[str, Loc], inputs: list[str]) -> Diagnostic:
+        where = arg_locs.get(err.attr, loc) if err.attr else loc
+        notes = []
+        if err.input_index is not None or len(inputs) > 1:
+            for i, src in enumerate(inputs):
+                node = self.graph.nodes[src]
+                what = "the input of the enclosing block" if src == INPUT or src == ctx.block_input \
+                    else f"`{src}`"
+                notes.append((f"input {i} ({_fmt_shape(node.shape)}) comes from {what}", node.loc))
+        elif inputs:
+            src = self.graph.nodes[inputs[0]]
+            notes.append((f"its input ({_fmt_shape(src.shape)}) comes from `{src.name}`", src.loc))
+        return Diagnostic(f"`{ctx.prefix + name}` ({op_name}): {err.message}", where,
+                          expected=err.expected, found=err.found, hint=err.hint,
+                          notes=tuple(notes), code="shape" if err.attr is None else "attr")
+
+    def check_shape(self, shape: Shape, name: str, loc: Loc | None) -> None:
+        if any(d > MAX_DIM for d in shape) or math.prod(shape) > MAX_ELEMENTS:
+            raise ResourceError(Diagnostic(f"`{name}`: the shape overflows", loc,
+                                           found=_fmt_shape(shape),
+                                           expected=f"each size at most {MAX_DIM:,}"))
+
+    # --- blocks ----------------------------------------------------------------------------------
+    def expand_block(self, call: Call, x: str, ctx: Ctx) -> str | None:
+        block = self.spec.blocks[call.target]
+        args = self.block_args(block, call, ctx)
+        name = self.layer_name(call, call.target, ctx)
+        scope = self.open_scope("block", name, call, ctx, x, block=block.name, args=dict(args))
+        in_shape = self.graph.nodes[x].shape
+        env = {**self.graph.params, **args, "in": InputShape.of(in_shape)}
+        link = f"block `{block.name}` ({block.loc}) used by `{scope.path}` ({call.loc})"
+        inner = ctx.child(scope, scope.path + ".", numbered=False, env=env,
+                          chain=(link, *ctx.chain), block_input=x)
+        for key, value in block.lets:
+            env[key] = self.eval_value(value, env)
+        scope.meta["lets"] = {key: env[key] for key, _ in block.lets}
+        out = self.expand(block.body, x, inner)
+        return self.close_scope(scope, out)
+
+    def block_args(self, block: BlockDef, call: Call, ctx: Ctx) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        for key, value in call.args.items():
+            if key not in block.params:
+                raise SpecError(Diagnostic(
+                    f"block `{block.name}` has no parameter `{key}`", call.arg_locs.get(key, call.loc),
+                    expected="one of " + ", ".join(f"`{p}`" for p in block.params) if block.params
+                    else "no arguments", found=f"`{key}`", hint=did_you_mean(key, block.params)))
+            decl = block.params[key]
+            words = None if decl.type != "str" else _ANY_WORD
+            args[key] = self.check_type(self.eval_arg(value, ctx.env, words), decl.type, key, value.loc,
+                                        f"parameter `{key}` of block `{block.name}`")
+        for key, decl in block.params.items():
+            if key not in args:
+                if decl.required:
+                    raise SpecError(Diagnostic(
+                        f"block `{block.name}` needs the parameter `{key}`", call.loc,
+                        expected=f"`{key}: <{decl.type}>` in the arguments",
+                        hint=f"declared at {decl.loc}"))
+                args[key] = decl.default
+        return args
+
+    @staticmethod
+    def check_type(value: Any, type_name: str, key: str, loc: Loc, what: str) -> Any:
+        typ = PARAM_TYPES[type_name]
+        ok = isinstance(value, typ) and not (typ in (int, float) and isinstance(value, bool))
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            raise SpecError(Diagnostic(f"{what} has the wrong type", loc,
+                                       expected=f"{'an' if type_name == 'int' else 'a'} {type_name}",
+                                       found=describe(value)))
+        return value
+
+    # --- constructs ------------------------------------------------------------------------------
+    def expand_seq(self, seq: Seq, x: str, ctx: Ctx) -> str | None:
+        if seq.name:
+            name = self.layer_name(seq, "seq", ctx)
+            scope = self.open_scope("seq", name, seq, ctx, x)
+            inner = ctx.child(scope, scope.path + ".", numbered=True)
+        else:
+            scope, inner = None, ctx
+        out: str | None = x
+        for item in seq.items:
+            if out is None:
+                break
+            out = self.expand(item, out, inner)
+        return self.close_scope(scope, out) if scope else out
+
+    def expand_parallel(self, par: Parallel, x: str, ctx: Ctx) -> str | None:
+        scope, inner = self.construct_scope("parallel", par, ctx, x)
+        scope.meta["merge"] = par.merge
+        outs = [self.expand(branch, x, inner) for branch in par.branches]
+        if any(o is None for o in outs):
+            return None
+        if len(outs) == 1:
+            merged = outs[0]
+        else:
+            name = self.auto_name({"concat": "cat"}.get(par.merge, par.merge), inner, structural=True)
+            merged = self.add_op(par.merge, {}, outs, inner, name, par.merge_loc or par.loc)
+        if par.after is not None:
+            merged = self.expand(par.after, merged, inner)
+        return self.close_scope(scope, merged)
+
+    def expand_residual(self, res: Residual, x: str, ctx: Ctx) -> str | None:
+        scope, inner = self.construct_scope("residual", res, ctx, x)
+        body = self.expand(res.body, x, inner)
+        shortcut = x if res.shortcut is None else self.expand(res.shortcut, x, inner)
+        if body is None or shortcut is None:
+            return None
+        connect = res.connect is None or self.truth(res.connect, inner.env, "connect")
+        scope.meta["connect"] = connect
+        scope.meta["body_output"] = body
+        scope.meta["shortcut_output"] = shortcut
+        out = body
+        if connect:
+            name = self.auto_name("add", inner, structural=True)
+            out = self.add_op("add", {}, [body, shortcut], inner, name, res.loc)
+        if res.after is not None:
+            out = self.expand(res.after, out, inner)
+        return self.close_scope(scope, out)
+
+    def construct_scope(self, kind: str, layer: Layer, ctx: Ctx, x: str) -> tuple[Scope, Ctx]:
+        """Named constructs open a naming scope; unnamed ones record a scope but share names."""
+        if layer.name:
+            name = self.layer_name(layer, kind, ctx)
+            scope = self.open_scope(kind, name, layer, ctx, x)
+            return scope, ctx.child(scope, scope.path + ".", numbered=False)
+        path = f"{ctx.prefix}<{kind}{len(self.graph.scopes)}>"
+        scope = Scope(path, kind, layer.loc, parent=ctx.scope.path, input=x,
+                      in_shape=self.graph.nodes[x].shape, named=False)
+        self.graph.scopes[path] = scope
+        ctx.scope.members.append(path)
+        inner = Ctx(scope, ctx.prefix, ctx.env, ctx.chain, ctx.numbered, ctx.used, ctx.locals,
+                    ctx.counter, ctx.parent, ctx.block_input)
+        return scope, inner
+
+    def expand_repeat(self, rep: Repeat, x: str, ctx: Ctx) -> str | None:
+        count = self.eval_value(rep.count, ctx.env)
+        head = "dense" if rep.dense else "repeat"
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise SpecError(Diagnostic(f"`{head}` needs a count", rep.count.loc,
+                                       expected="a whole number >= 0", found=describe(count)))
+        if count > self.max_nodes:
+            raise ResourceError(Diagnostic(f"`{head}: {count:,}` exceeds the node limit", rep.count.loc,
+                                           expected=f"at most {self.max_nodes:,} nodes in all",
+                                           hint="raise the limit with --max-nodes if you mean it"))
+        if rep.name:
+            name = self.layer_name(rep, head, ctx)
+            scope = self.open_scope("dense" if rep.dense else "repeat", name, rep, ctx, x)
+            inner = ctx.child(scope, scope.path + ".", numbered=False)
+        elif rep.dense:
+            scope, inner = self.construct_scope("dense", rep, ctx, x)
+        else:
+            scope, inner = None, ctx
+        if scope is not None:
+            scope.meta["count"] = count
+        features = [x]
+        out: str | None = x
+        for i in range(count):
+            env = {**inner.env, "i": i}
+            child_ctx = Ctx(inner.scope, inner.prefix, env, inner.chain, inner.numbered, inner.used,
+                            inner.locals, inner.counter, inner.parent, inner.block_input)
+            layer = rep.layer
+            if rep.name_template is not None:
+                layer = replace(layer, name=self.template(rep.name_template, env),
+                                name_loc=rep.name_template.loc)
+            elif rep.name:
+                layer = replace(layer, name=str(i), name_loc=None)
+            if rep.dense and i > 0:
+                cat = self.auto_name("cat", child_ctx, structural=True)
+                out = self.add_op("concat", {}, list(features), child_ctx, cat, rep.loc)
+            out = self.expand(layer, out, child_ctx)
+            if out is None:
+                return None
+            features.append(out)
+        if rep.dense and count > 0:
+            cat = self.auto_name("cat", inner, structural=True)
+            out = self.add_op("concat", {}, list(features), inner, cat, rep.loc)
+        return self.close_scope(scope, out) if scope else out
+
+    def template(self, tmpl: Value, env: dict[str, Any]) -> str:
+        parts = []
+        for part in tmpl.items or ():
+            parts.append(str(self.eval_value(part, env)) if part.is_expr else str(part.literal))
+        return "".join(parts)
+
+    # --- values ----------------------------------------------------------------------------------
+    def eval_value(self, value: Value, env: dict[str, Any]) -> Any:
+        if value.items is not None:
+            return [self.eval_value(item, env) for item in value.items]
+        if value.expr is not None:
+            return expr_mod.evaluate(value.expr, env)
+        return value.literal
+
+    def eval_arg(self, value: Value, env: dict[str, Any], words: Any) -> Any:
+        """Evaluate an argument; a bare word the attribute accepts as a keyword stays a word."""
+        if value.expr is not None and _is_keyword(value, env, words):
+            return value.literal
+        if value.items is not None:
+            return [self.eval_arg(item, env, words) for item in value.items]
+        return self.eval_value(value, env)
+
+    def truth(self, value: Value, env: dict[str, Any], key: str) -> bool:
+        result = self.eval_value(value, env)
+        if not isinstance(result, bool):
+            raise SpecError(Diagnostic(f"`{key}:` needs a condition", value.loc,
+                                       expected="true or false", found=describe(result)))
+        return result
+
+    # --- warnings --------------------------------------------------------------------------------
+    def dead_branch_warnings(self) -> list[Diagnostic]:
+        dead = self.graph.dead_nodes()
+        warnings = []
+        reported: set[str] = set()
+        for node in dead:
+            if any(node.inputs and src in reported for src in node.inputs):
+                reported.add(node.name)
+                continue
+            reported.add(node.name)
+            warnings.append(Diagnostic(f"`{node.name}` is computed but never used", node.loc,
+                                       severity="warning",
+                                       hint="feed it to a later layer with `from:`, mark it "
+                                            "`output: NAME`, or remove it"))
+        return warnings
+
+
+_ANY_WORD = object()
+
+
+def _words(op: Any, key: str) -> tuple[str, ...]:
+    for attr in op.attrs:
+        if attr.name == key:
+            return attr.choices
+    return ()
+
+
+def _is_keyword(value: Value, env: dict[str, Any], words: Any) -> bool:
+    """Is this argument a bare word meant literally (``pad: same``), not an expression?"""
+    if not words or not (isinstance(value.literal, str) and value.literal.isidentifier()):
+        return False
+    if words is _ANY_WORD:
+        return value.literal not in env
+    return value.literal in words
+
+
+def _fmt_shape(shape: Shape) -> str:
+    return " x ".join(str(d) for d in shape)
+
+
+def expand(spec: Spec, params: dict[str, Any], input_shape: Shape,
+           max_nodes: int = DEFAULT_MAX_NODES) -> Graph:
+    """Expand a parsed spec with resolved parameters into a checked :class:`Graph`."""
+    return Expander(spec, params, input_shape, max_nodes).run()

@@ -1,0 +1,156 @@
+"""The graph IR: primitive-op nodes in a networkx DiGraph, plus the tree of scopes that made them.
+
+Every :class:`Node` is one primitive op (or the ``input`` placeholder) with resolved attributes,
+its input and output shapes, the dotted path that is also its PyTorch attribute path and state_dict
+prefix (``layer1.0.conv1``), its source location and the chain of block uses that produced it.
+Analysis passes put their typed results in ``node.meta``. Edges carry ``index``: the position of
+the input, so input order is deterministic.
+
+:class:`Scope` records each block instance, named sequence, repeat, dense block, parallel and
+residual: its kind, block name and arguments, and its ordered members (nodes and child scopes).
+The code generator and the diagrams read the hierarchy from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import networkx as nx
+
+from .errors import Diagnostic, Loc, SpecError
+from .ops import REGISTRY, Attrs, Shape
+
+__all__ = ["Node", "Scope", "Graph", "INPUT"]
+
+INPUT = "input"
+
+
+@dataclass
+class Node:
+    name: str
+    op: str
+    attrs: Attrs
+    inputs: tuple[str, ...]
+    in_shapes: tuple[Shape, ...]
+    shape: Shape
+    scope: str
+    loc: Loc | None
+    chain: tuple[tuple[str, Loc | None], ...] = ()
+    attr_locs: dict[str, Loc] = field(default_factory=dict)
+    freeze: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def local_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+    @property
+    def opdef(self):  # noqa: ANN201 - an ops.Op
+        return REGISTRY[self.op]
+
+
+@dataclass
+class Scope:
+    """One instance of a construct. ``members`` lists child scope paths and node names in order."""
+
+    path: str
+    kind: str  # network, block, seq, repeat, dense, parallel, residual
+    loc: Loc | None
+    block: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+    members: list[str] = field(default_factory=list)
+    input: str = INPUT
+    output: str = INPUT
+    in_shape: Shape = ()
+    out_shape: Shape = ()
+    named: bool = True
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def local_name(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+
+@dataclass
+class Graph:
+    """A checked network: nodes in topological (insertion) order, scopes, outputs."""
+
+    name: str
+    file: str
+    input_shape: Shape
+    params: dict[str, Any]
+    spec: Any = None
+    nx: nx.DiGraph = field(default_factory=nx.DiGraph)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    scopes: dict[str, Scope] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    output_locs: dict[str, Loc | None] = field(default_factory=dict)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def add_node(self, node: Node) -> None:
+        self.nodes[node.name] = node
+        self.nx.add_node(node.name)
+        for index, src in enumerate(node.inputs):
+            self.nx.add_edge(src, node.name, index=index)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def op_nodes(self) -> Iterator[Node]:
+        return (n for n in self.nodes.values() if n.op != INPUT)
+
+    def consumers(self, name: str) -> list[str]:
+        return [dst for _, dst in self.nx.out_edges(name)]
+
+    @property
+    def main_output(self) -> Node:
+        return self.nodes[next(iter(self.outputs.values()))]
+
+    def output_shapes(self) -> dict[str, Shape]:
+        return {name: self.nodes[node].shape for name, node in self.outputs.items()}
+
+    def scope_nodes(self, path: str) -> list[Node]:
+        """All nodes inside a scope (recursively), in topological order."""
+        prefix = path + "."
+        return [n for n in self.op_nodes() if n.scope == path or n.scope.startswith(prefix)]
+
+    def lint(self) -> None:
+        """Check the IR's invariants after a transformation; a failure is a bug, not a user error."""
+        problems = []
+        if not nx.is_directed_acyclic_graph(self.nx):
+            problems.append("the graph has a cycle")
+        seen: set[str] = set()
+        for node in self.nodes.values():
+            if node.op != INPUT and node.op not in REGISTRY:
+                problems.append(f"node {node.name} has unknown op {node.op}")
+            for src in node.inputs:
+                if src not in seen:
+                    problems.append(f"node {node.name} reads {src}, which is not defined before it")
+            if len(node.in_shapes) != len(node.inputs):
+                problems.append(f"node {node.name} has {len(node.inputs)} inputs but "
+                                f"{len(node.in_shapes)} input shapes")
+            seen.add(node.name)
+        if set(self.nx.nodes) != set(self.nodes):
+            problems.append("the networkx graph and the node table disagree")
+        for name, node in self.outputs.items():
+            if node not in self.nodes:
+                problems.append(f"output {name} names a missing node {node}")
+        if problems:
+            raise AssertionError("IR lint failed: " + "; ".join(problems))
+
+    def dead_nodes(self) -> list[Node]:
+        """Nodes no output depends on (dead branches)."""
+        live: set[str] = set()
+        for node in self.outputs.values():
+            live.add(node)
+            live |= nx.ancestors(self.nx, node)
+        return [n for n in self.op_nodes() if n.name not in live]
+
+
+def fail(message: str, loc: Loc | None, **kwargs: Any) -> SpecError:
+    return SpecError(Diagnostic(message, loc, **kwargs))

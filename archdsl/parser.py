@@ -1,0 +1,515 @@
+"""Stage 3: the located YAML tree -> the spec AST (:mod:`archdsl.spec`).
+
+One ``parse_<construct>`` method per construct; every failure goes through :meth:`Parser.fail`.
+Independent mistakes (in different blocks, or different items of a sequence) are collected and
+reported together. Block libraries (``use:``) are read here, confined to the spec's directory
+unless the caller allows more.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterable, NoReturn
+
+import networkx as nx
+
+from . import expr as expr_mod
+from .errors import Collector, Diagnostic, Loc, SpecError, did_you_mean
+from .ops import REGISTRY
+from .schema import LIBRARY_KEYS, validate_structure
+from .spec import (PARAM_TYPES, BlockDef, Call, Layer, Meta, ParamDecl, Parallel, Repeat, Residual,
+                   Seq, Spec, Value)
+from .yamlsrc import Y, describe, load_yaml
+
+__all__ = ["parse_spec", "Parser", "META_KEYS", "CONSTRUCTS", "NAME_RE"]
+
+META_KEYS = ("from", "when", "output", "freeze")
+CONSTRUCTS = ("repeat", "dense", "parallel", "residual", "seq")
+_CONSTRUCT_KEYS = {
+    "repeat": ("block", "args", "layer", "name"),
+    "dense": ("block", "args", "layer", "name"),
+    "parallel": ("merge", "after"),
+    "residual": (),
+    "seq": (),
+}
+RESERVED = set(META_KEYS) | set(CONSTRUCTS) | {"block", "args", "layer", "name", "merge", "after",
+                                               "body", "shortcut", "connect", "input", "in", "i"}
+NAME_RE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)$")
+MERGES = ("concat", "add", "mul")
+
+
+class Parser:
+    """Parses one model spec and the libraries it uses."""
+
+    def __init__(self, root_dir: Path, allow_paths: Iterable[Path] = ()):
+        self.root_dir = root_dir.resolve()
+        self.allow_paths = [Path(p).resolve() for p in allow_paths]
+        self.errors = Collector()
+        self.block_names: set[str] = set()
+        self.blocks: dict[str, BlockDef] = {}
+        self._block_files: dict[str, Loc] = {}
+        self._loaded: set[Path] = set()
+
+    # --- failure --------------------------------------------------------------------------
+    def fail(self, message: str, loc: Loc | None, **kwargs: Any) -> NoReturn:
+        raise SpecError(Diagnostic(message, loc, **kwargs))
+
+    def collect(self, fn: Any, *args: Any) -> Any:
+        """Run a parse step; on failure record its diagnostics and return None."""
+        try:
+            return fn(*args)
+        except SpecError as error:
+            self.errors.extend(error)
+            return None
+
+    # --- documents --------------------------------------------------------------------------
+    def parse_model(self, path: Path, display: str) -> Spec:
+        root = load_yaml(path, display)
+        if not root.is_map:
+            self.fail("a spec must be a mapping of keys", root.loc,
+                      expected="`name:`, `input:`, `network:` ...", found=describe(root))
+        for diag in validate_structure(root):
+            self.errors.add(diag)
+        doc = root.value
+        for key in ("input", "network"):
+            if key not in doc:
+                self.errors.add(Diagnostic(f"missing required key `{key}`", root.loc,
+                                           expected=f"a `{key}:` key in a model spec",
+                                           hint="a file with only `blocks:` is a library: "
+                                                "use it from a model spec with `use:`"))
+        self.errors.raise_if_errors()
+        self.parse_uses(root, path, [path.resolve()])
+        self.collect_block_names(root)
+        self.parse_blocks(root)
+        params = self.collect(self.parse_spec_params, doc.get("params")) or {}
+        network = self.collect(self.parse_layer, doc["network"])
+        self.check_block_cycles()
+        self.errors.raise_if_errors()
+        input_shape = tuple(v.value for v in doc["input"].value)
+        return Spec(
+            name=str(doc["name"].value), file=display, loc=root.loc,
+            input=input_shape, input_loc=doc["input"].loc, params=params,
+            blocks=dict(self.blocks), network=network,
+            doc=str(doc["doc"].value) if "doc" in doc else "",
+            uses=tuple(sorted(str(p) for p in self._loaded)),
+        )
+
+    def parse_uses(self, root: Y, path: Path, stack: list[Path]) -> None:
+        """Read the libraries a document uses (recursively), collecting their block names."""
+        uses = root.value.get("use")
+        if uses is None:
+            return
+        items = uses.value if uses.is_list else [uses]
+        for item in items:
+            self.collect(self.parse_use, item, path, stack)
+
+    def parse_use(self, item: Y, path: Path, stack: list[Path]) -> None:
+        if not item.is_str:
+            self.fail("`use:` takes file paths", item.loc, expected="a path", found=describe(item))
+        target = self.resolve_use(item, path)
+        if target in stack:
+            cycle = " -> ".join(p.name for p in [*stack, target])
+            self.fail("import cycle", item.loc, found=cycle,
+                      hint="move the shared blocks into a library that both files use")
+        if target in self._loaded:
+            return
+        self._loaded.add(target)
+        display = os.path.relpath(target) if not os.path.isabs(item.value) else str(target)
+        root = load_yaml(target, display)
+        if not root.is_map:
+            self.fail("a block library must be a mapping", root.loc, found=describe(root))
+        for key in root.value:
+            if key not in LIBRARY_KEYS:
+                self.fail(f"unknown key `{key}` in a block library", root.key_loc(key),
+                          expected="one of " + ", ".join(f"`{k}`" for k in LIBRARY_KEYS),
+                          hint=did_you_mean(key, LIBRARY_KEYS))
+        for diag in validate_structure(root):
+            self.errors.add(diag)
+        self.parse_uses(root, target, [*stack, target])
+        self.collect_block_names(root)
+        self.parse_blocks(root)
+
+    def resolve_use(self, item: Y, path: Path) -> Path:
+        raw = Path(item.value)
+        target = (path.parent / raw).resolve()
+        allowed = [self.root_dir, *self.allow_paths]
+        if not any(target == base or base in target.parents for base in allowed):
+            self.fail("`use:` may not leave the spec's directory", item.loc,
+                      found=f"`{item.value}` -> {target}",
+                      expected=f"a file under {self.root_dir}",
+                      hint="copy the library next to the spec, or pass --allow-path DIR")
+        if not target.is_file():
+            self.fail(f"library not found: `{item.value}`", item.loc,
+                      expected=f"a file at {target}", hint="paths in `use:` are relative to the spec")
+        return target
+
+    # --- blocks --------------------------------------------------------------------------------
+    def collect_block_names(self, root: Y) -> None:
+        blocks = root.value.get("blocks")
+        if blocks is None or not blocks.is_map:
+            return
+        for name in blocks.value:
+            loc = blocks.key_loc(name)
+            if name in REGISTRY:
+                self.errors.add(Diagnostic(f"block `{name}` has the name of an op", loc,
+                                           hint=f"rename the block (e.g. `{name}_block`)"))
+            elif name in RESERVED or not NAME_RE.match(name) or name.isdigit():
+                self.errors.add(Diagnostic(f"`{name}` cannot name a block", loc,
+                                           expected="an identifier that is not a keyword of the language"))
+            elif name in self._block_files:
+                self.errors.add(Diagnostic(f"block `{name}` is defined twice", loc,
+                                           notes=(("first defined here", self._block_files[name]),)))
+            else:
+                self._block_files[name] = loc
+                self.block_names.add(name)
+
+    def parse_blocks(self, root: Y) -> None:
+        blocks = root.value.get("blocks")
+        if blocks is None or not blocks.is_map:
+            return
+        for name, body in blocks.value.items():
+            if name in self.block_names and name not in self.blocks:
+                block = self.collect(self.parse_block, name, body, blocks.key_loc(name))
+                if block is not None:
+                    self.blocks[name] = block
+
+    def parse_block(self, name: str, y: Y, loc: Loc) -> BlockDef:
+        if not y.is_map:
+            self.fail(f"block `{name}` must be a mapping", y.loc,
+                      expected="`params:`, `let:` and `body:`", found=describe(y))
+        params = self.parse_block_params(y.value.get("params"))
+        lets = []
+        let = y.value.get("let")
+        if let is not None:
+            for key, value in let.value.items():
+                self.check_name(key, let.key_loc(key), "a `let` value")
+                if key in params:
+                    self.fail(f"`let` value `{key}` hides the parameter of the same name",
+                              let.key_loc(key), hint="rename one of them")
+                lets.append((key, self.parse_value(value)))
+        if "body" not in y.value:
+            self.fail(f"block `{name}` has no `body:`", loc, expected="a `body:` layer")
+        body = self.parse_layer(y.value["body"])
+        doc = y.value["doc"].value if "doc" in y.value else ""
+        return BlockDef(name, params, tuple(lets), body, loc, str(doc))
+
+    def parse_block_params(self, y: Y | None) -> dict[str, ParamDecl]:
+        params: dict[str, ParamDecl] = {}
+        if y is None:
+            return params
+        for key, value in y.value.items():
+            loc = y.key_loc(key)
+            self.check_name(key, loc, "a parameter")
+            raw = value.value
+            if isinstance(raw, str) and raw in PARAM_TYPES:
+                params[key] = ParamDecl(key, raw, None, loc, required=True)
+            elif isinstance(raw, (bool, int, float, str)):
+                params[key] = ParamDecl(key, _type_name(raw), raw, loc)
+            else:
+                self.fail(f"parameter `{key}` needs a default or a type", value.loc,
+                          expected="a default value, or one of " + ", ".join(PARAM_TYPES),
+                          found=describe(value))
+        return params
+
+    def parse_spec_params(self, y: Y | None) -> dict[str, ParamDecl]:
+        params = {}
+        for key, decl in self.parse_block_params(y).items():
+            if decl.required:
+                self.fail(f"spec parameter `{key}` needs a default", decl.loc,
+                          hint="spec parameters are overridden with --set, so each needs a default")
+            params[key] = decl
+        return params
+
+    def check_block_cycles(self) -> None:
+        graph = nx.DiGraph()
+        sites: dict[tuple[str, str], Loc] = {}
+        for name, block in self.blocks.items():
+            graph.add_node(name)
+            for call in _calls(block.body):
+                if call.is_block:
+                    graph.add_edge(name, call.target)
+                    sites.setdefault((name, call.target), call.loc)
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            return
+        path = " -> ".join([cycle[0][0], *(v for _, v in cycle)])
+        first = cycle[0]
+        what = "uses itself" if len(cycle) == 1 else "uses itself through other blocks"
+        self.errors.add(Diagnostic(f"block `{first[0]}` {what}", sites[first], found=path,
+                                   hint="a block cannot contain itself; use `repeat:` to chain copies"))
+
+    # --- layers -------------------------------------------------------------------------------
+    def parse_layer(self, y: Y) -> Layer:
+        if y.is_str:
+            return self.parse_call(y.value, None, y.loc, y.loc)
+        if y.is_list:
+            return self.parse_seq(y.value, y.loc)
+        if not y.is_map:
+            self.fail("expected a layer", y.loc,
+                      expected="an op or block name, a list, or a mapping", found=describe(y))
+        meta = self.parse_meta(y)
+        keys = [k for k in y.value if k not in META_KEYS]
+        heads = [k for k in keys if k in CONSTRUCTS]
+        if heads:
+            return self.parse_construct(heads[0], y, keys, meta)
+        if len(keys) != 1:
+            self.fail("a layer mapping needs exactly one key besides "
+                      + ", ".join(f"`{k}`" for k in META_KEYS), y.loc,
+                      expected="`{op: {args}}` or `{name: layer}`",
+                      found=", ".join(f"`{k}`" for k in keys) or "only meta keys",
+                      hint="put each layer in its own list item")
+        key = keys[0]
+        value = y.value[key]
+        key_loc = y.key_loc(key)
+        if self.is_callable(key) and not self.looks_like_layer(value):
+            if value.value is not None and not value.is_map:
+                self.fail(f"the arguments of `{key}` must be a mapping", value.loc,
+                          expected="`{" + key + ": {name: value, ...}}`", found=describe(value),
+                          hint=f"to name a layer `{key}`, give it a layer: `{key}: {{op: {{...}}}}`")
+            layer = self.parse_call(key, value, key_loc, y.loc)
+            return replace(layer, meta=meta)
+        self.check_name(key, key_loc, "a layer")
+        inner = self.parse_layer(value)
+        return replace(inner, name=key, name_loc=key_loc, meta=_merge_meta(meta, inner.meta, key_loc))
+
+    def is_callable(self, name: str) -> bool:
+        return name in REGISTRY or name in self.block_names
+
+    def looks_like_layer(self, y: Y) -> bool:
+        """Is the value of `{op: value}` itself a layer (so the key is a name)?"""
+        if y.is_str or y.is_list:
+            return True
+        if not y.is_map:
+            return False
+        keys = [k for k in y.value if k not in META_KEYS]
+        if any(k in CONSTRUCTS for k in keys):
+            return True
+        return len(keys) == 1 and self.is_callable(keys[0]) and (
+            y.value[keys[0]].value is None or y.value[keys[0]].is_map or self.looks_like_layer(y.value[keys[0]]))
+
+    def parse_call(self, target: str, args: Y | None, target_loc: Loc, loc: Loc) -> Call:
+        if not self.is_callable(target):
+            if target in CONSTRUCTS:
+                self.fail(f"`{target}` needs a configuration", target_loc,
+                          hint=f"write it as a mapping, e.g. `{{{target}: ...}}`")
+            self.fail(f"unknown op or block `{target}`", target_loc,
+                      expected="an op (see `archdsl ops`) or a block defined in `blocks:`",
+                      found=f"`{target}`",
+                      hint=did_you_mean(target, [*REGISTRY, *self.block_names]))
+        values: dict[str, Value] = {}
+        locs: dict[str, Loc] = {}
+        if args is not None and args.is_map:
+            for key, value in args.value.items():
+                values[key] = self.parse_value(value)
+                locs[key] = args.key_loc(key)
+        return Call(loc=loc, target=target, is_block=target in self.block_names, args=values,
+                    arg_locs=locs)
+
+    def parse_seq(self, items: list[Y], loc: Loc) -> Seq:
+        parsed = [self.collect(self.parse_layer, item) for item in items]
+        return Seq(loc=loc, items=tuple(p for p in parsed if p is not None))
+
+    def parse_construct(self, head: str, y: Y, keys: list[str], meta: Meta) -> Layer:
+        allowed = (head, *_CONSTRUCT_KEYS[head])
+        for key in keys:
+            if key not in allowed:
+                self.fail(f"unknown key `{key}` in `{head}`", y.key_loc(key),
+                          expected="one of " + ", ".join(f"`{k}`" for k in (*allowed, *META_KEYS)),
+                          hint=did_you_mean(key, allowed))
+        parse = {"repeat": self.parse_repeat, "dense": self.parse_dense,
+                 "parallel": self.parse_parallel, "residual": self.parse_residual,
+                 "seq": self.parse_seq_construct}[head]
+        return replace(parse(y), meta=meta)
+
+    def parse_repeat(self, y: Y, dense: bool = False) -> Repeat:
+        head = "dense" if dense else "repeat"
+        v = y.value
+        count = self.parse_value(v[head])
+        has_block, has_layer = "block" in v, "layer" in v
+        if has_block == has_layer:
+            self.fail(f"`{head}` needs either `block:` (with `args:`) or `layer:`", y.key_loc(head),
+                      expected=f"`{{{head}: N, block: NAME, args: {{...}}}}` or `{{{head}: N, layer: ...}}`")
+        if has_block:
+            block = v["block"]
+            if not block.is_str:
+                self.fail("`block:` takes a block name", block.loc, found=describe(block))
+            if block.value not in self.block_names:
+                self.fail(f"unknown block `{block.value}`", block.loc,
+                          expected="a block defined in `blocks:` or a used library",
+                          hint=did_you_mean(block.value, self.block_names))
+            layer: Layer = self.parse_call(block.value, v.get("args"), block.loc, block.loc)
+        else:
+            if "args" in v:
+                self.fail("`args:` goes with `block:`", y.key_loc("args"),
+                          hint="give the layer's arguments inside `layer:`")
+            layer = self.parse_layer(v["layer"])
+        template = self.parse_template(v["name"]) if "name" in v else None
+        return Repeat(loc=y.loc, count=count, layer=layer, name_template=template, dense=dense)
+
+    def parse_dense(self, y: Y) -> Repeat:
+        return self.parse_repeat(y, dense=True)
+
+    def parse_parallel(self, y: Y) -> Parallel:
+        v = y.value
+        branches = v["parallel"]
+        if not branches.is_list or not branches.value:
+            self.fail("`parallel:` takes a list of branches", branches.loc, found=describe(branches))
+        parsed = [self.collect(self.parse_layer, b) for b in branches.value]
+        merge, merge_loc = "concat", None
+        if "merge" in v:
+            merge, merge_loc = v["merge"].value, v["merge"].loc
+            if merge not in MERGES:
+                self.fail("unknown merge", merge_loc, expected=" or ".join(MERGES),
+                          found=describe(v["merge"]), hint=did_you_mean(str(merge), MERGES))
+        after = self.parse_layer(v["after"]) if "after" in v else None
+        return Parallel(loc=y.loc, branches=tuple(p for p in parsed if p is not None), merge=merge,
+                        merge_loc=merge_loc, after=after)
+
+    def parse_residual(self, y: Y) -> Residual:
+        cfg = y.value["residual"]
+        if not cfg.is_map:
+            self.fail("`residual:` takes a mapping", cfg.loc,
+                      expected="`{body: ..., shortcut: ..., after: ...}`", found=describe(cfg))
+        allowed = ("body", "shortcut", "after", "connect")
+        for key in cfg.value:
+            if key not in allowed:
+                self.fail(f"unknown key `{key}` in `residual`", cfg.key_loc(key),
+                          expected="one of " + ", ".join(f"`{k}`" for k in allowed),
+                          hint=did_you_mean(key, allowed))
+        if "body" not in cfg.value:
+            self.fail("`residual:` needs a `body:`", cfg.loc, expected="a `body:` layer")
+        c = cfg.value
+        return Residual(
+            loc=y.loc,
+            body=self.parse_layer(c["body"]),
+            shortcut=self.parse_layer(c["shortcut"]) if "shortcut" in c and c["shortcut"].value is not None else None,
+            after=self.parse_layer(c["after"]) if "after" in c else None,
+            connect=self.parse_value(c["connect"]) if "connect" in c else None,
+        )
+
+    def parse_seq_construct(self, y: Y) -> Seq:
+        items = y.value["seq"]
+        if not items.is_list:
+            self.fail("`seq:` takes a list of layers", items.loc, found=describe(items))
+        return self.parse_seq(items.value, y.loc)
+
+    # --- meta and values ------------------------------------------------------------------------
+    def parse_meta(self, y: Y) -> Meta:
+        v = y.value
+        inputs = when = output = None
+        freeze = False
+        if "from" in v:
+            src = v["from"]
+            names = src.value if src.is_list else [src]
+            inputs = []
+            for item in names:
+                if not item.is_str:
+                    self.fail("`from:` takes layer names", item.loc, found=describe(item))
+                inputs.append((item.value, item.loc))
+            inputs = tuple(inputs)
+        if "when" in v:
+            when = self.parse_value(v["when"])
+        if "output" in v:
+            out = v["output"]
+            if not out.is_str or not NAME_RE.match(out.value):
+                self.fail("`output:` takes an output name", out.loc, expected="an identifier",
+                          found=describe(out))
+            output = (out.value, out.loc)
+        if "freeze" in v:
+            if not isinstance(v["freeze"].value, bool):
+                self.fail("`freeze:` takes true or false", v["freeze"].loc, found=describe(v["freeze"]))
+            freeze = v["freeze"].value
+        return Meta(inputs=inputs, when=when, output=output, freeze=freeze)
+
+    def parse_value(self, y: Y) -> Value:
+        raw = y.value
+        if isinstance(raw, str):
+            loc = y.expr_loc()
+            return Value(loc=Loc(loc.file, loc.line, loc.col, max(1, len(raw))), literal=raw,
+                         expr=expr_mod.compile_expr(raw, loc))
+        if isinstance(raw, list):
+            return Value(loc=y.loc, items=tuple(self.parse_value(item) for item in raw))
+        if raw is None or isinstance(raw, (bool, int, float)):
+            return Value(loc=y.loc, literal=raw)
+        self.fail("expected a value", y.loc, expected="a number, a boolean, an expression or a list",
+                  found=describe(y))
+
+    def parse_template(self, y: Y) -> Value:
+        """``"denselayer{i+1}"`` -> a Value whose items are text and expression parts."""
+        if not y.is_str:
+            self.fail("`name:` takes a template string", y.loc, expected='e.g. "denselayer{i+1}"',
+                      found=describe(y))
+        text, base = y.value, y.expr_loc()
+        parts: list[Value] = []
+        pos = 0
+        for match in re.finditer(r"\{([^{}]*)\}", text):
+            if match.start() > pos:
+                parts.append(Value(loc=base.shifted(pos), literal=text[pos:match.start()]))
+            inner_loc = base.shifted(match.start(1), len(match.group(1)))
+            parts.append(Value(loc=inner_loc, expr=expr_mod.compile_expr(match.group(1), inner_loc)))
+            pos = match.end()
+        if pos < len(text):
+            parts.append(Value(loc=base.shifted(pos), literal=text[pos:]))
+        return Value(loc=y.loc, literal=text, items=tuple(parts))
+
+    def check_name(self, name: str, loc: Loc, what: str) -> None:
+        if not NAME_RE.match(name):
+            self.fail(f"`{_shown(name)}` cannot name {what}", loc,
+                      expected="letters, digits and `_` (not starting with a digit), or a number",
+                      found=f"`{_shown(name)}`")
+        if keyword.iskeyword(name) or name in ("input", "in", "i"):
+            self.fail(f"`{name}` is reserved and cannot name {what}", loc,
+                      hint=f"use another name, e.g. `{name}_`")
+
+
+def _shown(name: str) -> str:
+    return name.encode("unicode_escape").decode("ascii")[:60]
+
+
+def _type_name(value: Any) -> str:
+    for name, typ in (("bool", bool), ("int", int), ("float", float), ("str", str)):
+        if isinstance(value, typ):
+            return name
+    return "str"
+
+
+def _merge_meta(outer: Meta, inner: Meta, loc: Loc) -> Meta:
+    if outer.inputs and inner.inputs or outer.when and inner.when or outer.output and inner.output:
+        raise SpecError(Diagnostic("a meta key is given both beside the name and inside the layer",
+                                   loc, hint="give `from`/`when`/`output` once"))
+    return Meta(inputs=outer.inputs or inner.inputs, when=outer.when or inner.when,
+                output=outer.output or inner.output, freeze=outer.freeze or inner.freeze)
+
+
+def _calls(layer: Layer | None) -> Iterable[Call]:
+    """Every Call inside a layer (for the block-use graph)."""
+    if layer is None:
+        return
+    if isinstance(layer, Call):
+        yield layer
+    elif isinstance(layer, Seq):
+        for item in layer.items:
+            yield from _calls(item)
+    elif isinstance(layer, Parallel):
+        for item in (*layer.branches, layer.after):
+            yield from _calls(item)
+    elif isinstance(layer, Residual):
+        for item in (layer.body, layer.shortcut, layer.after):
+            yield from _calls(item)
+    elif isinstance(layer, Repeat):
+        yield from _calls(layer.layer)
+
+
+def parse_spec(path: str | Path, allow_paths: Iterable[str | Path] = (),
+               display: str | None = None) -> Spec:
+    """Parse a model spec (and the libraries it uses) into a :class:`Spec`."""
+    path = Path(path)
+    display = display or str(path)
+    parser = Parser(path.parent if path.parent != Path("") else Path("."),
+                    [Path(p) for p in allow_paths])
+    return parser.parse_model(path, display)

@@ -1,0 +1,138 @@
+"""The compiler pipeline in one place.
+
+    read YAML (yamlsrc) -> validate structure (schema) -> parse to AST (parser)
+      -> expand blocks/repeats/expressions into the graph IR with shapes (expand) -> lint (ir)
+      -> analyse (analysis) -> emit: report / PyTorch code / diagram
+
+Every stage's result can be asked for: :func:`parse` gives the AST, :func:`load` the checked graph.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .errors import Diagnostic, SpecError, UsageError, did_you_mean
+from .expand import DEFAULT_MAX_NODES, expand
+from .ir import Graph
+from .parser import parse_spec
+from .spec import PARAM_TYPES, Spec
+
+__all__ = ["parse", "load", "resolve_params", "parse_input", "parse_sets"]
+
+
+def parse(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> Spec:
+    """Stages 1-3: the spec's AST (with its libraries), or a SpecError."""
+    return parse_spec(path, allow_paths)
+
+
+def load(path: str | Path, *, input: Any = None, allow_paths: Iterable[str | Path] = (),
+         max_nodes: int = DEFAULT_MAX_NODES, **overrides: Any) -> Graph:
+    """Parse, expand and check a spec: the graph IR with every node's shape.
+
+    ``input`` overrides the input shape (``(3, 299, 299)`` or ``"3x299x299"``); keyword arguments
+    override spec parameters (``num_classes=10``). Raises :class:`archdsl.errors.SpecError` with
+    every diagnostic when the spec is wrong.
+    """
+    spec = parse(path, allow_paths)
+    params = resolve_params(spec, overrides)
+    shape = spec.input if input is None else parse_input(input)
+    try:
+        graph = expand(spec, params, shape, max_nodes)
+    except SpecError as error:
+        raise _with_smallest_input(error, spec, params, shape, max_nodes) from None
+    graph.lint()
+    return graph
+
+
+def resolve_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Spec parameters with overrides applied and type-checked (strings are read as YAML scalars)."""
+    params = {name: decl.default for name, decl in spec.params.items()}
+    for name, value in overrides.items():
+        if name not in spec.params:
+            known = ", ".join(f"`{p}`" for p in spec.params) or "none"
+            raise UsageError(Diagnostic(f"--set {name}: the spec has no parameter `{name}`", None,
+                                        expected=f"one of {known}",
+                                        hint=did_you_mean(name, spec.params)))
+        decl = spec.params[name]
+        if isinstance(value, str) and decl.type != "str":
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                pass
+        typ = PARAM_TYPES[decl.type]
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise UsageError(Diagnostic(f"--set {name}: wrong type", None,
+                                        expected=f"{decl.type} (the default is {decl.default!r})",
+                                        found=repr(value)))
+        params[name] = value
+    return params
+
+
+def parse_input(value: Any) -> tuple[int, ...]:
+    """``"3x299x299"`` or ``(3, 299, 299)`` -> ``(3, 299, 299)``."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"\d+(x\d+){0,2}", value.strip()):
+            raise UsageError(Diagnostic(f"--input {value}: not a shape", None,
+                                        expected="CxHxW, e.g. 3x224x224", found=repr(value)))
+        value = [int(v) for v in value.strip().split("x")]
+    dims = tuple(value)
+    if not dims or len(dims) > 3 or any(not isinstance(d, int) or isinstance(d, bool) or d < 1
+                                        for d in dims):
+        raise UsageError(Diagnostic("the input shape must be 1 to 3 positive sizes", None,
+                                    expected="[C, H, W]", found=repr(value)))
+    return dims
+
+
+def parse_sets(items: Iterable[str]) -> dict[str, str]:
+    """``["num_classes=10", "width=0.5"]`` -> ``{"num_classes": "10", "width": "0.5"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(Diagnostic(f"--set {item}: expected NAME=VALUE", None,
+                                        expected="e.g. --set num_classes=10", found=repr(item)))
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _with_smallest_input(error: SpecError, spec: Spec, params: dict[str, Any],
+                         shape: tuple[int, ...], max_nodes: int) -> SpecError:
+    """When the input is too small for the network, say which input size is the smallest that works."""
+    shape_errors = [d for d in error.diagnostics if d.severity == "error"]
+    if len(shape) != 3 or not shape_errors or any(d.code != "shape" for d in shape_errors):
+        return error
+
+    def works(h: int) -> bool:
+        w = max(1, round(shape[2] * h / shape[1]))
+        try:
+            expand(spec, params, (shape[0], h, w), max_nodes)
+        except SpecError:
+            return False
+        return True
+
+    low, high = shape[1], None
+    size = shape[1]
+    while size < 8192:
+        size *= 2
+        if works(size):
+            high = size
+            break
+        low = size
+    if high is None:
+        return error
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if not works(mid) else (low, mid)
+    width = max(1, round(shape[2] * high / shape[1]))
+    first = shape_errors[0]
+    hint = (f"the input {shape[0]}x{shape[1]}x{shape[2]} is too small for this network; "
+            f"the smallest that works is {shape[0]}x{high}x{width} (--input {shape[0]}x{high}x{width})")
+    diags = [d.with_hint(hint) if d is first else d for d in error.diagnostics]
+    return SpecError(diags)

@@ -1,0 +1,213 @@
+"""Stage 2: the JSON Schema of the spec language, and validation of a located tree against it.
+
+The schema is published (``archdsl schema``) so editors with a YAML language server complete and
+check specs. It describes the structure; the parser then checks what a schema cannot say well
+(which key of a layer is its op, whether an op exists) with its own located diagnostics.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .errors import Diagnostic, did_you_mean
+from .yamlsrc import Y, describe
+
+__all__ = ["SPEC_SCHEMA", "LIBRARY_KEYS", "MODEL_KEYS", "validate_structure"]
+
+SCHEMA_ID = "https://archdsl.dev/schema/spec-1.json"
+
+_scalar = {"type": ["string", "number", "boolean", "null"]}
+_value: dict[str, Any] = {
+    "description": "A literal, an expression string, or a list of them (kernel [1, 7]).",
+    "anyOf": [_scalar, {"type": "array", "items": _scalar}],
+}
+_inputs = {
+    "description": "Explicit inputs: earlier layer names of this or an enclosing scope, or `input`.",
+    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+}
+_meta_props = {
+    "from": _inputs,
+    "when": {"description": "Include the layer only when this expression is true.", **_value},
+    "output": {"type": "string", "description": "Make this layer a named (auxiliary) output."},
+    "freeze": {"type": "boolean", "description": "Freeze this layer's parameters."},
+}
+_layer_ref = {"$ref": "#/$defs/layer"}
+
+LAYER_SCHEMA: dict[str, Any] = {
+    "description": "A layer: an op or block name, a list (sequence), a one-key mapping "
+                   "(`{op: {args}}` or `{name: layer}`), or a construct.",
+    "anyOf": [
+        {"type": "string", "description": "An op or block used with its defaults."},
+        {"type": "array", "items": _layer_ref, "description": "A sequence."},
+        {"$ref": "#/$defs/repeat"},
+        {"$ref": "#/$defs/dense"},
+        {"$ref": "#/$defs/parallel"},
+        {"$ref": "#/$defs/residual"},
+        {"$ref": "#/$defs/seq"},
+        {
+            "type": "object",
+            "description": "`{op: {args}}` or `{name: layer}`, with optional meta keys.",
+            "properties": dict(_meta_props),
+            "minProperties": 1,
+            "additionalProperties": {"anyOf": [_layer_ref, {"type": "object"}, {"type": "null"}]},
+        },
+    ],
+}
+
+
+def _construct(key: str, key_schema: dict[str, Any], extra: dict[str, Any], required: list[str],
+               doc: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": doc,
+        "properties": {key: key_schema, **extra, **_meta_props},
+        "required": [key, *required],
+        "additionalProperties": False,
+    }
+
+
+_count = {"description": "How many times (an int or an expression).",
+          "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]}
+_repeat_extra = {
+    "block": {"type": "string", "description": "The block repeated."},
+    "args": {"type": "object", "additionalProperties": _value,
+             "description": "Block arguments; expressions may use `i`, the repetition index."},
+    "layer": _layer_ref,
+    "name": {"type": "string", "description": "Child name template, e.g. `denselayer{i+1}`."},
+}
+
+SPEC_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "archdsl spec",
+    "description": "A convolutional network as a graph of blocks (archdsl).",
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "The model's name."},
+        "doc": {"type": "string", "description": "A description (used in generated docstrings)."},
+        "input": {"type": "array", "items": {"type": "integer", "minimum": 1},
+                  "minItems": 1, "maxItems": 3, "description": "[C, H, W]; batch implicit."},
+        "params": {"type": "object", "additionalProperties": _scalar,
+                   "description": "Spec parameters, overridable with --set."},
+        "use": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                "description": "Block libraries, paths relative to this file."},
+        "blocks": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block"},
+                   "description": "Block definitions."},
+        "network": _layer_ref,
+    },
+    "required": ["name"],
+    "additionalProperties": False,
+    "$defs": {
+        "layer": LAYER_SCHEMA,
+        "block": {
+            "type": "object",
+            "properties": {
+                "doc": {"type": "string"},
+                "params": {"type": "object", "additionalProperties": _scalar,
+                           "description": "name: default, or name: int|float|bool|str (required)."},
+                "let": {"type": "object", "additionalProperties": _value,
+                        "description": "Derived values, evaluated in order."},
+                "body": _layer_ref,
+            },
+            "required": ["body"],
+            "additionalProperties": False,
+        },
+        "repeat": _construct("repeat", _count, _repeat_extra, [], "A chain of N copies."),
+        "dense": _construct("dense", _count, _repeat_extra, [],
+                            "A dense block: each layer sees the concat of all earlier outputs."),
+        "parallel": _construct(
+            "parallel", {"type": "array", "items": _layer_ref, "minItems": 1},
+            {"merge": {"enum": ["concat", "add", "mul"]}, "after": _layer_ref}, [],
+            "Branches on the same input, merged."),
+        "residual": _construct(
+            "residual",
+            {"type": "object", "properties": {"body": _layer_ref, "shortcut": _layer_ref,
+                                              "after": _layer_ref, "connect": _value},
+             "required": ["body"], "additionalProperties": False},
+            {}, [], "out = after(body(x) + shortcut(x))."),
+        "seq": _construct("seq", {"type": "array", "items": _layer_ref}, {}, [],
+                          "An explicit sequence."),
+    },
+}
+
+MODEL_KEYS = ("name", "doc", "input", "params", "use", "blocks", "network")
+LIBRARY_KEYS = ("name", "doc", "use", "blocks")
+
+
+def validate_structure(root: Y) -> list[Diagnostic]:
+    """Validate the top-level structure of a spec (keys and their value types) with jsonschema.
+
+    Layers are checked by the parser, which knows the op and block names and can say more than
+    a schema can; here only the document's frame is checked.
+    """
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(_frame_schema())
+    plain = root.plain()
+    diags = []
+    for error in sorted(validator.iter_errors(plain), key=lambda e: list(map(str, e.absolute_path))):
+        diags.append(_to_diagnostic(error, root, plain))
+    return diags
+
+
+def _frame_schema() -> dict[str, Any]:
+    """The schema with layers left open (the parser checks layers with better messages)."""
+    frame = copy.deepcopy(SPEC_SCHEMA)
+    frame["properties"]["network"] = {}
+    frame["$defs"]["block"]["properties"]["body"] = {}
+    return frame
+
+
+def _locate(root: Y, path: list[Any]) -> tuple[Y, str | None]:
+    node, last_key = root, None
+    for part in path:
+        if node.is_map and part in node.value:
+            last_key = part
+            node = node.value[part]
+        elif node.is_list and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+    return node, last_key
+
+
+def _to_diagnostic(error: Any, root: Y, plain: Any) -> Diagnostic:
+    path = list(error.absolute_path)
+    node, _ = _locate(root, path)
+    where = ".".join(str(p) for p in path) or "the spec"
+    if error.validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extra = [k for k in (error.instance or {}) if k not in allowed]
+        key = extra[0] if extra else "?"
+        loc = node.key_loc(key) if node.is_map else node.loc
+        context = "top-level key" if not path else f"key in `{where}`"
+        return Diagnostic(f"unknown {context} `{key}`", loc,
+                          expected="one of " + ", ".join(f"`{k}`" for k in allowed),
+                          found=f"`{key}`", hint=did_you_mean(key, allowed))
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return Diagnostic(f"missing required key `{missing}` in {where}", node.loc,
+                          expected=f"a `{missing}:` key")
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        article = "an" if str(expected)[0] in "aeiou" else "a"
+        return Diagnostic(f"`{where}` has the wrong type", node.loc,
+                          expected=f"{article} {expected}", found=describe(node))
+    if error.validator in ("minItems", "maxItems"):
+        return Diagnostic(f"`{where}` has the wrong length", node.loc,
+                          expected=_length_text(error), found=f"{len(error.instance)} items",
+                          hint="input is [C, H, W], e.g. [3, 224, 224]" if where == "input" else None)
+    if error.validator == "minimum":
+        return Diagnostic(f"`{where}` must be at least {error.validator_value}", node.loc,
+                          expected=f">= {error.validator_value}", found=describe(node))
+    return Diagnostic(f"`{where}`: {error.message}", node.loc)
+
+
+def _length_text(error: Any) -> str:
+    schema = error.schema
+    lo, hi = schema.get("minItems"), schema.get("maxItems")
+    if lo is not None and hi is not None:
+        return f"{lo} to {hi} items"
+    return f"at least {lo} items" if lo is not None else f"at most {hi} items"

@@ -1,0 +1,136 @@
+"""The spec AST: small frozen dataclasses, each with its source location.
+
+The parser builds these from the located YAML tree; the expander walks them. A :class:`Value` is an
+argument as written: a literal, a list of values, or an expression (:class:`archdsl.expr.Expr`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Loc
+from .expr import Expr
+
+__all__ = [
+    "Value",
+    "Meta",
+    "Layer",
+    "Call",
+    "Seq",
+    "Parallel",
+    "Residual",
+    "Repeat",
+    "ParamDecl",
+    "BlockDef",
+    "Spec",
+    "PARAM_TYPES",
+]
+
+PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+@dataclass(frozen=True)
+class Value:
+    """An argument as written. Exactly one of ``literal``/``expr``/``items`` is meaningful."""
+
+    loc: Loc
+    literal: Any = None
+    expr: Expr | None = None
+    items: tuple["Value", ...] | None = None
+
+    @property
+    def is_expr(self) -> bool:
+        return self.expr is not None
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Meta keys that may stand beside any layer."""
+
+    inputs: tuple[tuple[str, Loc], ...] | None = None
+    when: Value | None = None
+    output: tuple[str, Loc] | None = None
+    freeze: bool = False
+
+
+@dataclass(frozen=True)
+class Layer:
+    loc: Loc
+    name: str | None = None
+    name_loc: Loc | None = None
+    meta: Meta = field(default_factory=Meta)
+
+
+@dataclass(frozen=True)
+class Call(Layer):
+    """An op or block used with arguments: ``{conv: {out: 64, k: 3}}``."""
+
+    target: str = ""
+    is_block: bool = False
+    args: dict[str, Value] = field(default_factory=dict)
+    arg_locs: dict[str, Loc] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Seq(Layer):
+    items: tuple[Layer, ...] = ()
+
+
+@dataclass(frozen=True)
+class Parallel(Layer):
+    branches: tuple[Layer, ...] = ()
+    merge: str = "concat"
+    merge_loc: Loc | None = None
+    after: Layer | None = None
+
+
+@dataclass(frozen=True)
+class Residual(Layer):
+    body: Layer | None = None
+    shortcut: Layer | None = None
+    after: Layer | None = None
+    connect: Value | None = None
+
+
+@dataclass(frozen=True)
+class Repeat(Layer):
+    """``repeat: N`` (a chain) or ``dense: N`` (each layer sees the concat of all earlier)."""
+
+    count: Value | None = None
+    layer: Layer | None = None
+    name_template: Value | None = None
+    dense: bool = False
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    name: str
+    type: str
+    default: Any
+    loc: Loc
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: dict[str, ParamDecl]
+    lets: tuple[tuple[str, Value], ...]
+    body: Layer
+    loc: Loc
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    file: str
+    loc: Loc
+    input: tuple[int, ...]
+    input_loc: Loc
+    params: dict[str, ParamDecl]
+    blocks: dict[str, BlockDef]
+    network: Layer
+    doc: str = ""
+    uses: tuple[str, ...] = ()

@@ -1,0 +1,226 @@
+"""Stage 1: read a spec file into a tree of located values.
+
+PyYAML's *safe* composer builds the node tree (nothing is constructed from tags); this module
+refuses what a spec never needs and an attacker would use — explicit tags, aliases (billion laughs),
+deep nesting, duplicate keys, huge files — and turns every node into a :class:`Y` that remembers
+its file:line:column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import Diagnostic, Loc, SpecError, register_source
+
+__all__ = ["Y", "load_yaml", "parse_yaml_text", "MAX_FILE_BYTES", "MAX_DEPTH"]
+
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 64
+
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:timestamp",  # an unquoted date; later rejected as a value of the wrong type
+}
+
+
+@dataclass(frozen=True)
+class Y:
+    """A located YAML value: ``value`` is a scalar, a ``dict[str, Y]`` or a ``list[Y]``.
+
+    ``key_locs`` gives, for a mapping, the location of each key. ``quoted`` says whether a string
+    scalar was written in quotes (an expression inside starts one column later).
+    """
+
+    value: Any
+    loc: Loc
+    key_locs: dict[str, Loc] | None = None
+    quoted: bool = False
+
+    @property
+    def is_map(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.value, list)
+
+    @property
+    def is_str(self) -> bool:
+        return isinstance(self.value, str)
+
+    def key_loc(self, key: str) -> Loc:
+        return (self.key_locs or {}).get(key, self.loc)
+
+    def expr_loc(self) -> Loc:
+        """Where the text of a string scalar starts (inside the quotes)."""
+        return self.loc.shifted(1) if self.quoted else self.loc
+
+    def plain(self) -> Any:
+        """The value without locations (for JSON-Schema validation and reports)."""
+        if isinstance(self.value, dict):
+            return {k: v.plain() for k, v in self.value.items()}
+        if isinstance(self.value, list):
+            return [v.plain() for v in self.value]
+        return self.value
+
+
+def describe(value: Any) -> str:
+    """A short description of a found value for diagnostics: `'abc'` (a string), `[...]` (a list)."""
+    if isinstance(value, Y):
+        value = value.plain()
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}` (a boolean)"
+    if isinstance(value, int):
+        return f"`{value}` (an integer)"
+    if isinstance(value, float):
+        return f"`{value}` (a number)"
+    if isinstance(value, str):
+        return f"`{value}` (a string)"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping with keys " + ", ".join(f"`{k}`" for k in list(value)[:6])
+    return type(value).__name__
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """SafeLoader's composer with aliases and deep nesting refused."""
+
+    def __init__(self, stream: str, filename: str):
+        super().__init__(stream)
+        self._filename = filename
+        self._depth = 0
+
+    def _loc(self, mark: Any) -> Loc:
+        return Loc(self._filename, mark.line + 1, mark.column + 1)
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:  # noqa: D102
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            raise SpecError(Diagnostic(
+                "YAML aliases are not allowed in a spec",
+                self._loc(event.start_mark),
+                expected="plain values", found=f"alias `*{event.anchor}`",
+                hint="write the value out, or define a block and use it by name",
+            ))
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()
+                raise SpecError(Diagnostic(
+                    f"the document is nested more than {MAX_DEPTH} levels deep",
+                    self._loc(event.start_mark),
+                    hint="flatten the spec with named blocks",
+                ))
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def load_yaml(path: str | Path, display_name: str | None = None) -> Y:
+    """Read and compose one spec file; every problem is a located SpecError."""
+    path = Path(path)
+    name = display_name or str(path)
+    file_loc = Loc(name, 1, 1)
+    if not path.exists():
+        raise SpecError(Diagnostic(f"no such file: {name}", None,
+                                   hint="check the path (relative paths start at the current directory)"))
+    if path.is_dir():
+        raise SpecError(Diagnostic(f"{name} is a directory, not a spec file", None,
+                                   hint="name a .yaml file inside it"))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(Diagnostic(f"cannot read {name}: {exc.strerror}", None)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(Diagnostic(f"{name} is too large for a spec ({len(data):,} bytes)", file_loc,
+                                   expected=f"at most {MAX_FILE_BYTES:,} bytes"))
+    if b"\x00" in data:
+        raise SpecError(Diagnostic(f"{name} is a binary file, not a YAML spec", file_loc,
+                                   found="NUL bytes", expected="UTF-8 text"))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(Diagnostic(f"{name} is not valid UTF-8", Loc(name, line, col),
+                                   found=f"byte 0x{data[exc.start]:02x}", expected="UTF-8 text",
+                                   hint="save the file as UTF-8")) from None
+    return parse_yaml_text(text, name)
+
+
+def parse_yaml_text(text: str, name: str) -> Y:
+    """Compose YAML text (already decoded) into a located tree."""
+    register_source(name, text)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    loader = _GuardedLoader(text, name)
+    try:
+        node = loader.get_single_node()
+    except SpecError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Loc(name, mark.line + 1, mark.column + 1) if mark else Loc(name, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(Diagnostic(f"invalid YAML: {problem}", loc,
+                                   hint="check indentation, colons and brackets near here")) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(Diagnostic(f"invalid YAML: {exc}", Loc(name, 1, 1))) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise SpecError(Diagnostic(f"{name} is empty", Loc(name, 1, 1),
+                                   expected="a mapping with `name`, `input` and `network`",
+                                   hint="see `archdsl --help` and the language reference in README.md"))
+    return _convert(node, name, loader)
+
+
+def _convert(node: Node, name: str, loader: yaml.SafeLoader) -> Y:
+    loc = Loc(name, node.start_mark.line + 1, node.start_mark.column + 1)
+    if node.tag not in _STANDARD_TAGS:
+        raise SpecError(Diagnostic(
+            "YAML tags are not allowed in a spec", loc,
+            expected="plain values", found=f"tag `{node.tag}`",
+            hint="a spec is data: remove the tag",
+        ))
+    if isinstance(node, MappingNode):
+        values: dict[str, Y] = {}
+        key_locs: dict[str, Loc] = {}
+        for key_node, value_node in node.value:
+            key = _convert(key_node, name, loader)
+            if not isinstance(key.value, str):
+                if isinstance(key.value, (int, float, bool)) and not isinstance(key.value, bool):
+                    key = Y(str(key.value), key.loc)
+                else:
+                    raise SpecError(Diagnostic("a mapping key must be a name", key.loc,
+                                               expected="a name", found=describe(key.value)))
+            if key.value in values:
+                raise SpecError(Diagnostic(
+                    f"duplicate key `{key.value}`", key.loc,
+                    notes=((f"`{key.value}` was first given here", key_locs[key.value]),),
+                    hint="each key may appear once in a mapping; rename or merge them",
+                ))
+            values[key.value] = _convert(value_node, name, loader)
+            key_locs[key.value] = key.loc
+        return Y(values, loc, key_locs)
+    if isinstance(node, SequenceNode):
+        return Y([_convert(item, name, loader) for item in node.value], loc)
+    assert isinstance(node, ScalarNode)
+    value = loader.construct_object(node, deep=True)
+    length = max(1, len(node.value)) if node.start_mark.line == node.end_mark.line else 1
+    return Y(value, Loc(name, loc.line, loc.col, length), None, node.style in ("'", '"'))
