@@ -9,6 +9,7 @@ every independent error. Resource limits (node count, repeat counts) stop expans
 
 from __future__ import annotations
 
+import keyword
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,6 +19,7 @@ from .errors import Collector, Diagnostic, Loc, SpecError, did_you_mean
 from .expr import InputShape
 from .ir import INPUT, Graph, Node, Scope
 from .ops import REGISTRY, Attrs, OpError, Shape
+from .parser import NAME_RE
 from .spec import PARAM_TYPES, BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec, Value
 from .yamlsrc import describe
 
@@ -26,6 +28,7 @@ __all__ = ["expand", "DEFAULT_MAX_NODES", "ResourceError"]
 DEFAULT_MAX_NODES = 200_000
 MAX_DIM = 2**31 - 1
 MAX_ELEMENTS = 2**48
+WORK_PER_NODE = 4
 
 
 class ResourceError(SpecError):
@@ -58,6 +61,12 @@ class Expander:
     def __init__(self, spec: Spec, params: dict[str, Any], input_shape: Shape, max_nodes: int):
         self.spec = spec
         self.max_nodes = max_nodes
+        # Work (layer expansions and node inputs) is bounded too: layers skipped by `when:`,
+        # identities and blocks that only use other blocks make no nodes, but cost time.
+        self.max_work = WORK_PER_NODE * max_nodes + 10_000
+        self.work = 0
+        self.repeat_factor = 1  # product of the counts of the enclosing repeats
+        self.later: list[dict[str, Loc | None]] = []  # names of the layers still to come, per sequence
         self.errors = Collector()
         self.graph = Graph(name=spec.name, file=spec.file, input_shape=input_shape,
                            params=dict(params), spec=spec)
@@ -65,6 +74,7 @@ class Expander:
     # --- entry --------------------------------------------------------------------------------
     def run(self) -> Graph:
         g = self.graph
+        self.check_shape(g.input_shape, INPUT, self.spec.input_loc)
         g.add_node(Node(INPUT, INPUT, Attrs({}), (), (), g.input_shape, "", self.spec.input_loc))
         top = Scope("", "network", self.spec.loc, in_shape=g.input_shape)
         g.scopes[""] = top
@@ -82,6 +92,7 @@ class Expander:
     # --- layers --------------------------------------------------------------------------------
     def expand(self, layer: Layer, x: str | None, ctx: Ctx) -> str | None:
         """Expand one layer fed by ``x``; returns the node holding its output, or None on error."""
+        self.spend(1, layer.loc)
         try:
             return self._expand(layer, x, ctx)
         except ResourceError:
@@ -93,13 +104,24 @@ class Expander:
                 ctx.locals[layer.name] = None
             return None
 
+    def spend(self, work: int, loc: Loc | None) -> None:
+        self.work += work
+        if self.work > self.max_work:
+            raise ResourceError(Diagnostic(
+                f"expanding the network takes more than {self.max_work:,} steps", loc,
+                expected=f"at most {self.max_nodes:,} nodes, built in at most {WORK_PER_NODE} steps "
+                         "each (a layer, or an input of a node)",
+                hint="layers skipped by `when:` and blocks that only use other blocks count too; "
+                     "check repeat counts and dense blocks, or raise the limit with --max-nodes"))
+
     def _expand(self, layer: Layer, x: str | None, ctx: Ctx) -> str | None:
         meta = layer.meta
         if meta.when is not None and not self.truth(meta.when, ctx.env, "when"):
             if layer.name:
                 ctx.locals[layer.name] = x
             return x
-        inputs = [x] if meta.inputs is None else [self.lookup(n, loc, ctx) for n, loc in meta.inputs]
+        inputs = [x] if meta.inputs is None else [self.lookup(n, loc, ctx, layer.name)
+                                                  for n, loc in meta.inputs]
         if any(i is None for i in inputs):
             return None
         first = len(self.graph.nodes)
@@ -137,8 +159,8 @@ class Expander:
                                        hint="merge the inputs first with `{concat: {}, from: [...]}`"))
         return inputs[0]
 
-    def lookup(self, name: str, loc: Loc, ctx: Ctx) -> str | None:
-        """Resolve a `from:` name in this scope or an enclosing one."""
+    def lookup(self, name: str, loc: Loc, ctx: Ctx, current: str | None = None) -> str | None:
+        """Resolve a `from:` name in this scope or an enclosing one (``current``: the layer's name)."""
         if name == INPUT:
             return ctx.block_input
         scope: Ctx | None = ctx
@@ -148,6 +170,19 @@ class Expander:
                 return scope.locals[name]
             known.extend(scope.locals)
             scope = scope.parent
+        if name == current:
+            raise SpecError(Diagnostic(f"`{name}` takes its own output as input (a cycle)", loc,
+                                       expected="a layer defined earlier in this or an enclosing scope, "
+                                                "or `input`", found=f"`from: {name}`", code="graph",
+                                       hint="a layer's inputs must come before it; use `repeat:` "
+                                            "to chain copies"))
+        for later in reversed(self.later):
+            if name in later:
+                raise SpecError(Diagnostic(
+                    f"`from:` names `{name}`, which comes later (a cycle)", loc, code="graph",
+                    expected="a layer defined earlier in this or an enclosing scope, or `input`",
+                    found=f"`{name}`", notes=((f"`{name}` is defined here", later[name]),),
+                    hint="a layer's inputs must come before it: reorder the layers"))
         raise SpecError(Diagnostic(f"`from:` names an undefined layer `{name}`", loc,
                                    expected="a layer defined earlier in this or an enclosing scope, or `input`",
                                    found=f"`{name}`", hint=did_you_mean(name, [*known, INPUT])))
@@ -210,6 +245,7 @@ class Expander:
                loc: Loc | None, arg_locs: dict[str, Loc] | None = None) -> str:
         op = REGISTRY[op_name]
         arg_locs = arg_locs or {}
+        self.spend(len(inputs), loc)
         in_shapes = [self.graph.nodes[i].shape for i in inputs]
         if len(inputs) < op.min_inputs or (op.max_inputs is not None and len(inputs) > op.max_inputs):
             want = (f"{op.min_inputs}" if op.max_inputs == op.min_inputs
@@ -252,10 +288,14 @@ class Expander:
                           notes=tuple(notes), code="shape" if err.attr is None else "attr")
 
     def check_shape(self, shape: Shape, name: str, loc: Loc | None) -> None:
-        if any(d > MAX_DIM for d in shape) or math.prod(shape) > MAX_ELEMENTS:
+        if any(d > MAX_DIM for d in shape):
             raise ResourceError(Diagnostic(f"`{name}`: the shape overflows", loc,
                                            found=_fmt_shape(shape),
                                            expected=f"each size at most {MAX_DIM:,}"))
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise ResourceError(Diagnostic(f"`{name}`: the shape overflows", loc,
+                                           found=f"{_fmt_shape(shape)} = {math.prod(shape):,} elements",
+                                           expected=f"at most 2**48 = {MAX_ELEMENTS:,} elements per sample"))
 
     # --- blocks ----------------------------------------------------------------------------------
     def expand_block(self, call: Call, x: str, ctx: Ctx) -> str | None:
@@ -298,14 +338,16 @@ class Expander:
 
     @staticmethod
     def check_type(value: Any, type_name: str, key: str, loc: Loc, what: str) -> Any:
-        typ = PARAM_TYPES[type_name]
-        ok = isinstance(value, typ) and not (typ in (int, float) and isinstance(value, bool))
-        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        if type_name == "float" and _is_int(value):
             return float(value)
+        if type_name == "pair" and _is_int(value) or type_name == "pair" and _is_int_pair(value):
+            return value
+        ok = type_name != "pair" and isinstance(value, PARAM_TYPES[type_name]) and not (
+            type_name in ("int", "float") and isinstance(value, bool))
         if not ok:
+            expected = {"int": "an int", "pair": "an int or [h, w]"}.get(type_name, f"a {type_name}")
             raise SpecError(Diagnostic(f"{what} has the wrong type", loc,
-                                       expected=f"{'an' if type_name == 'int' else 'a'} {type_name}",
-                                       found=describe(value)))
+                                       expected=expected, found=describe(value)))
         return value
 
     # --- constructs ------------------------------------------------------------------------------
@@ -317,10 +359,15 @@ class Expander:
         else:
             scope, inner = None, ctx
         out: str | None = x
-        for item in seq.items:
-            if out is None:
-                break
-            out = self.expand(item, out, inner)
+        self.later.append({item.name: item.name_loc for item in seq.items if item.name})
+        try:
+            for item in seq.items:
+                if out is None:
+                    break
+                self.later[-1].pop(item.name or "", None)
+                out = self.expand(item, out, inner)
+        finally:
+            self.later.pop()
         return self.close_scope(scope, out) if scope else out
 
     def expand_parallel(self, par: Parallel, x: str, ctx: Ctx) -> str | None:
@@ -381,6 +428,27 @@ class Expander:
             raise ResourceError(Diagnostic(f"`{head}: {count:,}` exceeds the node limit", rep.count.loc,
                                            expected=f"at most {self.max_nodes:,} nodes in all",
                                            hint="raise the limit with --max-nodes if you mean it"))
+        if count * self.repeat_factor > self.max_nodes:
+            raise ResourceError(Diagnostic(
+                f"`{head}: {count:,}` inside repeats of {self.repeat_factor:,} copies exceeds the node "
+                "limit", rep.count.loc, expected=f"at most {self.max_nodes:,} nodes in all",
+                found=f"{count * self.repeat_factor:,} copies",
+                hint="raise the limit with --max-nodes if you mean it"))
+        links = count * (count + 1) // 2 * self.repeat_factor
+        if rep.dense and links > self.max_work:
+            raise ResourceError(Diagnostic(
+                f"`dense: {count:,}` makes too many connections", rep.count.loc,
+                expected=f"at most {self.max_work:,} node inputs in all",
+                found=f"{links:,} inputs to its concatenations",
+                hint="each layer of a dense block reads every earlier one; "
+                     "raise the limit with --max-nodes if you mean it"))
+        self.repeat_factor *= max(1, count)
+        try:
+            return self.expand_copies(rep, count, head, x, ctx)
+        finally:
+            self.repeat_factor //= max(1, count)
+
+    def expand_copies(self, rep: Repeat, count: int, head: str, x: str, ctx: Ctx) -> str | None:
         if rep.name:
             name = self.layer_name(rep, head, ctx)
             scope = self.open_scope("dense" if rep.dense else "repeat", name, rep, ctx, x)
@@ -419,7 +487,14 @@ class Expander:
         parts = []
         for part in tmpl.items or ():
             parts.append(str(self.eval_value(part, env)) if part.is_expr else str(part.literal))
-        return "".join(parts)
+        name = "".join(parts)
+        if not NAME_RE.match(name) or keyword.iskeyword(name) or name in (INPUT, "in", "i"):
+            shown = name.encode("unicode_escape").decode("ascii")[:60]
+            raise SpecError(Diagnostic(f"the name template makes `{shown}`, which cannot name a layer",
+                                       tmpl.loc, found=f"`{shown}`",
+                                       expected="letters, digits and `_` (not starting with a digit "
+                                                "or `__`, not a Python keyword), or a number"))
+        return name
 
     # --- values ----------------------------------------------------------------------------------
     def eval_value(self, value: Value, env: dict[str, Any]) -> Any:
@@ -462,6 +537,14 @@ class Expander:
 
 
 _ANY_WORD = object()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_int_pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value)
 
 
 def _words(op: Any, key: str) -> tuple[str, ...]:

@@ -38,7 +38,9 @@ _CONSTRUCT_KEYS = {
 }
 RESERVED = set(META_KEYS) | set(CONSTRUCTS) | {"block", "args", "layer", "name", "merge", "after",
                                                "body", "shortcut", "connect", "input", "in", "i"}
-NAME_RE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)$")
+# Names become Python identifiers in generated code: no `__x` (mangled, or a dunder attribute).
+NAME_RE = re.compile(r"^(?:(?!__)[A-Za-z_][A-Za-z0-9_]*|[0-9]+)$")
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
 MERGES = ("concat", "add", "mul")
 
 
@@ -81,6 +83,13 @@ class Parser:
                                            expected=f"a `{key}:` key in a model spec",
                                            hint="a file with only `blocks:` is a library: "
                                                 "use it from a model spec with `use:`"))
+        name = doc.get("name")
+        if name is not None and name.is_str and not MODEL_NAME_RE.match(name.value):
+            self.errors.add(Diagnostic(f"`{_shown(name.value)}` cannot name a model", name.loc,
+                                       expected="letters, digits, `_`, `-` and `.` (at most 100)",
+                                       found=f"`{_shown(name.value)}`",
+                                       hint="the name becomes the generated class's name; "
+                                            "put prose in `doc:`"))
         self.errors.raise_if_errors()
         self.parse_uses(root, path, [path.resolve()])
         self.collect_block_names(root)
@@ -127,7 +136,7 @@ class Parser:
                 self.fail(f"unknown key `{key}` in a block library", root.key_loc(key),
                           expected="one of " + ", ".join(f"`{k}`" for k in LIBRARY_KEYS),
                           hint=did_you_mean(key, LIBRARY_KEYS))
-        for diag in validate_structure(root):
+        for diag in validate_structure(root, library=True):
             self.errors.add(diag)
         self.parse_uses(root, target, [*stack, target])
         self.collect_block_names(root)
@@ -157,9 +166,11 @@ class Parser:
             if name in REGISTRY:
                 self.errors.add(Diagnostic(f"block `{name}` has the name of an op", loc,
                                            hint=f"rename the block (e.g. `{name}_block`)"))
-            elif name in RESERVED or not NAME_RE.match(name) or name.isdigit():
-                self.errors.add(Diagnostic(f"`{name}` cannot name a block", loc,
-                                           expected="an identifier that is not a keyword of the language"))
+            elif (name in RESERVED or not NAME_RE.match(name) or name.isdigit()
+                  or keyword.iskeyword(name)):
+                self.errors.add(Diagnostic(f"`{_shown(name)}` cannot name a block", loc,
+                                           expected="an identifier (not starting with `__`) that is "
+                                                    "not a keyword of the language or of Python"))
             elif name in self._block_files:
                 self.errors.add(Diagnostic(f"block `{name}` is defined twice", loc,
                                            notes=(("first defined here", self._block_files[name]),)))
@@ -209,6 +220,9 @@ class Parser:
                 params[key] = ParamDecl(key, raw, None, loc, required=True)
             elif isinstance(raw, (bool, int, float, str)):
                 params[key] = ParamDecl(key, _type_name(raw), raw, loc)
+            elif isinstance(raw, list) and len(raw) == 2 and all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in raw):
+                params[key] = ParamDecl(key, "pair", raw, loc)
             else:
                 self.fail(f"parameter `{key}` needs a default or a type", value.loc,
                           expected="a default value, or one of " + ", ".join(PARAM_TYPES),
@@ -273,6 +287,11 @@ class Parser:
                           hint=f"to name a layer `{key}`, give it a layer: `{key}: {{op: {{...}}}}`")
             layer = self.parse_call(key, value, key_loc, y.loc)
             return replace(layer, meta=meta)
+        if value.value is None or (value.is_map and not self.looks_like_layer(value)
+                                   and not _looks_like_call(value)):
+            # `{cnov: {out: 8}}`: arguments given to something that is neither op nor block.
+            # (`conv1: {cnov: {out: 8}}` names a call: the inner key is reported, below.)
+            self.parse_call(key, None, key_loc, y.loc)
         self.check_name(key, key_loc, "a layer")
         inner = self.parse_layer(value)
         return replace(inner, name=key, name_loc=key_loc, meta=_merge_meta(meta, inner.meta, key_loc))
@@ -307,8 +326,19 @@ class Parser:
             for key, value in args.value.items():
                 values[key] = self.parse_value(value)
                 locs[key] = args.key_loc(key)
+        if target in REGISTRY and target not in self.block_names:
+            self.check_attr_names(REGISTRY[target], locs)
         return Call(loc=loc, target=target, is_block=target in self.block_names, args=values,
                     arg_locs=locs)
+
+    def check_attr_names(self, op: Any, locs: dict[str, Loc]) -> None:
+        """Unknown attribute names are found here, so they are reported with the parse errors."""
+        declared = {attr.name for attr in op.attrs}
+        for key, loc in locs.items():
+            if key not in declared:
+                err = op.unknown_attr(key)
+                self.errors.add(Diagnostic(f"`{op.name}` has no attribute `{key}`", loc,
+                                           expected=err.expected, found=err.found, hint=err.hint))
 
     def parse_seq(self, items: list[Y], loc: Loc) -> Seq:
         parsed = [self.collect(self.parse_layer, item) for item in items]
@@ -460,11 +490,17 @@ class Parser:
     def check_name(self, name: str, loc: Loc, what: str) -> None:
         if not NAME_RE.match(name):
             self.fail(f"`{_shown(name)}` cannot name {what}", loc,
-                      expected="letters, digits and `_` (not starting with a digit), or a number",
+                      expected="letters, digits and `_` (not starting with a digit or `__`), or a number",
                       found=f"`{_shown(name)}`")
         if keyword.iskeyword(name) or name in ("input", "in", "i"):
             self.fail(f"`{name}` is reserved and cannot name {what}", loc,
                       hint=f"use another name, e.g. `{name}_`")
+
+
+def _looks_like_call(y: Y) -> bool:
+    """``{op: {args}}`` or ``{op: }`` (one key besides meta keys) whatever ``op`` is."""
+    keys = [k for k in y.value if k not in META_KEYS]
+    return len(keys) == 1 and (y.value[keys[0]].value is None or y.value[keys[0]].is_map)
 
 
 def _shown(name: str) -> str:

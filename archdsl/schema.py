@@ -104,8 +104,9 @@ SPEC_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "doc": {"type": "string"},
-                "params": {"type": "object", "additionalProperties": _scalar,
-                           "description": "name: default, or name: int|float|bool|str (required)."},
+                "params": {"type": "object", "additionalProperties": _value,
+                           "description": "name: default, or name: int|float|bool|str|pair "
+                                          "(required); pair is an int or [h, w]."},
                 "let": {"type": "object", "additionalProperties": _value,
                         "description": "Derived values, evaluated in order."},
                 "body": _layer_ref,
@@ -135,7 +136,7 @@ MODEL_KEYS = ("name", "doc", "input", "params", "use", "blocks", "network")
 LIBRARY_KEYS = ("name", "doc", "use", "blocks")
 
 
-def validate_structure(root: Y) -> list[Diagnostic]:
+def validate_structure(root: Y, library: bool = False) -> list[Diagnostic]:
     """Validate the top-level structure of a spec (keys and their value types) with jsonschema.
 
     Layers are checked by the parser, which knows the op and block names and can say more than
@@ -143,7 +144,10 @@ def validate_structure(root: Y) -> list[Diagnostic]:
     """
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(_frame_schema())
+    frame = _frame_schema()
+    if library:
+        frame.pop("required")
+    validator = Draft202012Validator(frame)
     plain = root.plain()
     diags = []
     for error in sorted(validator.iter_errors(plain), key=lambda e: list(map(str, e.absolute_path))):

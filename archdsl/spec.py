@@ -27,7 +27,8 @@ __all__ = [
     "PARAM_TYPES",
 ]
 
-PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+# Parameter types of blocks and specs. `pair` is an int or [h, w] (asymmetric kernels: [1, 7]).
+PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "pair": (int, list)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,24 @@
+"""The primitive ops: one class per op, registered in :data:`REGISTRY` by name.
+
+Importing this package registers every op. Nothing here imports torch: lowering describes PyTorch
+code as data (:class:`Lowering`), so analysis runs without it.
+"""
+
+from __future__ import annotations
+
+from . import act, conv, linear, merge, norm, pool, reshape  # noqa: F401  (register the ops)
+from .base import REGISTRY, REQUIRED, RF, Attr, Attrs, Lowering, Op, OpError, Shape, get_op, register
+
+__all__ = [
+    "REGISTRY",
+    "REQUIRED",
+    "RF",
+    "Attr",
+    "Attrs",
+    "Lowering",
+    "Op",
+    "OpError",
+    "Shape",
+    "get_op",
+    "register",
+]

@@ -1,0 +1,146 @@
+"""Normalisation ops: ``bn``, ``layernorm``, ``groupnorm``, ``lrn``.
+
+fvcore counts normalisation by the input's elements: ``aten::batch_norm`` in eval mode 2 per
+element with an affine transform (1 without); ``aten::group_norm`` and ``aten::layer_norm`` 5 per
+element with their (default) affine weights. Local response norm has no fvcore handle.
+"""
+
+from __future__ import annotations
+
+from .base import Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .common import fmt_shape, numel, require_image
+
+__all__ = ["BatchNorm", "GroupNorm", "LayerNorm", "LocalResponseNorm"]
+
+_EPS = Attr("eps", "float", 1e-5, "added to the variance for numerical stability", minimum=0)
+
+
+def _channels(op: str, shape: Shape) -> int:
+    """Channels of a C x H x W input, or features of a flat one."""
+    if len(shape) not in (1, 3):
+        raise OpError(f"{op} needs a C x H x W or flat input", expected="C x H x W or F",
+                      found=fmt_shape(shape), input_index=0)
+    return shape[0]
+
+
+@register
+class BatchNorm(Op):
+    """Batch normalisation: ``nn.BatchNorm2d`` on images, ``nn.BatchNorm1d`` on flat features."""
+
+    name = "bn"
+    category = "norm"
+    pytorch = "nn.BatchNorm2d"
+    doc = "batch normalisation (BatchNorm1d on flat input)"
+    attrs = (
+        _EPS,
+        Attr("momentum", "float", 0.1, "running statistics update rate", minimum=0, maximum=1),
+        Attr("affine", "bool", True, "learn a per-channel scale and shift"),
+    )
+
+    def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
+        _channels(self.name, ins[0])
+        return ins[0]
+
+    def params(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
+        return 2 * ins[0][0] if a.affine else 0
+
+    def buffers(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
+        return 2 * ins[0][0] + 1  # running_mean, running_var, num_batches_tracked
+
+    def fvcore_flops(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
+        return numel(ins[0]) * (2 if a.affine else 1)
+
+    def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
+        module = "nn.BatchNorm2d" if len(ins[0]) == 3 else "nn.BatchNorm1d"
+        return Lowering(module, args=(ins[0][0],), kwargs=(
+            ("eps", a.eps, 1e-5), ("momentum", a.momentum, 0.1), ("affine", a.affine, True)))
+
+    def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        return "BN"
+
+
+@register
+class LayerNorm(Op):
+    """Layer normalisation over the whole per-sample shape (``nn.LayerNorm(list(shape))``)."""
+
+    name = "layernorm"
+    category = "norm"
+    pytorch = "nn.LayerNorm"
+    doc = "layer normalisation over the whole per-sample shape"
+    attrs = (_EPS,)
+
+    def params(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
+        return 2 * numel(ins[0])
+
+    def fvcore_flops(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
+        return 5 * numel(ins[0])
+
+    def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
+        shape = ins[0]
+        normalized = shape[0] if len(shape) == 1 else list(shape)
+        return Lowering("nn.LayerNorm", args=(normalized,), kwargs=(("eps", a.eps, 1e-5),))
+
+    def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        return "LN"
+
+
+@register
+class GroupNorm(Op):
+    """Group normalisation (``nn.GroupNorm``); ``groups`` must divide the channels."""
+
+    name = "groupnorm"
+    category = "norm"
+    pytorch = "nn.GroupNorm"
+    doc = "group normalisation"
+    attrs = (
+        Attr("groups", "int", doc="channel groups (must divide the channels)"),
+        _EPS,
+    )
+
+    def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
+        c = _channels(self.name, ins[0])
+        if c % a.groups:
+            raise OpError(f"groupnorm groups ({a.groups}) must divide the channels ({c})",
+                          attr="groups", expected=f"a divisor of {c}",
+                          found=f"groups {a.groups}: {c} % {a.groups} = {c % a.groups}",
+                          input_index=0)
+        return ins[0]
+
+    def params(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
+        return 2 * ins[0][0]
+
+    def fvcore_flops(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
+        return 5 * numel(ins[0])
+
+    def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
+        return Lowering("nn.GroupNorm", args=(a.groups, ins[0][0]), kwargs=(("eps", a.eps, 1e-5),))
+
+    def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        return f"GN {a.groups}"
+
+
+@register
+class LocalResponseNorm(Op):
+    """Local response normalisation across channels (AlexNet, GoogLeNet)."""
+
+    name = "lrn"
+    category = "norm"
+    pytorch = "nn.LocalResponseNorm"
+    doc = "local response normalisation across channels"
+    attrs = (
+        Attr("size", "int", 5, "neighbouring channels to normalise over"),
+        Attr("alpha", "float", 1e-4, "scale"),
+        Attr("beta", "float", 0.75, "exponent"),
+        Attr("k", "float", 1.0, "additive constant"),
+    )
+
+    def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
+        require_image(self.name, ins)
+        return ins[0]
+
+    def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
+        return Lowering("nn.LocalResponseNorm", args=(a.size,), kwargs=(
+            ("alpha", a.alpha, 1e-4), ("beta", a.beta, 0.75), ("k", a.k, 1.0)))
+
+    def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        return "LRN"

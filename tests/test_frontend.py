@@ -1,0 +1,317 @@
+"""The spec language: each construct, naming, expressions, overrides and imports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import archdsl
+from archdsl.cli import cli
+from archdsl.errors import SpecError, UsageError
+
+
+def shapes(graph):
+    return {n.name: n.shape for n in graph.op_nodes()}
+
+
+def test_sequence_and_auto_names(write_spec):
+    g = archdsl.load(write_spec("""
+        name: tiny
+        input: [3, 32, 32]
+        network: [{conv: {out: 8, k: 3, pad: 1}}, bn, relu, relu, flatten, {linear: {out: 10}}]
+    """))
+    assert list(shapes(g)) == ["conv", "bn", "relu", "relu_1", "flatten", "linear"]
+    assert g.main_output.shape == (10,)
+    assert g.nodes["conv"].shape == (8, 32, 32)
+
+
+def test_named_sequence_is_numbered_like_nn_sequential(write_spec):
+    g = archdsl.load(write_spec("""
+        name: vggish
+        input: [3, 32, 32]
+        network:
+          - features: [{conv: {out: 8, k: 3, pad: 1}}, relu, {maxpool: {k: 2}}]
+          - classifier: [flatten, {linear: {out: 10}}]
+    """))
+    assert list(shapes(g)) == ["features.0", "features.1", "features.2", "classifier.0", "classifier.1"]
+    assert g.nodes["features.2"].shape == (8, 16, 16)
+
+
+def test_unnamed_repeat_splices_into_the_enclosing_sequence(write_spec):
+    g = archdsl.load(write_spec("""
+        name: flat
+        input: [3, 8, 8]
+        network:
+          - features: [{repeat: 2, layer: [{conv: {out: 4, k: 3, pad: 1}}, relu]}, {maxpool: {k: 2}}]
+    """))
+    assert list(shapes(g)) == [f"features.{i}" for i in range(5)]
+
+
+def test_named_repeat_with_index_dependent_args(write_spec):
+    g = archdsl.load(write_spec("""
+        name: stages
+        input: [16, 32, 32]
+        blocks:
+          unit:
+            params: {out: int, stride: 1}
+            body: [conv: {conv: {out: out, k: 3, stride: stride, pad: 1}}, relu: relu]
+        network:
+          - layer2: {repeat: 3, block: unit, args: {out: 32, stride: "2 if i == 0 else 1"}}
+    """))
+    assert g.nodes["layer2.0.conv"].shape == (32, 16, 16)
+    assert g.nodes["layer2.2.conv"].shape == (32, 16, 16)
+    assert g.scopes["layer2.0"].args == {"out": 32, "stride": 2}
+    assert g.scopes["layer2.1"].args == {"out": 32, "stride": 1}
+    assert g.scopes["layer2.0"].block == "unit"
+
+
+def test_residual_with_conditional_projection(write_spec):
+    g = archdsl.load(write_spec("""
+        name: res
+        input: [64, 16, 16]
+        blocks:
+          basic:
+            params: {out: int, stride: 1}
+            body:
+              residual:
+                body: [conv1: {conv: {out: out, k: 3, stride: stride, pad: 1, bias: false}}, bn1: bn]
+                shortcut: {downsample: [{conv: {out: out, k: 1, stride: stride, bias: false}}, bn],
+                           when: "stride != 1 or in.c != out"}
+                after: relu
+        network:
+          - a: {basic: {out: 64}}
+          - b: {basic: {out: 128, stride: 2}}
+    """))
+    names = set(shapes(g))
+    assert "a.downsample.0" not in names          # identity shortcut
+    assert "b.downsample.0" in names              # projection
+    assert g.nodes["b.add"].inputs == ("b.bn1", "b.downsample.1")
+    assert g.nodes["a.add"].inputs == ("a.bn1", "input") or g.nodes["a.add"].inputs[1] == "input"
+    assert g.main_output.shape == (128, 8, 8)
+
+
+def test_residual_connect_false_has_no_add(write_spec):
+    g = archdsl.load(write_spec("""
+        name: mb
+        input: [16, 8, 8]
+        blocks:
+          ir:
+            params: {out: int, stride: 1}
+            body:
+              residual:
+                body: [{conv: {out: out, k: 3, stride: stride, pad: 1}}]
+                connect: "stride == 1 and in.c == out"
+        network: [x: {ir: {out: 16}}, y: {ir: {out: 24, stride: 2}}]
+    """))
+    ops = [n.op for n in g.op_nodes()]
+    assert ops.count("add") == 1
+
+
+def test_parallel_concat_and_named_branches(write_spec):
+    g = archdsl.load(write_spec("""
+        name: incep
+        input: [192, 28, 28]
+        network:
+          - parallel:
+              - branch1: {conv: {out: 64, k: 1}}
+              - branch2: [{conv: {out: 96, k: 1}}, {conv: {out: 128, k: 3, pad: 1}}]
+              - branch4: [{maxpool: {k: 3, stride: 1, pad: 1, ceil: true}}, {conv: {out: 32, k: 1}}]
+    """))
+    assert g.main_output.shape == (224, 28, 28)
+    assert "branch2.1" in g.nodes and "branch4.0" in g.nodes
+
+
+def test_parallel_mul_broadcasts_squeeze_excitation(write_spec):
+    g = archdsl.load(write_spec("""
+        name: se
+        input: [64, 8, 8]
+        network:
+          - parallel:
+              - identity
+              - se: [global_avgpool, fc1: {conv: {out: "in.c // 16", k: 1}}, relu,
+                     fc2: {conv: {out: in.c, k: 1}}, sigmoid]
+            merge: mul
+    """))
+    assert g.nodes["se.fc1"].shape == (4, 1, 1)
+    assert g.main_output.shape == (64, 8, 8)
+
+
+def test_dense_block_concatenates_all_earlier_outputs(write_spec):
+    g = archdsl.load(write_spec("""
+        name: dense
+        input: [64, 8, 8]
+        blocks:
+          dense_layer:
+            params: {growth: 32}
+            body: [norm1: bn, relu1: relu, conv1: {conv: {out: growth, k: 3, pad: 1}}]
+        network:
+          - denseblock1: {dense: 4, block: dense_layer, args: {growth: 32}, name: "denselayer{i+1}"}
+    """))
+    assert g.main_output.shape == (64 + 4 * 32, 8, 8)
+    assert g.nodes["denseblock1.denselayer4.norm1"].shape == (64 + 3 * 32, 8, 8)
+    assert "denseblock1.denselayer1.conv1" in g.nodes
+
+
+def test_from_when_output_and_freeze(write_spec):
+    g = archdsl.load(write_spec("""
+        name: aux
+        input: [8, 16, 16]
+        params: {aux_logits: true}
+        network:
+          - stem: {conv: {out: 8, k: 3, pad: 1}, freeze: true}
+          - aux1: [global_avgpool, flatten, {linear: {out: 10}}]
+            output: aux1
+            when: aux_logits
+          - body: {conv: {out: 8, k: 3, pad: 1}}
+          - skip: {add: {}, from: [stem, body]}
+          - head: [global_avgpool, flatten, {linear: {out: 10}}]
+    """))
+    assert list(g.outputs) == ["out", "aux1"]
+    assert g.nodes["body"].inputs == ("stem",)      # the side output does not feed the next layer
+    assert g.nodes["skip"].inputs == ("stem", "body")
+    assert g.nodes["stem"].freeze and not g.nodes["body"].freeze
+    off = archdsl.load(g.file, aux_logits=False)
+    assert list(off.outputs) == ["out"]
+
+
+def test_expressions_in_arguments(write_spec):
+    g = archdsl.load(write_spec("""
+        name: expr
+        input: [3, 32, 32]
+        params: {width: 0.5}
+        network:
+          - {conv: {out: "make_divisible(64 * width, 8)", k: [1, 7], pad: [0, 3]}}
+          - {conv: {out: "max(in.c, 16) if width < 1 else 8", k: 3, pad: same}}
+    """))
+    assert g.nodes["conv"].shape == (32, 32, 32)
+    assert g.nodes["conv_1"].shape == (16, 32, 32)
+
+
+def test_let_values_and_overrides(write_spec):
+    path = write_spec("""
+        name: lets
+        input: [3, 16, 16]
+        params: {num_classes: 1000, width: 1.0}
+        blocks:
+          head:
+            params: {n: int}
+            let: {hidden: "int(64 * width)"}
+            body: [flatten, fc1: {linear: {out: hidden}}, fc2: {linear: {out: n}}]
+        network: [{global_avgpool: {}}, h: {head: {n: num_classes}}]
+    """)
+    assert archdsl.load(path).main_output.shape == (1000,)
+    g = archdsl.load(path, num_classes="10", width="0.5")
+    assert g.main_output.shape == (10,)
+    assert g.nodes["h.fc1"].shape == (32,)
+    assert archdsl.load(path, input="3x64x64").input_shape == (3, 64, 64)
+    with pytest.raises(UsageError, match="no parameter `num_clases`"):
+        archdsl.load(path, num_clases=3)
+    with pytest.raises(UsageError, match="wrong type"):
+        archdsl.load(path, num_classes="ten")
+
+
+def test_use_imports_a_block_library(write_spec):
+    write_spec("""
+        blocks:
+          cbr:
+            params: {out: int}
+            body: [conv: {conv: {out: out, k: 3, pad: 1, bias: false}}, bn: bn, relu: relu]
+    """, name="lib/blocks.yaml")
+    g = archdsl.load(write_spec("""
+        name: user
+        input: [3, 8, 8]
+        use: [lib/blocks.yaml]
+        network: [stem: {cbr: {out: 16}}]
+    """))
+    assert g.nodes["stem.conv"].shape == (16, 8, 8)
+
+
+def test_every_independent_error_is_reported(write_spec):
+    path = write_spec("""
+        name: broken
+        input: [3, 8, 8]
+        network:
+          - parallel:
+              - {cnov: {out: 8, k: 3}}
+              - {conv: {out: 8, k: 3, strid: 2}}
+    """)
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path)
+    messages = [d.message for d in info.value.diagnostics]
+    assert any("unknown op or block `cnov`" in m for m in messages)
+    assert any("no attribute `strid`" in m for m in messages)
+    assert len(messages) == 2
+
+
+def test_block_chain_in_diagnostics(write_spec):
+    path = write_spec("""
+        name: chain
+        input: [3, 8, 8]
+        blocks:
+          unit:
+            params: {out: int}
+            body: [{conv: {out: out, k: 3, groups: 2}}]
+        network: [layer1: {repeat: 2, block: unit, args: {out: 8}}]
+    """)
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path)
+    diag = info.value.first
+    assert "layer1.0" in diag.chain[0] and "block `unit`" in diag.chain[0]
+    assert diag.loc.line == 6
+
+
+def test_check_cli_prints_shapes_and_exit_codes(write_spec):
+    ok = write_spec("""
+        name: ok
+        input: [3, 8, 8]
+        network: [{conv: {out: 4, k: 3}}]
+    """)
+    bad = write_spec("""
+        name: bad
+        input: [3, 8, 8]
+        network: [{conv: {out: 4, k: 30}}]
+    """, name="bad.yaml")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["check", str(ok)])
+    assert result.exit_code == 0
+    assert "ok: input 3x8x8 -> output 4x6x6" in result.output
+    result = runner.invoke(cli, ["check", str(ok), str(bad)])
+    assert result.exit_code == 1
+    assert "bad.yaml:3:" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 2
+
+
+def test_check_does_not_import_torch(write_spec):
+    import subprocess
+    import sys
+
+    path = write_spec("""
+        name: ok
+        input: [3, 8, 8]
+        network: [{conv: {out: 4, k: 3}}]
+    """)
+    code = ("import sys; from archdsl.cli import main; rc = main(['check', %r]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)" % str(path))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_schema_is_valid_json_schema_and_accepts_the_zoo():
+    from jsonschema import Draft202012Validator
+
+    from archdsl.schema import SPEC_SCHEMA
+    from archdsl.yamlsrc import load_yaml
+    from tests.conftest import SPECS
+
+    Draft202012Validator.check_schema(SPEC_SCHEMA)
+    validator = Draft202012Validator(SPEC_SCHEMA)
+    specs = sorted(SPECS.rglob("*.yaml"))
+    assert specs
+    for path in specs:
+        errors = list(validator.iter_errors(load_yaml(path).plain()))
+        assert not errors, f"{path}: {errors[0].message}"
+    result = CliRunner().invoke(cli, ["schema"])
+    assert json.loads(result.output)["title"] == "archdsl spec"
