@@ -90,15 +90,21 @@ class Parser:
                                        found=f"`{_shown(name.value)}`",
                                        hint="the name becomes the generated class's name; "
                                             "put prose in `doc:`"))
+        shape = doc.get("input")
+        if shape is not None and shape.is_list and len(shape.value) == 2:
+            self.errors.add(Diagnostic("`input` has the wrong length", shape.loc,
+                                       expected="[C, H, W] for images, or [F] for flat features",
+                                       found="2 items", hint="add the channels: [3, H, W]"))
         self.errors.raise_if_errors()
         self.parse_uses(root, path, [path.resolve()])
+        self.errors.raise_if_errors()  # without its libraries, every use of their blocks would fail too
         self.collect_block_names(root)
         self.parse_blocks(root)
         params = self.collect(self.parse_spec_params, doc.get("params")) or {}
         network = self.collect(self.parse_layer, doc["network"])
         self.check_block_cycles()
         self.errors.raise_if_errors()
-        input_shape = tuple(v.value for v in doc["input"].value)
+        input_shape = tuple(self.parse_value(v) for v in doc["input"].value)
         return Spec(
             name=str(doc["name"].value), file=display, loc=root.loc,
             input=input_shape, input_loc=doc["input"].loc, params=params,
@@ -337,8 +343,10 @@ class Parser:
         for key, loc in locs.items():
             if key not in declared:
                 err = op.unknown_attr(key)
+                alias = _PYTORCH_NAMES.get(key)
+                hint = err.hint or (f"archdsl calls it `{alias}`" if alias in declared else None)
                 self.errors.add(Diagnostic(f"`{op.name}` has no attribute `{key}`", loc,
-                                           expected=err.expected, found=err.found, hint=err.hint))
+                                           expected=err.expected, found=err.found, hint=hint))
 
     def parse_seq(self, items: list[Y], loc: Loc) -> Seq:
         parsed = [self.collect(self.parse_layer, item) for item in items]
@@ -495,6 +503,14 @@ class Parser:
         if keyword.iskeyword(name) or name in ("input", "in", "i"):
             self.fail(f"`{name}` is reserved and cannot name {what}", loc,
                       hint=f"use another name, e.g. `{name}_`")
+
+
+# PyTorch's keyword names -> archdsl's attribute names, for did-you-mean hints.
+_PYTORCH_NAMES = {
+    "kernel": "k", "kernel_size": "k", "padding": "pad", "out_channels": "out",
+    "out_features": "out", "channels": "out", "filters": "out", "ceil_mode": "ceil",
+    "output_size": "size", "negative_slope": "slope", "num_groups": "groups",
+}
 
 
 def _looks_like_call(y: Y) -> bool:

@@ -17,10 +17,12 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from .errors import Diagnostic, SpecError, UsageError, did_you_mean
+from .expr import evaluate
 from .expand import DEFAULT_MAX_NODES, expand
 from .ir import Graph
 from .parser import parse_spec
 from .spec import PARAM_TYPES, Spec
+from .yamlsrc import describe
 
 __all__ = ["parse", "load", "resolve_params", "parse_input", "parse_sets"]
 
@@ -40,7 +42,7 @@ def load(path: str | Path, *, input: Any = None, allow_paths: Iterable[str | Pat
     """
     spec = parse(path, allow_paths)
     params = resolve_params(spec, overrides)
-    shape = spec.input if input is None else parse_input(input)
+    shape = spec_input(spec, params) if input is None else parse_input(input)
     try:
         graph = expand(spec, params, shape, max_nodes)
     except SpecError as error:
@@ -75,6 +77,18 @@ def resolve_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
+def spec_input(spec: Spec, params: dict[str, Any]) -> tuple[int, ...]:
+    """The spec's declared input shape, its expressions evaluated with the parameters."""
+    dims = []
+    for value in spec.input:
+        dim = evaluate(value.expr, params) if value.expr is not None else value.literal
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            raise SpecError(Diagnostic("an input size must be a whole number >= 1", value.loc,
+                                       expected="e.g. [in_channels, 224, 224]", found=describe(dim)))
+        dims.append(dim)
+    return tuple(dims)
+
+
 def parse_input(value: Any) -> tuple[int, ...]:
     """``"3x299x299"`` or ``(3, 299, 299)`` -> ``(3, 299, 299)``."""
     if isinstance(value, str):
@@ -83,10 +97,11 @@ def parse_input(value: Any) -> tuple[int, ...]:
                                         expected="CxHxW, e.g. 3x224x224", found=repr(value)))
         value = [int(v) for v in value.strip().split("x")]
     dims = tuple(value)
-    if not dims or len(dims) > 3 or any(not isinstance(d, int) or isinstance(d, bool) or d < 1
-                                        for d in dims):
-        raise UsageError(Diagnostic("the input shape must be 1 to 3 positive sizes", None,
-                                    expected="[C, H, W]", found=repr(value)))
+    if len(dims) not in (1, 3) or any(not isinstance(d, int) or isinstance(d, bool) or d < 1
+                                      for d in dims):
+        raise UsageError(Diagnostic("the input shape must be 3 positive sizes (or 1 for flat "
+                                    "features)", None, expected="CxHxW, e.g. 3x224x224, or F",
+                                    found=repr(value)))
     return dims
 
 

@@ -86,8 +86,11 @@ SPEC_SCHEMA: dict[str, Any] = {
     "properties": {
         "name": {"type": "string", "description": "The model's name."},
         "doc": {"type": "string", "description": "A description (used in generated docstrings)."},
-        "input": {"type": "array", "items": {"type": "integer", "minimum": 1},
-                  "minItems": 1, "maxItems": 3, "description": "[C, H, W]; batch implicit."},
+        "input": {"type": "array",
+                  "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+                  "minItems": 1, "maxItems": 3,
+                  "description": "[C, H, W]; batch implicit. Items may be expressions over the "
+                                 "spec parameters: [in_channels, 224, 224]."},
         "params": {"type": "object", "additionalProperties": _scalar,
                    "description": "Spec parameters, overridable with --set."},
         "use": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],

@@ -128,7 +128,7 @@ class Spec:
     name: str
     file: str
     loc: Loc
-    input: tuple[int, ...]
+    input: tuple[Value, ...]  # ints, or expressions over the spec parameters (in_channels)
     input_loc: Loc
     params: dict[str, ParamDecl]
     blocks: dict[str, BlockDef]

@@ -315,3 +315,16 @@ def test_schema_is_valid_json_schema_and_accepts_the_zoo():
         assert not errors, f"{path}: {errors[0].message}"
     result = CliRunner().invoke(cli, ["schema"])
     assert json.loads(result.output)["title"] == "archdsl spec"
+
+
+def test_input_sizes_may_be_expressions_over_spec_params(write_spec):
+    path = write_spec("""
+        name: inch
+        input: [in_channels, 28, 28]
+        params: {in_channels: 1}
+        network: [{conv: {out: 4, k: 3}}]
+    """)
+    assert archdsl.load(path).input_shape == (1, 28, 28)
+    assert archdsl.load(path, in_channels=3).nodes["conv"].in_shapes == ((3, 28, 28),)
+    with pytest.raises(SpecError, match="input size must be a whole number"):
+        archdsl.load(path, in_channels=0)
