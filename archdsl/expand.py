@@ -326,6 +326,12 @@ class Expander:
             words = None if decl.type != "str" else _ANY_WORD
             args[key] = self.check_type(self.eval_arg(value, ctx.env, words), decl.type, key, value.loc,
                                         f"parameter `{key}` of block `{block.name}`")
+            if decl.choices and args[key] not in decl.choices:
+                raise SpecError(Diagnostic(
+                    f"parameter `{key}` of block `{block.name}` is not one of its allowed values",
+                    value.loc, expected=" or ".join(repr(c) for c in decl.choices),
+                    found=describe(args[key]),
+                    hint=did_you_mean(str(args[key]), [str(c) for c in decl.choices])))
         for key, decl in block.params.items():
             if key not in args:
                 if decl.required:

@@ -229,11 +229,42 @@ class Parser:
             elif isinstance(raw, list) and len(raw) == 2 and all(
                     isinstance(v, int) and not isinstance(v, bool) for v in raw):
                 params[key] = ParamDecl(key, "pair", raw, loc)
+            elif value.is_map:
+                params[key] = self.parse_param_long(key, value, loc)
             else:
                 self.fail(f"parameter `{key}` needs a default or a type", value.loc,
                           expected="a default value, or one of " + ", ".join(PARAM_TYPES),
                           found=describe(value))
         return params
+
+    def parse_param_long(self, key: str, y: Y, loc: Loc) -> ParamDecl:
+        """``act: {default: relu, choices: [relu, sigmoid], doc: ...}``."""
+        allowed = ("default", "type", "choices", "doc")
+        for k in y.value:
+            if k not in allowed:
+                self.fail(f"unknown key `{k}` in parameter `{key}`", y.key_loc(k),
+                          expected="one of " + ", ".join(f"`{a}`" for a in allowed),
+                          hint=did_you_mean(k, allowed))
+        v = y.value
+        choices = tuple(c.value for c in v["choices"].value) if "choices" in v and v["choices"].is_list else ()
+        if "choices" in v and not choices:
+            self.fail("`choices:` takes a non-empty list", v["choices"].loc, found=describe(v["choices"]))
+        if "default" in v:
+            default = v["default"].value
+            type_name = v["type"].value if "type" in v else _type_name(default)
+        elif "type" in v:
+            default, type_name = None, v["type"].value
+        else:
+            self.fail(f"parameter `{key}` needs `default:` or `type:`", y.loc)
+        if type_name not in PARAM_TYPES:
+            self.fail(f"unknown type `{type_name}` for parameter `{key}`", (v.get("type") or y).loc,
+                      expected=", ".join(PARAM_TYPES), hint=did_you_mean(str(type_name), PARAM_TYPES))
+        if "default" in v and choices and default not in choices:
+            self.fail(f"the default of `{key}` is not one of its choices", v["default"].loc,
+                      expected=" or ".join(repr(c) for c in choices), found=describe(default))
+        doc = str(v["doc"].value) if "doc" in v else ""
+        return ParamDecl(key, type_name, default, loc, required="default" not in v,
+                         choices=choices, doc=doc)
 
     def parse_spec_params(self, y: Y | None) -> dict[str, ParamDecl]:
         params = {}

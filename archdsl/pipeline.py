@@ -73,6 +73,11 @@ def resolve_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
             raise UsageError(Diagnostic(f"--set {name}: wrong type", None,
                                         expected=f"{decl.type} (the default is {decl.default!r})",
                                         found=repr(value)))
+        if decl.choices and value not in decl.choices:
+            raise UsageError(Diagnostic(f"--set {name}={value}: not one of the allowed values", None,
+                                        expected=" or ".join(str(c) for c in decl.choices),
+                                        found=repr(value),
+                                        hint=did_you_mean(str(value), [str(c) for c in decl.choices])))
         params[name] = value
     return params
 

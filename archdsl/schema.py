@@ -22,6 +22,16 @@ _value: dict[str, Any] = {
     "description": "A literal, an expression string, or a list of them (kernel [1, 7]).",
     "anyOf": [_scalar, {"type": "array", "items": _scalar}],
 }
+_param = {
+    "description": "A default, a type name (required), or {default, type, choices, doc}.",
+    "anyOf": [
+        _value,
+        {"type": "object", "additionalProperties": False,
+         "properties": {"default": _value, "type": {"enum": ["int", "float", "bool", "str", "pair"]},
+                        "choices": {"type": "array", "items": _scalar, "minItems": 1},
+                        "doc": {"type": "string"}}},
+    ],
+}
 _inputs = {
     "description": "Explicit inputs: earlier layer names of this or an enclosing scope, or `input`.",
     "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
@@ -91,7 +101,7 @@ SPEC_SCHEMA: dict[str, Any] = {
                   "minItems": 1, "maxItems": 3,
                   "description": "[C, H, W]; batch implicit. Items may be expressions over the "
                                  "spec parameters: [in_channels, 224, 224]."},
-        "params": {"type": "object", "additionalProperties": _scalar,
+        "params": {"type": "object", "additionalProperties": _param,
                    "description": "Spec parameters, overridable with --set."},
         "use": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
                 "description": "Block libraries, paths relative to this file."},
@@ -107,7 +117,7 @@ SPEC_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "doc": {"type": "string"},
-                "params": {"type": "object", "additionalProperties": _value,
+                "params": {"type": "object", "additionalProperties": _param,
                            "description": "name: default, or name: int|float|bool|str|pair "
                                           "(required); pair is an int or [h, w]."},
                 "let": {"type": "object", "additionalProperties": _value,

@@ -106,11 +106,15 @@ class Repeat(Layer):
 
 @dataclass(frozen=True)
 class ParamDecl:
+    """A parameter: its type, default (or required), and optionally the values it may take."""
+
     name: str
     type: str
     default: Any
     loc: Loc
     required: bool = False
+    choices: tuple[Any, ...] = ()
+    doc: str = ""
 
 
 @dataclass(frozen=True)

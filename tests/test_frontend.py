@@ -328,3 +328,21 @@ def test_input_sizes_may_be_expressions_over_spec_params(write_spec):
     assert archdsl.load(path, in_channels=3).nodes["conv"].in_shapes == ((3, 28, 28),)
     with pytest.raises(SpecError, match="input size must be a whole number"):
         archdsl.load(path, in_channels=0)
+
+
+def test_parameter_choices_refuse_other_values(write_spec):
+    path = write_spec("""
+        name: act
+        input: [3, 8, 8]
+        params:
+          act: {default: relu, choices: [relu, sigmoid], doc: the activation}
+        blocks:
+          unit:
+            params: {mode: {default: a, choices: [a, b]}}
+            body: [{relu: {}, when: "mode == 'a'"}]
+        network: [{conv: {out: 4, k: 3}}, {relu: {}, when: "act == 'relu'"}, {unit: {mode: c}}]
+    """)
+    with pytest.raises(UsageError, match="not one of the allowed values"):
+        archdsl.load(path, act="tanh")
+    with pytest.raises(SpecError, match="parameter `mode` of block `unit` is not one of its allowed"):
+        archdsl.load(path)
