@@ -20,6 +20,18 @@ __all__ = ["load", "parse", "ArchError", "SpecError", "UsageError", "Diagnostic"
 __version__ = "0.1.0"
 
 
+_LAZY = {
+    "build": "archdsl.build",
+    "draw_graph": "archdsl.draw",
+    "render_svg": "archdsl.draw",
+    "compile_graph": "archdsl.codegen",
+}
+
+
 def __getattr__(name: str) -> Any:
-    """Lazy attributes for the stages that are heavier to import."""
+    """Lazy attributes for the stages that are heavier to import (``build`` imports torch)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'archdsl' has no attribute {name!r}")

@@ -24,6 +24,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "check": "archdsl.cli:check",
     "schema": "archdsl.cli:schema",
     "ops": "archdsl.cli:ops_table",
+    "draw": "archdsl.draw:draw",
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -34,6 +35,14 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(LAZY_COMMANDS)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Print archdsl's own errors (exit 1, or 2 for usage); anything else keeps its traceback."""
+        try:
+            return super().invoke(ctx)
+        except ArchError as error:
+            click.echo(error.render(), err=True)
+            ctx.exit(error.exit_code)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = LAZY_COMMANDS.get(name)
@@ -162,7 +171,9 @@ def ops_table() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; print archdsl errors (exit 1, or 2 for usage) without traceback."""
     try:
-        cli.main(args=argv, prog_name="archdsl", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="archdsl", standalone_mode=False)
+        if isinstance(code, int):  # ctx.exit(code) in non-standalone mode returns the code
+            return code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1

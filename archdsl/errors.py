@@ -77,23 +77,33 @@ class Diagnostic:
 
     def render(self) -> str:
         where = f"{self.loc}: " if self.loc else ""
-        out = [f"{where}{self.severity}: {self.message}"]
+        out = [f"{where}{self.severity}: {_printable(self.message)}"]
         out.extend(_quote(self.loc))
         if self.expected is not None:
-            out.append(f"  expected: {self.expected}")
+            out.append(f"  expected: {_printable(self.expected)}")
         if self.found is not None:
-            out.append(f"  found: {self.found}")
+            out.append(f"  found: {_printable(self.found)}")
         for text, loc in self.notes:
-            out.append(f"  note: {text}" + (f" ({loc})" if loc else ""))
+            out.append(f"  note: {_printable(text)}" + (f" ({loc})" if loc else ""))
             out.extend("  " + line for line in _quote(loc))
         if self.hint:
-            out.append(f"  hint: {self.hint}")
+            out.append(f"  hint: {_printable(self.hint)}")
         for link in self.chain:
-            out.append(f"  in {link}")
+            out.append(f"  in {_printable(link)}")
         return "\n".join(out)
 
     def __str__(self) -> str:
         return self.render()
+
+
+def _printable(text: str) -> str:
+    """Spec text in a message, with control characters escaped (a name may hold a newline or a
+    terminal escape sequence; neither may reach the terminal raw)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
 
 def _quote(loc: Loc | None) -> list[str]:
@@ -103,8 +113,26 @@ def _quote(loc: Loc | None) -> list[str]:
     if line is None:
         return []
     gutter = f"{loc.line:>5} | "
-    caret = " " * (len(gutter) - 2) + "| " + " " * (loc.col - 1) + "^" * max(1, loc.length)
-    return [gutter + line.rstrip(), caret]
+    line, col, length = _window(line.rstrip(), loc.col, max(1, loc.length))
+    caret = " " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" * length
+    return [gutter + line, caret]
+
+
+_QUOTE_WIDTH = 160
+
+
+def _window(line: str, col: int, length: int) -> tuple[str, int, int]:
+    """At most ~160 characters of a long line around the column (a hostile spec may be one
+    megabyte on one line); returns the shown text and the column and caret length within it."""
+    line = "".join(ch if ch.isprintable() or ch == "\t" else "?" for ch in line[: col + 2 * _QUOTE_WIDTH])
+    length = min(length, _QUOTE_WIDTH // 2)
+    if len(line) <= _QUOTE_WIDTH:
+        return line, col, length
+    start = max(0, col - 1 - _QUOTE_WIDTH // 2)
+    shown = line[start:start + _QUOTE_WIDTH]
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if start + _QUOTE_WIDTH < len(line) else ""
+    return prefix + shown + suffix, col - start + len(prefix), length
 
 
 class ArchError(Exception):

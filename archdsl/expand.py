@@ -387,6 +387,8 @@ class Expander:
         else:
             name = self.auto_name({"concat": "cat"}.get(par.merge, par.merge), inner, structural=True)
             merged = self.add_op(par.merge, {}, outs, inner, name, par.merge_loc or par.loc)
+        scope.meta["merge_node"] = merged
+        scope.meta["branch_outputs"] = outs
         if par.after is not None:
             merged = self.expand(par.after, merged, inner)
         return self.close_scope(scope, merged)

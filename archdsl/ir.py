@@ -115,9 +115,21 @@ class Graph:
         return {name: self.nodes[node].shape for name, node in self.outputs.items()}
 
     def scope_nodes(self, path: str) -> list[Node]:
-        """All nodes inside a scope (recursively), in topological order."""
-        prefix = path + "."
-        return [n for n in self.op_nodes() if n.scope == path or n.scope.startswith(prefix)]
+        """All nodes inside a scope (recursively, through unnamed constructs), in topological order.
+
+        Walks the scope's members rather than matching name prefixes: the nodes of an unnamed
+        construct keep their enclosing scope's prefix.
+        """
+        found: list[str] = []
+        stack = [path]
+        while stack:
+            for member in self.scopes[stack.pop()].members:
+                if member in self.scopes:
+                    stack.append(member)
+                else:
+                    found.append(member)
+        order = {name: i for i, name in enumerate(self.nodes)}
+        return [self.nodes[n] for n in sorted(found, key=order.__getitem__)]
 
     def lint(self) -> None:
         """Check the IR's invariants after a transformation; a failure is a bug, not a user error."""
