@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .analysis import analyze
 from .errors import ArchError, Diagnostic, Loc, SpecError, UsageError
 from .pipeline import load, parse
 
-__all__ = ["load", "parse", "ArchError", "SpecError", "UsageError", "Diagnostic", "Loc"]
+__all__ = ["load", "parse", "analyze", "ArchError", "SpecError", "UsageError", "Diagnostic", "Loc"]
 
 __version__ = "0.1.0"
 

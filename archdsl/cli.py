@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "schema": "archdsl.cli:schema",
     "ops": "archdsl.cli:ops_table",
     "draw": "archdsl.draw:draw",
+    "report": "archdsl.report:report",
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

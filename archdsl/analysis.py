@@ -1,0 +1,469 @@
+"""Static analysis of a checked graph: parameters, MACs, FLOPs, memory, receptive field, depth.
+
+Everything is computed from the graph alone (no torch): every figure comes from the op's own rules
+(:meth:`archdsl.ops.Op.params`, ``buffers``, ``macs``, ``fvcore_flops``, ``rf``,
+``counts_in_depth``); nothing here switches on op names.
+
+Conventions (stated once, used everywhere):
+
+* **params** count every parameter tensor once, including branches an inference pass does not run
+  (auxiliary heads); **buffers** (batch-norm running statistics) are counted separately.
+* **macs** are conv and linear multiply-accumulates, bias excluded, groups honoured (torchvision's
+  ``_ops`` metadata, calflops' MACs); **flops** = 2 x macs. **fvcore_flops** is what fvcore's
+  ``FlopCountAnalysis(model.eval(), x).total()`` reports.
+* The network totals of compute and activation memory cover the **inference pass**: the nodes the
+  main output (the first output) depends on. Auxiliary heads and dead branches have per-node
+  figures but are not in those totals (their ``runs`` is False).
+* **memory**: every node's output is a new tensor (no in-place ops, no views). The peak is the
+  largest sum of live tensors while the inference pass runs in topological order, the input
+  included, each tensor freed after its last consumer; network outputs are never freed.
+* **receptive field** per axis: ``size`` (pixels of the input one output unit sees), ``jump`` (the
+  distance in input pixels between neighbouring units: the product of strides) and ``start`` (the
+  centre of the first unit's window, in input pixel coordinates; input pixel ``i`` is centred at
+  ``i``). A node with several inputs takes the widest. After an op that sees its whole input
+  (global pooling, flatten, linear) the field is ``global_``: the size, jump and start stay those
+  of the last spatial layer (the figure people quote, e.g. 435 for ResNet-18).
+* **depth** is the number of conv and linear layers on the longest path (the ResNet paper's
+  convention: ResNet-101 has depth 101).
+* ``batch`` multiplies compute and activation memory; counts of parameters do not change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from .ir import INPUT, Graph, Node
+from .ops import RF, Shape
+
+__all__ = [
+    "DTYPE_BYTES",
+    "ReceptiveField",
+    "Memory",
+    "NodeStats",
+    "ScopeStats",
+    "Analysis",
+    "analyze",
+]
+
+DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+
+# --- typed results ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive-field geometry of one node's output units, per axis ``(h, w)``."""
+
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    start: tuple[float, float]
+    global_: bool = False  # the unit sees the whole input (after global pooling / flatten / linear)
+
+    @classmethod
+    def of_input(cls) -> ReceptiveField:
+        return cls(size=(1, 1), jump=(1, 1), start=(0.0, 0.0))
+
+    def through(self, rf: RF) -> ReceptiveField:
+        """The geometry after an op with window ``rf``.
+
+        An op that sees its whole input (``rf.global_``) keeps the window of the last spatial
+        layer and marks the field global: each output unit depends on every input pixel.
+        """
+        if rf.global_:
+            return ReceptiveField(self.size, self.jump, self.start, True)
+        axes = [_axis(self.size[i], self.jump[i], self.start[i], rf.kernel[i], rf.stride[i],
+                      rf.padding[i]) for i in (0, 1)]
+        return ReceptiveField(size=(axes[0][0], axes[1][0]), jump=(axes[0][1], axes[1][1]),
+                              start=(axes[0][2], axes[1][2]), global_=self.global_)
+
+
+def _axis(size: int, jump: int, start: float, kernel: int, stride: int,
+          padding: int) -> tuple[int, int, float]:
+    """One axis of the receptive-field recurrence (Araujo et al., Distill 2019)."""
+    return (size + (kernel - 1) * jump, jump * stride, start + ((kernel - 1) / 2 - padding) * jump)
+
+
+def _widest(fields: list[ReceptiveField]) -> ReceptiveField:
+    """For a node with several inputs: per axis, the geometry of the input that sees the most."""
+    h = max(fields, key=lambda f: f.size[0])
+    w = max(fields, key=lambda f: f.size[1])
+    return ReceptiveField(size=(h.size[0], w.size[1]), jump=(h.jump[0], w.jump[1]),
+                          start=(h.start[0], w.start[1]), global_=any(f.global_ for f in fields))
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Memory figures in elements (multiply by ``bytes_per_element`` for bytes); batch included."""
+
+    dtype: str
+    bytes_per_element: int
+    input: int
+    params: int
+    buffers: int
+    activations: int  # the outputs of every node of the inference pass
+    training_activations: int  # the outputs of every node (what a training pass keeps for backward)
+    peak: int  # the largest live set of an inference pass, input included
+    peak_at: str  # the node whose computation reaches the peak
+
+    def bytes(self, elements: int) -> int:
+        return elements * self.bytes_per_element
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    """The figures of one op node. Compute and output sizes include the batch."""
+
+    name: str  # dotted path: attribute path and state_dict prefix (layer1.0.conv1)
+    local_name: str
+    op: str
+    category: str
+    label: str
+    scope: str
+    block: str | None  # the block (definition name) of the innermost enclosing block instance
+    block_path: str | None  # that instance's scope path (layer1.0)
+    stage: str  # the top-level member (stage) it belongs to
+    inputs: tuple[str, ...]
+    in_shapes: tuple[Shape, ...]
+    shape: Shape
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    fvcore_flops: int
+    output_elements: int
+    output_bytes: int
+    rf: ReceptiveField | None
+    depth: int  # conv and linear layers on the longest path from the input, this node included
+    runs: bool  # part of the inference pass (the main output depends on it)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass
+class ScopeStats:
+    """Totals of one scope (block instance, named sequence, repeat, ...) over all its nodes."""
+
+    path: str
+    local_name: str
+    kind: str
+    block: str | None
+    parent: str | None
+    named: bool
+    in_shape: Shape
+    out_shape: Shape
+    output: str
+    params: int = 0
+    trainable_params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    fvcore_flops: int = 0
+    output_elements: int = 0  # the sum of its nodes' outputs
+    output_bytes: int = 0
+    nodes: int = 0
+    depth: int = 0  # conv and linear layers on the longest path through the scope
+    runs: bool = False
+    rf: ReceptiveField | None = None
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+Stat = NodeStats | ScopeStats
+
+
+@dataclass
+class Analysis:
+    """The analysis of one graph: totals, per node, per scope, per stage."""
+
+    name: str
+    file: str
+    input_shape: Shape
+    outputs: dict[str, Shape]
+    main_output: str  # the node of the first output
+    spec_params: dict[str, Any]
+    batch: int
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    fvcore_flops: int
+    memory: Memory
+    receptive_field: ReceptiveField | None
+    depth: int
+    layer_counts: dict[str, int]
+    nodes: dict[str, NodeStats]
+    scopes: dict[str, ScopeStats]
+    tree: dict[str, tuple[str, ...]]  # visible scope path -> visible children (scopes and nodes)
+    graph: Graph | None = field(repr=False, compare=False, default=None)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def blocks(self) -> list[ScopeStats]:
+        """Every block instance, outer before inner, in spec order."""
+        return [s for s in self.scopes.values() if s.kind == "block"]
+
+    @property
+    def stages(self) -> list[Stat]:
+        """The top-level members of the network (layers and scopes)."""
+        return [self.stat(path) for path in self.tree[""]]
+
+    def stat(self, path: str) -> Stat:
+        """The figures of a node or a scope by its path."""
+        if path in self.nodes:
+            return self.nodes[path]
+        return self.scopes[path]
+
+    def children(self, path: str) -> tuple[str, ...]:
+        """The visible children of a scope (anonymous scopes are inlined); () for a node."""
+        return self.tree.get(path, ())
+
+
+# --- the analysis ----------------------------------------------------------------------------
+
+def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32") -> Analysis:
+    """Analyse a checked graph (from :func:`archdsl.load`). Pure: the graph is not changed."""
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}")
+    width = DTYPE_BYTES[dtype]
+    running = _inference_nodes(graph)
+    tree = _visible_tree(graph)
+    stage_of = _stage_of(graph, tree)
+    fields = _receptive_fields(graph)
+    depths = _depths(graph)
+    nodes = {n.name: _node_stats(graph, n, batch, width, running, stage_of, fields, depths)
+             for n in graph.op_nodes()}
+    scopes = _scope_stats(graph, nodes, depths, fields, width)
+    ops = list(nodes.values())
+    run = [s for s in ops if s.runs]
+    main = graph.main_output.name
+    return Analysis(
+        name=graph.name,
+        file=graph.file,
+        input_shape=graph.input_shape,
+        outputs=graph.output_shapes(),
+        main_output=main,
+        spec_params=dict(graph.params),
+        batch=batch,
+        params=sum(s.params for s in ops),
+        trainable_params=sum(s.trainable_params for s in ops),
+        buffers=sum(s.buffers for s in ops),
+        macs=sum(s.macs for s in run),
+        fvcore_flops=sum(s.fvcore_flops for s in run),
+        memory=_memory(graph, ops, run, running, batch, dtype),
+        receptive_field=fields.get(main),
+        depth=max(depths.values(), default=0),
+        layer_counts=dict(Counter(s.op for s in ops).most_common()),
+        nodes=nodes,
+        scopes=scopes,
+        tree=tree,
+        graph=graph,
+    )
+
+
+def _node_stats(graph: Graph, node: Node, batch: int, width: int, running: set[str],
+                stage_of: dict[str, str], fields: dict[str, ReceptiveField],
+                depths: dict[str, int]) -> NodeStats:
+    op = node.opdef
+    ins = list(node.in_shapes)
+    params = op.params(node.attrs, ins, node.shape)
+    elements = math.prod(node.shape) * batch
+    block_path = _enclosing_block(graph, node.scope)
+    return NodeStats(
+        name=node.name,
+        local_name=node.local_name,
+        op=node.op,
+        category=op.category,
+        label=op.label(node.attrs, ins, node.shape),
+        scope=node.scope,
+        block=graph.scopes[block_path].block if block_path is not None else None,
+        block_path=block_path,
+        stage=stage_of[node.name],
+        inputs=node.inputs,
+        in_shapes=node.in_shapes,
+        shape=node.shape,
+        params=params,
+        trainable_params=0 if node.freeze else params,
+        buffers=op.buffers(node.attrs, ins, node.shape),
+        macs=op.macs(node.attrs, ins, node.shape) * batch,
+        fvcore_flops=op.fvcore_flops(node.attrs, ins, node.shape) * batch,
+        output_elements=elements,
+        output_bytes=elements * width,
+        rf=fields.get(node.name),
+        depth=depths[node.name],
+        runs=node.name in running,
+    )
+
+
+def _inference_nodes(graph: Graph) -> set[str]:
+    """The nodes an inference pass runs: the main output and everything it depends on."""
+    main = graph.main_output.name
+    return nx.ancestors(graph.nx, main) | {main}
+
+
+def _enclosing_block(graph: Graph, scope: str | None) -> str | None:
+    while scope is not None:
+        if graph.scopes[scope].kind == "block":
+            return scope
+        scope = graph.scopes[scope].parent
+    return None
+
+
+# --- the visible hierarchy -------------------------------------------------------------------
+
+def _visible_tree(graph: Graph) -> dict[str, tuple[str, ...]]:
+    """Every named scope's children, with anonymous scopes (``<residual3>``) inlined."""
+    tree: dict[str, tuple[str, ...]] = {}
+    for path, scope in graph.scopes.items():
+        if path == "" or scope.named:
+            tree[path] = tuple(_visible_members(graph, path))
+    return tree
+
+
+def _visible_members(graph: Graph, path: str) -> Iterable[str]:
+    for member in graph.scopes[path].members:
+        scope = graph.scopes.get(member)
+        if scope is not None and not scope.named:
+            yield from _visible_members(graph, member)
+        elif scope is not None or member in graph.nodes:
+            yield member
+
+
+def _stage_of(graph: Graph, tree: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Node name -> the top-level member (a node or a scope path) that contains it."""
+    stage_of: dict[str, str] = {}
+    for stage in tree[""]:
+        if stage in graph.nodes:
+            stage_of[stage] = stage
+        else:
+            for node in graph.scope_nodes(stage):
+                stage_of[node.name] = stage
+    for node in graph.op_nodes():  # members of anonymous top-level scopes, if any
+        stage_of.setdefault(node.name, node.name)
+    return stage_of
+
+
+# --- receptive field, depth ------------------------------------------------------------------
+
+def _receptive_fields(graph: Graph) -> dict[str, ReceptiveField]:
+    """Each node's receptive field, in topological order; empty when the input is not an image."""
+    if len(graph.input_shape) != 3:
+        return {}
+    fields: dict[str, ReceptiveField] = {}
+    for node in graph:
+        if node.op == INPUT:
+            fields[node.name] = ReceptiveField.of_input()
+            continue
+        before = _widest([fields[src] for src in node.inputs])
+        rf = node.opdef.rf(node.attrs, list(node.in_shapes), node.shape)
+        fields[node.name] = before.through(rf)
+    return fields
+
+
+def _depths(graph: Graph) -> dict[str, int]:
+    """Conv and linear layers on the longest path from the input to each node (inclusive)."""
+    depths: dict[str, int] = {}
+    for node in graph:
+        before = max((depths[src] for src in node.inputs), default=0)
+        counts = node.op != INPUT and node.opdef.counts_in_depth
+        depths[node.name] = before + (1 if counts else 0)
+    return depths
+
+
+# --- scopes ----------------------------------------------------------------------------------
+
+def _scope_stats(graph: Graph, nodes: dict[str, NodeStats], depths: dict[str, int],
+                 fields: dict[str, ReceptiveField], width: int) -> dict[str, ScopeStats]:
+    scopes = {path: _empty_scope(graph, path, depths, fields) for path in graph.scopes}
+    for stats in nodes.values():
+        scope: str | None = stats.scope
+        while scope is not None:
+            _add(scopes[scope], stats, width)
+            scope = graph.scopes[scope].parent
+    return scopes
+
+
+def _empty_scope(graph: Graph, path: str, depths: dict[str, int],
+                 fields: dict[str, ReceptiveField]) -> ScopeStats:
+    scope = graph.scopes[path]
+    return ScopeStats(
+        path=path,
+        local_name=scope.local_name,
+        kind=scope.kind,
+        block=scope.block,
+        parent=scope.parent,
+        named=scope.named,
+        in_shape=scope.in_shape,
+        out_shape=scope.out_shape,
+        output=scope.output,
+        depth=depths.get(scope.output, 0) - depths.get(scope.input, 0),
+        rf=fields.get(scope.output),
+    )
+
+
+def _add(total: ScopeStats, stats: NodeStats, width: int) -> None:
+    total.params += stats.params
+    total.trainable_params += stats.trainable_params
+    total.buffers += stats.buffers
+    total.macs += stats.macs
+    total.fvcore_flops += stats.fvcore_flops
+    total.output_elements += stats.output_elements
+    total.output_bytes += stats.output_elements * width
+    total.nodes += 1
+    total.runs = total.runs or stats.runs
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+def _memory(graph: Graph, ops: list[NodeStats], run: list[NodeStats], running: set[str],
+            batch: int, dtype: str) -> Memory:
+    peak, peak_at = _peak_live(graph, running, batch)
+    return Memory(
+        dtype=dtype,
+        bytes_per_element=DTYPE_BYTES[dtype],
+        input=math.prod(graph.input_shape) * batch,
+        params=sum(s.params for s in ops),
+        buffers=sum(s.buffers for s in ops),
+        activations=sum(s.output_elements for s in run),
+        training_activations=sum(s.output_elements for s in ops),
+        peak=peak,
+        peak_at=peak_at,
+    )
+
+
+def _peak_live(graph: Graph, running: set[str], batch: int) -> tuple[int, str]:
+    """The largest live set (elements) of an inference pass and the node where it is reached.
+
+    While a node runs, its inputs and its output are live together; then every input whose last
+    consumer it was is freed. Network outputs stay live to the end.
+    """
+    order = [n for n in graph if n.op == INPUT or n.name in running]
+    last_use: dict[str, str] = {}
+    for node in order:
+        for src in node.inputs:
+            last_use[src] = node.name
+    keep = set(graph.outputs.values())
+    size = {n.name: math.prod(n.shape) * batch for n in order}
+    live, peak, peak_at = 0, 0, INPUT
+    for node in order:
+        live += size[node.name]
+        if live > peak:
+            peak, peak_at = live, node.name
+        freed = {src for src in node.inputs if last_use[src] == node.name}
+        if node.name not in last_use:  # nothing reads it
+            freed.add(node.name)
+        live -= sum(size[name] for name in freed - keep)
+    return peak, peak_at

@@ -1,0 +1,711 @@
+"""``archdsl report``: complexity reports from the static analysis, without torch.
+
+Decisions are made here, in Python: which rows a table has (``--per layer|block|stage``), which
+compute convention it shows (``--profile``), how numbers read. The result is a plan
+(:class:`SpecReport`, :class:`Comparison`) that each format renders: text and CSV here, Markdown
+and HTML through the Jinja2 templates in ``archdsl/templates``. JSON is :func:`to_json_data`, whose
+shape is documented in ``docs/REPORT_JSON.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import textwrap
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .analysis import DTYPE_BYTES, Analysis, NodeStats, ReceptiveField, ScopeStats, Stat, analyze
+from .cli import CONTEXT, echo_warnings, load_from_options, spec_options
+from .errors import ArchError, UsageError
+from .util import write_atomic
+
+__all__ = [
+    "FORMATS",
+    "PER",
+    "PROFILES",
+    "Profile",
+    "Column",
+    "TableRow",
+    "Table",
+    "SpecReport",
+    "Comparison",
+    "plan_report",
+    "plan_comparison",
+    "to_json_data",
+    "render",
+    "report",
+    "human",
+    "count_text",
+    "bytes_text",
+    "ratio_text",
+]
+
+FORMATS = ("text", "md", "json", "csv", "html")
+PER = ("layer", "block", "stage")
+SUFFIX_FORMATS = {".txt": "text", ".md": "md", ".json": "json", ".csv": "csv", ".html": "html",
+                  ".htm": "html"}
+JSON_FORMAT = "archdsl.report/1"
+
+COMMON_NOTE = (
+    "Compute and activation totals cover the inference pass (the main output); parameters "
+    "include every branch. Memory assumes every layer output is a new tensor (no in-place ops or "
+    "views). Receptive field: size, jump (product of strides) and start (centre of the first "
+    "unit, in input pixels). Depth: conv and linear layers on the longest path.")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A compute convention: the column a table shows and how it is explained."""
+
+    name: str
+    column: str
+    value: Callable[[Any], int]
+    convention: str
+
+
+PROFILES: dict[str, Profile] = {
+    "torchvision": Profile(
+        "torchvision", "MACs", lambda s: s.macs,
+        "MACs are the multiply-accumulates of conv and linear layers, bias excluded, groups "
+        "honoured (torchvision's _ops \"GFLOPS\" metadata, calflops' MACs); FLOPs = 2 x MACs."),
+    "fvcore": Profile(
+        "fvcore", "fvcore", lambda s: s.fvcore_flops,
+        "fvcore is the total of fvcore's FlopCountAnalysis(model.eval(), x): one per conv and "
+        "linear multiply-accumulate, eval-mode batch norm 2 per element (1 without affine), "
+        "adaptive average pooling 1 per input element, layer and group norm 5 per element; "
+        "activations, pooling windows and element-wise ops 0."),
+}
+
+AUX_NOTE = ("* not run by an inference pass (an auxiliary output or a dead branch): "
+            "not in the compute totals")
+
+
+# --- number formatting -----------------------------------------------------------------------
+
+def human(value: float, units: Sequence[str] = ("", " K", " M", " G", " T", " P")) -> str:
+    """``4089184256`` -> ``4.09 G`` (three significant digits, decimal units)."""
+    index = 0
+    while abs(value) >= 999.5 and index < len(units) - 1:
+        value /= 1000
+        index += 1
+    return f"{value:.3g}{units[index]}"
+
+
+def count_text(value: int) -> str:
+    """``25557032`` -> ``25,557,032 (25.6 M)``; small numbers without the unit."""
+    return f"{value:,}" if value < 1000 else f"{value:,} ({human(value)})"
+
+
+def bytes_text(count: int) -> str:
+    """``6422528`` -> ``6.42 MB`` (decimal units)."""
+    return human(count, (" B", " KB", " MB", " GB", " TB", " PB"))
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def outputs_text(outputs: dict[str, Sequence[int]]) -> str:
+    if len(outputs) == 1:
+        return shape_text(next(iter(outputs.values())))
+    return ", ".join(f"{name} {shape_text(shape)}" for name, shape in outputs.items())
+
+
+def rf_text(rf: ReceptiveField | None) -> str:
+    """``5``, ``7x3`` or ``435 global`` (the size; global after a global op)."""
+    if rf is None:
+        return ""
+    size = _axis_text(rf.size)
+    return f"{size} global" if rf.global_ else size
+
+
+def ratio_text(value: float, first: float) -> str:
+    """``990x``, ``1,715x``, ``0.25x``; empty when both are 0, ``n/a`` when only the first is."""
+    if first == 0:
+        return "" if value == 0 else "n/a"
+    ratio = value / first
+    return f"{ratio:,.0f}x" if ratio >= 999.5 else f"{ratio:.3g}x"
+
+
+def _axis_text(pair: Sequence[float]) -> str:
+    values = [int(v) if float(v).is_integer() else v for v in pair]
+    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
+
+
+# --- the plan of one spec's report -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: the key of its cells, its title, and whether it is right-aligned."""
+
+    key: str
+    title: str
+    numeric: bool = False
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row: a layer or a scope, at an indentation ``level``, its cells already formatted."""
+
+    path: str
+    level: int
+    cells: dict[str, str]
+    is_scope: bool
+    runs: bool
+
+
+@dataclass
+class Table:
+    """The rows of one report (chosen by ``--per``) and the total row."""
+
+    columns: tuple[Column, ...]
+    rows: list[TableRow]
+    total: dict[str, str]
+
+    def cell_rows(self) -> list[list[str]]:
+        """Every row's cells in column order; the name cell carries the ``*`` of a row not run."""
+        out = []
+        for row in self.rows:
+            cells = [row.cells.get(c.key, "") for c in self.columns]
+            if not row.runs:
+                cells[0] += " *"
+            out.append(cells)
+        return out
+
+
+@dataclass
+class SpecReport:
+    """Everything one spec's report shows, decided; the formats only lay it out."""
+
+    analysis: Analysis
+    profile: Profile
+    per: str
+    title: str
+    subtitle: str
+    table: Table
+    summary: list[tuple[str, str]]
+    notes: list[str]
+    diagram: str | None = None
+
+
+def plan_report(analysis: Analysis, *, per: str = "layer", profile: str = "torchvision") -> SpecReport:
+    """Decide the content of one spec's report."""
+    prof = PROFILES[profile]
+    a = analysis
+    notes = [prof.convention, COMMON_NOTE]
+    table = _table(a, per, prof)
+    if any(not row.runs for row in table.rows):
+        notes.insert(0, AUX_NOTE)
+    return SpecReport(
+        analysis=a,
+        profile=prof,
+        per=per,
+        title=a.name,
+        subtitle=(f"{a.file}: input {shape_text(a.input_shape)} -> output {outputs_text(a.outputs)}; "
+                  f"batch {a.batch}, {a.memory.dtype}"),
+        table=table,
+        summary=_summary(a, prof),
+        notes=notes,
+    )
+
+
+def _columns(prof: Profile) -> tuple[Column, ...]:
+    return (Column("name", "Layer"), Column("type", "Type"), Column("output", "Output"),
+            Column("params", "Params", True), Column("compute", prof.column, True),
+            Column("rf", "RF", True))
+
+
+def _table(a: Analysis, per: str, prof: Profile) -> Table:
+    rows = [_table_row(a, path, level, prof) for path, level in _walk(a, "", 0, per)]
+    total = {"name": "Total", "params": f"{a.params:,}", "compute": f"{prof.value(a):,}",
+             "output": outputs_text(a.outputs)}
+    return Table(_columns(prof), rows, total)
+
+
+def _walk(a: Analysis, path: str, level: int, per: str) -> Iterator[tuple[str, int]]:
+    """(path, level) of the rows, depth first; ``per`` says how deep scopes open."""
+    for child in a.children(path):
+        yield child, level
+        stat = a.stat(child)
+        if isinstance(stat, ScopeStats) and _opens(stat, per):
+            yield from _walk(a, child, level + 1, per)
+
+
+def _opens(scope: ScopeStats, per: str) -> bool:
+    if per == "layer":
+        return True
+    if per == "block":
+        return scope.kind != "block"
+    return False
+
+
+def _table_row(a: Analysis, path: str, level: int, prof: Profile) -> TableRow:
+    stat = a.stat(path)
+    is_scope = isinstance(stat, ScopeStats)
+    cells = {
+        "name": stat.local_name,
+        "path": path,
+        "type": _scope_type(a, stat) if is_scope else stat.label,
+        "output": shape_text(stat.out_shape if is_scope else stat.shape),
+        "params": f"{stat.params:,}",
+        "compute": f"{prof.value(stat):,}",
+        "rf": rf_text(stat.rf),
+    }
+    return TableRow(path, level, cells, is_scope, stat.runs)
+
+
+def _scope_type(a: Analysis, scope: ScopeStats) -> str:
+    if scope.kind == "block" and scope.block:
+        return scope.block
+    count = a.graph.scopes[scope.path].meta.get("count") if a.graph is not None else None
+    return f"{scope.kind} x{count}" if count is not None else scope.kind
+
+
+def _summary(a: Analysis, prof: Profile) -> list[tuple[str, str]]:
+    """The totals under the table, as (label, text) pairs."""
+    m = a.memory
+    params = (f"{count_text(a.params)}; trainable {a.trainable_params:,}; "
+              f"buffers {a.buffers:,} (running statistics)")
+    if prof.name == "fvcore":
+        compute = [("fvcore", count_text(a.fvcore_flops))]
+    else:
+        compute = [("MACs", count_text(a.macs)), ("FLOPs", count_text(a.flops))]
+    memory = (f"input {bytes_text(m.bytes(m.input))}; parameters {bytes_text(m.bytes(m.params))}; "
+              f"buffers {bytes_text(m.bytes(m.buffers))}")
+    activations = (f"{bytes_text(m.bytes(m.activations))} (inference, sum of outputs); "
+                   f"{bytes_text(m.bytes(m.training_activations))} (training, all outputs)")
+    peak = (f"{bytes_text(m.bytes(m.peak))} live at once in an inference pass "
+            f"({m.peak:,} elements, at {m.peak_at})")
+    return [
+        ("Params", params),
+        *compute,
+        ("Memory", memory),
+        ("Activations", activations),
+        ("Peak", peak),
+        ("Receptive field", _rf_summary(a.receptive_field)),
+        ("Depth", f"{a.depth} (conv and linear layers on the longest path)"),
+        ("Layers", ", ".join(f"{n} {op}" for op, n in a.layer_counts.items())),
+    ]
+
+
+def _rf_summary(rf: ReceptiveField | None) -> str:
+    if rf is None:
+        return "n/a (the input is not an image)"
+    text = (f"{rf.size[0]}x{rf.size[1]} (jump {_axis_text(rf.jump)}, "
+            f"start {_axis_text(rf.start)})")
+    if rf.global_:
+        text += "; global: every output depends on the whole input"
+    return text
+
+
+# --- comparison --------------------------------------------------------------------------------
+
+@dataclass
+class Comparison:
+    """Several specs side by side; every figure after the first with its ratio to the first."""
+
+    names: list[str]
+    headers: list[str]
+    rows: list[tuple[str, list[str]]]
+    raw: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _metrics(prof: Profile) -> list[tuple[str, Callable[[Analysis], Any], Callable[[Any], str]]]:
+    """(label, value, format) of each compared figure; numeric values get ratios."""
+    compute: list[tuple[str, Callable[[Analysis], Any], Callable[[Any], str]]]
+    if prof.name == "fvcore":
+        compute = [("fvcore", lambda a: a.fvcore_flops, count_text)]
+    else:
+        compute = [("MACs", lambda a: a.macs, count_text), ("FLOPs", lambda a: a.flops, count_text)]
+    return [
+        ("Input", lambda a: shape_text(a.input_shape), str),
+        ("Output", lambda a: outputs_text(a.outputs), str),
+        ("Params", lambda a: a.params, count_text),
+        *compute,
+        ("Parameter memory", lambda a: a.memory.bytes(a.memory.params), bytes_text),
+        ("Activations (inference)", lambda a: a.memory.bytes(a.memory.activations), bytes_text),
+        ("Peak activation memory", lambda a: a.memory.bytes(a.memory.peak), bytes_text),
+        ("Depth", lambda a: a.depth, str),
+        ("Receptive field", lambda a: a.receptive_field.size[0] if a.receptive_field else 0,
+         lambda v: str(v) if v else "n/a"),
+    ]
+
+
+def plan_comparison(analyses: Sequence[Analysis], *, profile: str = "torchvision") -> Comparison:
+    """A row per figure; a column per spec, each after the first followed by its ratio column."""
+    prof = PROFILES[profile]
+    names = [a.name for a in analyses]
+    headers = ["", names[0]]
+    for name in names[1:]:
+        headers += [name, f"vs {names[0]}"]
+    rows = []
+    for label, value, fmt in _metrics(prof):
+        values = [value(a) for a in analyses]
+        cells = [fmt(values[0])]
+        for v in values[1:]:
+            cells += [fmt(v), ratio_text(v, values[0]) if isinstance(v, int) else ""]
+        rows.append((label, cells))
+    raw = _comparison_records(analyses)
+    return Comparison(names, headers, rows, raw, [prof.convention, COMMON_NOTE])
+
+
+RATIO_KEYS = ("params", "macs", "flops", "fvcore_flops", "peak_bytes")
+
+
+def _comparison_records(analyses: Sequence[Analysis]) -> list[dict[str, Any]]:
+    """One flat record per spec (the CSV of a comparison), with ratios to the first."""
+    records = [_comparison_record(a) for a in analyses]
+    first = records[0]
+    for record in records:
+        for key in RATIO_KEYS:
+            record[f"{key}_ratio"] = round(record[key] / first[key], 6) if first[key] else ""
+    return records
+
+
+def _comparison_record(a: Analysis) -> dict[str, Any]:
+    m = a.memory
+    return {"name": a.name, "file": a.file, "input": shape_text(a.input_shape),
+            "output": outputs_text(a.outputs), "params": a.params, "buffers": a.buffers,
+            "macs": a.macs, "flops": a.flops, "fvcore_flops": a.fvcore_flops,
+            "param_bytes": m.bytes(m.params), "activation_bytes": m.bytes(m.activations),
+            "peak_bytes": m.bytes(m.peak), "depth": a.depth,
+            "receptive_field": a.receptive_field.size[0] if a.receptive_field else ""}
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+def to_json_data(a: Analysis, *, profile: str = "torchvision") -> dict[str, Any]:
+    """The report of one spec as JSON-ready data (documented in docs/REPORT_JSON.md)."""
+    outputs = {name: list(shape) for name, shape in a.outputs.items()}
+    return {
+        "format": JSON_FORMAT,
+        "name": a.name,
+        "file": a.file,
+        "spec_params": a.spec_params,
+        "input": list(a.input_shape),
+        "output": next(iter(outputs.values())) if len(outputs) == 1 else outputs,
+        "batch": a.batch,
+        "profile": profile,
+        "params": a.params,
+        "trainable_params": a.trainable_params,
+        "buffers": a.buffers,
+        "macs": a.macs,
+        "flops": a.flops,
+        "fvcore_flops": a.fvcore_flops,
+        "memory": _memory_json(a),
+        "receptive_field": _rf_json(a.receptive_field),
+        "depth": a.depth,
+        "layer_counts": dict(a.layer_counts),
+        "layers": [_node_json(s) for s in a.nodes.values()],
+        "blocks": [_scope_json(s) for s in a.blocks],
+        "stages": [_stat_json(s) for s in a.stages],
+    }
+
+
+def _memory_json(a: Analysis) -> dict[str, Any]:
+    m = a.memory
+
+    def amount(elements: int) -> dict[str, int]:
+        return {"elements": elements, "bytes": m.bytes(elements)}
+
+    return {
+        "dtype": m.dtype,
+        "bytes_per_element": m.bytes_per_element,
+        "input": amount(m.input),
+        "params": amount(m.params),
+        "buffers": amount(m.buffers),
+        "activations": amount(m.activations),
+        "training_activations": amount(m.training_activations),
+        "peak": {**amount(m.peak), "at": m.peak_at},
+    }
+
+
+def _rf_json(rf: ReceptiveField | None) -> dict[str, Any] | None:
+    if rf is None:
+        return None
+    return {"size": list(rf.size), "jump": list(rf.jump), "start": [float(v) for v in rf.start],
+            "global": rf.global_}
+
+
+def _stat_json(stat: Stat) -> dict[str, Any]:
+    return _node_json(stat) if isinstance(stat, NodeStats) else _scope_json(stat)
+
+
+def _node_json(s: NodeStats) -> dict[str, Any]:
+    return {
+        "kind": "layer",
+        "name": s.local_name,
+        "path": s.name,
+        "op": s.op,
+        "category": s.category,
+        "label": s.label,
+        "scope": s.scope,
+        "block": s.block,
+        "block_path": s.block_path,
+        "stage": s.stage,
+        "inputs": list(s.inputs),
+        "input_shapes": [list(shape) for shape in s.in_shapes],
+        "output": list(s.shape),
+        "params": s.params,
+        "trainable_params": s.trainable_params,
+        "buffers": s.buffers,
+        "macs": s.macs,
+        "flops": s.flops,
+        "fvcore_flops": s.fvcore_flops,
+        "output_elements": s.output_elements,
+        "output_bytes": s.output_bytes,
+        "receptive_field": _rf_json(s.rf),
+        "depth": s.depth,
+        "runs": s.runs,
+    }
+
+
+def _scope_json(s: ScopeStats) -> dict[str, Any]:
+    return {
+        "kind": s.kind,
+        "name": s.local_name,
+        "path": s.path,
+        "block": s.block,
+        "parent": s.parent,
+        "input": list(s.in_shape),
+        "output": list(s.out_shape),
+        "params": s.params,
+        "trainable_params": s.trainable_params,
+        "buffers": s.buffers,
+        "macs": s.macs,
+        "flops": s.flops,
+        "fvcore_flops": s.fvcore_flops,
+        "output_elements": s.output_elements,
+        "output_bytes": s.output_bytes,
+        "layers": s.nodes,
+        "receptive_field": _rf_json(s.rf),
+        "depth": s.depth,
+        "runs": s.runs,
+    }
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer",
+           profile: str = "torchvision") -> str:
+    """The report of one or several analysed specs in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "json":
+        data = [to_json_data(a, profile=profile) for a in analyses]
+        return json.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n"
+    reports = [plan_report(a, per=per, profile=profile) for a in analyses]
+    comparison = plan_comparison(analyses, profile=profile) if len(analyses) > 1 else None
+    if fmt == "text":
+        return render_text(reports, comparison)
+    if fmt == "csv":
+        return render_csv(reports, comparison)
+    if fmt == "md":
+        return _template("report.md.j2").render(reports=reports, comparison=comparison)
+    if fmt == "html":
+        for rep in reports:
+            rep.diagram = diagram_svg(rep.analysis)
+        return _template("report.html.j2").render(reports=reports, comparison=comparison)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def render_text(reports: list[SpecReport], comparison: Comparison | None) -> str:
+    if comparison is not None:
+        rows = [[label, *cells] for label, cells in comparison.rows]
+        numeric = [False] + [True] * (len(comparison.headers) - 1)
+        lines = [text_table(comparison.headers, rows, numeric), ""]
+        lines += [_wrap(note) for note in comparison.notes]
+        return "\n".join(lines) + "\n"
+    return _text_report(reports[0])
+
+
+def _text_report(rep: SpecReport) -> str:
+    table = rep.table
+    rows = table.cell_rows()
+    for cells, row in zip(rows, table.rows, strict=True):
+        cells[0] = "  " * row.level + cells[0]
+    rows.append([table.total.get(c.key, "") for c in table.columns])
+    body = text_table([c.title for c in table.columns], rows, [c.numeric for c in table.columns],
+                      rule_before_last=True)
+    width = max(len(label) for label, _ in rep.summary)
+    summary = [f"{label:<{width}}  {value}" for label, value in rep.summary]
+    notes = [_wrap(note) for note in rep.notes]
+    return "\n".join([f"{rep.title}  ({rep.subtitle})", "", body, "", *summary, "", *notes]) + "\n"
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool],
+               rule_before_last: bool = False) -> str:
+    """A plain-text table: text columns left-aligned, numeric ones right-aligned."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    out = [line(headers), rule]
+    body = [line(r) for r in rows]
+    if rule_before_last and body:
+        body.insert(len(body) - 1, rule)
+    return "\n".join(out + body)
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=100)
+
+
+def render_csv(reports: list[SpecReport], comparison: Comparison | None) -> str:
+    """One spec: a row per table row (``--per``); several: a row per spec with ratios."""
+    buffer = io.StringIO()
+    if comparison is not None:
+        writer = csv.DictWriter(buffer, fieldnames=list(comparison.raw[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(comparison.raw)
+        return buffer.getvalue()
+    rep = reports[0]
+    records = [_csv_record(rep.analysis, row) for row in rep.table.rows]
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+CSV_FIELDS = ["level", "kind", "path", "name", "type", "output", "params", "trainable_params",
+              "buffers", "macs", "flops", "fvcore_flops", "output_elements", "output_bytes",
+              "rf_h", "rf_w", "rf_jump_h", "rf_jump_w", "rf_global", "depth", "runs"]
+
+
+def _csv_record(a: Analysis, row: TableRow) -> dict[str, Any]:
+    stat = a.stat(row.path)
+    is_scope = isinstance(stat, ScopeStats)
+    rf = stat.rf
+    return {
+        "level": row.level,
+        "kind": stat.kind if is_scope else "layer",
+        "path": row.path,
+        "name": stat.local_name,
+        "type": row.cells["type"] if is_scope else stat.op,
+        "output": row.cells["output"],
+        "params": stat.params,
+        "trainable_params": stat.trainable_params,
+        "buffers": stat.buffers,
+        "macs": stat.macs,
+        "flops": stat.flops,
+        "fvcore_flops": stat.fvcore_flops,
+        "output_elements": stat.output_elements,
+        "output_bytes": stat.output_bytes,
+        "rf_h": rf.size[0] if rf else "",
+        "rf_w": rf.size[1] if rf else "",
+        "rf_jump_h": rf.jump[0] if rf else "",
+        "rf_jump_w": rf.jump[1] if rf else "",
+        "rf_global": rf.global_ if rf else "",
+        "depth": stat.depth,
+        "runs": stat.runs,
+    }
+
+
+def _template(name: str) -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters["md"] = _md_cell
+    return env.get_template(name)
+
+
+def _md_cell(text: Any) -> str:
+    """Escape a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("*", "\\*")
+
+
+def diagram_svg(a: Analysis) -> str | None:
+    """The spec's diagram as inline SVG (:func:`archdsl.draw.render_svg`), or None without
+    Graphviz's ``dot`` or the draw module: the page then has no diagram."""
+    if a.graph is None or shutil.which("dot") is None:
+        return None
+    try:
+        draw = importlib.import_module("archdsl.draw")
+    except ImportError:
+        return None
+    try:
+        svg = draw.render_svg(a.graph, inline=True)
+    except (ArchError, OSError, RuntimeError, subprocess.SubprocessError) as error:
+        click.echo(f"warning: no diagram for {a.name}: {error}", err=True)
+        return None
+    return _inline_svg(svg)
+
+
+def _inline_svg(svg: str) -> str:
+    """Drop the XML declaration and DOCTYPE so the SVG can sit inside HTML."""
+    return re.sub(r"^\s*(<\?xml[^>]*>\s*)?(<!DOCTYPE[^>]*>\s*)?", "", svg)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+@click.command(context_settings=CONTEXT)
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@spec_options
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Output format [default: from the -o suffix, else text].")
+@click.option("--per", type=click.Choice(PER), default="layer", show_default=True,
+              help="Table rows: every layer, down to blocks, or top-level stages.")
+@click.option("--profile", type=click.Choice(tuple(PROFILES)), default="torchvision",
+              show_default=True, help="Compute convention: torchvision MACs, or fvcore's count.")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
+              help="Batch size (scales compute and activation memory).")
+@click.option("--dtype", type=click.Choice(tuple(DTYPE_BYTES)), default="float32",
+              show_default=True, help="Element type for memory in bytes.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically).")
+def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None,
+           allow_paths: tuple[str, ...], max_nodes: int, fmt: str | None, per: str, profile: str,
+           batch: int, dtype: str, output: str | None) -> None:
+    """Report parameters, MACs/FLOPs, memory, receptive field and depth of SPECS, without torch.
+
+    One spec prints a table of its layers (--per) and the totals; several print them side by
+    side with ratios to the first. Exits 1 if any spec has an error (nothing is written).
+
+    \b
+    Examples:
+      archdsl report specs/resnet50.yaml
+      archdsl report specs/resnet50.yaml --profile fvcore --per stage
+      archdsl report specs/lenet.yaml specs/alexnet.yaml --format md
+      archdsl report specs/resnet18.yaml --batch 32 --set num_classes=10 -o r18.html
+    """
+    fmt = fmt or _format_from_suffix(output)
+    analyses = []
+    failed = False
+    for path in specs:
+        try:
+            graph = load_from_options(path, sets, input_shape, allow_paths, max_nodes)
+        except UsageError:
+            raise
+        except ArchError as error:
+            click.echo(error.render(), err=True)
+            failed = True
+            continue
+        echo_warnings(graph)
+        analyses.append(analyze(graph, batch=batch, dtype=dtype))
+    if failed:
+        raise SystemExit(1)
+    text = render(analyses, fmt, per=per, profile=profile)
+    if output:
+        write_atomic(output, text)
+    else:
+        click.echo(text, nl=False)
+
+
+def _format_from_suffix(output: str | None) -> str:
+    if output is None:
+        return "text"
+    return SUFFIX_FORMATS.get(Path(output).suffix.lower(), "text")
