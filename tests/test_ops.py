@@ -167,6 +167,9 @@ CASES = [
          lambda: nn.AdaptiveMaxPool2d((3, 1))),
     Case("global_avgpool", "global_avgpool", {}, [(16, 7, 7)], lambda: nn.AdaptiveAvgPool2d(1),
          "global avgpool"),
+    Case("mean", "mean", {}, [(16, 7, 7)], lambda: Fn(lambda x: x.mean([2, 3])), "global mean"),
+    Case("mean-keepdim", "mean", {"keepdim": True}, [(16, 7, 5)],
+         lambda: Fn(lambda x: x.mean((2, 3), keepdim=True))),
     # merges
     Case("add", "add", {}, [(4, 5, 5), (4, 5, 5)], lambda: Fn(lambda a, b: a + b), "+"),
     Case("add-3", "add", {}, [(4, 5, 5)] * 3, lambda: Fn(lambda a, b, c: a + b + c)),
@@ -682,7 +685,7 @@ def test_shape_errors(case: Err):
 
 def test_ops_package_does_not_import_torch():
     code = ("import sys, archdsl.ops\n"
-            "assert len(archdsl.ops.REGISTRY) == 30\n"
+            "assert len(archdsl.ops.REGISTRY) == 31\n"
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)

@@ -179,3 +179,30 @@ class GlobalAvgPool(Op):
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return "global avgpool"
+
+
+@register
+class Mean(Op):
+    """The spatial mean ``x.mean([2, 3])`` as a functional op (torchvision's ShuffleNet-v2 head,
+    timm's squeeze-and-excitation). Same numbers as global average pooling, but no module and,
+    like PyTorch's ``aten::mean``, no FLOPs in fvcore's count."""
+
+    name = "mean"
+    category = "pool"
+    pytorch = "x.mean([2, 3])"
+    doc = "spatial mean: C x H x W -> C (or C x 1 x 1 with keepdim)"
+    attrs = (Attr("keepdim", "bool", False, "keep H and W as 1 x 1"),)
+
+    def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
+        c, _, _ = require_image(self.name, ins)
+        return (c, 1, 1) if a.keepdim else (c,)
+
+    def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
+        return RF(global_=True)
+
+    def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
+        keep = ", keepdim=True" if a.keepdim else ""
+        return Lowering(None, forward="{x}.mean((2, 3)" + keep + ")")
+
+    def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        return "global mean"
