@@ -297,9 +297,8 @@ def _residual_study_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
 # specs/<name>.yaml).
 RESIDUAL_STUDY_REFERENCES: dict[str, tuple[Builder, tuple[int, ...]]] = _residual_study_references()
 
-# Variants of a spec under parameter overrides: {key: (spec name, overrides, builder, input)}.
-# `input` is the input to check with; it differs from the spec's for resnet18_fmnist
-# (archdsl.load(path, input=input, **overrides) / --input 1x28x28).
+# Variants of a spec under parameter overrides: {key: (spec name, overrides, builder, input)};
+# `input` is the spec's input under the overrides (archdsl.load(path, **overrides)).
 RESIDUAL_VARIANTS: dict[str, tuple[str, dict, Builder, tuple[int, ...]]] = {}
 
 
@@ -318,9 +317,11 @@ def _residual_variants() -> None:
         RESIDUAL_VARIANTS[f"mobilenet_v2_{mult}"] = (
             "mobilenet_v2", {"width_mult": mult},
             _eval(lambda mult=mult: tvm.mobilenet_v2(weights=None, width_mult=mult)), (3, 224, 224))
-    RESIDUAL_VARIANTS["resnet18_fmnist"] = (  # the course: 1-channel 28x28 Fashion-MNIST, 10 classes
-        "resnet18", {"num_classes": 10}, _eval(lambda: _with_in_channels(tvm.resnet18(num_classes=10), 1)),
-        (1, 28, 28))
+    RESIDUAL_VARIANTS["resnet18_fmnist"] = (  # the course: 1-channel Fashion-MNIST, 10 classes
+        "resnet18", {"num_classes": 10, "in_channels": 1},
+        _eval(lambda: _with_in_channels(tvm.resnet18(num_classes=10), 1)), (1, 224, 224))
+    RESIDUAL_VARIANTS["resnet_cifar_fmnist"] = (
+        "resnet_cifar", {"in_channels": 1}, _eval(lambda: CifarResNet(20, in_channels=1)), (1, 32, 32))
     RESIDUAL_VARIANTS["densenet121_10"] = (
         "densenet121", {"num_classes": 10}, _eval(lambda: tvm.densenet121(weights=None, num_classes=10)),
         (3, 224, 224))

@@ -267,16 +267,6 @@ def _references():
 REFERENCE_CASES = _references()
 FVCORE_CASES = sorted(n for n, case in REFERENCE_CASES.items() if not case[1])
 
-# The spec is right and fvcore counts the *reference* differently: its global pooling is a
-# tensor mean (aten::mean, which fvcore does not count), where the spec's global_avgpool lowers to
-# nn.AdaptiveAvgPool2d (aten::adaptive_avg_pool2d: one per input element). strict: when the
-# spec or the op changes so that they agree, the xfail turns into a failure to remove it.
-FVCORE_MEAN_POOL = {
-    "shufflenet_v2_x1_0": "torchvision's ShuffleNetV2.forward pools with x.mean([2, 3])",
-    "se_resnet50": "timm's SEModule squeezes with x.mean((2, 3), keepdim=True)",
-}
-
-
 def _spec_path(name: str):
     for path in (SPECS / f"{name}.yaml", SPECS / "studies" / f"{name}.yaml"):
         if path.exists():
@@ -321,11 +311,10 @@ def test_resnet18_local_spec_equals_torchvision(write_spec):
     assert a.buffers == sum(b.numel() for b in model.buffers())
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(n, marks=pytest.mark.xfail(reason=FVCORE_MEAN_POOL[n], strict=True))
-    if n in FVCORE_MEAN_POOL else n for n in FVCORE_CASES])
+@pytest.mark.parametrize("case", FVCORE_CASES)
 def test_fvcore_profile_equals_fvcore_total(case):
-    fvcore_nn = pytest.importorskip("fvcore.nn")
+    import fvcore.nn as fvcore_nn
+
     spec, overrides, builder, shape = REFERENCE_CASES[case]
     a = _analysis_of(spec, overrides, shape)
     model = _meta_model(builder).to_empty(device="cpu").eval()  # fvcore traces a real forward
