@@ -29,6 +29,7 @@ DEFAULT_MAX_NODES = 200_000
 MAX_DIM = 2**31 - 1
 MAX_ELEMENTS = 2**48
 WORK_PER_NODE = 4
+MAX_NESTING = 100  # layers inside layers (the zoo needs at most 10)
 
 
 class ResourceError(SpecError):
@@ -66,6 +67,7 @@ class Expander:
         self.max_work = WORK_PER_NODE * max_nodes + 10_000
         self.work = 0
         self.repeat_factor = 1  # product of the counts of the enclosing repeats
+        self.nesting: list[Layer] = []  # the layers being expanded, outermost first
         self.later: list[dict[str, Loc | None]] = []  # names of the layers still to come, per sequence
         self.errors = Collector()
         self.graph = Graph(name=spec.name, file=spec.file, input_shape=input_shape,
@@ -93,6 +95,12 @@ class Expander:
     def expand(self, layer: Layer, x: str | None, ctx: Ctx) -> str | None:
         """Expand one layer fed by ``x``; returns the node holding its output, or None on error."""
         self.spend(1, layer.loc)
+        if len(self.nesting) >= MAX_NESTING:  # blocks using blocks using blocks ... (Python's stack)
+            raise ResourceError(Diagnostic(
+                f"layers are nested more than {MAX_NESTING} deep", layer.loc,
+                found=f"{len(ctx.chain)} blocks inside each other here",
+                hint="blocks may use other blocks, but not hundreds deep").with_chain(ctx.chain[:1]))
+        self.nesting.append(layer)
         try:
             return self._expand(layer, x, ctx)
         except ResourceError:
@@ -103,6 +111,8 @@ class Expander:
             if layer.name:
                 ctx.locals[layer.name] = None
             return None
+        finally:
+            self.nesting.pop()
 
     def spend(self, work: int, loc: Loc | None) -> None:
         self.work += work
@@ -379,7 +389,12 @@ class Expander:
     def expand_parallel(self, par: Parallel, x: str, ctx: Ctx) -> str | None:
         scope, inner = self.construct_scope("parallel", par, ctx, x)
         scope.meta["merge"] = par.merge
-        outs = [self.expand(branch, x, inner) for branch in par.branches]
+        # A branch whose `when:` is false is dropped (it is not an identity branch).
+        branches = [b for b in par.branches
+                    if b.meta.when is None or self.truth(b.meta.when, inner.env, "when")]
+        if not branches:
+            return self.close_scope(scope, x)
+        outs = [self.expand(branch, x, inner) for branch in branches]
         if any(o is None for o in outs):
             return None
         if len(outs) == 1:

@@ -346,3 +346,17 @@ def test_parameter_choices_refuse_other_values(write_spec):
         archdsl.load(path, act="tanh")
     with pytest.raises(SpecError, match="parameter `mode` of block `unit` is not one of its allowed"):
         archdsl.load(path)
+
+
+def test_a_parallel_branch_with_a_false_when_is_dropped(write_spec):
+    g = archdsl.load(write_spec("""
+        name: drop
+        input: [8, 4, 4]
+        params: {extra: false}
+        network:
+          - parallel:
+              - a: {conv: {out: 4, k: 1}}
+              - b: {conv: {out: 4, k: 1}, when: extra}
+    """))
+    assert g.main_output.shape == (4, 4, 4)
+    assert archdsl.load(g.file, extra=True).main_output.shape == (8, 4, 4)
