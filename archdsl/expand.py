@@ -82,6 +82,8 @@ class Expander:
         g.scopes[""] = top
         env = {**g.params, "in": InputShape.of(g.input_shape)}
         ctx = Ctx(top, "", env)
+        self.run_checks(self.spec.checks, env, "the spec")
+        self.errors.raise_if_errors()
         out = self.expand(self.spec.network, INPUT, ctx)
         if out is not None:
             g.outputs = {"out": out, **g.outputs}
@@ -321,6 +323,7 @@ class Expander:
         for key, value in block.lets:
             env[key] = self.eval_value(value, env)
         scope.meta["lets"] = {key: env[key] for key, _ in block.lets}
+        self.run_checks(block.checks, env, f"block `{block.name}`")
         out = self.expand(block.body, x, inner)
         return self.close_scope(scope, out)
 
@@ -518,6 +521,16 @@ class Expander:
                                        expected="letters, digits and `_` (not starting with a digit "
                                                 "or `__`, not a Python keyword), or a number"))
         return name
+
+    def run_checks(self, checks: Any, env: dict[str, Any], owner: str) -> None:
+        """Each failed ``checks:`` condition is an error at the condition, with its message."""
+        for cond, message in checks:
+            if not self.truth(cond, env, "checks"):
+                names = sorted(n for n in cond.expr.names if n in env and n != "in")
+                values = ", ".join(f"{n} = {env[n]!r}" for n in names)
+                self.errors.add(Diagnostic(f"{owner}: {message}", cond.loc,
+                                           expected=f"`{cond.literal}`",
+                                           found=values or None, code="check"))
 
     # --- values ----------------------------------------------------------------------------------
     def eval_value(self, value: Value, env: dict[str, Any]) -> Any:

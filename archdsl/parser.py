@@ -39,8 +39,9 @@ _CONSTRUCT_KEYS = {
 RESERVED = set(META_KEYS) | set(CONSTRUCTS) | {"block", "args", "layer", "name", "merge", "after",
                                                "body", "shortcut", "connect", "input", "in", "i"}
 # Names become Python identifiers in generated code: no `__x` (mangled, or a dunder attribute).
-NAME_RE = re.compile(r"^(?:(?!__)[A-Za-z_][A-Za-z0-9_]*|[0-9]+)$")
-MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
+# (`\Z`, not `$`: `$` also matches before a final newline, and "conv1\n" is not a name.)
+NAME_RE = re.compile(r"^(?:(?!__)[A-Za-z_][A-Za-z0-9_]*|[0-9]+)\Z")
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}\Z")
 MERGES = ("concat", "add", "mul")
 
 
@@ -111,6 +112,7 @@ class Parser:
             blocks=dict(self.blocks), network=network,
             doc=str(doc["doc"].value) if "doc" in doc else "",
             uses=tuple(sorted(str(p) for p in self._loaded)),
+            checks=self.collect(self.parse_checks, doc.get("checks")) or (),
         )
 
     def parse_uses(self, root: Y, path: Path, stack: list[Path]) -> None:
@@ -134,6 +136,8 @@ class Parser:
             return
         self._loaded.add(target)
         display = os.path.relpath(target) if not os.path.isabs(item.value) else str(target)
+        if display.startswith(".."):  # outside the working directory: the absolute path reads better
+            display = str(target)
         root = load_yaml(target, display)
         if not root.is_map:
             self.fail("a block library must be a mapping", root.loc, found=describe(root))
@@ -142,8 +146,11 @@ class Parser:
                 self.fail(f"unknown key `{key}` in a block library", root.key_loc(key),
                           expected="one of " + ", ".join(f"`{k}`" for k in LIBRARY_KEYS),
                           hint=did_you_mean(key, LIBRARY_KEYS))
-        for diag in validate_structure(root, library=True):
+        frame_errors = validate_structure(root, library=True)
+        for diag in frame_errors:
             self.errors.add(diag)
+        if frame_errors:
+            return  # its blocks are malformed (`params: 0`); the frame errors say how
         self.parse_uses(root, target, [*stack, target])
         self.collect_block_names(root)
         self.parse_blocks(root)
@@ -212,7 +219,20 @@ class Parser:
             self.fail(f"block `{name}` has no `body:`", loc, expected="a `body:` layer")
         body = self.parse_layer(y.value["body"])
         doc = y.value["doc"].value if "doc" in y.value else ""
-        return BlockDef(name, params, tuple(lets), body, loc, str(doc))
+        return BlockDef(name, params, tuple(lets), body, loc, str(doc),
+                        checks=self.parse_checks(y.value.get("checks")))
+
+    def parse_checks(self, y: Y | None) -> tuple[tuple[Value, str], ...]:
+        """``checks: {"(depth - 2) % 6 == 0": "depth must be 6n+2"}``: conditions and messages."""
+        if y is None:
+            return ()
+        checks = []
+        for key, message in y.value.items():
+            key_loc = y.key_loc(key)
+            expr = expr_mod.compile_expr(key, key_loc)
+            checks.append((Value(loc=Loc(key_loc.file, key_loc.line, key_loc.col, len(key)),
+                                 literal=key, expr=expr), str(message.value)))
+        return tuple(checks)
 
     def parse_block_params(self, y: Y | None) -> dict[str, ParamDecl]:
         params: dict[str, ParamDecl] = {}

@@ -8,6 +8,7 @@ check specs. It describes the structure; the parser then checks what a schema ca
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from .errors import Diagnostic, did_you_mean
@@ -31,6 +32,11 @@ _param = {
                         "choices": {"type": "array", "items": _scalar, "minItems": 1},
                         "doc": {"type": "string"}}},
     ],
+}
+_checks = {
+    "type": "object", "additionalProperties": {"type": "string"},
+    "description": "Conditions that must hold, each with the message shown when it does not: "
+                   "{\"(depth - 2) % 6 == 0\": \"depth must be 6n+2\"}.",
 }
 _inputs = {
     "description": "Explicit inputs: earlier layer names of this or an enclosing scope, or `input`.",
@@ -108,6 +114,7 @@ SPEC_SCHEMA: dict[str, Any] = {
         "blocks": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block"},
                    "description": "Block definitions."},
         "network": _layer_ref,
+        "checks": _checks,
     },
     "required": ["name"],
     "additionalProperties": False,
@@ -123,6 +130,7 @@ SPEC_SCHEMA: dict[str, Any] = {
                 "let": {"type": "object", "additionalProperties": _value,
                         "description": "Derived values, evaluated in order."},
                 "body": _layer_ref,
+                "checks": _checks,
             },
             "required": ["body"],
             "additionalProperties": False,
@@ -145,7 +153,7 @@ SPEC_SCHEMA: dict[str, Any] = {
     },
 }
 
-MODEL_KEYS = ("name", "doc", "input", "params", "use", "blocks", "network")
+MODEL_KEYS = ("name", "doc", "input", "params", "use", "blocks", "network", "checks")
 LIBRARY_KEYS = ("name", "doc", "use", "blocks")
 
 
@@ -155,17 +163,24 @@ def validate_structure(root: Y, library: bool = False) -> list[Diagnostic]:
     Layers are checked by the parser, which knows the op and block names and can say more than
     a schema can; here only the document's frame is checked.
     """
-    from jsonschema import Draft202012Validator
-
-    frame = _frame_schema()
-    if library:
-        frame.pop("required")
-    validator = Draft202012Validator(frame)
+    validator = _frame_validator(library)
     plain = root.plain()
     diags = []
     for error in sorted(validator.iter_errors(plain), key=lambda e: list(map(str, e.absolute_path))):
         diags.append(_to_diagnostic(error, root, plain))
     return diags
+
+
+@functools.lru_cache(maxsize=2)
+def _frame_validator(library: bool) -> Any:
+    """The validator of a model's (or a library's) frame, built once: building it costs more than
+    validating a spec."""
+    from jsonschema import Draft202012Validator
+
+    frame = _frame_schema()
+    if library:
+        frame.pop("required")
+    return Draft202012Validator(frame)
 
 
 def _frame_schema() -> dict[str, Any]:
@@ -193,6 +208,18 @@ def _to_diagnostic(error: Any, root: Y, plain: Any) -> Diagnostic:
     path = list(error.absolute_path)
     node, _ = _locate(root, path)
     where = ".".join(str(p) for p in path) or "the spec"
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # Say what the alternative of the value's own type wants (`0`: "at least 1"), or list
+        # the types when the value has none of them.
+        specific = [e for e in error.context if e.validator != "type"]
+        if specific:
+            return _to_diagnostic(specific[0], root, plain)
+        types = [t for e in error.context
+                 for t in (e.validator_value if isinstance(e.validator_value, list) else [e.validator_value])]
+        expected = " or ".join(dict.fromkeys(_YAML_TYPES.get(t, t) for t in types))
+        article = "an" if expected[0] in "aeiou" else "a"
+        return Diagnostic(f"`{where}` has the wrong type", node.loc, expected=f"{article} {expected}",
+                          found=describe(node))
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         extra = [k for k in (error.instance or {}) if k not in allowed]
@@ -208,7 +235,8 @@ def _to_diagnostic(error: Any, root: Y, plain: Any) -> Diagnostic:
                           expected=f"a `{missing}:` key")
     if error.validator == "type":
         expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        expected = expected if isinstance(expected, list) else [expected]
+        expected = " or ".join(_YAML_TYPES.get(t, t) for t in expected)  # YAML's words, not JSON's
         article = "an" if str(expected)[0] in "aeiou" else "a"
         return Diagnostic(f"`{where}` has the wrong type", node.loc,
                           expected=f"{article} {expected}", found=describe(node))
@@ -220,6 +248,9 @@ def _to_diagnostic(error: Any, root: Y, plain: Any) -> Diagnostic:
         return Diagnostic(f"`{where}` must be at least {error.validator_value}", node.loc,
                           expected=f">= {error.validator_value}", found=describe(node))
     return Diagnostic(f"`{where}`: {error.message}", node.loc)
+
+
+_YAML_TYPES = {"object": "mapping", "array": "list", "null": "null (nothing)"}
 
 
 def _length_text(error: Any) -> str:

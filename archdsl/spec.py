@@ -125,6 +125,7 @@ class BlockDef:
     body: Layer
     loc: Loc
     doc: str = ""
+    checks: tuple[tuple[Value, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,3 +140,4 @@ class Spec:
     network: Layer
     doc: str = ""
     uses: tuple[str, ...] = ()
+    checks: tuple[tuple[Value, str], ...] = ()  # (condition, message) on the spec parameters

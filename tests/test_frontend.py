@@ -360,3 +360,25 @@ def test_a_parallel_branch_with_a_false_when_is_dropped(write_spec):
     """))
     assert g.main_output.shape == (4, 4, 4)
     assert archdsl.load(g.file, extra=True).main_output.shape == (8, 4, 4)
+
+
+def test_checks_refuse_parameter_values_with_their_message(write_spec):
+    path = write_spec("""
+        name: checked
+        input: [3, 8, 8]
+        params: {depth: 20}
+        checks: {"(depth - 2) % 6 == 0": "depth must be 6n + 2"}
+        blocks:
+          unit:
+            params: {out: int}
+            checks: {"out % 4 == 0": "out must be a multiple of 4"}
+            body: [{conv: {out: out, k: 1}}]
+        network: [{unit: {out: 6}}]
+    """)
+    with pytest.raises(SpecError) as info:
+        archdsl.load(path, depth=21)
+    diag = info.value.first
+    assert diag.message == "the spec: depth must be 6n + 2"
+    assert diag.found == "depth = 21" and (diag.loc.line, diag.loc.col) == (4, 10)
+    with pytest.raises(SpecError, match="block `unit`: out must be a multiple of 4"):
+        archdsl.load(path)
