@@ -26,6 +26,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "ops": "archdsl.cli:ops_table",
     "draw": "archdsl.draw:draw",
     "report": "archdsl.report:report",
+    "compile": "archdsl.codegen:compile_command",
+    "run": "archdsl.runner:run",
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

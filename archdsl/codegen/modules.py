@@ -1,0 +1,365 @@
+"""Layers that are one module: constructor expressions and the members of an nn.Sequential.
+
+A block call becomes ``Basic(64, 128, stride=2)``, a named sequence or repeat an
+``nn.Sequential(...)`` of its members (built by statements when some exist only under ``when:``),
+a dense block a ``DenseBlock(denselayer1=..., ...)``. :class:`ModuleMaker` is mixed into
+:class:`~archdsl.codegen.translate.ClassBuilder`, whose naming, conditions and statements it uses.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
+from typing import Any
+
+from ..errors import Diagnostic
+from ..ops import REGISTRY, Attrs, Lowering, Op
+from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
+from .code import (
+    Assign,
+    CallExpr,
+    Code,
+    Ctor,
+    DictExpr,
+    Expr,
+    ExprStmt,
+    Frozen,
+    If,
+    Inplace,
+    SequentialExpr,
+    Stmt,
+)
+from .forward import SAFE_PRODUCERS, FValue
+from .namespace import NotGeneric, check_attribute
+from .shapes import out_shape
+from .sym import MISSING, Sym, all_plain, is_known, probe_of, select
+from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs
+
+__all__ = ["INPLACE_OPS", "MODULE_FORMS", "Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
+           "default_name", "frozen_ctx", "has_params", "is_default", "sequential_body",
+           "single_module"]
+
+Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
+INPLACE_OPS = frozenset({"relu", "relu6"})
+# Functional ops that have a module form, for use inside an nn.Sequential.
+MODULE_FORMS = {"flatten": "nn.Flatten()", "identity": "nn.Identity()"}
+
+
+@dataclass
+class ModuleResult:
+    """A layer that is one module: its constructor expression, output shape and maker."""
+
+    expr: Any
+    shape: Shape
+    op: str | None = None
+    inplace: Inplace | None = None
+    has_params: bool = True
+
+
+@dataclass
+class Item:
+    """One member of an nn.Sequential being built."""
+
+    name: str
+    auto: bool  # numbered by position (not named in the spec)
+    module: ModuleResult
+    cond: Any = None  # a Sym: exists only when true
+
+
+@dataclass
+class Ctx:
+    """A naming scope, as the expander has it: used names, numbering, names for `from:`."""
+
+    env: Env
+    numbered: bool = False
+    used: set[str] = field(default_factory=set)
+    counter: list[int] = field(default_factory=lambda: [0])
+    names: dict[str, Any] = field(default_factory=dict)
+    parent: Ctx | None = None
+    block_input: FValue | None = None
+    frozen: bool = False
+
+    def with_env(self, env: Env) -> Ctx:
+        return replace(self, env=env)
+
+    def child(self, numbered: bool) -> Ctx:
+        return Ctx(self.env, numbered, parent=self, block_input=self.block_input,
+                   frozen=self.frozen)
+
+
+class ModuleMaker:
+    """Module expressions for :class:`~archdsl.codegen.translate.ClassBuilder` (mixed in)."""
+
+    # --- ops --------------------------------------------------------------------------------
+    def op_shape(self, op: Op, call: Call, env: Env,
+                 shapes: list[Shape]) -> tuple[dict[str, Any], Shape]:
+        """An op's attributes (finalised) and output shape, plain or symbolic."""
+        attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
+        return attrs, out_shape(op, attrs, shapes)
+
+    def ctor(self, op: Op, lowering: Lowering, ctx: Ctx, call: Call) -> tuple[Expr, Inplace | None]:
+        """The op's module constructor (keywords equal to their defaults left out)."""
+        args = list(lowering.args)
+        kwargs = [(k, v) for k, v, default in lowering.kwargs if not is_default(v, default)]
+        for value in [*args, *(v for _, v in kwargs)]:
+            if not is_known(value):
+                raise NotGeneric(Diagnostic(f"`{call.target}`: a size here cannot be computed in "
+                                            "a generic class", call.loc))
+        inplace = Inplace() if lowering.inplace_ok and op.name in INPLACE_OPS else None
+        return Ctor(lowering.module, args, kwargs, inplace), inplace
+
+    # --- single modules (attributes and nn.Sequential members) --------------------------------
+    def module_of(self, layer: Layer, shape: Shape, ctx: Ctx) -> ModuleResult:
+        """The constructor expression of a layer that is one module, and its output shape.
+
+        Under ``freeze:`` the module is wrapped once in ``frozen(...)`` (its members are not).
+        """
+        frozen = ctx.frozen or layer.meta.freeze
+        result = self.plain_module(layer, shape, replace(ctx, frozen=False))
+        if frozen and result.has_params:
+            result = replace(result, expr=Frozen(result.expr))
+        return result
+
+    def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx) -> ModuleResult:
+        if isinstance(layer, Call) and layer.is_block:
+            return self.block_call(layer, shape, ctx)
+        if isinstance(layer, Call):
+            return self.op_module(layer, shape, ctx)
+        if isinstance(layer, Seq):
+            if not chainable(layer):
+                raise self.fail("a named sequence with branches or `from:` cannot be generated "
+                                "yet", layer, hint="use an unnamed sequence, or a block")
+            items, out = self.chain_members(layer.items, shape, ctx.child(numbered=True))
+            return ModuleResult(self.sequential(items, ctx), out)
+        if isinstance(layer, Repeat):
+            return self.repeat_module(layer, shape, ctx)
+        raise self.fail("a named parallel or residual construct cannot be generated yet", layer,
+                        hint="make it the body of a block, or leave it unnamed")
+
+    def op_module(self, call: Call, shape: Shape, ctx: Ctx) -> ModuleResult:
+        op = REGISTRY[call.target]
+        attrs, out = self.op_shape(op, call, ctx.env, [shape])
+        lowering = op.lower(Attrs(attrs), [shape], out)
+        if lowering.module is None:
+            if call.target not in MODULE_FORMS:
+                raise self.fail(f"`{call.target}` has no module form for an nn.Sequential", call)
+            return ModuleResult(Code(MODULE_FORMS[call.target]), out, op.name, has_params=False)
+        expr, inplace = self.ctor(op, lowering, ctx, call)
+        return ModuleResult(expr, out, op.name, inplace, has_params(op, attrs, [shape], out))
+
+    def block_call(self, call: Call, shape: Shape, ctx: Ctx) -> ModuleResult:
+        block = self.planner.spec.blocks[call.target]
+        args: dict[str, Any] = {}
+        for key, value in call.args.items():
+            decl = block.params[key]
+            words = ANY_WORD if decl.type == "str" else ()
+            args[key] = coerce_param(eval_value(value, ctx.env, words), decl.type)
+        for key, decl in block.params.items():
+            if key not in args:
+                args[key] = coerce_param(decl.default, decl.type)
+        out = self.planner.block_output(block, args, shape)
+        info = self.planner.block_info(call.target)
+        if info is None:  # no generic class: one class for this use
+            if not all_plain(args) or not all_plain(shape):
+                raise NotGeneric(Diagnostic(f"block `{block.name}` is written per use and needs "
+                                            "known arguments", call.loc))
+            return ModuleResult(Ctor(self.planner.special_class(block, args, shape)), out)
+        positional: list[Any] = [shape[0]] + (list(shape[1:]) if info.uses_hw else [])
+        keywords: list[tuple[str, Any]] = []
+        for key, decl in block.params.items():
+            if decl.required:
+                positional.append(args[key])
+            elif not is_default(args[key], coerce_param(decl.default, decl.type)):
+                keywords.append((info.params[key], args[key]))
+        for value in positional + [v for _, v in keywords]:
+            if not is_known(value):
+                raise NotGeneric(Diagnostic(f"a size passed to block `{block.name}` cannot be "
+                                            "computed in a generic class", call.loc))
+        return ModuleResult(Ctor(info.class_name, positional, keywords), out)
+
+    def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx) -> ModuleResult:
+        count = self.count(rep, ctx)
+        inner = ctx.child(numbered=False)
+        items: list[Item] = []
+        features = shape
+        channels = shape[0]
+        for i in range(count):
+            item_ctx = inner.with_env(inner.env.with_values(i=i))
+            layer = self.repeat_item(rep, i, item_ctx)
+            if rep.dense:
+                features = (channels, *shape[1:])
+            new, out = self.chain(layer, features, item_ctx)
+            items.extend(new)
+            if rep.dense:
+                channels = channels + out[0]
+            else:
+                features = out
+        if rep.dense:
+            self.planner.dense_used = True
+            if any(item.cond is not None for item in items):
+                raise self.fail("a dense layer with a `when:` cannot be generated", rep)
+            expr = DictExpr(self.planner.dense_class, [(i.name, i.module.expr) for i in items])
+            return ModuleResult(expr, (channels, *shape[1:]))
+        inplace_in_chain(items)
+        return ModuleResult(self.sequential(items, ctx), features)
+
+    def count(self, rep: Repeat, ctx: Ctx) -> int:
+        count = eval_value(rep.count, ctx.env)
+        if isinstance(count, Sym):
+            raise NotGeneric(Diagnostic("a repeat count that depends on block parameters",
+                                        rep.loc))
+        return count
+
+    def repeat_item(self, rep: Repeat, i: int, ctx: Ctx) -> Layer:
+        layer = rep.layer
+        if rep.name_template is not None:
+            parts = [str(eval_value(p, ctx.env)) if p.is_expr else str(p.literal)
+                     for p in rep.name_template.items or ()]
+            return replace(layer, name="".join(parts), name_loc=rep.name_template.loc)
+        if rep.name:
+            return replace(layer, name=str(i), name_loc=None)
+        return layer
+
+    # --- nn.Sequential ------------------------------------------------------------------------
+    def chain(self, layer: Layer, shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
+        """The members one layer adds to an nn.Sequential (an unnamed list adds each of its own)."""
+        when = self.condition(layer.meta.when, ctx, layer)
+        if when is False:
+            return [], shape
+        cond = when if isinstance(when, Sym) else None
+        ctx = frozen_ctx(ctx, layer)
+        if isinstance(layer, Seq) and not layer.name:
+            items, out = self.chain_members(layer.items, shape, ctx)
+        elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
+            items, out = [], shape
+            for i in range(self.count(layer, ctx)):
+                item_ctx = ctx.with_env(ctx.env.with_values(i=i))
+                new, out = self.chain(self.repeat_item(layer, i, item_ctx), out, item_ctx)
+                items.extend(new)
+        elif isinstance(layer, Call) and layer.target == "identity" and not layer.name \
+                and not layer.args:
+            return [], shape
+        else:
+            name = self.layer_name(layer, default_name(layer), ctx)
+            check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True)
+            result = self.module_of(layer, shape, ctx)
+            items, out = [Item(name, layer.name is None, result)], result.shape
+        if cond is not None:
+            for item in items:
+                item.cond = cond if item.cond is None else _and(cond, item.cond)
+            out = tuple(select(cond, o, s) for o, s in zip(out, shape))
+        return items, out
+
+    def chain_members(self, layers: tuple[Layer, ...], shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
+        items: list[Item] = []
+        for layer in layers:
+            if not chainable(layer):
+                raise self.fail("this layer cannot be part of an nn.Sequential", layer,
+                                hint="`from:`, `output:`, merges and unnamed branches need a "
+                                     "block (or an unnamed sequence) around them")
+            new, shape = self.chain(layer, shape, ctx)
+            items.extend(new)
+        inplace_in_chain(items)
+        return items, shape
+
+    def sequential(self, items: list[Item], ctx: Ctx, func: str = "nn.Sequential") -> Any:
+        """An nn.Sequential of ``items``; members under ``when:`` are added by statements first."""
+        if not any(item.cond is not None for item in items):
+            return SequentialExpr([(i.name, i.module.expr) for i in items], func)
+        var = self.locals.create("layers")
+        numbered = all(item.auto for item in items)
+        self.emit(Assign(var, Code("[]" if numbered else "OrderedDict()")))
+        for item in items:
+            if numbered:
+                stmt: Stmt = ExprStmt(CallExpr(f"{var}.append", [item.module.expr]))
+            else:
+                key = f'"{item.name}"' if not item.auto else f"str(len({var}))"
+                stmt = Assign(f"{var}[{key}]", item.module.expr)
+            self.emit(If(item.cond, [stmt]) if item.cond is not None else stmt)
+        return Code(f"{func}(*{var})" if numbered else f"{func}({var})")
+
+
+def is_default(value: Any, default: Any) -> bool:
+    """Provably the default: same type and value, or the same symbolic expression."""
+    if isinstance(value, Sym) or isinstance(default, Sym):
+        return isinstance(value, Sym) and isinstance(default, Sym) and value == default
+    if not all_plain(value) or not all_plain(default):
+        return value == default
+    return type(value) is type(default) and value == default
+
+
+def has_params(op: Op, attrs: dict[str, Any], shapes: list[Shape],
+                out: Shape) -> bool:
+    """Does this op have parameters (for the probed instance; yes when not known)?"""
+    values = {k: probe_of(v) for k, v in attrs.items()}
+    ins = [tuple(probe_of(d) for d in s) for s in shapes]
+    probed_out = tuple(probe_of(d) for d in out)
+    if MISSING in values.values() or any(MISSING in s for s in [*ins, probed_out]):
+        return True
+    return op.params(Attrs(values), ins, probed_out) > 0
+
+
+def chainable(layer: Layer) -> bool:
+    """Can this layer be one or more members of an nn.Sequential?"""
+    if layer.meta.inputs is not None or layer.meta.output is not None:
+        return False
+    if isinstance(layer, Call):
+        op = REGISTRY.get(layer.target)
+        return layer.is_block or (op is not None and op.max_inputs == 1 and (
+            op.pytorch.startswith("nn.") or layer.target in MODULE_FORMS))
+    if isinstance(layer, Seq):
+        return bool(layer.name) or all(chainable(item) for item in layer.items)
+    if isinstance(layer, Repeat):
+        return bool(layer.name) or (not layer.dense and chainable(layer.layer))
+    return False
+
+
+def inplace_in_chain(items: list[Item]) -> None:
+    """A ReLU in an nn.Sequential works in place when the member before it made a fresh tensor."""
+    for before, item in pairwise(items):
+        if item.module.inplace is not None:
+            item.module.inplace.safe = (before.cond is None
+                                        and before.module.op in SAFE_PRODUCERS)
+
+
+def default_name(layer: Layer) -> str:
+    """The base of an unnamed layer's automatic name, as the expander picks it."""
+    if isinstance(layer, Call):
+        return layer.target
+    if isinstance(layer, Repeat):
+        return "dense" if layer.dense else "repeat"
+    return {Seq: "seq", Parallel: "parallel", Residual: "residual"}[type(layer)]
+
+
+def _and(a: Sym, b: Sym) -> Sym:
+    probe = MISSING if MISSING in (a.probe, b.probe) else bool(a.probe and b.probe)
+    return Sym(ast.BoolOp(ast.And(), [a.node, b.node]), probe)
+
+
+def direct_names(layer: Layer) -> list[str]:
+    """The names of a layer's members at its own level (unnamed lists see through)."""
+    if isinstance(layer, Seq) and not layer.name:
+        return [n for item in layer.items for n in direct_names(item)]
+    return [layer.name] if layer.name else []
+
+
+def sequential_body(layer: Layer) -> bool:
+    """A body whose members are numbered (``"0": conv``) is an nn.Sequential subclass."""
+    return any(n.isdigit() for n in direct_names(layer)) and chainable(layer)
+
+
+def single_module(layer: Layer) -> bool:
+    """One module attribute (so `when:` can be `self.name is not None`)."""
+    if layer.meta.inputs is not None or layer.meta.output is not None:
+        return False
+    if isinstance(layer, Call):
+        return layer.is_block or REGISTRY[layer.target].pytorch.startswith("nn.")
+    return bool(layer.name) and isinstance(layer, (Seq, Repeat))
+
+
+def frozen_ctx(ctx: Ctx, layer: Layer) -> Ctx:
+    """The context for a layer's members: frozen under ``freeze: true``."""
+    return replace(ctx, frozen=True) if layer.meta.freeze and not ctx.frozen else ctx
+
+

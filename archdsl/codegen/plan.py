@@ -1,0 +1,165 @@
+"""Decisions: from a checked graph and its spec AST to the plan of the generated module.
+
+The :class:`Planner` decides which classes the module has (one per block used, generic in the
+block's parameters; the network; ``DenseBlock`` and the outputs tuple when needed), names them
+through one namespace, and has :class:`~archdsl.codegen.translate.ClassBuilder` translate each.
+Layout is left to the templates (:mod:`archdsl.codegen.emit`).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from typing import Any
+
+from ..errors import Diagnostic
+from ..ir import Graph
+from ..spec import BlockDef, Spec
+from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
+from .namespace import CodegenError, Namespace, NotGeneric, camel_case
+from .sym import Sym
+from .translate import ClassBuilder
+
+__all__ = ["BODY_INDENT", "ClassPlan", "ModulePlan", "Planner", "make_plan"]
+
+
+class Planner:
+    """Plans the classes of one generated module."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.spec: Spec = graph.spec
+        self.globals = Namespace()
+        self.network_class = self.globals.create(camel_case(graph.name), fallback="Net")
+        self.factory = self.globals.create(graph.name.replace("-", "_").replace(".", "_"),
+                                           fallback="model")
+        self.outputs_class = self.globals.create(self.network_class + "Outputs")
+        self.dense_class = self.globals.create("DenseBlock")
+        self.block_classes = {name: self.globals.create(camel_case(name), fallback="Block")
+                              for name in self.spec.blocks}  # all first: no local hides one
+        self.blocks: dict[str, BlockInfo | None] = {}
+        self.classes: list[ClassPlan] = []
+        self.dense_used = False
+        self._outputs: dict[Any, tuple[Any, ...]] = {}
+        self._special: dict[Any, str] = {}
+        self._instances = self._first_instances()
+
+    def _first_instances(self) -> dict[str, Any]:
+        first: dict[str, Any] = {}
+        for scope in self.graph.scopes.values():
+            if scope.kind == "block" and scope.block not in first:
+                first[scope.block] = scope
+        return first
+
+    def _check_ranks(self) -> None:
+        """A block used on images and on flat features must generate the same class for both
+        (``bn`` is BatchNorm2d on one and BatchNorm1d on the other)."""
+        for name, info in self.blocks.items():
+            if info is None:
+                continue
+            first = self._instances.get(name)
+            others = [s for s in self.graph.scopes.values() if s.kind == "block" and s.block == name
+                      and first is not None and len(s.in_shape) != len(first.in_shape)]
+            if not others:
+                continue
+            _, plan = ClassBuilder(self, info.class_name).build_block(info.block, others[0])
+            if _code_of(plan) != _code_of(info.plan):
+                raise CodegenError(Diagnostic(
+                    f"block `{name}` is used on inputs of different ranks ({first.path}: "
+                    f"{_fmt(first.in_shape)}, {others[0].path}: {_fmt(others[0].in_shape)}) and "
+                    "needs different code for each", info.block.loc,
+                    hint="define one block for images and one for flat features"))
+
+    def plan(self) -> ModulePlan:
+        builder = ClassBuilder(self, self.network_class)
+        network = builder.build_network()
+        self._check_ranks()
+        if self.dense_used:
+            self.classes.append(_dense_class(self.dense_class))
+        if builder.outputs:
+            self.classes.append(ClassPlan(
+                self.outputs_class, "NamedTuple",
+                ["The outputs in training mode: the main output first, then the auxiliary heads."],
+                fields=[f"{name}: Tensor" for name in builder.outputs], kind="outputs"))
+        self.classes.append(network)
+        return ModulePlan(self.graph.name, os.path.basename(self.graph.file), [], self.classes,
+                          self.network_class, self.factory)
+
+    # --- blocks ------------------------------------------------------------------------------
+    def block_info(self, name: str) -> BlockInfo | None:
+        """The generic class of block ``name``, planned on first use (callees before callers);
+        None when the block needs one class per use (see :meth:`special_class`)."""
+        if name not in self.blocks:
+            block = self.spec.blocks[name]
+            builder = ClassBuilder(self, self.block_classes[name])
+            try:
+                info, plan = builder.build_block(block, self._instances.get(name))
+            except NotGeneric:
+                self.blocks[name] = None
+                return None
+            self.blocks[name] = info
+            self.classes.append(plan)
+        return self.blocks[name]
+
+    def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...]) -> str:
+        """A class for one use of a block that cannot be generic: every value written in."""
+        key = (block.name, _key(args), _key(in_shape))
+        if key not in self._special:
+            count = 1 + sum(1 for k in self._special if k[0] == block.name)
+            name = self.globals.create(f"{self.block_classes[block.name]}_{count}")
+            builder = ClassBuilder(self, name)
+            self._special[key] = name
+            self.classes.append(builder.build_special(block, args, in_shape))
+        return self._special[key]
+
+    def block_output(self, block: BlockDef, args: dict[str, Any],
+                     in_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The output shape of one use of a block, by translating its body with these values."""
+        key = (block.name, _key(args), _key(in_shape))
+        if key not in self._outputs:
+            builder = ClassBuilder(self, "_")
+            self._outputs[key] = builder.block_shape(block, args, in_shape)
+        return self._outputs[key]
+
+
+def _code_of(plan: ClassPlan) -> list[str]:
+    """A class's code without its comments (shape comments differ between instances)."""
+    return [line.split("  #")[0] for line in (*plan.params, *plan.init, *plan.forward)
+            if not line.lstrip().startswith("#")]
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(d) for d in shape)
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, Sym):
+        return f"S{ast.dump(value.node)}={value.probe!r}"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_key(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_key(v) for v in value) + ")"
+    return repr(value)
+
+
+def _dense_class(name: str) -> ClassPlan:
+    doc = ("A dense block (DenseNet): every layer sees the concatenation of the block's input and "
+           "all earlier layers' outputs; the block returns the concatenation of all of them.")
+    return ClassPlan(name, "nn.ModuleDict", [doc],
+        params=["/", "**layers: nn.Module"],
+        init=[" " * BODY_INDENT + "super().__init__(layers)"],
+        forward=[
+            " " * BODY_INDENT + "features = [x]",
+            " " * BODY_INDENT + "for layer in self.values():",
+            " " * (BODY_INDENT + 4) + "features.append(layer(torch.cat(features, 1)))",
+            " " * BODY_INDENT + "return torch.cat(features, 1)",
+        ], kind="dense")
+
+
+# --- one class -----------------------------------------------------------------------------------
+
+def make_plan(graph: Graph) -> ModulePlan:
+    """The plan of the generated module for a checked graph."""
+    if graph.spec is None:
+        raise ValueError("the graph has no spec (load it with archdsl.load)")
+    return Planner(graph).plan()

@@ -1,0 +1,343 @@
+"""Symbolic values: what a generic block class computes from its parameters when it runs.
+
+A block class is written once for every use of the block, so the widths and conditions inside it
+are expressions of its ctor parameters (``out``, ``in_channels``, ...), not numbers. A :class:`Sym`
+is such an expression (an ``ast`` node over the class's local names) together with a *probe*: its
+value for one concrete instance (the first use of the block), used for shape comments and checks.
+
+Values known for every instance stay plain Python values (ints, floats, tuples); arithmetic on
+plain values is plain, so the network class, where everything is known, never sees a Sym.
+``==`` on a Sym means *provably equal* (same expression), so an op's lowering that compares a
+value with a default keeps the keyword unless it is provably the default.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .pysrc import literal, parse_expr, unparse
+
+__all__ = [
+    "MISSING",
+    "UNKNOWN",
+    "Sym",
+    "all_plain",
+    "binop",
+    "compare",
+    "is_known",
+    "is_sym",
+    "names_in",
+    "node_of",
+    "probe_of",
+    "render",
+    "select",
+    "substitute",
+]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+_OPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv, ast.Div: operator.truediv, ast.Mod: operator.mod,
+}
+_CMP: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+
+
+class Sym:
+    """An expression over the generated class's locals, with its value for one instance."""
+
+    __slots__ = ("_key", "node", "pair", "probe")
+
+    def __init__(self, node: ast.expr, probe: Any = MISSING, pair: bool = False):
+        self.node = node
+        self.probe = probe
+        self.pair = pair  # an int or an [h, w] pair (a `pair` parameter)
+        self._key = ast.dump(node)
+
+    @classmethod
+    def name(cls, identifier: str, probe: Any = MISSING, pair: bool = False) -> Sym:
+        return cls(ast.Name(identifier, ast.Load()), probe, pair)
+
+    @classmethod
+    def parse(cls, text: str, probe: Any = MISSING) -> Sym:
+        return cls(parse_expr(text), probe)
+
+    @property
+    def text(self) -> str:
+        return unparse(self.node)
+
+    def __format__(self, spec: str) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Sym({self.text!r}, probe={self.probe!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sym) and other._key == self._key
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __getitem__(self, index: int) -> Sym:
+        probe = self.probe[index] if isinstance(self.probe, (list, tuple)) else MISSING
+        return Sym(ast.Subscript(self.node, ast.Constant(index), ast.Load()), probe)
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"the truth of `{self.text}` is known only when the generated code runs")
+
+    def __add__(self, other: Any) -> Any:
+        return binop(self, ast.Add(), other)
+
+    def __radd__(self, other: Any) -> Any:
+        return binop(other, ast.Add(), self)
+
+    def __sub__(self, other: Any) -> Any:
+        return binop(self, ast.Sub(), other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return binop(other, ast.Sub(), self)
+
+    def __mul__(self, other: Any) -> Any:
+        return binop(self, ast.Mult(), other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return binop(other, ast.Mult(), self)
+
+    def __floordiv__(self, other: Any) -> Any:
+        return binop(self, ast.FloorDiv(), other)
+
+    def __rfloordiv__(self, other: Any) -> Any:
+        return binop(other, ast.FloorDiv(), self)
+
+
+# A size no rule can express (it spreads through arithmetic); generated code must never need it.
+UNKNOWN = Sym.name("__unknown__")
+
+
+def is_known(value: Any) -> bool:
+    """False when ``value`` (or a part of it) depends on an :data:`UNKNOWN` size."""
+    return "__unknown__" not in names_in(value)
+
+
+def is_sym(value: Any) -> bool:
+    return isinstance(value, Sym)
+
+
+def all_plain(values: Any) -> bool:
+    """No Sym anywhere in ``values`` (nested tuples, lists and dicts)."""
+    if isinstance(values, Sym):
+        return False
+    if isinstance(values, (tuple, list)):
+        return all(all_plain(v) for v in values)
+    if isinstance(values, dict):
+        return all(all_plain(v) for v in values.values())
+    return True
+
+
+def node_of(value: Any) -> ast.expr:
+    if isinstance(value, Sym):
+        return value.node
+    if isinstance(value, (tuple, list)):
+        elts = [node_of(v) for v in value]
+        return ast.Tuple(elts, ast.Load()) if isinstance(value, tuple) else ast.List(elts, ast.Load())
+    return literal(value)
+
+
+def probe_of(value: Any) -> Any:
+    """The value for the probed instance (MISSING when unknown)."""
+    if isinstance(value, Sym):
+        return value.probe
+    if isinstance(value, (tuple, list)):
+        items = [probe_of(v) for v in value]
+        if any(i is MISSING for i in items):
+            return MISSING
+        return tuple(items) if isinstance(value, tuple) else items
+    return value
+
+
+def render(value: Any) -> str:
+    """Python source for a plain value or a Sym."""
+    return unparse(node_of(value))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _apply(function: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    if a is MISSING or b is MISSING:
+        return MISSING
+    try:
+        return function(a, b)
+    except (ArithmeticError, TypeError, ValueError):
+        return MISSING
+
+
+def binop(a: Any, op: ast.operator, b: Any) -> Any:
+    """``a op b``: computed when both are plain, else a Sym (``x + 0`` and ``x * 1`` simplified)."""
+    function = _OPS[type(op)]
+    if not isinstance(a, Sym) and not isinstance(b, Sym):
+        return function(a, b)
+    if isinstance(op, ast.Add) and _is_number(b) and b == 0:
+        return a
+    if isinstance(op, ast.Add) and _is_number(a) and a == 0:
+        return b
+    if isinstance(op, (ast.Mult, ast.FloorDiv)) and _is_number(b) and b == 1:
+        return a
+    if isinstance(op, ast.Mult) and _is_number(a) and a == 1:
+        return b
+    if isinstance(op, (ast.Add, ast.Sub)) and isinstance(a, Sym) and _is_number(b):
+        return _offset(a, b if isinstance(op, ast.Add) else -b)
+    node = ast.BinOp(node_of(a), op, node_of(b))
+    return Sym(node, _apply(function, probe_of(a), probe_of(b)))
+
+
+def _offset(a: Sym, delta: Any) -> Any:
+    """``a + delta`` with constant offsets folded: ``(h - 1) + 1`` is ``h``."""
+    base, total = a.node, delta
+    node = a.node
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)) \
+            and isinstance(node.right, ast.Constant) and _is_number(node.right.value):
+        base = node.left
+        total = delta + (node.right.value if isinstance(node.op, ast.Add) else -node.right.value)
+    probe = _apply(operator.add, a.probe, delta)
+    if total == 0:
+        return Sym(base, probe)
+    op: ast.operator = ast.Add() if total > 0 else ast.Sub()
+    return Sym(ast.BinOp(base, op, ast.Constant(abs(total))), probe)
+
+
+def compare(a: Any, op: ast.cmpop, b: Any) -> Any:
+    function = _CMP[type(op)]
+    if not isinstance(a, Sym) and not isinstance(b, Sym):
+        return function(a, b)
+    node = ast.Compare(node_of(a), [op], [node_of(b)])
+    return Sym(node, _apply(function, probe_of(a), probe_of(b)))
+
+
+def select(cond: Any, then: Any, orelse: Any) -> Any:
+    """``then if cond else orelse``, folded when the condition is known or both sides are equal."""
+    if not isinstance(cond, Sym):
+        return then if cond else orelse
+    if isinstance(then, Sym) == isinstance(orelse, Sym) and then == orelse:
+        return then
+    probe = cond.probe
+    chosen = MISSING if probe is MISSING else probe_of(then if probe else orelse)
+    return Sym(ast.IfExp(cond.node, node_of(then), node_of(orelse)), chosen)
+
+
+def names_in(value: Any) -> set[str]:
+    """The free names of a Sym (or of Syms nested in tuples and lists)."""
+    if isinstance(value, Sym):
+        return {n.id for n in ast.walk(value.node) if isinstance(n, ast.Name)}
+    if isinstance(value, (tuple, list)):
+        out: set[str] = set()
+        for v in value:
+            out |= names_in(v)
+        return out
+    return set()
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, mapping: Mapping[str, ast.expr]):
+        self.mapping = mapping
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return self.mapping.get(node.id, node)
+
+
+def substitute(node: ast.expr, mapping: Mapping[str, ast.expr]) -> ast.expr:
+    """A copy of ``node`` with names replaced by the given nodes."""
+    import copy
+
+    return _Substitute(mapping).visit(copy.deepcopy(node))
+
+
+# --- simplifying under an assumption ----------------------------------------------------------
+
+_SIMPLE_TESTS = (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Name, ast.Constant)
+
+
+def refine(value: Any, assumption: Any) -> Any:
+    """``value`` with the conditionals that ``assumption`` decides folded away.
+
+    Inside ``if stride > 1:``, ``a if stride == 1 else b`` is ``b``. Only tests over one name
+    compared with numbers are decided (checked on both sides of every constant they mention).
+    """
+    if isinstance(value, tuple):
+        return tuple(refine(v, assumption) for v in value)
+    if not isinstance(value, Sym) or not isinstance(assumption, Sym):
+        return value
+    node = _Refine(assumption.node).visit(_deepcopy(value.node))
+    if isinstance(node, ast.Constant):
+        return node.value
+    return Sym(node, value.probe)
+
+
+def _deepcopy(node: ast.expr) -> ast.expr:
+    import copy
+
+    return copy.deepcopy(node)
+
+
+class _Refine(ast.NodeTransformer):
+    def __init__(self, assumption: ast.expr):
+        self.assumption = assumption
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
+        self.generic_visit(node)
+        decided = _decide(node.test, self.assumption)
+        if decided is None:
+            return node
+        return node.body if decided else node.orelse
+
+
+def _comparison_names(node: ast.expr) -> set[str] | None:
+    """The names of a test made only of ``name op number`` comparisons, and/or/not; else None."""
+    names: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            names.add(sub.id)
+        elif isinstance(sub, ast.Constant):
+            if not _is_number(sub.value) and not isinstance(sub.value, bool):
+                return None
+        elif not isinstance(sub, (*_SIMPLE_TESTS, ast.cmpop, ast.boolop, ast.Not, ast.USub,
+                                  ast.expr_context)):
+            return None
+    return names
+
+
+def _decide(test: ast.expr, assumption: ast.expr) -> bool | None:
+    names = _comparison_names(test)
+    assumed = _comparison_names(assumption)
+    if names is None or assumed is None or len(names) != 1 or not assumed <= names:
+        return None
+    (name,) = names
+    constants = [n.value for n in ast.walk(ast.BoolOp(ast.And(), [test, assumption]))
+                 if isinstance(n, ast.Constant) and _is_number(n.value)]
+    candidates = {0} | {c + d for c in constants for d in (-1, -0.5, 0, 0.5, 1)}
+    seen: set[bool] = set()
+    for value in sorted(candidates):
+        if _truth(assumption, name, value):
+            seen.add(bool(_truth(test, name, value)))
+    return seen.pop() if len(seen) == 1 else None
+
+
+def _truth(node: ast.expr, name: str, value: Any) -> Any:
+    code = compile(ast.fix_missing_locations(ast.Expression(_deepcopy(node))), "<test>", "eval")
+    return eval(code, {"__builtins__": {}}, {name: value})

@@ -1,0 +1,609 @@
+"""Translate one block (or the network) into a class: ``__init__`` statements and ``forward``.
+
+One class per block definition, parameterised by the block's parameters: its ``__init__`` is the
+block's body translated once, with widths carried symbolically (``in_channels``, ``out``,
+``int(planes * (base_width / 64.0)) * groups``), ``when:`` as ``if``, and its ``forward`` the
+straight-line dataflow (:mod:`archdsl.codegen.forward`). The network class is the same translation
+with every value known, so its stages are written out (``nn.Sequential(Basic(64, 64), ...)``) and
+its forward carries exact shape comments. Names are given exactly as the expander gives them, so
+attribute paths are the graph's node names (the state_dict keys).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import os
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Diagnostic
+from ..ir import Graph
+from ..ops import REGISTRY, Attrs
+from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec
+from .classes import BODY_INDENT, BlockInfo, ClassPlan
+from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Stmt, render_block, to_node
+from .forward import ForwardBuilder, FValue
+from .modules import (
+    Ctx,
+    Item,
+    ModuleMaker,
+    default_name,
+    frozen_ctx,
+    has_params,
+    sequential_body,
+    single_module,
+)
+from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, check_attribute
+from .pysrc import docstring_lines, parse_expr, unparse
+from .shapes import out_shape
+from .sym import MISSING, Sym, is_known, names_in, probe_of, refine, select
+from .values import Env, coerce_param, eval_value
+
+if TYPE_CHECKING:
+    from .plan import Planner
+
+__all__ = ["ClassBuilder"]
+
+_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "pair": "int | tuple[int, int]"}
+
+
+class ClassBuilder(ModuleMaker):
+    """Translates one block (or the network) into a class plan."""
+
+    def __init__(self, planner: Planner, name: str):
+        self.planner = planner
+        self.name = name
+        self.locals = Namespace(parent=planner.globals)
+        self.init: list[Stmt] = []
+        self._sink = self.init
+        self.lets: list[tuple[str, Any]] = []  # (local, value) of non-constant lets
+        self.class_locals: set[str] = set()  # names a forward may read through self.<cfg>
+        self.cfg: dict[str, tuple[str, ast.expr]] = {}  # marker -> (wanted name, init value)
+        self.attributes: list[str] = []
+        self.placeholders: list[str] = []  # attributes built only under a `when:` condition
+        self.outputs: dict[str, FValue] = {}
+        self.output_names = Namespace(["out"])
+        self.is_network = False
+        self.fb: ForwardBuilder | None = None
+
+    # --- entry points ------------------------------------------------------------------------
+    def build_network(self) -> ClassPlan:
+        graph, spec = self.planner.graph, self.planner.spec
+        self.is_network = True
+        env = Env(dict(graph.params), tuple(graph.input_shape))
+        self.fb = ForwardBuilder(tuple(graph.input_shape))
+        ctx = Ctx(env, block_input=self.fb.input)
+        if sequential_body(spec.network):
+            items, _ = self.chain(spec.network, tuple(graph.input_shape), ctx)
+            return self.sequential_plan(items, [], _network_doc(graph), [])
+        out = self.layer(spec.network, self.fb.input, ctx)
+        self.check_network_shape(out)
+        self.network_return(out)
+        return self.module_plan([], _network_doc(graph), [])
+
+    def build_block(self, block: BlockDef, instance: Any) -> tuple[BlockInfo, ClassPlan]:
+        """The generic class of ``block``; ``instance`` (its first use, if any) gives the probes."""
+        in_probe = tuple(instance.in_shape) if instance is not None else (MISSING, MISSING, MISSING)
+        in_names = ["in_channels", "in_height", "in_width"][:len(in_probe)]
+        for local in in_names:
+            self.locals.create(local)
+        inp = tuple(Sym.name(n, p) for n, p in zip(in_names, in_probe))
+        params: dict[str, str] = {}
+        values: dict[str, Any] = dict(self.planner.graph.params)
+        for pname, decl in block.params.items():
+            local = self.locals.create(pname, fallback="p")
+            params[pname] = local
+            probe = instance.args.get(pname, MISSING) if instance is not None else MISSING
+            values[pname] = Sym.name(local, coerce_param(probe, decl.type), decl.type == "pair")
+        self.class_locals |= set(in_names) | set(params.values())
+        env = self.bind_lets(block, Env(values, inp))
+        self.fb = ForwardBuilder(inp)
+        ctx = Ctx(env, block_input=self.fb.input)
+        signature = self.block_signature(block, params)
+        doc = _block_doc(block, self.planner.spec, instance)
+        if sequential_body(block.body):
+            items, out = self.chain(block.body, inp, ctx)
+            plan = self.sequential_plan(items, signature, doc, in_names)
+        else:
+            out = self.layer(block.body, self.fb.input, ctx)
+            self.fb.ret([out], lambda names: names[0])
+            plan = self.module_plan(signature, doc, in_names)
+        self.check_block_shape(block, instance, out)
+        uses_hw = any(p.startswith(("in_height", "in_width")) for p in plan.params)
+        return BlockInfo(block, self.name, params, uses_hw, plan), plan
+
+    def build_special(self, block: BlockDef, args: dict[str, Any],
+                      in_shape: tuple[Any, ...]) -> ClassPlan:
+        """The class of one use of a block, with every argument and size written in."""
+        values = {**self.planner.graph.params, **args}
+        env = self.bind_lets(block, Env(values, in_shape), inline=True)
+        self.fb = ForwardBuilder(in_shape)
+        ctx = Ctx(env, block_input=self.fb.input)
+        shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+        note = (f"Written for one use: input {_fmt(in_shape)}, {shown or 'no arguments'} (a repeat "
+                "count or a size in this block depends on its arguments, so it has no generic class).")
+        doc = [*_block_doc(block, self.planner.spec, None), "", note]
+        if sequential_body(block.body):
+            items, _ = self.chain(block.body, in_shape, ctx)
+            return self.sequential_plan(items, [], doc, [])
+        out = self.layer(block.body, self.fb.input, ctx)
+        self.fb.ret([out], lambda names: names[0])
+        return self.module_plan([], doc, [])
+
+    def block_shape(self, block: BlockDef, args: dict[str, Any],
+                    in_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Dry run: the output shape of ``block`` used with these arguments."""
+        values = {**self.planner.graph.params, **args}
+        env = self.bind_lets(block, Env(values, in_shape), inline=True)
+        self.fb = ForwardBuilder(in_shape)
+        ctx = Ctx(env, block_input=self.fb.input)
+        if sequential_body(block.body):
+            return self.chain(block.body, in_shape, ctx)[1]
+        return self.layer(block.body, self.fb.input, ctx).shape
+
+    def bind_lets(self, block: BlockDef, env: Env, inline: bool = False) -> Env:
+        """Evaluate the block's lets in order; a symbolic one becomes a local of __init__
+        (written only if used), unless ``inline`` (dry runs and one-use classes)."""
+        for key, value in block.lets:
+            result = eval_value(value, env)
+            if isinstance(result, Sym) and not inline:
+                local = self.locals.create(key, fallback="v")
+                self.lets.append((local, result))
+                self.class_locals.add(local)
+                result = Sym.name(local, result.probe)
+            env = env.with_values(**{key: result})
+        return env
+
+    def block_signature(self, block: BlockDef, params: dict[str, str]) -> list[str]:
+        """The block's parameters as ctor parameters: required ones first (channels positional,
+        the rest keywords at the call sites)."""
+        required, optional = [], []
+        for pname, decl in block.params.items():
+            annotation = _TYPES[decl.type]
+            if decl.required:
+                required.append(f"{params[pname]}: {annotation}")
+            else:
+                default = to_node(coerce_param(decl.default, decl.type))
+                optional.append(f"{params[pname]}: {annotation} = {unparse(default)}")
+        return required + optional
+
+    # --- checks against the static analysis ----------------------------------------------------
+    def check_block_shape(self, block: BlockDef, instance: Any, out: Any) -> None:
+        shape = out.shape if isinstance(out, FValue) else out
+        if instance is None:
+            return
+        probed = tuple(probe_of(d) for d in shape)
+        if MISSING not in probed and probed != tuple(instance.out_shape):
+            raise AssertionError(f"codegen: block {block.name} gives {probed} for {instance.path}, "
+                                 f"the graph {instance.out_shape}")
+
+    def check_network_shape(self, out: FValue) -> None:
+        expected = self.planner.graph.main_output.shape
+        if tuple(out.shape) != tuple(expected):
+            raise AssertionError(f"codegen: the network gives {out.shape}, the graph {expected}")
+
+    # --- statements -------------------------------------------------------------------------
+    def emit(self, stmt: Stmt) -> None:
+        self._sink.append(stmt)
+
+    @contextmanager
+    def sink(self, target: list[Stmt]) -> Iterator[list[Stmt]]:
+        outer = self._sink
+        self._sink = target
+        try:
+            yield target
+        finally:
+            self._sink = outer
+
+    def fail(self, message: str, layer: Layer | None, hint: str | None = None) -> CodegenError:
+        return CodegenError(Diagnostic(message, layer.loc if layer is not None else None, hint=hint))
+
+    # --- naming (as the expander names) ------------------------------------------------------
+    def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
+        if ctx.numbered and not structural:
+            name = str(ctx.counter[0])
+            ctx.counter[0] += 1
+        else:
+            name, k = base, 0
+            while name in ctx.used:
+                k += 1
+                name = f"{base}_{k}"
+        ctx.used.add(name)
+        return name
+
+    def layer_name(self, layer: Layer, default: str, ctx: Ctx) -> str:
+        if layer.name:
+            if ctx.numbered:
+                ctx.counter[0] += 1
+            ctx.used.add(layer.name)  # twice only under exclusive `when:`s (the expander checked)
+            return layer.name
+        return self.auto_name(default, ctx)
+
+    def attribute(self, name: str, layer: Layer) -> str:
+        check_attribute(name, layer.name_loc or layer.loc, numbered_ok=False)
+        if name not in self.attributes:
+            self.attributes.append(name)
+        return name
+
+    # --- conditions and config attributes -----------------------------------------------------
+    def condition(self, value: Any, ctx: Ctx, layer: Layer, key: str = "when") -> Any:
+        if value is None:
+            return True
+        result = eval_value(value, ctx.env)
+        if isinstance(result, Sym):
+            if not is_known(result):
+                raise NotGeneric(Diagnostic(f"`{key}:` depends on a size the generated class "
+                                            "cannot compute", layer.loc))
+            return result
+        if not isinstance(result, bool):
+            raise self.fail(f"`{key}:` needs a condition", layer)
+        return result
+
+    def in_forward(self, node: ast.expr) -> ast.expr:
+        """An init-time expression as the forward reads it: class locals become self.<cfg>."""
+        return _Locals(self).visit(_copy(node))
+
+    def cfg_marker(self, wanted: str, value: ast.expr) -> ast.expr:
+        """``self.<name>`` holding ``value`` (assigned in __init__); the name is chosen at the end."""
+        key = ast.dump(value)
+        for marker, (_, existing) in self.cfg.items():
+            if ast.dump(existing) == key:
+                return ast.Name(marker, ast.Load())
+        marker = f"__cfg{len(self.cfg)}__"
+        self.cfg[marker] = (wanted, value)
+        return ast.Name(marker, ast.Load())
+
+    # --- layers in a module class ---------------------------------------------------------------
+    def layer(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
+        """Translate ``layer`` fed by ``x``: attributes into __init__, statements into forward."""
+        when = self.condition(layer.meta.when, ctx, layer)
+        if when is False:
+            if layer.name:
+                ctx.names[layer.name] = x
+            return x
+        if isinstance(when, Sym):
+            out = self.conditional(layer, x, ctx, when, hint)
+        else:
+            out = self.present(layer, x, ctx, hint)
+        return out
+
+    def present(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any) -> FValue:
+        meta = layer.meta
+        inputs = [x] if meta.inputs is None else [self.lookup(n, ctx, layer) for n, _ in meta.inputs]
+        if meta.freeze and not ctx.frozen:
+            ctx = replace(ctx, frozen=True)
+        if meta.output is not None:
+            return self.side_output(layer, inputs, ctx)
+        out = self.dispatch(layer, inputs, ctx, hint)
+        if layer.name:
+            ctx.names[layer.name] = out
+        return out
+
+    def lookup(self, name: str, ctx: Ctx, layer: Layer) -> FValue:
+        if name == "input":
+            if ctx.block_input is None:
+                raise self.fail("`from: input` inside a named construct cannot be generated", layer)
+            return ctx.block_input
+        scope: Ctx | None = ctx
+        while scope is not None:
+            if name in scope.names:
+                return scope.names[name]
+            scope = scope.parent
+        raise self.fail(f"`from: {name}` names a layer outside this generated class", layer,
+                        hint="the code generator supports `from:` within one block or construct")
+
+    def dispatch(self, layer: Layer, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
+        if isinstance(layer, Call) and not layer.is_block:
+            return self.op_call(layer, inputs, ctx, hint)
+        x = inputs[0]
+        if isinstance(layer, Seq) and not layer.name:
+            out = x
+            for k, item in enumerate(layer.items):
+                out = self.layer(item, out, ctx, hint if k == 0 else None)
+            return out
+        if isinstance(layer, Repeat) and not layer.name:
+            return self.inline_dense(layer, x, ctx) if layer.dense else self.inline_repeat(layer, x, ctx)
+        if isinstance(layer, Parallel) and not layer.name:
+            return self.parallel(layer, x, ctx, hint)
+        if isinstance(layer, Residual) and not layer.name:
+            return self.residual(layer, x, ctx, hint)
+        return self.submodule(layer, x, ctx, hint)
+
+    def submodule(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any) -> FValue:
+        """A layer that is one module: ``self.name = ...`` and ``out = self.name(x)``."""
+        name = self.attribute(self.layer_name(layer, default_name(layer), ctx), layer)
+        result = self.module_of(layer, x.shape, ctx)
+        self.emit(Assign(f"self.{name}", result.expr))
+        return self.fb.assign(f"self.{name}({{0}})", [x], result.shape, op=result.op, hint=hint,
+                              inplace=result.inplace)
+
+    def conditional(self, layer: Layer, x: FValue, ctx: Ctx, cond: Sym, hint: Any) -> FValue:
+        """A layer with a symbolic ``when:``: built under ``if`` in __init__, run under ``if``."""
+        bare = replace(layer, meta=replace(layer.meta, when=None))
+        with _assuming(x, cond):
+            then, block = self.conditional_body(bare, x, ctx, cond)
+        shape = tuple(select(cond, t, e) for t, e in zip(then.shape, x.shape))
+        out = self.fb.merge(block, then, x, shape, hint if isinstance(hint, str) else None)
+        if layer.name:
+            ctx.names[layer.name] = out
+        return out
+
+    def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym) -> tuple[FValue, Any]:
+        if single_module(bare):
+            name = self.attribute(self.layer_name(bare, default_name(bare), ctx), bare)
+            body: list[Stmt] = []
+            with self.sink(body):
+                result = self.module_of(bare, x.shape, frozen_ctx(ctx, bare))
+            body.append(Assign(f"self.{name}", result.expr))
+            self.emit(If(cond, body, [Assign(f"self.{name}", None)]))
+            with self.fb.branch(parse_expr(f"self.{name} is not None")) as block:
+                then = self.fb.assign(f"self.{name}({{0}})", [x], result.shape, op=result.op,
+                                      inplace=result.inplace)
+        else:
+            body = []
+            with self.sink(body), self.fb.branch(self.in_forward(cond.node)) as block:
+                then = self.present(bare, x, ctx, None)
+            if body:
+                self.emit(If(cond, body))
+            self.placeholders.extend(a for a in _assigned_attributes(body)
+                                     if a not in self.placeholders)
+        return then, block
+
+    def side_output(self, layer: Layer, inputs: list[FValue], ctx: Ctx) -> FValue:
+        """``output: NAME``: computed in training mode only, returned in the outputs tuple."""
+        name, _ = layer.meta.output
+        if not self.is_network:
+            raise self.fail(f"`output: {name}` inside a block cannot be generated", layer,
+                            hint="mark auxiliary outputs on layers of the network itself")
+        bare = replace(layer, meta=replace(layer.meta, output=None))
+        with self.fb.branch(parse_expr("self.training")):
+            out = self.dispatch(bare, inputs, ctx, name)
+        if layer.name:
+            ctx.names[layer.name] = out
+        field_name = self.output_names.create(name.lstrip("_"), fallback="aux")
+        self.outputs[field_name] = out
+        return inputs[0]
+
+    # --- ops -------------------------------------------------------------------------------
+    def op_call(self, call: Call, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
+        op = REGISTRY[call.target]
+        if call.target == "identity" and not call.name and len(inputs) == 1 and not call.args:
+            return inputs[0]
+        shapes = [v.shape for v in inputs]
+        attrs, shape = self.op_shape(op, call, ctx.env, shapes)
+        name = self.layer_name(call, call.target, ctx)
+        lowering = op.lower(Attrs(attrs), shapes, shape)
+        if lowering.module is not None:
+            attr = self.attribute(name, call)
+            ctor, inplace = self.ctor(op, lowering, ctx, call)
+            frozen = ctx.frozen and has_params(op, attrs, shapes, shape)
+            self.emit(Assign(f"self.{attr}", Frozen(ctor) if frozen else ctor))
+            template = _positional(lowering.forward, len(inputs), f"self.{attr}")
+        else:
+            inplace = None
+            template = _positional(lowering.forward, len(inputs), None)
+        return self.fb.assign(template, inputs, shape, op=op.name, hint=hint, inplace=inplace,
+                              transform=self.in_forward)
+
+    # --- inline constructs (unnamed: their layers are this class's attributes) -----------------
+    def inline_repeat(self, rep: Repeat, x: FValue, ctx: Ctx) -> FValue:
+        out = x
+        for i in range(self.count(rep, ctx)):
+            item_ctx = ctx.with_env(ctx.env.with_values(i=i))
+            out = self.layer(self.repeat_item(rep, i, item_ctx), out, item_ctx)
+        return out
+
+    def inline_dense(self, rep: Repeat, x: FValue, ctx: Ctx) -> FValue:
+        features = [x]
+        out = x
+        for i in range(self.count(rep, ctx)):
+            item_ctx = ctx.with_env(ctx.env.with_values(i=i))
+            if i > 0:
+                self.auto_name("cat", item_ctx, structural=True)
+                out = self.merge("concat", features, item_ctx, None)
+            out = self.layer(self.repeat_item(rep, i, item_ctx), out, item_ctx)
+            features.append(out)
+        if len(features) > 1:
+            self.auto_name("cat", ctx, structural=True)
+            out = self.merge("concat", features, ctx, None)
+        return out
+
+    def merge(self, op_name: str, inputs: list[FValue], ctx: Ctx, hint: Any,
+              shape: tuple[Any, ...] | None = None) -> FValue:
+        """``add``/``mul``/``concat`` of ``inputs``; ``shape`` when known (an add run under
+        ``if`` may not type-check for the probed instance, which does not run it)."""
+        op = REGISTRY[op_name]
+        shapes = [v.shape for v in inputs]
+        shape = shape if shape is not None else out_shape(op, {}, shapes)
+        template = _positional(op.lower(Attrs({}), shapes, shape).forward, len(inputs), None)
+        return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
+
+    def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any) -> FValue:
+        outs = [self.layer(branch, x, ctx, _branch_hint(branch, k))
+                for k, branch in enumerate(par.branches)]
+        if len(outs) == 1:
+            merged = outs[0]
+        else:
+            self.auto_name({"concat": "cat"}.get(par.merge, par.merge), ctx, structural=True)
+            merged = self.merge(par.merge, outs, ctx, hint if hint is not None else x)
+        if par.after is not None:
+            merged = self.layer(par.after, merged, ctx)
+        return merged
+
+    def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any) -> FValue:
+        body = self.layer(res.body, x, ctx, hint or "out")
+        shortcut = x if res.shortcut is None else self.layer(res.shortcut, x, ctx, "identity")
+        connect = self.condition(res.connect, ctx, res, "connect")
+        out = body
+        if connect is True:
+            self.auto_name("add", ctx, structural=True)
+            out = self.merge("add", [body, shortcut], ctx, None)
+        elif isinstance(connect, Sym):
+            self.auto_name("add", ctx, structural=True)
+            flag = self.cfg_marker("use_res_connect", connect.node)
+            with self.fb.branch(flag) as block:
+                added = self.merge("add", [body, shortcut], ctx, None, body.shape)
+            out = self.fb.merge(block, added, body, body.shape)
+        if res.after is not None:
+            out = self.layer(res.after, out, ctx)
+        return out
+
+    # --- finishing ---------------------------------------------------------------------------
+    def network_return(self, out: FValue) -> None:
+        if self.outputs:
+            names = list(self.outputs)
+            values = list(self.outputs.values())
+            cls = self.planner.outputs_class
+            with self.fb.branch(parse_expr("self.training")):
+                self.fb.ret([out, *values], lambda nodes: ast.Call(
+                    ast.Name(cls, ast.Load()), list(nodes), []))
+            self.outputs = {"out": out, **dict(zip(names, values))}
+        self.fb.ret([out], lambda nodes: nodes[0])
+
+    def cfg_names(self) -> dict[str, str]:
+        """Final names of the config attributes: after the submodules, which keep theirs."""
+        names = Namespace([*self.attributes, *MODULE_ATTRIBUTES])
+        return {marker: names.create(wanted, marker, fallback="cfg")
+                for marker, (wanted, _) in self.cfg.items()}
+
+    def module_plan(self, signature: list[str], doc: list[str], in_names: list[str]) -> ClassPlan:
+        names = self.cfg_names()
+        reserved = set(self.planner.globals.names())
+        forward = render_block(self.fb.finish(_Markers(names).visit, reserved), BODY_INDENT)
+        cfg_stmts: list[Stmt] = [Assign(f"self.{names[m]}", value)
+                                 for m, (_, value) in self.cfg.items()]
+        body = cfg_stmts + self.placeholder_stmts() + self.init
+        init_lines = render_block(body, BODY_INDENT)
+        lets = self.used_lets(init_lines)
+        init = [" " * BODY_INDENT + "super().__init__()"] + render_block(lets, BODY_INDENT) + init_lines
+        params = self.used_params(signature, in_names, init)
+        returns = "Tensor"
+        if self.is_network and len(self.outputs) > 1:
+            returns = f"{self.planner.outputs_class} | Tensor"
+        return ClassPlan(self.name, "nn.Module", doc, params, init, forward, returns)
+
+    def placeholder_stmts(self) -> list[Stmt]:
+        """Modules built only under a condition start as ``nn.Identity()`` (replaced when they
+        exist), so that every branch of forward refers to a module (TorchScript compiles all)."""
+        always = set(_assigned_attributes(self.init))
+        missing = [a for a in self.placeholders if a not in always]
+        if not missing:
+            return []
+        note = Comment("modules built only under a condition; placeholders until then")
+        return [note] + [Assign(f"self.{a}", Code("nn.Identity()")) for a in missing]
+
+    def sequential_plan(self, items: list[Item], signature: list[str], doc: list[str],
+                        in_names: list[str]) -> ClassPlan:
+        body: list[Stmt] = []
+        with self.sink(body):
+            expr = self.sequential(items, Ctx(Env({}, ())), func="super().__init__")
+        body.append(ExprStmt(expr))
+        body_lines = render_block(body, BODY_INDENT)
+        lets = self.used_lets(body_lines)
+        init = render_block(lets, BODY_INDENT) + body_lines
+        params = self.used_params(signature, in_names, init)
+        return ClassPlan(self.name, "nn.Sequential", doc, params, init, [], kind="sequential")
+
+    def used_lets(self, lines: list[str]) -> list[Stmt]:
+        used = _names_in_lines(lines)
+        keep: list[tuple[str, Any]] = []
+        for local, value in reversed(self.lets):
+            if local in used:
+                keep.append((local, value))
+                used |= names_in(value)
+        return [Assign(local, value) for local, value in reversed(keep)]
+
+    def used_params(self, signature: list[str], in_names: list[str], init: list[str]) -> list[str]:
+        used = _names_in_lines(init)
+        params = [f"{n}: int" for n in in_names if n == "in_channels" or n in used]
+        return params + signature if in_names else signature
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+class _Locals(ast.NodeTransformer):
+    """Class locals (parameters, lets) in a forward expression become config attributes."""
+
+    def __init__(self, builder: ClassBuilder):
+        self.builder = builder
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id in self.builder.class_locals:
+            return self.builder.cfg_marker(node.id, ast.Name(node.id, ast.Load()))
+        return node
+
+
+@contextmanager
+def _assuming(x: FValue, cond: Sym) -> Iterator[None]:
+    """While a layer under ``if cond`` is translated, its input's sizes are simplified by ``cond``."""
+    saved = x.shape
+    x.shape = refine(saved, cond)
+    try:
+        yield
+    finally:
+        x.shape = saved
+
+
+def _copy(node: ast.expr) -> ast.expr:
+    return copy.deepcopy(node)
+
+
+class _Markers(ast.NodeTransformer):
+    """Config-attribute markers become ``self.<name>`` once the names are chosen."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id in self.names:
+            return ast.Attribute(ast.Name("self", ast.Load()), self.names[node.id], ast.Load())
+        return node
+
+
+def _assigned_attributes(stmts: list[Stmt]) -> list[str]:
+    """``self.<name>`` assigned directly (not under an ``if``) by these statements."""
+    return [s.target[5:] for s in stmts if isinstance(s, Assign) and s.target.startswith("self.")]
+
+
+def _names_in_lines(lines: list[str]) -> set[str]:
+    tree = ast.parse(textwrap.dedent("\n".join(lines)) or "pass")
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def _positional(template: str, count: int, module: str | None) -> str:
+    """An op's forward template with its inputs as {0}, {1}, ... for the forward builder."""
+    slots = ["{" + str(i) + "}" for i in range(count)]
+    fields = {f"x{i}": slot for i, slot in enumerate(slots)}
+    return template.format(m=module or "", x="{0}", xs=", ".join(slots), **fields)
+
+
+def _branch_hint(branch: Layer, index: int) -> str:
+    """A variable name for a parallel branch: its name, or its last named layer's."""
+    if branch.name and not branch.name.isdigit():
+        return branch.name
+    if isinstance(branch, Seq):
+        for item in reversed(branch.items):
+            if item.name and not item.name.isdigit():
+                return item.name
+    return f"branch{index + 1}"
+
+
+def _network_doc(graph: Graph) -> list[str]:
+    return docstring_lines(graph.spec.doc or f"The network `{graph.name}`.")
+
+
+def _block_doc(block: BlockDef, spec: Spec, instance: Any) -> list[str]:
+    lines = docstring_lines(block.doc or f"The block `{block.name}`.")
+    origin = os.path.relpath(block.loc.file, os.path.dirname(spec.file) or ".")
+    where = f"Block `{block.name}` of {origin.replace(os.sep, '/')}."
+    if instance is not None:
+        where += f" Shape comments are those of `{instance.path}`."
+    return lines + [""] + docstring_lines(where)
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(d) for d in shape)

@@ -1,0 +1,502 @@
+"""Code generation: names, determinism, lint/format, atomic writes, docstrings, freeze, outputs,
+the constructs a generic block class must express, and the staleness of ``generated/``."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import archdsl
+from archdsl.cli import main
+from archdsl.codegen import CodegenError, compile_graph, generate
+from archdsl.codegen.namespace import Namespace, camel_case, check_attribute
+from archdsl.codegen.pysrc import layout, parse_expr, unparse
+from archdsl.codegen.regen import stale_files
+from tests.conftest import ROOT, zoo_specs
+
+RUFF = shutil.which("ruff")
+needs_ruff = pytest.mark.skipif(RUFF is None, reason="ruff is not installed")
+
+
+def compile_text(write_spec, text: str, **overrides) -> str:
+    return compile_graph(archdsl.load(write_spec(text), **overrides))
+
+
+def run_ruff(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([RUFF, *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+# --- the namespace ------------------------------------------------------------------------------
+
+def test_namespace_avoids_keywords_builtins_and_generated_names():
+    ns = Namespace()
+    assert ns.create("max") == "max_"
+    assert ns.create("class") == "class_"
+    assert ns.create("torch") == "torch_"
+    assert ns.create("l") == "l_"  # ruff E741
+    assert ns.create("x") == "x"
+    assert ns.create("x") == "x_1"
+    assert ns.create("3d-net.v2") == "v_3d_net_v2"
+    assert ns.create("__dunder__") == "dunder__"
+    assert ns.create("") == "v"
+
+
+def test_namespace_returns_the_same_name_for_the_same_object():
+    ns = Namespace(["stride"])
+    key = object()
+    assert ns.create("stride", key) == "stride_"
+    assert ns.create("stride", key) == "stride_"
+    assert ns.create("stride") == "stride_1"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("resnet18", "Resnet18"), ("conv_bn_relu6", "ConvBnRelu6"), ("resnext50_32x4d", "Resnext50_32x4d"),
+    ("edge-net.v2", "EdgeNetV2"), ("3d", "Net3d"), ("---", "Net"),
+])
+def test_camel_case(name, expected):
+    assert camel_case(name) == expected
+
+
+@pytest.mark.parametrize("name", ["forward", "training", "state_dict", "_modules", "to"])
+def test_attribute_names_that_would_hide_module_methods_are_refused(name):
+    with pytest.raises(CodegenError, match=f"would hide nn.Module.{name}"):
+        check_attribute(name, None, numbered_ok=False)
+
+
+def test_numbered_attribute_names_need_a_sequential():
+    assert check_attribute("3", None, numbered_ok=True) == "3"
+    with pytest.raises(CodegenError, match="only an nn.Sequential can hold"):
+        check_attribute("3", None, numbered_ok=False)
+
+
+def test_a_layer_named_forward_is_a_located_error(write_spec):
+    path = write_spec("""
+        name: bad
+        input: [3, 8, 8]
+        network: [forward: {conv: {out: 4, k: 3}}]
+    """)
+    with pytest.raises(CodegenError) as info:
+        compile_graph(archdsl.load(path))
+    assert info.value.first.loc.line == 3
+    assert "forward" in info.value.render()
+
+
+# --- Python source --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "x[:, :, ::2, ::2]", "x[:, :, :: self.stride]", "a**2", "(a + 1) ** 2", "a ** -b",
+    "-(a + b)", "(a if b else c) * 2", "not (a and b)", "a - (b - c)", "(a, )", '"it\'s"',
+    "f(*layers)", "{'a': 1}",
+])
+def test_unparse_round_trips(text):
+    node = parse_expr(text)
+    assert ast.dump(parse_expr(unparse(node))) == ast.dump(node)
+
+
+def test_strings_are_double_quoted():
+    assert unparse(parse_expr("'same'")) == '"same"'
+    assert unparse(parse_expr("'say \"hi\"'")) == "'say \"hi\"'"
+
+
+def test_layout_explodes_with_magic_trailing_commas():
+    node = parse_expr("nn.Conv2d(in_channels, out, kernel_size=3, stride=stride, padding=1, bias=False)")
+    lines = layout(node, 8, "self.conv1 = ")
+    assert lines[0] == "        self.conv1 = nn.Conv2d("
+    assert lines[-1] == "        )"
+    assert all(line.endswith(",") for line in lines[1:-1])
+    assert all(len(line) <= 88 for line in lines)
+
+
+# --- generated code as a whole --------------------------------------------------------------------
+
+HOSTILE = """
+    name: 3d-net.v2
+    doc: 'A "hostile" spec: backslash \\\\ triple quotes \"\"\" and tabs\t.'
+    input: [3, 16, 16]
+    params: {num_classes: 5}
+    blocks:
+      torch:
+        params: {max: int, lambda_: 1, l: 2, in_channels: 3, self_: 1, x: 1}
+        body:
+          - nn: {conv: {out: max, k: 3, pad: 1}}
+          - F: bn
+          - self: relu
+          - x: {conv: {out: "max + l - 2", k: 1}}
+      Tensor:
+        body: [OrderedDict: relu]
+    network:
+      - make_divisible: {torch: {max: 8}}
+      - math: Tensor
+      - frozen: {torch: {max: 8, l: 4}}
+      - NamedTuple: global_avgpool
+      - flatten
+      - super: {linear: {out: num_classes}}
+"""
+
+
+def test_hostile_names_give_safe_working_code(write_spec):
+    import torch
+
+    path = write_spec(HOSTILE)
+    graph = archdsl.load(path)
+    generated = generate(graph)
+    tree = ast.parse(generated.source)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert len(set(classes)) == len(classes)
+    assert "torch" not in classes and "Tensor" not in classes
+    model = archdsl.build(path)
+    names = {name.split(".")[0] for name, _ in model.named_parameters()}
+    assert names == {"make_divisible", "frozen", "super"}
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 5)
+
+
+@needs_ruff
+def test_hostile_output_passes_ruff(write_spec, tmp_path):
+    target = tmp_path / "out" / "net.py"
+    target.parent.mkdir()
+    target.write_text(compile_text(write_spec, HOSTILE), encoding="utf-8")
+    for args in (["check", "--isolated", "."], ["format", "--isolated", "--check", "."]):
+        result = run_ruff(*args, cwd=target.parent)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_ruff
+def test_generated_zoo_passes_ruff_with_the_project_and_default_settings():
+    for args in (["check", "generated"], ["format", "--check", "generated"],
+                 ["check", "--isolated", "generated"], ["format", "--isolated", "--check", "generated"]):
+        result = run_ruff(*args, cwd=ROOT)
+        assert result.returncode == 0, " ".join(args) + "\n" + result.stdout + result.stderr
+
+
+def test_compiling_is_deterministic_across_processes():
+    spec = ROOT / "specs" / "googlenet.yaml"
+    code = ("import sys, archdsl; from archdsl.codegen import compile_graph; "
+            "sys.stdout.write(compile_graph(archdsl.load(sys.argv[1], aux_logits=True)))")
+    outputs = set()
+    for seed in ("0", "1", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        result = subprocess.run([sys.executable, "-c", code, str(spec)], env=env, cwd=ROOT,
+                                capture_output=True, text=True, check=True)
+        outputs.add(result.stdout)
+    assert len(outputs) == 1
+    assert next(iter(outputs)) == compile_graph(archdsl.load(spec, aux_logits=True))
+
+
+def test_docstring_names_the_spec_and_gives_params_and_macs():
+    graph = archdsl.load(ROOT / "specs" / "resnet18.yaml")
+    source = compile_graph(graph)
+    doc = ast.get_docstring(ast.parse(source))
+    stats = archdsl.analyze(graph)
+    assert doc.startswith(graph.spec.doc.split(";")[0])
+    assert "resnet18.yaml" in doc and "`resnet18`" in doc
+    assert f"parameters: {stats.params:,}" in doc
+    assert f"MACs: {stats.macs:,}" in doc
+    assert "num_classes=1000" in doc
+
+
+def test_resnet18_reads_like_torchvision():
+    source = compile_graph(archdsl.load(ROOT / "specs" / "resnet18.yaml"))
+    assert "class Basic(nn.Module):" in source
+    assert "def __init__(self, in_channels: int, out: int, stride: int = 1) -> None:" in source
+    assert "if self.downsample is not None:" in source
+    assert "out = out + identity" in source
+    assert "self.layer2 = nn.Sequential(Basic(64, 128, stride=2), Basic(128, 128))" in source
+    assert "x = self.layer4(x)  # N x 512 x 7 x 7" in source
+    assert "def resnet18() -> Resnet18:" in source
+
+
+# --- the compile command --------------------------------------------------------------------------
+
+def test_compile_writes_to_stdout_and_to_a_file(tmp_path, capsys):
+    spec = str(ROOT / "specs" / "lenet.yaml")
+    assert main(["compile", spec]) == 0
+    printed = capsys.readouterr().out
+    target = tmp_path / "lenet.py"
+    assert main(["compile", spec, "-o", str(target), "--set", "num_classes=3"]) == 0
+    written = target.read_text(encoding="utf-8")
+    assert printed.startswith('"""LeNet-5') and "nn.Linear(84, 10)" in printed
+    assert "nn.Linear(84, 3)" in written
+
+
+def test_a_failed_compile_leaves_the_output_file_alone(write_spec, tmp_path, capsys):
+    bad = write_spec("""
+        name: bad
+        input: [3, 8, 8]
+        network: [{conv: {out: 4, k: 9}}]
+    """)
+    target = tmp_path / "out.py"
+    target.write_text("previous\n", encoding="utf-8")
+    assert main(["compile", str(bad), "-o", str(target)]) == 1
+    assert "error" in capsys.readouterr().err
+    assert target.read_text(encoding="utf-8") == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.py", "spec.yaml"]
+
+
+def test_compile_verify_checks_against_the_static_analysis(tmp_path, capsys):
+    spec = str(ROOT / "specs" / "resnet_cifar.yaml")
+    assert main(["compile", spec, "--verify", "-o", str(tmp_path / "r.py")]) == 0
+    assert "verified resnet_cifar: 269,722 parameters" in capsys.readouterr().err
+
+
+# --- generic classes: the constructs --------------------------------------------------------------
+
+CONSTRUCTS = """
+    name: constructs
+    input: [3, 16, 16]
+    params: {num_classes: 4, aux: true}
+    blocks:
+      cbr:
+        params: {out: int, k: pair, act: true}
+        body:
+          - "0": {conv: {out: out, k: k, pad: 0, bias: false}}
+          - "1": bn
+          - {"2": relu, when: act}
+      mixer:
+        params: {out: int, stride: 1, split: false}
+        let: {mid: "max(out // 2, 1)"}
+        body:
+          - stem: {conv: {out: mid, k: 1}}
+          - a: relu
+          - b: {conv: {out: mid, k: 3, pad: 1}, from: stem}
+          - {concat: {}, from: [a, b]}
+          - {channel_split: {parts: 2, index: 0}, when: split}
+          - proj: {conv: {out: out, k: 1, stride: stride}}
+          - residual:
+              body: [{conv: {out: out, k: 3, pad: 1}}, bn]
+              connect: "stride == 1"
+          - seqs: [{conv: {out: out, k: 1}, when: "stride == 1"}, named: bn, relu]
+          - {dense: 2, block: cbr, args: {out: 4, k: 1}}
+          - {repeat: 2, layer: {conv: {out: out, k: 1}}}
+      head:
+        params: {out: int}
+        body: [flatten, fc: {linear: {out: out}}]
+      aux_head:
+        body: [global_avgpool, flatten, fc: {linear: {out: 2}}]
+    network:
+      - stem: {cbr: {out: 8, k: [3, 1]}}
+      - m1: {mixer: {out: 16, stride: 2}}
+      - m2: {mixer: {out: 16, split: true}}
+      - side: aux_head
+        when: aux
+        output: aux1
+      - stage: {repeat: 2, block: mixer, args: {out: 12, stride: "2 if i == 0 else 1"}}
+      - head: {head: {out: num_classes}}
+"""
+
+
+def test_constructs_compile_to_code_that_matches_the_static_analysis(write_spec):
+    import torch
+
+    path = write_spec(CONSTRUCTS)
+    graph = archdsl.load(path)
+    source = compile_graph(graph)
+    assert "class Cbr(nn.Sequential):" in source  # numbered members: an nn.Sequential subclass
+    assert "k: int | tuple[int, int]" in source
+    assert "in_height: int" in source  # `head` flattens: its linear layer needs H and W
+    assert "if self.use_res_connect:" in source
+    model = archdsl.build(path).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 16, 16))
+    assert out.shape == (2, *graph.main_output.shape)
+    from archdsl.build import check_model
+
+    assert check_model(graph, model, out) == []
+    assert set(model.state_dict()) == _static_state_keys(graph)
+
+
+def _static_state_keys(graph) -> set[str]:
+    """Parameter and buffer names the static graph implies (conv/linear/bn)."""
+    keys = set()
+    for node in graph.op_nodes():
+        if node.op == "conv":
+            keys |= {f"{node.name}.weight"} | ({f"{node.name}.bias"} if node.attrs.bias else set())
+        elif node.op == "linear":
+            keys |= {f"{node.name}.weight", f"{node.name}.bias"}
+        elif node.op == "bn":
+            keys |= {f"{node.name}.{k}" for k in ("weight", "bias", "running_mean", "running_var",
+                                                 "num_batches_tracked")}
+    return keys
+
+
+def test_multiple_outputs_are_a_named_tuple_in_training_only(write_spec):
+    import torch
+
+    path = write_spec(CONSTRUCTS)
+    model = archdsl.build(path)
+    x = torch.randn(2, 3, 16, 16)
+    model.train()
+    outputs = model(x)
+    assert type(outputs).__name__ == "ConstructsOutputs"
+    assert outputs._fields == ("out", "aux1")
+    assert outputs.out.shape == (2, 4) and outputs.aux1.shape == (2, 2)
+    model.eval()
+    assert isinstance(model(x), torch.Tensor)
+    no_aux = archdsl.build(path, aux=False).train()
+    assert isinstance(no_aux(x), torch.Tensor)
+
+
+def test_freeze_marks_are_honoured(write_spec):
+    import torch
+
+    path = write_spec("""
+        name: finetune
+        input: [3, 16, 16]
+        params: {num_classes: 3}
+        blocks:
+          unit:
+            params: {out: int}
+            body: [conv: {conv: {out: out, k: 3, pad: 1}}, bn: bn, relu: relu]
+        network:
+          - trunk:
+              - {unit: {out: 8}}
+              - {unit: {out: 16}}
+            freeze: true
+          - {conv: {out: 8, k: 1}, freeze: true}
+          - pool: global_avgpool
+          - flatten
+          - fc: {linear: {out: num_classes}}
+    """)
+    graph = archdsl.load(path)
+    model = archdsl.build(path)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"fc.weight", "fc.bias"}
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == \
+        archdsl.analyze(graph).trainable_params
+    model(torch.randn(2, 3, 16, 16)).sum().backward()
+    assert model.trunk[0].conv.weight.grad is None and model.fc.weight.grad is not None
+
+
+def test_unsupported_constructs_are_clear_errors(write_spec):
+    path = write_spec("""
+        name: named_parallel
+        input: [3, 8, 8]
+        network:
+          - split: {parallel: [{conv: {out: 2, k: 1}}, {conv: {out: 2, k: 1}}]}
+    """)
+    with pytest.raises(CodegenError, match="named parallel"):
+        compile_graph(archdsl.load(path))
+
+
+# --- generated/ -------------------------------------------------------------------------------------
+
+def test_generated_zoo_is_up_to_date():
+    problems = stale_files()
+    assert not problems, ("generated/ is stale; run `python -m archdsl.codegen.regen`:\n"
+                          + "\n".join(problems))
+
+
+def test_every_zoo_block_has_one_generic_class():
+    """A class "written for one use" means the generator could not express a size or count
+    symbolically: a new op needs its rule in archdsl/codegen/shapes.py."""
+    for path in sorted((ROOT / "generated").glob("*.py")):
+        assert "Written for one use" not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_every_zoo_spec_has_a_generated_module():
+    assert {p.stem for p in zoo_specs()} == {p.stem for p in (ROOT / "generated").glob("*.py")}
+
+
+def test_a_block_on_images_and_on_flat_features_needing_different_code_is_an_error(write_spec):
+    path = write_spec("""
+        name: ranks
+        input: [3, 8, 8]
+        blocks:
+          norm_act:
+            body: [bn, relu]
+        network:
+          - a: norm_act
+          - flatten
+          - b: norm_act
+    """)
+    with pytest.raises(CodegenError, match="inputs of different ranks"):
+        compile_graph(archdsl.load(path))
+
+
+def test_a_rank_agnostic_block_is_shared_by_images_and_flat_features():
+    source = compile_graph(archdsl.load(ROOT / "specs" / "lenet.yaml"))
+    assert source.count("class Act(nn.Module):") == 1
+    assert "self.act3 = Act(120)" in source
+
+
+def test_a_block_that_cannot_be_generic_gets_one_class_per_use(write_spec):
+    import torch
+
+    path = write_spec("""
+        name: special
+        input: [3, 16, 16]
+        blocks:
+          stack:
+            params: {n: int, k: pair}
+            body:
+              - {repeat: n, layer: {conv: {out: 4, k: 1}}}
+              - c: {conv: {out: 4, k: k}}
+              - flatten
+              - fc: {linear: {out: 3}}
+        network:
+          - a: {stack: {n: 2, k: [3, 1]}}
+          - b: {linear: {out: 3}}
+    """)
+    source = compile_text(write_spec, path.read_text())
+    assert "class Stack_1(nn.Module):" in source and "Written for one use" in source
+    assert "self.a = Stack_1()" in source
+    graph = archdsl.load(path)
+    model = archdsl.build(path)
+    from archdsl.build import check_model
+
+    assert check_model(graph, model, model(torch.randn(2, 3, 16, 16))) == []
+
+
+def _inplace_flags(source: str) -> dict[str, bool]:
+    """``{attribute: inplace}`` for every ``self.<name> = nn.ReLU(...)`` of a source."""
+    flags = {}
+    for line in source.splitlines():
+        line = line.strip()
+        if line.startswith("self.") and "= nn.ReLU(" in line:
+            flags[line.split("=")[0].strip()[5:]] = "inplace=True" in line
+    return flags
+
+
+def test_relu_works_in_place_only_on_a_fresh_tensor_nothing_else_reads(write_spec):
+    source = compile_text(write_spec, """
+        name: inplace
+        input: [3, 8, 8]
+        blocks:
+          unit:
+            body:
+              - first: relu                     # the block's input: the caller may need it
+              - conv: {conv: {out: 4, k: 1}}
+              - after_conv: relu                # a conv's fresh output: in place
+              - again: relu                     # a ReLU's output is saved for its backward
+              - flat: flatten
+              - after_view: relu                # a view of an earlier tensor
+        network:
+          - c: {conv: {out: 4, k: 1}}
+          - shared: relu                        # its input also feeds `side`
+          - side: {conv: {out: 4, k: 1}, from: c}
+          - {add: {}, from: [shared, side]}
+          - u: unit
+    """)
+    flags = _inplace_flags(source)
+    assert flags == {"first": False, "after_conv": True, "again": False, "after_view": False,
+                     "shared": False}
+
+
+def test_members_under_when_are_added_by_statements(write_spec):
+    source = compile_graph(archdsl.load(ROOT / "specs" / "mobilenet_v2.yaml"))
+    assert "        layers = []\n        if t != 1:\n            layers.append(" in source
+    assert "self.conv = nn.Sequential(*layers)" in source
+    assert "class ConvBnRelu6(nn.Sequential):" in source
+
+
+def test_conditions_simplify_what_they_decide():
+    source = compile_graph(archdsl.load(ROOT / "specs" / "shufflenet_v2_x1_0.yaml"))
+    block = source[source.index("class InvertedResidual"):source.index("class ShufflenetV2X1_0")]
+    assert "if stride > 1:" in block
+    assert " else in_channels" not in block  # inside `if stride > 1` the first branch did not run
+    assert "if self.stride == 1:" in block and "if self.stride > 1:" in block
