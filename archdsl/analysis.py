@@ -40,6 +40,7 @@ import networkx as nx
 
 from .ir import INPUT, Graph, Node
 from .ops import RF, Shape
+from .util import gc_paused
 
 __all__ = [
     "DTYPE_BYTES",
@@ -77,6 +78,8 @@ class ReceptiveField:
         """
         if rf.global_:
             return ReceptiveField(self.size, self.jump, self.start, True)
+        if rf.kernel == (1, 1) and rf.stride == (1, 1) and rf.padding == (0, 0):
+            return self  # a pointwise op (relu, bn, add, 1x1 conv): the same geometry
         axes = [_axis(self.size[i], self.jump[i], self.start[i], rf.kernel[i], rf.stride[i],
                       rf.padding[i]) for i in (0, 1)]
         return ReceptiveField(size=(axes[0][0], axes[1][0]), jump=(axes[0][1], axes[1][1]),
@@ -91,6 +94,8 @@ def _axis(size: int, jump: int, start: float, kernel: int, stride: int,
 
 def _widest(fields: list[ReceptiveField]) -> ReceptiveField:
     """For a node with several inputs: per axis, the geometry of the input that sees the most."""
+    if len(fields) == 1:
+        return fields[0]
     h = max(fields, key=lambda f: f.size[0])
     w = max(fields, key=lambda f: f.size[1])
     return ReceptiveField(size=(h.size[0], w.size[1]), jump=(h.jump[0], w.jump[1]),
@@ -232,6 +237,7 @@ class Analysis:
 
 # --- the analysis ----------------------------------------------------------------------------
 
+@gc_paused()
 def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32") -> Analysis:
     """Analyse a checked graph (from :func:`archdsl.load`). Pure: the graph is not changed."""
     if batch < 1:

@@ -187,8 +187,17 @@ def is_expression(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
+# Checked trees by expression text (successes only; a tree never depends on where its text is),
+# so each distinct expression is parsed and checked once per process, like `re`'s pattern cache.
+_COMPILED: dict[str, tuple[ast.Expression, frozenset[str]]] = {}
+_COMPILED_MAX = 4096
+
+
 def compile_expr(text: str, loc: Loc | None = None) -> Expr:
     """Parse ``text`` and check it against the whitelist; ``loc`` is where its first char is."""
+    cached = _COMPILED.get(text)
+    if cached is not None:
+        return Expr(text, loc, *cached)
     where = _Where.of(text, loc)
     if len(text) > MAX_LENGTH:
         where.fail(None, "expression is too long", expected=f"at most {MAX_LENGTH} characters",
@@ -202,6 +211,9 @@ def compile_expr(text: str, loc: Loc | None = None) -> Expr:
     tree = _Resolve(placeholders, where).visit(tree)
     checker = _Checker(where)
     checker.check(tree.body)
+    if len(_COMPILED) >= _COMPILED_MAX:
+        _COMPILED.clear()
+    _COMPILED[text] = (tree, frozenset(checker.names))
     return Expr(text, loc, tree, frozenset(checker.names))
 
 
@@ -265,7 +277,8 @@ class _Where:
             start, end = node if isinstance(node, tuple) else self.span(node)
             loc = loc.shifted(self.lead + start, end - start)
         if found is None and isinstance(node, ast.AST):
-            found = f"`{self.text(node)}`"
+            text = self.text(node)
+            found = f"`{text}`" if len(text) <= 80 else f"`{text[:77]}...`"
         raise SpecError(Diagnostic(message, loc, expected=expected, found=found, hint=hint))
 
 

@@ -22,6 +22,7 @@ from .expand import DEFAULT_MAX_NODES, expand
 from .ir import Graph
 from .parser import parse_spec
 from .spec import PARAM_TYPES, Spec
+from .util import gc_paused
 from .yamlsrc import describe
 
 __all__ = ["parse", "load", "resolve_params", "parse_input", "parse_sets"]
@@ -32,6 +33,7 @@ def parse(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> Spec:
     return parse_spec(path, allow_paths)
 
 
+@gc_paused()
 def load(path: str | Path, *, input: Any = None, allow_paths: Iterable[str | Path] = (),
          max_nodes: int = DEFAULT_MAX_NODES, **overrides: Any) -> Graph:
     """Parse, expand and check a spec: the graph IR with every node's shape.

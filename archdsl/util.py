@@ -1,12 +1,33 @@
-"""Small shared helpers: atomic file writing."""
+"""Small shared helpers: atomic file writing, pausing the garbage collector."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
-__all__ = ["write_atomic"]
+__all__ = ["write_atomic", "gc_paused"]
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a large, long-lived structure is built.
+
+    Expanding and analysing a network allocates many objects that all stay alive; every burst of
+    allocations makes the collector scan the whole growing heap again, which was about a third of
+    the time of loading and analysing a 4,000-node graph. Reference counting still frees what dies;
+    cycles are collected after. Also a decorator (``@gc_paused()``); nesting is fine.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

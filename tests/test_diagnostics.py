@@ -1,0 +1,596 @@
+"""Broken and hostile specs: every one gets a precise diagnostic, none runs code or hangs.
+
+The corpus lives in ``tests/corpus``: ``bad/`` holds mistakes (syntax, names, types, shapes,
+graph, expressions), ``hostile/`` holds attacks (YAML tags and alias bombs, expressions reaching
+for Python, names that would inject code, resource exhaustion) and ``use/`` holds library
+imports that escape the spec's directory or form a cycle. Each case is one table row pinning the
+exit code, the wording of the first diagnostic (a regex), its ``file:line:col``, more lines that
+must appear (expected/found/hint/notes), and that no traceback is printed. The command line runs
+in-process through :func:`archdsl.cli.main`; a few cases also run as real subprocesses to prove
+the same end to end, in bounded time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from archdsl.cli import LAZY_COMMANDS, main
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+# The first line of a located diagnostic: FILE:LINE:COL: SEVERITY: MESSAGE
+HEADLINE = re.compile(r"^(?P<file>[^\n]*?):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): "
+                      r"(?P<message>.*)$", re.M)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One spec and what ``archdsl check`` must say about it.
+
+    ``where`` is ``"LINE:COL"`` of the first diagnostic, or None for problems without a position
+    (a missing file, a directory). ``message`` must match (``re.search``) the first diagnostic's
+    message; each pattern of ``also`` must be found in stderr.
+    """
+
+    id: str
+    path: str  # relative to tests/corpus (the working directory of the run)
+    where: str | None
+    message: str
+    also: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    exit_code: int = 1
+    severity: str = "error"
+    file: str | None = None  # the file the diagnostic is in, when not `path` (a library)
+
+
+def case(id: str, path: str, where: str | None, message: str, *also: str, **kw) -> Case:
+    return Case(id, path, where, message, tuple(also), **kw)
+
+
+# --- bad input: mistakes --------------------------------------------------------------------
+
+FILE_CASES = [
+    case("not_yaml", "bad/not_yaml.yaml", "3:8",
+         r"^invalid YAML: expected ',' or '\]', but got ':'$",
+         r"hint: check indentation, colons and brackets near here"),
+    case("empty_file", "bad/empty.yaml", "1:1", r"^bad/empty\.yaml is empty$",
+         r"expected: a mapping with `name`, `input` and `network`"),
+    case("binary_garbage", "bad/binary.yaml", "1:1",
+         r"^bad/binary\.yaml is a binary file, not a YAML spec$", r"found: NUL bytes"),
+    case("directory", "bad", None, r"^bad is a directory, not a spec file$",
+         r"hint: name a \.yaml file inside it"),
+    case("missing_file", "bad/does_not_exist.yaml", None, r"^no such file: bad/does_not_exist\.yaml$",
+         r"hint: check the path"),
+    case("latin1_encoding", "bad/latin1.yaml", "1:10", r"^bad/latin1\.yaml is not valid UTF-8$",
+         r"found: byte 0xe9", r"hint: save the file as UTF-8"),
+    case("utf16_encoding", "bad/utf16.yaml", "1:1", r"^bad/utf16\.yaml is UTF-16 or UTF-32, not UTF-8$",
+         r"found: a UTF-16/32 byte-order mark", r"hint: save the file as UTF-8"),
+    case("control_character", "bad/control_char.yaml", "1:11",
+         r"^bad/control_char\.yaml contains a character YAML does not allow$",
+         r"found: U\+0007 \(a control character\)"),
+    case("huge_integer_literal", "bad/huge_int.yaml", "4:25", r"^cannot read the int value `1000+\.\.\.`$",
+         r"found: 5001 characters"),
+    case("invalid_date", "bad/bad_date.yaml", "2:8", r"^cannot read the timestamp value `2024-13-45`$"),
+    case("duplicate_key", "bad/duplicate_key.yaml", "4:34", r"^duplicate key `out`$",
+         r"note: `out` was first given here \(bad/duplicate_key\.yaml:4:20\)",
+         r"hint: each key may appear once in a mapping"),
+    case("top_level_list", "bad/top_level_list.yaml", "1:1", r"^a spec must be a mapping of keys$",
+         r"found: a list"),
+    case("unknown_top_level_key", "bad/unknown_top_key.yaml", "3:1", r"^unknown top-level key `netwrok`$",
+         r"hint: did you mean `network`\?"),
+    case("missing_network", "bad/missing_network.yaml", "1:1", r"^missing required key `network`$",
+         r"hint: a file with only `blocks:` is a library"),
+    case("input_size_zero", "bad/bad_input_shape.yaml", "2:12", r"^`input\.1` must be at least 1$",
+         r"found: `0` \(an integer\)"),
+    case("input_two_dims", "bad/input_two_dims.yaml", "2:8", r"^`input` has the wrong length$",
+         r"expected: \[C, H, W\] for images, or \[F\] for flat features"),
+]
+
+NAME_CASES = [
+    case("unknown_op", "bad/unknown_op.yaml", "4:13", r"^unknown op or block `cnov`$",
+         r"hint: did you mean `conv`\?"),
+    case("unknown_block", "bad/unknown_block.yaml", "8:32", r"^unknown block `basci`$",
+         r"hint: did you mean `basic`\?"),
+    case("unknown_attribute", "bad/unknown_attr.yaml", "4:28", r"^`conv` has no attribute `kernel`$",
+         r"expected: one of: out, k, stride, pad, dilation, groups, bias", r"hint: archdsl calls it `k`"),
+    case("unknown_attribute_typo", "bad/unknown_attr_typo.yaml", "4:34", r"^`conv` has no attribute `strid`$",
+         r"hint: did you mean `stride`\?"),
+    case("unknown_block_parameter", "bad/unknown_block_param.yaml", "8:30",
+         r"^block `basic` has no parameter `strde`$", r"hint: did you mean `stride`\?"),
+    case("missing_attribute", "bad/missing_attr.yaml", "4:12", r"^`conv1` \(conv\): `conv` needs `out`$",
+         r"expected: `out`: an integer >= 1", r"found: no value"),
+    case("missing_block_parameter", "bad/missing_block_param.yaml", "8:13",
+         r"^block `basic` needs the parameter `out`$", r"expected: `out: <int>` in the arguments",
+         r"hint: declared at bad/missing_block_param\.yaml:5:14"),
+]
+
+VALUE_CASES = [
+    case("wrong_type_bool", "bad/wrong_type.yaml", "4:34",
+         r"^`conv1` \(conv\): `bias` must be true or false$",
+         r"found: 0"),
+    case("wrong_type_float_for_int", "bad/wrong_type_float.yaml", "4:20",
+         r"^`conv1` \(conv\): `out` must be an integer >= 1$", r"found: 8\.0 \(a float\)",
+         r"hint: write 8, or wrap an expression in int\(\.\.\.\)"),
+    case("wrong_type_block_parameter", "bad/wrong_type_block_param.yaml", "8:27",
+         r"^parameter `out` of block `basic` has the wrong type$", r"expected: an int",
+         r"found: `2\.5` \(a number\)"),
+    case("negative_kernel", "bad/negative_kernel.yaml", "4:28",
+         r"^`conv1` \(conv\): `k` must be an integer >= 1 or a list \[h, w\] of them$", r"found: -3"),
+    case("zero_stride", "bad/zero_stride.yaml", "4:34",
+         r"^`conv1` \(conv\): `stride` must be an integer >= 1 or a list \[h, w\] of them$", r"found: 0"),
+    case("zero_channels", "bad/zero_channels.yaml", "4:20",
+         r"^`conv1` \(conv\): `out` must be an integer >= 1$",
+         r"found: 0"),
+    case("zero_groups", "bad/zero_groups.yaml", "4:34",
+         r"^`conv1` \(conv\): `groups` must be an integer >= 1$", r"found: 0"),
+    case("groups_not_dividing_channels", "bad/groups_not_dividing.yaml", "5:35",
+         r"^`conv2` \(conv\): conv groups \(6\) must divide both the input channels \(16\) and the "
+         r"output channels \(24\)$",
+         r"found: groups 6: 16 % 6 = 4, 24 % 6 = 0", r"hint: the largest valid groups is 8"),
+]
+
+SHAPE_CASES = [
+    case("kernel_larger_than_padded_input", "bad/kernel_too_large.yaml", "4:12",
+         r"^`conv1` \(conv\): conv window is larger than its input: 11x11 kernel on a 8 x 8 input "
+         r"\(10 x 10 with padding\)$",
+         r"expected: a padded input of at least 11 x 11",
+         r"the smallest that works is 3x9x9 \(--input 3x9x9\)"),
+    case("output_shrinks_below_1x1", "bad/shrinks_below_1x1.yaml", "8:12",
+         r"^`conv3` \(conv\): conv window is larger than its input: 3x3 kernel on a 2 x 2 input",
+         r"note: input 0 \(32 x 2 x 2\) comes from `pool2` \(bad/shrinks_below_1x1\.yaml:7:12\)",
+         r"the input 3x32x32 is too small for this network; the smallest that works is 3x43x43"),
+    case("add_of_different_shapes", "bad/add_mismatch.yaml", "7:10",
+         r"^`sum` \(add\): add needs inputs of one shape; input 1 differs from input 0$",
+         r"found: input 0: 32 x 32 x 32, input 1: 16 x 32 x 32",
+         r"note: input 0 \(32 x 32 x 32\) comes from `left` \(bad/add_mismatch\.yaml:5:11\)",
+         r"note: input 1 \(16 x 32 x 32\) comes from `right` \(bad/add_mismatch\.yaml:6:12\)"),
+    case("concat_of_different_spatial_sizes", "bad/concat_spatial.yaml", "7:12",
+         r"^`cat` \(concat\): concat needs inputs with the same H x W; input 1 differs from input 0$",
+         r"note: input 0 \(8 x 32 x 32\) comes from `a` \(bad/concat_spatial\.yaml:5:12\)",
+         r"note: input 1 \(8 x 16 x 16\) comes from `b` \(bad/concat_spatial\.yaml:6:12\)"),
+    case("flatten_feeding_conv", "bad/flatten_into_conv.yaml", "6:12",
+         r"^`conv2` \(conv\): conv needs a C x H x W input$", r"found: 7200 \(flat\)",
+         r"note: input 0 \(7200\) comes from `flatten` \(bad/flatten_into_conv\.yaml:5:5\)",
+         r"hint: conv works on images; apply it before `flatten`"),
+    case("linear_on_unflattened_input", "bad/linear_not_flat.yaml", "5:9",
+         r"^`fc` \(linear\): linear needs a flat input$", r"found: 8 x 30 x 30",
+         r"note: input 0 \(8 x 30 x 30\) comes from `conv1` \(bad/linear_not_flat\.yaml:4:12\)",
+         r"hint: add `flatten` before it"),
+]
+
+GRAPH_CASES = [
+    case("undefined_reference", "bad/undefined_ref.yaml", "5:49",
+         r"^`from:` names an undefined layer `cnov1`$",
+         r"hint: did you mean `conv1`\?"),
+    case("forward_reference_cycle", "bad/forward_ref_cycle.yaml", "4:45",
+         r"^`from:` names `b`, which comes later \(a cycle\)$",
+         r"note: `b` is defined here \(bad/forward_ref_cycle\.yaml:5:5\)"),
+    case("self_reference_cycle", "bad/self_ref.yaml", "5:45",
+         r"^`b` takes its own output as input \(a cycle\)$"),
+    case("block_uses_itself", "bad/block_uses_itself.yaml", "8:9", r"^block `stage` uses itself$",
+         r"found: stage -> stage", r"hint: a block cannot contain itself"),
+    case("block_cycle_through_another", "bad/block_cycle.yaml", "5:18",
+         r"^block `ping` uses itself through other blocks$", r"found: ping -> pong -> ping"),
+    case("dead_branch_warning", "bad/dead_branch.yaml", "5:11", r"^`side` is computed but never used$",
+         r"hint: feed it to a later layer with `from:`", exit_code=0, severity="warning"),
+    case("duplicate_name_in_scope", "bad/duplicate_name.yaml", "6:5",
+         r"^two layers are named `conv1` in one scope$",
+         r"hint: give each layer of a scope its own name"),
+]
+
+EXPRESSION_CASES = [
+    case("expr_division_by_zero", "bad/expr_div_zero.yaml", "5:34", r"^division by zero in expression$",
+         r"found: `reduction` is 0"),
+    case("expr_unknown_name", "bad/expr_unknown_name.yaml", "5:31", r"^unknown name `widht` in expression$",
+         r"hint: did you mean `width`\?"),
+    case("expr_type_error", "bad/expr_type_error.yaml", "5:26", r"^wrong types for `\*` in expression$",
+         r"found: `mode` is str, `2` is int"),
+    case("expr_syntax_error", "bad/expr_syntax.yaml", "4:26", r"^invalid expression syntax$"),
+]
+
+# --- hostile input ------------------------------------------------------------------------------
+
+YAML_ATTACKS = [
+    case("python_object_tag", "hostile/python_tag.yaml", "3:10", r"^YAML tags are not allowed in a spec$",
+         r"found: tag `!!python/object/apply:os\.system`"),
+    case("custom_tag", "hostile/custom_tag.yaml", "2:8", r"^YAML tags are not allowed in a spec$",
+         r"found: tag `!shape`"),
+    case("merge_key", "hostile/merge_key.yaml", "4:20",
+         r"^YAML merge keys \(`<<`\) are not allowed in a spec$"),
+    case("billion_laughs", "hostile/billion_laughs.yaml", "5:12", r"^YAML aliases are not allowed in a spec$",
+         r"found: alias `\*a0`"),
+    case("deep_flow_nesting", "hostile/deep_nesting.yaml", "3:73",
+         r"^the document is nested more than 64 levels deep$"),
+    case("deep_block_nesting", "hostile/deep_nesting_block.yaml", "67:129",
+         r"^the document is nested more than 64 levels deep$"),
+]
+
+EXPRESSION_ATTACKS = [
+    case("expr_attribute", "hostile/expr_attribute.yaml", "5:26",
+         r"^attribute access is allowed only on `in`$",
+         r"found: `width\.real`"),
+    case("expr_dunder_walk", "hostile/expr_dunder.yaml", "4:26",
+         r"^`__\w+__` is not allowed in an expression$",
+         r"hint: names starting with `__` are never reachable"),
+    case("expr_import", "hostile/expr_import.yaml", "4:26",
+         r"^`__import__` is not allowed in an expression$"),
+    case("expr_import_statement", "hostile/expr_import_statement.yaml", "4:26",
+         r"^invalid expression syntax$", r"found: invalid syntax"),
+    case("expr_call_outside_whitelist", "hostile/expr_call.yaml", "4:26",
+         r"^calls are limited to min, max, abs, int, float, round, ceil, floor, make_divisible$",
+         r"found: `len`"),
+    case("expr_lambda", "hostile/expr_lambda.yaml", "4:27", r"^calls are limited to "),
+    case("expr_deep_parentheses", "hostile/expr_deep_parens.yaml", "4:219", r"^invalid expression syntax$",
+         r"found: too many nested parentheses"),
+    case("expr_deep_unary", "hostile/expr_deep_unary.yaml", "4:69", r"^expression is nested too deeply$",
+         r"expected: at most 50 levels of nesting"),
+    case("expr_huge_exponent", "hostile/expr_huge_power.yaml", "4:31", r"^exponent too large$",
+         r"expected: at most 64", r"found: `9 \*\* 9` is 387420489"),
+]
+
+NAME_ATTACKS = [
+    case("name_with_newline", "hostile/name_newline.yaml", "4:5",
+         r"^`conv1\\nimport os` cannot name a layer$"),
+    case("name_with_quotes", "hostile/name_quote.yaml", "4:5",
+         r"^`x'\); import os; \('` cannot name a layer$"),
+    case("name_trailing_newline", "hostile/name_trailing_newline.yaml", "4:5",
+         r"^`conv1\\n` cannot name a layer$"),
+    case("model_name_trailing_newline", "hostile/model_name_trailing_newline.yaml", "1:7",
+         r"^`resnet\\n` cannot name a model$"),
+    case("name_dunder", "hostile/name_dunder.yaml", "4:5", r"^`__import__` cannot name a layer$",
+         r"not starting with a digit or `__`"),
+    case("name_python_keyword", "hostile/name_keyword.yaml", "4:5",
+         r"^`class` is reserved and cannot name a layer$",
+         r"hint: use another name, e.g. `class_`"),
+    case("name_terminal_escape", "hostile/name_escape_sequence.yaml", "4:5",
+         r"^`\\x1b\[2J\\x1b\[31mrelu` cannot name a layer$"),
+    case("block_name_injection", "hostile/block_name_injection.yaml", "4:3",
+         r"^`Net\(nn\.Module\):\\n    pass\\nimport os\\nclass X` cannot name a block$"),
+    case("model_name_injection", "hostile/model_name_injection.yaml", "1:7", r"cannot name a model$",
+         r"hint: the name becomes the generated class's name"),
+    case("parameter_name_injection", "hostile/param_name_injection.yaml", "4:3",
+         r"^`width=1; import os` cannot name a parameter$"),
+    case("name_template_injection", "hostile/name_template_injection.yaml", "5:43",
+         r"^the name template makes `a'\); import os #0`, which cannot name a layer$"),
+]
+
+USE_ATTACKS = [
+    case("use_dotdot_escape", "use/escape/dotdot.yaml", "3:7", r"^`use:` may not leave the spec's directory$",
+         r"found: `\.\./outside\.yaml` -> .*/tests/corpus/use/outside\.yaml",
+         r"hint: copy the library next to the spec, or pass --allow-path DIR"),
+    case("use_absolute_path", "use/escape/absolute.yaml", "3:7",
+         r"^`use:` may not leave the spec's directory$",
+         r"found: `/etc/passwd` -> /etc/passwd"),
+    case("use_missing_library", "use/escape/missing_lib.yaml", "3:7",
+         r"^library not found: `no_such_lib\.yaml`$"),
+    case("use_malformed_library", "use/bad_library/model.yaml", "4:13",
+         r"^`blocks\.unit\.params` has the wrong type$", r"expected: a mapping", r"found: `0` \(an integer\)",
+         file="use/bad_library/lib.yaml"),
+    case("use_import_cycle", "use/cycle/model.yaml", "1:7", r"^import cycle$",
+         r"found: model\.yaml -> a\.yaml -> b\.yaml -> a\.yaml", file="use/cycle/b.yaml"),
+]
+
+RESOURCE_ATTACKS = [
+    case("repeat_one_billion", "hostile/repeat_billion.yaml", "4:22",
+         r"^`repeat: 1,000,000,000` exceeds the node limit$", r"expected: at most 200,000 nodes in all"),
+    case("nested_repeats", "hostile/repeat_nested.yaml", "4:44",
+         r"^`repeat: 1,000` inside repeats of 1,000 copies exceeds the node limit$",
+         r"found: 1,000,000 copies"),
+    case("repeats_of_skipped_layers", "hostile/identity_loop.yaml", "4:38",
+         r"^`repeat: 150,000` inside repeats of 150,000 copies exceeds the node limit$"),
+    case("dense_block_quadratic", "hostile/dense_huge.yaml", "4:13",
+         r"^`dense: 150,000` makes too many connections$"),
+    case("blocks_using_blocks_exponentially", "hostile/block_exponential.yaml", "4:14",
+         r"^expanding the network takes more than 18,000 steps$", args=("--max-nodes", "2000")),
+    case("node_limit", "hostile/node_limit.yaml", "5:28", r"^the network expands to more than 50 nodes$",
+         r"hint: check repeat counts, or raise the limit with --max-nodes", args=("--max-nodes", "50")),
+    case("blocks_nested_hundreds_deep", "hostile/block_chain_deep.yaml", "254:16",
+         r"^layers are nested more than 100 deep$", r"found: 50 blocks inside each other here"),
+    case("shape_size_overflow", "hostile/shape_overflow.yaml", "4:12", r"^`conv1`: the shape overflows$",
+         r"expected: each size at most 2,147,483,647"),
+    case("shape_elements_overflow", "hostile/shape_overflow_elements.yaml", "4:12",
+         r"^`conv1`: the shape overflows$", r"found: 100000 x 65536 x 65536 = 429,496,729,600,000 elements"),
+    case("input_shape_overflow", "hostile/input_overflow.yaml", "2:8", r"^`input`: the shape overflows$"),
+]
+
+USAGE_CASES = [
+    case("set_unknown_parameter", "bad/expr_unknown_name.yaml", None,
+         r"^--set nope: the spec has no parameter `nope`$", r"expected: one of `width`",
+         args=("--set", "nope=1"), exit_code=2),
+    case("set_wrong_type", "bad/expr_unknown_name.yaml", None, r"^--set width: wrong type$",
+         r"found: 'wide'", args=("--set", "width=wide"), exit_code=2),
+    case("set_without_value", "bad/expr_unknown_name.yaml", None, r"^--set novalue: expected NAME=VALUE$",
+         args=("--set", "novalue"), exit_code=2),
+    case("input_not_a_shape", "bad/dead_branch.yaml", None, r"^--input 3xfoo: not a shape$",
+         args=("--input", "3xfoo"), exit_code=2),
+    case("input_zero_size", "bad/dead_branch.yaml", None,
+         r"^the input shape must be 3 positive sizes \(or 1 for flat features\)$",
+         args=("--input", "0x0x0"), exit_code=2),
+    case("input_two_sizes", "bad/dead_branch.yaml", None,
+         r"^the input shape must be 3 positive sizes \(or 1 for flat features\)$",
+         r"expected: CxHxW, e.g. 3x224x224, or F", args=("--input", "224x224"), exit_code=2),
+]
+
+CASES = (FILE_CASES + NAME_CASES + VALUE_CASES + SHAPE_CASES + GRAPH_CASES + EXPRESSION_CASES
+         + YAML_ATTACKS + EXPRESSION_ATTACKS + NAME_ATTACKS + USE_ATTACKS + RESOURCE_ATTACKS
+         + USAGE_CASES)
+
+
+@pytest.fixture
+def in_corpus(monkeypatch):
+    """Run from tests/corpus, so diagnostics name files as the table does (``bad/x.yaml``)."""
+    monkeypatch.chdir(CORPUS)
+
+
+def run_check(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["check", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def first_headline(err: str) -> re.Match | None:
+    return HEADLINE.search(err)
+
+
+def assert_diagnostic(c: Case, code: int, err: str) -> None:
+    assert code == c.exit_code, err
+    assert "Traceback" not in err
+    first_line = err.splitlines()[0] if err else ""
+    if c.where is None:
+        assert first_line.startswith("error: "), err
+        message = first_line[len("error: "):]
+    else:
+        match = first_headline(err)
+        assert match is not None, err
+        assert match.start() == 0, f"the first diagnostic is not located:\n{err}"
+        assert (match["file"], f"{match['line']}:{match['col']}") == (c.file or c.path, c.where), err
+        assert match["severity"] == c.severity, err
+        message = match["message"]
+    assert re.search(c.message, message), f"{message!r} does not match {c.message!r}"
+    for pattern in c.also:
+        assert re.search(pattern, err, re.M), f"{pattern!r} not in:\n{err}"
+
+
+def test_the_table_covers_every_corpus_file():
+    """Every file of the corpus is a case of the table (or a library a case uses)."""
+    libraries = {"use/outside.yaml", "use/cycle/a.yaml", "use/cycle/b.yaml", "use/bad_library/lib.yaml",
+                 "codegen/evil_text.yaml"}  # (a valid spec, tested below)
+    tested = {c.path for c in CASES} | libraries
+    files = {p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.yaml")}
+    assert files - tested == set()
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.id)
+def test_check_reports(c: Case, capsys, in_corpus):
+    if c.id == "python_object_tag":
+        marker = Path("/tmp/archdsl_pwned")
+        marker.unlink(missing_ok=True)
+    code, out, err = run_check(capsys, *c.args, c.path)
+    assert_diagnostic(c, code, err)
+    # Not only what is wrong: what was expected or found, or how to fix it.
+    first = err.split("\n\n")[0]
+    assert re.search(r"^  (expected|found|hint|note): ", first, re.M), first
+    if c.exit_code == 0:
+        assert out.strip(), "a spec with only warnings still compiles"
+    else:
+        assert out == ""
+    if c.id == "python_object_tag":
+        assert not Path("/tmp/archdsl_pwned").exists()
+
+
+def test_diagnostics_quote_the_source_line_with_a_caret(capsys, in_corpus):
+    code, _, err = run_check(capsys, "bad/unknown_op.yaml")
+    assert code == 1
+    assert "    4 |   - conv1: {cnov: {out: 8, k: 3}}\n      |             ^^^^\n" in err
+
+
+def test_long_lines_are_quoted_in_a_window(capsys, in_corpus):
+    """A hostile one-line spec does not come back as a megabyte of diagnostics."""
+    code, _, err = run_check(capsys, "bad/huge_int.yaml")
+    assert code == 1
+    assert max(len(line) for line in err.splitlines()) < 250
+
+
+def test_independent_errors_are_all_reported(write_spec, capsys):
+    path = write_spec("""
+        name: many
+        input: [3, 32, 32]
+        network:
+          - a: {cnov: {out: 8}}
+          - b: {conv: {out: 8, k: 3, strid: 2}}
+          - c: {conv: {out: 8, k: 3}, from: nowhere}
+    """)
+    code, _, err = run_check(capsys, str(path))
+    assert code == 1
+    assert "unknown op or block `cnov`" in err and "has no attribute `strid`" in err
+    assert re.search(r"^\d+ errors$", err, re.M)
+
+
+# --- files the table cannot hold ----------------------------------------------------------------
+
+
+def test_file_too_large(tmp_path, capsys):
+    path = tmp_path / "big.yaml"
+    path.write_text("name: big\n" + "# padding\n" * 110_000)
+    code, _, err = run_check(capsys, str(path))
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith(f"{path}:1:1: error: {path} is too large for a spec (over 1,000,000 bytes)")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_device_file_is_not_read(capsys):
+    start = time.monotonic()
+    code, _, err = run_check(capsys, "/dev/zero")
+    assert code == 1
+    assert err.startswith("error: /dev/zero is not a regular file")
+    assert time.monotonic() - start < 10
+
+
+def test_fifo_is_not_read(tmp_path, capsys):
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    code, _, err = run_check(capsys, str(fifo))  # would block forever if opened
+    assert code == 1
+    assert err.startswith(f"error: {fifo} is not a regular file")
+
+
+def test_allow_path_admits_a_library_outside_the_spec_directory(capsys, in_corpus):
+    code, out, err = run_check(capsys, "--allow-path", "use", "use/escape/dotdot.yaml")
+    assert (code, err) == (0, "")
+    assert out.startswith("dotdot: input 3x32x32 -> output 8x32x32")
+
+
+def _symlinked_library(tmp_path: Path) -> tuple[Path, Path]:
+    """spec/net.yaml uses spec/lib.yaml, a symlink to outside/lib.yaml."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "outside" / "lib.yaml").write_text((CORPUS / "use" / "outside.yaml").read_text())
+    (tmp_path / "spec" / "lib.yaml").symlink_to(Path("..") / "outside" / "lib.yaml")
+    net = tmp_path / "spec" / "net.yaml"
+    net.write_text("name: net\ninput: [3, 8, 8]\nuse: [lib.yaml]\nnetwork: [{conv_relu: {out: 4}}]\n")
+    return net, tmp_path / "outside"
+
+
+def test_use_through_a_symlink_is_refused(tmp_path, capsys):
+    net, _ = _symlinked_library(tmp_path)
+    code, out, err = run_check(capsys, str(net))
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith(f"{net}:3:7: error: `use:` may not leave the spec's directory\n")
+    assert f"found: `lib.yaml` -> {(tmp_path / 'outside' / 'lib.yaml').resolve()}" in err
+    assert "1 errors" not in err and "unknown op or block" not in err  # no follow-on errors
+
+
+def test_use_through_a_symlink_with_allow_path(tmp_path, capsys):
+    net, outside = _symlinked_library(tmp_path)
+    code, out, err = run_check(capsys, "--allow-path", str(outside), str(net))
+    assert (code, err) == (0, "")
+    assert out.startswith("net: input 3x8x8 -> output 4x8x8")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["check", "--bogus", "x.yaml"], "No such option: --bogus|No such option '--bogus'"),
+    (["check"], "Missing argument 'SPECS...'"),
+    (["check", "--max-nodes", "0", "x.yaml"], "Invalid value for '--max-nodes'"),
+    (["nonsense"], "No such command 'nonsense'"),
+], ids=["unknown_option", "missing_argument", "max_nodes_zero", "unknown_command"])
+def test_click_usage_errors_exit_2(args, message, capsys):
+    code = main(args)
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert re.search(message, err) and "Traceback" not in err
+
+
+# --- real subprocesses: no traceback end to end, bounded time -----------------------------------
+
+
+def _subprocess_check(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "archdsl", "check", *args], cwd=CORPUS, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.mark.parametrize("c", [c for c in CASES if c.id in {
+    "python_object_tag", "billion_laughs", "deep_flow_nesting", "repeat_one_billion", "nested_repeats",
+    "repeats_of_skipped_layers", "dense_block_quadratic", "huge_integer_literal", "control_character",
+    "expr_import", "set_unknown_parameter", "blocks_nested_hundreds_deep",
+}], ids=lambda c: c.id)
+def test_subprocess_no_traceback_in_bounded_time(c: Case):
+    start = time.monotonic()
+    run = _subprocess_check(*c.args, c.path, timeout=60)
+    elapsed = time.monotonic() - start
+    assert_diagnostic(c, run.returncode, run.stderr)
+    assert run.stdout == ""
+    assert elapsed < 30, f"{c.id} took {elapsed:.1f}s"
+
+
+# --- generated code carries no spec text outside names, numbers and string literals ----------------
+
+EVIL = "pwned_marker"
+
+
+def _compile_source(path: Path) -> str | None:
+    try:
+        from archdsl.codegen import compile_spec
+    except ImportError:
+        return None
+    return compile_spec(str(path))
+
+
+def test_generated_code_escapes_spec_text(capsys):
+    """Docs and string values full of quotes and newlines end up only inside string literals or
+    comments, and names that shadow builtins or the generated module's own names stay attributes."""
+    import ast
+    import io
+    import tokenize
+
+    path = CORPUS / "codegen" / "evil_text.yaml"
+    code, _, err = run_check(capsys, str(path))
+    assert (code, err) == (0, "")  # a valid spec: the text is free, the names are identifiers
+    source = _compile_source(path)
+    if source is None:
+        pytest.skip("archdsl.codegen is not importable yet")
+    tree = ast.parse(source)
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if EVIL in token.string:
+            assert token.type in (tokenize.STRING, tokenize.COMMENT), token
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = {a.name for a in node.names} | {getattr(node, "module", None) or ""}
+            assert "os" not in names
+        assert not (isinstance(node, ast.Name) and node.id in ("os", "__import__"))
+
+
+# --- nothing lost: outputs are written atomically --------------------------------------------------
+
+
+def test_write_atomic_keeps_the_old_file_on_error(tmp_path, monkeypatch):
+    from archdsl import util
+
+    target = tmp_path / "out.py"
+    target.write_text("old\n")
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(util.os, "fsync", broken_fsync)
+    with pytest.raises(OSError):
+        util.write_atomic(target, "new\n" * 1000)
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.py"]
+
+
+def test_schema_output_is_written_atomically(tmp_path, capsys):
+    target = tmp_path / "schema.json"
+    assert main(["schema", "-o", str(target)]) == 0
+    first = target.read_bytes()
+    assert main(["schema", "-o", str(target)]) == 0
+    assert target.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["schema.json"]
+
+
+# Commands that write a file with -o, and the output's suffix; each runs once it exists.
+WRITERS = {"compile": ".py", "draw": ".dot", "report": ".md"}
+
+
+@pytest.mark.parametrize("command", sorted(WRITERS))
+def test_bad_spec_leaves_previous_output_intact(command, tmp_path, capsys):
+    if command not in LAZY_COMMANDS:
+        pytest.skip(f"`archdsl {command}` does not exist yet")
+    target = tmp_path / f"out{WRITERS[command]}"
+    target.write_bytes(b"previous output\n")
+    code = main([command, str(CORPUS / "bad" / "add_mismatch.yaml"), "-o", str(target)])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "add needs inputs of one shape" in err
+    assert target.read_bytes() == b"previous output\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
