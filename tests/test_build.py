@@ -14,7 +14,7 @@ from functools import cache
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
 import archdsl
 from archdsl.build import build_graph, check_model, load_generated

@@ -20,7 +20,7 @@ import pytest
 from archdsl.ops import REGISTRY, RF, Attr, Lowering, OpError, get_op
 from archdsl.ops.common import window_out
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 nn = torch.nn
 F = torch.nn.functional
@@ -294,7 +294,7 @@ def test_params_buffers_macs(case: Case):
 
 def test_fvcore_counts_string_padding_as_zero():
     """fvcore has no handle for aten::_convolution_mode (a conv with padding='same')."""
-    fvcore_nn = pytest.importorskip("fvcore.nn")
+    import fvcore.nn as fvcore_nn
     analysis = fvcore_nn.FlopCountAnalysis(nn.Conv2d(3, 4, 3, padding="same"),
                                            (torch.randn(1, 3, 8, 8),))
     analysis.unsupported_ops_warnings(False)
@@ -303,7 +303,7 @@ def test_fvcore_counts_string_padding_as_zero():
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_fvcore_flops(case: Case):
-    fvcore_nn = pytest.importorskip("fvcore.nn")
+    import fvcore.nn as fvcore_nn
     op, a, out = analyse(case)
     module = Lowered(op.lower(a, case.ins, out), len(case.ins)).eval()  # the generated code
     analysis = fvcore_nn.FlopCountAnalysis(module, inputs(case, batch=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from archdsl.cli import cli, main
 from tests.conftest import ROOT
