@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job: check, report, draw and compile every spec of the zoo into out/ (or $1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-out}"
+mkdir -p "$out"
+specs=(specs/*.yaml)
+archdsl check "${specs[@]}"
+for spec in "${specs[@]}"; do
+  name="$(basename "$spec" .yaml)"
+  archdsl report "$spec" --format md -o "$out/$name.md"
+  archdsl report "$spec" --format json -o "$out/$name.json"
+  archdsl draw "$spec" -o "$out/$name.svg"
+  archdsl compile "$spec" -o "$out/$name.py"
+done
+archdsl report "${specs[@]}" --format md -o "$out/zoo.md"
+echo "zoo: ${#specs[@]} specs checked, reported, drawn and compiled into $out/"
