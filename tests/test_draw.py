@@ -23,7 +23,6 @@ from archdsl.errors import UsageError
 from tests.conftest import ROOT, zoo_specs
 
 SVG = "{http://www.w3.org/2000/svg}"
-needs_dot = pytest.mark.usefixtures()  # scripts/setup.sh installs dot: a missing one fails
 
 # A ResNet-152-like network: stages of 3, 8, 36 and 3 bottlenecks, the first of each stage
 # changing the shape (the stride sits on the 3x3 conv, torchvision's v1.5).
@@ -267,7 +266,6 @@ def test_inception_label_and_branch_order(load_spec):
         "inception3a.branch1", "inception3a.branch2.0", "inception3a.branch3.0", "inception3a.branch4.0"]
 
 
-@needs_dot
 def test_inception_branches_left_to_right_in_the_svg(load_spec):
     graph = load_spec(INCEPTION_LIKE)
     svg = dr.render_svg(graph, depth=2, id_prefix="")
@@ -350,7 +348,6 @@ def test_fmt_count():
 
 # --- rendering ---------------------------------------------------------------------------------------
 
-@needs_dot
 def test_svg_parses_and_has_the_expected_nodes(load_spec):
     graph = load_spec(RESNET_LIKE)
     view = dr.build_view(graph)
@@ -364,7 +361,6 @@ def test_svg_parses_and_has_the_expected_nodes(load_spec):
     assert inline.startswith("<svg")
 
 
-@needs_dot
 @pytest.mark.parametrize("ext, magic", [(".svg", b"<?xml"), (".png", b"\x89PNG"), (".pdf", b"%PDF"),
                                         (".dot", b"digraph")])
 def test_formats_follow_the_extension(load_spec, tmp_path, ext, magic):
@@ -393,7 +389,6 @@ def test_missing_dot_says_how_to_install_it(load_spec, tmp_path, monkeypatch):
 
 # --- the command line --------------------------------------------------------------------------------
 
-@needs_dot
 def test_cli_draw(write_spec, tmp_path):
     spec = write_spec(RESNET_LIKE)
     out = tmp_path / "r.svg"
@@ -442,7 +437,6 @@ def test_cli_missing_dot_in_a_subprocess(write_spec, tmp_path):
 ZOO = {path.stem: path for path in zoo_specs()}
 
 
-@needs_dot
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_zoo_draws_at_default_depth_and_fully_expanded(name, tmp_path):
     graph = archdsl.load(ZOO[name])
