@@ -1,0 +1,107 @@
+"""The benchmark harness runs (tiny cases, no timing assertions: timings are never tests).
+
+The real run is ``python bench/run.py`` (BENCHMARKS.md); ``--quick`` is its smoke mode.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import common, markdown, scaling
+from bench.run import main, run_parts
+
+
+def test_interleaved_times_every_case_every_round():
+    calls = {"a": 0, "b": 0}
+
+    def case(name):
+        def fn():
+            calls[name] += 1
+        return fn
+
+    stats = common.interleaved({"a": case("a"), "b": case("b")}, rounds=3, inner={"a": 2, "b": 1})
+    assert [len(s.times) for s in stats.values()] == [3, 3]
+    assert calls == {"a": 1 + 3 * 2, "b": 1 + 3}  # one warm-up call each, then the rounds
+    s = common.Stat("x", [3.0, 1.0, 2.0, 10.0])
+    assert s.median == 2.5 and s.min == 1.0 and s.q1 <= s.median <= s.q3
+
+
+def test_fit_loglog_reads_the_exponent():
+    assert scaling.fit_loglog([10, 100, 1000], [1, 10, 100]) == pytest.approx(1.0)
+    assert scaling.fit_loglog([10, 100], [1, 100]) == pytest.approx(2.0)
+
+
+def test_synthetic_specs_load(tmp_path):
+    import archdsl
+
+    path = tmp_path / "chain.yaml"
+    path.write_text(scaling.chain_spec(20), encoding="utf-8")
+    assert len(archdsl.load(path)) - 1 == 20 + 3
+    scaling._lib(tmp_path)
+    path = tmp_path / "dense.yaml"
+    path.write_text(scaling.densenet_spec(1), encoding="utf-8")
+    assert archdsl.analyze(archdsl.load(path)).params == 7_978_856  # densenet121
+
+
+def test_peer_tools_count_a_tiny_model():
+    import torch
+    from bench.peers import TOOLS, count
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 6 * 6, 10)).eval()
+    for tool in TOOLS:
+        params, macs = count(tool, model, (3, 8, 8))
+        assert params == 112 + 1450, tool
+        assert macs > 0, tool
+
+
+def test_quick_parts_run_and_render(tmp_path):
+    results = run_parts(("2", "4"), quick=True, threads=1, compile_budget=0, log=lambda *a: None)
+    plain = common.as_plain(results)
+    json.dumps(plain)
+    text = markdown.render(plain, out=tmp_path / "BENCHMARKS.md", results_dir=tmp_path)
+    assert "## 2. Scaling" in text and "## 4. Compile and draw the zoo" in text
+    assert "| goal |" in text
+
+
+def _stat(*times):
+    return common.Stat("s", list(times)).as_dict()
+
+
+def test_report_renders_every_part_from_results(tmp_path):
+    """Parts 1 and 3 need torch and minutes: render them from made-up results instead."""
+    tools = {t: {"count": _stat(0.2, 0.3), "total": 0.5, "params": 10, "macs": 20}
+             for t in ("fvcore", "ptflops", "thop", "torchinfo")}
+    pair = {"torchvision": _stat(0.2, 0.21), "archdsl": _stat(0.2, 0.2), "archdsl folded": _stat(0.18, 0.19)}
+    res = {
+        "machine": common.machine(), "quick": True, "wall_seconds": 1.0,
+        "counting": {"in_process": {"resnet18": {
+            "source": "torchvision", "input": [3, 224, 224],
+            "archdsl": {"full": _stat(0.04, 0.05), "count": _stat(0.01), "params": 10, "macs": 20},
+            "build": _stat(0.1), "tools": tools}},
+            "cold": {"python -c pass": _stat(0.05), "python -c 'import torch'": _stat(1.5),
+                     "archdsl report resnet18 --format json": _stat(0.3), "torchinfo (resnet18, cold)": _stat(3.0)},
+            "cold_model": "resnet18"},
+        "runtime": {"batch": 2, "size": 64, "threads": 1, "models": {"mobilenet_v2": {
+            "bn_total": 52, "bn_folded": 52, "max_abs_diff": 0.0, "rel_err_folded": 1e-7,
+            "forward": pair, "train": {k: v for k, v in pair.items() if k != "archdsl folded"},
+            "compiled": {"skipped": "time budget (--compile-budget)"}}}},
+        "profiles": {},
+    }
+    text = markdown.render(res, out=tmp_path / "BENCHMARKS.md", results_dir=tmp_path)
+    assert "## 1. Parameters and MACs" in text and "## 3. Generated code vs torchvision" in text
+    goals = {g["goal"]: g["met"] for g in markdown.goals(res)}
+    assert any(k.startswith("in-process analysis") for k in goals)
+    assert "Not met: in-process analysis" in text  # 100x is not met by these made-up numbers
+
+
+def test_run_rejects_unknown_parts():
+    with pytest.raises(SystemExit):
+        main(["--parts", "9"])

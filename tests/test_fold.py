@@ -1,0 +1,184 @@
+"""Batch-norm folding: the IR pass (archdsl.passes) and the weights (archdsl.fold).
+
+The folded model, built from the folded graph and loaded with ``fold_state_dict`` of the unfolded
+model's weights, computes what the unfolded model computes in eval mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import archdsl
+from archdsl.passes import fold_batchnorm, foldable_batchnorms, folded_convs
+
+import torch  # noqa: E402
+
+from archdsl.build import build_graph
+from archdsl.fold import fold_state_dict
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+# (spec, input): small inputs keep the test fast; every family with batch norm is here.
+CASES = [
+    ("resnet18", (3, 64, 64)),
+    ("resnet50", (3, 64, 64)),
+    ("mobilenet_v2", (3, 64, 64)),
+    ("googlenet", (3, 64, 64)),  # bn eps 0.001
+    ("densenet121", (3, 64, 64)),  # norm1 (after the concat) cannot fold, norm2 can
+    ("vgg16_bn", (3, 64, 64)),  # numbered nn.Sequential: later layers keep their numbers
+    ("shufflenet_v2_x1_0", (3, 64, 64)),
+    ("resnet_cifar", (3, 32, 32)),
+    ("inception_bn", None),  # `when:` on the bn: not folded in the spec, still correct
+]
+
+
+def _randomize(model: torch.nn.Module, seed: int = 0) -> None:
+    """Random weights and random batch-norm statistics, so that folding is really exercised."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
+                module.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
+                if module.affine:
+                    module.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                    module.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+
+
+def _bn_affine_params(graph, names) -> int:
+    return sum(2 * graph.nodes[bn].in_shapes[0][0] for bn in names if graph.nodes[bn].attrs.affine)
+
+
+@pytest.mark.parametrize("name,shape", CASES, ids=[c[0] for c in CASES])
+def test_folded_model_matches_unfolded(name, shape):
+    torch.manual_seed(0)
+    graph = archdsl.load(SPECS / f"{name}.yaml", input=shape)
+    unfolded = build_graph(graph)
+    _randomize(unfolded)
+    unfolded.eval()
+
+    folded_graph = fold_batchnorm(graph)
+    folded = build_graph(folded_graph).eval()
+    folded.load_state_dict(fold_state_dict(unfolded.state_dict(), graph), strict=True)
+
+    x = torch.randn(2, *graph.input_shape)
+    with torch.no_grad():
+        want, got = unfolded(x), folded(x)
+    rel = ((want - got).norm() / want.norm()).item()
+    assert rel < 1e-5, f"{name}: relative error {rel:.2e}"
+
+    # parameters shrink by exactly the batch norms' affine parameters minus the biases added
+    absorbed = folded_convs(folded_graph)
+    added_biases = sum(graph.nodes[conv].shape[0] for conv in absorbed if not graph.nodes[conv].attrs.bias)
+    removed = _bn_affine_params(graph, [bn["name"] for bn in absorbed.values()])
+    before, after = archdsl.analyze(graph).params, archdsl.analyze(folded_graph).params
+    assert after == before - removed + added_biases
+    assert sum(p.numel() for p in folded.parameters()) == after
+
+
+def test_fold_removes_every_bn_that_follows_a_conv():
+    graph = archdsl.load(SPECS / "resnet18.yaml")
+    folded = fold_batchnorm(graph)
+    assert not [n for n in folded if n.op == "bn"]
+    assert sum(n.op == "bn" for n in graph) == 20  # the input graph is unchanged
+    assert folded.nodes["layer2.0.downsample.0"].attrs.bias is True
+    assert "layer2.0.downsample.1" not in folded.nodes
+    assert folded_convs(folded)["conv1"] == {"name": "bn1", "eps": 1e-5, "affine": True}
+    # the add of the block reads the conv that absorbed bn2
+    add = next(n for n in folded if n.op == "add" and n.scope.startswith("layer1.0"))
+    assert "layer1.0.conv2" in add.inputs
+
+
+def test_densenet_keeps_the_bn_after_the_concat():
+    graph = archdsl.load(SPECS / "densenet121.yaml")
+    folded = fold_batchnorm(graph)
+    kept = {n.local_name for n in folded if n.op == "bn"}
+    assert kept == {"norm1", "norm", "norm5"}  # each after a concat (or the block input)
+    assert "features.denseblock1.denselayer1.norm1" in folded.nodes
+    assert "features.denseblock1.denselayer1.norm2" not in folded.nodes
+
+
+def test_fold_state_dict_accepts_the_folded_graph_too():
+    graph = archdsl.load(SPECS / "resnet18.yaml", input=(3, 32, 32))
+    model = build_graph(graph)
+    _randomize(model)
+    state = model.state_dict()
+    by_unfolded = fold_state_dict(state, graph)
+    by_folded = fold_state_dict(state, fold_batchnorm(graph))
+    assert by_unfolded.keys() == by_folded.keys()
+    assert all(torch.equal(by_unfolded[k], by_folded[k]) for k in by_unfolded)
+    assert not any(k.startswith("bn1.") for k in by_unfolded)
+
+
+def test_fold_state_dict_names_a_missing_entry():
+    graph = archdsl.load(SPECS / "resnet18.yaml")
+    with pytest.raises(KeyError, match="no entry 'conv1.weight'"):
+        fold_state_dict({}, graph)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "net.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_conv_read_elsewhere_is_not_folded(tmp_path):
+    spec = _write(tmp_path, """\
+name: twoway
+input: [3, 16, 16]
+network:
+  - conv: {conv: {out: 8, k: 3, pad: 1, bias: false}}
+  - bn: bn
+  - skip: {conv: {out: 8, k: 1}, from: conv}
+  - {add: {}, from: [bn, skip]}
+  - conv2: {conv: {out: 4, k: 3, pad: 1}}
+  - bn2: bn
+  - relu
+""")
+    graph = archdsl.load(spec)
+    assert foldable_batchnorms(graph) == [("conv2", "bn2")]
+    folded = fold_batchnorm(graph)
+    assert "bn" in folded.nodes and "bn2" not in folded.nodes
+    assert folded.nodes["conv2"].attrs.bias is True
+
+
+def test_numbered_sequence_keeps_its_numbers(tmp_path):
+    spec = _write(tmp_path, """\
+name: numbered
+input: [3, 16, 16]
+network:
+  - features: [{conv: {out: 8, k: 3, pad: 1}}, bn, relu, {conv: {out: 8, k: 3, pad: 1}}, bn, relu]
+  - {adaptive_avgpool: {size: 1}}
+  - flatten
+  - fc: {linear: {out: 10}}
+""")
+    graph = archdsl.load(spec)
+    folded = fold_batchnorm(graph)
+    assert [n.name for n in folded if n.name.startswith("features.")] == [
+        "features.0", "features.2", "features.3", "features.5"]
+
+
+def test_a_graph_without_its_spec_folds_on_the_graph_alone():
+    graph = archdsl.load(SPECS / "resnet18.yaml")
+    graph.spec = None
+    folded = fold_batchnorm(graph)
+    assert not [n for n in folded if n.op == "bn"]
+    # 4,800 batch-norm channels: 9,600 affine parameters go, 4,800 conv biases come
+    assert archdsl.analyze(folded).params == 11_689_512 - 9_600 + 4_800
+
+
+def test_compile_inference_writes_the_folded_module(tmp_path):
+    from click.testing import CliRunner
+
+    from archdsl.cli import cli
+
+    out = tmp_path / "resnet18_folded.py"
+    result = CliRunner().invoke(cli, ["compile", str(SPECS / "resnet18.yaml"), "--inference", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    source = out.read_text()
+    assert "BatchNorm2d" not in source
+    assert "20 batch norms folded into their convolutions" in source
+    compile(source, str(out), "exec")
