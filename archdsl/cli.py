@@ -17,7 +17,7 @@ import click
 
 from .errors import ArchError, UsageError
 
-__all__ = ["main", "cli", "spec_options", "load_from_options", "echo_warnings"]
+__all__ = ["main", "cli", "spec_options", "load_from_options", "load_each", "echo_warnings"]
 
 # name -> "module:attribute" of a click command; imported only when the command runs.
 LAZY_COMMANDS: dict[str, str] = {
@@ -99,6 +99,28 @@ def load_from_options(path: str, sets: tuple[str, ...], input_shape: str | None,
                 **parse_sets(sets))
 
 
+def load_each(paths: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None,
+              allow_paths: tuple[str, ...], max_nodes: int) -> tuple[list[Any], bool]:
+    """Load several specs: the graphs that checked, and whether any failed.
+
+    Each failing spec's diagnostics and each graph's warnings are printed as they come; a
+    command-line error stops at once (exit 2).
+    """
+    graphs, failed = [], False
+    for path in paths:
+        try:
+            graph = load_from_options(path, sets, input_shape, allow_paths, max_nodes)
+        except UsageError:
+            raise
+        except ArchError as error:
+            click.echo(error.render(), err=True)
+            failed = True
+            continue
+        echo_warnings(graph)
+        graphs.append((path, graph))
+    return graphs, failed
+
+
 def echo_warnings(graph: Any) -> None:
     for warning in graph.warnings:
         click.echo(warning.render(), err=True)
@@ -119,17 +141,8 @@ def check(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None
     Every independent error is reported, each with file:line:column, the source line, what was
     expected and found, and a hint. Exits 1 if any spec has an error.
     """
-    failed = 0
-    for path in specs:
-        try:
-            graph = load_from_options(path, sets, input_shape, allow_paths, max_nodes)
-        except UsageError:
-            raise
-        except ArchError as error:
-            click.echo(error.render(), err=True)
-            failed += 1
-            continue
-        echo_warnings(graph)
+    graphs, failed = load_each(specs, sets, input_shape, allow_paths, max_nodes)
+    for path, graph in graphs:
         if not quiet:
             outs = graph.output_shapes()
             shown = ", ".join(f"{k} {_fmt(v)}" for k, v in outs.items()) if len(outs) > 1 \

@@ -201,18 +201,7 @@ class Expander:
 
     # --- naming --------------------------------------------------------------------------------
     def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
-        """A name for an unnamed layer: its index in a named sequence, else the op name
-        (``relu``, ``relu_1``, ...). Structural nodes (merges) never take an index."""
-        if ctx.numbered and not structural:
-            name = str(ctx.counter[0])
-            ctx.counter[0] += 1
-        else:
-            name, k = base, 0
-            while name in ctx.used:
-                k += 1
-                name = f"{base}_{k}"
-        ctx.used.add(name)
-        return name
+        return auto_name(base, ctx, structural)
 
     def claim(self, name: str, ctx: Ctx, loc: Loc | None) -> str:
         if name in ctx.used:
@@ -573,6 +562,25 @@ class Expander:
 
 
 _ANY_WORD = object()
+
+
+def auto_name(base: str, ctx: Any, structural: bool = False) -> str:
+    """A name for an unnamed layer: its index in a named sequence, else the op name
+    (``relu``, ``relu_1``, ...). Structural nodes (merges) never take an index.
+
+    The one naming rule: the code generator calls it too (with its own context carrying
+    ``numbered``, ``counter`` and ``used``), so generated attribute names equal node names.
+    """
+    if ctx.numbered and not structural:
+        name = str(ctx.counter[0])
+        ctx.counter[0] += 1
+    else:
+        name, k = base, 0
+        while name in ctx.used:
+            k += 1
+            name = f"{base}_{k}"
+    ctx.used.add(name)
+    return name
 
 
 def _is_int(value: Any) -> bool:

@@ -25,8 +25,8 @@ from typing import Any
 import click
 
 from .analysis import DTYPE_BYTES, Analysis, NodeStats, ReceptiveField, ScopeStats, Stat, analyze
-from .cli import CONTEXT, echo_warnings, load_from_options, spec_options
-from .errors import ArchError, UsageError
+from .cli import CONTEXT, load_each, spec_options
+from .errors import ArchError
 from .util import write_atomic
 
 __all__ = [
@@ -683,19 +683,8 @@ def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | Non
       archdsl report specs/resnet18.yaml --batch 32 --set num_classes=10 -o r18.html
     """
     fmt = fmt or _format_from_suffix(output)
-    analyses = []
-    failed = False
-    for path in specs:
-        try:
-            graph = load_from_options(path, sets, input_shape, allow_paths, max_nodes)
-        except UsageError:
-            raise
-        except ArchError as error:
-            click.echo(error.render(), err=True)
-            failed = True
-            continue
-        echo_warnings(graph)
-        analyses.append(analyze(graph, batch=batch, dtype=dtype))
+    graphs, failed = load_each(specs, sets, input_shape, allow_paths, max_nodes)
+    analyses = [analyze(graph, batch=batch, dtype=dtype) for _, graph in graphs]
     if failed:
         raise SystemExit(1)
     text = render(analyses, fmt, per=per, profile=profile)

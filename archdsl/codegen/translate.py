@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic
+from ..expand import auto_name
 from ..ir import Graph
 from ..ops import REGISTRY, Attrs
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec
@@ -204,16 +205,7 @@ class ClassBuilder(ModuleMaker):
 
     # --- naming (as the expander names) ------------------------------------------------------
     def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
-        if ctx.numbered and not structural:
-            name = str(ctx.counter[0])
-            ctx.counter[0] += 1
-        else:
-            name, k = base, 0
-            while name in ctx.used:
-                k += 1
-                name = f"{base}_{k}"
-        ctx.used.add(name)
-        return name
+        return auto_name(base, ctx, structural)
 
     def layer_name(self, layer: Layer, default: str, ctx: Ctx) -> str:
         if layer.name:
