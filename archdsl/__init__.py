@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 
 _LAZY = {
-    "build": "archdsl.build",
+    "build": "archdsl.builder",
     "draw_graph": "archdsl.draw",
     "render_svg": "archdsl.draw",
     "compile_graph": "archdsl.codegen",

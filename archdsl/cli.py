@@ -1,6 +1,8 @@
 """The ``archdsl`` command line.
 
-Subcommands are imported lazily (``LAZY_COMMANDS``) so that ``check``, ``report`` and ``draw``
+The group, the options every spec-reading command shares and the error handling live here; each
+command is a module of :mod:`archdsl.commands`. Subcommands are imported lazily
+(``LAZY_COMMANDS``) so that ``check``, ``report`` and ``draw``
 start fast and never import torch; only ``compile --verify`` and ``run`` do. The entry point
 catches :class:`archdsl.errors.ArchError` alone and prints its diagnostics; any other exception is
 a bug and keeps its traceback.
@@ -9,7 +11,6 @@ a bug and keeps its traceback.
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from typing import Any
 
@@ -21,13 +22,13 @@ __all__ = ["main", "cli", "spec_options", "load_from_options", "load_each", "ech
 
 # name -> "module:attribute" of a click command; imported only when the command runs.
 LAZY_COMMANDS: dict[str, str] = {
-    "check": "archdsl.cli:check",
-    "schema": "archdsl.cli:schema",
-    "ops": "archdsl.cli:ops_table",
-    "draw": "archdsl.draw:draw",
-    "report": "archdsl.report:report",
-    "compile": "archdsl.codegen:compile_command",
-    "run": "archdsl.runner:run",
+    "check": "archdsl.commands.check:check",
+    "schema": "archdsl.commands.schema:schema",
+    "ops": "archdsl.commands.ops:ops_table",
+    "draw": "archdsl.commands.draw:draw",
+    "report": "archdsl.commands.report:report",
+    "compile": "archdsl.commands.compile:compile_command",
+    "run": "archdsl.commands.run:run",
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -124,64 +125,6 @@ def load_each(paths: tuple[str, ...], sets: tuple[str, ...], input_shape: str | 
 def echo_warnings(graph: Any) -> None:
     for warning in graph.warnings:
         click.echo(warning.render(), err=True)
-
-
-def _fmt(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape)
-
-
-@click.command(context_settings=CONTEXT)
-@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=True))
-@spec_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def check(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None,
-          allow_paths: tuple[str, ...], max_nodes: int, quiet: bool) -> None:
-    """Check SPECS: parse, expand and infer every shape; print input and output shapes.
-
-    Every independent error is reported, each with file:line:column, the source line, what was
-    expected and found, and a hint. Exits 1 if any spec has an error.
-    """
-    graphs, failed = load_each(specs, sets, input_shape, allow_paths, max_nodes)
-    for path, graph in graphs:
-        if not quiet:
-            outs = graph.output_shapes()
-            shown = ", ".join(f"{k} {_fmt(v)}" for k, v in outs.items()) if len(outs) > 1 \
-                else _fmt(next(iter(outs.values())))
-            click.echo(f"{graph.name}: input {_fmt(graph.input_shape)} -> output {shown}"
-                       f"  ({len(graph) - 1} layers, {path})")
-    if failed:
-        raise SystemExit(1)
-
-
-@click.command(context_settings=CONTEXT)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
-def schema(output: str | None) -> None:
-    """Print the JSON Schema of the spec language (for editors' YAML language servers).
-
-    \b
-    VS Code (redhat.vscode-yaml), settings.json:
-      "yaml.schemas": {"./archdsl-schema.json": "specs/*.yaml"}
-    """
-    from .schema import SPEC_SCHEMA
-    from .util import write_atomic
-
-    text = json.dumps(SPEC_SCHEMA, indent=2) + "\n"
-    if output:
-        write_atomic(output, text)
-    else:
-        click.echo(text, nl=False)
-
-
-@click.command("ops", context_settings=CONTEXT)
-def ops_table() -> None:
-    """List every primitive op with its attributes and defaults."""
-    from .ops import REGISTRY, REQUIRED
-
-    for name in sorted(REGISTRY):
-        op = REGISTRY[name]
-        attrs = ", ".join(a.name if a.default is REQUIRED else f"{a.name}={a.default!r}"
-                          for a in op.attrs)
-        click.echo(f"{name:<18} {op.category:<10} {attrs}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,11 +34,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import click
 import graphviz
 import networkx as nx
 
-from .cli import CONTEXT, echo_warnings, load_from_options, spec_options
 from .errors import ArchError, Diagnostic, UsageError, did_you_mean
 from .ir import INPUT, Graph, Node, Scope
 from .ops import REGISTRY, Shape
@@ -56,7 +54,6 @@ __all__ = [
     "build_view",
     "chain_groups",
     "dot_program",
-    "draw",
     "draw_graph",
     "fmt_count",
     "fmt_shape",
@@ -1168,59 +1165,3 @@ def render(graph: Graph, path: str | Path, **options: Any) -> View:
     data = render_bytes(to_dot(view, prefix), fmt)
     write_atomic(path, data)
     return view
-
-
-# --- command line --------------------------------------------------------------------------------
-
-def _depth(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
-    if value.strip().lower() in ("all", "max", "full"):
-        return None
-    try:
-        depth = int(value)
-    except ValueError:
-        depth = -1
-    if depth < 0:
-        raise click.BadParameter("expected a whole number >= 0, or `all`", ctx, param)
-    return depth
-
-
-@click.command(context_settings=CONTEXT)
-@click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The diagram file; the format follows the extension: .svg .png .pdf .dot")
-@click.option("--depth", default="1", show_default=True, metavar="N|all", callback=_depth,
-              help="How far blocks open: 0 stages, 1 blocks, 2 and more down to layers; all.")
-@click.option("--expand", multiple=True, metavar="NAME",
-              help="Open these blocks whatever the depth: a path (layer3.0), a glob (inception4*) "
-                   "or a block name (bottleneck); repeatable or comma-separated.")
-@click.option("--rankdir", type=click.Choice(RANKDIRS, case_sensitive=False), default="TB",
-              show_default=True, help="Direction of the data flow: top-bottom, left-right, ...")
-@click.option("--shapes", type=click.Choice(SHAPE_MODES), default="edge", show_default=True,
-              help="Tensor shapes: on the edges, under each box, or none.")
-@click.option("--costs", is_flag=True, help="Add parameters and MACs to every box.")
-@click.option("--fold/--no-fold", default=True, show_default=True,
-              help="Fold repeated blocks into `x N` and conv-BN-ReLU chains into one box.")
-@click.option("--legend/--no-legend", default=True, show_default=True,
-              help="Show the colour legend.")
-@spec_options
-def draw(spec: str, output: str, depth: int | None, expand: tuple[str, ...], rankdir: str,
-         shapes: str, costs: bool, fold: bool, legend: bool, sets: tuple[str, ...],
-         input_shape: str | None, allow_paths: tuple[str, ...], max_nodes: int) -> None:
-    """Draw the network of SPEC with Graphviz: blocks collapse or open, repeats fold into `x N`.
-
-    \b
-    Examples:
-      archdsl draw specs/resnet152.yaml -o resnet152.svg
-      archdsl draw specs/googlenet.yaml -o googlenet.png --expand inception3a
-      archdsl draw specs/densenet121.yaml -o densenet.pdf --depth 2 --rankdir LR --costs
-      archdsl draw specs/resnet18.yaml -o resnet18.dot --depth all --no-fold
-    """
-    fmt = output_format(output)
-    if fmt != "dot":
-        dot_program()
-    names = tuple(name.strip() for item in expand for name in item.split(",") if name.strip())
-    graph = load_from_options(spec, sets, input_shape, allow_paths, max_nodes)
-    echo_warnings(graph)
-    view = render(graph, output, depth=depth, expand=names, rankdir=rankdir, shapes=shapes,
-                  costs=costs, fold=fold, legend=legend)
-    click.echo(f"{output}: {graph.name}, {len(view.boxes())} boxes, {len(view.edges)} edges", err=True)

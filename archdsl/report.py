@@ -22,12 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
-from .analysis import DTYPE_BYTES, Analysis, NodeStats, ReceptiveField, ScopeStats, Stat, analyze
-from .cli import CONTEXT, load_each, spec_options
+from .analysis import Analysis, NodeStats, ReceptiveField, ScopeStats, Stat
 from .errors import ArchError
-from .util import write_atomic
 
 __all__ = [
     "FORMATS",
@@ -43,7 +39,6 @@ __all__ = [
     "plan_comparison",
     "to_json_data",
     "render",
-    "report",
     "human",
     "count_text",
     "bytes_text",
@@ -498,8 +493,11 @@ def _scope_json(s: ScopeStats) -> dict[str, Any]:
 # --- rendering -----------------------------------------------------------------------------------
 
 def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer",
-           profile: str = "torchvision") -> str:
-    """The report of one or several analysed specs in ``fmt`` (one of :data:`FORMATS`)."""
+           profile: str = "torchvision", warn: Callable[[str], None] | None = None) -> str:
+    """The report of one or several analysed specs in ``fmt`` (one of :data:`FORMATS`).
+
+    ``warn`` receives what could not be included (an HTML page's diagram when ``dot`` fails).
+    """
     if fmt == "json":
         data = [to_json_data(a, profile=profile) for a in analyses]
         return json.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n"
@@ -513,7 +511,7 @@ def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer
         return _template("report.md.j2").render(reports=reports, comparison=comparison)
     if fmt == "html":
         for rep in reports:
-            rep.diagram = diagram_svg(rep.analysis)
+            rep.diagram = diagram_svg(rep.analysis, warn)
         return _template("report.html.j2").render(reports=reports, comparison=comparison)
     raise ValueError(f"unknown format {fmt!r}")
 
@@ -629,9 +627,10 @@ def _md_cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("*", "\\*")
 
 
-def diagram_svg(a: Analysis) -> str | None:
+def diagram_svg(a: Analysis, warn: Callable[[str], None] | None = None) -> str | None:
     """The spec's diagram as inline SVG (:func:`archdsl.draw.render_svg`), or None without
-    Graphviz's ``dot`` or the draw module: the page then has no diagram."""
+    Graphviz's ``dot`` or the draw module: the page then has no diagram (and ``warn`` says why
+    when ``dot`` failed)."""
     if a.graph is None or shutil.which("dot") is None:
         return None
     try:
@@ -641,7 +640,8 @@ def diagram_svg(a: Analysis) -> str | None:
     try:
         svg = draw.render_svg(a.graph, inline=True)
     except (ArchError, OSError, RuntimeError, subprocess.SubprocessError) as error:
-        click.echo(f"warning: no diagram for {a.name}: {error}", err=True)
+        if warn is not None:
+            warn(f"warning: no diagram for {a.name}: {error}")
         return None
     return _inline_svg(svg)
 
@@ -649,52 +649,3 @@ def diagram_svg(a: Analysis) -> str | None:
 def _inline_svg(svg: str) -> str:
     """Drop the XML declaration and DOCTYPE so the SVG can sit inside HTML."""
     return re.sub(r"^\s*(<\?xml[^>]*>\s*)?(<!DOCTYPE[^>]*>\s*)?", "", svg)
-
-
-# --- the command ---------------------------------------------------------------------------------
-
-@click.command(context_settings=CONTEXT)
-@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@spec_options
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Output format [default: from the -o suffix, else text].")
-@click.option("--per", type=click.Choice(PER), default="layer", show_default=True,
-              help="Table rows: every layer, down to blocks, or top-level stages.")
-@click.option("--profile", type=click.Choice(tuple(PROFILES)), default="torchvision",
-              show_default=True, help="Compute convention: torchvision MACs, or fvcore's count.")
-@click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
-              help="Batch size (scales compute and activation memory).")
-@click.option("--dtype", type=click.Choice(tuple(DTYPE_BYTES)), default="float32",
-              show_default=True, help="Element type for memory in bytes.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically).")
-def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None,
-           allow_paths: tuple[str, ...], max_nodes: int, fmt: str | None, per: str, profile: str,
-           batch: int, dtype: str, output: str | None) -> None:
-    """Report parameters, MACs/FLOPs, memory, receptive field and depth of SPECS, without torch.
-
-    One spec prints a table of its layers (--per) and the totals; several print them side by
-    side with ratios to the first. Exits 1 if any spec has an error (nothing is written).
-
-    \b
-    Examples:
-      archdsl report specs/resnet50.yaml
-      archdsl report specs/resnet50.yaml --profile fvcore --per stage
-      archdsl report specs/lenet.yaml specs/alexnet.yaml --format md
-      archdsl report specs/resnet18.yaml --batch 32 --set num_classes=10 -o r18.html
-    """
-    fmt = fmt or _format_from_suffix(output)
-    graphs, failed = load_each(specs, sets, input_shape, allow_paths, max_nodes)
-    analyses = [analyze(graph, batch=batch, dtype=dtype) for _, graph in graphs]
-    if failed:
-        raise SystemExit(1)
-    text = render(analyses, fmt, per=per, profile=profile)
-    if output:
-        write_atomic(output, text)
-    else:
-        click.echo(text, nl=False)
-
-
-def _format_from_suffix(output: str | None) -> str:
-    if output is None:
-        return "text"
-    return SUFFIX_FORMATS.get(Path(output).suffix.lower(), "text")

@@ -1,6 +1,7 @@
-"""``archdsl run``: build a spec's module on a device, check it, and time it.
+"""The torch side of ``archdsl run``: devices, timing and peak memory (the command is
+:mod:`archdsl.commands.run`).
 
-The model is built from the generated code (:func:`archdsl.build.build_graph`), its parameter count
+The model is built from the generated code (:func:`archdsl.builder.build_graph`), its parameter count
 and output shapes are compared with the static analysis, then ``--steps`` forward passes (or
 forward and backward passes with ``--train``) are timed after a warm-up, with a progress bar.
 """
@@ -10,17 +11,14 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-import click
-
-from .cli import CONTEXT, echo_warnings, load_from_options, spec_options
 from .errors import ArchError, Diagnostic
 
-__all__ = ["RunError", "Timing", "resolve_device", "run"]
+__all__ = ["DEVICES", "RunError", "Timing", "resolve_device", "time_model"]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -108,13 +106,19 @@ def _peak(device: Any) -> tuple[int | None, str]:
     return rss * (1 if sys.platform == "darwin" else 1024), "process peak RSS"
 
 
+Progress = Callable[[Iterable[int], str], AbstractContextManager[Iterable[int]]]
+
+
 def time_model(step: Callable[[], None], device: Any, steps: int, warmup: int, batch: int,
-               label: str) -> Timing:
+               label: str, progress: Progress | None = None) -> Timing:
+    """Time ``steps`` calls of ``step`` after ``warmup`` untimed ones. ``progress(steps, label)``
+    wraps the timed loop (the command line passes a progress bar)."""
     for _ in range(warmup):
         step()
     _synchronize(device)
     _reset_peak(device)
-    with click.progressbar(range(steps), label=label, file=sys.stderr, show_pos=True) as bar:
+    wrap = progress or (lambda items, _label: nullcontext(items))
+    with wrap(range(steps), label) as bar:
         start = time.perf_counter()
         for _ in bar:
             step()
@@ -135,59 +139,3 @@ def _autocast(device: Any, amp: bool) -> Callable[[], Any]:
 
 def _mib(value: int | None) -> str:
     return "n/a" if value is None else f"{value / 2**20:,.1f} MiB"
-
-
-@click.command("run", context_settings=CONTEXT)
-@click.argument("spec", type=click.Path(dir_okay=False))
-@spec_options
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
-              help="Where to run; auto is CUDA when present, else CPU.")
-@click.option("--batch", type=click.IntRange(1), default=8, show_default=True, help="Batch size.")
-@click.option("--steps", type=click.IntRange(1), default=20, show_default=True,
-              help="Timed steps (after the warm-up).")
-@click.option("--warmup", type=click.IntRange(0), default=2, show_default=True,
-              help="Untimed steps first.")
-@click.option("--train", is_flag=True, help="Time forward + backward in training mode.")
-@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model first.")
-@click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA/MPS, bfloat16 on CPU).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights and input.")
-def run(spec: str, sets: tuple[str, ...], input_shape: str | None, allow_paths: tuple[str, ...],
-        max_nodes: int, device: str, batch: int, steps: int, warmup: int, train: bool,
-        use_compile: bool, amp: bool, seed: int) -> None:
-    """Build SPEC's generated module on a device, check it against the static analysis, and
-    print its throughput and peak memory.
-
-    \b
-    Examples:
-      archdsl run specs/resnet18.yaml --device cpu --batch 4 --steps 10
-      archdsl run specs/resnet50.yaml --train --amp --compile
-    """
-    graph = load_from_options(spec, sets, input_shape, allow_paths, max_nodes)
-    echo_warnings(graph)
-    target = resolve_device(device)
-    import torch
-
-    from .build import build_graph, check_model, static_params
-
-    torch.manual_seed(seed)
-    model = build_graph(graph).to(target).train(train)
-    x = torch.randn(batch, *graph.input_shape, device=target)
-    autocast = _autocast(target, amp)
-    with torch.no_grad(), autocast():
-        outputs = model(x)
-    problems = check_model(graph, model, outputs)
-    if problems:
-        raise RunError([Diagnostic(f"the module disagrees with the static analysis: {p}", None)
-                        for p in problems])
-    shapes = ", ".join(f"{name} {' x '.join(map(str, s))}" for name, s in graph.output_shapes().items()
-                       if name == "out" or train)
-    click.echo(f"{graph.name} on {target}: {static_params(graph):,} parameters and output "
-               f"{shapes} match the static analysis")
-    runnable = torch.compile(model) if use_compile else model
-    mode = "forward+backward (train)" if train else "forward (eval)"
-    timing = time_model(_step_function(runnable, x, train, autocast), target, steps, warmup,
-                        batch, f"{mode}, batch {batch}")
-    extras = ", ".join(t for t, on in (("torch.compile", use_compile), ("amp", amp)) if on)
-    click.echo(f"  {mode}{' with ' + extras if extras else ''}: {timing.samples_per_second:,.1f} "
-               f"samples/s ({timing.ms_per_step:,.2f} ms per step of {batch})")
-    click.echo(f"  peak memory: {_mib(timing.peak_bytes)} ({timing.peak_what})")

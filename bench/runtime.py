@@ -1,6 +1,6 @@
 """Part 3: the generated PyTorch code against torchvision's hand-written models.
 
-For resnet50, densenet121, googlenet and mobilenet_v2: the module ``archdsl.build`` generates from
+For resnet50, densenet121, googlenet and mobilenet_v2: the module ``archdsl.builder`` generates from
 the spec, loaded with torchvision's own weights (``load_state_dict(strict=True)``), against the
 torchvision model, on the same input with the same number of threads:
 
@@ -56,7 +56,7 @@ def _rel_err(a: Any, b: Any) -> float:
 def prepare(name: str) -> dict[str, Any]:
     """torchvision's model, the generated one and the folded one, all with the same weights."""
     import archdsl
-    from archdsl.build import build_graph
+    from archdsl.builder import build_graph
     from archdsl.fold import fold_state_dict
     from archdsl.passes import fold_batchnorm
 

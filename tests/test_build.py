@@ -17,7 +17,7 @@ import pytest
 import torch  # noqa: E402
 
 import archdsl
-from archdsl.build import build_graph, check_model, load_generated
+from archdsl.builder import build_graph, check_model, load_generated
 from archdsl.codegen import generate
 from archdsl.errors import SpecError
 from tests.conftest import ROOT, zoo_specs

@@ -301,7 +301,7 @@ def test_constructs_compile_to_code_that_matches_the_static_analysis(write_spec)
     with torch.no_grad():
         out = model(torch.randn(2, 3, 16, 16))
     assert out.shape == (2, *graph.main_output.shape)
-    from archdsl.build import check_model
+    from archdsl.builder import check_model
 
     assert check_model(graph, model, out) == []
     assert set(model.state_dict()) == _static_state_keys(graph)
@@ -444,7 +444,7 @@ def test_a_block_that_cannot_be_generic_gets_one_class_per_use(write_spec):
     assert "self.a = Stack_1()" in source
     graph = archdsl.load(path)
     model = archdsl.build(path)
-    from archdsl.build import check_model
+    from archdsl.builder import check_model
 
     assert check_model(graph, model, model(torch.randn(2, 3, 16, 16))) == []
 

@@ -15,7 +15,7 @@ from archdsl.passes import fold_batchnorm, foldable_batchnorms, folded_convs
 
 import torch  # noqa: E402
 
-from archdsl.build import build_graph
+from archdsl.builder import build_graph
 from archdsl.fold import fold_state_dict
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"

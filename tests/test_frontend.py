@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -382,3 +383,26 @@ def test_checks_refuse_parameter_values_with_their_message(write_spec):
     assert diag.found == "depth = 21" and (diag.loc.line, diag.loc.col) == (4, 10)
     with pytest.raises(SpecError, match="block `unit`: out must be a multiple of 4"):
         archdsl.load(path)
+
+
+def test_library_modules_import_neither_click_nor_the_command_line():
+    """Layers: click lives in archdsl/cli.py and archdsl/commands/ only."""
+    import ast
+
+    package = Path(archdsl.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel == "cli.py" or rel.startswith("commands/") or rel == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            for name in names:
+                if name == "click" or name.startswith("click.") or name.lstrip(".") in ("cli", "commands") \
+                        or name.endswith((".cli", ".commands")) or ".commands." in name:
+                    offenders.append(f"{rel}: {name}")
+    assert not offenders

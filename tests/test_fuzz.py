@@ -16,8 +16,6 @@ the torch half, which is most of the time).
 from __future__ import annotations
 
 import copy
-import importlib
-import inspect
 import math
 import os
 import shutil
@@ -293,22 +291,10 @@ def check_codegen(graph: Graph) -> None:
 
 
 def _builder() -> Any:
-    """A function graph -> nn.Module once the torch side (``archdsl.build``) exists, else None."""
-    try:
-        module = importlib.import_module("archdsl.build")
-    except ModuleNotFoundError as error:
-        if error.name not in ("archdsl.build", "torch"):
-            raise
-        return None
-    if hasattr(module, "build_graph"):
-        return module.build_graph
-    build = getattr(module, "build", None)
-    if build is None:
-        return None
-    first = next(iter(inspect.signature(build).parameters), "graph")
-    if first in ("path", "spec", "spec_path", "source"):
-        return lambda graph: build(graph.file, input=graph.input_shape, **graph.params)
-    return build
+    """graph -> nn.Module: the torch side (:func:`archdsl.builder.build_graph`)."""
+    from archdsl.builder import build_graph
+
+    return build_graph
 
 
 BUILD_LIMITS = {"params": 30_000_000, "macs": 3_000_000_000}
@@ -414,11 +400,6 @@ def test_mutations_are_deterministic():
         return seen
 
     assert mutants() == mutants()
-
-
-def test_builder_is_available():
-    """The torch half of the fuzz (static vs built params and shapes) needs archdsl.build."""
-    assert callable(_builder())
 
 
 def test_fallback_spec_is_valid(tmp_path):

@@ -17,7 +17,6 @@ from .plan import make_plan
 __all__ = [
     "CodegenError",
     "Generated",
-    "compile_command",
     "compile_graph",
     "compile_spec",
     "generate",
@@ -31,10 +30,3 @@ def compile_spec(path: str, **overrides: object) -> str:
 
     return compile_graph(load(path, **overrides))
 
-
-def __getattr__(name: str) -> object:
-    if name == "compile_command":
-        from .command import compile_command
-
-        return compile_command
-    raise AttributeError(f"module 'archdsl.codegen' has no attribute {name!r}")

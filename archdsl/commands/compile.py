@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from ..cli import CONTEXT, echo_warnings, load_from_options, spec_options
+from ..codegen import generate
 from ..util import write_atomic
-from .emit import generate
 
 __all__ = ["compile_command"]
 
@@ -45,7 +45,7 @@ def compile_command(spec: str, output: str | None, sets: tuple[str, ...], input_
         graph = fold_batchnorm(graph)
     generated = generate(graph)
     if verify:
-        from ..build import verify_module
+        from ..builder import verify_module
 
         click.echo(verify_module(graph, generated), err=True)
     if output:

@@ -1,4 +1,4 @@
-"""Build a spec's generated PyTorch module without writing a file.
+"""Build a spec's generated PyTorch module without writing a file (the torch side of archdsl).
 
     >>> import archdsl
     >>> model = archdsl.build("specs/resnet18.yaml", num_classes=10)
@@ -122,14 +122,3 @@ def verify_module(graph: Graph, generated: Generated) -> str:
                                     None) for p in problems])
     return (f"verified {graph.name}: {static_params(graph):,} parameters, output "
             f"{_fmt(graph.main_output.shape)} as the static analysis says")
-
-
-class _CallableModule(types.ModuleType):
-    """``archdsl.build`` is both this module and the function: once the module is imported, the
-    package attribute is the module, so calling it calls :func:`build`."""
-
-    def __call__(self, spec_path: str | Path, **kwargs: Any) -> nn.Module:
-        return build(spec_path, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
