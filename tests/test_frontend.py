@@ -406,3 +406,34 @@ def test_library_modules_import_neither_click_nor_the_command_line():
                         or name.endswith((".cli", ".commands")) or ".commands." in name:
                     offenders.append(f"{rel}: {name}")
     assert not offenders
+
+
+def test_no_import_cycles_inside_the_package():
+    """Module-level imports between archdsl's modules form a DAG (lazy imports inside functions and
+    ``if TYPE_CHECKING:`` imports are not module-level)."""
+    import ast
+
+    import networkx as nx
+
+    package = Path(archdsl.__file__).parent
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = list(path.relative_to(package.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        modules[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    graph = nx.DiGraph()
+    for name, (path, is_package) in modules.items():
+        graph.add_node(name)
+        here = name.split(".") if is_package else name.split(".")[:-1]
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = here[:len(here) - node.level + 1] + ([node.module] if node.module else [])
+                target = ".".join(base)
+                for alias in node.names:
+                    child = f"{target}.{alias.name}"
+                    graph.add_edge(name, child if child in modules else target)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                graph.add_edges_from((name, n) for n in names if n and n.split(".")[0] == "archdsl")
+    cycles = [c for c in nx.simple_cycles(graph) if len(c) > 1]
+    assert not cycles
