@@ -25,7 +25,7 @@ from .spec import PARAM_TYPES, Spec
 from .util import gc_paused
 from .yamlsrc import describe
 
-__all__ = ["parse", "load", "resolve_params", "parse_input", "parse_sets"]
+__all__ = ["instantiate", "load", "parse", "parse_input", "parse_sets", "resolve_params"]
 
 
 def parse(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> Spec:
@@ -43,23 +43,39 @@ def load(path: str | Path, *, input: Any = None, allow_paths: Iterable[str | Pat
     every diagnostic when the spec is wrong.
     """
     spec = parse(path, allow_paths)
-    params = resolve_params(spec, overrides)
+    return instantiate(spec, resolve_params(spec, overrides), input=input, max_nodes=max_nodes)
+
+
+@gc_paused()
+def instantiate(spec: Spec, params: dict[str, Any], *, input: Any = None,
+                max_nodes: int = DEFAULT_MAX_NODES, smallest_input_hint: bool = True) -> Graph:
+    """Stages 4-5 for a parsed spec: expand it with resolved parameters (:func:`resolve_params`)
+    and check it. Parse once, instantiate many times (``archdsl sweep``).
+
+    ``smallest_input_hint`` searches for the smallest input that works when the input is too
+    small (a few more expansions; a sweep that shows only each error's first line skips it).
+    """
     shape = spec_input(spec, params) if input is None else parse_input(input)
     try:
         graph = expand(spec, params, shape, max_nodes)
     except SpecError as error:
+        if not smallest_input_hint:
+            raise
         raise _with_smallest_input(error, spec, params, shape, max_nodes) from None
     graph.lint()
     return graph
 
 
-def resolve_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Spec parameters with overrides applied and type-checked (strings are read as YAML scalars)."""
+def resolve_params(spec: Spec, overrides: Mapping[str, Any], *, option: str = "--set") -> dict[str, Any]:
+    """Spec parameters with overrides applied and type-checked (strings are read as YAML scalars).
+
+    ``option`` names the command-line option the overrides came from, in the errors.
+    """
     params = {name: decl.default for name, decl in spec.params.items()}
     for name, value in overrides.items():
         if name not in spec.params:
             known = ", ".join(f"`{p}`" for p in spec.params) or "none"
-            raise UsageError(Diagnostic(f"--set {name}: the spec has no parameter `{name}`", None,
+            raise UsageError(Diagnostic(f"{option} {name}: the spec has no parameter `{name}`", None,
                                         expected=f"one of {known}",
                                         hint=did_you_mean(name, spec.params)))
         decl = spec.params[name]
@@ -72,11 +88,11 @@ def resolve_params(spec: Spec, overrides: Mapping[str, Any]) -> dict[str, Any]:
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise UsageError(Diagnostic(f"--set {name}: wrong type", None,
+            raise UsageError(Diagnostic(f"{option} {name}: wrong type", None,
                                         expected=f"{decl.type} (the default is {decl.default!r})",
                                         found=repr(value)))
         if decl.choices and value not in decl.choices:
-            raise UsageError(Diagnostic(f"--set {name}={value}: not one of the allowed values", None,
+            raise UsageError(Diagnostic(f"{option} {name}={value}: not one of the allowed values", None,
                                         expected=" or ".join(str(c) for c in decl.choices),
                                         found=repr(value),
                                         hint=did_you_mean(str(value), [str(c) for c in decl.choices])))

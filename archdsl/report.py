@@ -43,6 +43,10 @@ __all__ = [
     "count_text",
     "bytes_text",
     "ratio_text",
+    "shape_text",
+    "summary_record",
+    "text_table",
+    "template",
 ]
 
 FORMATS = ("text", "md", "json", "csv", "html")
@@ -360,7 +364,7 @@ RATIO_KEYS = ("params", "macs", "flops", "fvcore_flops", "peak_bytes")
 
 def _comparison_records(analyses: Sequence[Analysis]) -> list[dict[str, Any]]:
     """One flat record per spec (the CSV of a comparison), with ratios to the first."""
-    records = [_comparison_record(a) for a in analyses]
+    records = [summary_record(a) for a in analyses]
     first = records[0]
     for record in records:
         for key in RATIO_KEYS:
@@ -368,7 +372,8 @@ def _comparison_records(analyses: Sequence[Analysis]) -> list[dict[str, Any]]:
     return records
 
 
-def _comparison_record(a: Analysis) -> dict[str, Any]:
+def summary_record(a: Analysis) -> dict[str, Any]:
+    """The headline figures of one analysis as a flat record (a comparison's or a sweep's row)."""
     m = a.memory
     return {"name": a.name, "file": a.file, "input": shape_text(a.input_shape),
             "output": outputs_text(a.outputs), "params": a.params, "buffers": a.buffers,
@@ -508,11 +513,11 @@ def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer
     if fmt == "csv":
         return render_csv(reports, comparison)
     if fmt == "md":
-        return _template("report.md.j2").render(reports=reports, comparison=comparison)
+        return template("report.md.j2").render(reports=reports, comparison=comparison)
     if fmt == "html":
         for rep in reports:
             rep.diagram = diagram_svg(rep.analysis, warn)
-        return _template("report.html.j2").render(reports=reports, comparison=comparison)
+        return template("report.html.j2").render(reports=reports, comparison=comparison)
     raise ValueError(f"unknown format {fmt!r}")
 
 
@@ -611,7 +616,8 @@ def _csv_record(a: Analysis, row: TableRow) -> dict[str, Any]:
     }
 
 
-def _template(name: str) -> Any:
+def template(name: str) -> Any:
+    """A Jinja2 template of ``archdsl/templates`` (with the ``md`` filter for table cells)."""
     import jinja2
 
     env = jinja2.Environment(
