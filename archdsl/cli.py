@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "ops": "archdsl.commands.ops:ops_table",
     "draw": "archdsl.commands.draw:draw",
     "report": "archdsl.commands.report:report",
+    "sweep": "archdsl.commands.sweep:sweep",
     "compile": "archdsl.commands.compile:compile_command",
     "run": "archdsl.commands.run:run",
 }
