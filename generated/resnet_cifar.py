@@ -5,7 +5,7 @@ not this file, and compile it again (`archdsl compile`).
 
 - input: N x 3 x 32 x 32
 - output: out N x 10
-- spec parameters: depth=20, num_classes=10, in_channels=3
+- spec parameters: depth=20, width=16, num_classes=10, in_channels=3
 - parameters: 269,722
 - MACs: 40,551,040 per sample (conv and linear, inference)
 """
@@ -102,5 +102,7 @@ class ResnetCifar(nn.Module):
 
 
 def resnet_cifar() -> ResnetCifar:
-    """The network of spec `resnet_cifar` (depth=20, num_classes=10, in_channels=3)."""
+    """The network of spec `resnet_cifar` (depth=20, width=16, num_classes=10,
+    in_channels=3).
+    """
     return ResnetCifar()
