@@ -620,7 +620,8 @@ def plot(sweep: Sweep, x: str, y: str, path: str | Path) -> list[Point]:
     ax.grid(True, linewidth=0.4, alpha=0.5)
     ax.legend(fontsize=8)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=suffix[1:], metadata=_plot_metadata(suffix))
+    with _rc_context({"svg.hashsalt": "archdsl-sweep"}):  # fixed SVG ids: the same bytes each run
+        fig.savefig(buffer, format=suffix[1:], metadata=_plot_metadata(suffix))
     write_atomic(path, buffer.getvalue())
     return front
 
@@ -633,6 +634,12 @@ def _figure_class() -> Any:
         raise UsageError(Diagnostic("--plot needs matplotlib, which is not installed", None,
                                     hint="pip install 'archdsl[plot]'")) from None
     return Figure
+
+
+def _rc_context(settings: dict[str, Any]) -> Any:
+    import matplotlib
+
+    return matplotlib.rc_context(settings)
 
 
 def _plot_metadata(suffix: str) -> dict[str, Any]:

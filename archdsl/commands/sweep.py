@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -140,22 +141,25 @@ def _format_from_suffix(output: str | None) -> str:
 
 
 class _Progress:
-    """A progress bar on stderr, shown only once the sweep has run for more than a second."""
+    """A progress bar on stderr, shown once the sweep has run for more than a second (and only
+    on a terminal: a log or a pipe gets nothing)."""
 
     DELAY = 1.0
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
+        self.stream = sys.stderr
+        self.enabled = self.stream.isatty()
         self.bar: Any = None
         self.shown = 0
 
     def update(self, done: int, total: int) -> None:
         if self.bar is None:
-            if time.perf_counter() - self.started < self.DELAY or done == total:
+            late = time.perf_counter() - self.started >= self.DELAY
+            if not self.enabled or not late or done == total:
                 return
-            self.bar = click.progressbar(length=total, label="sweeping",
-                                         file=click.get_text_stream("stderr"), show_pos=True,
-                                         show_eta=True)
+            self.bar = click.progressbar(length=total, label="sweeping", file=self.stream,
+                                         show_pos=True, show_eta=True)
         self.bar.update(done - self.shown)
         self.shown = done
 
