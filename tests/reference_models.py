@@ -238,16 +238,16 @@ class CifarResNet(nn.Module):
     1.7M, 19.4M).
     """
 
-    def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3):
+    def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3, width: int = 16):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"depth must be 6n + 2, got {depth}")
         n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        inplanes = 16
-        for stage, planes in enumerate((16, 32, 64)):
+        inplanes = width
+        for stage, planes in enumerate((width, 2 * width, 4 * width)):
             blocks = []
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
@@ -255,7 +255,7 @@ class CifarResNet(nn.Module):
                 inplanes = planes
             setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, num_classes)
+        self.fc = nn.Linear(4 * width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
@@ -320,6 +320,9 @@ def _residual_variants() -> None:
     RESIDUAL_VARIANTS["resnet18_fmnist"] = (  # the course: 1-channel Fashion-MNIST, 10 classes
         "resnet18", {"num_classes": 10, "in_channels": 1},
         _eval(lambda: _with_in_channels(tvm.resnet18(num_classes=10), 1)), (1, 224, 224))
+    RESIDUAL_VARIANTS["resnet_cifar_w10_d32"] = (  # the `width` a sweep varies
+        "resnet_cifar", {"width": 10, "depth": 32},
+        _eval(lambda: CifarResNet(32, width=10)), (3, 32, 32))
     RESIDUAL_VARIANTS["resnet_cifar_fmnist"] = (
         "resnet_cifar", {"in_channels": 1}, _eval(lambda: CifarResNet(20, in_channels=1)), (1, 32, 32))
     RESIDUAL_VARIANTS["densenet121_10"] = (
