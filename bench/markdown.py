@@ -20,6 +20,7 @@ GOAL_SPEEDUP = 100.0  # in-process analysis vs the fastest peer, construction in
 GOAL_RUNTIME = 0.98  # generated code speed relative to torchvision
 GOAL_1202 = 0.5  # seconds: "well under a second"
 GOAL_LINEAR = 1.15  # log-log growth exponent of time in graph size
+GOAL_SWEEP = 10.0  # seconds: a sweep of 1,000 points of resnet_cifar
 TOOLS = ("fvcore", "ptflops", "thop", "torchinfo")
 
 
@@ -112,6 +113,15 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
                         "target": f"log-log slope <= {GOAL_LINEAR}",
                         "measured": ", ".join(f"{f} {s:.2f}" for f, s in lin.items()),
                         "met": all(s <= GOAL_LINEAR for s in lin.values())})
+    if "sweep" in res:
+        sw = res["sweep"]
+        t = sw["cases"]["sweep"]["median"]
+        out.append({"goal": f"a sweep of {sw['points']:,} points of resnet_cifar (`archdsl sweep`, "
+                            "in-process)",
+                    "target": f"< {GOAL_SWEEP:.0f} s",
+                    "measured": f"{fmt_time(t)} ({fmt_time(t / sw['points'])} per point); the cold "
+                                f"command line {fmt_time(sw['cold']['median'])}",
+                    "met": t < GOAL_SWEEP})
     if "runtime" in res:
         ratios = runtime_ratios(res)
         plain = [r for r in ratios if "folded" not in r[1]]
@@ -256,6 +266,37 @@ def _runtime_section(res: dict[str, Any], img: dict[str, str]) -> list[str]:
     return out
 
 
+def _sweep_section(res: dict[str, Any]) -> list[str]:
+    sw = res["sweep"]
+    cases = sw["cases"]
+    base = cases["sample: sweep path"]
+    body = []
+    for name, stat in cases.items():
+        n = sw["points"] if name == "sweep" else sw["sample"]
+        ratio = "" if name == "sweep" else fmt_ratio(paired_ratio(stat, base))
+        body.append([f"`{name}`", f"{n:,}", fmt_time(stat["median"]), fmt_time(stat["median"] / n), ratio])
+    cold = sw["cold"]
+    body.append(["`archdsl sweep` (cold command line)", f"{sw['points']:,}", fmt_time(cold["median"]),
+                 fmt_time(cold["median"] / sw["points"]), ""])
+    updated = res.get("updated", {}).get("sweep")
+    when = (f" Measured separately ({updated}, commit {sw['machine']['git'] or 'n/a'}, load average "
+            f"{', '.join(f'{x:.1f}' for x in sw['machine']['load_average_start'] or [])} at its start) "
+            "with `python bench/run.py --parts 5 --update`." if updated else "")
+    return ["## 5. Sweeps", "",
+            (f"`{sw['command']}`: {sw['points']:,} points ({sw['valid']:,} valid; "
+             f"{sw['nodes'][0]:,} to {sw['nodes'][1]:,} graph nodes: depth, first-stage filters and "
+             "classes all vary). *sweep* is that command's work in-process: parse the spec "
+             "once, then expand, check and analyse every point (`archdsl.sweep.run_sweep`). The "
+             f"*sample* rows take every {sw['sample_step']}th point of the grid "
+             "(all three axes mixed): the sweep's own per-point path (`instantiate` + `analyze`), "
+             "`analyze(load(spec, ...))` (reading the spec again for each point), and the two "
+             "fastest peers of part 1 on `resnet_cifar`, each building the PyTorch reference "
+             "(`tests/reference_models.CifarResNet` at that depth, width and class count) and "
+             "counting it. *vs the sweep path*: the median per-round ratio to the sweep's path on the "
+             "same points (above 1: slower than the sweep)." + when), "",
+            _table(["case", "points", "total", "per point", "vs the sweep path"], body), ""]
+
+
 def _zoo_section(res: dict[str, Any]) -> list[str]:
     zoo = res["zoo"]["specs"]
     render = res["zoo"]["graphviz"]
@@ -391,6 +432,8 @@ def render(res: dict[str, Any], *, out: Path, results_dir: Path, notes: list[str
         lines += _runtime_section(res, imgs)
     if "zoo" in res:
         lines += _zoo_section(res)
+    if "sweep" in res:
+        lines += _sweep_section(res)
     if not imgs:
         lines += ["(Plots need matplotlib: `pip install -e .[bench]`.)", ""]
     lines += _notes(res, notes or [])

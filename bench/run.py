@@ -4,10 +4,12 @@
     python bench/run.py --quick          # a smoke run (about a minute), to bench/results/quick/
     python bench/run.py --parts 1,2      # only some parts (the others are left out of the report)
     python bench/run.py --render         # no measuring: the report again from bench/results/latest.json
+    python bench/run.py --parts 5 --update   # measure part 5 again, keep the others' last results
 
 Parts: 1 counting vs fvcore/ptflops/thop/torchinfo (in-process and cold processes), 2 scaling,
 3 generated code vs torchvision (eager, training, folded, torch.compile), 4 compile and draw time
-of the zoo. Raw results go to ``bench/results/latest.json`` (all timings of every round), plots
+of the zoo, 5 `archdsl sweep` (1,000 points of resnet_cifar) against loading each point and the
+peers. Raw results go to ``bench/results/latest.json`` (all timings of every round), plots
 to ``bench/results/*.png``. Timings are measurements, never pass/fail.
 """
 
@@ -26,7 +28,8 @@ from bench import common
 
 __all__ = ["main", "run_parts"]
 
-PARTS = ("1", "2", "3", "4")
+PARTS = ("1", "2", "3", "4", "5")
+RESULT_KEYS = {"1": "counting", "2": "scaling", "3": "runtime", "4": "zoo", "5": "sweep"}
 
 
 def run_parts(parts: tuple[str, ...], *, quick: bool, threads: int, compile_budget: float,
@@ -50,6 +53,10 @@ def run_parts(parts: tuple[str, ...], *, quick: bool, threads: int, compile_budg
         from bench import zoo
 
         results["zoo"] = zoo.run(quick, log=log)
+    if "5" in parts:
+        from bench import sweep
+
+        results["sweep"] = sweep.run(quick, log=log)
     results["machine"]["load_average_end"] = common.load_average()
     results["wall_seconds"] = time.perf_counter() - started
     return results
@@ -80,6 +87,10 @@ def profile_unmet(res: dict, *, threads: int, quick: bool, log=print) -> dict:
             out[name] = {"stages": {"spec": "resnet_cifar.yaml --set depth=1202",
                                     "times": profiles.stages(spec, rounds=3, depth=1202)},
                          "cProfile of archdsl": profiles.analysis_profile(spec, repeat=2, depth=1202)}
+        elif name.startswith("a sweep of"):
+            from bench import sweep
+
+            out[name] = {"cProfile of archdsl": sweep.sweep_profile(quick)}
         elif name.startswith("generated code"):
             model = goal["worst"][0]
             rt = res["runtime"]
@@ -121,11 +132,23 @@ def _why_counting(res: dict, worst: str, times: dict, row: dict, best: str) -> s
         "cost in Python today.")
 
 
+def _merged(path: Path, new: dict, parts: tuple[str, ...]) -> dict:
+    """The last run's results with the parts just measured replaced (``--update``)."""
+    if not path.exists():
+        return new
+    old = json.loads(path.read_text(encoding="utf-8"))
+    merged = {**old, **{RESULT_KEYS[p]: new[RESULT_KEYS[p]] for p in parts}}
+    merged["parts"] = sorted(set(old.get("parts", [])) | set(parts))
+    merged["updated"] = {**old.get("updated", {}),
+                         **{RESULT_KEYS[p]: new["machine"]["date"] for p in parts}}
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: few models, one round each")
-    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts to run (1-4)")
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts to run (1-5)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for part 3 (default 1: steady on a shared machine)")
     parser.add_argument("--compile-budget", type=float, default=240.0, metavar="SECONDS",
@@ -136,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", action="store_true",
                         help="measure nothing: write the report again from the results of the last "
                              "run (latest.json next to it), e.g. after changing its wording")
+    parser.add_argument("--update", action="store_true",
+                        help="with --parts: keep the other parts' results from the last run "
+                             "(latest.json) in the report; each part records when it was measured")
     args = parser.parse_args(argv)
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     unknown = [p for p in parts if p not in PARTS]
@@ -155,7 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         results = run_parts(parts, quick=args.quick, threads=args.threads,
                             compile_budget=args.compile_budget)
         plain = common.as_plain(results)
-        plain["profiles"] = profile_unmet(plain, threads=args.threads, quick=args.quick)
+        profiles = profile_unmet(plain, threads=args.threads, quick=args.quick)
+        if args.update:  # the goals of the parts kept from the last run keep their profiles
+            plain = _merged(results_dir / "latest.json", plain, parts)
+            profiles = {**plain.get("profiles", {}), **profiles}
+        plain["profiles"] = profiles
         write_atomic(results_dir / "latest.json", json.dumps(plain, indent=1) + "\n")
     text = markdown.render(plain, out=out, results_dir=results_dir)
     write_atomic(out, text)

@@ -102,6 +102,30 @@ def test_report_renders_every_part_from_results(tmp_path):
     assert "Not met: in-process analysis" in text  # 100x is not met by these made-up numbers
 
 
+def test_sweep_part_renders_and_update_keeps_the_other_parts(tmp_path):
+    from bench.run import _merged
+
+    sweep = {"machine": {**common.machine(), "date": "2026-12-01 05:00 UTC"}, "spec": "resnet_cifar.yaml",
+             "grid": ["depth=20:74:6"], "sample_step": 13, "points": 1000, "valid": 1000, "sample": 77,
+             "nodes": [71, 233], "command": "archdsl sweep specs/resnet_cifar.yaml --grid depth=20:74:6",
+             "cases": {"sweep": _stat(12.0, 12.5), "sample: sweep path": _stat(0.5, 0.6),
+                       "sample: load + analyze": _stat(1.0, 1.2), "sample: ptflops": _stat(2.0, 1.8)},
+             "cold": _stat(13.0)}
+    old = {"machine": common.machine(), "quick": False, "wall_seconds": 60.0, "parts": ["4"],
+           "zoo": {"specs": {}, "graphviz": False}, "profiles": {"some goal": {"why": "kept"}}}
+    (tmp_path / "latest.json").write_text(json.dumps(old), encoding="utf-8")
+    res = _merged(tmp_path / "latest.json", {"machine": sweep["machine"], "sweep": sweep}, ("5",))
+    assert res["zoo"] == old["zoo"] and res["sweep"] == sweep and res["parts"] == ["4", "5"]
+    assert res["updated"] == {"sweep": "2026-12-01 05:00 UTC"} and res["profiles"] == old["profiles"]
+    text = markdown.render(res, out=tmp_path / "BENCHMARKS.md", results_dir=tmp_path)
+    assert "## 5. Sweeps" in text and "## 4. Compile and draw the zoo" in text
+    # per round: 2.0 / 0.5 and 1.8 / 0.6, median 3.5
+    assert "| `sample: ptflops` | 77 | 1.90 s | 24.7 ms | 3.50x |" in text
+    assert "Measured separately (2026-12-01 05:00 UTC" in text
+    goal = next(g for g in markdown.goals(res) if g["goal"].startswith("a sweep of 1,000 points"))
+    assert not goal["met"] and "12.25 s" in goal["measured"]  # 12.25 s is over the 10 s goal
+
+
 def test_run_rejects_unknown_parts():
     with pytest.raises(SystemExit):
         main(["--parts", "9"])
