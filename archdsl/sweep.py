@@ -365,7 +365,7 @@ def run_sweep(spec: Spec, axes: Sequence[Axis], *, sets: Mapping[str, Any] | Non
     total)`` is called after each point. A point whose spec fails is kept with its error.
     """
     sets = dict(sets or {})
-    resolve_params(spec, sets)  # a wrong --set is a command-line error before any point runs
+    resolved = resolve_params(spec, sets)  # a wrong --set is a command-line error before any point
     extra = {} if max_nodes is None else {"max_nodes": max_nodes}
     combos = list(itertools.product(*(range(len(a.values)) for a in axes)))
     points: list[Point] = []
@@ -386,7 +386,8 @@ def run_sweep(spec: Spec, axes: Sequence[Axis], *, sets: Mapping[str, Any] | Non
             progress(done, len(combos))
     if budgets and largest_by is None:
         largest_by = default_largest_by(budgets)
-    return Sweep(name=spec.name, file=str(spec.file), axes=list(axes), fixed=sets, input=input,
+    fixed = {name: resolved[name] for name in sets}
+    return Sweep(name=spec.name, file=str(spec.file), axes=list(axes), fixed=fixed, input=input,
                  batch=batch, dtype=dtype, points=points, budgets=list(budgets),
                  largest_by=largest_by, warnings=list(warnings))
 

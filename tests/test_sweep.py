@@ -59,6 +59,7 @@ def test_every_point_equals_analyze_in_json_csv_and_text():
     grid = ("--grid", "depth=20,32", "--grid", "width=8,16", "--set", "num_classes=100")
     data = sweep_json(CIFAR, *grid)
     points = data["points"]
+    assert data["fixed"] == {"num_classes": 100} and data["grid"] == {"depth": [20, 32], "width": [8, 16]}
     assert [p["values"] for p in points] == [
         {"depth": d, "width": w} for d, w in itertools.product((20, 32), (8, 16))]
     _, text, _ = sweep(CIFAR, *grid)
