@@ -282,19 +282,29 @@ def _sweep_section(res: dict[str, Any]) -> list[str]:
     when = (f" Measured separately ({updated}, commit {sw['machine']['git'] or 'n/a'}, load average "
             f"{', '.join(f'{x:.1f}' for x in sw['machine']['load_average_start'] or [])} at its start) "
             "with `python bench/run.py --parts 5 --update`." if updated else "")
+    halves = ""
+    if "sample: expand + check" in cases:
+        e, a = (cases[f"sample: {k}"]["median"] for k in ("expand + check", "analyze"))
+        halves = (f" Per point, expanding and checking takes {e / (e + a):.0%} of the sweep's time and "
+                  f"the analysis {a / (e + a):.0%}: the cost follows the graph's nodes (pure Python "
+                  "per node in both), which part 3 of issue 14 (analysis per distinct block) is to cut.")
     return ["## 5. Sweeps", "",
             (f"`{sw['command']}`: {sw['points']:,} points ({sw['valid']:,} valid; "
              f"{sw['nodes'][0]:,} to {sw['nodes'][1]:,} graph nodes: depth, first-stage filters and "
              "classes all vary). *sweep* is that command's work in-process: parse the spec "
              "once, then expand, check and analyse every point (`archdsl.sweep.run_sweep`). The "
              f"*sample* rows take every {sw['sample_step']}th point of the grid "
-             "(all three axes mixed): the sweep's own per-point path (`instantiate` + `analyze`), "
+             "(all three axes mixed): the sweep's own per-point path (`instantiate` + `analyze`) "
+             "and its two halves timed alone (*expand + check*: `instantiate`, the expansion to "
+             "the graph with every shape checked, and lint; *analyze*: the analysis and its "
+             "summary record), "
              "`analyze(load(spec, ...))` (reading the spec again for each point), and the two "
              "fastest peers of part 1 on `resnet_cifar`, each building the PyTorch reference "
              "(`tests/reference_models.CifarResNet` at that depth, width and class count) and "
              "counting it. *vs the sweep path*: the median per-round ratio to the sweep's path on the "
              "same points (above 1: slower than the sweep)." + when), "",
-            _table(["case", "points", "total", "per point", "vs the sweep path"], body), ""]
+            _table(["case", "points", "total", "per point", "vs the sweep path"], body), "",
+            *([halves.strip(), ""] if halves else [])]
 
 
 def _zoo_section(res: dict[str, Any]) -> list[str]:

@@ -6,7 +6,8 @@ The grid is depth 20..74 (step 6) x width 8..80 (step 8) x num_classes 10..100 (
 * **sweep**: what ``archdsl sweep`` does in-process -- parse the spec once, check the grid, then
   expand and analyse every point (:func:`archdsl.sweep.run_sweep`); the goal reads this one;
 * on a **sample** of the grid (every 13th point, all three axes mixed), per point:
-  the sweep's own per-point path (``instantiate`` + ``analyze``), ``analyze(load(spec, ...))``
+  the sweep's own per-point path (``instantiate`` + ``analyze``) and its two halves alone
+  (where the time goes: expanding and checking, analysing), ``analyze(load(spec, ...))``
   (re-reading the spec every time), and the fastest peers of part 1 on ``resnet_cifar``
   (ptflops, thop), each building the PyTorch reference (``tests/reference_models.CifarResNet``
   at that depth, width and class count) and counting it;
@@ -83,6 +84,17 @@ def run(quick: bool = False, log: Any = print) -> dict[str, Any]:
             graph = instantiate(spec, resolve_params(spec, values), smallest_input_hint=False)
             summary_record(analyze(graph))
 
+    graphs = [instantiate(spec, resolve_params(spec, values), smallest_input_hint=False)
+              for values in sample]
+
+    def expand_only() -> None:
+        for values in sample:
+            instantiate(spec, resolve_params(spec, values), smallest_input_hint=False)
+
+    def analyze_only() -> None:
+        for graph in graphs:
+            summary_record(analyze(graph))
+
     def load_each() -> None:
         for values in sample:
             archdsl.analyze(archdsl.load(SPEC, **values))
@@ -95,7 +107,9 @@ def run(quick: bool = False, log: Any = print) -> dict[str, Any]:
 
     first = sweep()
     valid = len(first.valid)
-    cases = {"sweep": sweep, "sample: sweep path": sweep_path, "sample: load + analyze": load_each}
+    cases = {"sweep": sweep, "sample: sweep path": sweep_path,
+             "sample: expand + check": expand_only, "sample: analyze": analyze_only,
+             "sample: load + analyze": load_each}
     cases.update({f"sample: {tool}": peer(tool) for tool in PEERS})
     stats = interleaved(cases, rounds=1 if quick else 3, warmup=1)
     for name, stat in stats.items():
