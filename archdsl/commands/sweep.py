@@ -43,9 +43,9 @@ FIGURE_NAMES = ", ".join(FIGURES)
 @click.option("--max", "budgets", multiple=True, metavar="FIGURE=LIMIT",
               help=f"Keep the points with FIGURE at most LIMIT, e.g. macs=600M, params=5M, "
                    f"memory=4MB (repeatable). Figures: {FIGURE_NAMES}.")
-@click.option("--largest-by", type=click.Choice(tuple(FIGURES)), default=None,
-              help="Name the largest kept point by this figure [default with --max: params, or "
-                   "macs under a params budget].")
+@click.option("--largest-by", type=click.Choice(tuple(FIGURES)), default=None, metavar="FIGURE",
+              help="Name the largest kept point by this figure (one of the --max figures) "
+                   "[default with --max: params, or macs under a params budget].")
 @click.option("--plot", "plot_axes", metavar="X:Y",
               help="Draw Y against X with the Pareto front (the most Y for each X) to -o "
                    "FILE.svg|png|pdf, e.g. --plot macs:params. Needs matplotlib.")
