@@ -611,13 +611,13 @@ def plot(sweep: Sweep, x: str, y: str, path: str | Path) -> list[Point]:
                color="#dd5555", label=f"Pareto front ({len(front)})", zorder=3)
     if len(front) <= 12:
         for p in front:
-            ax.annotate(p.label, (p.figure(x), p.figure(y)), fontsize=7,
-                        xytext=(4, -10), textcoords="offset points")
+            ax.annotate(p.label, (p.figure(x), p.figure(y)), fontsize=7, parse_math=False,
+                        xytext=(4, -10), textcoords="offset points")  # values as plain text
     ax.set_xlabel(f"{fx.title} (lower is better)")
     ax.set_ylabel(f"{fy.title} (higher is better)")
     ax.xaxis.set_major_formatter(lambda v, _: fx.short(v))
     ax.yaxis.set_major_formatter(lambda v, _: fy.short(v))
-    ax.set_title(f"{sweep.name}: {fy.title} against {fx.title}", fontsize=10)
+    ax.set_title(f"{sweep.name}: {fy.title} against {fx.title}", fontsize=10, parse_math=False)
     ax.grid(True, linewidth=0.4, alpha=0.5)
     ax.legend(fontsize=8)
     buffer = io.BytesIO()

@@ -294,3 +294,21 @@ def test_sweep_imports_neither_torch_nor_matplotlib_unless_plotting(tmp_path):
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert svg.stat().st_size > 0
+
+
+def test_spec_text_reaches_the_svg_only_escaped(write_spec, tmp_path):
+    """A value from the spec (a `str` parameter's choices) labels the front: as escaped text, and
+    `$...$` is not read as mathtext."""
+    path = write_spec("""
+        name: toy
+        input: [3, 8, 8]
+        params: {act: {default: "a$\\\\frac$", choices: ["a$\\\\frac$", "--><script>x</script>"]}, width: 4}
+        network: [{conv: {out: width, k: 3}}, flatten, {linear: {out: 2}}]
+    """)
+    svg = tmp_path / "p.svg"
+    code, _, err = sweep(str(path), "--grid", "act=a$\\frac$,--><script>x</script>", "--grid", "width=2,4",
+                         "--plot", "macs:params", "-o", str(svg))
+    assert code == 0, err
+    text = svg.read_text(encoding="utf-8")
+    assert "<script" not in text and "&lt;script&gt;" in text
+    assert not [e for e in ET.fromstring(text).iter() if e.tag.endswith("script")]
