@@ -73,6 +73,7 @@ def cli() -> None:
       archdsl report specs/alexnet.yaml specs/lenet.yaml --format md
       archdsl draw specs/googlenet.yaml -o googlenet.svg
       archdsl compile specs/resnet18.yaml -o resnet18.py
+      archdsl sweep specs/resnet_cifar.yaml --grid depth=20:110:18 --grid width=8,16,32
 
     Exit codes: 0 success, 1 the spec has errors, 2 the command line is wrong.
     """

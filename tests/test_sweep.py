@@ -312,3 +312,26 @@ def test_spec_text_reaches_the_svg_only_escaped(write_spec, tmp_path):
     text = svg.read_text(encoding="utf-8")
     assert "<script" not in text and "&lt;script&gt;" in text
     assert not [e for e in ET.fromstring(text).iter() if e.tag.endswith("script")]
+
+
+def test_progress_bar_appears_on_a_terminal_after_the_delay(monkeypatch):
+    from archdsl.commands import sweep as command
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for delay, shown in ((3600.0, False), (0.0, True)):
+        terminal = Terminal()
+        monkeypatch.setattr(command.sys, "stderr", terminal)
+        monkeypatch.setattr(command._Progress, "DELAY", delay)
+        progress = command._Progress()
+        for done in (1, 2, 3):
+            progress.update(done, 4)
+        progress.close()
+        assert ("sweeping" in terminal.getvalue() and "3/4" in terminal.getvalue()) == shown
+    monkeypatch.setattr(command.sys, "stderr", io.StringIO())  # not a terminal: nothing
+    progress = command._Progress()
+    progress.update(1, 4)
+    progress.close()
+    assert progress.bar is None
