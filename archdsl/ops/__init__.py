@@ -6,7 +6,17 @@ code as data (:class:`Lowering`), so analysis runs without it.
 
 from __future__ import annotations
 
-from . import act, conv, linear, merge, norm, pool, reshape  # noqa: F401  (register the ops)
+from . import (  # noqa: F401  (register the ops)
+    act,
+    conv,
+    linear,
+    merge,
+    norm,
+    pool,
+    resample,
+    reshape,
+    scale,
+)
 from .base import REGISTRY, REQUIRED, RF, Attr, Attrs, Lowering, Op, OpError, Shape, get_op, register
 
 __all__ = [

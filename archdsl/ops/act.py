@@ -1,28 +1,37 @@
-"""Activations: element-wise ops without parameters, and ``softmax``.
+"""Activations: element-wise ops, and ``softmax``.
 
 Each lowers to its ``nn`` module. ``inplace_ok`` marks the modules that take ``inplace=``; the
 code generator decides whether in-place is safe where the op is used. fvcore has no handle for
-any of them (0 FLOPs).
+any of them (0 FLOPs). Only ``prelu`` has parameters (its learnable slopes).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .base import Attr, Attrs, Lowering, Op, OpError, Shape, register
 
 __all__ = [
+    "CELU",
+    "ELU",
     "GELU",
+    "SELU",
     "Activation",
     "Hardsigmoid",
     "Hardswish",
+    "Hardtanh",
     "LeakyReLU",
+    "LogSigmoid",
+    "Mish",
+    "PReLU",
     "ReLU",
     "ReLU6",
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "Tanh",
+    "Tanhshrink",
 ]
 
 
@@ -77,7 +86,12 @@ class Tanh(Activation):
 class GELU(Activation):
     name = "gelu"
     pytorch = "nn.GELU"
-    doc = "Gaussian error linear unit"
+    doc = "Gaussian error linear unit (exact, or its tanh approximation)"
+    attrs = (Attr("approximate", "choice", "none", "`none` (the exact erf form) or `tanh`",
+                  choices=("none", "tanh")),)
+
+    def kwargs(self, a: Attrs) -> tuple[tuple[str, object, object], ...]:
+        return (("approximate", a.approximate, "none"),)
 
 
 @register
@@ -123,8 +137,8 @@ class Softmax(Activation):
     name = "softmax"
     pytorch = "nn.Softmax"
     doc = "softmax along dim (of the batched tensor; 1 = channels)"
-    attrs = (Attr("dim", "int", 1, "dimension of the batched tensor (N, C, H, W)", minimum=-4,
-                  maximum=3),)
+    attrs = (Attr("dim", "int", 1, "dimension of the batched tensor (N, C, H, W; N, P, C, H, W "
+                  "after a reshape into paths)", minimum=-5, maximum=4),)
 
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         rank = len(ins[0]) + 1  # with the batch dimension
@@ -136,3 +150,122 @@ class Softmax(Activation):
 
     def kwargs(self, a: Attrs) -> tuple[tuple[str, object, object], ...]:
         return (("dim", a.dim, None),)
+
+
+_ALPHA = Attr("alpha", "float", 1.0, "the negative saturation value", minimum=0)
+
+
+@register
+class ELU(Activation):
+    name = "elu"
+    pytorch = "nn.ELU"
+    doc = "x if x > 0 else alpha * (exp(x) - 1)"
+    inplace_ok = True
+    attrs = (_ALPHA,)
+
+    def kwargs(self, a: Attrs) -> tuple[tuple[str, object, object], ...]:
+        return (("alpha", a.alpha, 1.0),)
+
+
+@register
+class CELU(Activation):
+    name = "celu"
+    pytorch = "nn.CELU"
+    doc = "max(0, x) + min(0, alpha * (exp(x / alpha) - 1))"
+    inplace_ok = True
+    attrs = (Attr("alpha", "float", 1.0, "the negative saturation value", minimum=0,
+                  exclusive_minimum=True),)
+
+    def kwargs(self, a: Attrs) -> tuple[tuple[str, object, object], ...]:
+        return (("alpha", a.alpha, 1.0),)
+
+
+@register
+class SELU(Activation):
+    name = "selu"
+    pytorch = "nn.SELU"
+    doc = "scaled ELU with the self-normalising constants"
+    inplace_ok = True
+
+
+@register
+class Mish(Activation):
+    name = "mish"
+    pytorch = "nn.Mish"
+    doc = "x * tanh(softplus(x))"
+    inplace_ok = True
+
+
+@register
+class Hardtanh(Activation):
+    name = "hardtanh"
+    pytorch = "nn.Hardtanh"
+    doc = "x clamped to [min, max]"
+    inplace_ok = True
+    attrs = (
+        Attr("min", "float", -1.0, "the lower clamp"),
+        Attr("max", "float", 1.0, "the upper clamp (above `min`)"),
+    )
+
+    def check(self, a: dict[str, Any]) -> None:
+        if a["max"] <= a["min"]:
+            raise OpError("hardtanh `max` must be above `min`", attr="max",
+                          expected=f"a number > {a['min']:g}",
+                          found=f"min {a['min']:g}, max {a['max']:g}")
+
+    def kwargs(self, a: Attrs) -> tuple[tuple[str, object, object], ...]:
+        return (("min_val", a.min, -1.0), ("max_val", a.max, 1.0))
+
+
+@register
+class Softplus(Activation):
+    name = "softplus"
+    pytorch = "nn.Softplus"
+    doc = "log(1 + exp(beta * x)) / beta (linear above `threshold`)"
+    attrs = (
+        Attr("beta", "float", 1.0, "sharpness", minimum=0, exclusive_minimum=True),
+        Attr("threshold", "float", 20.0, "beta * x above which the function is linear"),
+    )
+
+    def kwargs(self, a: Attrs) -> tuple[tuple[str, object, object], ...]:
+        return (("beta", a.beta, 1.0), ("threshold", a.threshold, 20.0))
+
+
+@register
+class LogSigmoid(Activation):
+    name = "logsigmoid"
+    pytorch = "nn.LogSigmoid"
+    doc = "log(sigmoid(x))"
+
+
+@register
+class Tanhshrink(Activation):
+    name = "tanhshrink"
+    pytorch = "nn.Tanhshrink"
+    doc = "x - tanh(x)"
+
+
+@register
+class PReLU(Activation):
+    """Parametric ReLU: a learnable negative slope, one for all channels or one per channel."""
+
+    name = "prelu"
+    pytorch = "nn.PReLU"
+    doc = "x if x > 0 else a * x, with a learnable slope a (shared or per channel)"
+    attrs = (
+        Attr("per_channel", "bool", False, "one slope per channel instead of one shared slope"),
+        Attr("init", "float", 0.25, "initial slope"),
+    )
+
+    def slopes(self, a: Attrs, ins: list[Shape]) -> int:
+        return ins[0][0] if a.per_channel else 1
+
+    def params(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
+        return self.slopes(a, ins)
+
+    def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
+        return Lowering(self.pytorch, kwargs=(("num_parameters", self.slopes(a, ins), 1),
+                                              ("init", a.init, 0.25)))
+
+    def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        return "PReLU" + (" per channel" if a.per_channel else "")

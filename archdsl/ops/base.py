@@ -63,7 +63,8 @@ class OpError(Exception):
         self.input_index = input_index
 
 
-ATTR_KINDS = ("int", "float", "bool", "pair", "padding", "size", "choice", "optional_pair")
+ATTR_KINDS = ("int", "float", "bool", "pair", "padding", "size", "choice", "optional_pair",
+              "optional_float", "int_list")
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,14 @@ class Attr:
 
     kind: ``int`` (>= ``minimum``), ``float``, ``bool``, ``pair`` (int or [h, w], each >= minimum),
     ``padding`` (pair >= 0, or one of ``choices``), ``size`` (pair >= 1), ``choice`` (one of
-    ``choices``), ``optional_pair`` (a pair, or None meaning "same as another").
+    ``choices``), ``optional_pair`` (a pair, or None meaning "same as another"),
+    ``optional_float`` (a number, or None meaning "not given"), ``int_list`` (a list of integers,
+    each within the bounds; ``()`` as the default means "not given").
 
     ``minimum`` defaults by kind: 1 for ``int``, ``pair``, ``size`` and ``optional_pair`` (counts
-    and sizes), 0 for ``padding``, unbounded for ``float``. ``maximum`` is unbounded by default.
+    and sizes), 0 for ``padding``, unbounded for ``float``, ``optional_float`` and ``int_list``.
+    ``maximum`` is unbounded by default. ``exclusive_minimum`` makes the lower bound strict (a
+    scale factor > 0).
     """
 
     name: str
@@ -85,6 +90,7 @@ class Attr:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    exclusive_minimum: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ATTR_KINDS:
@@ -107,11 +113,15 @@ class Attr:
 
     def expected(self) -> str:
         """What a valid value looks like, in words (for diagnostics and the op table)."""
-        bound = _bounds(self.lower_bound, self.maximum)
+        bound = _bounds(self.lower_bound, self.maximum, self.exclusive_minimum)
         if self.kind == "int":
             return "an integer" + bound
         if self.kind == "float":
             return "a number" + bound
+        if self.kind == "optional_float":
+            return "a number" + bound + ", or null"
+        if self.kind == "int_list":
+            return "a list of integers" + (f" (each{bound})" if bound else "")
         if self.kind == "bool":
             return "true or false"
         if self.kind == "choice":
@@ -127,12 +137,14 @@ class Attr:
         Pairs become ``(h, w)`` tuples, floats accept ints, bools are never ints. Raises
         :class:`OpError` naming the attribute, with what was expected and what was found.
         """
-        if self.kind == "optional_pair" and value is None:
+        if self.kind in ("optional_pair", "optional_float") and value is None:
             return None
         if self.kind == "int":
             return self._number(value, integral=True)
-        if self.kind == "float":
+        if self.kind in ("float", "optional_float"):
             return float(self._number(value, integral=False))
+        if self.kind == "int_list":
+            return self._int_list(value)
         if self.kind == "bool":
             if not isinstance(value, bool):
                 raise self._error(value)
@@ -156,9 +168,19 @@ class Attr:
             raise self._error(value, hint=hint)
         if not integral and not math.isfinite(value):
             raise self._error(value)
-        if not _in_bounds(value, self.lower_bound, self.maximum):
+        if not _in_bounds(value, self.lower_bound, self.maximum, self.exclusive_minimum):
             raise self._error(value)
         return value
+
+    def _int_list(self, value: Any) -> tuple[int, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise self._error(value, hint="write the integers as a list: [a, b, ...]")
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise self._error(value)
+            if not _in_bounds(item, self.lower_bound, self.maximum):
+                raise self._error(value)
+        return tuple(value)
 
     def _pair(self, value: Any) -> tuple[int, int]:
         if isinstance(value, (list, tuple)):
@@ -180,11 +202,13 @@ class Attr:
                        found=describe_value(value), hint=hint)
 
 
-def _bounds(low: float | None, high: float | None) -> str:
-    if low is not None and high is not None:
+def _bounds(low: float | None, high: float | None, exclusive: bool = False) -> str:
+    if low is not None and high is not None and not exclusive:
         return f" from {_num(low)} to {_num(high)}"
+    if low is not None and high is not None:
+        return f" > {_num(low)} and <= {_num(high)}"
     if low is not None:
-        return f" >= {_num(low)}"
+        return f" {'>' if exclusive else '>='} {_num(low)}"
     if high is not None:
         return f" <= {_num(high)}"
     return ""
@@ -194,8 +218,9 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _in_bounds(value: float, low: float | None, high: float | None) -> bool:
-    return (low is None or value >= low) and (high is None or value <= high)
+def _in_bounds(value: float, low: float | None, high: float | None, exclusive: bool = False) -> bool:
+    above = low is None or (value > low if exclusive else value >= low)
+    return above and (high is None or value <= high)
 
 
 def _choice_hint(value: Any, choices: tuple[str, ...]) -> str | None:

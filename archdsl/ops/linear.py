@@ -1,47 +1,56 @@
-"""``linear``: a fully connected layer (``nn.Linear``) on a flat input."""
+"""``linear``: a fully connected layer (``nn.Linear``) on a flat input, or on the last axis.
+
+fvcore's ``aten::linear`` handle counts the input's elements times the output features: the MACs.
+"""
 
 from __future__ import annotations
 
 from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, register
-from .common import fmt_shape
+from .common import fmt_shape, numel
 
 __all__ = ["Linear"]
 
 
 @register
 class Linear(Op):
-    """Fully connected layer; the input must be flat ``(F,)``."""
+    """Fully connected layer on a flat ``(F,)`` input, or (``over: last``) on the last axis of any
+    input, as ``nn.Linear`` does: ConvNeXt's pointwise layers on an H x W x C tensor."""
 
     name = "linear"
     category = "linear"
     pytorch = "nn.Linear"
     counts_in_depth = True
-    doc = "fully connected layer (input must be flat)"
+    doc = "fully connected layer (on a flat input, or on the last axis with `over: last`)"
     attrs = (
         Attr("out", "int", doc="output features"),
         Attr("bias", "bool", True, "learn an additive bias"),
+        Attr("over", "choice", "flat", "`flat` (the input must be flat) or `last` (the last axis "
+                                       "of any input, e.g. channels last after `permute`)",
+             choices=("flat", "last")),
     )
 
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
-        if len(ins[0]) != 1:
+        if a.over == "flat" and len(ins[0]) != 1:
             raise OpError("linear needs a flat input", expected="a flat input (F)",
-                          found=fmt_shape(ins[0]), hint="add `flatten` before it", input_index=0)
-        return (a.out,)
+                          found=fmt_shape(ins[0]),
+                          hint="add `flatten` before it, or give `over: last` to apply it to the "
+                               "last axis", input_index=0)
+        return ins[0][:-1] + (a.out,)
 
     def params(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
-        return ins[0][0] * a.out + (a.out if a.bias else 0)
+        return ins[0][-1] * a.out + (a.out if a.bias else 0)
 
     def macs(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
-        return ins[0][0] * a.out
+        return numel(ins[0]) * a.out
 
     def fvcore_flops(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
-        return self.macs(a, ins, out)  # fvcore's aten::linear handle: in * out per sample
+        return self.macs(a, ins, out)  # fvcore's aten::linear handle: input elements * out
 
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
-        return RF(global_=True)
+        return RF(global_=True) if len(ins[0]) == 1 else RF()
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
-        return Lowering("nn.Linear", args=(ins[0][0], a.out), kwargs=(("bias", a.bias, True),))
+        return Lowering("nn.Linear", args=(ins[0][-1], a.out), kwargs=(("bias", a.bias, True),))
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return f"fc {a.out}"

@@ -2,7 +2,9 @@
 
 fvcore counts normalisation by the input's elements: ``aten::batch_norm`` in eval mode 2 per
 element with an affine transform (1 without); ``aten::group_norm`` and ``aten::layer_norm`` 5 per
-element with their (default) affine weights. Local response norm has no fvcore handle.
+element with their (default) affine weights (also when ``layernorm`` runs over the channels of an
+N x C x H x W tensor: torchvision's ``LayerNorm2d`` permutes and calls ``F.layer_norm``). Local
+response norm has no fvcore handle.
 """
 
 from __future__ import annotations
@@ -61,27 +63,53 @@ class BatchNorm(Op):
 
 @register
 class LayerNorm(Op):
-    """Layer normalisation over the whole per-sample shape (``nn.LayerNorm(list(shape))``)."""
+    """Layer normalisation over the whole per-sample shape, its last axis, or the channels.
+
+    ``over: all`` is ``nn.LayerNorm(list(shape))``; ``over: last`` is ``nn.LayerNorm(shape[-1])``
+    (ConvNeXt's blocks, after a ``permute`` to channels last); ``over: channels`` normalises the C
+    of each pixel of a C x H x W tensor: torchvision's ``LayerNorm2d`` (ConvNeXt's stem and
+    downsampling layers).
+    """
 
     name = "layernorm"
     category = "norm"
     pytorch = "nn.LayerNorm"
-    doc = "layer normalisation over the whole per-sample shape"
-    attrs = (_EPS,)
+    doc = "layer normalisation over the whole per-sample shape, its last axis, or the channels"
+    attrs = (
+        _EPS,
+        Attr("over", "choice", "all", "`all` (the whole sample), `last` (the last axis) or "
+                                      "`channels` (C of a C x H x W tensor, LayerNorm2d)",
+             choices=("all", "last", "channels")),
+    )
+
+    def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
+        if a.over == "channels":
+            require_image(self.name, ins)
+        return ins[0]
+
+    def normalized(self, a: Attrs, shape: Shape) -> Shape:
+        """The trailing axes normalised together (their elements have a weight and a bias each)."""
+        if a.over == "all":
+            return shape
+        return shape[-1:] if a.over == "last" else shape[:1]
 
     def params(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
-        return 2 * numel(ins[0])
+        return 2 * numel(self.normalized(a, ins[0]))
 
     def fvcore_flops(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
         return 5 * numel(ins[0])
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
-        shape = ins[0]
+        shape = self.normalized(a, ins[0])
+        eps = ("eps", a.eps, 1e-5)
+        if a.over == "channels":
+            return Lowering("torchvision.models.convnext.LayerNorm2d", args=(shape[0],),
+                            kwargs=(eps,), imports=("import torchvision.models.convnext",))
         normalized = shape[0] if len(shape) == 1 else list(shape)
-        return Lowering("nn.LayerNorm", args=(normalized,), kwargs=(("eps", a.eps, 1e-5),))
+        return Lowering("nn.LayerNorm", args=(normalized,), kwargs=(eps,))
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
-        return "LN"
+        return "LN" + {"all": "", "last": " last", "channels": " 2d"}[a.over]
 
 
 @register

@@ -1,0 +1,67 @@
+"""Scales of a tensor: ``scale`` (a constant factor) and ``layer_scale`` (a learnable per-channel one).
+
+Inception-ResNet scales its residual branches by a constant (``x + 0.17 * branch``); ConvNeXt
+multiplies its block's branch by a learnable per-channel vector initialised small
+(``layer_scale * block(x)``, a parameter of shape C x 1 x 1). fvcore counts neither
+(``aten::mul`` has no default handle).
+"""
+
+from __future__ import annotations
+
+from .base import Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .common import fmt_shape
+
+__all__ = ["LayerScale", "Scale"]
+
+
+@register
+class Scale(Op):
+    """Multiply by a constant: ``x * value``."""
+
+    name = "scale"
+    category = "norm"
+    pytorch = "x * value"
+    doc = "multiply by a constant (Inception-ResNet's 0.17 * branch)"
+    attrs = (Attr("value", "float", doc="the constant factor"),)
+
+    def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
+        return Lowering(None, forward=f"{{x}} * {a.value!r}")
+
+    def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        return f"x {a.value:g}"
+
+
+@register
+class LayerScale(Op):
+    """A learnable per-channel scale of a C x H x W tensor (ConvNeXt's ``layer_scale``).
+
+    Its one parameter has shape C x 1 x 1, initialised to ``init``. torchvision keeps it as a bare
+    ``nn.Parameter`` on the block (the state_dict key is ``<block>.layer_scale``, with no
+    submodule), a form :class:`Lowering` cannot describe yet: :meth:`lower` says so.
+    """
+
+    name = "layer_scale"
+    category = "norm"
+    pytorch = "nn.Parameter(init * ones(C, 1, 1)) * x"
+    doc = "learnable per-channel scale, a C x 1 x 1 parameter (ConvNeXt)"
+    attrs = (Attr("init", "float", 1e-6, "initial value of every channel's scale"),)
+
+    def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
+        if len(ins[0]) != 3:
+            raise OpError("layer_scale needs a C x H x W input (its scale is C x 1 x 1)",
+                          expected="C x H x W", found=fmt_shape(ins[0]),
+                          hint="scale flat features with a `linear` layer instead",
+                          input_index=0)
+        return ins[0]
+
+    def params(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
+        return ins[0][0]
+
+    def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
+        raise NotImplementedError(
+            "layer_scale lowers to a bare nn.Parameter of shape (C, 1, 1) held by the enclosing "
+            "module (torchvision's `<block>.layer_scale`), which the code generator does not "
+            "support yet")
+
+    def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        return "layer scale"
