@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from archdsl.errors import SpecError
 from archdsl.ops import REGISTRY, RF, Attr, Lowering, OpError, get_op
 from archdsl.ops.common import window_out
 
@@ -398,8 +399,9 @@ def test_layer_scale_says_what_lowering_it_lacks():
     has no form for it yet, and the op says so instead of emitting an incompatible module."""
     op = get_op("layer_scale")
     a = op.bind({"init": 0.5}, [(4, 2, 2)])
-    with pytest.raises(NotImplementedError, match=r"bare nn\.Parameter of shape \(C, 1, 1\)"):
+    with pytest.raises(SpecError, match=r"`layer_scale` cannot be compiled to PyTorch yet") as info:
         op.lower(a, [(4, 2, 2)], (4, 2, 2))
+    assert "bare nn.Parameter of shape (C, 1, 1)" in info.value.diagnostics[0].found
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.lowers], ids=str)

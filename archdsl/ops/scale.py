@@ -8,6 +8,7 @@ multiplies its block's branch by a learnable per-channel vector initialised smal
 
 from __future__ import annotations
 
+from ..errors import Diagnostic, SpecError
 from .base import Attr, Attrs, Lowering, Op, OpError, Shape, register
 from .common import fmt_shape
 
@@ -37,7 +38,8 @@ class LayerScale(Op):
 
     Its one parameter has shape C x 1 x 1, initialised to ``init``. torchvision keeps it as a bare
     ``nn.Parameter`` on the block (the state_dict key is ``<block>.layer_scale``, with no
-    submodule), a form :class:`Lowering` cannot describe yet: :meth:`lower` says so.
+    submodule), a form :class:`Lowering` cannot describe yet: :meth:`lower` refuses with a
+    :class:`SpecError` (the commands print it; check, report and draw work).
     """
 
     name = "layer_scale"
@@ -58,10 +60,12 @@ class LayerScale(Op):
         return ins[0][0]
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
-        raise NotImplementedError(
-            "layer_scale lowers to a bare nn.Parameter of shape (C, 1, 1) held by the enclosing "
-            "module (torchvision's `<block>.layer_scale`), which the code generator does not "
-            "support yet")
+        raise SpecError(Diagnostic(
+            "`layer_scale` cannot be compiled to PyTorch yet",
+            expected="an op with a module or functional lowering",
+            found="layer_scale: a bare nn.Parameter of shape (C, 1, 1) held by the enclosing "
+                  "module (torchvision's `<block>.layer_scale`)",
+            hint="check, report and draw support it; the code generator does not yet"))
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return "layer scale"
