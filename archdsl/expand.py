@@ -19,7 +19,7 @@ from .errors import Collector, Diagnostic, Loc, SpecError, did_you_mean
 from .expr import InputShape
 from .ir import INPUT, Graph, Node, Scope
 from .ops import REGISTRY, Attrs, OpError, Shape
-from .parser import NAME_RE
+from .parser import LAYER_NAME_RE, LAYER_NAME_RULE
 from .spec import PARAM_TYPES, BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec, Value
 from .yamlsrc import describe
 
@@ -208,6 +208,14 @@ class Expander:
             raise SpecError(Diagnostic(f"two layers are named `{name}` in one scope", loc,
                                        code="graph",
                                        hint="give each layer of a scope its own name"))
+        clash = _path_clash(name, ctx.used)
+        if clash is not None:
+            parent, child = sorted((name, clash), key=len)
+            raise SpecError(Diagnostic(
+                f"`{parent}` names a layer and also the container of `{child}`", loc, code="graph",
+                expected="a dotted name (`paths.0`) whose container (`paths`) names no layer",
+                found=f"`{name}` beside `{clash}` in one scope",
+                hint="a layer cannot hold other layers; rename one of them"))
         ctx.used.add(name)
         return name
 
@@ -503,12 +511,11 @@ class Expander:
         for part in tmpl.items or ():
             parts.append(str(self.eval_value(part, env)) if part.is_expr else str(part.literal))
         name = "".join(parts)
-        if not NAME_RE.match(name) or keyword.iskeyword(name) or name in (INPUT, "in", "i"):
+        if not LAYER_NAME_RE.match(name) or keyword.iskeyword(name) or name in (INPUT, "in", "i"):
             shown = name.encode("unicode_escape").decode("ascii")[:60]
             raise SpecError(Diagnostic(f"the name template makes `{shown}`, which cannot name a layer",
                                        tmpl.loc, found=f"`{shown}`",
-                                       expected="letters, digits and `_` (not starting with a digit "
-                                                "or `__`, not a Python keyword), or a number"))
+                                       expected=LAYER_NAME_RULE + " (not a Python keyword)"))
         return name
 
     def run_checks(self, checks: Any, env: dict[str, Any], owner: str) -> None:
@@ -583,6 +590,16 @@ def auto_name(base: str, ctx: Any, structural: bool = False) -> str:
     return name
 
 
+def _path_clash(name: str, used: set[str]) -> str | None:
+    """A used name that is a container of ``name`` (``paths`` for ``paths.0``) or inside it."""
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        if ".".join(parts[:i]) in used:
+            return ".".join(parts[:i])
+    prefix = name + "."
+    return next((other for other in sorted(used) if other.startswith(prefix)), None)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -604,7 +621,8 @@ def _is_keyword(value: Value, env: dict[str, Any], words: Any) -> bool:
         return False
     if words is _ANY_WORD:
         return value.literal not in env
-    return value.literal in words
+    # A word that names nothing in scope is a (mistyped) choice: the op says which words it takes.
+    return value.literal in words or value.literal not in env
 
 
 def _fmt_shape(shape: Shape) -> str:

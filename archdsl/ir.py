@@ -43,7 +43,8 @@ class Node:
 
     @property
     def local_name(self) -> str:
-        return self.name.rsplit(".", 1)[-1]
+        """The name within its scope (``paths.0`` stays whole: a layer's name may hold dots)."""
+        return _relative(self.name, self.scope)
 
     @property
     def opdef(self):  # noqa: ANN201 - an ops.Op
@@ -70,7 +71,19 @@ class Scope:
 
     @property
     def local_name(self) -> str:
-        return self.path.rsplit(".", 1)[-1]
+        return _relative(self.path, self.parent or "")
+
+
+def _relative(name: str, scope: str) -> str:
+    """``name`` without the path of its nearest named scope (unnamed scopes, ``<residual3>``, add
+    nothing to names)."""
+    parts = scope.split(".") if scope else []
+    while parts and parts[-1].startswith("<"):
+        parts.pop()
+    prefix = ".".join(parts)
+    if prefix and name.startswith(prefix + "."):
+        return name[len(prefix) + 1:]
+    return name if not prefix else name.rsplit(".", 1)[-1]
 
 
 @dataclass

@@ -25,7 +25,7 @@ from .spec import (PARAM_TYPES, BlockDef, Call, Layer, Meta, ParamDecl, Parallel
                    Seq, Spec, Value)
 from .yamlsrc import Y, describe, load_yaml
 
-__all__ = ["parse_spec", "Parser", "META_KEYS", "CONSTRUCTS", "NAME_RE"]
+__all__ = ["parse_spec", "Parser", "META_KEYS", "CONSTRUCTS", "NAME_RE", "LAYER_NAME_RE"]
 
 META_KEYS = ("from", "when", "output", "freeze")
 CONSTRUCTS = ("repeat", "dense", "parallel", "residual", "seq")
@@ -41,6 +41,15 @@ RESERVED = set(META_KEYS) | set(CONSTRUCTS) | {"block", "args", "layer", "name",
 # Names become Python identifiers in generated code: no `__x` (mangled, or a dunder attribute).
 # (`\Z`, not `$`: `$` also matches before a final newline, and "conv1\n" is not a name.)
 NAME_RE = re.compile(r"^(?:(?!__)[A-Za-z_][A-Za-z0-9_]*|[0-9]+)\Z")
+# A layer's name is an attribute path as PyTorch models spell them (it becomes the state_dict key):
+# `conv1`, `block1-0` (RegNet, via add_module), `paths.0` (a child of an nn.ModuleList); each
+# dot-separated part is a name as above, a `-` allowed after its first character.
+_LAYER_PART = r"(?:(?!__)[A-Za-z_][A-Za-z0-9_\-]*|[0-9]+)"
+LAYER_NAME_RE = re.compile(rf"^{_LAYER_PART}(?:\.{_LAYER_PART})*\Z")
+LAYER_NAME_RULE = ("letters, digits, `_` and `-` (not starting with a digit, `-` or `__`), or a "
+                   "number; parts joined by `.` for a child of a container (`paths.0`)")
+# Words that start a construct or a meta key when they are a layer mapping's key.
+RESERVED_KEYS = (*CONSTRUCTS, *META_KEYS)
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}\Z")
 MERGES = ("concat", "add", "mul")
 
@@ -323,6 +332,7 @@ class Parser:
         if not y.is_map:
             self.fail("expected a layer", y.loc,
                       expected="an op or block name, a list, or a mapping", found=describe(y))
+        self.refuse_reserved_name(y)
         meta = self.parse_meta(y)
         keys = [k for k in y.value if k not in META_KEYS]
         heads = [k for k in keys if k in CONSTRUCTS]
@@ -349,9 +359,29 @@ class Parser:
             # `{cnov: {out: 8}}`: arguments given to something that is neither op nor block.
             # (`conv1: {cnov: {out: 8}}` names a call: the inner key is reported, below.)
             self.parse_call(key, None, key_loc, y.loc)
-        self.check_name(key, key_loc, "a layer")
+        self.check_name(key, key_loc, "a layer", layer=True)
         inner = self.parse_layer(value)
         return replace(inner, name=key, name_loc=key_loc, meta=_merge_meta(meta, inner.meta, key_loc))
+
+    def refuse_reserved_name(self, y: Y) -> None:
+        """``{repeat: {conv: ...}}``: a reserved word used as a layer's name, said so plainly
+        (rather than the construct's own complaint about its value)."""
+        if len(y.value) != 1:
+            return
+        key, value = next(iter(y.value.items()))
+        if key not in RESERVED_KEYS or not value.is_map:
+            return
+        if not (self.looks_like_layer(value) or _looks_like_call(value)):
+            return
+        if key == "residual" and set(value.value) <= set(_RESIDUAL_KEYS):
+            return  # `{residual: {body: ...}}` is the construct
+        what = "a construct" if key in CONSTRUCTS else "a meta key"
+        self.fail(f"`{key}` is reserved ({what} of the language) and cannot name a layer",
+                  y.key_loc(key), expected="a layer name that is not one of: "
+                  + ", ".join(f"`{k}`" for k in RESERVED_KEYS),
+                  found=f"`{key}:` with a layer as its value",
+                  hint=f"name the layer `{key}_` (or another name); the README's language "
+                       f"reference shows how `{key}:` is written")
 
     def is_callable(self, name: str) -> bool:
         return name in REGISTRY or name in self.block_names
@@ -464,7 +494,7 @@ class Parser:
         if not cfg.is_map:
             self.fail("`residual:` takes a mapping", cfg.loc,
                       expected="`{body: ..., shortcut: ..., after: ...}`", found=describe(cfg))
-        allowed = ("body", "shortcut", "after", "connect")
+        allowed = _RESIDUAL_KEYS
         for key in cfg.value:
             if key not in allowed:
                 self.fail(f"unknown key `{key}` in `residual`", cfg.key_loc(key),
@@ -546,10 +576,13 @@ class Parser:
             parts.append(Value(loc=base.shifted(pos), literal=text[pos:]))
         return Value(loc=y.loc, literal=text, items=tuple(parts))
 
-    def check_name(self, name: str, loc: Loc, what: str) -> None:
-        if not NAME_RE.match(name):
-            self.fail(f"`{_shown(name)}` cannot name {what}", loc,
-                      expected="letters, digits and `_` (not starting with a digit or `__`), or a number",
+    def check_name(self, name: str, loc: Loc, what: str, layer: bool = False) -> None:
+        """A name for an expression (``let``, parameters): an identifier; for a layer: an
+        attribute path (:data:`LAYER_NAME_RE`)."""
+        if not (LAYER_NAME_RE if layer else NAME_RE).match(name):
+            rule = LAYER_NAME_RULE if layer else ("letters, digits and `_` (not starting with a "
+                                                  "digit or `__`), or a number")
+            self.fail(f"`{_shown(name)}` cannot name {what}", loc, expected=rule,
                       found=f"`{_shown(name)}`")
         if keyword.iskeyword(name) or name in ("input", "in", "i"):
             self.fail(f"`{name}` is reserved and cannot name {what}", loc,
@@ -561,7 +594,13 @@ _PYTORCH_NAMES = {
     "kernel": "k", "kernel_size": "k", "padding": "pad", "out_channels": "out",
     "out_features": "out", "channels": "out", "filters": "out", "ceil_mode": "ceil",
     "output_size": "size", "negative_slope": "slope", "num_groups": "groups",
+    "scale_factor": "scale", "min_val": "min", "max_val": "max", "num_parameters": "per_channel",
+    "split_size_or_sections": "sizes", "split_sizes": "sizes", "layer_scale": "init",
+    "normalized_shape": "over", "dim": "over",
 }
+
+
+_RESIDUAL_KEYS = ("body", "shortcut", "after", "connect")
 
 
 def _looks_like_call(y: Y) -> bool:

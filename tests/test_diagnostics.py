@@ -167,6 +167,43 @@ SHAPE_CASES = [
          r"hint: add `flatten` before it"),
 ]
 
+# The language of issue 12: new ops' attributes and shapes, and layer names.
+LANGUAGE_CASES = [
+    case("split_sizes_not_summing", "bad/split_sizes_sum.yaml", "4:28",
+         r"^`part` \(channel_split\): channel_split `sizes` must sum to the channels \(96\)$",
+         r"expected: sizes summing to 96", r"found: 64 \+ 16 = 80"),
+    case("permute_not_a_permutation", "bad/permute_not_permutation.yaml", "4:22",
+         r"^`nhwc` \(permute\): permute `dims` is not a permutation$",
+         r"expected: each of 0\.\.3 exactly once", r"found: dims \[0, 2, 2, 1\]"),
+    case("permute_wrong_type", "bad/permute_wrong_type.yaml", "4:22",
+         r"^`nhwc` \(permute\): `dims` must be a list of integers \(each >= 0\)$", r"found: 1",
+         r"hint: write the integers as a list"),
+    case("layer_scale_on_flat_input", "bad/layer_scale_flat.yaml", "5:12",
+         r"^`gamma` \(layer_scale\): layer_scale needs a C x H x W input \(its scale is C x 1 x 1\)$",
+         r"found: 128", r"note: input 0 \(128\) comes from `flatten`"),
+    case("upsample_scale_and_size", "bad/upsample_scale_and_size.yaml", "4:21",
+         r"^`up` \(upsample\): upsample takes `scale` or `size`, exactly one of them$", r"found: both"),
+    case("upsample_pytorch_name", "bad/upsample_pytorch_name.yaml", "4:21",
+         r"^`upsample` has no attribute `scale_factor`$", r"hint: archdsl calls it `scale`"),
+    case("stochastic_depth_mode_typo", "bad/stochastic_depth_mode_typo.yaml", "4:39",
+         r"^`drop` \(stochastic_depth\): `mode` must be one of: row, batch$",
+         r"found: 'rows' \(a string\)", r"hint: did you mean `row`\?"),
+    case("layernorm_over_typo", "bad/layernorm_over_typo.yaml", "4:24",
+         r"^`norm` \(layernorm\): `over` must be one of: all, last, channels$",
+         r"hint: did you mean `channels`\?"),
+    case("reshape_changes_the_size", "bad/reshape_size.yaml", "4:23",
+         r"^`paths` \(reshape\): reshape to \[5, -1\] does not keep the 12 elements of 12 x 1 x 1$",
+         r"found: \[5, -1\]: 5 elements"),
+    case("reserved_word_as_name", "bad/reserved_name.yaml", "4:5",
+         r"^`repeat` is reserved \(a construct of the language\) and cannot name a layer$",
+         r"hint: name the layer `repeat_`"),
+    case("name_and_its_container", "bad/name_container_clash.yaml", "5:5",
+         r"^`paths` names a layer and also the container of `paths\.0`$",
+         r"found: `paths\.0` beside `paths` in one scope"),
+    case("name_leading_dash", "bad/name_leading_dash.yaml", "4:5", r"^`-block` cannot name a layer$",
+         r"expected: letters, digits, `_` and `-`"),
+]
+
 GRAPH_CASES = [
     case("undefined_reference", "bad/undefined_ref.yaml", "5:49",
          r"^`from:` names an undefined layer `cnov1`$",
@@ -247,7 +284,7 @@ NAME_ATTACKS = [
     case("model_name_trailing_newline", "hostile/model_name_trailing_newline.yaml", "1:7",
          r"^`resnet\\n` cannot name a model$"),
     case("name_dunder", "hostile/name_dunder.yaml", "4:5", r"^`__import__` cannot name a layer$",
-         r"not starting with a digit or `__`"),
+         r"not starting with a digit, `-` or `__`"),
     case("name_python_keyword", "hostile/name_keyword.yaml", "4:5",
          r"^`class` is reserved and cannot name a layer$",
          r"hint: use another name, e.g. `class_`"),
@@ -320,7 +357,8 @@ USAGE_CASES = [
          r"expected: CxHxW, e.g. 3x224x224, or F", args=("--input", "224x224"), exit_code=2),
 ]
 
-CASES = (FILE_CASES + NAME_CASES + VALUE_CASES + SHAPE_CASES + GRAPH_CASES + EXPRESSION_CASES
+CASES = (FILE_CASES + NAME_CASES + VALUE_CASES + SHAPE_CASES + LANGUAGE_CASES + GRAPH_CASES
+         + EXPRESSION_CASES
          + YAML_ATTACKS + EXPRESSION_ATTACKS + NAME_ATTACKS + USE_ATTACKS + RESOURCE_ATTACKS
          + USAGE_CASES)
 

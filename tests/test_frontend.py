@@ -40,6 +40,24 @@ def test_named_sequence_is_numbered_like_nn_sequential(write_spec):
     assert g.nodes["features.2"].shape == (8, 16, 16)
 
 
+def test_names_spell_pytorch_attribute_paths(write_spec):
+    """RegNet's `block1-0` (add_module) and ModuleList children (`convs.1`) are state_dict keys."""
+    g = archdsl.load(write_spec("""
+        name: paths
+        input: [3, 8, 8]
+        network:
+          - trunk:
+              - repeat: 2
+                name: "block1-{i}"
+                layer: {conv: {out: 3, k: 3, pad: 1}}
+          - convs.0: {conv: {out: 4, k: 3, pad: 1}}
+          - convs.1: {conv: {out: 4, k: 1}}
+    """))
+    assert list(shapes(g)) == ["trunk.block1-0", "trunk.block1-1", "convs.0", "convs.1"]
+    assert [g.nodes[n].local_name for n in shapes(g)] == ["block1-0", "block1-1", "convs.0",
+                                                          "convs.1"]
+
+
 def test_unnamed_repeat_splices_into_the_enclosing_sequence(write_spec):
     g = archdsl.load(write_spec("""
         name: flat
