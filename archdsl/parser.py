@@ -19,13 +19,14 @@ import networkx as nx
 
 from . import expr as expr_mod
 from .errors import Collector, Diagnostic, Loc, SpecError, did_you_mean
-from .ops import REGISTRY
+from .ops import REGISTRY, OpError
 from .schema import LIBRARY_KEYS, validate_structure
-from .spec import (PARAM_TYPES, BlockDef, Call, Layer, Meta, ParamDecl, Parallel, Repeat, Residual,
-                   Seq, Spec, Value)
+from .spec import (PARAM_TYPES, BlockDef, Call, Layer, Library, Meta, ParamDecl, Parallel, Repeat,
+                   Residual, Seq, Spec, Value)
 from .yamlsrc import Y, describe, load_yaml
 
-__all__ = ["parse_spec", "Parser", "META_KEYS", "CONSTRUCTS", "NAME_RE", "LAYER_NAME_RE"]
+__all__ = ["parse_spec", "parse_library", "is_library", "Parser", "META_KEYS", "CONSTRUCTS",
+           "NAME_RE", "LAYER_NAME_RE"]
 
 META_KEYS = ("from", "when", "output", "freeze")
 CONSTRUCTS = ("repeat", "dense", "parallel", "residual", "seq")
@@ -148,6 +149,10 @@ class Parser:
         if display.startswith(".."):  # outside the working directory: the absolute path reads better
             display = str(target)
         root = load_yaml(target, display)
+        self.parse_library_root(root, target, [*stack, target])
+
+    def parse_library_root(self, root: Y, path: Path, stack: list[Path]) -> None:
+        """A library's keys, frame, the libraries it uses, and its blocks."""
         if not root.is_map:
             self.fail("a block library must be a mapping", root.loc, found=describe(root))
         for key in root.value:
@@ -160,9 +165,57 @@ class Parser:
             self.errors.add(diag)
         if frame_errors:
             return  # its blocks are malformed (`params: 0`); the frame errors say how
-        self.parse_uses(root, target, [*stack, target])
+        self.parse_uses(root, path, stack)
         self.collect_block_names(root)
         self.parse_blocks(root)
+
+    def parse_library(self, path: Path, display: str) -> Library:
+        """Check a block library on its own: its blocks parsed (names of ops, blocks and
+        attributes resolved), block-use cycles, and every attribute written as a constant checked
+        against its op (what can be known without an input shape)."""
+        root = load_yaml(path, display)
+        self._loaded.add(path.resolve())
+        self.parse_library_root(root, path, [path.resolve()])
+        self.errors.raise_if_errors()
+        self.check_block_cycles()
+        blocks = root.value.get("blocks")
+        own = tuple(blocks.value) if blocks is not None and blocks.is_map else ()
+        for name in own:
+            if name in self.blocks:
+                self.check_constant_attrs(self.blocks[name])
+        self.errors.raise_if_errors()
+        doc = root.value
+        name = doc["name"].value if "name" in doc else path.stem
+        return Library(name=str(name), file=display, loc=root.loc, blocks=dict(self.blocks),
+                       own=own, doc=str(doc["doc"].value) if "doc" in doc else "",
+                       uses=tuple(sorted(str(p) for p in self._loaded - {path.resolve()})))
+
+    def check_constant_attrs(self, block: BlockDef) -> None:
+        """Attributes of the block's op calls that are constants (no expression): their type and
+        range; and required attributes that are missing."""
+        for call in _calls(block.body):
+            if call.is_block or call.target not in REGISTRY:
+                continue
+            op = REGISTRY[call.target]
+            for attr in op.attrs:
+                value = call.args.get(attr.name)
+                if value is None:
+                    if attr.required:
+                        self.errors.add(Diagnostic(
+                            f"`{op.name}` needs `{attr.name}`", call.loc,
+                            expected=f"`{attr.name}`: {attr.expected()}", found="no value",
+                            hint=attr.doc or None, chain=(f"block `{block.name}`",)))
+                    continue
+                constant = _constant(value)
+                if constant is _NOT_CONSTANT:
+                    continue
+                try:
+                    attr.coerce(constant)
+                except OpError as err:
+                    self.errors.add(Diagnostic(
+                        f"`{op.name}`: {err.message}", call.arg_locs.get(attr.name, call.loc),
+                        expected=err.expected, found=err.found, hint=err.hint,
+                        chain=(f"block `{block.name}`",)))
 
     def resolve_use(self, item: Y, path: Path) -> Path:
         raw = Path(item.value)
@@ -628,6 +681,20 @@ def _merge_meta(outer: Meta, inner: Meta, loc: Loc) -> Meta:
                 output=outer.output or inner.output, freeze=outer.freeze or inner.freeze)
 
 
+_NOT_CONSTANT = object()
+
+
+def _constant(value: Value) -> Any:
+    """The value of an argument written as a constant (a number, a boolean, null or a list of
+    them), or ``_NOT_CONSTANT`` (an expression or a word, which needs the block's arguments)."""
+    if value.items is not None:
+        items = [_constant(item) for item in value.items]
+        return _NOT_CONSTANT if any(item is _NOT_CONSTANT for item in items) else items
+    if value.expr is not None:
+        return _NOT_CONSTANT
+    return value.literal
+
+
 def _calls(layer: Layer | None) -> Iterable[Call]:
     """Every Call inside a layer (for the block-use graph)."""
     if layer is None:
@@ -645,6 +712,28 @@ def _calls(layer: Layer | None) -> Iterable[Call]:
             yield from _calls(item)
     elif isinstance(layer, Repeat):
         yield from _calls(layer.layer)
+
+
+def parse_library(path: str | Path, allow_paths: Iterable[str | Path] = (),
+                  display: str | None = None) -> Library:
+    """Parse and check a block library on its own (:meth:`Parser.parse_library`)."""
+    path = Path(path)
+    parser = Parser(path.parent if path.parent != Path("") else Path("."),
+                    [Path(p) for p in allow_paths])
+    return parser.parse_library(path, display or str(path))
+
+
+def is_library(path: str | Path) -> bool:
+    """Is the file a block library: a mapping with ``blocks:`` or ``use:``, and neither
+    ``input:`` nor ``network:``? (False for anything that does not read: the caller reports it.)"""
+    try:
+        root = load_yaml(Path(path), str(path))
+    except SpecError:
+        return False
+    if not root.is_map:
+        return False
+    keys = set(root.value)
+    return bool(keys & {"blocks", "use"}) and not keys & {"input", "network"}
 
 
 def parse_spec(path: str | Path, allow_paths: Iterable[str | Path] = (),

@@ -20,17 +20,25 @@ from .errors import Diagnostic, SpecError, UsageError, did_you_mean
 from .expr import evaluate
 from .expand import DEFAULT_MAX_NODES, expand
 from .ir import Graph
-from .parser import parse_spec
-from .spec import PARAM_TYPES, Spec
+from .parser import is_library, parse_library, parse_spec
+from .spec import PARAM_TYPES, Library, Spec
 from .util import gc_paused
 from .yamlsrc import describe
 
-__all__ = ["instantiate", "load", "parse", "parse_input", "parse_sets", "resolve_params"]
+__all__ = ["check_library", "instantiate", "is_library", "load", "parse", "parse_input", "parse_sets",
+           "resolve_params"]
 
 
 def parse(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> Spec:
     """Stages 1-3: the spec's AST (with its libraries), or a SpecError."""
     return parse_spec(path, allow_paths)
+
+
+def check_library(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> Library:
+    """A block library checked on its own: its blocks parsed, their op, block and attribute
+    names resolved, block-use cycles, and constant attributes checked; or a SpecError. (Shapes
+    need an input: they are checked where a model uses the blocks.)"""
+    return parse_library(path, allow_paths)
 
 
 @gc_paused()

@@ -24,6 +24,7 @@ __all__ = [
     "ParamDecl",
     "BlockDef",
     "Spec",
+    "Library",
     "PARAM_TYPES",
 ]
 
@@ -141,3 +142,16 @@ class Spec:
     doc: str = ""
     uses: tuple[str, ...] = ()
     checks: tuple[tuple[Value, str], ...] = ()  # (condition, message) on the spec parameters
+
+
+@dataclass(frozen=True)
+class Library:
+    """A block library (a file with ``blocks:`` and no ``network:``), checked on its own."""
+
+    name: str
+    file: str
+    loc: Loc
+    blocks: dict[str, BlockDef]  # its own blocks and those of the libraries it uses
+    own: tuple[str, ...] = ()  # the names of the blocks this file defines, in order
+    doc: str = ""
+    uses: tuple[str, ...] = ()

@@ -200,6 +200,13 @@ LANGUAGE_CASES = [
     case("name_and_its_container", "bad/name_container_clash.yaml", "5:5",
          r"^`paths` names a layer and also the container of `paths\.0`$",
          r"found: `paths\.0` beside `paths` in one scope"),
+    case("library_constant_attribute", "bad/library_bad_attr.yaml", "6:33",
+         r"^`conv`: `k` must be an integer >= 1 or a list \[h, w\] of them$", r"found: 0",
+         r"in block `unit`", r"`layernorm`: `eps` must be a number >= 0", r"^2 errors$"),
+    case("library_unknown_op", "bad/library_unknown_op.yaml", "5:39",
+         r"^unknown op or block `premute`$", r"hint: did you mean `permute`"),
+    case("library_missing_attribute", "bad/library_missing_attr.yaml", "4:12",
+         r"^`conv` needs `out`$", r"found: no value", r"in block `unit`"),
     case("name_leading_dash", "bad/name_leading_dash.yaml", "4:5", r"^`-block` cannot name a layer$",
          r"expected: letters, digits, `_` and `-`"),
 ]

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import archdsl
 from archdsl.cli import cli
 from archdsl.errors import SpecError, UsageError
+from tests.conftest import ROOT
 
 
 def shapes(graph):
@@ -455,3 +456,14 @@ def test_no_import_cycles_inside_the_package():
                 graph.add_edges_from((name, n) for n in names if n and n.split(".")[0] == "archdsl")
     cycles = [c for c in nx.simple_cycles(graph) if len(c) > 1]
     assert not cycles
+
+
+def test_block_libraries_check_as_libraries():
+    """`archdsl check specs/lib/resnet.yaml` checks the library (it has no `input:`)."""
+    libraries = sorted((ROOT / "specs" / "lib").glob("*.yaml"))
+    assert libraries
+    result = CliRunner().invoke(cli, ["check", *map(str, libraries)])
+    assert result.exit_code == 0, result.output
+    assert "resnet_blocks: library of 4 blocks (basic, bottleneck, basic_a, squeeze_excite)" \
+        in result.output
+    assert len(result.output.strip().splitlines()) == len(libraries)

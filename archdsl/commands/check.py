@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..cli import CONTEXT, load_each, spec_options
+from ..errors import ArchError
 
 __all__ = ["check"]
 
@@ -21,10 +22,29 @@ def check(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None
           allow_paths: tuple[str, ...], max_nodes: int, quiet: bool) -> None:
     """Check SPECS: parse, expand and infer every shape; print input and output shapes.
 
-    Every independent error is reported, each with file:line:column, the source line, what was
-    expected and found, and a hint. Exits 1 if any spec has an error.
+    A block library (a file with `blocks:` and no `network:`) is checked as a library: its blocks
+    parsed, op, block and attribute names resolved, constant attributes checked (shapes need a
+    model's input). Every independent error is reported, each with file:line:column, the source
+    line, what was expected and found, and a hint. Exits 1 if any spec has an error.
     """
-    graphs, failed = load_each(specs, sets, input_shape, allow_paths, max_nodes)
+    from ..pipeline import check_library, is_library
+
+    libraries = [path for path in specs if is_library(path)]
+    models = tuple(path for path in specs if path not in libraries)
+    failed = False
+    for path in libraries:
+        try:
+            library = check_library(path, allow_paths)
+        except ArchError as error:
+            click.echo(error.render(), err=True)
+            failed = True
+            continue
+        if not quiet:
+            names = ", ".join(library.own)
+            click.echo(f"{library.name}: library of {len(library.own)} block"
+                       f"{'' if len(library.own) == 1 else 's'} ({names})  ({path})")
+    graphs, failed_models = load_each(models, sets, input_shape, allow_paths, max_nodes)
+    failed = failed or failed_models
     for path, graph in graphs:
         if not quiet:
             outs = graph.output_shapes()
