@@ -20,12 +20,12 @@ import networkx as nx
 from . import expr as expr_mod
 from .errors import Collector, Diagnostic, Loc, SpecError, did_you_mean
 from .ops import REGISTRY, OpError
-from .schema import LIBRARY_KEYS, validate_structure
+from .schema import LIBRARY_KEYS, BlockSignature, validate_structure
 from .spec import (PARAM_TYPES, BlockDef, Call, Layer, Library, Meta, ParamDecl, Parallel, Repeat,
                    Residual, Seq, Spec, Value)
 from .yamlsrc import Y, describe, load_yaml
 
-__all__ = ["parse_spec", "parse_library", "is_library", "Parser", "META_KEYS", "CONSTRUCTS",
+__all__ = ["parse_spec", "parse_library", "is_library", "block_signatures", "Parser", "META_KEYS", "CONSTRUCTS",
            "NAME_RE", "LAYER_NAME_RE"]
 
 META_KEYS = ("from", "when", "output", "freeze")
@@ -734,6 +734,34 @@ def is_library(path: str | Path) -> bool:
         return False
     keys = set(root.value)
     return bool(keys & {"blocks", "use"}) and not keys & {"input", "network"}
+
+
+def block_signatures(path: str | Path, allow_paths: Iterable[str | Path] = ()
+                     ) -> dict[str, BlockSignature]:
+    """The blocks a spec or library can call (its own and those of the libraries it uses), with
+    their parameters, for the JSON Schema. Errors are ignored, as far as they can be: a spec being
+    edited still gets the names of its blocks."""
+    path = Path(path)
+    parser = Parser(path.parent if path.parent != Path("") else Path("."),
+                    [Path(p) for p in allow_paths])
+    root = load_yaml(path, str(path))
+    if not root.is_map:
+        return {}
+    parser.parse_uses(root, path, [path.resolve()])
+    signatures = {name: _signature(block.params, block.doc)
+                  for name, block in parser.blocks.items()}
+    blocks = root.value.get("blocks")
+    if blocks is not None and blocks.is_map:
+        for name, body in blocks.value.items():
+            params = body.value.get("params") if body.is_map else None
+            declared = parser.collect(parser.parse_block_params, params) or {}
+            doc = body.value["doc"].value if body.is_map and "doc" in body.value else ""
+            signatures[name] = _signature(declared, str(doc))
+    return signatures
+
+
+def _signature(params: dict[str, ParamDecl], doc: str) -> BlockSignature:
+    return BlockSignature(tuple((p.name, p.type, p.required) for p in params.values()), doc)
 
 
 def parse_spec(path: str | Path, allow_paths: Iterable[str | Path] = (),

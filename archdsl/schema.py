@@ -1,20 +1,34 @@
 """Stage 2: the JSON Schema of the spec language, and validation of a located tree against it.
 
 The schema is published (``archdsl schema``) so editors with a YAML language server complete and
-check specs. It describes the structure; the parser then checks what a schema cannot say well
-(which key of a layer is its op, whether an op exists) with its own located diagnostics.
+check specs. It is generated from the op registry: every op's attributes with their types, ranges,
+enums, defaults and required ones (an expression string is accepted wherever a value is). A block
+call looks like an op call (``{basic: {out: 64}}``), so a schema that knows no blocks must let an
+unknown key be a block call; given the blocks of the specs it serves (``spec_schema(blocks)``,
+``archdsl schema SPEC...``), an unknown key is only a layer's name, and a misspelt op or block is
+refused. The parser then checks what a schema cannot say well, with located diagnostics.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import Diagnostic, did_you_mean
+from .ops import REGISTRY, Attr, Op
 from .yamlsrc import Y, describe
 
-__all__ = ["SPEC_SCHEMA", "LIBRARY_KEYS", "MODEL_KEYS", "validate_structure"]
+__all__ = [
+    "LIBRARY_KEYS",
+    "MODEL_KEYS",
+    "SPEC_SCHEMA",
+    "BlockSignature",
+    "spec_schema",
+    "validate_structure",
+]
 
 SCHEMA_ID = "https://archdsl.dev/schema/spec-1.json"
 
@@ -49,27 +63,108 @@ _meta_props = {
     "freeze": {"type": "boolean", "description": "Freeze this layer's parameters."},
 }
 _layer_ref = {"$ref": "#/$defs/layer"}
+_EXPR = {"type": "string", "description": "An expression over the parameters (`out * 4`)."}
 
-LAYER_SCHEMA: dict[str, Any] = {
-    "description": "A layer: an op or block name, a list (sequence), a one-key mapping "
-                   "(`{op: {args}}` or `{name: layer}`), or a construct.",
-    "anyOf": [
-        {"type": "string", "description": "An op or block used with its defaults."},
-        {"type": "array", "items": _layer_ref, "description": "A sequence."},
-        {"$ref": "#/$defs/repeat"},
-        {"$ref": "#/$defs/dense"},
-        {"$ref": "#/$defs/parallel"},
-        {"$ref": "#/$defs/residual"},
-        {"$ref": "#/$defs/seq"},
-        {
-            "type": "object",
-            "description": "`{op: {args}}` or `{name: layer}`, with optional meta keys.",
-            "properties": dict(_meta_props),
-            "minProperties": 1,
-            "additionalProperties": {"anyOf": [_layer_ref, {"type": "object"}, {"type": "null"}]},
-        },
-    ],
-}
+
+@dataclass(frozen=True)
+class BlockSignature:
+    """What a schema needs of a block: its parameters as ``(name, type, required)``."""
+
+    params: tuple[tuple[str, str, bool], ...] = ()
+    doc: str = ""
+
+
+def _number(kind: str, attr: Attr) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    low = attr.lower_bound
+    if low is not None:
+        schema["exclusiveMinimum" if attr.exclusive_minimum else "minimum"] = low
+    if attr.maximum is not None:
+        schema["maximum"] = attr.maximum
+    return schema
+
+
+def _attr_schema(attr: Attr) -> dict[str, Any]:
+    """One attribute's values: its type and range, or an expression string."""
+    integer = _number("integer", attr)
+    pair = {"type": "array", "items": {"anyOf": [integer, _EXPR]}, "minItems": 2, "maxItems": 2}
+    by_kind: dict[str, list[dict[str, Any]]] = {
+        "int": [integer],
+        "float": [_number("number", attr)],
+        "optional_float": [_number("number", attr), {"type": "null"}],
+        "bool": [{"type": "boolean"}],
+        "choice": [{"enum": list(attr.choices)}],
+        "pair": [integer, pair],
+        "size": [integer, pair],
+        "optional_pair": [integer, pair, {"type": "null"}],
+        "padding": [integer, pair] + ([{"enum": list(attr.choices)}] if attr.choices else []),
+        "int_list": [{"type": "array", "items": {"anyOf": [integer, _EXPR]}}],
+    }
+    schema: dict[str, Any] = {"description": f"{attr.doc} ({attr.expected()})",
+                              "anyOf": [*by_kind[attr.kind], _EXPR]}
+    if not attr.required:
+        schema["default"] = list(attr.default) if isinstance(attr.default, tuple) else attr.default
+    return schema
+
+
+def _op_args_schema(op: Op) -> dict[str, Any]:
+    """``{conv: {out: 8, k: 3}}``: the op's attributes, the required ones, nothing else."""
+    required = [attr.name for attr in op.attrs if attr.required]
+    return {
+        "type": "object" if required else ["object", "null"],
+        "description": f"{op.doc} (PyTorch: {op.pytorch})",
+        "properties": {attr.name: _attr_schema(attr) for attr in op.attrs},
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def _block_args_schema(name: str, block: BlockSignature) -> dict[str, Any]:
+    required = [param for param, _, needed in block.params if needed]
+    return {
+        "type": "object" if required else ["object", "null"],
+        "description": block.doc or f"block `{name}`",
+        "properties": {param: {"description": f"{typ} parameter", **_value}
+                       for param, typ, _ in block.params},
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def _layer_schema(blocks: Mapping[str, BlockSignature] | None) -> dict[str, Any]:
+    """A layer; its one-key mapping form knows every op (and, when given, every block)."""
+    callables = {name: {"anyOf": [{"$ref": f"#/$defs/ops/{name}"}, _layer_ref]}
+                 for name in sorted(REGISTRY)}
+    if blocks is None:
+        other: dict[str, Any] = {
+            "description": "A layer's name (`{conv1: {conv: ...}}`), or a block call "
+                           "(`{basic: {out: 64}}`; the schema knows no blocks).",
+            "anyOf": [_layer_ref, {"type": "object", "additionalProperties": _value},
+                      {"type": "null"}]}
+    else:
+        for name in sorted(blocks):
+            callables.setdefault(name, {"anyOf": [{"$ref": f"#/$defs/blocks/{name}"}, _layer_ref]})
+        other = {"description": "A layer's name: `{conv1: {conv: ...}}`.", **_layer_ref}
+    return {
+        "description": "A layer: an op or block name, a list (sequence), a one-key mapping "
+                       "(`{op: {args}}` or `{name: layer}`), or a construct.",
+        "anyOf": [
+            {"type": "string", "description": "An op or block used with its defaults."},
+            {"type": "array", "items": _layer_ref, "description": "A sequence."},
+            {"$ref": "#/$defs/repeat"},
+            {"$ref": "#/$defs/dense"},
+            {"$ref": "#/$defs/parallel"},
+            {"$ref": "#/$defs/residual"},
+            {"$ref": "#/$defs/seq"},
+            {
+                "type": "object",
+                "description": "`{op: {args}}` or `{name: layer}`, with optional meta keys.",
+                "properties": {**_meta_props, **callables},
+                "minProperties": 1,
+                "additionalProperties": other,
+            },
+        ],
+    }
 
 
 def _construct(key: str, key_schema: dict[str, Any], extra: dict[str, Any], required: list[str],
@@ -93,7 +188,22 @@ _repeat_extra = {
     "name": {"type": "string", "description": "Child name template, e.g. `denselayer{i+1}`."},
 }
 
-SPEC_SCHEMA: dict[str, Any] = {
+def spec_schema(blocks: Mapping[str, BlockSignature] | None = None) -> dict[str, Any]:
+    """The JSON Schema of a spec; with ``blocks``, one that knows those blocks (and refuses an
+    unknown op or block)."""
+    schema = copy.deepcopy(_BASE_SCHEMA)
+    schema["$defs"]["layer"] = _layer_schema(blocks)
+    schema["$defs"]["ops"] = {name: _op_args_schema(op) for name, op in sorted(REGISTRY.items())}
+    if blocks is not None:
+        schema["$defs"]["blocks"] = {name: _block_args_schema(name, block)
+                                     for name, block in sorted(blocks.items())}
+        for construct in ("repeat", "dense"):
+            schema["$defs"][construct]["properties"]["block"] = {
+                "enum": sorted(blocks), "description": "The block repeated."}
+    return schema
+
+
+_BASE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": SCHEMA_ID,
     "title": "archdsl spec",
@@ -119,7 +229,6 @@ SPEC_SCHEMA: dict[str, Any] = {
     "required": ["name"],
     "additionalProperties": False,
     "$defs": {
-        "layer": LAYER_SCHEMA,
         "block": {
             "type": "object",
             "properties": {
@@ -152,6 +261,8 @@ SPEC_SCHEMA: dict[str, Any] = {
                           "An explicit sequence."),
     },
 }
+
+SPEC_SCHEMA: dict[str, Any] = spec_schema()
 
 MODEL_KEYS = ("name", "doc", "input", "params", "use", "blocks", "network", "checks")
 LIBRARY_KEYS = ("name", "doc", "use", "blocks")

@@ -320,9 +320,11 @@ def test_check_does_not_import_torch(write_spec):
 
 
 def test_schema_is_valid_json_schema_and_accepts_the_zoo():
+    """The zoo is valid under the published schema, and under the schema that knows its blocks."""
     from jsonschema import Draft202012Validator
 
-    from archdsl.schema import SPEC_SCHEMA
+    from archdsl.parser import block_signatures
+    from archdsl.schema import SPEC_SCHEMA, spec_schema
     from archdsl.yamlsrc import load_yaml
     from tests.conftest import SPECS
 
@@ -331,10 +333,52 @@ def test_schema_is_valid_json_schema_and_accepts_the_zoo():
     specs = sorted(SPECS.rglob("*.yaml"))
     assert specs
     for path in specs:
-        errors = list(validator.iter_errors(load_yaml(path).plain()))
+        document = load_yaml(path).plain()
+        errors = list(validator.iter_errors(document))
         assert not errors, f"{path}: {errors[0].message}"
+        # (studies/ use ../lib: allowed as `archdsl check --allow-path specs` would)
+        knowing = Draft202012Validator(spec_schema(block_signatures(path, [SPECS])))
+        errors = list(knowing.iter_errors(document))
+        assert not errors, f"{path} (with its blocks): {errors[0].message}"
     result = CliRunner().invoke(cli, ["schema"])
     assert json.loads(result.output)["title"] == "archdsl spec"
+
+
+# Misspelt ops, attributes and blocks, which `archdsl check` refuses (tests/test_diagnostics.py).
+TYPO_CASES = ["unknown_op.yaml", "unknown_op_pool.yaml", "unknown_attr.yaml",
+              "unknown_attr_typo.yaml", "unknown_block.yaml", "unknown_block_param.yaml",
+              "upsample_pytorch_name.yaml", "library_unknown_op.yaml"]
+# Of them, those the schema refuses without knowing the spec's blocks (an attribute of an op).
+ATTRIBUTE_TYPOS = {"unknown_attr.yaml", "unknown_attr_typo.yaml", "upsample_pytorch_name.yaml"}
+
+
+@pytest.mark.parametrize("name", TYPO_CASES)
+def test_schema_refuses_the_corpus_typos(name):
+    from jsonschema import Draft202012Validator
+
+    from archdsl.parser import block_signatures
+    from archdsl.schema import SPEC_SCHEMA, spec_schema
+    from archdsl.yamlsrc import load_yaml
+
+    path = ROOT / "tests" / "corpus" / "bad" / name
+    document = load_yaml(path).plain()
+    knowing = Draft202012Validator(spec_schema(block_signatures(path)))
+    assert list(knowing.iter_errors(document)), f"{name} is valid under the schema"
+    published = list(Draft202012Validator(SPEC_SCHEMA).iter_errors(document))
+    assert bool(published) == (name in ATTRIBUTE_TYPOS)
+
+
+def test_schema_command_knows_the_blocks_of_its_specs(tmp_path):
+    library = str(ROOT / "specs" / "lib" / "resnet.yaml")
+    result = CliRunner().invoke(cli, ["schema", library])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.output)
+    assert set(schema["$defs"]["blocks"]) == {"basic", "bottleneck", "basic_a", "squeeze_excite"}
+    basic = schema["$defs"]["blocks"]["basic"]
+    assert basic["required"] == ["out"] and set(basic["properties"]) == {"out", "stride"}
+    conv = schema["$defs"]["ops"]["conv"]
+    assert conv["required"] == ["out", "k"] and conv["additionalProperties"] is False
+    assert {"enum": ["same", "valid"]} in conv["properties"]["pad"]["anyOf"]
 
 
 def test_input_sizes_may_be_expressions_over_spec_params(write_spec):
