@@ -99,7 +99,7 @@ NAME_CASES = [
     case("unknown_op", "bad/unknown_op.yaml", "4:13", r"^unknown op or block `cnov`$",
          r"hint: did you mean `conv`\?"),
     case("unknown_op_pool", "bad/unknown_op_pool.yaml", "5:6", r"^unknown op or block `maxpol`$",
-         r"hint: did you mean `maxpool`\?"),
+         r"hint: did you mean `maxpool`"),
     case("unknown_block", "bad/unknown_block.yaml", "8:32", r"^unknown block `basci`$",
          r"hint: did you mean `basic`\?"),
     case("unknown_attribute", "bad/unknown_attr.yaml", "4:28", r"^`conv` has no attribute `kernel`$",
