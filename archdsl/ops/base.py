@@ -305,7 +305,8 @@ class Lowering:
     generator omits a keyword whose value equals its default. ``forward`` is a template for the
     forward expression: ``{m}`` is the submodule (``self.conv1``), ``{x}`` the first input and
     ``{xs}`` all inputs joined by ``, ``; ``{x0}``, ``{x1}``... are single inputs.
-    ``imports`` lists import lines the expression needs (``"import torch"``).
+    ``imports`` lists the import lines the constructor or the expression needs (``"import torch"``,
+    ``"import torchvision"`` for ``torchvision.ops.StochasticDepth``).
     """
 
     module: str | None
