@@ -550,9 +550,12 @@ class Parser:
         allowed = _RESIDUAL_KEYS
         for key in cfg.value:
             if key not in allowed:
+                hint = did_you_mean(key, allowed)
+                if key in REGISTRY:  # `scale: 0.17` (Inception-ResNet's x + 0.17 * branch)
+                    hint = (f"`{key}` is an op: make it the last layer of `body:`, "
+                            f"e.g. `body: [..., {{{key}: {{...}}}}]`")
                 self.fail(f"unknown key `{key}` in `residual`", cfg.key_loc(key),
-                          expected="one of " + ", ".join(f"`{k}`" for k in allowed),
-                          hint=did_you_mean(key, allowed))
+                          expected="one of " + ", ".join(f"`{k}`" for k in allowed), hint=hint)
         if "body" not in cfg.value:
             self.fail("`residual:` needs a `body:`", cfg.loc, expected="a `body:` layer")
         c = cfg.value

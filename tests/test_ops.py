@@ -715,8 +715,10 @@ ATTR_ERRORS = [
         found="^neither$"),
     Err("upsample-both", "upsample", {"scale": 2, "size": 8},
         r"^upsample takes `scale` or `size`, exactly one", attr="scale", found="^both$"),
-    Err("upsample-scale-zero", "upsample", {"scale": 0}, r"^`scale` must be a number > 0, or "
-        r"null$", attr="scale"),
+    Err("upsample-scale-zero", "upsample", {"scale": 0}, r"^`scale` must be a number > 0 and "
+        r"<= 65536, or null$", attr="scale"),
+    Err("upsample-scale-huge", "upsample", {"scale": 1e308}, r"^`scale` must be a number > 0",
+        attr="scale"),
     Err("upsample-align-nearest", "upsample", {"scale": 2, "align_corners": True},
         r"^upsample `align_corners` applies only to `mode: bilinear`$", attr="align_corners"),
     Err("upsample-mode", "upsample", {"scale": 2, "mode": "bilinaer"}, r"^`mode` must be one of",

@@ -28,7 +28,7 @@ class Upsample(Op):
     doc = "nearest or bilinear interpolation, by `scale` or to `size`"
     attrs = (
         Attr("scale", "optional_float", None, "factor for H and W (output floor(size * scale))",
-             minimum=0, exclusive_minimum=True),
+             minimum=0, maximum=2.0**16, exclusive_minimum=True),
         Attr("size", "optional_pair", None, "output size: int or [h, w] (instead of `scale`)"),
         Attr("mode", "choice", "nearest", "`nearest` or `bilinear`",
              choices=("nearest", "bilinear")),
