@@ -422,9 +422,13 @@ class Parser:
         if len(y.value) != 1:
             return
         key, value = next(iter(y.value.items()))
-        if key not in RESERVED_KEYS or not value.is_map:
+        if key not in RESERVED_KEYS:
             return
-        if not (self.looks_like_layer(value) or _looks_like_call(value)):
+        # `{repeat: relu}`, `{dense: [conv, relu]}`: a count cannot be a layer.
+        counted = key in ("repeat", "dense") and (
+            value.is_list or (value.is_str and self.is_callable(value.value)))
+        if not counted and not (value.is_map and (self.looks_like_layer(value)
+                                                  or _looks_like_call(value))):
             return
         if key == "residual" and set(value.value) <= set(_RESIDUAL_KEYS):
             return  # `{residual: {body: ...}}` is the construct

@@ -511,3 +511,18 @@ def test_block_libraries_check_as_libraries():
     assert "resnet_blocks: library of 4 blocks (basic, bottleneck, basic_a, squeeze_excite)" \
         in result.output
     assert len(result.output.strip().splitlines()) == len(libraries)
+
+
+@pytest.mark.parametrize("layer", ["repeat: relu", "dense: [conv, relu]", "seq: {conv: {out: 4, k: 3}}",
+                                   "output: {relu: relu}", "freeze: {conv: {out: 4, k: 3}}"])
+def test_reserved_words_cannot_name_a_layer(write_spec, layer):
+    path = write_spec(f"""
+        name: reserved
+        input: [3, 8, 8]
+        network:
+          - {layer}
+    """)
+    word = layer.split(":")[0]
+    with pytest.raises(SpecError, match=rf"`{word}` is reserved \(a (construct|meta key) of the "
+                                        r"language\) and cannot name a layer"):
+        archdsl.load(path)
