@@ -20,7 +20,7 @@ from archdsl.ops import REGISTRY
 from tests.conftest import ROOT, SPECS
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-EXAMPLES = re.findall(r"^```yaml\n(.*?)^```", README, re.S | re.M)
+EXAMPLES = re.findall(r"^```yaml\n(.*?)^```", README, re.DOTALL | re.MULTILINE)
 LANGUAGE = README[README.index("## The language"):]
 
 
@@ -82,7 +82,7 @@ def test_the_op_table_lists_every_op_and_attribute():
 
 
 def test_the_library_check_example_prints_what_the_tool_prints():
-    shown = re.search(r"^\$ archdsl check (specs/lib/\S+)\n(.*)$", README, re.M)
+    shown = re.search(r"^\$ archdsl check (specs/lib/\S+)\n(.*)$", README, re.MULTILINE)
     assert shown
     result = CliRunner().invoke(cli, ["check", str(ROOT / shown.group(1))])
     assert result.exit_code == 0, result.output
