@@ -404,6 +404,29 @@ def test_layer_scale_says_what_lowering_it_lacks():
     assert "bare nn.Parameter of shape (C, 1, 1)" in info.value.diagnostics[0].found
 
 
+@pytest.mark.parametrize("mode", ["row", "batch"])
+def test_stochastic_depth_trains_like_torchvision(mode: str):
+    """In training, the lowered module drops what torchvision's drops (same random stream)."""
+    import torchvision
+
+    op = get_op("stochastic_depth")
+    ins = [(3, 2, 2)]
+    a = op.bind({"p": 0.5, "mode": mode}, ins)
+    lowered = Lowered(op.lower(a, ins, op.shape(a, ins)), 1).train()
+    reference = torchvision.ops.StochasticDepth(0.5, mode).train()
+    x = torch.rand(16, 3, 2, 2) + 1  # no zeros of its own
+    outputs = []
+    for module in (lowered, reference):
+        torch.manual_seed(0)
+        outputs.append(torch.stack([module(x) for _ in range(4)]))
+    torch.testing.assert_close(outputs[0], outputs[1])
+    dropped = outputs[0].flatten(2).eq(0).all(dim=2)  # per (draw, sample)
+    assert dropped.any() and not dropped.all()
+    survivors = outputs[0].ne(0)
+    scaled = (x / (1 - 0.5)).expand_as(outputs[0])  # what survives is scaled by 1 / (1 - p)
+    torch.testing.assert_close(outputs[0][survivors], scaled[survivors])
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if c.lowers], ids=str)
 def test_lowering_computes_the_reference(case: Case):
     op, a, out = analyse(case)
