@@ -93,7 +93,8 @@ class Parser:
                 self.errors.add(Diagnostic(f"missing required key `{key}`", root.loc,
                                            expected=f"a `{key}:` key in a model spec",
                                            hint="a file with only `blocks:` is a library: "
-                                                "use it from a model spec with `use:`"))
+                                                "use it from a model spec with `use:` "
+                                                "(`archdsl check` checks it on its own)"))
         name = doc.get("name")
         if name is not None and name.is_str and not MODEL_NAME_RE.match(name.value):
             self.errors.add(Diagnostic(f"`{_shown(name.value)}` cannot name a model", name.loc,
