@@ -16,6 +16,11 @@ def ops_table() -> None:
 
     for name in sorted(REGISTRY):
         op = REGISTRY[name]
-        attrs = ", ".join(a.name if a.default is REQUIRED else f"{a.name}={a.default!r}"
+        attrs = ", ".join(a.name if a.default is REQUIRED else f"{a.name}={_shown(a.default)}"
                           for a in op.attrs)
         click.echo(f"{name:<18} {op.category:<10} {attrs}")
+
+
+def _shown(default: object) -> str:
+    """A default as a spec writes it: ``[]`` for an empty list, not Python's ``()``."""
+    return repr(list(default)) if isinstance(default, tuple) else repr(default)
