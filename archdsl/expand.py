@@ -621,8 +621,13 @@ def _is_keyword(value: Value, env: dict[str, Any], words: Any) -> bool:
         return False
     if words is _ANY_WORD:
         return value.literal not in env
-    # A word that names nothing in scope is a (mistyped) choice: the op says which words it takes.
-    return value.literal in words or value.literal not in env
+    if value.literal in words:
+        return True
+    if value.literal in env:
+        return False
+    # A word that names nothing in scope is a mistyped choice (`mode: rows`: the op lists the
+    # words it takes), unless it is closer to a name in scope (`pad: paddng` for `padding`).
+    return did_you_mean(value.literal, words) is not None or did_you_mean(value.literal, env) is None
 
 
 def _fmt_shape(shape: Shape) -> str:

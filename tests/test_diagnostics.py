@@ -214,6 +214,8 @@ LANGUAGE_CASES = [
          r"found: mode: nearest"),
     case("linear_over_channels", "bad/linear_over_channels.yaml", "4:27",
          r"^`fc` \(linear\): `over` must be one of: flat, last$", r"found: 'channels'"),
+    case("param_typo_in_choice_attr", "bad/param_typo_in_choice_attr.yaml", "5:32",
+         r"^unknown name `paddng` in expression$", r"hint: did you mean `padding`\?"),
     case("residual_scale_key", "bad/residual_scale_key.yaml", "7:9",
          r"^unknown key `scale` in `residual`$",
          r"hint: `scale` is an op: make it the last layer of `body:`"),
