@@ -17,8 +17,10 @@ become one box marked ``x N``, and chains such as conv-BN-ReLU become one box
 the channel sum), residual shortcuts are weightless edges beside a straight spine, parallel branches
 keep their order, and an open dense block is a running concatenation.
 
-Nothing here imports torch. Box labels come from each op's ``label()``; colours come from the op's
-``category`` through :data:`COLOURS`, the one colour table.
+Nothing here imports torch, and nothing here tests an op's name: box labels come from each op's
+``label()``, colours, legend entries, chain roles and merge drawings from its
+:class:`~archdsl.ops.Style` (``Op.style``). Figures (``--costs``) are read from
+:mod:`archdsl.analysis`, so they are the numbers ``archdsl report`` prints.
 """
 
 from __future__ import annotations
@@ -37,19 +39,23 @@ from typing import Any
 import graphviz
 import networkx as nx
 
+from .analysis import Analysis, analyze
 from .errors import ArchError, Diagnostic, UsageError, did_you_mean
 from .ir import INPUT, Graph, Node, Scope
-from .ops import REGISTRY, Shape
+from .ops import Shape, Style
 from .util import write_atomic
 
 __all__ = [
-    "COLOURS",
+    "BLOCK_STYLE",
     "FORMATS",
+    "LAYOUTS",
+    "LAYOUT_TIMEOUT",
     "Box",
     "Cluster",
     "DrawOptions",
     "Edge",
     "GraphvizMissing",
+    "LayoutError",
     "View",
     "build_view",
     "chain_groups",
@@ -66,35 +72,9 @@ __all__ = [
 
 # --- style tables --------------------------------------------------------------------------------
 
-# op category (or "block" for a collapsed block) -> (fill, border): the one colour table.
-COLOURS: dict[str, tuple[str, str]] = {
-    "conv": ("#dae8f7", "#4a78a8"),
-    "linear": ("#e8def3", "#7a5ba6"),
-    "norm": ("#fdf0c8", "#b8902a"),
-    "act": ("#fbdedb", "#b9534d"),
-    "pool": ("#dcefd9", "#4d8f4a"),
-    "merge": ("#ffffff", "#444444"),
-    "reshape": ("#ececec", "#808080"),
-    "regularize": ("#f3f3f3", "#9a9a9a"),
-    "block": ("#f2ebdc", "#8a7550"),
-    "other": ("#ffffff", "#808080"),
-}
-LEGEND_NAMES: dict[str, str] = {
-    "conv": "convolution",
-    "linear": "fully connected",
-    "norm": "normalization",
-    "act": "activation",
-    "pool": "pooling",
-    "merge": "merge",
-    "reshape": "reshape",
-    "regularize": "dropout",
-    "block": "block",
-    "other": "other",
-}
-
-# Chains: an anchor (conv, linear) with the norms, activations and dropouts next to it.
-ANCHORS = ("conv", "linear")
-ATTACHED = ("norm", "act", "regularize")
+# Ops bring their own style (Op.style); these are the boxes that are not ops.
+BLOCK_STYLE = Style("block", "#f2ebdc", "#8a7550")  # a collapsed block, repeat or dense block
+IO_STYLE = Style()  # the input and the outputs (drawn dashed, not in the legend)
 # Kinds of scope that ``depth`` opens; the others (seq, residual, parallel) are always open.
 LEVEL_KINDS = ("block", "dense")
 COLLAPSIBLE = ("block", "dense", "repeat")
@@ -107,6 +87,17 @@ FONT = "Helvetica"
 ARROW = "\u2192"  # →
 TIMES = "\u00d7"  # ×
 LONG_LABEL = 44   # a block label longer than this puts its title on its own line
+MAX_TEXT = 120    # spec text (names, paths) in a label or tooltip is cut to this many characters
+MAX_ID = 60       # DOT identifiers made from names are cut to this many characters (then numbered)
+ELLIPSIS = "\u2026"  # …
+
+# Layout time: ``dot`` is killed after this many seconds (``--timeout``). Graphviz's network simplex
+# has no bound of its own: a few hundred layers with many long skip connections take minutes.
+LAYOUT_TIMEOUT = 60.0
+LAYOUTS = ("full", "fast")
+# ``--layout fast``: bound the network-simplex iterations (x coordinates, ranks) to twice the node
+# count and shorten crossing minimisation; edges may bend more, the time stays near linear.
+FAST_LAYOUT = {"nslimit": "2", "nslimit1": "2", "mclimit": "0.5"}
 
 INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
                 "(macOS), or `conda install -c conda-forge graphviz`; or write DOT source with "
@@ -115,6 +106,10 @@ INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `
 
 class GraphvizMissing(ArchError):
     """The Graphviz ``dot`` program is not installed (``.dot`` output still works)."""
+
+
+class LayoutError(ArchError):
+    """Graphviz could not lay out the diagram: ``dot`` failed, crashed or ran past the timeout."""
 
 
 # --- options -------------------------------------------------------------------------------------
@@ -131,6 +126,7 @@ class DrawOptions:
     fold: bool = True
     legend: bool = True
     title: bool = True
+    layout: str = "full"  # "fast" bounds Graphviz's iterations (FAST_LAYOUT)
 
     def __post_init__(self) -> None:
         if self.depth is not None and (isinstance(self.depth, bool) or not isinstance(self.depth, int)
@@ -143,6 +139,9 @@ class DrawOptions:
         if self.shapes not in SHAPE_MODES:
             raise UsageError(Diagnostic(f"--shapes {self.shapes}: unknown mode", None,
                                         expected=", ".join(SHAPE_MODES), found=repr(self.shapes)))
+        if self.layout not in LAYOUTS:
+            raise UsageError(Diagnostic(f"--layout {self.layout}: unknown layout", None,
+                                        expected=", ".join(LAYOUTS), found=repr(self.layout)))
         object.__setattr__(self, "rankdir", self.rankdir.upper())
         object.__setattr__(self, "expand", tuple(self.expand))
 
@@ -157,7 +156,7 @@ class Box:
     kind: str  # io, op, chain, block, fold, merge
     title: str  # the bold lead of a block label ("Bottleneck", "Inception 3a"); may be ""
     text: str  # the rest of the label ("256 -> 512, /2")
-    category: str  # colour key in COLOURS
+    style: Style  # colour and legend entry (the op's, or BLOCK_STYLE)
     nodes: tuple[str, ...]  # the graph nodes this box stands for (costs)
     shape: Shape  # the output shape
     path: str  # scope path or node name (tooltip)
@@ -290,9 +289,8 @@ def _channels(ins: Shape, out: Shape) -> str:
     return text
 
 
-def _category(node: Node) -> str:
-    op = REGISTRY.get(node.op)
-    return op.category if op is not None else "other"
+def _style(node: Node) -> Style:
+    return node.opdef.style
 
 
 def _op_label(node: Node) -> str:
@@ -301,8 +299,7 @@ def _op_label(node: Node) -> str:
 
 def _compact(node: Node) -> str:
     """A node's label for a one-line summary: ``1x1 128`` for ``1x1 conv 128``."""
-    label = _op_label(node)
-    return label.replace(" conv ", " ", 1) if _category(node) == "conv" else label
+    return node.opdef.compact_label(node.attrs, list(node.in_shapes), node.shape)
 
 
 def _compact_chain(nodes: list[Node]) -> str:
@@ -312,12 +309,6 @@ def _compact_chain(nodes: list[Node]) -> str:
 
 def _in_shape(node: Node) -> Shape:
     return node.in_shapes[0] if node.in_shapes else ()
-
-
-def _node_cost(node: Node) -> tuple[int, int]:
-    op = node.opdef
-    ins = list(node.in_shapes)
-    return op.params(node.attrs, ins, node.shape), op.macs(node.attrs, ins, node.shape)
 
 
 # --- chains --------------------------------------------------------------------------------------
@@ -330,7 +321,7 @@ def chain_groups(nodes: list[Node]) -> list[list[Node]]:
     groups: list[list[Node]] = []
     segment: list[Node] = []
     for node in nodes:
-        if _category(node) in ANCHORS + ATTACHED:
+        if _style(node).chain != "alone":
             segment.append(node)
             continue
         groups.extend(_segment_groups(segment))
@@ -343,11 +334,11 @@ def chain_groups(nodes: list[Node]) -> list[list[Node]]:
 def _segment_groups(segment: list[Node]) -> list[list[Node]]:
     if not segment:
         return []
-    pre = _category(segment[0]) not in ANCHORS  # pre-activation: groups end at an anchor
+    pre = _style(segment[0]).chain != "anchor"  # pre-activation: groups end at an anchor
     groups: list[list[Node]] = []
     current: list[Node] = []
     for node in segment:
-        anchor = _category(node) in ANCHORS
+        anchor = _style(node).chain == "anchor"
         if anchor and not pre and current:
             groups.append(current)
             current = []
@@ -360,11 +351,17 @@ def _segment_groups(segment: list[Node]) -> list[list[Node]]:
     return groups
 
 
-def _chain_category(nodes: list[Node]) -> str:
+def _chain_style(nodes: list[Node]) -> Style:
+    """A chain is drawn in its anchor's colour (its first node's when it has none)."""
     for node in nodes:
-        if _category(node) in ANCHORS:
-            return _category(node)
-    return _category(nodes[0])
+        if _style(node).chain == "anchor":
+            return _style(node)
+    return _style(nodes[0])
+
+
+def _summarised(node: Node) -> bool:
+    """The node shows in a parallel block's summary as more than a fallback (a conv, a pool)."""
+    return _style(node).token not in ("", "label")
 
 
 # --- building the view ---------------------------------------------------------------------------
@@ -373,8 +370,10 @@ class _ViewBuilder:
     """Walks the scope tree and decides, for every scope, whether it is a box, a frame or
     transparent; records which box draws each graph node, then derives the edges."""
 
-    def __init__(self, graph: Graph, options: DrawOptions):
-        self.graph = graph
+    def __init__(self, analysis: Analysis, options: DrawOptions):
+        assert analysis.graph is not None
+        self.analysis = analysis
+        self.graph = graph = analysis.graph
         self.options = options
         self.ids = _Ids()
         self.owner: dict[str, str] = {}  # graph node -> id of the box that draws it
@@ -401,12 +400,8 @@ class _ViewBuilder:
         items.extend(self.contents(self.graph.scopes[""]))
         self.outputs = self.output_boxes()
         items.extend(self.outputs)
-        totals = [0, 0]
-        for node in self.graph.op_nodes():
-            params, macs = _node_cost(node)
-            totals[0] += params
-            totals[1] += macs
-        return View(self.graph.name, items, self.edges(), self.options, (totals[0], totals[1]),
+        totals = (self.analysis.params, self.analysis.macs)
+        return View(self.graph.name, items, self.edges(), self.options, totals,
                     self.costs, self.spine(items), self.branch_ranks())
 
     # --expand
@@ -643,38 +638,34 @@ class _ViewBuilder:
 
     def own(self, box: Box, nodes: list[str]) -> None:
         box.nodes = tuple(nodes)
-        params = macs = 0
+        stats = [self.analysis.nodes[name] for name in nodes]
         for name in nodes:
             self.owner[name] = box.id
-            p, m = _node_cost(self.graph.nodes[name])
-            params += p
-            macs += m
-        self.costs[box.id] = (params, macs)
+        self.costs[box.id] = (sum(s.params for s in stats), sum(s.macs for s in stats))
 
     # boxes
     def unit_box(self, unit: _Unit) -> Box | None:
         if unit.scope is not None:
             return self.scope_box(unit.scope)
         nodes = [self.graph.nodes[n] for n in unit.nodes]
-        if len(nodes) == 1 and _category(nodes[0]) == "merge":
+        if len(nodes) == 1 and _style(nodes[0]).merge is not None:
             return self.merge_box(nodes[0])
         text = " \u00b7 ".join(_op_label(n) for n in nodes)
         kind = "op" if len(nodes) == 1 else "chain"
         path = nodes[0].name if len(nodes) == 1 else f"{nodes[0].name} \u2026 {nodes[-1].local_name}"
-        return Box(self.ids(nodes[0].name), kind, "", text, _chain_category(nodes), (),
+        return Box(self.ids(nodes[0].name), kind, "", text, _chain_style(nodes), (),
                    nodes[-1].shape, path, in_shape=_in_shape(nodes[0]))
 
     def merge_box(self, node: Node) -> Box:
-        label = _op_label(node)
-        symbol = len(label) <= 1
-        text = label
-        if node.op == "concat":
+        style = _style(node)
+        label = text = _op_label(node)
+        if style.merge == "channels":
             inputs = self.virtual.get(node.name, node.inputs)
             chans = [self.graph.nodes[i].shape[0] for i in inputs]
             parts = " + ".join(map(str, chans)) if len(chans) <= 6 else f"{len(chans)} inputs"
             text = f"{label} {parts} = {node.shape[0]}"
-        return Box(self.ids(node.name), "merge", "", text, "merge", (), node.shape, node.name,
-                   in_shape=_in_shape(node), symbol=symbol)
+        return Box(self.ids(node.name), "merge", "", text, style, (), node.shape, node.name,
+                   in_shape=_in_shape(node), symbol=style.merge == "symbol")
 
     def scope_box(self, scope: Scope) -> Box | None:
         nodes = self.nodes_in(scope)
@@ -684,10 +675,10 @@ class _ViewBuilder:
         chain = self.single_chain(scope) if scope.kind == "block" else None
         if chain is not None:
             text = " \u00b7 ".join(_op_label(n) for n in chain)
-            return Box(box_id, "chain", "", text, _chain_category(chain), (), scope.out_shape,
+            return Box(box_id, "chain", "", text, _chain_style(chain), (), scope.out_shape,
                        scope.path, in_shape=scope.in_shape)
         title, sep, text = self.describe(scope)
-        return Box(box_id, "block", title, text, "block", (), scope.out_shape, scope.path,
+        return Box(box_id, "block", title, text, BLOCK_STYLE, (), scope.out_shape, scope.path,
                    in_shape=scope.in_shape, sep=sep)
 
     def describe(self, scope: Scope) -> tuple[str, str, str]:
@@ -735,9 +726,10 @@ class _ViewBuilder:
             child = self.graph.scopes.get(member)
             if child is not None and child.kind == "parallel" and parallel is None:
                 parallel = child
-            elif child is not None or _category(self.graph.nodes[member]) in ANCHORS + ("pool",):
+            elif child is not None or _summarised(self.graph.nodes[member]):
                 return None
-        if parallel is None or parallel.meta.get("merge") != "concat":
+        merge = self.merge_node(parallel) if parallel is not None else None
+        if merge is None or _style(merge).merge != "channels":  # the summary sums channels
             return None
         branches = self.branches(parallel)
         if branches is None:
@@ -764,13 +756,13 @@ class _ViewBuilder:
             child = self.graph.scopes.get(member)
             if child is None:
                 node = self.graph.nodes[member]
-                cat = _category(node)
-                if cat in ANCHORS:
+                token = _style(node).token
+                if token == "channels":
                     tokens.append(str(node.shape[0]))
-                elif cat == "pool":
-                    tokens.append("pool")
-                elif cat == "reshape":
+                elif token == "label":
                     fallback.append(_op_label(node))
+                elif token:
+                    tokens.append(token)
             elif child.kind == "parallel":
                 inner = self.branches(child)
                 if inner:
@@ -780,12 +772,10 @@ class _ViewBuilder:
         return tokens or fallback
 
     def merge_node(self, parallel: Scope) -> Node | None:
-        merge = parallel.meta.get("merge")
-        for member in parallel.members:
-            node = self.graph.nodes.get(member)
-            if node is not None and member not in self.graph.scopes and node.op == merge:
-                return node
-        return None
+        """The node merging a parallel's branches (None when one branch was left)."""
+        if len(parallel.meta.get("branch_outputs", ())) < 2:
+            return None
+        return self.graph.nodes.get(parallel.meta.get("merge_node", ""))
 
     def output_of(self, member: str) -> str:
         scope = self.graph.scopes.get(member)
@@ -839,7 +829,7 @@ class _ViewBuilder:
             self.skip.update((src, name) for src in self.graph.nodes[name].inputs)
         for member in scope.members:
             node = self.graph.nodes.get(member)
-            if node is not None and node.op == "add" and node.inputs == (body_out, short_out):
+            if node is not None and node.inputs == (body_out, short_out):  # the residual's merge
                 self.skip.add((short_out, member))
 
     def note_dense(self, scope: Scope) -> None:
@@ -848,7 +838,7 @@ class _ViewBuilder:
         previous: str | None = None
         for member in scope.members:
             node = self.graph.nodes.get(member)
-            if node is None or member in self.graph.scopes or node.op != "concat":
+            if node is None or member in self.graph.scopes or _style(node).merge != "channels":
                 continue
             if previous is not None and len(node.inputs) > 2:
                 self.virtual[member] = (previous, node.inputs[-1])
@@ -858,7 +848,7 @@ class _ViewBuilder:
     # inputs, outputs, edges
     def input_box(self) -> Box:
         node = self.graph.nodes[INPUT]
-        box = Box(self.ids(INPUT), "io", "", "input", "other", (INPUT,), node.shape, INPUT)
+        box = Box(self.ids(INPUT), "io", "", "input", IO_STYLE, (INPUT,), node.shape, INPUT)
         self.owner[INPUT] = box.id
         return box
 
@@ -866,7 +856,7 @@ class _ViewBuilder:
         boxes = []
         for name, node in self.graph.outputs.items():
             text = "output" if name == "out" else name
-            boxes.append(Box(self.ids("output_" + name), "io", "", text, "other", (),
+            boxes.append(Box(self.ids("output_" + name), "io", "", text, IO_STYLE, (),
                              self.graph.nodes[node].shape, name))
         return boxes
 
@@ -920,7 +910,7 @@ class _Ids:
         self.used: set[str] = set(self.RESERVED)
 
     def __call__(self, name: str) -> str:
-        base = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_") or "n"
+        base = re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_")[:MAX_ID] or "n"
         if base[0].isdigit():
             base = "n" + base
         ident, k = base, 1
@@ -931,11 +921,23 @@ class _Ids:
         return ident
 
 
-def build_view(graph: Graph, options: DrawOptions | None = None, **kwargs: Any) -> View:
-    """Decide what the diagram shows: boxes, frames, folds and edges (no layout yet)."""
+def build_view(source: Graph | Analysis, options: DrawOptions | None = None, **kwargs: Any) -> View:
+    """Decide what the diagram shows: boxes, frames, folds and edges (no layout yet).
+
+    ``source`` is a checked graph or its :class:`~archdsl.analysis.Analysis`; the figures the
+    diagram shows (``costs``, the title's totals) are the analysis's (a graph is analysed here,
+    batch 1), so they agree with ``archdsl report``.
+    """
     options = options or DrawOptions(**kwargs)
-    builder = _ViewBuilder(graph, options)
-    return builder.build()
+    return _ViewBuilder(_analysis_of(source), options).build()
+
+
+def _analysis_of(source: Graph | Analysis) -> Analysis:
+    if isinstance(source, Analysis):
+        if source.graph is None:
+            raise ValueError("this Analysis has no graph to draw (analyse a graph from archdsl.load)")
+        return source
+    return analyze(source)
 
 
 # --- DOT -----------------------------------------------------------------------------------------
@@ -968,7 +970,9 @@ class _DotWriter:
         attrs = dict(GRAPH_ATTRS, rankdir=self.options.rankdir, id=self.prefix + "graph")
         if self.options.title:
             attrs.update(label=self.title(), labelloc="t", fontsize="13")
-        dot = graphviz.Digraph(self.view.name, graph_attr=attrs, node_attr=NODE_ATTRS,
+        if self.options.layout == "fast":
+            attrs.update(FAST_LAYOUT)
+        dot = graphviz.Digraph(_clip(self.view.name, MAX_ID), graph_attr=attrs, node_attr=NODE_ATTRS,
                                edge_attr=EDGE_ATTRS)
         self.add_items(dot, self.view.items)
         for boxes in self.view.same_rank:  # parallel branches start side by side
@@ -1008,12 +1012,11 @@ class _DotWriter:
         return f"<{text}>"
 
     def box_attrs(self, box: Box) -> dict[str, str]:
-        fill, border = COLOURS.get(box.category, COLOURS["other"])
-        attrs = {"label": self.box_label(box), "fillcolor": fill, "color": border,
-                 "tooltip": box.path, "id": self.prefix + box.id}
+        attrs = {"label": self.box_label(box), "fillcolor": box.style.fill, "color": box.style.border,
+                 "tooltip": _clip(box.path), "id": self.prefix + box.id}
         if box.kind == "io":
             attrs.update(style="rounded,dashed", fillcolor="white", color="#777777")
-        elif box.category == "block":
+        elif box.style == BLOCK_STYLE:
             attrs.update(style="filled", penwidth="1.2")
         if box.count > 1:
             attrs["peripheries"] = "2"
@@ -1074,26 +1077,37 @@ class _DotWriter:
         return attrs
 
     def add_legend(self, dot: graphviz.Digraph) -> None:
-        used = []
+        used: list[Style] = []  # one row per colour, in the order the boxes first show it
         for box in self.view.boxes():
-            if box.kind != "io" and box.category not in used:
-                used.append(box.category)
-        order = [c for c in COLOURS if c in used]
-        if not order:
+            if box.kind != "io" and not any(_same_entry(box.style, u) for u in used):
+                used.append(box.style)
+        if not used:
             return
         rows = []
-        for category in order:
-            fill, border = COLOURS[category]
-            rows.append(f'<TR><TD BGCOLOR="{fill}" COLOR="{border}" WIDTH="16" HEIGHT="10"></TD>'
-                        f'<TD BORDER="0" ALIGN="LEFT">{_esc(LEGEND_NAMES[category])}</TD></TR>')
+        for style in used:
+            rows.append(f'<TR><TD BGCOLOR="{_esc(style.fill)}" COLOR="{_esc(style.border)}" '
+                        f'WIDTH="16" HEIGHT="10"></TD>'
+                        f'<TD BORDER="0" ALIGN="LEFT">{_esc(style.legend)}</TD></TR>')
         table = ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2">'
                  + "".join(rows) + "</TABLE>>")
         dot.node("legend", label=table, shape="plaintext", style="", fontsize="9",
                  id=self.prefix + "legend")
 
 
+def _same_entry(a: Style, b: Style) -> bool:
+    """Two styles share a legend row when they look the same and have the same name."""
+    return (a.legend, a.fill, a.border) == (b.legend, b.fill, b.border)
+
+
 def _esc(text: str) -> str:
-    return html.escape(text, quote=False)
+    """Spec text in an HTML-like label: escaped, and at most :data:`MAX_TEXT` characters."""
+    return html.escape(_clip(text), quote=False)
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (Graphviz refuses a DOT token longer
+    than 16,384 characters, and a box is no place for a name that long)."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
 def to_dot(view: View, id_prefix: str | None = None) -> str:
@@ -1102,14 +1116,14 @@ def to_dot(view: View, id_prefix: str | None = None) -> str:
     Every SVG id (graph, clusters, nodes, edges) starts with ``id_prefix`` (default: the network's
     name and ``-``) so that several diagrams can share one HTML page.
     """
-    prefix = f"{view.name}-" if id_prefix is None else id_prefix
+    prefix = f"{_clip(view.name, MAX_ID)}-" if id_prefix is None else id_prefix
     return _DotWriter(view, re.sub(r"[^0-9A-Za-z_-]+", "_", prefix)).source()
 
 
-def draw_graph(graph: Graph, **options: Any) -> str:
-    """DOT source of the diagram of ``graph`` (keyword arguments: :class:`DrawOptions`)."""
+def draw_graph(source: Graph | Analysis, **options: Any) -> str:
+    """DOT source of the diagram of a graph or its analysis (keyword arguments: :class:`DrawOptions`)."""
     prefix = options.pop("id_prefix", None)
-    return to_dot(build_view(graph, DrawOptions(**options)), prefix)
+    return to_dot(build_view(source, DrawOptions(**options)), prefix)
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -1125,24 +1139,82 @@ def dot_program() -> str:
     return path
 
 
-def render_bytes(source: str, fmt: str) -> bytes:
-    """Run ``dot -T<fmt>`` on DOT source; ``fmt`` is ``svg``, ``png``, ``pdf`` or ``dot``."""
+def render_bytes(source: str, fmt: str, *, timeout: float | None = LAYOUT_TIMEOUT,
+                 view: View | None = None) -> bytes:
+    """Run ``dot -T<fmt>`` on DOT source; ``fmt`` is ``svg``, ``png``, ``pdf`` or ``dot``.
+
+    ``dot`` is killed after ``timeout`` seconds (None: no bound). A failure, a crash or the
+    timeout is a :class:`LayoutError` saying what happened and what helps (for ``view``'s options
+    when given).
+    """
     if fmt == "dot":
         return source.encode("utf-8")
+    if timeout is not None and not timeout > 0:
+        raise UsageError(Diagnostic(f"--timeout {timeout}: not a time", None,
+                                    expected="a number of seconds > 0", found=repr(timeout)))
     args = [dot_program(), f"-T{fmt}"]
     if fmt == "png":
         args.append(f"-Gdpi={PNG_DPI}")
-    proc = subprocess.run(args, input=source.encode("utf-8"), capture_output=True, check=False)
-    if proc.returncode != 0:  # our DOT is wrong: a bug, not a user error
-        raise RuntimeError(f"dot -T{fmt} failed with exit code {proc.returncode}:\n"
-                           + proc.stderr.decode("utf-8", "replace"))
+    try:
+        proc = subprocess.run(args, input=source.encode("utf-8"), capture_output=True,
+                              check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LayoutError(_layout_diagnostic(
+            f"Graphviz did not lay out {_what(view)} within {_seconds(timeout)}; it was stopped",
+            view, timed_out=True)) from None
+    except OSError as error:
+        raise LayoutError(_layout_diagnostic(f"could not run Graphviz's `dot`: {error.strerror}",
+                                             view)) from None
+    if proc.returncode != 0:
+        how = (f"was killed by signal {-proc.returncode} (out of memory?)" if proc.returncode < 0
+               else f"failed (exit code {proc.returncode})")
+        said = " ".join(proc.stderr.decode("utf-8", "replace").split())
+        raise LayoutError(_layout_diagnostic(
+            f"Graphviz could not lay out {_what(view)}: dot -T{fmt} {how}", view,
+            found=_clip(said, 300) or "no message from dot"))
     return proc.stdout
 
 
-def render_svg(graph: Graph, *, inline: bool = False, **options: Any) -> str:
+def _what(view: View | None) -> str:
+    if view is None:
+        return "the diagram"
+    return f"the diagram of {_clip(view.name, 60)} ({len(view.boxes()):,} boxes, {len(view.edges):,} edges)"
+
+
+def _seconds(timeout: float | None) -> str:
+    return f"{timeout:g} s" if timeout is not None else "the time allowed"
+
+
+def _layout_diagnostic(message: str, view: View | None, *, timed_out: bool = False,
+                       found: str | None = None) -> Diagnostic:
+    """What failed, and the options that give Graphviz less to do, given those already used."""
+    options = view.options if view is not None else DrawOptions()
+    helps = []
+    if options.layout != "fast":
+        helps.append("`--layout fast` (a quicker, less polished layout)")
+    if not options.fold:
+        helps.append("`--fold` (repeats and chains as one box)")
+    if options.depth is None or options.depth > 0:
+        helps.append("a lower `--depth` (0 draws one box per stage)")
+    if options.rankdir in ("TB", "BT"):
+        helps.append("`--rankdir LR`")
+    if timed_out:
+        helps.append("a longer `--timeout`")
+    else:
+        helps.append("shorter layer names")
+    hint = ("draw less or differently: " + ", ".join(helps)
+            + "; or write `-o FILE.dot` and lay it out with Graphviz yourself")
+    return Diagnostic(message, None, found=found, hint=hint)
+
+
+def render_svg(source: Graph | Analysis, *, inline: bool = False,
+               timeout: float | None = LAYOUT_TIMEOUT, **options: Any) -> str:
     """The diagram as SVG text. ``inline=True`` drops the XML prologue, for embedding in HTML
-    (ids start with ``id_prefix``, by default the network's name, so diagrams can share a page)."""
-    svg = render_bytes(draw_graph(graph, **options), "svg").decode("utf-8")
+    (ids start with ``id_prefix``, by default the network's name, so diagrams can share a page).
+    ``dot`` runs at most ``timeout`` seconds (:func:`render_bytes`)."""
+    prefix = options.pop("id_prefix", None)
+    view = build_view(source, DrawOptions(**options))
+    svg = render_bytes(to_dot(view, prefix), "svg", timeout=timeout, view=view).decode("utf-8")
     return svg[svg.index("<svg"):] if inline else svg
 
 
@@ -1155,13 +1227,15 @@ def output_format(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
-def render(graph: Graph, path: str | Path, **options: Any) -> View:
-    """Draw ``graph`` to ``path``; the format follows the extension. Returns the view drawn."""
+def render(source: Graph | Analysis, path: str | Path, *, timeout: float | None = LAYOUT_TIMEOUT,
+           **options: Any) -> View:
+    """Draw a graph (or its analysis) to ``path``; the format follows the extension. ``dot`` runs
+    at most ``timeout`` seconds; on any failure the file is left as it was. Returns the view."""
     fmt = output_format(path)
     if fmt != "dot":
         dot_program()
     prefix = options.pop("id_prefix", None)
-    view = build_view(graph, DrawOptions(**options))
-    data = render_bytes(to_dot(view, prefix), fmt)
+    view = build_view(source, DrawOptions(**options))
+    data = render_bytes(to_dot(view, prefix), fmt, timeout=timeout, view=view)
     write_atomic(path, data)
     return view

@@ -7,6 +7,7 @@ parametrised test draws every zoo spec at its default depth and fully expanded.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 
 import archdsl
 from archdsl import draw as dr
+from archdsl.analysis import analyze
 from archdsl.cli import cli, main
 from archdsl.errors import UsageError
 from tests.conftest import ROOT, zoo_specs
@@ -339,6 +341,52 @@ def test_rankdir_shapes_and_costs_in_the_dot(load_spec):
         dr.DrawOptions(rankdir="up")
     with pytest.raises(UsageError, match="--shapes"):
         dr.DrawOptions(shapes="all")
+
+
+def test_costs_are_the_reports_figures(tmp_path, capsys):
+    """`draw --costs` prints what `archdsl report` says (issue 11: draw recomputed its own totals
+    and counted GoogLeNet's auxiliary heads, 1,506,748,416 MACs against report's 1,498,376,192)."""
+    spec = str(ZOO["googlenet"])
+    assert main(["report", spec, "--set", "aux_logits=true", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    dot = tmp_path / "g.dot"
+    assert main(["draw", spec, "--set", "aux_logits=true", "--costs", "-o", str(dot)]) == 0
+    title = f"{dr.fmt_count(report['params'])} params, {dr.fmt_count(report['macs'])} MACs"
+    assert title in dot.read_text(encoding="utf-8")
+
+    graph = archdsl.load(spec, aux_logits=True)
+    a = analyze(graph)
+    aux = [s for s in a.nodes.values() if not s.runs]
+    assert sum(s.macs for s in aux) > 0  # the heads have MACs of their own, outside the total
+    layers = {layer["path"]: layer for layer in report["layers"]}
+    blocks = {block["path"]: block for block in report["blocks"]}
+    for options in ({"depth": 1}, {"depth": 2, "fold": False}):  # collapsed blocks; open layers
+        view = dr.build_view(graph, costs=True, **options)
+        assert view.totals == (report["params"], report["macs"])
+        for box in view.boxes():
+            if box.kind == "io":
+                continue
+            expected = (sum(layers[n]["params"] for n in box.nodes),
+                        sum(layers[n]["macs"] for n in box.nodes))
+            assert view.costs[box.id] == expected, box.label
+            if box.kind == "block" and box.path in blocks:  # a collapsed block: report's block row
+                assert expected == (blocks[box.path]["params"], blocks[box.path]["macs"])
+        assert sum(p for p, _ in view.costs.values()) == report["params"]  # every layer once
+    assert view.totals == dr.build_view(a).totals  # an analysis is drawn as it is
+
+
+def test_folded_boxes_carry_every_instance(load_spec):
+    """A fold `x N` stands for N blocks: its figures are the sum of the N blocks in the analysis."""
+    graph = load_spec(RESNET_LIKE)
+    a = analyze(graph)
+    view = dr.build_view(a)
+    folds = [b for b in view.boxes() if b.count > 1]
+    assert [b.count for b in folds] == [2, 7, 35, 2]
+    for box in folds:
+        scopes = [s for s in a.scopes.values() if s.kind == "block"
+                  and set(n.name for n in graph.scope_nodes(s.path)) <= set(box.nodes)]
+        assert len(scopes) == box.count
+        assert view.costs[box.id] == (sum(s.params for s in scopes), sum(s.macs for s in scopes))
 
 
 def test_fmt_count():

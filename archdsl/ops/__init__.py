@@ -17,7 +17,7 @@ from . import (  # noqa: F401  (register the ops)
     reshape,
     scale,
 )
-from .base import REGISTRY, REQUIRED, RF, Attr, Attrs, Lowering, Op, OpError, Shape, get_op, register
+from .base import REGISTRY, REQUIRED, RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, get_op, register
 
 __all__ = [
     "REGISTRY",
@@ -29,6 +29,7 @@ __all__ = [
     "Op",
     "OpError",
     "Shape",
+    "Style",
     "get_op",
     "register",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .base import Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
 
 __all__ = [
     "CELU",
@@ -39,6 +39,7 @@ class Activation(Op):
     """An element-wise activation; subclasses set ``name`` and ``pytorch`` (its module)."""
 
     category = "act"
+    style = Style("activation", "#fbdedb", "#b9534d", chain="attached")
     inplace_ok: ClassVar[bool] = False
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:

@@ -28,6 +28,7 @@ __all__ = [
     "Op",
     "OpError",
     "Shape",
+    "Style",
     "describe_value",
     "get_op",
     "pair",
@@ -317,6 +318,41 @@ class Lowering:
     inplace_ok: bool = False
 
 
+CHAIN_ROLES = ("anchor", "attached", "alone")
+MERGE_DRAWINGS = ("symbol", "channels")
+
+
+@dataclass(frozen=True)
+class Style:
+    """How diagrams draw an op. :mod:`archdsl.draw` reads only this (and :meth:`Op.label`,
+    :meth:`Op.compact_label`); it never tests an op's name.
+
+    ``legend`` names the colour in the diagram's legend; ``fill`` and ``border`` colour the box.
+    ``chain``: ``"anchor"`` leads a chain folded into one box (conv, linear: ``3x3 conv 64 · BN ·
+    ReLU``), ``"attached"`` joins the anchor's box (norms, activations, dropout), ``"alone"`` is
+    always a box of its own. ``merge``: how a merge of several inputs is drawn: ``"symbol"`` a small
+    circle holding the label (``+``), ``"channels"`` a pill listing the inputs' channels and their
+    sum (``concat 64 + 32 = 96``; also the running concatenation of a dense block and the
+    ``64 | 96→128 | 32 = 224`` summary of a parallel block); None for an op that is not a merge.
+    ``token``: how the op reads in that summary: ``"channels"`` its output channels, ``"label"``
+    its label when the branch has nothing else to show, other text as written (``"pool"``), ``""``
+    nothing.
+    """
+
+    legend: str = "other"
+    fill: str = "#ffffff"
+    border: str = "#808080"
+    chain: str = "alone"
+    merge: str | None = None
+    token: str = ""
+
+    def __post_init__(self) -> None:
+        if self.chain not in CHAIN_ROLES:
+            raise ValueError(f"Style.chain must be one of {CHAIN_ROLES}, not {self.chain!r}")
+        if self.merge is not None and self.merge not in MERGE_DRAWINGS:
+            raise ValueError(f"Style.merge must be None or one of {MERGE_DRAWINGS}, not {self.merge!r}")
+
+
 class Op:
     """Base class of every primitive op. Subclasses set the class attributes and override rules."""
 
@@ -328,6 +364,7 @@ class Op:
     max_inputs: ClassVar[int | None] = 1
     counts_in_depth: ClassVar[bool] = False  # conv and linear layers (the ResNet paper's depth)
     pytorch: ClassVar[str] = ""  # what the op lowers to, for the op table (``nn.Conv2d``)
+    style: ClassVar[Style] = Style()  # how diagrams draw it (colour, legend, chains, merges)
 
     # --- shapes ---------------------------------------------------------------------------
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
@@ -406,6 +443,10 @@ class Op:
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         """A short human label for diagrams: ``3x3 conv 128, /2``."""
         return self.name
+
+    def compact_label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        """The label in a one-line summary of layers (``[BN-ReLU-1x1 128, BN-ReLU-3x3 32]``)."""
+        return self.label(a, ins, out)
 
 
 REGISTRY: dict[str, Op] = {}

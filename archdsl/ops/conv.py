@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
 from .common import (
     Pads,
     int_or_pair,
@@ -27,6 +27,7 @@ class Conv(Op):
 
     name = "conv"
     category = "conv"
+    style = Style("convolution", "#dae8f7", "#4a78a8", chain="anchor", token="channels")
     pytorch = "nn.Conv2d"
     counts_in_depth = True
     doc = "2-D convolution"
@@ -114,6 +115,10 @@ class Conv(Op):
         if a.dilation != (1, 1):
             text += f", d{int_or_pair(a.dilation)}"
         return text
+
+    def compact_label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
+        """``1x1 128`` for ``1x1 conv 128`` (a depthwise conv keeps its ``dwconv``)."""
+        return self.label(a, ins, out).replace(" conv ", " ", 1)
 
 
 def _pads(a: Attrs) -> Pads:

@@ -5,7 +5,7 @@ fvcore's ``aten::linear`` handle counts the input's elements times the output fe
 
 from __future__ import annotations
 
-from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
 from .common import fmt_shape, numel
 
 __all__ = ["Linear"]
@@ -18,6 +18,7 @@ class Linear(Op):
 
     name = "linear"
     category = "linear"
+    style = Style("fully connected", "#e8def3", "#7a5ba6", chain="anchor", token="channels")
     pytorch = "nn.Linear"
     counts_in_depth = True
     doc = "fully connected layer (on a flat input, or on the last axis with `over: last`)"

@@ -6,7 +6,7 @@ fvcore counts none of them (0 FLOPs).
 
 from __future__ import annotations
 
-from .base import Attrs, Lowering, Op, OpError, Shape, register
+from .base import Attrs, Lowering, Op, OpError, Shape, Style, register
 from .common import fmt_shape, numel
 
 __all__ = ["Add", "Concat", "Merge", "Mul"]
@@ -16,6 +16,7 @@ class Merge(Op):
     """Two or more inputs, one output."""
 
     category = "merge"
+    style = Style("merge", "#ffffff", "#444444", merge="symbol")
     min_inputs = 2
     max_inputs = None
 
@@ -97,6 +98,7 @@ class Concat(Merge):
     """Channel concatenation of inputs with the same H x W (or of flat feature vectors)."""
 
     name = "concat"
+    style = Style("merge", "#ffffff", "#444444", merge="channels")
     pytorch = "torch.cat(xs, 1)"
     doc = "concatenation along channels (same H x W), or of flat features"
 

@@ -9,10 +9,12 @@ response norm has no fvcore handle.
 
 from __future__ import annotations
 
-from .base import Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .base import Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
 from .common import fmt_shape, numel, require_image
 
 __all__ = ["BatchNorm", "GroupNorm", "LayerNorm", "LocalResponseNorm"]
+
+NORM_STYLE = Style("normalization", "#fdf0c8", "#b8902a", chain="attached")
 
 _EPS = Attr("eps", "float", 1e-5, "added to the variance for numerical stability", minimum=0)
 
@@ -31,6 +33,7 @@ class BatchNorm(Op):
 
     name = "bn"
     category = "norm"
+    style = NORM_STYLE
     pytorch = "nn.BatchNorm2d"
     doc = "batch normalisation (BatchNorm1d on flat input)"
     attrs = (
@@ -73,6 +76,7 @@ class LayerNorm(Op):
 
     name = "layernorm"
     category = "norm"
+    style = NORM_STYLE
     pytorch = "nn.LayerNorm"
     doc = "layer normalisation over the whole per-sample shape, its last axis, or the channels"
     attrs = (
@@ -118,6 +122,7 @@ class GroupNorm(Op):
 
     name = "groupnorm"
     category = "norm"
+    style = NORM_STYLE
     pytorch = "nn.GroupNorm"
     doc = "group normalisation"
     attrs = (
@@ -153,6 +158,7 @@ class LocalResponseNorm(Op):
 
     name = "lrn"
     category = "norm"
+    style = NORM_STYLE
     pytorch = "nn.LocalResponseNorm"
     doc = "local response normalisation across channels"
     attrs = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
 from .common import (
     int_or_pair,
     kernel_text,
@@ -31,11 +31,14 @@ __all__ = [
     "WindowPool",
 ]
 
+POOL_STYLE = Style("pooling", "#dcefd9", "#4d8f4a", token="pool")
+
 
 class WindowPool(Op):
     """A pooling window sliding over H and W; ``stride`` defaults to the kernel."""
 
     category = "pool"
+    style = POOL_STYLE
 
     def finalize(self, a: dict[str, Any], ins: list[Shape]) -> dict[str, Any]:
         if a["stride"] is None:
@@ -122,6 +125,7 @@ class AdaptivePool(Op):
     """Pools any H x W to a fixed output ``size``."""
 
     category = "pool"
+    style = POOL_STYLE
     attrs = (Attr("size", "size", doc="output size: int or [h, w]"),)
 
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
@@ -161,6 +165,7 @@ class GlobalAvgPool(Op):
 
     name = "global_avgpool"
     category = "pool"
+    style = POOL_STYLE
     pytorch = "nn.AdaptiveAvgPool2d(1)"
     doc = "global average pooling to C x 1 x 1"
 
@@ -189,6 +194,7 @@ class Mean(Op):
 
     name = "mean"
     category = "pool"
+    style = POOL_STYLE
     pytorch = "x.mean([2, 3])"
     doc = "spatial mean: C x H x W -> C (or C x 1 x 1 with keepdim)"
     attrs = (Attr("keepdim", "bool", False, "keep H and W as 1 x 1"),)

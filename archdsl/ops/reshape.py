@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
 from .common import fmt_shape, numel, require_image
 
 __all__ = ["ChannelShuffle", "ChannelSplit", "Dropout", "Flatten", "Identity", "PadChannels",
            "Permute", "Reshape", "StochasticDepth"]
+
+RESHAPE_STYLE = Style("reshape", "#ececec", "#808080", token="label")
 
 
 @register
@@ -20,6 +22,7 @@ class Flatten(Op):
 
     name = "flatten"
     category = "reshape"
+    style = RESHAPE_STYLE
     pytorch = "torch.flatten(x, 1)"
     doc = "C x H x W -> C*H*W"
 
@@ -39,6 +42,7 @@ class Identity(Op):
 
     name = "identity"
     category = "reshape"
+    style = RESHAPE_STYLE
     pytorch = "x"
     doc = "pass-through"
 
@@ -60,6 +64,7 @@ class ChannelShuffle(Op):
 
     name = "channel_shuffle"
     category = "reshape"
+    style = RESHAPE_STYLE
     pytorch = "nn.ChannelShuffle"
     doc = "shuffle channels across groups (ShuffleNet)"
     attrs = (Attr("groups", "int", doc="channel groups (must divide the channels)"),)
@@ -84,6 +89,7 @@ class ChannelSplit(Op):
 
     name = "channel_split"
     category = "reshape"
+    style = RESHAPE_STYLE
     pytorch = "x.chunk(parts, 1)[index]"
     doc = "one channel chunk: of `parts` equal ones, or of the given `sizes`"
     attrs = (
@@ -144,6 +150,7 @@ class PadChannels(Op):
 
     name = "pad_channels"
     category = "reshape"
+    style = RESHAPE_STYLE
     pytorch = "F.pad(x[:, :, ::s, ::s], ...)"
     doc = "zero-pad channels to `out`, subsample by `stride` (CIFAR ResNet option A)"
     attrs = (
@@ -185,6 +192,7 @@ class Dropout(Op):
 
     name = "dropout"
     category = "regularize"
+    style = Style("dropout", "#f3f3f3", "#9a9a9a", chain="attached")
     pytorch = "nn.Dropout"
     doc = "dropout with probability p"
     attrs = (Attr("p", "float", 0.5, "probability of zeroing an element", minimum=0, maximum=1),)
