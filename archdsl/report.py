@@ -10,15 +10,12 @@ shape is documented in ``docs/REPORT_JSON.md``.
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import re
-import shutil
-import subprocess
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +26,24 @@ __all__ = [
     "FORMATS",
     "PER",
     "PROFILES",
-    "Profile",
     "Column",
-    "TableRow",
-    "Table",
-    "SpecReport",
     "Comparison",
-    "plan_report",
-    "plan_comparison",
-    "to_json_data",
-    "render",
-    "human",
-    "count_text",
+    "Profile",
+    "SpecReport",
+    "Table",
+    "TableRow",
     "bytes_text",
+    "count_text",
+    "human",
+    "plan_comparison",
+    "plan_report",
     "ratio_text",
+    "render",
     "shape_text",
     "summary_record",
-    "text_table",
     "template",
+    "text_table",
+    "to_json_data",
 ]
 
 FORMATS = ("text", "md", "json", "csv", "html")
@@ -498,10 +495,13 @@ def _scope_json(s: ScopeStats) -> dict[str, Any]:
 # --- rendering -----------------------------------------------------------------------------------
 
 def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer",
-           profile: str = "torchvision", warn: Callable[[str], None] | None = None) -> str:
+           profile: str = "torchvision", warn: Callable[[str], None] | None = None,
+           timeout: float | None = None) -> str:
     """The report of one or several analysed specs in ``fmt`` (one of :data:`FORMATS`).
 
-    ``warn`` receives what could not be included (an HTML page's diagram when ``dot`` fails).
+    The HTML page embeds each spec's diagram, laid out by Graphviz in at most ``timeout`` seconds
+    (None: :data:`archdsl.draw.LAYOUT_TIMEOUT`). A diagram that cannot be drawn (no Graphviz,
+    ``dot`` failing or too slow) is left out and ``warn`` receives a warning saying why.
     """
     if fmt == "json":
         data = [to_json_data(a, profile=profile) for a in analyses]
@@ -516,7 +516,7 @@ def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer
         return template("report.md.j2").render(reports=reports, comparison=comparison)
     if fmt == "html":
         for rep in reports:
-            rep.diagram = diagram_svg(rep.analysis, warn)
+            rep.diagram = diagram_svg(rep.analysis, warn, timeout)
         return template("report.html.j2").render(reports=reports, comparison=comparison)
     raise ValueError(f"unknown format {fmt!r}")
 
@@ -633,23 +633,34 @@ def _md_cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("*", "\\*")
 
 
-def diagram_svg(a: Analysis, warn: Callable[[str], None] | None = None) -> str | None:
-    """The spec's diagram as inline SVG (:func:`archdsl.draw.render_svg`), or None without
-    Graphviz's ``dot`` or the draw module: the page then has no diagram (and ``warn`` says why
-    when ``dot`` failed)."""
-    if a.graph is None or shutil.which("dot") is None:
+def diagram_svg(a: Analysis, warn: Callable[[str], None] | None = None,
+                timeout: float | None = None) -> str | None:
+    """The spec's diagram as inline SVG (:func:`archdsl.draw.render_svg` of this analysis), or
+    None when it cannot be drawn: Graphviz missing, ``dot`` failing, or its layout running past
+    ``timeout`` seconds. ``warn`` then receives a warning saying why and what helps."""
+    from . import draw  # the graphviz package: only HTML pages need it
+
+    if a.graph is None:
         return None
     try:
-        draw = importlib.import_module("archdsl.draw")
-    except ImportError:
-        return None
-    try:
-        svg = draw.render_svg(a.graph, inline=True)
-    except (ArchError, OSError, RuntimeError, subprocess.SubprocessError) as error:
+        svg = draw.render_svg(a, inline=True,
+                              timeout=draw.LAYOUT_TIMEOUT if timeout is None else timeout)
+    except ArchError as error:
         if warn is not None:
-            warn(f"warning: no diagram for {a.name}: {error}")
+            warn(_no_diagram(a, error, isinstance(error, draw.LayoutError)))
         return None
     return _inline_svg(svg)
+
+
+def _no_diagram(a: Analysis, error: ArchError, layout: bool) -> str:
+    """The warning for a page without its diagram (the page itself is still written)."""
+    first = error.first
+    hint = first.hint
+    if layout:
+        hint = ("give Graphviz longer with `--timeout SECONDS`, or draw the network on its own with "
+                "`archdsl draw` (`--layout fast`, `--depth 0`, `-o FILE.dot`)")
+    return replace(first, message=f"the report of {a.name} has no diagram: {first.message}",
+                   severity="warning", hint=hint).render()
 
 
 def _inline_svg(svg: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..cli import CONTEXT, echo_warnings, load_from_options, spec_options
-from ..draw import RANKDIRS, SHAPE_MODES, dot_program, output_format, render
+from ..draw import LAYOUT_TIMEOUT, LAYOUTS, RANKDIRS, SHAPE_MODES, dot_program, output_format, render
 
 __all__ = ["draw"]
 
@@ -40,11 +40,22 @@ def _depth(ctx: click.Context, param: click.Parameter, value: str) -> int | None
               help="Fold repeated blocks into `x N` and conv-BN-ReLU chains into one box.")
 @click.option("--legend/--no-legend", default=True, show_default=True,
               help="Show the colour legend.")
+@click.option("--layout", type=click.Choice(LAYOUTS), default="full", show_default=True,
+              help="Graphviz's effort: full, or fast (bounded iterations: quick on big graphs with "
+                   "many long skip connections, edges may bend more).")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=LAYOUT_TIMEOUT,
+              show_default=True, metavar="SECONDS",
+              help="Stop Graphviz after this long and say what helps (no file is written).")
 @spec_options
 def draw(spec: str, output: str, depth: int | None, expand: tuple[str, ...], rankdir: str,
-         shapes: str, costs: bool, fold: bool, legend: bool, sets: tuple[str, ...],
-         input_shape: str | None, allow_paths: tuple[str, ...], max_nodes: int) -> None:
+         shapes: str, costs: bool, fold: bool, legend: bool, layout: str, timeout: float,
+         sets: tuple[str, ...], input_shape: str | None, allow_paths: tuple[str, ...],
+         max_nodes: int) -> None:
     """Draw the network of SPEC with Graphviz: blocks collapse or open, repeats fold into `x N`.
+
+    --costs shows the figures of `archdsl report` (the totals cover the inference pass).
+    Graphviz is stopped after --timeout seconds; a diagram too big or too tangled to lay out in
+    time is an error that names what helps (--layout fast, --fold, a lower --depth).
 
     \b
     Examples:
@@ -52,6 +63,7 @@ def draw(spec: str, output: str, depth: int | None, expand: tuple[str, ...], ran
       archdsl draw specs/googlenet.yaml -o googlenet.png --expand inception3a
       archdsl draw specs/densenet121.yaml -o densenet.pdf --depth 2 --rankdir LR --costs
       archdsl draw specs/resnet18.yaml -o resnet18.dot --depth all --no-fold
+      archdsl draw big.yaml -o big.svg --layout fast --timeout 300
     """
     fmt = output_format(output)
     if fmt != "dot":
@@ -59,6 +71,6 @@ def draw(spec: str, output: str, depth: int | None, expand: tuple[str, ...], ran
     names = tuple(name.strip() for item in expand for name in item.split(",") if name.strip())
     graph = load_from_options(spec, sets, input_shape, allow_paths, max_nodes)
     echo_warnings(graph)
-    view = render(graph, output, depth=depth, expand=names, rankdir=rankdir, shapes=shapes,
-                  costs=costs, fold=fold, legend=legend)
+    view = render(graph, output, timeout=timeout, depth=depth, expand=names, rankdir=rankdir,
+                  shapes=shapes, costs=costs, fold=fold, legend=legend, layout=layout)
     click.echo(f"{output}: {graph.name}, {len(view.boxes())} boxes, {len(view.edges)} edges", err=True)

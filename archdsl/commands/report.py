@@ -8,6 +8,7 @@ import click
 
 from ..analysis import DTYPE_BYTES, analyze
 from ..cli import CONTEXT, load_each, spec_options
+from ..draw import LAYOUT_TIMEOUT
 from ..report import FORMATS, PER, PROFILES, SUFFIX_FORMATS, render
 from ..util import write_atomic
 
@@ -28,13 +29,18 @@ __all__ = ["report"]
 @click.option("--dtype", type=click.Choice(tuple(DTYPE_BYTES)), default="float32",
               show_default=True, help="Element type for memory in bytes.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically).")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=LAYOUT_TIMEOUT,
+              show_default=True, metavar="SECONDS",
+              help="HTML: stop Graphviz after this long; the page then comes out without its diagram.")
 def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None,
            allow_paths: tuple[str, ...], max_nodes: int, fmt: str | None, per: str, profile: str,
-           batch: int, dtype: str, output: str | None) -> None:
+           batch: int, dtype: str, output: str | None, timeout: float) -> None:
     """Report parameters, MACs/FLOPs, memory, receptive field and depth of SPECS, without torch.
 
     One spec prints a table of its layers (--per) and the totals; several print them side by
     side with ratios to the first. Exits 1 if any spec has an error (nothing is written).
+    An HTML page embeds the diagram when Graphviz can lay it out within --timeout; otherwise a
+    warning says why and the page comes out without it.
 
     \b
     Examples:
@@ -48,7 +54,7 @@ def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | Non
     analyses = [analyze(graph, batch=batch, dtype=dtype) for _, graph in graphs]
     if failed:
         raise SystemExit(1)
-    text = render(analyses, fmt, per=per, profile=profile,
+    text = render(analyses, fmt, per=per, profile=profile, timeout=timeout,
                   warn=lambda message: click.echo(message, err=True))
     if output:
         write_atomic(output, text)
