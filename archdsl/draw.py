@@ -1194,7 +1194,7 @@ def _layout_diagnostic(message: str, view: View | None, *, timed_out: bool = Fal
         helps.append("`--layout fast` (a quicker, less polished layout)")
     if not options.fold:
         helps.append("`--fold` (repeats and chains as one box)")
-    if options.depth is None or options.depth > 0:
+    if (options.depth is None or options.depth > 0) and (view is None or view.clusters()):
         helps.append("a lower `--depth` (0 draws one box per stage)")
     if options.rankdir in ("TB", "BT"):
         helps.append("`--rankdir LR`")

@@ -341,6 +341,11 @@ def test_rankdir_shapes_and_costs_in_the_dot(load_spec):
         dr.DrawOptions(rankdir="up")
     with pytest.raises(UsageError, match="--shapes"):
         dr.DrawOptions(shapes="all")
+    with pytest.raises(UsageError, match="--layout"):
+        dr.DrawOptions(layout="quick")
+    fast = dr.draw_graph(graph, layout="fast")
+    assert all(f"{k}={v}" in fast for k, v in dr.FAST_LAYOUT.items())
+    assert "nslimit" not in dr.draw_graph(graph)
 
 
 def test_costs_are_the_reports_figures(tmp_path, capsys):
@@ -384,7 +389,7 @@ def test_folded_boxes_carry_every_instance(load_spec):
     assert [b.count for b in folds] == [2, 7, 35, 2]
     for box in folds:
         scopes = [s for s in a.scopes.values() if s.kind == "block"
-                  and set(n.name for n in graph.scope_nodes(s.path)) <= set(box.nodes)]
+                  and {n.name for n in graph.scope_nodes(s.path)} <= set(box.nodes)]
         assert len(scopes) == box.count
         assert view.costs[box.id] == (sum(s.params for s in scopes), sum(s.macs for s in scopes))
 
