@@ -1,7 +1,7 @@
 """Identical inputs give byte-identical outputs, whatever the hash seed.
 
 One subprocess per ``PYTHONHASHSEED`` runs every output-producing command (``check``, ``schema``,
-and ``report``, ``compile``, ``draw`` as far as they exist) in-process and writes what each printed
+``ops``, ``report``, ``compile``, ``draw``) in-process and writes what each printed
 and wrote into its own directory; the directories must be equal byte for byte. Set iteration order,
 dict order built from sets, and anything else that depends on hashing would show up here.
 """
@@ -13,9 +13,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-
-
-from archdsl.cli import LAZY_COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -32,7 +29,7 @@ def _spec(name: str) -> str:
 def commands() -> list[tuple[str, list[str]]]:
     """(name, argv) of every run; output files are relative to the run's directory."""
     googlenet, resnet18 = _spec("googlenet.yaml"), _spec("resnet18.yaml")
-    runs = [
+    return [
         ("check", ["check", resnet18, googlenet]),
         ("check-aux", ["check", googlenet, "--set", "aux_logits=true"]),
         ("check-errors", ["check", str(CORPUS / "bad" / "unknown_top_key.yaml"),
@@ -41,20 +38,15 @@ def commands() -> list[tuple[str, list[str]]]:
         ("schema", ["schema"]),
         ("schema-file", ["schema", "-o", "schema.json"]),
         ("ops", ["ops"]),
+        ("report-json", ["report", googlenet, "--format", "json"]),
+        ("report-md", ["report", resnet18, googlenet, "--format", "md"]),
+        ("report-file", ["report", googlenet, "--per", "block", "-o", "report.html"]),
+        ("compile", ["compile", googlenet, "-o", "googlenet.py", "--set", "aux_logits=true"]),
+        ("compile-resnet", ["compile", resnet18, "-o", "resnet18.py"]),
+        ("draw", ["draw", googlenet, "-o", "googlenet.dot", "--depth", "all"]),
+        ("draw-folded", ["draw", resnet18, "-o", "resnet18.dot", "--costs"]),
     ]
-    if "report" in LAZY_COMMANDS:
-        runs += [
-            ("report-json", ["report", googlenet, "--format", "json"]),
-            ("report-md", ["report", resnet18, googlenet, "--format", "md"]),
-            ("report-file", ["report", googlenet, "--per", "block", "-o", "report.html"]),
-        ]
-    if "compile" in LAZY_COMMANDS:
-        runs += [("compile", ["compile", googlenet, "-o", "googlenet.py", "--set", "aux_logits=true"]),
-                 ("compile-resnet", ["compile", resnet18, "-o", "resnet18.py"])]
-    if "draw" in LAZY_COMMANDS:
-        runs += [("draw", ["draw", googlenet, "-o", "googlenet.dot", "--depth", "all"]),
-                 ("draw-folded", ["draw", resnet18, "-o", "resnet18.dot"])]
-    return runs
+
 
 
 # Runs each command through archdsl.cli.main, capturing what it prints, in the current directory.

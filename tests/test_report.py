@@ -310,28 +310,10 @@ def test_report_is_listed_in_the_cli():
     assert result.exit_code == 0 and "--profile" in result.output and "--per" in result.output
 
 
-NO_TORCH = """
-import sys
-
-class _NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError(f"import of {name} is blocked by this test")
-        return None
-
-sys.meta_path.insert(0, _NoTorch())
-"""
-
-
-def test_report_runs_without_torch(small, tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(NO_TORCH, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
-
+def test_report_runs_without_torch(small, tmp_path, no_torch_env):
     def python(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, *args], check=False, capture_output=True,
-                              text=True, env=env, cwd=tmp_path)
+                              text=True, env=no_torch_env, cwd=tmp_path)
 
     blocked = python("-c", "import torch")
     assert blocked.returncode != 0 and "blocked by this test" in blocked.stderr

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from click.testing import CliRunner
-
-import torch  # noqa: E402
 
 from archdsl.cli import cli, main
 from tests.conftest import ROOT
@@ -14,13 +13,7 @@ SPEC = str(ROOT / "specs" / "resnet_cifar.yaml")
 FAST = ["--device", "cpu", "--batch", "2", "--steps", "2", "--warmup", "1"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine OpenMP spinning makes small models 10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_run_checks_and_times_a_forward_pass():

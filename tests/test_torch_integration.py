@@ -8,8 +8,7 @@ import socket
 import warnings
 
 import pytest
-
-import torch  # noqa: E402
+import torch
 
 import archdsl
 from tests.conftest import ROOT
@@ -18,13 +17,7 @@ from tests.test_codegen import CONSTRUCTS
 SPECS = ROOT / "specs"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine OpenMP spinning makes small models 10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _build(name: str, size: int, **overrides):

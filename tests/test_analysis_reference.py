@@ -1,0 +1,108 @@
+"""The static analysis against the reference implementations (torchvision, timm, fvcore):
+parameters, buffers and MACs from the reference model itself (forward hooks on the meta device),
+fvcore's FlopCountAnalysis total. Reference numbers are computed here, never typed in.
+
+The hand-made cases are in tests/test_analysis.py, which must not need torch: the first test here
+runs it with torch blocked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+
+import archdsl
+from archdsl.analysis import Analysis, analyze
+from tests.conftest import ROOT, SPECS
+from tests.test_analysis import RESNET18, analyse
+
+
+def test_the_hand_made_analysis_tests_run_without_torch(no_torch_env):
+    blocked = subprocess.run([sys.executable, "-c", "import torch"], env=no_torch_env,
+                             capture_output=True, text=True, check=False)
+    assert blocked.returncode != 0 and "blocked by this test" in blocked.stderr
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
+    run = subprocess.run([*pytest, "tests/test_analysis.py"], env=no_torch_env, cwd=ROOT,
+                         capture_output=True, text=True, check=False, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    summary = run.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d+ passed in .*", summary), summary  # nothing skipped, failed or errored
+
+
+def _references():
+    from tests.reference_models import CLASSIC_VARIANTS, REFERENCES, RESIDUAL_VARIANTS
+
+    cases = {name: (name, {}, builder, shape) for name, (builder, shape) in REFERENCES.items()}
+    cases.update(CLASSIC_VARIANTS)
+    cases.update(RESIDUAL_VARIANTS)
+    return cases
+
+
+REFERENCE_CASES = _references()
+FVCORE_CASES = sorted(n for n, case in REFERENCE_CASES.items() if not case[1])
+
+def _spec_path(name: str):
+    for path in (SPECS / f"{name}.yaml", SPECS / "studies" / f"{name}.yaml"):
+        if path.exists():
+            return path
+    raise AssertionError(f"no spec {name}.yaml in the zoo")
+
+
+def _analysis_of(spec: str, overrides: dict, shape: tuple[int, ...]) -> Analysis:
+    return analyze(archdsl.load(_spec_path(spec), input=shape, **overrides))
+
+
+def _meta_model(builder):
+    """The reference on the meta device: real structure and shapes, no weights, no compute."""
+    with torch.device("meta"):
+        return builder()
+
+
+@pytest.mark.parametrize("case", sorted(REFERENCE_CASES))
+def test_params_buffers_macs_equal_the_reference(case):
+    from tests.reference_models import conv_linear_macs, param_count
+
+    spec, overrides, builder, shape = REFERENCE_CASES[case]
+    a = _analysis_of(spec, overrides, shape)
+    model = _meta_model(builder)
+    x = torch.empty((1, *shape), device="meta")
+    assert a.params == param_count(model)
+    assert a.buffers == sum(b.numel() for b in model.buffers())
+    assert a.macs == conv_linear_macs(model, x)
+
+
+def test_resnet18_local_spec_equals_torchvision(write_spec):
+    """Independent of the zoo: the hand-written spec above against torchvision's resnet18."""
+    from torchvision.models import resnet18
+
+    from tests.reference_models import conv_linear_macs, param_count
+
+    a = analyse(write_spec, RESNET18)
+    model = _meta_model(lambda: resnet18(weights=None))
+    x = torch.empty((1, 3, 224, 224), device="meta")
+    assert a.params == param_count(model)
+    assert a.macs == conv_linear_macs(model, x)
+    assert a.buffers == sum(b.numel() for b in model.buffers())
+
+
+@pytest.mark.parametrize("case", FVCORE_CASES)
+def test_fvcore_profile_equals_fvcore_total(case):
+    import fvcore.nn as fvcore_nn
+
+    spec, overrides, builder, shape = REFERENCE_CASES[case]
+    a = _analysis_of(spec, overrides, shape)
+    model = _meta_model(builder).to_empty(device="cpu").eval()  # fvcore traces a real forward
+    counter = fvcore_nn.FlopCountAnalysis(model, torch.zeros((1, *shape)))
+    counter.unsupported_ops_warnings(False)
+    counter.uncalled_modules_warnings(False)
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        total = counter.total()
+    assert a.fvcore_flops == total
