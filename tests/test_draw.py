@@ -7,12 +7,14 @@ parametrised test draws every zoo spec at its default depth and fully expanded.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -392,6 +394,22 @@ def test_folded_boxes_carry_every_instance(load_spec):
                   and {n.name for n in graph.scope_nodes(s.path)} <= set(box.nodes)]
         assert len(scopes) == box.count
         assert view.costs[box.id] == (sum(s.params for s in scopes), sum(s.macs for s in scopes))
+
+
+def test_draw_and_report_test_no_op_names():
+    """How an op is drawn is the op's (Op.style, label, compact_label): neither module names an op
+    or compares a node's op (issue 11's rule: one op, one place)."""
+    from archdsl import report
+    from archdsl.ops import REGISTRY
+
+    for module in (dr, report):
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        assert strings & set(REGISTRY) == set(), module.__name__
+        compared = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Compare)
+                    and any(isinstance(x, ast.Attribute) and x.attr in ("op", "category")
+                            for x in (n.left, *n.comparators))]
+        assert compared == [], module.__name__
 
 
 def test_fmt_count():
