@@ -328,7 +328,19 @@ def _zoo_section(res: dict[str, Any]) -> list[str]:
             ("In-process, medians: `load` (spec to checked graph), `compile` (graph to PyTorch source), "
             "`draw` (graph to Graphviz DOT); `dot -Tsvg` is Graphviz rendering that DOT (its time, not "
             "archdsl's)."), "",
-            _table(["spec", "nodes", "load", "compile", "draw", "dot -Tsvg", "generated lines"], body), ""]
+            _table(["spec", "nodes", "load", "compile", "draw", "dot -Tsvg", "generated lines"], body), "",
+            *_layout_lines(res["zoo"].get("layout"))]
+
+
+def _layout_lines(layout: dict[str, Any] | None) -> list[str]:
+    """Graphviz's full layout against ``--layout fast`` on a network that is hard to lay out."""
+    if layout is None:
+        return []
+    full, fast = _med(layout["full"]), _med(layout["fast"])
+    return [(f"Layout time of `{layout['spec']}` ({layout['boxes']} boxes, {layout['edges']} edges; "
+             f"CPU of `dot -Tsvg`, medians): full layout {fmt_time(full)}, `--layout fast` "
+             f"{fmt_time(fast)}: **{fmt_ratio(full / fast)}** faster. `draw --timeout` (60 s by "
+             "default) bounds the full layout; its message suggests `--layout fast`."), ""]
 
 
 # --- plots -------------------------------------------------------------------------------------------

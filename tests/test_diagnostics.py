@@ -660,8 +660,8 @@ def test_bad_spec_leaves_previous_output_intact(command, tmp_path, capsys):
 # --- diagrams Graphviz cannot lay out (in time) ------------------------------------------------------
 # Valid specs: `check` accepts them. `draw` must either draw them or say what failed and what helps
 # (exit 1, no traceback, no file written); the HTML report comes out without the picture. The
-# timeouts are low so that the cases stay cheap: Graphviz needs about 20 s of CPU for long_skips
-# and several seconds for many_layers unfolded.
+# timeouts are low so that the cases stay cheap: Graphviz's full layout of long_skips takes tens of
+# seconds (bench/zoo.py times it), many_layers unfolded several.
 
 DRAW_CASES = [
     case("draw_layout_timeout", "draw/long_skips.yaml", None,
@@ -705,8 +705,8 @@ def test_html_report_comes_out_without_a_diagram_that_timed_out(tmp_path, capsys
 
 
 def test_fast_layout_draws_what_the_full_layout_cannot_in_time(tmp_path, capsys, in_corpus):
-    """The hint's first remedy works: `--layout fast` lays out long_skips in about a second of
-    CPU where the full layout needs about twenty."""
+    """The hint's first remedy works: `--layout fast` lays out long_skips (bench/zoo.py times it
+    against the full layout)."""
     target = tmp_path / "skips.svg"
     assert main(["draw", "draw/long_skips.yaml", "--layout", "fast", "-o", str(target)]) == 0
     svg = target.read_text(encoding="utf-8")
