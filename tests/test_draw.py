@@ -412,6 +412,18 @@ def test_draw_and_report_test_no_op_names():
         assert compared == [], module.__name__
 
 
+def test_one_colour_per_legend_entry():
+    """Ops that share a legend entry share its colours, and no two entries look alike."""
+    from archdsl.ops import REGISTRY
+
+    colours: dict[str, set[tuple[str, str]]] = {}
+    for op in REGISTRY.values():
+        colours.setdefault(op.style.legend, set()).add((op.style.fill, op.style.border))
+    colours.setdefault(dr.BLOCK_STYLE.legend, set()).add((dr.BLOCK_STYLE.fill, dr.BLOCK_STYLE.border))
+    assert all(len(pairs) == 1 for pairs in colours.values()), colours
+    assert len({next(iter(pairs)) for pairs in colours.values()}) == len(colours)
+
+
 def test_fmt_count():
     assert [dr.fmt_count(n) for n in (999, 1_500, 11_689_512, 1_814_083_944, 138_357_544)] == \
         ["999", "1.5K", "11.7M", "1.81G", "138M"]
