@@ -2,8 +2,9 @@
 
 Per spec, in-process: ``load`` (spec to checked graph), ``compile`` (graph to PyTorch source,
 :func:`archdsl.codegen.compile_graph`), ``draw`` (graph to Graphviz DOT,
-:func:`archdsl.draw.draw_graph`, the analysis whose figures it shows included), medians of interleaved rounds; and ``render``, Graphviz's own
-``dot -Tsvg`` on that DOT (a subprocess: Graphviz's time, not archdsl's), timed once per round.
+:func:`archdsl.draw.draw_graph`, the analysis whose figures it shows included), medians of
+interleaved rounds; and ``render``, Graphviz's own ``dot -Tsvg`` on that DOT (a subprocess:
+Graphviz's time, not archdsl's), timed once per round.
 
 Then (not with ``--quick``: the full layout alone takes tens of seconds) Graphviz's time on a valid
 network that is hard to lay out, ``tests/corpus/draw/long_skips.yaml`` (300 layers, many long skip
