@@ -326,8 +326,8 @@ def _zoo_section(res: dict[str, Any]) -> list[str]:
                  f"**{fmt_time(totals['render'])}**" if render else "-", ""])
     return ["## 4. Compile and draw the zoo", "",
             ("In-process, medians: `load` (spec to checked graph), `compile` (graph to PyTorch source), "
-            "`draw` (graph to Graphviz DOT, including the analysis whose figures it shows); `dot -Tsvg` is Graphviz rendering that DOT (its time, not "
-            "archdsl's)."), "",
+            "`draw` (graph to Graphviz DOT, including the analysis whose figures it shows); "
+            "`dot -Tsvg` is Graphviz rendering that DOT (its time, not archdsl's)."), "",
             _table(["spec", "nodes", "load", "compile", "draw", "dot -Tsvg", "generated lines"], body), "",
             *_layout_lines(res["zoo"].get("layout"))]
 

@@ -404,7 +404,8 @@ def test_draw_and_report_test_no_op_names():
 
     for module in (dr, report):
         tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
-        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        strings = {n.value for n in ast.walk(tree)
+                   if isinstance(n, ast.Constant) and isinstance(n.value, str)}
         assert strings & set(REGISTRY) == set(), module.__name__
         compared = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Compare)
                     and any(isinstance(x, ast.Attribute) and x.attr in ("op", "category")
