@@ -414,8 +414,12 @@ def test_draw_and_report_test_no_op_names():
 
 
 def test_one_colour_per_legend_entry():
-    """Ops that share a legend entry share its colours, and no two entries look alike."""
-    from archdsl.ops import REGISTRY
+    """Every op says how it is drawn; ops that share a legend entry share its colours, and no two
+    entries look alike."""
+    from archdsl.ops import REGISTRY, Style
+
+    unstyled = sorted(name for name, op in REGISTRY.items() if op.style == Style())
+    assert unstyled == [], "give these ops a `style` (archdsl/ops/base.py Style), e.g. their family's"
 
     colours: dict[str, set[tuple[str, str]]] = {}
     for op in REGISTRY.values():

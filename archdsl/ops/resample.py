@@ -8,10 +8,12 @@ one. PyTorch's output size is ``floor(size * scale)`` per axis. fvcore counts
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, register
 from .common import int_or_pair, kernel_text, numel, require_image
+from .pool import POOL_STYLE
 
 __all__ = ["Upsample"]
 
@@ -24,6 +26,7 @@ class Upsample(Op):
 
     name = "upsample"
     category = "pool"
+    style = replace(POOL_STYLE, token="upsample")  # coloured as a change of resolution
     pytorch = "nn.Upsample"
     doc = "nearest or bilinear interpolation, by `scale` or to `size`"
     attrs = (

@@ -14,6 +14,7 @@ __all__ = ["ChannelShuffle", "ChannelSplit", "Dropout", "Flatten", "Identity", "
            "Permute", "Reshape", "StochasticDepth"]
 
 RESHAPE_STYLE = Style("reshape", "#ececec", "#808080", token="label")
+DROPOUT_STYLE = Style("dropout", "#f3f3f3", "#9a9a9a", chain="attached")
 
 
 @register
@@ -192,7 +193,7 @@ class Dropout(Op):
 
     name = "dropout"
     category = "regularize"
-    style = Style("dropout", "#f3f3f3", "#9a9a9a", chain="attached")
+    style = DROPOUT_STYLE
     pytorch = "nn.Dropout"
     doc = "dropout with probability p"
     attrs = (Attr("p", "float", 0.5, "probability of zeroing an element", minimum=0, maximum=1),)
@@ -212,6 +213,7 @@ class StochasticDepth(Op):
 
     name = "stochastic_depth"
     category = "regularize"
+    style = DROPOUT_STYLE
     pytorch = "torchvision.ops.StochasticDepth"
     doc = "drop a residual branch per sample (`row`) or per batch with probability p"
     attrs = (
@@ -238,6 +240,7 @@ class Permute(Op):
 
     name = "permute"
     category = "reshape"
+    style = RESHAPE_STYLE
     pytorch = "torchvision.ops.Permute"
     doc = "reorder the axes of the batched tensor (batch stays first): [0, 2, 3, 1] is NCHW -> NHWC"
     attrs = (Attr("dims", "int_list", doc="a permutation of the batched tensor's axes, 0 first",
@@ -278,6 +281,7 @@ class Reshape(Op):
 
     name = "reshape"
     category = "reshape"
+    style = RESHAPE_STYLE
     pytorch = "x.unflatten(1, shape)"
     doc = "view each sample with another shape of the same size (one -1 is inferred)"
     attrs = (Attr("shape", "int_list", doc="the per-sample shape (without the batch); one -1 "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..errors import Diagnostic, SpecError
 from .base import Attr, Attrs, Lowering, Op, OpError, Shape, register
 from .common import fmt_shape
+from .norm import NORM_STYLE
 
 __all__ = ["LayerScale", "Scale"]
 
@@ -21,6 +22,7 @@ class Scale(Op):
 
     name = "scale"
     category = "norm"
+    style = NORM_STYLE
     pytorch = "x * value"
     doc = "multiply by a constant (Inception-ResNet's 0.17 * branch)"
     attrs = (Attr("value", "float", doc="the constant factor"),)
@@ -44,6 +46,7 @@ class LayerScale(Op):
 
     name = "layer_scale"
     category = "norm"
+    style = NORM_STYLE
     pytorch = "nn.Parameter(init * ones(C, 1, 1)) * x"
     doc = "learnable per-channel scale, a C x 1 x 1 parameter (ConvNeXt)"
     attrs = (Attr("init", "float", 1e-6, "initial value of every channel's scale"),)
