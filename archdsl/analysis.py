@@ -26,6 +26,15 @@ Conventions (stated once, used everywhere):
 * **depth** is the number of conv and linear layers on the longest path (the ResNet paper's
   convention: ResNet-101 has depth 101).
 * ``batch`` multiplies compute and activation memory; counts of parameters do not change.
+* **training memory** (:class:`TrainingMemory`) is what one training step needs: the tensors
+  autograd keeps for the backward pass, by each op's own rule
+  (:meth:`archdsl.ops.Op.saved_for_backward`), every storage counted once (an in-place ReLU's
+  output is its producer's storage; flatten is a view), weights and buffers excluded, the input
+  included when the first layer keeps it; an op none of whose inputs needs a gradient and which
+  has no trainable parameters keeps nothing (it builds no autograd node). Every node any output
+  depends on runs (auxiliary heads too). Each layer's ``saved_bytes`` are the storages it is the
+  first to keep. Gradients are one per trainable parameter; optimizer state is ``OPTIMIZERS``
+  tensors per trainable parameter. The peak is an estimate (see :func:`_training_peak`).
 """
 
 from __future__ import annotations
@@ -44,6 +53,8 @@ from .util import gc_paused
 
 __all__ = [
     "DTYPE_BYTES",
+    "OPTIMIZERS",
+    "TrainingMemory",
     "ReceptiveField",
     "Memory",
     "NodeStats",
@@ -53,6 +64,9 @@ __all__ = [
 ]
 
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+# optimizer -> state tensors per trainable parameter (momentum buffer; Adam's two moments)
+OPTIMIZERS: dict[str, int] = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
 
 
 # --- typed results ---------------------------------------------------------------------------
@@ -121,6 +135,26 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class TrainingMemory:
+    """The memory of one training step, in bytes; batch included.
+
+    ``saved`` is what autograd keeps for the backward pass (each storage once, weights excluded),
+    ``weights`` the parameters and buffers, ``gradients`` one per trainable parameter,
+    ``optimizer_state`` the optimizer's per-parameter tensors, ``peak`` the estimated largest
+    total during the step (weights, optimizer state, saved tensors and gradients live together),
+    reached at ``peak_at`` (``forward`` or ``backward of NODE``).
+    """
+
+    optimizer: str
+    saved: int
+    weights: int
+    gradients: int
+    optimizer_state: int
+    peak: int
+    peak_at: str
+
+
+@dataclass(frozen=True)
 class NodeStats:
     """The figures of one op node. Compute and output sizes include the batch."""
 
@@ -146,6 +180,7 @@ class NodeStats:
     rf: ReceptiveField | None
     depth: int  # conv and linear layers on the longest path from the input, this node included
     runs: bool  # part of the inference pass (the main output depends on it)
+    saved_bytes: int = 0  # storages this layer is the first to keep for backward (training)
 
     @property
     def flops(self) -> int:
@@ -172,6 +207,7 @@ class ScopeStats:
     fvcore_flops: int = 0
     output_elements: int = 0  # the sum of its nodes' outputs
     output_bytes: int = 0
+    saved_bytes: int = 0  # what its layers keep for backward (training)
     nodes: int = 0
     depth: int = 0  # conv and linear layers on the longest path through the scope
     runs: bool = False
@@ -202,6 +238,7 @@ class Analysis:
     macs: int
     fvcore_flops: int
     memory: Memory
+    training: TrainingMemory
     receptive_field: ReceptiveField | None
     depth: int
     layer_counts: dict[str, int]
@@ -238,19 +275,27 @@ class Analysis:
 # --- the analysis ----------------------------------------------------------------------------
 
 @gc_paused()
-def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32") -> Analysis:
-    """Analyse a checked graph (from :func:`archdsl.load`). Pure: the graph is not changed."""
+def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32",
+            optimizer: str = "sgd-momentum") -> Analysis:
+    """Analyse a checked graph (from :func:`archdsl.load`). Pure: the graph is not changed.
+
+    ``optimizer`` (one of :data:`OPTIMIZERS`) only sets the optimizer state of ``training``.
+    """
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZERS)}")
     width = DTYPE_BYTES[dtype]
     running = _inference_nodes(graph)
     tree = _visible_tree(graph)
     stage_of = _stage_of(graph, tree)
     fields = _receptive_fields(graph)
     depths = _depths(graph)
-    nodes = {n.name: _node_stats(graph, n, batch, width, running, stage_of, fields, depths)
+    saved = SavedTensors(graph, batch, width)
+    nodes = {n.name: _node_stats(graph, n, batch, width, running, stage_of, fields, depths,
+                                 saved.first_kept.get(n.name, 0))
              for n in graph.op_nodes()}
     scopes = _scope_stats(graph, nodes, depths, fields, width)
     ops = list(nodes.values())
@@ -270,6 +315,7 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32") -> Analysis
         macs=sum(s.macs for s in run),
         fvcore_flops=sum(s.fvcore_flops for s in run),
         memory=_memory(graph, ops, run, running, batch, dtype),
+        training=_training(graph, saved, ops, width, optimizer),
         receptive_field=fields.get(main),
         depth=max(depths.values(), default=0),
         layer_counts=dict(Counter(s.op for s in ops).most_common()),
@@ -282,7 +328,7 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32") -> Analysis
 
 def _node_stats(graph: Graph, node: Node, batch: int, width: int, running: set[str],
                 stage_of: dict[str, str], fields: dict[str, ReceptiveField],
-                depths: dict[str, int]) -> NodeStats:
+                depths: dict[str, int], saved_bytes: int) -> NodeStats:
     op = node.opdef
     ins = list(node.in_shapes)
     params = op.params(node.attrs, ins, node.shape)
@@ -311,6 +357,7 @@ def _node_stats(graph: Graph, node: Node, batch: int, width: int, running: set[s
         rf=fields.get(node.name),
         depth=depths[node.name],
         runs=node.name in running,
+        saved_bytes=saved_bytes,
     )
 
 
@@ -428,6 +475,7 @@ def _add(total: ScopeStats, stats: NodeStats, width: int) -> None:
     total.fvcore_flops += stats.fvcore_flops
     total.output_elements += stats.output_elements
     total.output_bytes += stats.output_elements * width
+    total.saved_bytes += stats.saved_bytes
     total.nodes += 1
     total.runs = total.runs or stats.runs
 
@@ -472,4 +520,125 @@ def _peak_live(graph: Graph, running: set[str], batch: int) -> tuple[int, str]:
         if node.name not in last_use:  # nothing reads it
             freed.add(node.name)
         live -= sum(size[name] for name in freed - keep)
+    return peak, peak_at
+
+
+# --- training memory -------------------------------------------------------------------------
+
+class SavedTensors:
+    """The storages a training step's forward pass makes and the ones autograd keeps.
+
+    Every node's output is a storage of its own, unless its op's rule says the output is its
+    input (``alias``: a view or the same tensor) or it runs in place over its input. ``kept``
+    maps each node to the storages its backward keeps; ``first_kept`` the bytes each node is the
+    first (in forward order) to keep; ``size`` the bytes of each storage.
+    """
+
+    def __init__(self, graph: Graph, batch: int, width: int):
+        self.graph = graph
+        self.batch = batch
+        self.order = [n for n in graph if n.op == INPUT or n.name in _training_nodes(graph)]
+        self.size: dict[str, int] = {}
+        self.storage: dict[str, str] = {}
+        self.kept: dict[str, list[str]] = {}
+        self.first_kept: dict[str, int] = {}
+        needs_grad: dict[str, bool] = {}
+        for node in self.order:
+            if node.op == INPUT:
+                self.storage[node.name] = node.name
+                self.size[node.name] = math.prod(node.shape) * batch * width
+                needs_grad[node.name] = False
+                continue
+            rule = node.opdef.saved_for_backward(node.attrs, list(node.in_shapes), node.shape)
+            trainable = not node.freeze and node.opdef.params(
+                node.attrs, list(node.in_shapes), node.shape) > 0
+            needs_grad[node.name] = trainable or any(needs_grad[src] for src in node.inputs)
+            if rule.alias or (rule.inplace and self._may_overwrite(node.inputs[0])):
+                self.storage[node.name] = self.storage[node.inputs[0]]
+            else:
+                self.storage[node.name] = node.name
+                self.size[node.name] = math.prod(node.shape) * batch * width
+            if needs_grad[node.name]:
+                self.kept[node.name] = self._kept(node, rule, batch, width)
+        seen: set[str] = set()
+        for name, storages in self.kept.items():
+            new = [s for s in dict.fromkeys(storages) if s not in seen]
+            seen.update(new)
+            self.first_kept[name] = sum(self.size[s] for s in new)
+        self.total = sum(self.size[s] for s in seen)
+
+    def _may_overwrite(self, producer: str) -> bool:
+        """An in-place op may overwrite its producer's output: a new tensor the producer's
+        backward does not need, read by nothing else (and not a network output)."""
+        node = self.graph.nodes[producer]
+        if node.op == INPUT or producer in self.graph.outputs.values():
+            return False
+        rule = node.opdef.saved_for_backward(node.attrs, list(node.in_shapes), node.shape)
+        return rule.overwritable and len(self.graph.consumers(producer)) == 1
+
+    def _kept(self, node: Node, rule: Any, batch: int, width: int) -> list[str]:
+        kept = [self.storage[node.inputs[i]] for i in rule.inputs]
+        if rule.output:
+            kept.append(self.storage[node.name])
+        for k, extra in enumerate(rule.extra):
+            key = f"{node.name}#{k}"
+            self.size[key] = extra.elements(batch) * (extra.bytes or width)
+            kept.append(key)
+        return kept
+
+    def released_by(self) -> dict[str, list[str]]:
+        """Node -> the storages freed once its backward has run (it was their earliest keeper)."""
+        earliest: dict[str, str] = {}
+        for name, storages in self.kept.items():
+            for storage in storages:
+                earliest.setdefault(storage, name)
+        released: dict[str, list[str]] = {}
+        for storage, name in earliest.items():
+            released.setdefault(name, []).append(storage)
+        return released
+
+
+def _training_nodes(graph: Graph) -> set[str]:
+    """The nodes a training forward pass runs: everything any output depends on."""
+    live: set[str] = set()
+    for node in graph.outputs.values():
+        live |= nx.ancestors(graph.nx, node) | {node}
+    return live
+
+
+def _training(graph: Graph, saved: SavedTensors, ops: list[NodeStats], width: int,
+              optimizer: str) -> TrainingMemory:
+    trainable = sum(s.trainable_params for s in ops) * width
+    weights = sum(s.params + s.buffers for s in ops) * width
+    state = OPTIMIZERS[optimizer] * trainable
+    peak, peak_at = _training_peak(saved, {s.name: s for s in ops}, width)
+    return TrainingMemory(optimizer=optimizer, saved=saved.total, weights=weights,
+                          gradients=trainable, optimizer_state=state,
+                          peak=weights + state + peak, peak_at=peak_at)
+
+
+def _training_peak(saved: SavedTensors, stats: dict[str, NodeStats], width: int) -> tuple[int, str]:
+    """The largest of saved tensors + gradients + in-flight activation gradients during a step.
+
+    At the end of the forward pass every saved tensor is live, with the main output. The backward
+    pass then visits the nodes in reverse: at each, its parameters' gradients are added (they stay
+    until the optimizer step), the gradient of its output and of its inputs are in flight, and
+    afterwards the saved storages it was the earliest keeper of are freed. Gradients of several
+    branches waiting to be summed and allocator caching are not modelled: an estimate.
+    """
+    released = saved.released_by()
+    main = saved.graph.main_output
+    live = saved.total
+    peak, peak_at = live + stats[main.name].output_bytes, "end of forward"
+    grads = 0
+    for node in reversed(saved.order):
+        if node.op == INPUT or node.name not in saved.kept:
+            continue
+        s = stats[node.name]
+        grads += s.trainable_params * width
+        in_flight = s.output_bytes + sum(math.prod(shape) * saved.batch * width
+                                         for shape in s.in_shapes)
+        if live + grads + in_flight > peak:
+            peak, peak_at = live + grads + in_flight, f"backward of {node.name}"
+        live -= sum(saved.size[storage] for storage in released.get(node.name, ()))
     return peak, peak_at

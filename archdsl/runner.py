@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import ArchError, Diagnostic
 
-__all__ = ["DEVICES", "RunError", "Timing", "resolve_device", "time_model"]
+__all__ = ["DEVICES", "RunError", "Timing", "measure_saved_bytes", "resolve_device", "time_model"]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -57,6 +57,31 @@ class Timing:
     @property
     def ms_per_step(self) -> float:
         return 1000 * self.seconds / self.steps
+
+
+def measure_saved_bytes(model: Any, x: Any) -> int:
+    """Bytes autograd keeps for the backward pass of ``model(x)``, measured.
+
+    Every tensor saved for backward passes through ``torch.autograd.graph.saved_tensors_hooks``;
+    each storage counts once with its full size (in-place ops and views share one), and the
+    model's parameters and buffers are left out. The model runs as it is (``train()`` for a
+    training step); the graph is dropped afterwards.
+    """
+    import torch
+
+    weights = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    storages: dict[int, int] = {}
+
+    def pack(tensor: Any) -> Any:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        outputs = model(x)
+    del outputs
+    return sum(storages.values())
 
 
 def _main_output(outputs: Any) -> Any:

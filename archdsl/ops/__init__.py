@@ -17,7 +17,22 @@ from . import (  # noqa: F401  (register the ops)
     reshape,
     scale,
 )
-from .base import REGISTRY, REQUIRED, RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, get_op, register
+from .base import (
+    REGISTRY,
+    REQUIRED,
+    RF,
+    Attr,
+    Attrs,
+    Extra,
+    Lowering,
+    Op,
+    OpError,
+    Saved,
+    Shape,
+    Style,
+    get_op,
+    register,
+)
 
 __all__ = [
     "REGISTRY",
@@ -25,9 +40,11 @@ __all__ = [
     "RF",
     "Attr",
     "Attrs",
+    "Extra",
     "Lowering",
     "Op",
     "OpError",
+    "Saved",
     "Shape",
     "Style",
     "get_op",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
+from .base import Attr, Attrs, Lowering, Op, OpError, Saved, Shape, Style, register
 
 __all__ = [
     "CELU",
@@ -36,11 +36,22 @@ __all__ = [
 
 
 class Activation(Op):
-    """An element-wise activation; subclasses set ``name`` and ``pytorch`` (its module)."""
+    """An element-wise activation; subclasses set ``name`` and ``pytorch`` (its module).
+
+    ``keeps`` says what its backward needs: ``"input"`` (GELU, SiLU, ...) or ``"output"`` (ReLU,
+    sigmoid, tanh, softmax: the derivative is a function of the result).
+    """
 
     category = "act"
     style = Style("activation", "#fbdedb", "#b9534d", chain="attached")
     inplace_ok: ClassVar[bool] = False
+    keeps: ClassVar[str] = "input"
+    runs_in_place: ClassVar[bool] = False  # the generated code uses inplace=True where safe
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        if self.keeps == "output":
+            return Saved(output=True, inplace=self.runs_in_place)
+        return Saved(inputs=(0,), inplace=self.runs_in_place)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering(self.pytorch, kwargs=self.kwargs(a), inplace_ok=self.inplace_ok)
@@ -59,6 +70,8 @@ class ReLU(Activation):
     pytorch = "nn.ReLU"
     doc = "max(x, 0)"
     inplace_ok = True
+    keeps = "output"
+    runs_in_place = True
 
 
 @register
@@ -67,6 +80,8 @@ class ReLU6(Activation):
     pytorch = "nn.ReLU6"
     doc = "min(max(x, 0), 6)"
     inplace_ok = True
+    # Even in place (``hardtanh_``), autograd keeps a copy of the input it overwrites (measured:
+    # conv - bn - ReLU6(inplace=True) - conv keeps four activation-sized storages, as out of place).
 
 
 @register
@@ -74,6 +89,7 @@ class Sigmoid(Activation):
     name = "sigmoid"
     pytorch = "nn.Sigmoid"
     doc = "logistic sigmoid"
+    keeps = "output"
 
 
 @register
@@ -81,6 +97,7 @@ class Tanh(Activation):
     name = "tanh"
     pytorch = "nn.Tanh"
     doc = "hyperbolic tangent"
+    keeps = "output"
 
 
 @register
@@ -138,6 +155,7 @@ class Softmax(Activation):
     name = "softmax"
     pytorch = "nn.Softmax"
     doc = "softmax along dim (of the batched tensor; 1 = channels)"
+    keeps = "output"
     attrs = (Attr("dim", "int", 1, "dimension of the batched tensor (N, C, H, W; N, P, C, H, W "
                   "after a reshape into paths)", minimum=-5, maximum=4),)
 

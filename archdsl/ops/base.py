@@ -24,9 +24,11 @@ __all__ = [
     "RF",
     "Attr",
     "Attrs",
+    "Extra",
     "Lowering",
     "Op",
     "OpError",
+    "Saved",
     "Shape",
     "Style",
     "describe_value",
@@ -353,6 +355,53 @@ class Style:
             raise ValueError(f"Style.merge must be None or one of {MERGE_DRAWINGS}, not {self.merge!r}")
 
 
+@dataclass(frozen=True)
+class Extra:
+    """A tensor an op's backward keeps that is none of its inputs or outputs.
+
+    ``per_sample`` elements for every sample of the batch plus ``fixed`` elements once (batch
+    norm's per-channel statistics); ``bytes`` per element, or None for the activations' dtype.
+    """
+
+    what: str
+    per_sample: int = 0
+    fixed: int = 0
+    bytes: int | None = None
+
+    def elements(self, batch: int) -> int:
+        return self.per_sample * batch + self.fixed
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What autograd keeps for an op's backward in a training step (weights and buffers excluded).
+
+    Measured with ``torch.autograd.graph.saved_tensors_hooks`` on CPU (tests/test_training.py):
+
+    * ``inputs``: the positions of the inputs it keeps (a conv keeps its input);
+    * ``output``: it keeps its output (ReLU, sigmoid, softmax);
+    * ``extra``: new tensors it keeps besides (max-pool's int64 indices, dropout's mask, batch
+      norm's saved mean and inverse std);
+    * ``alias``: its output is its input, or a view of it (flatten, identity, a channel chunk):
+      no new storage;
+    * ``inplace``: the generated code may run it in place over its input (``nn.ReLU(inplace=True)``)
+      when its producer is ``overwritable`` and has no other consumer; its output then shares the
+      producer's storage;
+    * ``overwritable``: its output is a new tensor its own backward does not need, so a following
+      in-place op may overwrite it.
+
+    Tensors are counted once per storage: what two ops keep of one storage (a ReLU's output kept
+    by the ReLU and by the next conv) costs once.
+    """
+
+    inputs: tuple[int, ...] = ()
+    output: bool = False
+    extra: tuple[Extra, ...] = ()
+    alias: bool = False
+    inplace: bool = False
+    overwritable: bool = False
+
+
 class Op:
     """Base class of every primitive op. Subclasses set the class attributes and override rules."""
 
@@ -435,6 +484,15 @@ class Op:
 
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
         return RF()
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """What autograd keeps of this op for the backward pass (:class:`Saved`).
+
+        Every op states its own rule, measured against PyTorch: there is no default, because a
+        wrong guess would silently skew every training-memory figure (a test walks the registry).
+        """
+        raise NotImplementedError(f"op {self.name} has no saved_for_backward rule: say what "
+                                  f"autograd keeps for its backward (see archdsl.ops.Saved)")
 
     # --- lowering and drawing ---------------------------------------------------------------
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:

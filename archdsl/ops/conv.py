@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
+from .base import RF, Attr, Attrs, Lowering, Op, OpError, Saved, Shape, Style, register
 from .common import (
     Pads,
     int_or_pair,
@@ -89,6 +89,10 @@ class Conv(Op):
 
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
         return window_rf(a.k, a.stride, _pads(a), a.dilation)
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input (for the weights' gradient); the weights themselves are not activations."""
+        return Saved(inputs=(0,), overwritable=True)
 
     # --- lowering and drawing -------------------------------------------------------------
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:

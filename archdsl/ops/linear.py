@@ -5,7 +5,7 @@ fvcore's ``aten::linear`` handle counts the input's elements times the output fe
 
 from __future__ import annotations
 
-from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
+from .base import RF, Attr, Attrs, Lowering, Op, OpError, Saved, Shape, Style, register
 from .common import fmt_shape, numel
 
 __all__ = ["Linear"]
@@ -49,6 +49,10 @@ class Linear(Op):
 
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
         return RF(global_=True) if len(ins[0]) == 1 else RF()
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input (``addmm`` keeps ``mat1``; after ``flatten`` it is a view of the pooled map)."""
+        return Saved(inputs=(0,), overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("nn.Linear", args=(ins[0][-1], a.out), kwargs=(("bias", a.bias, True),))

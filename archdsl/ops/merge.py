@@ -6,7 +6,7 @@ fvcore counts none of them (0 FLOPs).
 
 from __future__ import annotations
 
-from .base import Attrs, Lowering, Op, OpError, Shape, Style, register
+from .base import Attrs, Lowering, Op, OpError, Saved, Shape, Style, register
 from .common import fmt_shape, numel
 
 __all__ = ["Add", "Concat", "Merge", "Mul"]
@@ -60,6 +60,10 @@ class Add(Merge):
                                          "to match")
         return ins[0]
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing: the gradient passes to every input unchanged."""
+        return Saved(overwritable=True)
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return self.infix(ins, "+")
 
@@ -86,6 +90,10 @@ class Mul(Merge):
                                          "channels over C x H x W", reference=reference)
         return full
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Every input: each one's gradient is the product of the others."""
+        return Saved(inputs=tuple(range(len(ins))), overwritable=True)
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return self.infix(ins, "*")
 
@@ -110,6 +118,10 @@ class Concat(Merge):
                                     hint="downsample the larger input (stride or pooling) so "
                                          "the spatial sizes agree")
         return (sum(shape[0] for shape in ins),) + ins[0][1:]
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing: the gradient is sliced back along the channels."""
+        return Saved(overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering(None, forward="torch.cat([{xs}], 1)", imports=("import torch",))

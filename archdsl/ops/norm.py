@@ -9,7 +9,7 @@ response norm has no fvcore handle.
 
 from __future__ import annotations
 
-from .base import Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
+from .base import Attr, Attrs, Extra, Lowering, Op, OpError, Saved, Shape, Style, register
 from .common import fmt_shape, numel, require_image
 
 __all__ = ["BatchNorm", "GroupNorm", "LayerNorm", "LocalResponseNorm"]
@@ -54,6 +54,11 @@ class BatchNorm(Op):
 
     def fvcore_flops(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
         return numel(ins[0]) * (2 if a.affine else 1)
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input and the batch statistics (``save_mean``, ``save_invstd``: one per channel)."""
+        stats = Extra("batch mean and inverse std", fixed=2 * ins[0][0])
+        return Saved(inputs=(0,), extra=(stats,), overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         module = "nn.BatchNorm2d" if len(ins[0]) == 3 else "nn.BatchNorm1d"
@@ -103,6 +108,10 @@ class LayerNorm(Op):
     def fvcore_flops(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
         return 5 * numel(ins[0])
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input and each sample's mean and reciprocal std."""
+        return Saved(inputs=(0,), extra=(Extra("mean and rstd", per_sample=2),), overwritable=True)
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         shape = self.normalized(a, ins[0])
         eps = ("eps", a.eps, 1e-5)
@@ -145,6 +154,11 @@ class GroupNorm(Op):
     def fvcore_flops(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
         return 5 * numel(ins[0])
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input and a mean and reciprocal std per sample and group."""
+        stats = Extra("mean and rstd", per_sample=2 * a.groups)
+        return Saved(inputs=(0,), extra=(stats,), overwritable=True)
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("nn.GroupNorm", args=(a.groups, ins[0][0]), kwargs=(("eps", a.eps, 1e-5),))
 
@@ -171,6 +185,15 @@ class LocalResponseNorm(Op):
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         require_image(self.name, ins)
         return ins[0]
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """PyTorch composes it of element-wise ops: ``input / (k + alpha * avg(x^2)) ** beta``
+        keeps the input, the channel-padded squares that ``avg_pool3d`` reads (C + size - 1
+        channels), and the base and result of the power."""
+        c, h, w = ins[0]
+        padded = Extra("padded squares", per_sample=(c + a.size - 1) * h * w)
+        power = Extra("base and result of the power", per_sample=2 * numel(out))
+        return Saved(inputs=(0,), extra=(padded, power))
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("nn.LocalResponseNorm", args=(a.size,), kwargs=(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
+from .base import RF, Attr, Attrs, Extra, Lowering, Op, OpError, Saved, Shape, Style, register
 from .common import (
     int_or_pair,
     kernel_text,
@@ -97,6 +97,10 @@ class MaxPool(WindowPool):
     def dilation(self, a: Attrs) -> tuple[int, int]:
         return a.dilation
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input and the int64 index of each output's maximum."""
+        return Saved(inputs=(0,), extra=(_indices(out),), overwritable=True)
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("nn.MaxPool2d", kwargs=self.window_kwargs(a) + (
             ("dilation", int_or_pair(a.dilation), 1),
@@ -113,6 +117,10 @@ class AvgPool(WindowPool):
     doc = "average pooling"
     attrs = (_KERNEL, _STRIDE, _PAD, _CEIL,
              Attr("count_include_pad", "bool", True, "average over padded zeros too"))
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input (``avg_pool2d_backward`` reads its geometry from it)."""
+        return Saved(inputs=(0,), overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("nn.AvgPool2d", kwargs=self.window_kwargs(a) + (
@@ -148,6 +156,10 @@ class AdaptiveAvgPool(AdaptivePool):
     pytorch = "nn.AdaptiveAvgPool2d"
     doc = "average pooling to a fixed output size"
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input; but to 1 x 1 PyTorch takes the mean, which keeps nothing."""
+        return Saved(inputs=() if a.size == (1, 1) else (0,), overwritable=True)
+
     def fvcore_flops(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
         return numel(ins[0])
 
@@ -157,6 +169,10 @@ class AdaptiveMaxPool(AdaptivePool):
     name = "adaptive_maxpool"
     pytorch = "nn.AdaptiveMaxPool2d"
     doc = "max pooling to a fixed output size"
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input and the int64 index of each output's maximum."""
+        return Saved(inputs=(0,), extra=(_indices(out),), overwritable=True)
 
 
 @register
@@ -178,6 +194,10 @@ class GlobalAvgPool(Op):
 
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
         return RF(global_=True)
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing: PyTorch pools to 1 x 1 with a mean, whose backward needs only the shape."""
+        return Saved(overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("nn.AdaptiveAvgPool2d", args=(1,))
@@ -206,9 +226,18 @@ class Mean(Op):
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
         return RF(global_=True)
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing: the mean's backward needs only the shape."""
+        return Saved()
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         keep = ", keepdim=True" if a.keepdim else ""
         return Lowering(None, forward="{x}.mean((2, 3)" + keep + ")")
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return "global mean"
+
+
+def _indices(out: Shape) -> Extra:
+    """The int64 argmax a max pool keeps: one per output element."""
+    return Extra("int64 indices of the maxima", per_sample=numel(out), bytes=8)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, Style, register
+from .base import RF, Attr, Attrs, Extra, Lowering, Op, OpError, Saved, Shape, Style, register
 from .common import fmt_shape, numel, require_image
 
 __all__ = ["ChannelShuffle", "ChannelSplit", "Dropout", "Flatten", "Identity", "PadChannels",
@@ -33,6 +33,10 @@ class Flatten(Op):
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
         return RF(global_=True)
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing; the result is a view of the (contiguous) input."""
+        return Saved(alias=True)
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering(None, forward="torch.flatten({x}, 1)", imports=("import torch",))
 
@@ -46,6 +50,10 @@ class Identity(Op):
     style = RESHAPE_STYLE
     pytorch = "x"
     doc = "pass-through"
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing; the result is the input itself."""
+        return Saved(alias=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering(None, forward="{x}")
@@ -74,6 +82,10 @@ class ChannelShuffle(Op):
         c, _, _ = require_image(self.name, ins)
         _require_divisible(self.name, "groups", c, a.groups)
         return ins[0]
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing: a permutation's backward is the inverse permutation."""
+        return Saved()
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("nn.ChannelShuffle", args=(a.groups,))
@@ -134,6 +146,10 @@ class ChannelSplit(Op):
                           found=f"{sizes} = {total}", input_index=0)
         return (a.sizes[a.index],) + ins[0][1:]
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing; the chunk is a view of the input."""
+        return Saved(alias=True)
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         if a.sizes:
             return Lowering(None, forward=f"{{x}}.split({list(a.sizes)}, 1)[{a.index}]")
@@ -172,6 +188,10 @@ class PadChannels(Op):
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
         return RF(stride=(a.stride, a.stride))
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing: slicing and zero padding need only the shapes."""
+        return Saved(overwritable=True)
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         side = (a.out - ins[0][0]) // 2
         x = "{x}" if a.stride == 1 else f"{{x}}[:, :, ::{a.stride}, ::{a.stride}]"
@@ -197,6 +217,16 @@ class Dropout(Op):
     pytorch = "nn.Dropout"
     doc = "dropout with probability p"
     attrs = (Attr("p", "float", 0.5, "probability of zeroing an element", minimum=0, maximum=1),)
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The mask, one element per output element. On CPU, dropout multiplies by a mask of the
+        activations' dtype (CUDA's fused kernel keeps one byte per element instead); with
+        ``p: 0`` PyTorch returns the input itself, and with ``p: 1`` it multiplies by one zero."""
+        if a.p == 0:
+            return Saved(alias=True)
+        if a.p == 1:
+            return Saved(extra=(Extra("zero", fixed=1),))
+        return Saved(extra=(Extra("mask", per_sample=numel(out)),))
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("nn.Dropout", kwargs=(("p", a.p, 0.5),))

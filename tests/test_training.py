@@ -1,0 +1,163 @@
+"""Training memory (archdsl/analysis.py ``TrainingMemory`` and each op's ``saved_for_backward``)
+against what autograd really keeps: ``torch.autograd.graph.saved_tensors_hooks`` on the built
+module (:func:`archdsl.runner.measure_saved_bytes`), every storage once, weights excluded.
+
+The predicted figure is exact at any input size, so each zoo model is measured at the smallest
+square input it accepts (its layers' own limits), at batch 2 and 3 (at the smallest input a batch
+norm may see a 1 x 1 map, which training needs two samples for), and must agree to the byte.
+The table at the spec's own input, batch 1 and 32, is bench/training_memory.py's.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import archdsl
+from archdsl.analysis import OPTIMIZERS, analyze
+from archdsl.errors import SpecError
+from archdsl.ops import REGISTRY, Op
+from tests.conftest import zoo_specs
+
+torch = pytest.importorskip("torch")
+
+from archdsl.builder import build_graph  # noqa: E402
+from archdsl.runner import measure_saved_bytes  # noqa: E402
+
+SIDES = (16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 299)
+
+BATCHES = (2, 3)
+
+# inception_v3's auxiliary head needs 299 x 299: the two batches run without it (at 75 x 75), and
+# test_auxiliary_head_saved_bytes_match_autograd measures it once, at batch 2.
+OVERRIDES = {"inception_v3": {"aux_logits": False}}
+
+# Every op not in the zoo, in one small network, so each op's rule is measured somewhere.
+EVERY_OTHER_OP = """
+    name: every_op
+    input: [8, 12, 12]
+    network:
+      - {conv: {out: 16, k: 3, pad: 1}}
+      - {groupnorm: {groups: 4}}
+      - gelu
+      - {lrn: {size: 3}}
+      - {avgpool: {k: 3, stride: 1, pad: 1}}
+      - silu
+      - {channel_shuffle: {groups: 4}}
+      - {parallel: [[{channel_split: {index: 0}}, hardswish], [{channel_split: {index: 1}}, tanh]]}
+      - {pad_channels: {out: 20, stride: 2}}
+      - {leaky_relu: {slope: 0.2}}
+      - {dropout: {p: 0.3}}
+      - {residual: {body: [{adaptive_avgpool: {size: 2}}, {conv: {out: 20, k: 2}}, hardsigmoid],
+                    connect: false}}
+      - layernorm
+      - {parallel: [identity, [{adaptive_maxpool: {size: 1}}, sigmoid]], merge: mul}
+      - {conv: {out: 12, k: 1, groups: 4, bias: false}}
+      - relu6
+      - {mean: {keepdim: true}}
+      - {softmax: {dim: 1}}
+      - flatten
+      - {bn: {affine: false}}
+      - {dropout: {p: 0.0}}
+      - {linear: {out: 5}}
+"""
+
+
+def _smallest_input(path, **overrides) -> tuple[archdsl.ir.Graph, int]:
+    """The graph at the smallest square input its layers accept (the spec's own if none does)."""
+    own = archdsl.load(path, **overrides)
+    if len(own.input_shape) != 3 or own.input_shape[1] != own.input_shape[2]:
+        return own, own.input_shape[1]
+    for side in SIDES:
+        if side >= own.input_shape[1]:
+            break
+        try:
+            shape = f"{own.input_shape[0]}x{side}x{side}"
+            return archdsl.load(path, input=shape, **overrides), side
+        except SpecError:
+            continue
+    return own, own.input_shape[1]
+
+
+def _measured(graph, batch: int) -> int:
+    """Measured on the built module with uninitialised weights (what autograd keeps does not
+    depend on their values, and initialising VGG's 100 M-weight classifier is most of the cost)."""
+    with torch.device("meta"):
+        model = build_graph(graph)
+    model = model.to_empty(device="cpu").train()
+    torch.manual_seed(0)
+    return measure_saved_bytes(model, torch.randn(batch, *graph.input_shape))
+
+
+def test_every_op_states_what_it_saves():
+    """A new op must say what autograd keeps for it; there is no default to fall back on."""
+    missing = [name for name, op in REGISTRY.items()
+               if type(op).saved_for_backward is Op.saved_for_backward]
+    assert missing == []
+
+
+def test_every_op_is_measured_somewhere():
+    """Each op's rule is checked against autograd by a zoo model or by EVERY_OTHER_OP."""
+    used = {node.op for path in zoo_specs() for node in archdsl.load(path).op_nodes()}
+    import textwrap
+
+    import yaml
+
+    text = yaml.safe_dump(yaml.safe_load(textwrap.dedent(EVERY_OTHER_OP)))
+    used |= {op for op in REGISTRY if f"{op}" in text}
+    assert sorted(set(REGISTRY) - used) == []
+
+
+@pytest.mark.parametrize("path", zoo_specs(), ids=lambda p: p.stem)
+def test_zoo_saved_bytes_match_autograd(path):
+    graph, _ = _smallest_input(path, **OVERRIDES.get(path.stem, {}))
+    for batch in BATCHES:
+        predicted = analyze(graph, batch=batch).training.saved
+        assert predicted == _measured(graph, batch), (path.stem, graph.input_shape, batch)
+
+
+def test_auxiliary_head_saved_bytes_match_autograd():
+    """A second output (inception_v3's AuxLogits) runs in training and keeps its tensors too."""
+    graph = archdsl.load(zoo_specs()[0].parent / "inception_v3.yaml")
+    assert len(graph.outputs) == 2
+    assert analyze(graph, batch=2).training.saved == _measured(graph, 2)
+
+
+def test_every_other_op_saved_bytes_match_autograd(write_spec):
+    graph = archdsl.load(write_spec(EVERY_OTHER_OP))
+    for batch in BATCHES:
+        assert analyze(graph, batch=batch).training.saved == _measured(graph, batch)
+
+
+def test_frozen_stem_keeps_nothing_until_a_gradient_is_needed(write_spec):
+    """Ops before the first trainable parameter build no autograd node and keep nothing."""
+    graph = archdsl.load(write_spec("""
+        name: frozen
+        input: [3, 16, 16]
+        network:
+          - stem: {conv: {out: 8, k: 3}, freeze: true}
+          - relu
+          - {maxpool: {k: 2}}
+          - {conv: {out: 8, k: 3}}
+          - relu
+    """))
+    a = analyze(graph, batch=2)
+    assert a.nodes["stem"].saved_bytes == 0 and a.nodes["relu"].saved_bytes == 0
+    assert a.training.saved == _measured(graph, 2)
+
+
+def test_per_layer_saved_bytes_add_up_and_state_grows_with_the_optimizer():
+    graph = archdsl.load(zoo_specs()[0].parent / "resnet18.yaml")
+    totals = {name: analyze(graph, optimizer=name).training for name in OPTIMIZERS}
+    a = analyze(graph)
+    assert sum(s.saved_bytes for s in a.nodes.values()) == a.training.saved
+    assert sum(s.saved_bytes for s in a.stages) == a.training.saved
+    # conv1 keeps the network's input; bn1 keeps conv1's output and 2 x 64 statistics
+    assert a.nodes["conv1"].saved_bytes == 3 * 224 * 224 * 4
+    assert a.nodes["bn1"].saved_bytes == (64 * 112 * 112 + 2 * 64) * 4
+    grads = a.trainable_params * 4
+    assert totals["sgd"].optimizer_state == 0
+    assert totals["sgd-momentum"].optimizer_state == grads
+    assert totals["adam"].optimizer_state == totals["adamw"].optimizer_state == 2 * grads
+    for t in totals.values():
+        assert t.gradients == grads
+        assert t.peak >= t.weights + t.optimizer_state + t.saved
