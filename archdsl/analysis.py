@@ -54,12 +54,12 @@ from .util import gc_paused
 __all__ = [
     "DTYPE_BYTES",
     "OPTIMIZERS",
-    "TrainingMemory",
-    "ReceptiveField",
+    "Analysis",
     "Memory",
     "NodeStats",
+    "ReceptiveField",
     "ScopeStats",
-    "Analysis",
+    "TrainingMemory",
     "analyze",
 ]
 

@@ -20,8 +20,8 @@ from tests.conftest import zoo_specs
 
 torch = pytest.importorskip("torch")
 
-from archdsl.builder import build_graph  # noqa: E402
-from archdsl.runner import measure_saved_bytes  # noqa: E402
+from archdsl.builder import build_graph
+from archdsl.runner import measure_saved_bytes
 
 SIDES = (16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 299)
 
