@@ -55,7 +55,9 @@ JSON_FORMAT = "archdsl.report/1"
 COMMON_NOTE = (
     "Compute and activation totals cover the inference pass (the main output); parameters "
     "include every branch. Memory assumes every layer output is a new tensor (no in-place ops or "
-    "views). Receptive field: size, jump (product of strides) and start (centre of the first "
+    "views). Saved: what autograd keeps for the backward pass of a training step (each op's own "
+    "rule, every storage once, weights excluded; measured exact on CPU); a layer's figure is what "
+    "it is the first to keep. Receptive field: size, jump (product of strides) and start (centre of the first "
     "unit, in input pixels). Depth: conv and linear layers on the longest path.")
 
 
@@ -218,13 +220,13 @@ def plan_report(analysis: Analysis, *, per: str = "layer", profile: str = "torch
 def _columns(prof: Profile) -> tuple[Column, ...]:
     return (Column("name", "Layer"), Column("type", "Type"), Column("output", "Output"),
             Column("params", "Params", True), Column("compute", prof.column, True),
-            Column("rf", "RF", True))
+            Column("saved", "Saved", True), Column("rf", "RF", True))
 
 
 def _table(a: Analysis, per: str, prof: Profile) -> Table:
     rows = [_table_row(a, path, level, prof) for path, level in _walk(a, "", 0, per)]
     total = {"name": "Total", "params": f"{a.params:,}", "compute": f"{prof.value(a):,}",
-             "output": outputs_text(a.outputs)}
+             "saved": bytes_text(a.training.saved), "output": outputs_text(a.outputs)}
     return Table(_columns(prof), rows, total)
 
 
@@ -255,6 +257,7 @@ def _table_row(a: Analysis, path: str, level: int, prof: Profile) -> TableRow:
         "output": shape_text(stat.out_shape if is_scope else stat.shape),
         "params": f"{stat.params:,}",
         "compute": f"{prof.value(stat):,}",
+        "saved": bytes_text(stat.saved_bytes) if stat.saved_bytes else "",
         "rf": rf_text(stat.rf),
     }
     return TableRow(path, level, cells, is_scope, stat.runs)
@@ -278,8 +281,7 @@ def _summary(a: Analysis, prof: Profile) -> list[tuple[str, str]]:
         compute = [("MACs", count_text(a.macs)), ("FLOPs", count_text(a.flops))]
     memory = (f"input {bytes_text(m.bytes(m.input))}; parameters {bytes_text(m.bytes(m.params))}; "
               f"buffers {bytes_text(m.bytes(m.buffers))}")
-    activations = (f"{bytes_text(m.bytes(m.activations))} (inference, sum of outputs); "
-                   f"{bytes_text(m.bytes(m.training_activations))} (training, all outputs)")
+    activations = f"{bytes_text(m.bytes(m.activations))} (inference, sum of outputs)"
     peak = (f"{bytes_text(m.bytes(m.peak))} live at once in an inference pass "
             f"({m.peak:,} elements, at {m.peak_at})")
     return [
@@ -288,10 +290,19 @@ def _summary(a: Analysis, prof: Profile) -> list[tuple[str, str]]:
         ("Memory", memory),
         ("Activations", activations),
         ("Peak", peak),
+        ("Training", _training_summary(a)),
         ("Receptive field", _rf_summary(a.receptive_field)),
         ("Depth", f"{a.depth} (conv and linear layers on the longest path)"),
         ("Layers", ", ".join(f"{n} {op}" for op, n in a.layer_counts.items())),
     ]
+
+
+def _training_summary(a: Analysis) -> str:
+    t = a.training
+    return (f"saved for backward {bytes_text(t.saved)}; gradients {bytes_text(t.gradients)}; "
+            f"optimizer state {bytes_text(t.optimizer_state)} ({t.optimizer}); estimated peak of "
+            f"a step {bytes_text(t.peak)} with the weights ({bytes_text(t.weights)}), at "
+            f"{t.peak_at}")
 
 
 def _rf_summary(rf: ReceptiveField | None) -> str:
@@ -332,6 +343,7 @@ def _metrics(prof: Profile) -> list[tuple[str, Callable[[Analysis], Any], Callab
         ("Parameter memory", lambda a: a.memory.bytes(a.memory.params), bytes_text),
         ("Activations (inference)", lambda a: a.memory.bytes(a.memory.activations), bytes_text),
         ("Peak activation memory", lambda a: a.memory.bytes(a.memory.peak), bytes_text),
+        ("Saved for backward (training)", lambda a: a.training.saved, bytes_text),
         ("Depth", lambda a: a.depth, str),
         ("Receptive field", lambda a: a.receptive_field.size[0] if a.receptive_field else 0,
          lambda v: str(v) if v else "n/a"),
@@ -376,7 +388,7 @@ def summary_record(a: Analysis) -> dict[str, Any]:
             "output": outputs_text(a.outputs), "params": a.params, "buffers": a.buffers,
             "macs": a.macs, "flops": a.flops, "fvcore_flops": a.fvcore_flops,
             "param_bytes": m.bytes(m.params), "activation_bytes": m.bytes(m.activations),
-            "peak_bytes": m.bytes(m.peak), "depth": a.depth,
+            "peak_bytes": m.bytes(m.peak), "saved_bytes": a.training.saved, "depth": a.depth,
             "receptive_field": a.receptive_field.size[0] if a.receptive_field else ""}
 
 
@@ -401,6 +413,7 @@ def to_json_data(a: Analysis, *, profile: str = "torchvision") -> dict[str, Any]
         "flops": a.flops,
         "fvcore_flops": a.fvcore_flops,
         "memory": _memory_json(a),
+        "training": _training_json(a),
         "receptive_field": _rf_json(a.receptive_field),
         "depth": a.depth,
         "layer_counts": dict(a.layer_counts),
@@ -426,6 +439,13 @@ def _memory_json(a: Analysis) -> dict[str, Any]:
         "training_activations": amount(m.training_activations),
         "peak": {**amount(m.peak), "at": m.peak_at},
     }
+
+
+def _training_json(a: Analysis) -> dict[str, Any]:
+    t = a.training
+    return {"optimizer": t.optimizer, "saved_bytes": t.saved, "weight_bytes": t.weights,
+            "gradient_bytes": t.gradients, "optimizer_state_bytes": t.optimizer_state,
+            "peak_bytes": t.peak, "peak_at": t.peak_at}
 
 
 def _rf_json(rf: ReceptiveField | None) -> dict[str, Any] | None:
@@ -462,6 +482,7 @@ def _node_json(s: NodeStats) -> dict[str, Any]:
         "fvcore_flops": s.fvcore_flops,
         "output_elements": s.output_elements,
         "output_bytes": s.output_bytes,
+        "saved_bytes": s.saved_bytes,
         "receptive_field": _rf_json(s.rf),
         "depth": s.depth,
         "runs": s.runs,
@@ -485,6 +506,7 @@ def _scope_json(s: ScopeStats) -> dict[str, Any]:
         "fvcore_flops": s.fvcore_flops,
         "output_elements": s.output_elements,
         "output_bytes": s.output_bytes,
+        "saved_bytes": s.saved_bytes,
         "layers": s.nodes,
         "receptive_field": _rf_json(s.rf),
         "depth": s.depth,
@@ -584,7 +606,7 @@ def render_csv(reports: list[SpecReport], comparison: Comparison | None) -> str:
 
 CSV_FIELDS = ["level", "kind", "path", "name", "type", "output", "params", "trainable_params",
               "buffers", "macs", "flops", "fvcore_flops", "output_elements", "output_bytes",
-              "rf_h", "rf_w", "rf_jump_h", "rf_jump_w", "rf_global", "depth", "runs"]
+              "saved_bytes", "rf_h", "rf_w", "rf_jump_h", "rf_jump_w", "rf_global", "depth", "runs"]
 
 
 def _csv_record(a: Analysis, row: TableRow) -> dict[str, Any]:
@@ -606,6 +628,7 @@ def _csv_record(a: Analysis, row: TableRow) -> dict[str, Any]:
         "fvcore_flops": stat.fvcore_flops,
         "output_elements": stat.output_elements,
         "output_bytes": stat.output_bytes,
+        "saved_bytes": stat.saved_bytes,
         "rf_h": rf.size[0] if rf else "",
         "rf_w": rf.size[1] if rf else "",
         "rf_jump_h": rf.jump[0] if rf else "",

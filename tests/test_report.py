@@ -223,7 +223,7 @@ def test_course_comparisons():
 def test_markdown_table(small):
     md = run(small, "-f", "md").stdout
     assert md.startswith("## small")
-    assert "| Layer | Type | Output | Params | MACs | RF |" in md
+    assert "| Layer | Type | Output | Params | MACs | Saved | RF |" in md
     assert "| --- | --- | --- | ---: | ---: | ---: |" in md
     assert "`layer1.0.conv1`" in md and "**Total**" in md
     assert "`head.2` \\*" in md                      # not run at inference, escaped

@@ -33,6 +33,17 @@ def test_run_times_forward_and_backward_with_overrides():
     assert "forward+backward (train) with amp" in result.output
 
 
+def test_run_train_prints_predicted_against_measured_saved_bytes():
+    result = CliRunner().invoke(cli, ["run", SPEC, *FAST, "--train"])
+    assert result.exit_code == 0, result.output
+    import archdsl
+    from archdsl.analysis import analyze
+
+    predicted = analyze(archdsl.load(SPEC), batch=2).training.saved
+    assert "saved for backward (float32, batch 2): predicted" in result.output
+    assert f"({predicted:,} B), measured" in result.output and ": exact" in result.output
+
+
 def test_run_reports_training_outputs_of_an_aux_network(write_spec):
     spec = write_spec("""
         name: aux

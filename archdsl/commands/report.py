@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..analysis import DTYPE_BYTES, analyze
+from ..analysis import DTYPE_BYTES, OPTIMIZERS, analyze
 from ..cli import CONTEXT, load_each, spec_options
 from ..draw import LAYOUT_TIMEOUT
 from ..report import FORMATS, PER, PROFILES, SUFFIX_FORMATS, render
@@ -28,13 +28,15 @@ __all__ = ["report"]
               help="Batch size (scales compute and activation memory).")
 @click.option("--dtype", type=click.Choice(tuple(DTYPE_BYTES)), default="float32",
               show_default=True, help="Element type for memory in bytes.")
+@click.option("--optimizer", type=click.Choice(tuple(OPTIMIZERS)), default="sgd-momentum",
+              show_default=True, help="Optimizer whose state the training memory includes.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=LAYOUT_TIMEOUT,
               show_default=True, metavar="SECONDS",
               help="HTML: stop Graphviz after this long; the page then comes out without its diagram.")
 def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None,
            allow_paths: tuple[str, ...], max_nodes: int, fmt: str | None, per: str, profile: str,
-           batch: int, dtype: str, output: str | None, timeout: float) -> None:
+           batch: int, dtype: str, optimizer: str, output: str | None, timeout: float) -> None:
     """Report parameters, MACs/FLOPs, memory, receptive field and depth of SPECS, without torch.
 
     One spec prints a table of its layers (--per) and the totals; several print them side by
@@ -48,10 +50,11 @@ def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | Non
       archdsl report specs/resnet50.yaml --profile fvcore --per stage
       archdsl report specs/lenet.yaml specs/alexnet.yaml --format md
       archdsl report specs/resnet18.yaml --batch 32 --set num_classes=10 -o r18.html
+      archdsl report specs/resnet50.yaml --batch 64 --optimizer adam --per stage
     """
     fmt = fmt or _format_from_suffix(output)
     graphs, failed = load_each(specs, sets, input_shape, allow_paths, max_nodes)
-    analyses = [analyze(graph, batch=batch, dtype=dtype) for _, graph in graphs]
+    analyses = [analyze(graph, batch=batch, dtype=dtype, optimizer=optimizer) for _, graph in graphs]
     if failed:
         raise SystemExit(1)
     text = render(analyses, fmt, per=per, profile=profile, timeout=timeout,

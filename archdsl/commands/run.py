@@ -8,7 +8,18 @@ import click
 
 from ..cli import CONTEXT, echo_warnings, load_from_options, spec_options
 from ..errors import Diagnostic
-from ..runner import DEVICES, RunError, _autocast, _mib, _step_function, resolve_device, time_model
+from ..analysis import analyze
+from ..report import bytes_text
+from ..runner import (
+    DEVICES,
+    RunError,
+    _autocast,
+    _mib,
+    _step_function,
+    measure_saved_bytes,
+    resolve_device,
+    time_model,
+)
 
 __all__ = ["run"]
 
@@ -23,7 +34,9 @@ __all__ = ["run"]
               help="Timed steps (after the warm-up).")
 @click.option("--warmup", type=click.IntRange(0), default=2, show_default=True,
               help="Untimed steps first.")
-@click.option("--train", is_flag=True, help="Time forward + backward in training mode.")
+@click.option("--train", is_flag=True,
+              help="Time forward + backward in training mode, and compare the bytes autograd keeps "
+                   "for backward with the static prediction.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model first.")
 @click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA/MPS, bfloat16 on CPU).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights and input.")
@@ -59,6 +72,8 @@ def run(spec: str, sets: tuple[str, ...], input_shape: str | None, allow_paths: 
                        if name == "out" or train)
     click.echo(f"{graph.name} on {target}: {static_params(graph):,} parameters and output "
                f"{shapes} match the static analysis")
+    if train:
+        _compare_saved(graph, model, x, batch)
     runnable = torch.compile(model) if use_compile else model
     mode = "forward+backward (train)" if train else "forward (eval)"
     timing = time_model(_step_function(runnable, x, train, autocast), target, steps, warmup,
@@ -67,6 +82,16 @@ def run(spec: str, sets: tuple[str, ...], input_shape: str | None, allow_paths: 
     click.echo(f"  {mode}{' with ' + extras if extras else ''}: {timing.samples_per_second:,.1f} "
                f"samples/s ({timing.ms_per_step:,.2f} ms per step of {batch})")
     click.echo(f"  peak memory: {_mib(timing.peak_bytes)} ({timing.peak_what})")
+
+
+def _compare_saved(graph, model, x, batch: int) -> None:  # noqa: ANN001 - torch objects
+    """Print the predicted bytes kept for backward against those measured on this model."""
+    predicted = analyze(graph, batch=batch).training.saved
+    measured = measure_saved_bytes(model, x)
+    verdict = "exact" if predicted == measured else f"off by {measured - predicted:+,} bytes"
+    click.echo(f"  saved for backward (float32, batch {batch}): predicted {bytes_text(predicted)} "
+               f"({predicted:,} B), measured {bytes_text(measured)} ({measured:,} B) with "
+               f"saved_tensors_hooks: {verdict}")
 
 
 def _progress_bar(items: range, label: str) -> click.progressbar:
