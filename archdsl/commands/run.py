@@ -6,9 +6,9 @@ import sys
 
 import click
 
+from ..analysis import analyze
 from ..cli import CONTEXT, echo_warnings, load_from_options, spec_options
 from ..errors import Diagnostic
-from ..analysis import analyze
 from ..report import bytes_text
 from ..runner import (
     DEVICES,
@@ -84,7 +84,7 @@ def run(spec: str, sets: tuple[str, ...], input_shape: str | None, allow_paths: 
     click.echo(f"  peak memory: {_mib(timing.peak_bytes)} ({timing.peak_what})")
 
 
-def _compare_saved(graph, model, x, batch: int) -> None:  # noqa: ANN001 - torch objects
+def _compare_saved(graph, model, x, batch: int) -> None:
     """Print the predicted bytes kept for backward against those measured on this model."""
     predicted = analyze(graph, batch=batch).training.saved
     measured = measure_saved_bytes(model, x)
