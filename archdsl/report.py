@@ -194,6 +194,7 @@ class SpecReport:
     summary: list[tuple[str, str]]
     notes: list[str]
     diagram: str | None = None
+    charts: str | None = None  # per-stage bar charts as inline SVG (HTML only)
 
 
 def plan_report(analysis: Analysis, *, per: str = "layer", profile: str = "torchvision") -> SpecReport:
@@ -537,8 +538,11 @@ def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer
     if fmt == "md":
         return template("report.md.j2").render(reports=reports, comparison=comparison)
     if fmt == "html":
+        from .charts import stage_charts
+
         for rep in reports:
             rep.diagram = diagram_svg(rep.analysis, warn, timeout)
+            rep.charts = stage_charts([rep.analysis])
         return template("report.html.j2").render(reports=reports, comparison=comparison)
     raise ValueError(f"unknown format {fmt!r}")
 
