@@ -40,11 +40,15 @@ ROW_H, BAR_H, TOP = 18, 12, 24
 FONT = "font-family:system-ui,sans-serif;font-size:11px"
 
 
-def stage_charts(analyses: Sequence[Analysis]) -> str:
-    """The charts of one analysis, or of two side by side per stage (a diff), as HTML markup."""
+StageRow = tuple[str, tuple[str | None, ...]]  # (label, the stage's path in each analysis or None)
+
+
+def stage_charts(analyses: Sequence[Analysis], stages: Sequence[StageRow] | None = None) -> str:
+    """The charts of one analysis, or of two (a diff) with a bar per side for each row of
+    ``stages`` (aligned stages; by default each analysis's own, matched by path), as HTML."""
     names = [a.name for a in analyses]
-    stages = _stage_names(analyses)
-    charts = [_chart(figure, analyses, stages) for figure in FIGURES]
+    rows = list(stages) if stages is not None else _stage_rows(analyses)
+    charts = [_chart(figure, analyses, rows) for figure in FIGURES]
     legend = ""
     if len(analyses) > 1:
         legend = "<p class=\"chart-legend\">" + " ".join(
@@ -53,29 +57,25 @@ def stage_charts(analyses: Sequence[Analysis]) -> str:
     return legend + '<div class="charts">' + "".join(charts) + "</div>"
 
 
-def _stage_names(analyses: Sequence[Analysis]) -> list[str]:
-    """The stages of every analysis, in order, each once (a diff's B adds its new stages)."""
-    return list(dict.fromkeys(path for a in analyses for path in a.tree[""]))
+def _stage_rows(analyses: Sequence[Analysis]) -> list[StageRow]:
+    """Every analysis's stages in order, each path once, matched by path."""
+    paths = dict.fromkeys(path for a in analyses for path in a.tree[""])
+    return [(path, tuple(path if path in a.tree[""] else None for a in analyses)) for path in paths]
 
 
-def _value(analysis: Analysis, figure: Figure, stage: str) -> int | None:
-    if stage not in analysis.nodes and stage not in analysis.scopes:
-        return None
-    return figure.value(analysis.stat(stage))
-
-
-def _chart(figure: Figure, analyses: Sequence[Analysis], stages: list[str]) -> str:
-    values = {(i, s): _value(a, figure, s) for i, a in enumerate(analyses) for s in stages}
+def _chart(figure: Figure, analyses: Sequence[Analysis], stages: list[StageRow]) -> str:
+    values = {(i, label): None if paths[i] is None else figure.value(a.stat(paths[i]))
+              for label, paths in stages for i, a in enumerate(analyses)}
     top = max([v for v in values.values() if v] + [1])
     per_stage = len(analyses)
     row = ROW_H if per_stage == 1 else BAR_H * per_stage + 8
     height = TOP + row * len(stages) + 6
     width = LABEL_W + BAR_W + VALUE_W
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-figure="{figure.key}" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="{html.escape(figure.title)} per stage" style="{FONT}">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-figure="{figure.key}" '
+              f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+              f'aria-label="{html.escape(figure.title)} per stage" style="{FONT}">'),
              f'<text x="0" y="14" font-weight="600">{html.escape(figure.title)} per stage</text>']
-    for index, stage in enumerate(stages):
+    for index, (stage, paths) in enumerate(stages):
         y = TOP + index * row
         parts.append(f'<text x="{LABEL_W - 6}" y="{y + row / 2 + 4:g}" text-anchor="end">'
                      f'{html.escape(_short(stage))}</text>')
@@ -85,9 +85,9 @@ def _chart(figure: Figure, analyses: Sequence[Analysis], stages: list[str]) -> s
                 continue
             length = BAR_W * value / top
             bar_y = y + (row - BAR_H * per_stage) / 2 + series * BAR_H
-            label = f"{analysis.name} {stage}: {value:,}"
+            label = f"{analysis.name} {paths[series]}: {value:,}"
             parts.append(
-                f'<rect class="bar" data-stage="{html.escape(stage)}" '
+                f'<rect class="bar" data-stage="{html.escape(paths[series] or "")}" '
                 f'data-series="{html.escape(analysis.name)}" data-value="{value}" x="{LABEL_W}" '
                 f'y="{bar_y:g}" width="{length:.2f}" height="{BAR_H - 2}" '
                 f'fill="{SERIES_COLOURS[series % len(SERIES_COLOURS)]}">'

@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "sweep": "archdsl.commands.sweep:sweep",
     "compile": "archdsl.commands.compile:compile_command",
     "run": "archdsl.commands.run:run",
+    "diff": "archdsl.commands.diff:diff",
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -74,8 +75,10 @@ def cli() -> None:
       archdsl draw specs/googlenet.yaml -o googlenet.svg
       archdsl compile specs/resnet18.yaml -o resnet18.py
       archdsl sweep specs/resnet_cifar.yaml --grid depth=20:110:18 --grid width=8,16,32
+      archdsl diff specs/resnet50.yaml specs/resnext50_32x4d.yaml
 
-    Exit codes: 0 success, 1 the spec has errors, 2 the command line is wrong.
+    Exit codes: 0 success, 1 the spec has errors, 2 the command line is wrong
+    (diff: 0 the same network, 1 different, 2 trouble).
     """
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "FORMATS",
     "LAYOUTS",
     "LAYOUT_TIMEOUT",
+    "HIGHLIGHTS",
     "Box",
     "Cluster",
     "DrawOptions",
@@ -75,6 +76,12 @@ __all__ = [
 # Ops bring their own style (Op.style); these are the boxes that are not ops.
 BLOCK_STYLE = Style("block", "#f2ebdc", "#8a7550")  # a collapsed block, repeat or dense block
 IO_STYLE = Style()  # the input and the outputs (drawn dashed, not in the legend)
+# diff status -> (fill, border), stronger first: a box holding layers of several takes the first.
+HIGHLIGHTS: dict[str, tuple[str, str]] = {
+    "removed": ("#f6c9c4", "#c0392b"),
+    "added": ("#c8efc4", "#2e8b2e"),
+    "changed": ("#ffe2a8", "#d68910"),
+}
 # Kinds of scope that ``depth`` opens; the others (seq, residual, parallel) are always open.
 LEVEL_KINDS = ("block", "dense")
 COLLAPSIBLE = ("block", "dense", "repeat")
@@ -127,6 +134,8 @@ class DrawOptions:
     legend: bool = True
     title: bool = True
     layout: str = "full"  # "fast" bounds Graphviz's iterations (FAST_LAYOUT)
+    # layer name -> added / removed / changed: boxes holding such layers are coloured (archdsl diff)
+    highlight: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.depth is not None and (isinstance(self.depth, bool) or not isinstance(self.depth, int)
@@ -1023,11 +1032,22 @@ class _DotWriter:
         if box.symbol:
             attrs.update(shape="circle", fixedsize="true", width="0.3", height="0.3",
                          fontsize="14", margin="0")
+        attrs.update(self.highlight_attrs(box))
         if self.fanout.get(box.id, 0) > 1:
             attrs["ordering"] = "out"
         if box.id in self.view.spine:
             attrs["group"] = "spine"
         return attrs
+
+    def highlight_attrs(self, box: Box) -> dict[str, str]:
+        """A box holding a diff's added, removed or changed layers takes that status's colours."""
+        marks = {self.options.highlight.get(name) for name in box.nodes}
+        status = next((s for s in HIGHLIGHTS if s in marks), None)
+        if status is None:
+            return {}
+        fill, border = HIGHLIGHTS[status]
+        return {"fillcolor": fill, "color": border, "penwidth": "2.2",
+                "tooltip": f"{_clip(box.path)} ({status})"}
 
     def box_label(self, box: Box) -> str:
         if box.symbol:
@@ -1081,13 +1101,18 @@ class _DotWriter:
         for box in self.view.boxes():
             if box.kind != "io" and not any(_same_entry(box.style, u) for u in used):
                 used.append(box.style)
-        if not used:
+        marked = [status for status in HIGHLIGHTS if status in self.options.highlight.values()]
+        if not used and not marked:
             return
         rows = []
         for style in used:
             rows.append(f'<TR><TD BGCOLOR="{_esc(style.fill)}" COLOR="{_esc(style.border)}" '
                         f'WIDTH="16" HEIGHT="10"></TD>'
                         f'<TD BORDER="0" ALIGN="LEFT">{_esc(style.legend)}</TD></TR>')
+        for status in marked:
+            fill, border = HIGHLIGHTS[status]
+            rows.append(f'<TR><TD BGCOLOR="{fill}" COLOR="{border}" WIDTH="16" HEIGHT="10"></TD>'
+                        f'<TD BORDER="0" ALIGN="LEFT">{_esc(status)}</TD></TR>')
         table = ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2">'
                  + "".join(rows) + "</TABLE>>")
         dot.node("legend", label=table, shape="plaintext", style="", fontsize="9",
