@@ -229,6 +229,21 @@ def test_diff_svg_colours_the_changed_boxes(tmp_path):
     assert "resnet50" in titles and "se_resnet50" in titles
 
 
+def test_draw_diff_colours_what_spec_adds_relative_to_other(tmp_path):
+    out = tmp_path / "se.dot"
+    result = CliRunner().invoke(cli, ["draw", str(SPECS / "se_resnet50.yaml"), "--diff",
+                                      str(SPECS / "resnet50.yaml"), "-o", str(out), "--depth", "2"])
+    assert result.exit_code == 0, result.output
+    from archdsl.draw import HIGHLIGHTS
+
+    dot = out.read_text(encoding="utf-8")
+    assert HIGHLIGHTS[ADDED][0] in dot and HIGHLIGHTS[REMOVED][0] not in dot
+    plain = CliRunner().invoke(cli, ["draw", str(SPECS / "se_resnet50.yaml"), "-o",
+                                     str(tmp_path / "plain.dot"), "--depth", "2"])
+    assert plain.exit_code == 0
+    assert HIGHLIGHTS[ADDED][0] not in (tmp_path / "plain.dot").read_text(encoding="utf-8")
+
+
 def test_diff_does_not_import_torch():
     a, b = str(SPECS / "resnet18.yaml"), str(SPECS / "resnet34.yaml")
     code = (f"import sys; from archdsl.cli import main; rc = main(['diff', {a!r}, {b!r}, '-f', "

@@ -46,11 +46,14 @@ def _depth(ctx: click.Context, param: click.Parameter, value: str) -> int | None
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=LAYOUT_TIMEOUT,
               show_default=True, metavar="SECONDS",
               help="Stop Graphviz after this long and say what helps (no file is written).")
+@click.option("--diff", "other", type=click.Path(dir_okay=False), metavar="OTHER",
+              help="Colour what SPEC adds (green) or changes (orange) relative to OTHER (same --set "
+                   "and --input); `archdsl diff OTHER SPEC -o x.svg` draws both sides.")
 @spec_options
 def draw(spec: str, output: str, depth: int | None, expand: tuple[str, ...], rankdir: str,
          shapes: str, costs: bool, fold: bool, legend: bool, layout: str, timeout: float,
-         sets: tuple[str, ...], input_shape: str | None, allow_paths: tuple[str, ...],
-         max_nodes: int) -> None:
+         other: str | None, sets: tuple[str, ...], input_shape: str | None,
+         allow_paths: tuple[str, ...], max_nodes: int) -> None:
     """Draw the network of SPEC with Graphviz: blocks collapse or open, repeats fold into `x N`.
 
     --costs shows the figures of `archdsl report` (the totals cover the inference pass).
@@ -64,6 +67,7 @@ def draw(spec: str, output: str, depth: int | None, expand: tuple[str, ...], ran
       archdsl draw specs/densenet121.yaml -o densenet.pdf --depth 2 --rankdir LR --costs
       archdsl draw specs/resnet18.yaml -o resnet18.dot --depth all --no-fold
       archdsl draw big.yaml -o big.svg --layout fast --timeout 300
+      archdsl draw specs/se_resnet50.yaml --diff specs/resnet50.yaml -o se.png
     """
     fmt = output_format(output)
     if fmt != "dot":
@@ -71,6 +75,14 @@ def draw(spec: str, output: str, depth: int | None, expand: tuple[str, ...], ran
     names = tuple(name.strip() for item in expand for name in item.split(",") if name.strip())
     graph = load_from_options(spec, sets, input_shape, allow_paths, max_nodes)
     echo_warnings(graph)
+    highlight = {}
+    if other is not None:
+        from ..analysis import analyze
+        from ..diff import diff_analyses, highlights
+
+        base = load_from_options(other, sets, input_shape, allow_paths, max_nodes)
+        highlight = highlights(diff_analyses(analyze(base), analyze(graph)))[1]
     view = render(graph, output, timeout=timeout, depth=depth, expand=names, rankdir=rankdir,
-                  shapes=shapes, costs=costs, fold=fold, legend=legend, layout=layout)
+                  shapes=shapes, costs=costs, fold=fold, legend=legend, layout=layout,
+                  highlight=highlight)
     click.echo(f"{output}: {graph.name}, {len(view.boxes())} boxes, {len(view.edges)} edges", err=True)
