@@ -20,8 +20,7 @@ from tests.conftest import zoo_specs
 
 torch = pytest.importorskip("torch")
 
-from archdsl.builder import build_graph
-from archdsl.runner import measure_saved_bytes
+from archdsl.runner import measure_saved_bytes, zeroed_model
 
 SIDES = (16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 299)
 
@@ -79,13 +78,10 @@ def _smallest_input(path, **overrides) -> tuple[archdsl.ir.Graph, int]:
 
 
 def _measured(graph, batch: int) -> int:
-    """Measured on the built module with uninitialised weights (what autograd keeps does not
-    depend on their values, and initialising VGG's 100 M-weight classifier is most of the cost)."""
-    with torch.device("meta"):
-        model = build_graph(graph)
-    model = model.to_empty(device="cpu").train()
+    """Measured on the built module with zero weights (what autograd keeps does not depend on
+    their values, and initialising VGG's 100 M-weight classifier is most of the cost)."""
     torch.manual_seed(0)
-    return measure_saved_bytes(model, torch.randn(batch, *graph.input_shape))
+    return measure_saved_bytes(zeroed_model(graph), torch.randn(batch, *graph.input_shape))
 
 
 def test_every_op_states_what_it_saves():
@@ -126,6 +122,17 @@ def test_every_other_op_saved_bytes_match_autograd(write_spec):
     graph = archdsl.load(write_spec(EVERY_OTHER_OP))
     for batch in BATCHES:
         assert analyze(graph, batch=batch).training.saved == _measured(graph, batch)
+
+
+def test_the_meta_device_keeps_what_the_cpu_keeps():
+    """bench/training_memory.py measures batch 32 on the meta device: the same saved tensors."""
+    from archdsl.builder import build_graph
+
+    graph = archdsl.load(zoo_specs()[0].parent / "resnet_cifar.yaml")
+    with torch.device("meta"):
+        model = build_graph(graph).train()
+        on_meta = measure_saved_bytes(model, torch.randn(3, *graph.input_shape))
+    assert on_meta == _measured(graph, 3) == analyze(graph, batch=3).training.saved
 
 
 def test_frozen_stem_keeps_nothing_until_a_gradient_is_needed(write_spec):
