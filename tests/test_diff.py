@@ -139,9 +139,12 @@ def test_exit_codes_same_differ_and_trouble(write_spec):
         input: [3, 8, 8]
         network: [{conv: {out: 4, k: 3, strid: 2}}]
     """)
-    broken = runner.invoke(cli, ["diff", str(SPECS / "resnet18.yaml"), str(bad)])
+    target = bad.parent / "previous.html"
+    target.write_text("previous\n", encoding="utf-8")
+    broken = runner.invoke(cli, ["diff", str(SPECS / "resnet18.yaml"), str(bad), "-o", str(target)])
     assert broken.exit_code == 2 and "did you mean `stride`" in broken.output
     assert "Traceback" not in broken.output
+    assert target.read_text(encoding="utf-8") == "previous\n"
     alone = runner.invoke(cli, ["diff", str(SPECS / "resnet18.yaml")])
     assert alone.exit_code == 2 and "diff needs two networks" in alone.output
     suffix = runner.invoke(cli, ["diff", str(SPECS / "resnet18.yaml"), str(SPECS / "resnet34.yaml"),
