@@ -436,9 +436,9 @@ def render_diff(d: Diff, fmt: str = "text", *, depth: int | None = None,
     if fmt == "md":
         return _markdown(d, table)
     if fmt == "html":
-        from .report import _template
+        from .report import template
 
-        return _template("diff.html.j2").render(
+        return template("diff.html.j2").render(
             d=d, title=_title(d), verdict=_verdict(d), rows=table, note=NOTE,
             totals=[(TOTAL_TITLES[k], _total_text(x, k), _total_text(y, k), signed(y - x, k))
                     for k, x, y in d.totals],

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Attr, Attrs, Lowering, Op, OpError, Saved, Shape, Style, register
+from .base import Attr, Attrs, Extra, Lowering, Op, OpError, Saved, Shape, Style, register
+from .common import numel
 
 __all__ = [
     "CELU",
@@ -256,12 +257,20 @@ class LogSigmoid(Activation):
     pytorch = "nn.LogSigmoid"
     doc = "log(sigmoid(x))"
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The input and ``log_sigmoid_forward``'s buffer, of the input's size."""
+        return Saved(inputs=(0,), extra=(Extra("buffer", per_sample=numel(ins[0])),))
+
 
 @register
 class Tanhshrink(Activation):
     name = "tanhshrink"
     pytorch = "nn.Tanhshrink"
     doc = "x - tanh(x)"
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """``x - tanh(x)``: the tanh keeps its own result, a new tensor of the input's size."""
+        return Saved(extra=(Extra("tanh of the input", per_sample=numel(ins[0])),))
 
 
 @register

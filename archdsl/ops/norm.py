@@ -109,8 +109,11 @@ class LayerNorm(Op):
         return 5 * numel(ins[0])
 
     def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
-        """The input and each sample's mean and reciprocal std."""
-        return Saved(inputs=(0,), extra=(Extra("mean and rstd", per_sample=2),), overwritable=True)
+        """The input and a mean and reciprocal std per normalised group: one per sample
+        (``all``), per position of the other axes (``last``), per pixel (``channels``)."""
+        groups = numel(ins[0]) // numel(self.normalized(a, ins[0]))
+        return Saved(inputs=(0,), extra=(Extra("mean and rstd", per_sample=2 * groups),),
+                     overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         shape = self.normalized(a, ins[0])

@@ -11,7 +11,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from .base import RF, Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .base import RF, Attr, Attrs, Lowering, Op, OpError, Saved, Shape, register
 from .common import int_or_pair, kernel_text, numel, require_image
 from .pool import POOL_STYLE
 
@@ -67,6 +67,10 @@ class Upsample(Op):
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
         """A pointwise window: the finer output grid is not modelled (the jump stays the input's)."""
         return RF()
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing: nearest and bilinear interpolation's backward needs only the sizes."""
+        return Saved(overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("nn.Upsample", kwargs=(

@@ -252,6 +252,14 @@ class StochasticDepth(Op):
              choices=("row", "batch")),
     )
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """The noise the input is multiplied by: one value per sample (``row``) or one for the
+        batch; with ``p: 0`` torchvision returns the input itself."""
+        if a.p == 0:
+            return Saved(alias=True)
+        noise = Extra("noise", per_sample=1) if a.mode == "row" else Extra("noise", fixed=1)
+        return Saved(extra=(noise,))
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("torchvision.ops.StochasticDepth", args=(a.p, a.mode),
                         imports=("import torchvision",))
@@ -297,6 +305,10 @@ class Permute(Op):
                                 f"N x {fmt_shape(ins[0])}", input_index=0)
         return tuple(ins[0][d - 1] for d in a.dims[1:])
 
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing; the result is a view of the input (a permutation of its strides)."""
+        return Saved(alias=True)
+
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering("torchvision.ops.Permute", args=(list(a.dims),),
                         imports=("import torchvision",))
@@ -341,6 +353,10 @@ class Reshape(Op):
     def rf(self, a: Attrs, ins: list[Shape], out: Shape) -> RF:
         keeps_hw = len(ins[0]) == 3 and len(out) >= 3 and out[-2:] == ins[0][-2:]
         return RF() if keeps_hw else RF(global_=True)
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing; the result is a view of the (contiguous) input."""
+        return Saved(alias=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering(None, forward=f"torch.flatten({{x}}, 1).unflatten(1, {tuple(out)!r})",

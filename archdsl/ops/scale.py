@@ -9,7 +9,7 @@ multiplies its block's branch by a learnable per-channel vector initialised smal
 from __future__ import annotations
 
 from ..errors import Diagnostic, SpecError
-from .base import Attr, Attrs, Lowering, Op, OpError, Shape, register
+from .base import Attr, Attrs, Lowering, Op, OpError, Saved, Shape, register
 from .common import fmt_shape
 from .norm import NORM_STYLE
 
@@ -26,6 +26,10 @@ class Scale(Op):
     pytorch = "x * value"
     doc = "multiply by a constant (Inception-ResNet's 0.17 * branch)"
     attrs = (Attr("value", "float", doc="the constant factor"),)
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """Nothing: multiplying by a constant needs only the constant."""
+        return Saved(overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         return Lowering(None, forward=f"{{x}} * {a.value!r}")
@@ -61,6 +65,11 @@ class LayerScale(Op):
 
     def params(self, a: Attrs, ins: list[Shape], out: Shape) -> int:
         return ins[0][0]
+
+    def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
+        """``x * gamma`` keeps the input (for gamma's gradient; gamma is a weight). Not measured:
+        the op has no PyTorch lowering yet (tests/test_training.py checks that it still has none)."""
+        return Saved(inputs=(0,), overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         raise SpecError(Diagnostic(
