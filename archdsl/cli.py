@@ -18,7 +18,7 @@ import click
 
 from .errors import ArchError, UsageError
 
-__all__ = ["main", "cli", "spec_options", "load_from_options", "load_each", "echo_warnings"]
+__all__ = ["cli", "echo_warnings", "load_each", "load_from_options", "main", "spec_options"]
 
 # name -> "module:attribute" of a click command; imported only when the command runs.
 LAZY_COMMANDS: dict[str, str] = {
