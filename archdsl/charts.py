@@ -71,7 +71,7 @@ def _chart(figure: Figure, analyses: Sequence[Analysis], stages: list[StageRow])
     row = ROW_H if per_stage == 1 else BAR_H * per_stage + 8
     height = TOP + row * len(stages) + 6
     width = LABEL_W + BAR_W + VALUE_W
-    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-figure="{figure.key}" '
+    parts = [(f'<svg class="chart" data-figure="{figure.key}" '
               f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
               f'aria-label="{html.escape(figure.title)} per stage" style="{FONT}">'),
              f'<text x="0" y="14" font-weight="600">{html.escape(figure.title)} per stage</text>']

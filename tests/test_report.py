@@ -232,7 +232,8 @@ def test_markdown_table(small):
 def test_html_is_self_contained_with_the_real_diagram(small):
     assert shutil.which("dot"), "Graphviz's dot is not installed (scripts/setup.sh installs it)"
     html = render([archdsl.analyze(archdsl.load(small))], "html")
-    assert html.count("<svg") == 1 and "<?xml" not in html
+    charts = html.count('<svg class="chart"')
+    assert charts == 4 and html.count("<svg") == charts + 1 and "<?xml" not in html
     assert 'id="small&#45;stem"' in html  # this network's diagram: ids start with its name
     assert "<script" not in html and "<link" not in html and " src=" not in html
 
@@ -245,7 +246,7 @@ def test_html_without_graphviz_says_so_and_comes_out(small, monkeypatch, tmp_pat
     assert len(warnings) == 1 and warnings[0].startswith("warning: the report of small has no diagram")
     assert "apt-get install graphviz" in warnings[0]
     assert html.startswith("<!DOCTYPE html>")
-    assert "<table>" in html and "layer1" in html and "<svg" not in html
+    assert "<table>" in html and "layer1" in html and 'class="diagram"' not in html
     assert "<script" not in html and "http" not in html and "<link" not in html
     assert "-&gt;" in html                                   # escaped text
 
