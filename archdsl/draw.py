@@ -48,9 +48,9 @@ from .util import write_atomic
 __all__ = [
     "BLOCK_STYLE",
     "FORMATS",
+    "HIGHLIGHTS",
     "LAYOUTS",
     "LAYOUT_TIMEOUT",
-    "HIGHLIGHTS",
     "Box",
     "Cluster",
     "DrawOptions",
