@@ -6,7 +6,7 @@ and compile it again (`archdsl compile`).
 
 - input: N x 1 x 28 x 28
 - output: out N x 10
-- spec parameters: num_classes=10, in_channels=1, activation='sigmoid'
+- spec parameters: num_classes=10, in_channels=1, activation='sigmoid', batch_norm=False
 - parameters: 61,706
 - MACs: 416,520 per sample (conv and linear, inference)
 """
@@ -67,6 +67,6 @@ class Lenet(nn.Module):
 
 def lenet() -> Lenet:
     """The network of spec `lenet` (num_classes=10, in_channels=1,
-    activation='sigmoid').
+    activation='sigmoid', batch_norm=False).
     """
     return Lenet()
