@@ -7,6 +7,7 @@ by torchvision's own dataset classes; nothing is downloaded.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -228,3 +229,44 @@ def test_a_failed_write_leaves_the_last_checkpoint_whole(fashion, tmp_path, caps
     assert (out / "checkpoint.pt").read_bytes() == before
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["checkpoint.pt", "model.pt", "history.json", "history.csv", "curves.png", "curves.svg"])
+
+
+def course_commands() -> list[list[str]]:
+    """The README's course commands (``archdsl train SPEC ...``), as argument lists."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- course-commands")[1].split("<!-- end course-commands")[0]
+    commands = [shlex.split(line[2:].split("#")[0]) for line in block.splitlines() if line.startswith("$ ")]
+    assert all(c[:2] == ["archdsl", "train"] for c in commands)
+    return [c[2:] for c in commands]
+
+
+def test_every_course_command_builds_a_one_channel_ten_class_network_at_the_course_size():
+    from archdsl.cli import load_from_options
+    from archdsl.commands.train import train as command
+
+    commands = course_commands()
+    specs = {Path(args[0]).stem for args in commands}
+    assert {"lenet", "alexnet", "vgg11", "nin", "googlenet", "resnet18", "densenet121"} <= specs
+    for args in commands:
+        params = command.make_context("train", [str(ROOT / args[0]), *args[1:]]).params
+        assert params["data"] == "fashion-mnist" and params["lr"] is not None
+        graph = load_from_options(params["spec"], params["sets"], params["input_shape"], (), 10**6)
+        assert graph.input_shape[0] == 1 and graph.main_output.shape == (10,), args
+        size = {"lenet": 28, "alexnet": 224, "vgg11": 224, "nin": 224}.get(graph.name, 96)
+        assert graph.input_shape[1:] == (size, size), args
+
+
+@pytest.mark.parametrize("name", ["nin", "resnet18"])
+def test_course_commands_take_training_steps_at_the_course_size(name, tmp_path):
+    args = next(a for a in course_commands() if Path(a[0]).stem == name)
+    write_fashion_mnist(tmp_path, train=4, test=2)
+    train(str(ROOT / args[0]), *args[1:], "--root", str(tmp_path), "--epochs", "1", "--batch", "2",
+          "--workers", "0", "--out", str(tmp_path / "run"))
+    record = history(tmp_path / "run")[0]
+    assert record["epoch"] == 1 and math.isfinite(record["train_loss"])
+    torch.manual_seed(0)  # the command's --seed: the weights training started from
+    before = archdsl.build(ROOT / args[0], in_channels=1, num_classes=10, input=args[args.index("--input") + 1])
+    after = weights(tmp_path / "run")
+    assert any(not torch.equal(t, after[k]) for k, t in before.state_dict().items())
