@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.datasets import write_cifar10, write_fashion_mnist  # noqa: E402 - after the path
+from tests.datasets import write_cifar10, write_fashion_mnist  # after the path is set
 
 CASES = {
     "LeNet": {"spec": "specs/lenet.yaml", "data": "fashion-mnist", "full": 60_000,
@@ -77,13 +77,13 @@ def section(results: dict, samples: int, batch: int, epochs: int, load: tuple) -
 
     return "\n".join([
         MARK_START, "## Training epochs: one process and two (torchrun)", "",
-        f"`python bench/train_epochs.py --samples {samples} --batch {batch} --epochs {epochs} --write` "
-        f"(torch {torch.__version__}, gloo on CPU, load average at the start {load[0]:.1f}). "
-        f"Training throughput of `archdsl train` on {samples:,} training images in the real formats, "
-        "the median of the epochs after the first; the epoch time is that throughput over the full "
-        "set (60,000 Fashion-MNIST, 50,000 CIFAR-10 images). One process with one thread, then the two "
-        "cores used by one process with two threads or by two processes (torchrun) with one each; "
-        "the same global batch throughout.", "",
+        (f"`python bench/train_epochs.py --samples {samples} --batch {batch} --epochs {epochs} --write` "
+         f"(torch {torch.__version__}, gloo on CPU, load average at the start {load[0]:.1f}). "
+         f"Training throughput of `archdsl train` on {samples:,} training images in the real formats, "
+         "the median of the epochs after the first; the epoch time is that throughput over the full "
+         "set (60,000 Fashion-MNIST, 50,000 CIFAR-10 images). One process with one thread, then the two "
+         "cores used by one process with two threads or by two processes (torchrun) with one each; "
+         "the same global batch throughout."), "",
         table(results, samples, batch), "", MARK_END])
 
 
