@@ -143,8 +143,10 @@ class Run:
 
 # --- the static side -------------------------------------------------------------------------
 
-def describe(graph: Graph, batch: int, optimizer: str, trainable: int | None = None) -> list[str]:
-    """The static analysis of a training run: parameters, MACs and the memory a batch needs."""
+def describe(graph: Graph, batch: int, config: TrainConfig, trainable: int | None = None) -> list[str]:
+    """The static analysis of a training run: parameters, MACs and the memory a batch needs
+    (weights, gradients, the optimizer's state, every layer's output kept for the backward pass,
+    and the input)."""
     from .analysis import analyze
     from .report import bytes_text
 
@@ -152,7 +154,9 @@ def describe(graph: Graph, batch: int, optimizer: str, trainable: int | None = N
     memory = stats.memory
     params = memory.params
     trainable = params if trainable is None else trainable
-    state = trainable * {"sgd": 1, "adamw": 2}[optimizer]  # momentum; Adam's two moments
+    optimizer = config.optimizer
+    slots = 2 if optimizer == "adamw" else int(config.momentum > 0)  # Adam's two moments; momentum
+    state = trainable * slots
     size = memory.bytes
     total = size(params + memory.buffers + trainable + state + memory.training_activations + memory.input)
     return [
@@ -303,11 +307,10 @@ def train(graph: Graph, source: DataSource, config: TrainConfig, *, log: Log = p
                                + ("" if epoch == 1 else f"; {run.out}/{CHECKPOINT} holds epoch {epoch - 1}")))
             run.history.append(record)
             log(_epoch_line(record, config.epochs))
-            if dist.main:
-                _writing(run.out, lambda done=epoch: save(run, done))
-        if dist.main and run.history:
-            _writing(run.out, lambda: write_atomic(run.out / FINAL_WEIGHTS,
-                                                   _serialise(run.model.state_dict())))
+            _collectively(dist, dist.main, lambda done=epoch: _writing(run.out, lambda: save(run, done)))
+        if run.history:
+            _collectively(dist, dist.main, lambda: _writing(run.out, lambda: write_atomic(
+                run.out / FINAL_WEIGHTS, _serialise(run.model.state_dict()))))
             log(f"wrote {run.out}/: {CHECKPOINT}, {FINAL_WEIGHTS}, history.json, history.csv, "
                 "curves.png, curves.svg")
         return run.history
@@ -362,7 +365,8 @@ def setup(graph: Graph, source: DataSource, config: TrainConfig, dist: Distribut
 
     out = Path(config.out)
     _check_out(out, config)
-    _on_local_rank0_first(dist, lambda: prepare(source, config.download))
+    # the data is prepared (extracted, downloaded) by one process per machine
+    _collectively(dist, dist.local_rank == 0, lambda: prepare(source, config.download))
     data = open_datasets(source, graph.input_shape, augment=config.augment, normalize=config.normalize)
     classes = graph.main_output.shape[0] if len(graph.main_output.shape) == 1 else None
     if classes != len(data.classes):
@@ -381,8 +385,7 @@ def setup(graph: Graph, source: DataSource, config: TrainConfig, dist: Distribut
     if not trainable:
         raise UsageError(Diagnostic("nothing to train: every parameter is frozen", None,
                                     hint="--train-only NAME names the layers to train"))
-    for line in describe(graph, config.batch // dist.world, config.optimizer,
-                         sum(p.numel() for p in trainable)):
+    for line in describe(graph, config.batch // dist.world, config, sum(p.numel() for p in trainable)):
         log(line)
     log(f"  the module matches the static analysis; {data.describe()}")
     for line in lines:
@@ -416,23 +419,22 @@ def _check_out(out: Path, config: TrainConfig) -> None:
                                     hint="--out names the directory of the run to continue"))
 
 
-def _on_local_rank0_first(dist: Distributed, action: Callable[[], None]) -> None:
-    """Run ``action`` in one process per machine while the others wait; an error it raises is
-    raised in every process (no process hangs on the others)."""
+def _collectively(dist: Distributed, runs_here: bool, action: Callable[[], None]) -> None:
+    """Run ``action`` in the processes where ``runs_here`` while the others wait; an archdsl
+    error it raises is raised in every process, so that none hangs waiting for the others."""
     if not dist.active:
         action()
         return
     import torch.distributed as td
 
-    failure: list[Any] = [None]
-    if dist.local_rank == 0:
+    failure = None
+    if runs_here:
         try:
             action()
         except ArchError as error:
-            failure = [(type(error), error.diagnostics)]
-    # every process learns the outcome of its machine's local rank 0 (gathered from all ranks)
+            failure = (type(error), error.diagnostics)
     outcomes: list[Any] = [None] * dist.world
-    td.all_gather_object(outcomes, failure[0])
+    td.all_gather_object(outcomes, failure)
     problem = next((o for o in outcomes if o is not None), None)
     if problem is not None:
         kind, diagnostics = problem
@@ -638,13 +640,13 @@ def plot_curves(history: list[dict[str, float]], title: str, fmt: str) -> bytes:
     loss.plot(epochs, [r["test_loss"] for r in history], "s--", label="test loss")
     accuracy.plot(epochs, [r["train_acc"] for r in history], "o-", label="train acc")
     accuracy.plot(epochs, [r["test_acc"] for r in history], "s--", label="test acc")
-    for axes, name in ((loss, "loss"), (accuracy, "accuracy")):
+    for axes, name, corner in ((loss, "loss", "upper right"), (accuracy, "accuracy", "lower right")):
         axes.set_xlabel("epoch")
         axes.set_ylabel(name)
         axes.grid(alpha=0.3)
-        axes.legend()
+        axes.legend(loc=corner)
         axes.xaxis.get_major_locator().set_params(integer=True)
-    accuracy.set_ylim(0, 1)
+    accuracy.set_ylim(0, 1.02)
     figure.suptitle(title)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, dpi=100, metadata={"Date": None} if fmt == "svg" else None)
