@@ -160,7 +160,8 @@ def _download(fetch: Any, source: DataSource) -> None:
     try:
         fetch()
     except (OSError, RuntimeError) as error:  # urllib's URLError is an OSError
-        raise DataError(Diagnostic(f"--download: {source.label} could not be downloaded: {error}",
+        reason = " ".join(str(error).split())  # torchvision's message spans lines
+        raise DataError(Diagnostic(f"--download: {source.label} could not be downloaded: {reason}",
                                    None, hint=f"put the files in {source.folder} yourself")) from None
 
 

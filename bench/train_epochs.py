@@ -32,9 +32,9 @@ if str(ROOT) not in sys.path:
 from tests.datasets import write_cifar10, write_fashion_mnist  # after the path is set
 
 CASES = {
-    "LeNet": {"spec": "specs/lenet.yaml", "data": "fashion-mnist", "full": 60_000,
+    "LeNet": {"spec": "specs/lenet.yaml", "data": "fashion-mnist", "full": 60_000, "samples": 3000,
               "args": ["--lr", "0.1", "--momentum", "0"]},
-    "ResNet-18": {"spec": "specs/resnet18.yaml", "data": "cifar10", "full": 50_000,
+    "ResNet-18": {"spec": "specs/resnet18.yaml", "data": "cifar10", "full": 50_000, "samples": 1000,
                   "args": ["--set", "num_classes=10", "--input", "3x32x32", "--lr", "0.01"]},
 }
 MARK_START, MARK_END = "<!-- kept: train-epochs -->", "<!-- end kept: train-epochs -->"
@@ -59,27 +59,28 @@ def run_case(name: str, root: Path, processes: int, threads: int, epochs: int, b
             "epoch_seconds": case["full"] / rate, "test_acc": epochs_run[-1]["test_acc"]}
 
 
-def table(results: dict, samples: int, batch: int) -> str:
-    lines = ["| network | input | processes x threads | samples/s | epoch (full set) | vs 1 x 1 |",
-             "| :--- | :--- | :--- | ---: | ---: | ---: |"]
+def table(results: dict, samples: dict, batch: int) -> str:
+    lines = ["| network | input | images | processes x threads | samples/s | epoch (full set) | vs 1 x 1 |",
+             "| :--- | :--- | ---: | :--- | ---: | ---: | ---: |"]
     for name, rows in results.items():
         base = rows[0]["samples_per_second"]
         size = "1x28x28" if name == "LeNet" else "3x32x32"
         for row in rows:
-            lines.append(f"| {name} | {size} | {row['processes']} x {row['threads']} | "
+            lines.append(f"| {name} | {size} | {samples[name]:,} | {row['processes']} x {row['threads']} | "
                          f"{row['samples_per_second']:,.0f} | {row['epoch_seconds']:,.0f} s | "
                          f"{row['samples_per_second'] / base:.2f}x |")
     return "\n".join(lines)
 
 
-def section(results: dict, samples: int, batch: int, epochs: int, load: tuple) -> str:
+def section(results: dict, samples: dict, batch: int, epochs: int, load: tuple) -> str:
     import torch
 
     return "\n".join([
         MARK_START, "## Training epochs: one process and two (torchrun)", "",
-        (f"`python bench/train_epochs.py --samples {samples} --batch {batch} --epochs {epochs} --write` "
-         f"(torch {torch.__version__}, gloo on CPU, load average at the start {load[0]:.1f}). "
-         f"Training throughput of `archdsl train` on {samples:,} training images in the real formats, "
+        (f"`python bench/train_epochs.py --batch {batch} --epochs {epochs} --write` "
+         f"(torch {torch.__version__}, gloo on CPU; load average {load[0]:.1f} at the start, "
+         f"{os.getloadavg()[0]:.1f} at the end: the machine is shared). "
+         "Training throughput of `archdsl train` on the training images of the table in the real formats, "
          "the median of the epochs after the first; the epoch time is that throughput over the full "
          "set (60,000 Fashion-MNIST, 50,000 CIFAR-10 images). One process with one thread, then the two "
          "cores used by one process with two threads or by two processes (torchrun) with one each; "
@@ -102,7 +103,8 @@ def write(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=4000, help="training images per dataset")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="training images per dataset [default: 3000 for LeNet, 1000 for ResNet-18]")
     parser.add_argument("--batch", type=int, default=128, help="global batch")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (the first is warm-up)")
     parser.add_argument("--cases", default="LeNet,ResNet-18")
@@ -112,12 +114,13 @@ def main(argv: list[str] | None = None) -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_fashion_mnist(root, train=args.samples, test=500)
-        write_cifar10(root, train=args.samples, test=500)
+        samples = {name: args.samples or case["samples"] for name, case in CASES.items()}
+        write_fashion_mnist(root, train=samples["LeNet"], test=500)
+        write_cifar10(root, train=samples["ResNet-18"], test=500)
         for name in args.cases.split(","):
             results[name] = [run_case(name, root, n, t, args.epochs, args.batch) for n, t in LAYOUTS]
-            print(table({name: results[name]}, args.samples, args.batch), flush=True)
-    text = section(results, args.samples, args.batch, args.epochs, load)
+            print(table({name: results[name]}, samples, args.batch), flush=True)
+    text = section(results, samples, args.batch, args.epochs, load)
     print(text)
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "train_epochs.json").write_text(json.dumps(results, indent=2) + "\n")
