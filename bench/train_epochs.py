@@ -85,7 +85,12 @@ def section(results: dict, samples: dict, batch: int, epochs: int, load: tuple) 
          "set (60,000 Fashion-MNIST, 50,000 CIFAR-10 images). One process with one thread, then the two "
          "cores used by one process with two threads or by two processes (torchrun) with one each; "
          "the same global batch throughout."), "",
-        table(results, samples, batch), "", MARK_END])
+        table(results, samples, batch), "",
+        ("When the load average is above the two cores (other jobs share the machine), two processes "
+         "also get two shares of the scheduler, so the gain of 2 x 1 over 1 x 1 is then an upper bound "
+         "of what torchrun gives on an idle machine, and one process with two OpenMP threads loses to "
+         "the threads' spin-waiting: `OMP_NUM_THREADS=1` per process is the layout to use here."),
+        "", MARK_END])
 
 
 def write(text: str) -> None:
