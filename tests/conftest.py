@@ -20,18 +20,6 @@ def zoo_specs() -> list[Path]:
 
 
 @pytest.fixture
-def one_torch_thread():
-    """One intra-op torch thread for the test (``pytestmark = pytest.mark.usefixtures(...)`` in the
-    torch test modules): on a busy 2-core machine OpenMP spinning makes small models 10x slower."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture
 def write_spec(tmp_path: Path):
     """write_spec(text, name="spec.yaml") -> path of a dedented spec file in tmp_path."""
 

@@ -27,7 +27,7 @@ LENET = str(ROOT / "specs" / "lenet.yaml")
 QUICK = ["--workers", "0", "--batch", "32"]
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
