@@ -144,28 +144,31 @@ class Run:
 # --- the static side -------------------------------------------------------------------------
 
 def describe(graph: Graph, batch: int, config: TrainConfig, trainable: int | None = None) -> list[str]:
-    """The static analysis of a training run: parameters, MACs and the memory a batch needs
-    (weights, gradients, the optimizer's state, every layer's output kept for the backward pass,
-    and the input)."""
+    """The static analysis of a training run: parameters, MACs and the training step's memory
+    (the analysis's ``training`` figures: weights, gradients, the optimizer's state and what
+    autograd keeps for the backward pass), for the parameters this run trains."""
     from .analysis import analyze
     from .report import bytes_text
 
-    stats = analyze(graph, batch=batch)
-    memory = stats.memory
+    optimizer = config.optimizer if config.optimizer == "adamw" else (
+        "sgd-momentum" if config.momentum > 0 else "sgd")
+    stats = analyze(graph, batch=batch, optimizer=optimizer)
+    memory, step = stats.memory, stats.training
     params = memory.params
     trainable = params if trainable is None else trainable
-    optimizer = config.optimizer
-    slots = 2 if optimizer == "adamw" else int(config.momentum > 0)  # Adam's two moments; momentum
-    state = trainable * slots
-    size = memory.bytes
-    total = size(params + memory.buffers + trainable + state + memory.training_activations + memory.input)
+    width = memory.bytes_per_element
+    gradients = trainable * width
+    state = step.optimizer_state * trainable // max(stats.trainable_params, 1)
+    if trainable == stats.trainable_params:
+        peak = f"estimated peak {bytes_text(step.peak)} ({step.peak_at})"
+    else:  # layers frozen here: the analysis's peak assumes they train
+        peak = f"at most {bytes_text(step.weights + gradients + state + step.saved)}"
     return [
         (f"{graph.name}: {params:,} parameters ({trainable:,} trained), "
          f"{stats.macs // batch:,} MACs per sample, input {'x'.join(map(str, graph.input_shape))}"),
-        (f"  predicted memory for a batch of {batch} per process ({memory.dtype}): {bytes_text(total)} = "
-         f"weights {bytes_text(size(params + memory.buffers))} + gradients {bytes_text(size(trainable))}"
-         f" + {optimizer} state {bytes_text(size(state))} + activations kept for backward "
-         f"{bytes_text(size(memory.training_activations))} + input {bytes_text(size(memory.input))}"),
+        (f"  predicted memory of a training step, batch {batch} per process ({memory.dtype}): {peak}; "
+         f"weights {bytes_text(step.weights)}, gradients {bytes_text(gradients)}, {optimizer} state "
+         f"{bytes_text(state)}, saved for backward {bytes_text(step.saved)}"),
     ]
 
 

@@ -59,7 +59,7 @@ def test_lenet_with_batch_norm_learns_fashion_mnist_and_resume_continues_exactly
     # the static analysis first, checked against the module; then one line per epoch
     params = sum(p.numel() for p in archdsl.build(LENET, batch_norm=True).parameters())
     assert f"lenet: {params:,} parameters ({params:,} trained)" in output
-    assert "predicted memory for a batch of 32 per process (float32)" in output
+    assert "predicted memory of a training step, batch 32 per process (float32): estimated peak" in output
     assert "the module matches the static analysis; Fashion-MNIST from" in output
     assert "384 training and 160 test images, 10 classes" in output
     assert len(re.findall(r"^epoch \d/3: train loss", output, re.MULTILINE)) == 3
