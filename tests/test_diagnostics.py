@@ -328,11 +328,12 @@ NAME_ATTACKS = [
 ]
 
 USE_ATTACKS = [
-    case("use_dotdot_escape", "use/escape/dotdot.yaml", "3:7", r"^`use:` may not leave the spec's directory$",
+    case("use_dotdot_escape", "use/escape/dotdot.yaml", "3:7", r"^`use:` may not leave the project$",
          r"found: `\.\./outside\.yaml` -> .*/tests/corpus/use/outside\.yaml",
-         r"hint: copy the library next to the spec, or pass --allow-path DIR"),
+         r"hint: copy the library into the project, or pass --allow-path DIR \(the project is the "
+         r"nearest directory above the spec holding `\.git`, `pyproject\.toml` or `\.archdsl`\)"),
     case("use_absolute_path", "use/escape/absolute.yaml", "3:7",
-         r"^`use:` may not leave the spec's directory$",
+         r"^`use:` may not leave the project$",
          r"found: `/etc/passwd` -> /etc/passwd"),
     case("use_missing_library", "use/escape/missing_lib.yaml", "3:7",
          r"^library not found: `no_such_lib\.yaml`$"),
@@ -359,8 +360,11 @@ RESOURCE_ATTACKS = [
          r"hint: check repeat counts, or raise the limit with --max-nodes", args=("--max-nodes", "50")),
     case("blocks_nested_hundreds_deep", "hostile/block_chain_deep.yaml", "254:16",
          r"^layers are nested more than 100 deep$", r"found: 50 blocks inside each other here"),
-    case("shape_size_overflow", "hostile/shape_overflow.yaml", "4:12", r"^`conv1`: the shape overflows$",
-         r"expected: each size at most 2,147,483,647"),
+    case("shape_size_overflow", "hostile/shape_overflow.yaml", "5:11", r"^`flat`: the shape overflows$",
+         r"expected: each size at most 2,147,483,647", r"found: 4294967296"),
+    case("attribute_too_large", "hostile/attr_too_large.yaml", "4:20",
+         r"^`conv1` \(conv\): `out` is too large$", r"expected: at most 2\*\*31 - 1 = 2,147,483,647",
+         r"found: 4611686018427387904"),
     case("shape_elements_overflow", "hostile/shape_overflow_elements.yaml", "4:12",
          r"^`conv1`: the shape overflows$", r"found: 100000 x 65536 x 65536 = 429,496,729,600,000 elements"),
     case("input_shape_overflow", "hostile/input_overflow.yaml", "2:8", r"^`input`: the shape overflows$"),
@@ -371,7 +375,7 @@ USAGE_CASES = [
          r"^--set nope: the spec has no parameter `nope`$", r"expected: one of `width`",
          args=("--set", "nope=1"), exit_code=2),
     case("set_wrong_type", "bad/expr_unknown_name.yaml", None, r"^--set width: wrong type$",
-         r"found: 'wide'", args=("--set", "width=wide"), exit_code=2),
+         r"found: `wide` \(a string\)", args=("--set", "width=wide"), exit_code=2),
     case("set_without_value", "bad/expr_unknown_name.yaml", None, r"^--set novalue: expected NAME=VALUE$",
          args=("--set", "novalue"), exit_code=2),
     case("input_not_a_shape", "bad/dead_branch.yaml", None, r"^--input 3xfoo: not a shape$",
@@ -531,7 +535,7 @@ def test_use_through_a_symlink_is_refused(tmp_path, capsys):
     net, _ = _symlinked_library(tmp_path)
     code, out, err = run_check(capsys, str(net))
     assert code == 1 and out == "" and "Traceback" not in err
-    assert err.startswith(f"{net}:3:7: error: `use:` may not leave the spec's directory\n")
+    assert err.startswith(f"{net}:3:7: error: `use:` may not leave the project\n")
     assert f"found: `lib.yaml` -> {(tmp_path / 'outside' / 'lib.yaml').resolve()}" in err
     assert "1 errors" not in err and "unknown op or block" not in err  # no follow-on errors
 
