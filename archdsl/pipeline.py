@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import Diagnostic, SpecError, UsageError, did_you_mean
 from .expr import evaluate
-from .expand import DEFAULT_MAX_NODES, MAX_DIM, MAX_ELEMENTS, expand
+from .expand import DEFAULT_MAX_NODES, MAX_DIM, MAX_ELEMENTS, ResourceError, expand
 from .ir import Graph
 from .parser import is_library, parse_library, parse_spec
 from .spec import PARAM_TYPES, Library, Spec, fits_type
@@ -26,6 +26,9 @@ from .yamlsrc import describe, parse_yaml_text
 
 __all__ = ["check_library", "instantiate", "is_library", "load", "parse", "parse_input", "parse_sets",
            "resolve_params"]
+
+# The smallest-input search re-expands the network up to ~26 times: only for networks this small.
+MAX_PROBE_NODES = 5_000
 
 
 def parse(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> Spec:
@@ -178,16 +181,42 @@ def _with_smallest_input(error: SpecError, spec: Spec, params: dict[str, Any],
     if len(shape) != 3 or not shape_errors or any(d.code != "shape" for d in shape_errors):
         return error
 
+    probe_nodes = min(max_nodes, MAX_PROBE_NODES)
+
     def works(h: int) -> bool:
         w = max(1, round(shape[2] * h / shape[1]))
         try:
-            expand(spec, params, (shape[0], h, w), max_nodes)
+            expand(spec, params, (shape[0], h, w), probe_nodes)
+        except ResourceError:
+            raise _TooBig from None
         except SpecError:
             return False
         return True
 
-    low, high = shape[1], None
-    size = shape[1]
+    try:
+        high = _smallest_height(works, shape[1])
+    except _TooBig:  # each probe would re-expand a big network: say nothing rather than wait
+        return error
+    if high is None:
+        return error
+    width = max(1, round(shape[2] * high / shape[1]))
+    first = shape_errors[0]
+    hint = (f"the input {shape[0]}x{shape[1]}x{shape[2]} is too small for this network; "
+            f"the smallest that works is {shape[0]}x{high}x{width} (--input {shape[0]}x{high}x{width})")
+    diags = [d.with_hint(hint) if d is first else d for d in error.diagnostics]
+    return SpecError(diags)
+
+
+class _TooBig(Exception):
+    """A probe of the smallest-input search hit a resource limit."""
+
+
+def _smallest_height(works: Any, start: int) -> int | None:
+    """The smallest height above ``start`` (up to 8192) for which ``works``: doubling, then
+    bisection (at most about 26 probes)."""
+
+    low, high = start, None
+    size = start
     while size < 8192:
         size *= 2
         if works(size):
@@ -195,13 +224,8 @@ def _with_smallest_input(error: SpecError, spec: Spec, params: dict[str, Any],
             break
         low = size
     if high is None:
-        return error
+        return None
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (mid, high) if not works(mid) else (low, mid)
-    width = max(1, round(shape[2] * high / shape[1]))
-    first = shape_errors[0]
-    hint = (f"the input {shape[0]}x{shape[1]}x{shape[2]} is too small for this network; "
-            f"the smallest that works is {shape[0]}x{high}x{width} (--input {shape[0]}x{high}x{width})")
-    diags = [d.with_hint(hint) if d is first else d for d in error.diagnostics]
-    return SpecError(diags)
+    return high
