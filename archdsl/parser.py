@@ -393,7 +393,8 @@ class Parser:
                       expected=", ".join(PARAM_TYPES), hint=did_you_mean(str(type_name), PARAM_TYPES))
         if "default" in v and "type" in v and not fits_type(default, type_name):
             self.fail(f"the default of `{key}` is not of its type `{type_name}`", v["default"].loc,
-                      expected={"pair": "an int or [h, w]"}.get(type_name, f"a {type_name}"),
+                      expected={"pair": "an int or [h, w]", "int": "an int"}.get(type_name,
+                                                                                 f"a {type_name}"),
                       found=describe(default))
         if "default" in v and choices and default not in choices:
             self.fail(f"the default of `{key}` is not one of its choices", v["default"].loc,

@@ -94,6 +94,8 @@ def describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, list):
+        if value and len(value) <= 8 and all(isinstance(v, (int, float, str)) for v in value):
+            return "[" + ", ".join(str(v)[:20] for v in value) + f"] (a list of {len(value)})"
         return "a list"
     if isinstance(value, dict):
         return "a mapping with keys " + ", ".join(f"`{k}`" for k in list(value)[:6])
