@@ -1029,3 +1029,18 @@ def test_output_dash_is_stdout(capsys):
     assert main(["report", str(ROOT / "specs" / "lenet.yaml"), "--format", "csv", "-o", "-"]) == 0
     out, _ = capsys.readouterr()
     assert out.startswith("level,kind,path") and not os.path.exists("-")
+
+
+def test_verify_refuses_a_model_larger_than_the_machine(tmp_path, capsys, monkeypatch):
+    """compile --verify builds the model: past half the machine's memory it says so instead."""
+    pytest.importorskip("torch")
+    from archdsl import builder
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 100}  # a 400 KB machine; LeNet needs ~500 KB
+    monkeypatch.setattr(builder.os, "sysconf", lambda name: pages[name])
+    code = main(["compile", str(ROOT / "specs" / "lenet.yaml"), "--verify", "-o", str(tmp_path / "x.py")])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert re.search(r"lenet\.yaml:15:1: error: `lenet` is too large to build here for --verify\n", err)
+    assert "expected: at most half of this machine's 0.0 GB" in err
+    assert not (tmp_path / "x.py").exists()
