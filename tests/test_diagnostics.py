@@ -13,8 +13,8 @@ the same end to end, in bounded time.
 from __future__ import annotations
 
 import os
-import stat
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -884,7 +884,7 @@ def test_a_receptive_field_past_a_float_is_reported_as_global(tmp_path, capsys):
     spec.write_text(RF_SPEC)
     for command in (["report"], ["report", "--format", "json"], ["compile"]):
         code = main([*command, str(spec)])
-        out, err = capsys.readouterr()
+        _, err = capsys.readouterr()
         assert code == 0 and "Traceback" not in err, (command, err)
     assert main(["report", "--format", "json", str(spec)]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -9,7 +9,7 @@ Every run must exit 0, or 1 with a located diagnostic (``file:line:col: error: .
 first line; never a traceback (any other exception fails the test with its own) and never past
 a time bound. What ``compile`` writes must import, build, and give the static output shapes.
 
-The runs are derandomised and bounded (``ARCHDSL_PROPERTY_EXAMPLES``, 25 by default).
+The runs are derandomised and bounded (``ARCHDSL_PROPERTY_EXAMPLES``, 20 by default).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from hypothesis import strategies as st
 
 from archdsl.cli import main
 
-EXAMPLES = int(os.environ.get("ARCHDSL_PROPERTY_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("ARCHDSL_PROPERTY_EXAMPLES", "20"))
 TIME_BOUND = 20.0  # seconds per command: a hang bound on a shared machine, not a speed claim
-LOCATED = re.compile(r"^[^\n]*?:\d+:\d+: error: .+$", re.M)
+LOCATED = re.compile(r"^[^\n]*?:\d+:\d+: error: .+$", re.MULTILINE)
 
 # --- the grammar ----------------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 from ..errors import did_you_mean
 
 __all__ = [
-    "REGISTRY",
     "MAX_INT_ATTR",
+    "REGISTRY",
     "REQUIRED",
     "RF",
     "Attr",
