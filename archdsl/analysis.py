@@ -635,7 +635,9 @@ def _training_peak(saved: SavedTensors, stats: dict[str, NodeStats], width: int)
     released = saved.released_by()
     main = saved.graph.main_output
     live = saved.total
-    peak, peak_at = live + stats[main.name].output_bytes, "end of forward"
+    # (the main output's bytes from its shape: it may be the input node, which has no stats,
+    # when every layer is skipped by `when: false`)
+    peak, peak_at = live + math.prod(main.shape) * saved.batch * width, "end of forward"
     grads = 0
     for node in reversed(saved.order):
         if node.op == INPUT or node.name not in saved.kept:
