@@ -161,6 +161,9 @@ def _classic_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
         "vgg16": (_eval(lambda: tvm.vgg16(weights=None)), rgb224),
         "vgg19": (_eval(lambda: tvm.vgg19(weights=None)), rgb224),
         "vgg16_bn": (_eval(lambda: tvm.vgg16_bn(weights=None)), rgb224),
+        "vgg11_bn": (_eval(lambda: tvm.vgg11_bn(weights=None)), rgb224),
+        "vgg13_bn": (_eval(lambda: tvm.vgg13_bn(weights=None)), rgb224),
+        "vgg19_bn": (_eval(lambda: tvm.vgg19_bn(weights=None)), rgb224),
         "squeezenet1_0": (_eval(lambda: tvm.squeezenet1_0(weights=None)), rgb224),
         "squeezenet1_1": (_eval(lambda: tvm.squeezenet1_1(weights=None)), rgb224),
         "googlenet": (_eval(googlenet), rgb224),
@@ -200,8 +203,8 @@ _classic_variants()
 # BEGIN residual, dense & efficient families: ResNet, ResNeXt, Wide ResNet, CIFAR ResNet,
 # SE-ResNet (timm), Inception-v4 (timm), DenseNet, ShuffleNet V2, MobileNetV2, and the
 # studies/basic_block_256 / studies/bottleneck_block_256 blocks
-# (specs/resnet*.yaml, resnext50_32x4d.yaml, wide_resnet50_2.yaml, resnet_cifar.yaml,
-# se_resnet50.yaml, inception_v4.yaml, densenet*.yaml, shufflenet_v2_x1_0.yaml, mobilenet_v2.yaml,
+# (specs/resnet*.yaml, resnext*.yaml, wide_resnet*.yaml, resnet_cifar.yaml,
+# se_resnet50.yaml, inception_v4.yaml, densenet*.yaml, shufflenet_v2_*.yaml, mobilenet_v2.yaml,
 # studies/basic_block_256.yaml, studies/bottleneck_block_256.yaml).
 # resnet_cifar has no torchvision/timm counterpart: CifarResNet below is a plain PyTorch version of
 # He et al. 2015 sec. 4.2 (option-A shortcuts), checked against the paper's parameter counts.
@@ -270,8 +273,9 @@ def _residual_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
     rgb224 = (3, 224, 224)
     refs: dict[str, tuple[Builder, tuple[int, ...]]] = {}
     for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-                 "wide_resnet50_2", "densenet121", "densenet169", "densenet201",
-                 "shufflenet_v2_x1_0", "mobilenet_v2"):
+                 "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+                 "densenet121", "densenet161", "densenet169", "densenet201", "shufflenet_v2_x0_5",
+                 "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "mobilenet_v2"):
         refs[name] = (_eval(lambda name=name: getattr(tvm, name)(weights=None)), rgb224)
     refs["resnet_cifar"] = (_eval(lambda: CifarResNet(20)), (3, 32, 32))
     refs["se_resnet50"] = (_eval(lambda: timm.create_model("seresnet50", pretrained=False)), rgb224)
@@ -308,11 +312,6 @@ def _residual_variants() -> None:
     for depth in (32, 44, 56, 110, 1202):
         RESIDUAL_VARIANTS[f"resnet_cifar_{depth}"] = (
             "resnet_cifar", {"depth": depth}, _eval(lambda depth=depth: CifarResNet(depth)), (3, 32, 32))
-    for width, name in ((0.5, "shufflenet_v2_x0_5"), (1.5, "shufflenet_v2_x1_5"),
-                        (2.0, "shufflenet_v2_x2_0")):
-        RESIDUAL_VARIANTS[name] = (
-            "shufflenet_v2_x1_0", {"width": width},
-            _eval(lambda name=name: getattr(tvm, name)(weights=None)), (3, 224, 224))
     for mult in (0.5, 0.75, 1.4):
         RESIDUAL_VARIANTS[f"mobilenet_v2_{mult}"] = (
             "mobilenet_v2", {"width_mult": mult},

@@ -77,6 +77,37 @@ def test_params_buffers_macs_equal_the_reference(case):
     assert a.macs == conv_linear_macs(model, x)
 
 
+def _torchvision_ops() -> dict[str, dict[int, float]]:
+    """{zoo spec: {input size: torchvision's `_ops` (GMACs, 3 decimals)}} over its published weights.
+
+    torchvision's weight tables give each checkpoint's `_ops` at the size of its evaluation crop
+    (e.g. regnet_y_128gf's SWAG weights at 384 and 224); every spec named after a torchvision
+    builder is compared at its own input size.
+    """
+    from torchvision import models as tvm
+
+    from tests.reference_models import REFERENCES
+
+    table: dict[str, dict[int, float]] = {}
+    for name in sorted(set(REFERENCES) & set(tvm.list_models(module=tvm))):
+        for weights in tvm.get_model_weights(name):
+            crop = weights.transforms().crop_size[0]
+            table.setdefault(name, {})[crop] = weights.meta["_ops"]
+    return table
+
+
+TORCHVISION_OPS = _torchvision_ops()
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_OPS))
+def test_macs_equal_torchvision_ops_metadata(name):
+    """torchvision's `_ops` is GMACs of conv and linear layers (its docs call them GFLOPS)."""
+    graph = archdsl.load(_spec_path(name))
+    size = graph.input_shape[1]
+    assert size in TORCHVISION_OPS[name], f"no torchvision weights evaluated at {size}x{size}"
+    assert round(analyze(graph).macs / 1e9, 3) == TORCHVISION_OPS[name][size]
+
+
 def test_resnet18_local_spec_equals_torchvision(write_spec):
     """Independent of the zoo: the hand-written spec above against torchvision's resnet18."""
     from torchvision.models import resnet18
