@@ -201,10 +201,11 @@ _classic_variants()
 
 # --------------------------------------------------------------------------------------------
 # BEGIN residual, dense & efficient families: ResNet, ResNeXt, Wide ResNet, CIFAR ResNet,
-# SE-ResNet (timm), Inception-v4 (timm), DenseNet, ShuffleNet V2, MobileNetV2, and the
+# SE-ResNet (timm), Inception-v4 (timm), DenseNet, ShuffleNet V2, MobileNetV2/V3, MNASNet, and the
 # studies/basic_block_256 / studies/bottleneck_block_256 blocks
 # (specs/resnet*.yaml, resnext*.yaml, wide_resnet*.yaml, resnet_cifar.yaml,
-# se_resnet50.yaml, inception_v4.yaml, densenet*.yaml, shufflenet_v2_*.yaml, mobilenet_v2.yaml,
+# se_resnet50.yaml, inception_v4.yaml, densenet*.yaml, shufflenet_v2_*.yaml, mobilenet_v*.yaml,
+# mnasnet*.yaml,
 # studies/basic_block_256.yaml, studies/bottleneck_block_256.yaml).
 # resnet_cifar has no torchvision/timm counterpart: CifarResNet below is a plain PyTorch version of
 # He et al. 2015 sec. 4.2 (option-A shortcuts), checked against the paper's parameter counts.
@@ -275,7 +276,9 @@ def _residual_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
     for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
                  "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
                  "densenet121", "densenet161", "densenet169", "densenet201", "shufflenet_v2_x0_5",
-                 "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "mobilenet_v2"):
+                 "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "mobilenet_v2",
+                 "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0",
+                 "mnasnet1_3"):
         refs[name] = (_eval(lambda name=name: getattr(tvm, name)(weights=None)), rgb224)
     refs["resnet_cifar"] = (_eval(lambda: CifarResNet(20)), (3, 32, 32))
     refs["se_resnet50"] = (_eval(lambda: timm.create_model("seresnet50", pretrained=False)), rgb224)
