@@ -302,6 +302,11 @@ def _style(node: Node) -> Style:
     return node.opdef.style
 
 
+def _drawn_attrs(node: Node) -> str:
+    """The attributes that tell two instances apart in a diagram (a regularizer's rate does not)."""
+    return "" if node.opdef.category == "regularize" else repr(node.attrs)
+
+
 def _op_label(node: Node) -> str:
     return node.opdef.label(node.attrs, list(node.in_shapes), node.shape)
 
@@ -575,12 +580,16 @@ class _ViewBuilder:
             and not any(name in self.output_nodes for name in names[:-1])
 
     def signature(self, unit: _Unit) -> Any:
-        """Equal signatures mean identical instances (same ops, attributes, shapes, wiring)."""
+        """Equal signatures mean identical instances (same ops, attributes, shapes, wiring).
+
+        The rate of a regularizer (dropout, stochastic depth) does not make instances different:
+        EfficientNet's blocks differ only in a stochastic-depth rate that grows along the network.
+        """
         if not self.sealed(unit):
             return None
         if unit.scope is None:
             nodes = [self.graph.nodes[n] for n in unit.nodes]
-            return ("nodes",) + tuple((n.op, repr(n.attrs), n.in_shapes, n.shape) for n in nodes)
+            return ("nodes",) + tuple((n.op, _drawn_attrs(n), n.in_shapes, n.shape) for n in nodes)
         scope = unit.scope
         if scope.path in self.pinned or not scope.named or self.nodes_in(scope)[-1].name != scope.output:
             return None
@@ -593,9 +602,9 @@ class _ViewBuilder:
             return name[len(prefix):] if name.startswith(prefix) else \
                 "<in>" if name == scope.input else name
 
-        body = tuple((rel(n.name), n.op, repr(n.attrs), tuple(rel(i) for i in n.inputs), n.shape)
+        body = tuple((rel(n.name), n.op, _drawn_attrs(n), tuple(rel(i) for i in n.inputs), n.shape)
                      for n in nodes)
-        return (scope.kind, scope.block, repr(scope.args), scope.in_shape, scope.out_shape, body)
+        return (scope.kind, scope.block, scope.in_shape, scope.out_shape, body)
 
     def draw_run(self, run: list[_Unit]) -> list[Item]:
         if len(run) == 1:

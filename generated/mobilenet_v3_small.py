@@ -27,11 +27,11 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
 
 
 class ConvBnAct(nn.Sequential):
-    """torchvision Conv2dNormActivation with MobileNetV3's batch norm (eps 0.001,
-    momentum 0.01): conv (no bias, padding (k - 1) // 2) - bn - activation (none
-    for the linear projection), named 0, 1, 2 like the nn.Sequential it is.
+    """torchvision Conv2dNormActivation: conv (no bias, padding (k - 1) // 2) - batch
+    norm (eps, momentum) - activation (none: a linear projection), named 0, 1, 2
+    like the nn.Sequential it is.
 
-    Block `conv_bn_act` of lib/mobilenet_v3.yaml. Shape comments are those of
+    Block `conv_bn_act` of lib/mobile.yaml. Shape comments are those of
     `features.0`.
     """
 
@@ -43,6 +43,8 @@ class ConvBnAct(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         act: str = "relu",
+        eps: float = 1e-05,
+        momentum: float = 0.1,
     ) -> None:
         layers = OrderedDict()
         layers["0"] = nn.Conv2d(
@@ -54,26 +56,27 @@ class ConvBnAct(nn.Sequential):
             groups=groups,
             bias=False,
         )
-        layers["1"] = nn.BatchNorm2d(out, eps=0.001, momentum=0.01)
+        layers["1"] = nn.BatchNorm2d(out, eps=eps, momentum=momentum)
         if act == "relu":
             layers["2"] = nn.ReLU(inplace=True)
         if act == "hardswish":
             layers["2"] = nn.Hardswish()
+        if act == "silu":
+            layers["2"] = nn.SiLU()
         super().__init__(layers)
 
 
 class SqueezeExcitation(nn.Module):
     """torchvision SqueezeExcitation(in.c, squeeze, scale_activation=Hardsigmoid):
-    the input times hardsigmoid(fc2(relu(fc1(avgpool(x))))), fc1 and fc2 1x1 convs
-    with bias; the squeeze width is make_divisible(in.c // 4, 8).
+    the input times hardsigmoid(fc2(relu(fc1(avgpool(x))))), fc1 (in.c -> squeeze)
+    and fc2 (squeeze -> in.c) 1x1 convs with bias.
 
     Block `squeeze_excitation` of lib/mobilenet_v3.yaml. Shape comments are those
     of `features.1.block.1`.
     """
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, squeeze: int) -> None:
         super().__init__()
-        squeeze = make_divisible(in_channels // 4, 8)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(in_channels, squeeze, kernel_size=1)
         self.activation = nn.ReLU(inplace=True)
@@ -94,8 +97,9 @@ class InvertedResidual(nn.Module):
     """torchvision mobilenetv3.InvertedResidual, one row of the paper's Tables 1-2
     (kernel k, expansion width exp, out, SE, activation, stride): 1x1 expansion
     (left out when exp == in.c) - kxk depthwise (stride) - squeeze-and-excitation
-    (when se) - linear 1x1 projection, in a sequence named `block`; the input is
-    added when stride == 1 and in.c == out.
+    (when se; squeeze width make_divisible(exp // 4, 8), hardsigmoid gate) -
+    linear 1x1 projection, in a sequence named `block`; the input is added when
+    stride == 1 and in.c == out. Batch norm: eps 0.001, momentum 0.01.
 
     Block `inverted_residual` of lib/mobilenet_v3.yaml. Shape comments are those
     of `features.1`.
@@ -115,7 +119,9 @@ class InvertedResidual(nn.Module):
         self.use_res_connect = stride == 1 and in_channels == out
         layers = []
         if exp != in_channels:
-            layers.append(ConvBnAct(in_channels, exp, k=1, act=act))
+            layers.append(
+                ConvBnAct(in_channels, exp, k=1, act=act, eps=0.001, momentum=0.01),
+            )
         layers.append(
             ConvBnAct(
                 exp if exp != in_channels else in_channels,
@@ -124,11 +130,13 @@ class InvertedResidual(nn.Module):
                 stride=stride,
                 groups=exp,
                 act=act,
+                eps=0.001,
+                momentum=0.01,
             ),
         )
         if se:
-            layers.append(SqueezeExcitation(exp))
-        layers.append(ConvBnAct(exp, out, k=1, act="none"))
+            layers.append(SqueezeExcitation(exp, make_divisible(exp // 4, 8)))
+        layers.append(ConvBnAct(exp, out, k=1, act="none", eps=0.001, momentum=0.01))
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -144,7 +152,7 @@ class MobilenetV3Small(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            ConvBnAct(3, 16, stride=2, act="hardswish"),
+            ConvBnAct(3, 16, stride=2, act="hardswish", eps=0.001, momentum=0.01),
             InvertedResidual(16, 3, 16, 16, se=True, stride=2),
             InvertedResidual(16, 3, 72, 24, stride=2),
             InvertedResidual(24, 3, 88, 24),
@@ -156,7 +164,7 @@ class MobilenetV3Small(nn.Module):
             InvertedResidual(48, 5, 288, 96, se=True, act="hardswish", stride=2),
             InvertedResidual(96, 5, 576, 96, se=True, act="hardswish"),
             InvertedResidual(96, 5, 576, 96, se=True, act="hardswish"),
-            ConvBnAct(96, 576, k=1, act="hardswish"),
+            ConvBnAct(96, 576, k=1, act="hardswish", eps=0.001, momentum=0.01),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(

@@ -29,7 +29,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["REFERENCES", "module_output_shapes", "conv_linear_macs", "param_count", "example_input"]
+__all__ = ["REDUCED_INPUTS", "REFERENCES", "module_output_shapes", "conv_linear_macs", "param_count",
+           "example_input"]
 
 Builder = Callable[[], nn.Module]
 
@@ -201,11 +202,12 @@ _classic_variants()
 
 # --------------------------------------------------------------------------------------------
 # BEGIN residual, dense & efficient families: ResNet, ResNeXt, Wide ResNet, CIFAR ResNet,
-# SE-ResNet (timm), Inception-v4 (timm), DenseNet, ShuffleNet V2, MobileNetV2/V3, MNASNet, and the
+# SE-ResNet (timm), Inception-v4 (timm), DenseNet, ShuffleNet V2, MobileNetV2/V3, MNASNet,
+# EfficientNet V1/V2, and the
 # studies/basic_block_256 / studies/bottleneck_block_256 blocks
 # (specs/resnet*.yaml, resnext*.yaml, wide_resnet*.yaml, resnet_cifar.yaml,
 # se_resnet50.yaml, inception_v4.yaml, densenet*.yaml, shufflenet_v2_*.yaml, mobilenet_v*.yaml,
-# mnasnet*.yaml,
+# mnasnet*.yaml, efficientnet_*.yaml,
 # studies/basic_block_256.yaml, studies/bottleneck_block_256.yaml).
 # resnet_cifar has no torchvision/timm counterpart: CifarResNet below is a plain PyTorch version of
 # He et al. 2015 sec. 4.2 (option-A shortcuts), checked against the paper's parameter counts.
@@ -280,6 +282,12 @@ def _residual_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
                  "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0",
                  "mnasnet1_3"):
         refs[name] = (_eval(lambda name=name: getattr(tvm, name)(weights=None)), rgb224)
+    # EfficientNet at torchvision's evaluation crop of each (its weights' transforms().crop_size).
+    for name, size in (("efficientnet_b0", 224), ("efficientnet_b1", 240), ("efficientnet_b2", 288),
+                       ("efficientnet_b3", 300), ("efficientnet_b4", 380), ("efficientnet_b5", 456),
+                       ("efficientnet_b6", 528), ("efficientnet_b7", 600), ("efficientnet_v2_s", 384),
+                       ("efficientnet_v2_m", 480), ("efficientnet_v2_l", 480)):
+        refs[name] = (_eval(lambda name=name: getattr(tvm, name)(weights=None)), (3, size, size))
     refs["resnet_cifar"] = (_eval(lambda: CifarResNet(20)), (3, 32, 32))
     refs["se_resnet50"] = (_eval(lambda: timm.create_model("seresnet50", pretrained=False)), rgb224)
     refs["inception_v4"] = (_eval(lambda: timm.create_model("inception_v4", pretrained=False)),
@@ -288,6 +296,15 @@ def _residual_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
 
 
 REFERENCES.update(_residual_references())
+
+# Inputs at which tests that run a reference forward on CPU (fvcore's trace) check the largest
+# models: the counting rules are the same at any size, and full size would cost the suite tens of
+# seconds (efficientnet_b7 at 600x600 is 38 GMACs). Parameters, buffers, MACs and every shape
+# are still checked at the spec's own input, on the meta device.
+REDUCED_INPUTS: dict[str, tuple[int, ...]] = {
+    name: (3, 128, 128) for name in ("efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
+                                     "efficientnet_b7", "efficientnet_v2_s", "efficientnet_v2_m",
+                                     "efficientnet_v2_l")}
 
 
 def _residual_study_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:

@@ -126,7 +126,10 @@ def test_resnet18_local_spec_equals_torchvision(write_spec):
 def test_fvcore_profile_equals_fvcore_total(case):
     import fvcore.nn as fvcore_nn
 
+    from tests.reference_models import REDUCED_INPUTS
+
     spec, overrides, builder, shape = REFERENCE_CASES[case]
+    shape = REDUCED_INPUTS.get(case, shape)
     a = _analysis_of(spec, overrides, shape)
     model = _meta_model(builder).to_empty(device="cpu").eval()  # fvcore traces a real forward
     counter = fvcore_nn.FlopCountAnalysis(model, torch.zeros((1, *shape)))
