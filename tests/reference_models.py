@@ -210,11 +210,11 @@ _classic_variants()
 # --------------------------------------------------------------------------------------------
 # BEGIN residual, dense & efficient families: ResNet, ResNeXt, Wide ResNet, CIFAR ResNet,
 # SE-ResNet (timm), Inception-v4 (timm), DenseNet, ShuffleNet V2, MobileNetV2/V3, MNASNet,
-# EfficientNet V1/V2, and the
+# EfficientNet V1/V2, ConvNeXt, and the
 # studies/basic_block_256 / studies/bottleneck_block_256 blocks
 # (specs/resnet*.yaml, resnext*.yaml, wide_resnet*.yaml, resnet_cifar.yaml,
 # se_resnet50.yaml, inception_v4.yaml, densenet*.yaml, shufflenet_v2_*.yaml, mobilenet_v*.yaml,
-# mnasnet*.yaml, efficientnet_*.yaml,
+# mnasnet*.yaml, efficientnet_*.yaml, convnext_*.yaml,
 # studies/basic_block_256.yaml, studies/bottleneck_block_256.yaml).
 # resnet_cifar has no torchvision/timm counterpart: CifarResNet below is a plain PyTorch version of
 # He et al. 2015 sec. 4.2 (option-A shortcuts), checked against the paper's parameter counts.
@@ -288,6 +288,8 @@ def _residual_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
                  "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "mobilenet_v2",
                  "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0",
                  "mnasnet1_3"):
+        refs[name] = (_eval(lambda name=name: getattr(tvm, name)(weights=None)), rgb224)
+    for name in ("convnext_tiny", "convnext_small", "convnext_base", "convnext_large"):
         refs[name] = (_eval(lambda name=name: getattr(tvm, name)(weights=None)), rgb224)
     # EfficientNet at torchvision's evaluation crop of each (its weights' transforms().crop_size).
     for name, size in (("efficientnet_b0", 224), ("efficientnet_b1", 240), ("efficientnet_b2", 288),
