@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
