@@ -81,7 +81,7 @@ def _torchvision_ops() -> dict[str, dict[int, float]]:
     """{zoo spec: {input size: torchvision's `_ops` (GMACs, 3 decimals)}} over its published weights.
 
     torchvision's weight tables give each checkpoint's `_ops` at the size of its evaluation crop
-    (e.g. regnet_y_128gf's SWAG weights at 384 and 224); every spec named after a torchvision
+    (e.g. inception_v3's at 299); every spec named after a torchvision
     builder is compared at its own input size.
     """
     from torchvision import models as tvm
