@@ -299,9 +299,11 @@ REFERENCES.update(_residual_references())
 
 # Inputs at which tests that run a reference forward on CPU (fvcore's trace) check the largest
 # models: the counting rules are the same at any size. Parameters, buffers, MACs and every shape
-# are still checked at the spec's own input, on the meta device. (Empty since the blocked half of
-# the zoo growth moved to branch h12b; the next commit fills it again.)
-REDUCED_INPUTS: dict[str, tuple[int, ...]] = {}
+# are still checked at the spec's own input, on the meta device. The ResNeXt-101s and Wide
+# ResNet-101-2 are 15-23 GMACs at 224x224 (their fvcore trace would cost seconds each); at 128x128
+# they keep their 4x4 final maps before the global pool.
+REDUCED_INPUTS: dict[str, tuple[int, ...]] = {
+    name: (3, 128, 128) for name in ("resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2")}
 
 
 def _residual_study_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
