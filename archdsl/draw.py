@@ -304,7 +304,7 @@ def _style(node: Node) -> Style:
 
 def _drawn_attrs(node: Node) -> str:
     """The attributes that tell two instances apart in a diagram (a regularizer's rate does not)."""
-    return "" if node.opdef.category == "regularize" else repr(node.attrs)
+    return node.opdef.drawn_identity(node.attrs)
 
 
 def _op_label(node: Node) -> str:

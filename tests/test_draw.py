@@ -550,3 +550,28 @@ def test_zoo_labels():
     resnet = dr.build_view(archdsl.load(ZOO["resnet152"]))
     assert [b.count for b in resnet.boxes() if b.count > 1] == [2, 7, 35, 2]
     assert "Bottleneck 256 \u2192 512, /2" in by_label(resnet)
+
+
+def test_a_regularizers_rate_does_not_stop_a_fold(load_spec):
+    """Blocks that differ only in a dropout or stochastic-depth rate fold into one box (as
+    EfficientNet's do); blocks whose conv differs do not."""
+    graph = load_spec("""
+        name: rates
+        input: [8, 16, 16]
+        blocks:
+          unit:
+            params: {p: 0.0, k: 3}
+            body:
+              - residual:
+                  body:
+                    - {conv: {out: 8, k: k, pad: "k // 2"}}
+                    - relu
+                    - {dropout: {p: p}}
+                    - {stochastic_depth: {p: p}}
+        network:
+          - same: {repeat: 4, block: unit, args: {p: "0.1 * i"}}
+          - differ: {repeat: 2, block: unit, args: {k: "1 + 2 * i"}}
+    """)
+    view = dr.build_view(graph)
+    assert [b.count for b in view.boxes() if b.count > 1] == [4]
+    assert len([b for b in view.boxes() if b.path.startswith("differ")]) == 2

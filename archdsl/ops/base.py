@@ -29,6 +29,7 @@ __all__ = [
     "Lowering",
     "Op",
     "OpError",
+    "Regularizer",
     "Saved",
     "Shape",
     "Style",
@@ -522,6 +523,21 @@ class Op:
     def compact_label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         """The label in a one-line summary of layers (``[BN-ReLU-1x1 128, BN-ReLU-3x3 32]``)."""
         return self.label(a, ins, out)
+
+    def drawn_identity(self, a: Attrs) -> str:
+        """The attributes that tell two instances apart in a diagram (equal ones fold together)."""
+        return repr(a)
+
+
+class Regularizer(Op):
+    """An op that is an identity at inference (dropout, stochastic depth): its rate does not tell
+    two instances apart in a diagram (EfficientNet's blocks differ only in a rate that grows along
+    the network, and still fold)."""
+
+    category = "regularize"
+
+    def drawn_identity(self, a: Attrs) -> str:
+        return ""
 
 
 REGISTRY: dict[str, Op] = {}

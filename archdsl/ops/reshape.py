@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import RF, Attr, Attrs, Extra, Lowering, Op, OpError, Saved, Shape, Style, register
+from .base import RF, Attr, Attrs, Extra, Lowering, Op, OpError, Regularizer, Saved, Shape, Style, register
 from .common import fmt_shape, numel, require_image
 
 __all__ = ["ChannelShuffle", "ChannelSplit", "Dropout", "Flatten", "Identity", "PadChannels",
@@ -208,11 +208,10 @@ def _ceil_div(size: int, step: int) -> int:
 
 
 @register
-class Dropout(Op):
+class Dropout(Regularizer):
     """Dropout (``nn.Dropout``); an identity at inference."""
 
     name = "dropout"
-    category = "regularize"
     style = DROPOUT_STYLE
     pytorch = "nn.Dropout"
     doc = "dropout with probability p"
@@ -236,13 +235,12 @@ class Dropout(Op):
 
 
 @register
-class StochasticDepth(Op):
+class StochasticDepth(Regularizer):
     """Stochastic depth (``torchvision.ops.StochasticDepth``): in training, drops the whole branch
     of a sample (``mode: row``) or of the batch (``mode: batch``) with probability ``p`` and scales
     what survives by ``1 / (1 - p)``; an identity at inference."""
 
     name = "stochastic_depth"
-    category = "regularize"
     style = DROPOUT_STYLE
     pytorch = "torchvision.ops.StochasticDepth"
     doc = "drop a residual branch per sample (`row`) or per batch with probability p"
