@@ -307,6 +307,27 @@ def test_constructs_compile_to_code_that_matches_the_static_analysis(write_spec)
     assert set(model.state_dict()) == _static_state_keys(graph)
 
 
+COMPILES = sorted((ROOT / "tests" / "corpus" / "compiles").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", COMPILES, ids=lambda p: p.stem)
+def test_specs_that_check_compile_build_and_match_the_analysis(path, capsys):
+    """Specs that once passed `check` and then crashed `compile` (a `pair` parameter given an int,
+    an infinite default, layers under a false `when:` that would not fit) compile, import, and
+    agree with the static analysis."""
+    import torch
+
+    from archdsl.build import check_model, load_generated
+
+    assert main(["check", str(path)]) == 0, capsys.readouterr().err
+    graph = archdsl.load(path)
+    generated = generate(graph)
+    model = getattr(load_generated(generated), generated.factory)().eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, *graph.input_shape))
+    assert check_model(graph, model, out) == []
+
+
 def _static_state_keys(graph) -> set[str]:
     """Parameter and buffer names the static graph implies (conv/linear/bn)."""
     keys = set()

@@ -384,10 +384,24 @@ USAGE_CASES = [
          r"expected: CxHxW, e.g. 3x224x224, or F", args=("--input", "224x224"), exit_code=2),
 ]
 
+# What the PyTorch code generator cannot express: `check` refuses it with compile's own message,
+# so a spec that checks compiles (the specs under compiles/ once crashed compile; test_codegen.py).
+CODEGEN_CASES = [
+    case("parallel_numbered_branches", "codegen/parallel_numbered_branches.yaml", "5:9",
+         r"^the layer name `0` is a number, which only an nn\.Sequential can hold$",
+         r"hint: numbered names need a sequence of single-input layers"),
+    case("sequential_method_name", "codegen/sequential_method_name.yaml", "6:9",
+         r"^the layer name `append` is a method of the nn\.Sequential that holds it",
+         r"expected: a name that is not one of `append`", r"hint: rename the layer, e\.g\. `append_`"),
+    case("dense_method_name", "codegen/dense_method_name.yaml", "8:45",
+         r"^the layer name `values` is a method of the nn\.ModuleDict that holds it",
+         r"hint: rename the layer, e\.g\. `values_`"),
+]
+
 CASES = (FILE_CASES + NAME_CASES + VALUE_CASES + SHAPE_CASES + LANGUAGE_CASES + GRAPH_CASES
          + EXPRESSION_CASES
          + YAML_ATTACKS + EXPRESSION_ATTACKS + NAME_ATTACKS + USE_ATTACKS + RESOURCE_ATTACKS
-         + USAGE_CASES)
+         + USAGE_CASES + CODEGEN_CASES)
 
 
 @pytest.fixture
@@ -430,7 +444,9 @@ def test_the_table_covers_every_corpus_file():
     libraries = {"use/outside.yaml", "use/cycle/a.yaml", "use/cycle/b.yaml", "use/bad_library/lib.yaml",
                  "codegen/evil_text.yaml",  # (valid specs, tested below)
                  "draw/long_layer_name.yaml"}
-    tested = {c.path for c in CASES} | {c.path for c in DRAW_CASES} | libraries
+    compiles = {p.relative_to(CORPUS).as_posix() for p in (CORPUS / "compiles").glob("*.yaml")}
+    tested = ({c.path for c in CASES} | {c.path for c in DRAW_CASES} | libraries
+              | compiles)  # (compiles/: valid specs, in test_codegen.py)
     files = {p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.yaml")}
     assert files - tested == set()
     assert len({c.id for c in CASES}) == len(CASES)

@@ -79,13 +79,14 @@ class Ctx:
     parent: Ctx | None = None
     block_input: FValue | None = None
     frozen: bool = False
+    dense: bool = False  # members of a DenseBlock (an nn.ModuleDict), else of an nn.Sequential
 
     def with_env(self, env: Env) -> Ctx:
         return replace(self, env=env)
 
-    def child(self, numbered: bool) -> Ctx:
+    def child(self, numbered: bool, dense: bool = False) -> Ctx:
         return Ctx(self.env, numbered, parent=self, block_input=self.block_input,
-                   frozen=self.frozen)
+                   frozen=self.frozen, dense=dense)
 
 
 class ModuleMaker:
@@ -180,7 +181,7 @@ class ModuleMaker:
 
     def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx) -> ModuleResult:
         count = self.count(rep, ctx)
-        inner = ctx.child(numbered=False)
+        inner = ctx.child(numbered=False, dense=rep.dense)
         items: list[Item] = []
         features = shape
         channels = shape[0]
@@ -242,7 +243,8 @@ class ModuleMaker:
             return [], shape
         else:
             name = self.layer_name(layer, default_name(layer), ctx)
-            check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True)
+            check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
+                            container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
             result = self.module_of(layer, shape, ctx)
             items, out = [Item(name, layer.name is None, result)], result.shape
         if cond is not None:

@@ -14,7 +14,7 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from ..ops import Attrs, Op
+from ..ops import Attrs, Op, OpError
 from .sym import MISSING, UNKNOWN, Sym, all_plain, binop, compare, probe_of, select
 
 __all__ = ["out_shape"]
@@ -44,7 +44,10 @@ def _check_probe(op: Op, attrs: dict[str, Any], ins: list[Shape], shape: Shape) 
     if any(v is MISSING for v in probe_attrs.values()) or any(
             d is MISSING for s in probe_ins for d in s):
         return
-    expected = tuple(op.shape(Attrs(probe_attrs), probe_ins))
+    try:
+        expected = tuple(op.shape(Attrs(probe_attrs), probe_ins))
+    except OpError:  # a layer the probed instance skips (a false `when:`) need not fit it
+        return
     found = tuple(probe_of(d) for d in shape)
     if any(f is not MISSING and f != e for f, e in zip(found, expected)):
         raise AssertionError(f"codegen shape rule for {op.name} gives {found}, the op {expected}")

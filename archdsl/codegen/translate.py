@@ -126,7 +126,8 @@ class ClassBuilder(ModuleMaker):
         ctx = Ctx(env, block_input=self.fb.input)
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         note = (f"Written for one use: input {_fmt(in_shape)}, {shown or 'no arguments'} (a repeat "
-                "count or a size in this block depends on its arguments, so it has no generic class).")
+                "count, a size or a branch of this block depends on its arguments, so it has no "
+                "generic class).")
         doc = [*_block_doc(block, self.planner.spec, None), "", note]
         if sequential_body(block.body):
             items, _ = self.chain(block.body, in_shape, ctx)
@@ -415,8 +416,10 @@ class ClassBuilder(ModuleMaker):
         return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
 
     def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any) -> FValue:
-        outs = [self.layer(branch, x, ctx, _branch_hint(branch, k))
-                for k, branch in enumerate(par.branches)]
+        live = [k for k, branch in enumerate(par.branches) if self.branch_exists(branch, x, ctx)]
+        if not live:  # every branch dropped: the construct passes its input through
+            return x
+        outs = [self.layer(par.branches[k], x, ctx, _branch_hint(par.branches[k], k)) for k in live]
         if len(outs) == 1:
             merged = outs[0]
         else:
@@ -425,6 +428,18 @@ class ClassBuilder(ModuleMaker):
         if par.after is not None:
             merged = self.layer(par.after, merged, ctx)
         return merged
+
+    def branch_exists(self, branch: Layer, x: FValue, ctx: Ctx) -> bool:
+        """A branch whose ``when:`` is false is dropped from the merge (not an identity branch),
+        as the expander drops it; one whose ``when:`` depends on the block's parameters would
+        change the merge's inputs per use, so the block is written per use."""
+        when = self.condition(branch.meta.when, ctx, branch)
+        if isinstance(when, Sym):
+            raise NotGeneric(Diagnostic("a parallel branch whose `when:` depends on the block's "
+                                        "parameters", branch.loc))
+        if when is False and branch.name:
+            ctx.names[branch.name] = x
+        return when is not False
 
     def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any) -> FValue:
         body = self.layer(res.body, x, ctx, hint or "out")

@@ -151,6 +151,13 @@ def _coerce(attr: Any, value: Any, loc: Loc | None) -> Any:
     pairs = ("pair", "size", "optional_pair", "padding")
     if attr.kind in pairs and isinstance(value, Sym) and not _maybe_pair(value):
         return (value, value)
+    if attr.kind in pairs and isinstance(value, Sym) and all_plain(value.probe) \
+            and value.probe is not MISSING:
+        # a `pair` parameter: the probe normalised as the op normalises the value (1 -> (1, 1))
+        try:
+            return Sym(value.node, attr.coerce(value.probe), pair=True)
+        except OpError:
+            return value
     if isinstance(value, list):
         return tuple(value)
     return value
