@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from ..errors import Diagnostic, Loc, SpecError
 
 __all__ = [
+    "CONTAINER_ATTRIBUTES",
     "GENERATED_NAMES",
     "MODULE_ATTRIBUTES",
     "PYTHON_NAMES",
-    "CONTAINER_ATTRIBUTES",
     "CodegenError",
     "Namespace",
     "NotGeneric",
