@@ -518,3 +518,39 @@ def test_conditions_simplify_what_they_decide():
     assert "if stride > 1:" in block
     assert " else in_channels" not in block  # inside `if stride > 1` the first branch did not run
     assert "if self.stride == 1:" in block and "if self.stride > 1:" in block
+
+
+# --- one op, one place ----------------------------------------------------------------------------
+
+def _op_name_tests(path: Path) -> list[str]:
+    """Where a module compares something with an op's name, or keys a table by op names."""
+    from archdsl.ops import REGISTRY
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for operand in operands:
+                elements = operand.elts if isinstance(operand, (ast.Set, ast.Tuple, ast.List)) \
+                    else [operand]
+                if any(isinstance(e, ast.Constant) and e.value in REGISTRY for e in elements):
+                    found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value in REGISTRY
+                                                for k in node.keys):
+            found.append(f"{path.name}:{node.lineno}: a table keyed by op names")
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) == "frozenset" and any(
+                isinstance(e, ast.Constant) and e.value in REGISTRY
+                for a in node.args for e in getattr(a, "elts", [])):
+            found.append(f"{path.name}:{node.lineno}: a set of op names")
+    return found
+
+
+def test_the_compiler_asks_the_ops_and_never_tests_their_names():
+    """Code generation, expansion and the passes read op attributes (``passthrough``,
+    ``fresh_output``, ``module_form``, ``foldable_norm``...), never op names."""
+    package = ROOT / "archdsl"
+    modules = [*sorted((package / "codegen").glob("*.py")), *(package / name for name in (
+        "expand.py", "ir.py", "passes.py", "fold.py"))]
+    modules = [m for m in modules if m.name != "shapes.py"]  # the symbolic shape table (to go)
+    found = [hit for module in modules for hit in _op_name_tests(module)]
+    assert found == []

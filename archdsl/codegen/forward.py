@@ -17,18 +17,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..ops import REGISTRY
 from .code import Assign, If, Inplace, Return, Stmt
 from .namespace import GENERATED_NAMES, PYTHON_NAMES
 from .pysrc import parse_expr
 from .sym import MISSING, probe_of
 
-__all__ = ["SAFE_PRODUCERS", "FAssign", "FIf", "FValue", "ForwardBuilder", "shape_comment"]
+__all__ = ["FAssign", "FIf", "FValue", "ForwardBuilder", "fresh_output", "shape_comment"]
 
-# Ops whose output is a new tensor that their backward does not need: a ReLU may overwrite it.
-SAFE_PRODUCERS = frozenset({
-    "conv", "linear", "bn", "groupnorm", "layernorm", "add", "mul", "concat", "maxpool", "avgpool",
-    "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "pad_channels",
-})
+
+def fresh_output(op: str | None) -> bool:
+    """Did op ``op`` make a new tensor its backward does not read (a ReLU may overwrite it)?"""
+    return op is not None and REGISTRY[op].fresh_output
+
 
 _MARKER = re.compile(r"^__v(\d+)__$")
 
@@ -171,7 +172,7 @@ def _decide_inplace(stmts: list[Any]) -> None:
             _decide_inplace(stmt.body)
         elif isinstance(stmt, FAssign) and stmt.inplace is not None:
             source = stmt.inputs[0]
-            stmt.inplace.safe = source.op in SAFE_PRODUCERS and source.uses == 1
+            stmt.inplace.safe = fresh_output(source.op) and source.uses == 1
 
 
 class _Namer:

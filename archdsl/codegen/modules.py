@@ -30,20 +30,17 @@ from .code import (
     SequentialExpr,
     Stmt,
 )
-from .forward import SAFE_PRODUCERS, FValue
+from .forward import FValue, fresh_output
 from .namespace import NotGeneric, check_attribute
 from .shapes import out_shape
 from .sym import MISSING, Sym, all_plain, is_known, probe_of, select
 from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs
 
-__all__ = ["INPLACE_OPS", "MODULE_FORMS", "Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
-           "default_name", "frozen_ctx", "has_params", "is_default", "sequential_body",
+__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
+           "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
            "single_module"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
-INPLACE_OPS = frozenset({"relu", "relu6"})
-# Functional ops that have a module form, for use inside an nn.Sequential.
-MODULE_FORMS = {"flatten": "nn.Flatten()", "identity": "nn.Identity()"}
 
 
 @dataclass
@@ -107,7 +104,7 @@ class ModuleMaker:
             if not is_known(value):
                 raise NotGeneric(Diagnostic(f"`{call.target}`: a size here cannot be computed in "
                                             "a generic class", call.loc))
-        inplace = Inplace() if lowering.inplace_ok and op.name in INPLACE_OPS else None
+        inplace = Inplace() if lowering.inplace_ok and op.runs_in_place else None
         return Ctor(lowering.module, args, kwargs, inplace), inplace
 
     # --- single modules (attributes and nn.Sequential members) --------------------------------
@@ -143,9 +140,9 @@ class ModuleMaker:
         attrs, out = self.op_shape(op, call, ctx.env, [shape])
         lowering = op.lower(Attrs(attrs), [shape], out)
         if lowering.module is None:
-            if call.target not in MODULE_FORMS:
+            if op.module_form is None:
                 raise self.fail(f"`{call.target}` has no module form for an nn.Sequential", call)
-            return ModuleResult(Code(MODULE_FORMS[call.target]), out, op.name, has_params=False)
+            return ModuleResult(Code(op.module_form), out, op.name, has_params=False)
         expr, inplace = self.ctor(op, lowering, ctx, call)
         return ModuleResult(expr, out, op.name, inplace, has_params(op, attrs, [shape], out))
 
@@ -238,8 +235,7 @@ class ModuleMaker:
                 item_ctx = ctx.with_env(ctx.env.with_values(i=i))
                 new, out = self.chain(self.repeat_item(layer, i, item_ctx), out, item_ctx)
                 items.extend(new)
-        elif isinstance(layer, Call) and layer.target == "identity" and not layer.name \
-                and not layer.args:
+        elif passes_through(layer):
             return [], shape
         else:
             name = self.layer_name(layer, default_name(layer), ctx)
@@ -309,7 +305,7 @@ def chainable(layer: Layer) -> bool:
     if isinstance(layer, Call):
         op = REGISTRY.get(layer.target)
         return layer.is_block or (op is not None and op.max_inputs == 1 and (
-            op.pytorch.startswith("nn.") or layer.target in MODULE_FORMS))
+            op.pytorch.startswith("nn.") or op.module_form is not None))
     if isinstance(layer, Seq):
         return bool(layer.name) or all(chainable(item) for item in layer.items)
     if isinstance(layer, Repeat):
@@ -321,8 +317,13 @@ def inplace_in_chain(items: list[Item]) -> None:
     """A ReLU in an nn.Sequential works in place when the member before it made a fresh tensor."""
     for before, item in pairwise(items):
         if item.module.inplace is not None:
-            item.module.inplace.safe = (before.cond is None
-                                        and before.module.op in SAFE_PRODUCERS)
+            item.module.inplace.safe = before.cond is None and fresh_output(before.module.op)
+
+
+def passes_through(layer: Layer, inputs: int = 1) -> bool:
+    """An unnamed use of a pass-through op (``identity``) without attributes: no module at all."""
+    return (isinstance(layer, Call) and not layer.is_block and REGISTRY[layer.target].passthrough
+            and not layer.name and not layer.args and inputs == 1)
 
 
 def default_name(layer: Layer) -> str:

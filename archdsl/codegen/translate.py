@@ -35,6 +35,7 @@ from .modules import (
     default_name,
     frozen_ctx,
     has_params,
+    passes_through,
     sequential_body,
     single_module,
 )
@@ -364,7 +365,7 @@ class ClassBuilder(ModuleMaker):
     # --- ops -------------------------------------------------------------------------------
     def op_call(self, call: Call, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
         op = REGISTRY[call.target]
-        if call.target == "identity" and not call.name and len(inputs) == 1 and not call.args:
+        if passes_through(call, len(inputs)):
             return inputs[0]
         shapes = [v.shape for v in inputs]
         attrs, shape = self.op_shape(op, call, ctx.env, shapes)
@@ -423,7 +424,7 @@ class ClassBuilder(ModuleMaker):
         if len(outs) == 1:
             merged = outs[0]
         else:
-            self.auto_name({"concat": "cat"}.get(par.merge, par.merge), ctx, structural=True)
+            self.auto_name(REGISTRY[par.merge].node_name or par.merge, ctx, structural=True)
             merged = self.merge(par.merge, outs, ctx, hint if hint is not None else x)
         if par.after is not None:
             merged = self.layer(par.after, merged, ctx)

@@ -83,6 +83,7 @@ class ReLU6(Activation):
     inplace_ok = True
     # Even in place (``hardtanh_``), autograd keeps a copy of the input it overwrites (measured:
     # conv - bn - ReLU6(inplace=True) - conv keeps four activation-sized storages, as out of place).
+    runs_in_place = True
 
 
 @register

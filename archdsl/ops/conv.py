@@ -28,6 +28,8 @@ class Conv(Op):
     name = "conv"
     category = "conv"
     style = Style("convolution", "#dae8f7", "#4a78a8", chain="anchor", token="channels")
+    fresh_output = True
+    absorbs_norm = True
     pytorch = "nn.Conv2d"
     counts_in_depth = True
     doc = "2-D convolution"
@@ -49,6 +51,10 @@ class Conv(Op):
                           found=f"stride {kernel_text(a['stride'])}",
                           hint=f"give the padding explicitly, e.g. pad: "
                                f"{_padding_example(a['k'], a['dilation'])}")
+
+    def absorb_norm(self, a: dict[str, Any]) -> dict[str, Any]:
+        """A folded batch norm's shift becomes the conv's bias."""
+        return {**a, "bias": True}
 
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         c, _, _ = require_image(self.name, ins)

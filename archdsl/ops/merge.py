@@ -17,6 +17,7 @@ class Merge(Op):
 
     category = "merge"
     style = Style("merge", "#ffffff", "#444444", merge="symbol")
+    fresh_output = True
     min_inputs = 2
     max_inputs = None
 
@@ -107,6 +108,7 @@ class Concat(Merge):
 
     name = "concat"
     style = Style("merge", "#ffffff", "#444444", merge="channels")
+    node_name = "cat"
     pytorch = "torch.cat(xs, 1)"
     doc = "concatenation along channels (same H x W), or of flat features"
 

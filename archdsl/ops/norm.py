@@ -34,6 +34,8 @@ class BatchNorm(Op):
     name = "bn"
     category = "norm"
     style = NORM_STYLE
+    fresh_output = True
+    foldable_norm = True
     pytorch = "nn.BatchNorm2d"
     doc = "batch normalisation (BatchNorm1d on flat input)"
     attrs = (
@@ -82,6 +84,7 @@ class LayerNorm(Op):
     name = "layernorm"
     category = "norm"
     style = NORM_STYLE
+    fresh_output = True
     pytorch = "nn.LayerNorm"
     doc = "layer normalisation over the whole per-sample shape, its last axis, or the channels"
     attrs = (
@@ -135,6 +138,7 @@ class GroupNorm(Op):
     name = "groupnorm"
     category = "norm"
     style = NORM_STYLE
+    fresh_output = True
     pytorch = "nn.GroupNorm"
     doc = "group normalisation"
     attrs = (

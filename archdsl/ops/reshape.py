@@ -26,6 +26,7 @@ class Flatten(Op):
     style = RESHAPE_STYLE
     pytorch = "torch.flatten(x, 1)"
     doc = "C x H x W -> C*H*W"
+    module_form = "nn.Flatten()"
 
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         return (numel(ins[0]),)
@@ -50,6 +51,8 @@ class Identity(Op):
     style = RESHAPE_STYLE
     pytorch = "x"
     doc = "pass-through"
+    module_form = "nn.Identity()"
+    passthrough = True
 
     def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
         """Nothing; the result is the input itself."""
@@ -168,6 +171,7 @@ class PadChannels(Op):
     name = "pad_channels"
     category = "reshape"
     style = RESHAPE_STYLE
+    fresh_output = True
     pytorch = "F.pad(x[:, :, ::s, ::s], ...)"
     doc = "zero-pad channels to `out`, subsample by `stride` (CIFAR ResNet option A)"
     attrs = (
