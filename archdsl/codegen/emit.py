@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from ..analysis import analyze
 from ..ir import Graph
 from .plan import ClassPlan, ModulePlan, make_plan
 from .pysrc import LINE_LENGTH, docstring_lines
@@ -127,20 +128,8 @@ def _dims(shape: tuple[int, ...]) -> str:
 
 def _totals(graph: Graph) -> tuple[int, int, int]:
     """Parameters, trainable parameters and MACs, from the static analysis."""
-    try:
-        from ..analysis import analyze
-    except ImportError:  # pragma: no cover - analysis is part of the package
-        analyze = None
-    if analyze is not None:
-        result = analyze(graph)
-        return result.params, result.trainable_params, result.macs
-    params = trainable = macs = 0
-    for node in graph.op_nodes():
-        count = node.opdef.params(node.attrs, list(node.in_shapes), node.shape)
-        params += count
-        trainable += 0 if node.freeze else count
-        macs += node.opdef.macs(node.attrs, list(node.in_shapes), node.shape)
-    return params, trainable, macs
+    result = analyze(graph)
+    return result.params, result.trainable_params, result.macs
 
 
 def _class_context(cls: ClassPlan) -> dict[str, Any]:

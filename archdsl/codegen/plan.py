@@ -82,7 +82,7 @@ class Planner:
                 ["The outputs in training mode: the main output first, then the auxiliary heads."],
                 fields=[f"{name}: Tensor" for name in builder.outputs], kind="outputs"))
         self.classes.append(network)
-        return ModulePlan(self.graph.name, os.path.basename(self.graph.file), [], self.classes,
+        return ModulePlan(self.graph.name, os.path.basename(self.graph.file), self.classes,
                           self.network_class, self.factory)
 
     # --- blocks ------------------------------------------------------------------------------

@@ -18,14 +18,14 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import Diagnostic
 from ..expand import auto_name
 from ..ir import Graph
 from ..ops import REGISTRY, Attrs
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec
-from .classes import BODY_INDENT, BlockInfo, ClassPlan
+from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
 from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
 from .modules import (
@@ -45,9 +45,6 @@ from .shapes import out_shape
 from .sym import MISSING, Sym, is_known, names_in, probe_of, refine, select
 from .values import Env, coerce_param, eval_value
 
-if TYPE_CHECKING:
-    from .plan import Planner
-
 __all__ = ["ClassBuilder"]
 
 _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "pair": "int | tuple[int, int]"}
@@ -56,7 +53,7 @@ _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "pair": 
 class ClassBuilder(ModuleMaker):
     """Translates one block (or the network) into a class plan."""
 
-    def __init__(self, planner: Planner, name: str):
+    def __init__(self, planner: Planning, name: str):
         self.planner = planner
         self.name = name
         self.locals = Namespace(parent=planner.globals)
