@@ -310,8 +310,8 @@ class Parser:
             elif isinstance(raw, (bool, int, float, str)):
                 params[key] = ParamDecl(key, _type_name(raw), raw, loc)
             elif isinstance(raw, list) and len(raw) == 2 and all(
-                    isinstance(v, int) and not isinstance(v, bool) for v in raw):
-                params[key] = ParamDecl(key, "pair", raw, loc)
+                    isinstance(v.value, int) and not isinstance(v.value, bool) for v in raw):
+                params[key] = ParamDecl(key, "pair", [v.value for v in raw], loc)
             elif value.is_map:
                 params[key] = self.parse_param_long(key, value, loc)
             else:
