@@ -61,7 +61,8 @@ class Planning(Protocol):
     dense_class: str
     dense_used: bool
 
-    def block_info(self, name: str) -> BlockInfo | None: ...
+    def block_info(self, name: str, call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
+                   ) -> BlockInfo | None: ...
 
     def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...]) -> str: ...
 

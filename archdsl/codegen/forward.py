@@ -54,6 +54,7 @@ class FAssign:
     inputs: list[FValue]
     inplace: Inplace | None = None
     pos: int = 0
+    comment: str | None = None  # the shape comment (``N x 64 x 56 x 56``)
 
 
 @dataclass(eq=False)
@@ -85,11 +86,12 @@ def shape_comment(shape: tuple[Any, ...]) -> str | None:
 class ForwardBuilder:
     """Collects the forward statements of one class."""
 
-    def __init__(self, input_shape: tuple[Any, ...]):
+    def __init__(self, input_shape: tuple[Any, ...], comments: bool = True):
         self.input = FValue(input_shape)
         self.input.var = "x"
         self.stmts: list[Any] = []
         self._sink = self.stmts
+        self.comments = comments  # shape comments from the probes (of a real instance)
 
     def assign(self, template: str, inputs: list[FValue], shape: tuple[Any, ...], *,
                op: str | None = None, hint: str | FValue | None = None,
@@ -102,7 +104,8 @@ class ForwardBuilder:
         if transform is not None:
             expr = transform(expr)
         out = FValue(shape, hint, op)
-        self._sink.append(FAssign(out, expr, list(inputs), inplace))
+        comment = shape_comment(shape) if self.comments else None
+        self._sink.append(FAssign(out, expr, list(inputs), inplace, comment=comment))
         return out
 
     @contextmanager
@@ -223,7 +226,7 @@ class _Namer:
         var = stmt.out.forced or self.fresh(self.base_of(stmt.out, stmt.inputs), stmt.pos)
         expr = _with_vars(stmt.expr, stmt.inputs, resolve)
         self.bind(stmt.out, var)
-        return Assign(var, expr, shape_comment(stmt.out.shape))
+        return Assign(var, expr, stmt.comment)
 
     def if_block(self, block: FIf, resolve: Callable[[ast.expr], ast.expr]) -> list[Stmt]:
         before: list[Stmt] = []

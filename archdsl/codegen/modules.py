@@ -32,9 +32,8 @@ from .code import (
 )
 from .forward import FValue, fresh_output
 from .namespace import NotGeneric, check_attribute
-from .shapes import out_shape
 from .sym import MISSING, Sym, all_plain, is_known, probe_of, select
-from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs
+from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_shape
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
@@ -94,7 +93,7 @@ class ModuleMaker:
                  shapes: list[Shape]) -> tuple[dict[str, Any], Shape]:
         """An op's attributes (finalised) and output shape, plain or symbolic."""
         attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
-        return attrs, out_shape(op, attrs, shapes)
+        return attrs, op_shape(op, attrs, shapes, call.loc)
 
     def ctor(self, op: Op, lowering: Lowering, ctx: Ctx, call: Call) -> tuple[Expr, Inplace | None]:
         """The op's module constructor (keywords equal to their defaults left out)."""
@@ -157,7 +156,7 @@ class ModuleMaker:
             if key not in args:
                 args[key] = coerce_param(decl.default, decl.type)
         out = self.planner.block_output(block, args, shape)
-        info = self.planner.block_info(call.target)
+        info = self.planner.block_info(call.target, (args, shape))
         if info is None:  # no generic class: one class for this use
             if not all_plain(args) or not all_plain(shape):
                 raise NotGeneric(Diagnostic(f"block `{block.name}` is written per use and needs "

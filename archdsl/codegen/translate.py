@@ -41,9 +41,8 @@ from .modules import (
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, check_attribute
 from .pysrc import docstring_lines, parse_expr, unparse
-from .shapes import out_shape
 from .sym import MISSING, Sym, is_known, names_in, probe_of, refine, select
-from .values import Env, coerce_param, eval_value
+from .values import Env, coerce_param, eval_value, op_shape
 
 __all__ = ["ClassBuilder"]
 
@@ -84,9 +83,22 @@ class ClassBuilder(ModuleMaker):
         self.network_return(out)
         return self.module_plan([], _network_doc(graph), [])
 
-    def build_block(self, block: BlockDef, instance: Any) -> tuple[BlockInfo, ClassPlan]:
-        """The generic class of ``block``; ``instance`` (its first use, if any) gives the probes."""
-        in_probe = tuple(instance.in_shape) if instance is not None else (MISSING, MISSING, MISSING)
+    def build_block(self, block: BlockDef, instance: Any,
+                    call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
+                    ) -> tuple[BlockInfo, ClassPlan]:
+        """The generic class of ``block``; ``instance`` (a use in the graph) gives the probes.
+
+        A block no instance uses (a layer under a false ``when:`` everywhere) is probed with the
+        arguments and input of the ``call`` that reaches it, and has no shape comments.
+        """
+        probe_args = instance.args if instance is not None else {
+            k: probe_of(v) for k, v in (call[0] if call else {}).items()}
+        if instance is not None:
+            in_probe = tuple(instance.in_shape)
+        elif call is not None:
+            in_probe = tuple(probe_of(d) for d in call[1])
+        else:
+            in_probe = (MISSING, MISSING, MISSING)
         in_names = ["in_channels", "in_height", "in_width"][:len(in_probe)]
         for local in in_names:
             self.locals.create(local)
@@ -96,11 +108,11 @@ class ClassBuilder(ModuleMaker):
         for pname, decl in block.params.items():
             local = self.locals.create(pname, fallback="p")
             params[pname] = local
-            probe = instance.args.get(pname, MISSING) if instance is not None else MISSING
+            probe = probe_args.get(pname, MISSING)
             values[pname] = Sym.name(local, coerce_param(probe, decl.type), decl.type == "pair")
         self.class_locals |= set(in_names) | set(params.values())
         env = self.bind_lets(block, Env(values, inp))
-        self.fb = ForwardBuilder(inp)
+        self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
         signature = self.block_signature(block, params)
         doc = _block_doc(block, self.planner.spec, instance)
@@ -409,7 +421,7 @@ class ClassBuilder(ModuleMaker):
         ``if`` may not type-check for the probed instance, which does not run it)."""
         op = REGISTRY[op_name]
         shapes = [v.shape for v in inputs]
-        shape = shape if shape is not None else out_shape(op, {}, shapes)
+        shape = shape if shape is not None else op_shape(op, {}, shapes, None)
         template = _positional(op.lower(Attrs({}), shapes, shape).forward, len(inputs), None)
         return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
 

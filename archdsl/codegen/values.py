@@ -15,13 +15,13 @@ from typing import Any
 
 from ..errors import Diagnostic, Loc, SpecError
 from ..expr import InputShape, evaluate, to_python
-from ..ops import Op, OpError
+from ..ops import Attrs, Op, OpError
 from ..spec import Value
 from .namespace import CodegenError, NotGeneric
 from .pysrc import parse_expr
-from .sym import MISSING, Sym, all_plain, is_known, probe_of, render
+from .sym import MISSING, Sym, Undecidable, all_plain, deciding_by_probe, is_known, probe_of, render
 
-__all__ = ["ANY_WORD", "Env", "coerce_param", "eval_value", "op_attrs", "tidy", "words_of"]
+__all__ = ["ANY_WORD", "Env", "coerce_param", "eval_value", "op_attrs", "op_shape", "tidy", "words_of"]
 
 ANY_WORD = object()  # a str-typed block parameter: any bare word is a string
 
@@ -139,6 +139,23 @@ def op_attrs(op: Op, args: Mapping[str, Value], env: Env, loc: Loc | None) -> di
         value = raw.get(attr.name, attr.default)
         values[attr.name] = _coerce(attr, value, loc)
     return values
+
+
+def op_shape(op: Op, attrs: dict[str, Any], ins: list[tuple[Any, ...]],
+             loc: Loc | None) -> tuple[Any, ...]:
+    """The op's own shape rule, over plain or symbolic values (tests decided by the probe).
+
+    A rule that fails or cannot decide a test for the probed instance is on a layer that instance
+    skips (a false ``when:``): the block is then written per use, where the layer is gone.
+    """
+    if all_plain(attrs) and all_plain(ins):
+        return tuple(op.shape(Attrs(attrs), list(ins)))
+    try:
+        with deciding_by_probe():
+            return tuple(op.shape(Attrs(attrs), list(ins)))
+    except (OpError, Undecidable):
+        raise NotGeneric(Diagnostic(f"`{op.name}`: its shape rule fails for the probed instance",
+                                    loc)) from None
 
 
 def _coerce(attr: Any, value: Any, loc: Loc | None) -> Any:

@@ -14,6 +14,7 @@ from .common import (
     require_image,
     stride_text,
     symmetric,
+    violated,
     window_rf,
     window_shape,
 )
@@ -64,7 +65,7 @@ class Conv(Op):
 
     def _check_groups(self, a: Attrs, in_c: int) -> None:
         g = a.groups
-        if in_c % g == 0 and a.out % g == 0:
+        if not violated(lambda: in_c % g or a.out % g):
             return
         raise OpError(
             f"conv groups ({g}) must divide both the input channels ({in_c}) and the output "
