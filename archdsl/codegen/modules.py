@@ -33,7 +33,7 @@ from .code import (
 from .forward import FValue, fresh_output
 from .namespace import NotGeneric, check_attribute
 from .sym import MISSING, Sym, all_plain, is_known, probe_of, select
-from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_shape
+from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_lowering, op_shape
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
@@ -137,7 +137,7 @@ class ModuleMaker:
     def op_module(self, call: Call, shape: Shape, ctx: Ctx) -> ModuleResult:
         op = REGISTRY[call.target]
         attrs, out = self.op_shape(op, call, ctx.env, [shape])
-        lowering = op.lower(Attrs(attrs), [shape], out)
+        lowering = op_lowering(op, attrs, [shape], out, call.loc)
         if lowering.module is None:
             if op.module_form is None:
                 raise self.fail(f"`{call.target}` has no module form for an nn.Sequential", call)

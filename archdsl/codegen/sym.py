@@ -147,7 +147,7 @@ class Sym:
     def __bool__(self) -> bool:
         if _BY_PROBE[0]:
             return _truth_of_probe(self.probe)
-        raise TypeError(f"the truth of `{self.text}` is known only when the generated code runs")
+        raise Undecidable(f"the truth of `{self.text}` is known only when the generated code runs")
 
     def __lt__(self, other: Any) -> Any:
         return compare(self, ast.Lt(), other)

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import Diagnostic
 from ..expand import auto_name
 from ..ir import Graph
-from ..ops import REGISTRY, Attrs
+from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
 from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Stmt, render_block, to_node
@@ -42,7 +42,7 @@ from .modules import (
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, check_attribute
 from .pysrc import docstring_lines, parse_expr, unparse
 from .sym import MISSING, Sym, is_known, names_in, probe_of, refine, select
-from .values import Env, coerce_param, eval_value, op_shape
+from .values import Env, coerce_param, eval_value, op_lowering, op_shape
 
 __all__ = ["ClassBuilder"]
 
@@ -379,7 +379,7 @@ class ClassBuilder(ModuleMaker):
         shapes = [v.shape for v in inputs]
         attrs, shape = self.op_shape(op, call, ctx.env, shapes)
         name = self.layer_name(call, call.target, ctx)
-        lowering = op.lower(Attrs(attrs), shapes, shape)
+        lowering = op_lowering(op, attrs, shapes, shape, call.loc)
         if lowering.module is not None:
             attr = self.attribute(name, call)
             ctor, inplace = self.ctor(op, lowering, ctx, call)
@@ -422,7 +422,7 @@ class ClassBuilder(ModuleMaker):
         op = REGISTRY[op_name]
         shapes = [v.shape for v in inputs]
         shape = shape if shape is not None else op_shape(op, {}, shapes, None)
-        template = _positional(op.lower(Attrs({}), shapes, shape).forward, len(inputs), None)
+        template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
         return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
 
     def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any) -> FValue:

@@ -15,13 +15,14 @@ from typing import Any
 
 from ..errors import Diagnostic, Loc, SpecError
 from ..expr import InputShape, evaluate, to_python
-from ..ops import Attrs, Op, OpError
+from ..ops import Attrs, Lowering, Op, OpError
 from ..spec import Value
 from .namespace import CodegenError, NotGeneric
 from .pysrc import parse_expr
 from .sym import MISSING, Sym, Undecidable, all_plain, deciding_by_probe, is_known, probe_of, render
 
-__all__ = ["ANY_WORD", "Env", "coerce_param", "eval_value", "op_attrs", "op_shape", "tidy", "words_of"]
+__all__ = ["ANY_WORD", "Env", "coerce_param", "eval_value", "op_attrs", "op_lowering", "op_shape", "tidy",
+           "words_of"]
 
 ANY_WORD = object()  # a str-typed block parameter: any bare word is a string
 
@@ -155,6 +156,17 @@ def op_shape(op: Op, attrs: dict[str, Any], ins: list[tuple[Any, ...]],
             return tuple(op.shape(Attrs(attrs), list(ins)))
     except (OpError, Undecidable):
         raise NotGeneric(Diagnostic(f"`{op.name}`: its shape rule fails for the probed instance",
+                                    loc)) from None
+
+
+def op_lowering(op: Op, attrs: dict[str, Any], ins: list[tuple[Any, ...]], out: tuple[Any, ...],
+                loc: Loc | None) -> Lowering:
+    """The op's lowering; one that must decide a test on a symbolic value (``keepdim`` given by
+    a block parameter) makes the block per use."""
+    try:
+        return op.lower(Attrs(attrs), list(ins), out)
+    except Undecidable:
+        raise NotGeneric(Diagnostic(f"`{op.name}`: its lowering depends on a block parameter",
                                     loc)) from None
 
 
