@@ -82,7 +82,7 @@ def check_lowering(graph: Graph) -> None:
     """
     from .codegen import make_plan
 
-    make_plan(graph)
+    make_plan(graph, ctor_params=False)
 
 
 def resolve_params(spec: Spec, overrides: Mapping[str, Any], *, option: str = "--set") -> dict[str, Any]:

@@ -33,11 +33,16 @@ class Act(nn.Module):
 class Lenet(nn.Module):
     """LeNet-5 (LeCun et al., 1998) as in d2l.ai 7.6; sigmoid activations, average
     pooling.
+
+    Arguments: the spec parameters `num_classes`, `in_channels`.
+
+    Fixed when compiled: `activation='sigmoid'` (the code does not follow what
+    changing them changes; compile again with `--set NAME=VALUE`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=2)
+        self.conv1 = nn.Conv2d(in_channels, 6, kernel_size=5, padding=2)
         self.act1 = Act(6)
         self.pool1 = nn.AvgPool2d(kernel_size=2)
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
@@ -47,7 +52,7 @@ class Lenet(nn.Module):
         self.act3 = Act(120)
         self.fc2 = nn.Linear(120, 84)
         self.act4 = Act(84)
-        self.fc3 = nn.Linear(84, 10)
+        self.fc3 = nn.Linear(84, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 6 x 28 x 28
@@ -65,8 +70,8 @@ class Lenet(nn.Module):
         return x
 
 
-def lenet() -> Lenet:
+def lenet(num_classes: int = 10, in_channels: int = 1) -> Lenet:
     """The network of spec `lenet` (num_classes=10, in_channels=1,
     activation='sigmoid').
     """
-    return Lenet()
+    return Lenet(num_classes=num_classes, in_channels=in_channels)

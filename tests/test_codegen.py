@@ -205,7 +205,8 @@ def test_resnet18_reads_like_torchvision():
     assert "out = out + identity" in source
     assert "self.layer2 = nn.Sequential(Basic(64, 128, stride=2), Basic(128, 128))" in source
     assert "x = self.layer4(x)  # N x 512 x 7 x 7" in source
-    assert "def resnet18() -> Resnet18:" in source
+    assert "def resnet18(num_classes: int = 1000, in_channels: int = 3) -> Resnet18:" in source
+    assert "self.fc = nn.Linear(512, num_classes)" in source
 
 
 # --- the compile command --------------------------------------------------------------------------
@@ -217,8 +218,9 @@ def test_compile_writes_to_stdout_and_to_a_file(tmp_path, capsys):
     target = tmp_path / "lenet.py"
     assert main(["compile", spec, "-o", str(target), "--set", "num_classes=3"]) == 0
     written = target.read_text(encoding="utf-8")
-    assert printed.startswith('"""LeNet-5') and "nn.Linear(84, 10)" in printed
-    assert "nn.Linear(84, 3)" in written
+    assert printed.startswith('"""LeNet-5') and "nn.Linear(84, num_classes)" in printed
+    assert "def lenet(num_classes: int = 10," in printed
+    assert "def lenet(num_classes: int = 3," in written  # --set gives the default
 
 
 def test_a_failed_compile_leaves_the_output_file_alone(write_spec, tmp_path, capsys):
@@ -554,3 +556,49 @@ def test_the_compiler_asks_the_ops_and_never_tests_their_names():
         "expand.py", "ir.py", "passes.py", "fold.py"))]
     found = [hit for module in modules for hit in _op_name_tests(module)]
     assert found == []
+
+
+# --- spec parameters as constructor arguments -------------------------------------------------------
+
+PARAMETERS = """
+    name: paramnet
+    input: [in_channels, 16, 16]
+    params: {num_classes: 10, in_channels: 3, depth: 2, p: 0.1}
+    checks: {"num_classes >= 2": "a classifier needs two classes"}
+    blocks:
+      unit:
+        params: {out: int}
+        body: [{conv: {out: out, k: 3, pad: 1}}, relu]
+    network:
+      - stem: {conv: {out: 8, k: 3, pad: 1}}
+      - layers: {repeat: depth, block: unit, args: {out: 8}}
+      - pool: {adaptive_avgpool: {size: 1}}
+      - flatten
+      - drop: {dropout: {p: p}}
+      - fc: {linear: {out: num_classes}}
+"""
+
+
+def test_spec_parameters_are_constructor_and_factory_arguments(write_spec):
+    """As torchvision's builders (``resnet50(num_classes=10)``): the parameters that pass through
+    to a layer are arguments with the spec's values as defaults, checked by the spec's checks;
+    one that counts repeats is written in, and the docstring says so."""
+    import torch
+
+    from archdsl.build import load_generated
+
+    graph = archdsl.load(write_spec(PARAMETERS))
+    generated = generate(graph)
+    source = generated.source
+    init = "        num_classes: int = 10,\n        in_channels: int = 3,\n        p: float = 0.1,\n"
+    assert f"def __init__(\n        self,\n{init}    ) -> None:" in source
+    assert "def paramnet(num_classes: int = 10, in_channels: int = 3, p: float = 0.1)" in source
+    assert "Fixed when compiled: `depth=2`" in source
+    assert "nn.Linear(8, num_classes)" in source and "nn.Conv2d(in_channels, 8" in source
+    module = load_generated(generated)
+    model = module.paramnet(num_classes=4, in_channels=1).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, 16, 16)).shape == (2, 4)
+    assert module.paramnet().fc.out_features == 10
+    with pytest.raises(ValueError, match="a classifier needs two classes"):
+        module.paramnet(num_classes=1)

@@ -38,6 +38,8 @@ class ModulePlan:
     classes: list[ClassPlan]
     network: str
     factory: str
+    factory_params: list[str] = field(default_factory=list)  # ``num_classes: int = 1000``
+    factory_args: list[str] = field(default_factory=list)  # passed on by keyword: ``num_classes``
 
 
 @dataclass

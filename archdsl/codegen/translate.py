@@ -26,7 +26,7 @@ from ..ir import Graph
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
-from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Stmt, render_block, to_node
+from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Raise, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
 from .modules import (
     Ctx,
@@ -67,21 +67,61 @@ class ClassBuilder(ModuleMaker):
         self.output_names = Namespace(["out"])
         self.is_network = False
         self.fb: ForwardBuilder | None = None
+        self.ctor_params: dict[str, str] = {}  # spec parameter -> ctor parameter (the network)
+        self.checks: list[Stmt] = []  # the spec's checks on the ctor parameters
 
     # --- entry points ------------------------------------------------------------------------
-    def build_network(self) -> ClassPlan:
+    def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
+        """The network class; the spec parameters named in ``ctor_params`` are its constructor
+        arguments (symbolic, with the graph's values as defaults and probes), checked by the
+        spec's ``checks:``; the others are written in."""
         graph, spec = self.planner.graph, self.planner.spec
         self.is_network = True
-        env = Env(dict(graph.params), tuple(graph.input_shape))
-        self.fb = ForwardBuilder(tuple(graph.input_shape))
+        values, signature = self.network_params(ctor_params)
+        in_shape = self.network_input(Env(values, ()))
+        env = Env(values, in_shape)
+        self.network_checks(env)
+        self.fb = ForwardBuilder(in_shape)
         ctx = Ctx(env, block_input=self.fb.input)
+        doc = _network_doc(graph, self.ctor_params, bool(self.checks))
         if sequential_body(spec.network):
-            items, _ = self.chain(spec.network, tuple(graph.input_shape), ctx)
-            return self.sequential_plan(items, [], _network_doc(graph), [])
+            items, _ = self.chain(spec.network, in_shape, ctx)
+            return self.sequential_plan(items, signature, doc, [])
         out = self.layer(spec.network, self.fb.input, ctx)
         self.check_network_shape(out)
         self.network_return(out)
-        return self.module_plan([], _network_doc(graph), [])
+        return self.module_plan(signature, doc, [])
+
+    def network_params(self, ctor_params: tuple[str, ...]) -> tuple[dict[str, Any], list[str]]:
+        """The spec parameters' values (Syms for constructor arguments) and the signature."""
+        graph, spec = self.planner.graph, self.planner.spec
+        values: dict[str, Any] = dict(graph.params)
+        signature = []
+        for name in ctor_params:
+            decl = spec.params[name]
+            local = self.locals.create(name, fallback="p")
+            self.ctor_params[name] = local
+            value = coerce_param(graph.params[name], decl.type)
+            values[name] = Sym.name(local, value, decl.type == "pair")
+            signature.append(f"{local}: {_TYPES[decl.type]} = {unparse(to_node(value))}")
+        self.class_locals |= set(self.ctor_params.values())
+        return values, signature
+
+    def network_input(self, env: Env) -> tuple[Any, ...]:
+        """The input shape: the spec's ``input:`` over the parameters (symbolic where they are),
+        unless the graph was loaded with another input."""
+        graph = self.planner.graph
+        shape = tuple(eval_value(value, env) for value in self.planner.spec.input)
+        return shape if probe_of(shape) == tuple(graph.input_shape) else tuple(graph.input_shape)
+
+    def network_checks(self, env: Env) -> None:
+        """The spec's ``checks:`` over constructor arguments, as the spec words them."""
+        for cond, message in self.planner.spec.checks:
+            result = eval_value(cond, env)
+            if isinstance(result, Sym):
+                failed = ast.UnaryOp(ast.Not(), result.node)
+                error = ast.Call(ast.Name("ValueError", ast.Load()), [ast.Constant(message)], [])
+                self.checks.append(If(failed, [Raise(error)]))
 
     def build_block(self, block: BlockDef, instance: Any,
                     call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
@@ -195,7 +235,7 @@ class ClassBuilder(ModuleMaker):
 
     def check_network_shape(self, out: FValue) -> None:
         expected = self.planner.graph.main_output.shape
-        if tuple(out.shape) != tuple(expected):
+        if probe_of(tuple(out.shape)) != tuple(expected):
             raise AssertionError(f"codegen: the network gives {out.shape}, the graph {expected}")
 
     # --- statements -------------------------------------------------------------------------
@@ -326,6 +366,9 @@ class ClassBuilder(ModuleMaker):
 
     def conditional(self, layer: Layer, x: FValue, ctx: Ctx, cond: Sym, hint: Any) -> FValue:
         """A layer with a symbolic ``when:``: built under ``if`` in __init__, run under ``if``."""
+        if layer.meta.output is not None:  # the outputs tuple would change with the condition
+            raise NotGeneric(Diagnostic("an auxiliary output under a `when:` on a parameter",
+                                        layer.loc))
         bare = replace(layer, meta=replace(layer.meta, when=None))
         with _assuming(x, cond):
             then, block = self.conditional_body(bare, x, ctx, cond)
@@ -493,7 +536,7 @@ class ClassBuilder(ModuleMaker):
         forward = render_block(self.fb.finish(_Markers(names).visit, reserved), BODY_INDENT)
         cfg_stmts: list[Stmt] = [Assign(f"self.{names[m]}", value)
                                  for m, (_, value) in self.cfg.items()]
-        body = cfg_stmts + self.placeholder_stmts() + self.init
+        body = self.checks + cfg_stmts + self.placeholder_stmts() + self.init
         init_lines = render_block(body, BODY_INDENT)
         lets = self.used_lets(init_lines)
         init = [" " * BODY_INDENT + "super().__init__()"] + render_block(lets, BODY_INDENT) + init_lines
@@ -515,7 +558,7 @@ class ClassBuilder(ModuleMaker):
 
     def sequential_plan(self, items: list[Item], signature: list[str], doc: list[str],
                         in_names: list[str]) -> ClassPlan:
-        body: list[Stmt] = []
+        body: list[Stmt] = list(self.checks)
         with self.sink(body):
             expr = self.sequential(items, Ctx(Env({}, ())), func="super().__init__")
         body.append(ExprStmt(expr))
@@ -609,8 +652,19 @@ def _branch_hint(branch: Layer, index: int) -> str:
     return f"branch{index + 1}"
 
 
-def _network_doc(graph: Graph) -> list[str]:
-    return docstring_lines(graph.spec.doc or f"The network `{graph.name}`.")
+def _network_doc(graph: Graph, ctor_params: dict[str, str], checked: bool) -> list[str]:
+    """The network's docstring: the spec's doc, then which spec parameters the class takes and
+    which are written in."""
+    lines = docstring_lines(graph.spec.doc or f"The network `{graph.name}`.")
+    if ctor_params:
+        names = ", ".join(f"`{p}`" for p in ctor_params.values())
+        lines += ["", f"Arguments: the spec parameters {names}"
+                  + ("; the spec's `checks:` run on them." if checked else ".")]
+    fixed = [f"`{name}={value!r}`" for name, value in graph.params.items() if name not in ctor_params]
+    if fixed:
+        lines += ["", (f"Fixed when compiled: {', '.join(fixed)} (the code does not follow what "
+                       "changing them changes; compile again with `--set NAME=VALUE`).")]
+    return lines
 
 
 def _block_doc(block: BlockDef, spec: Spec, instance: Any) -> list[str]:
