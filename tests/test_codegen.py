@@ -319,7 +319,7 @@ def test_specs_that_check_compile_build_and_match_the_analysis(path, capsys):
     agree with the static analysis."""
     import torch
 
-    from archdsl.build import check_model, load_generated
+    from archdsl.builder import check_model, load_generated
 
     assert main(["check", str(path)]) == 0, capsys.readouterr().err
     graph = archdsl.load(path)
@@ -585,7 +585,7 @@ def test_spec_parameters_are_constructor_and_factory_arguments(write_spec):
     one that counts repeats is written in, and the docstring says so."""
     import torch
 
-    from archdsl.build import load_generated
+    from archdsl.builder import load_generated
 
     graph = archdsl.load(write_spec(PARAMETERS))
     generated = generate(graph)

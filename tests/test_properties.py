@@ -138,7 +138,7 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
 def _build_and_compare(path: Path) -> None:
     import torch
 
-    from archdsl.build import check_model, load_generated
+    from archdsl.builder import check_model, load_generated
 
     graph = archdsl.load(path)
     generated = generate(graph)
