@@ -5,7 +5,7 @@ not this file, and compile it again (`archdsl compile`).
 
 - input: N x 3 x 32 x 32
 - output: out N x 10
-- spec parameters: depth=20, num_classes=10, in_channels=3
+- spec parameters: depth=20, width=16, num_classes=10, in_channels=3
 - parameters: 269,722
 - MACs: 40,551,040 per sample (conv and linear, inference)
 """
@@ -71,8 +71,8 @@ class ResnetCifar(nn.Module):
 
     Arguments: the spec parameters `num_classes`, `in_channels`.
 
-    Fixed when compiled: `depth=20` (the code does not follow what changing them
-    changes; compile again with `--set NAME=VALUE`).
+    Fixed when compiled: `depth=20`, `width=16` (the code does not follow what
+    changing them changes; compile again with `--set NAME=VALUE`).
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3) -> None:
@@ -108,5 +108,7 @@ class ResnetCifar(nn.Module):
 
 
 def resnet_cifar(num_classes: int = 10, in_channels: int = 3) -> ResnetCifar:
-    """The network of spec `resnet_cifar` (depth=20, num_classes=10, in_channels=3)."""
+    """The network of spec `resnet_cifar` (depth=20, width=16, num_classes=10,
+    in_channels=3).
+    """
     return ResnetCifar(num_classes=num_classes, in_channels=in_channels)
