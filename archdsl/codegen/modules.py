@@ -103,7 +103,7 @@ class ModuleMaker:
             if not is_known(value):
                 raise NotGeneric(Diagnostic(f"`{call.target}`: a size here cannot be computed in "
                                             "a generic class", call.loc))
-        inplace = Inplace() if lowering.inplace_ok and op.runs_in_place else None
+        inplace = Inplace() if lowering.inplace_ok and op.inplace_in_code else None
         return Ctor(lowering.module, args, kwargs, inplace), inplace
 
     # --- single modules (attributes and nn.Sequential members) --------------------------------

@@ -310,7 +310,7 @@ class Lowering:
     ``{xs}`` all inputs joined by ``, ``; ``{x0}``, ``{x1}``... are single inputs.
     ``imports`` lists the import lines the constructor or the expression needs (``"import torch"``,
     ``"import torchvision"`` for ``torchvision.ops.StochasticDepth``).
-    ``inplace_ok``: the module takes ``inplace=`` (see ``Op.runs_in_place``).
+    ``inplace_ok``: the module takes ``inplace=`` (see ``Op.inplace_in_code``).
     """
 
     module: str | None
@@ -425,7 +425,7 @@ class Op:
     fresh_output: ClassVar[bool] = False
     # Generated code runs its module in place (``nn.ReLU(inplace=True)``, as torchvision does)
     # where its input is a fresh tensor nothing else reads; only where that backward is exact.
-    runs_in_place: ClassVar[bool] = False
+    inplace_in_code: ClassVar[bool] = False
     # The module form of a functional op, for a member of an nn.Sequential (``nn.Flatten()``).
     module_form: ClassVar[str | None] = None
     # In eval mode a per-channel affine map that the op before it can absorb (batch norm).
