@@ -63,6 +63,7 @@ __all__ = [
     "analyze",
 ]
 
+MAX_RF = 2**53  # a receptive-field size or jump past this saturates (reported as global)
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
 # optimizer -> state tensors per trainable parameter (momentum buffer; Adam's two moments)
@@ -96,6 +97,11 @@ class ReceptiveField:
             return self  # a pointwise op (relu, bn, add, 1x1 conv): the same geometry
         axes = [_axis(self.size[i], self.jump[i], self.start[i], rf.kernel[i], rf.stride[i],
                       rf.padding[i]) for i in (0, 1)]
+        if any(size > MAX_RF or jump > MAX_RF for size, jump, _ in axes):
+            # Windows or strides beyond 2**53 pixels (40 stride-2**31 convs): far past any input
+            # archdsl accepts (sizes < 2**31) and past what a float holds exactly; the field
+            # saturates: global, with the last geometry a float can hold.
+            return ReceptiveField(self.size, self.jump, self.start, True)
         return ReceptiveField(size=(axes[0][0], axes[1][0]), jump=(axes[0][1], axes[1][1]),
                               start=(axes[0][2], axes[1][2]), global_=self.global_)
 
@@ -629,7 +635,9 @@ def _training_peak(saved: SavedTensors, stats: dict[str, NodeStats], width: int)
     released = saved.released_by()
     main = saved.graph.main_output
     live = saved.total
-    peak, peak_at = live + stats[main.name].output_bytes, "end of forward"
+    # (the main output's bytes from its shape: it may be the input node, which has no stats,
+    # when every layer is skipped by `when: false`)
+    peak, peak_at = live + math.prod(main.shape) * saved.batch * width, "end of forward"
     grads = 0
     for node in reversed(saved.order):
         if node.op == INPUT or node.name not in saved.kept:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import linecache
+import os
 import sys
 import types
 from collections.abc import Iterable
@@ -84,6 +85,26 @@ def check_model(graph: Graph, model: nn.Module, outputs: Any) -> list[str]:
     return problems
 
 
+def _check_fits_in_memory(graph: Graph) -> None:
+    """Refuse to build a model whose weights and activations (float32, batch 1) exceed this
+    machine's memory: a clear error instead of the allocator's failure or the OOM killer."""
+    from .analysis import analyze
+    from .errors import Diagnostic, SpecError
+
+    memory = analyze(graph).memory
+    needed = memory.bytes(memory.params + memory.buffers + memory.training_activations)
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: let torch try
+        return
+    if needed > available // 2:
+        raise SpecError(Diagnostic(
+            f"`{graph.name}` is too large to build here for --verify", graph.spec.loc if graph.spec else None,
+            found=f"{needed / 1e9:,.1f} GB of weights and activations (float32, batch 1)",
+            expected=f"at most half of this machine's {available / 1e9:,.1f} GB",
+            hint="compile without --verify; the static analysis (archdsl report) needs no memory"))
+
+
 def static_params(graph: Graph) -> int:
     total = 0
     for node in graph.op_nodes():
@@ -111,6 +132,7 @@ def verify_module(graph: Graph, generated: Generated) -> str:
     """
     from .errors import ArchError, Diagnostic
 
+    _check_fits_in_memory(graph)
     module = load_generated(generated)
     model = getattr(module, generated.factory)()
     model.eval()

@@ -3,7 +3,7 @@
 The group, the options every spec-reading command shares and the error handling live here; each
 command is a module of :mod:`archdsl.commands`. Subcommands are imported lazily
 (``LAZY_COMMANDS``) so that ``check``, ``report`` and ``draw``
-start fast and never import torch; only ``compile --verify`` and ``run`` do. The entry point
+start fast and never import torch; only ``compile --verify``, ``run`` and ``train`` do. The entry point
 catches :class:`archdsl.errors.ArchError` alone and prints its diagnostics; any other exception is
 a bug and keeps its traceback.
 """
@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "compile": "archdsl.commands.compile:compile_command",
     "run": "archdsl.commands.run:run",
     "diff": "archdsl.commands.diff:diff",
+    "train": "archdsl.commands.train:train",
 }
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -76,6 +77,7 @@ def cli() -> None:
       archdsl compile specs/resnet18.yaml -o resnet18.py
       archdsl sweep specs/resnet_cifar.yaml --grid depth=20:110:18 --grid width=8,16,32
       archdsl diff specs/resnet50.yaml specs/resnext50_32x4d.yaml
+      archdsl train specs/lenet.yaml --data fashion-mnist --root data --download
 
     Exit codes: 0 success, 1 the spec has errors, 2 the command line is wrong
     (diff: 0 the same network, 1 different, 2 trouble).

@@ -43,7 +43,7 @@ from .analysis import Analysis, analyze
 from .errors import ArchError, Diagnostic, UsageError, did_you_mean
 from .ir import INPUT, Graph, Node, Scope
 from .ops import Shape, Style
-from .util import write_atomic
+from .util import write_output
 
 __all__ = [
     "BLOCK_STYLE",
@@ -1262,5 +1262,5 @@ def render(source: Graph | Analysis, path: str | Path, *, timeout: float | None 
     prefix = options.pop("id_prefix", None)
     view = build_view(source, DrawOptions(**options))
     data = render_bytes(to_dot(view, prefix), fmt, timeout=timeout, view=view)
-    write_atomic(path, data)
+    write_output(path, data)
     return view

@@ -17,6 +17,7 @@ __all__ = [
     "ArchError",
     "SpecError",
     "UsageError",
+    "OutputError",
     "did_you_mean",
     "register_source",
 ]
@@ -166,6 +167,10 @@ class UsageError(ArchError):
     """The command line is wrong (exit code 2, like click's usage errors)."""
 
     exit_code = 2
+
+
+class OutputError(ArchError):
+    """An output could not be written (a full disk, no permission): exit code 1."""
 
 
 @dataclass

@@ -20,14 +20,15 @@ from .expr import InputShape
 from .ir import INPUT, Graph, Node, Scope
 from .ops import REGISTRY, Attrs, OpError, Shape
 from .parser import LAYER_NAME_RE, LAYER_NAME_RULE
-from .spec import PARAM_TYPES, BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec, Value
+from .spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec, Value, fits_type
 from .yamlsrc import describe
 
-__all__ = ["expand", "DEFAULT_MAX_NODES", "ResourceError"]
+__all__ = ["expand", "DEFAULT_MAX_NODES", "MAX_PARAMS", "ResourceError"]
 
 DEFAULT_MAX_NODES = 200_000
 MAX_DIM = 2**31 - 1
 MAX_ELEMENTS = 2**48
+MAX_PARAMS = 2**40  # parameters and buffers of the whole network (~1.1 trillion, 4.4 TB of float32)
 WORK_PER_NODE = 4
 MAX_NESTING = 100  # layers inside layers (the zoo needs at most 10)
 
@@ -45,7 +46,7 @@ class Ctx:
     env: dict[str, Any]
     chain: tuple[str, ...] = ()
     numbered: bool = False
-    used: set[str] = field(default_factory=set)
+    used: NameSet = field(default_factory=lambda: NameSet())
     locals: dict[str, str | None] = field(default_factory=dict)
     counter: list[int] = field(default_factory=lambda: [0])
     parent: "Ctx | None" = None
@@ -67,6 +68,7 @@ class Expander:
         self.max_work = WORK_PER_NODE * max_nodes + 10_000
         self.work = 0
         self.repeat_factor = 1  # product of the counts of the enclosing repeats
+        self.weights = 0  # parameters and buffers so far (MAX_PARAMS)
         self.nesting: list[Layer] = []  # the layers being expanded, outermost first
         self.later: list[dict[str, Loc | None]] = []  # names of the layers still to come, per sequence
         self.errors = Collector()
@@ -122,9 +124,15 @@ class Expander:
             raise ResourceError(Diagnostic(
                 f"expanding the network takes more than {self.max_work:,} steps", loc,
                 expected=f"at most {self.max_nodes:,} nodes, built in at most {WORK_PER_NODE} steps "
-                         "each (a layer, or an input of a node)",
+                         "each (a layer, an input of a node, or a `let` value or block argument "
+                         "per 100 characters)",
                 hint="layers skipped by `when:` and blocks that only use other blocks count too; "
                      "check repeat counts and dense blocks, or raise the limit with --max-nodes"))
+
+    def spend_value(self, value: Any, loc: Loc | None) -> None:
+        """A `let` value or block argument costs a step, and a step per 100 characters or items
+        (strings and lists are copied into every use)."""
+        self.spend(1 + expr_mod.value_size(value) // 100, loc)
 
     def _expand(self, layer: Layer, x: str | None, ctx: Ctx) -> str | None:
         meta = layer.meta
@@ -269,6 +277,7 @@ class Expander:
         except OpError as err:
             raise SpecError(self.op_diagnostic(err, op_name, name, ctx, loc, arg_locs, inputs)) from None
         self.check_shape(shape, ctx.prefix + name, loc)
+        self.charge_weights(op, attrs, in_shapes, shape, ctx.prefix + name, loc)
         node = Node(ctx.prefix + name, op_name, attrs, tuple(inputs), tuple(in_shapes), shape,
                     ctx.scope.path, loc, ctx.chain, dict(arg_locs))
         if len(self.graph.nodes) >= self.max_nodes:
@@ -306,6 +315,20 @@ class Expander:
                                            found=f"{_fmt_shape(shape)} = {math.prod(shape):,} elements",
                                            expected=f"at most 2**48 = {MAX_ELEMENTS:,} elements per sample"))
 
+    def charge_weights(self, op: Any, attrs: Attrs, in_shapes: list[Shape], shape: Shape, name: str,
+                       loc: Loc | None) -> None:
+        """Refuse a network whose weights no machine holds (a 2**31 x 2**31 linear layer) here,
+        located, rather than in PyTorch's allocator."""
+        count = op.params(attrs, in_shapes, shape) + op.buffers(attrs, in_shapes, shape)
+        self.weights += count
+        if self.weights > MAX_PARAMS:
+            raise ResourceError(Diagnostic(
+                f"`{name}`: the network has too many parameters", loc,
+                found=f"{count:,} in this layer, {self.weights:,} so far",
+                expected=f"at most 2**40 = {MAX_PARAMS:,} parameters and buffers in all",
+                hint="check the sizes (`out`, the input shape); no PyTorch model this large fits "
+                     "in memory"))
+
     # --- blocks ----------------------------------------------------------------------------------
     def expand_block(self, call: Call, x: str, ctx: Ctx) -> str | None:
         block = self.spec.blocks[call.target]
@@ -319,6 +342,7 @@ class Expander:
                           chain=(link, *ctx.chain), block_input=x)
         for key, value in block.lets:
             env[key] = self.eval_value(value, env)
+            self.spend_value(env[key], value.loc)
         scope.meta["lets"] = {key: env[key] for key, _ in block.lets}
         self.run_checks(block.checks, env, f"block `{block.name}`")
         out = self.expand(block.body, x, inner)
@@ -336,6 +360,7 @@ class Expander:
             words = None if decl.type != "str" else _ANY_WORD
             args[key] = self.check_type(self.eval_arg(value, ctx.env, words), decl.type, key, value.loc,
                                         f"parameter `{key}` of block `{block.name}`")
+            self.spend_value(args[key], value.loc)
             if decl.choices and args[key] not in decl.choices:
                 raise SpecError(Diagnostic(
                     f"parameter `{key}` of block `{block.name}` is not one of its allowed values",
@@ -354,17 +379,11 @@ class Expander:
 
     @staticmethod
     def check_type(value: Any, type_name: str, key: str, loc: Loc, what: str) -> Any:
-        if type_name == "float" and _is_int(value):
-            return float(value)
-        if type_name == "pair" and _is_int(value) or type_name == "pair" and _is_int_pair(value):
-            return value
-        ok = type_name != "pair" and isinstance(value, PARAM_TYPES[type_name]) and not (
-            type_name in ("int", "float") and isinstance(value, bool))
-        if not ok:
+        if not fits_type(value, type_name):
             expected = {"int": "an int", "pair": "an int or [h, w]"}.get(type_name, f"a {type_name}")
             raise SpecError(Diagnostic(f"{what} has the wrong type", loc,
                                        expected=expected, found=describe(value)))
-        return value
+        return float(value) if type_name == "float" else value
 
     # --- constructs ------------------------------------------------------------------------------
     def expand_seq(self, seq: Seq, x: str, ctx: Ctx) -> str | None:
@@ -571,21 +590,33 @@ class Expander:
 _ANY_WORD = object()
 
 
+class NameSet(set):
+    """The names taken in one scope, and per base name the last suffix :func:`auto_name` gave,
+    so that naming 100,000 unnamed relus is linear (not relu_1, relu_2, ... tried one by one)."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.last_suffix: dict[str, int] = {}
+
+
 def auto_name(base: str, ctx: Any, structural: bool = False) -> str:
     """A name for an unnamed layer: its index in a named sequence, else the op name
     (``relu``, ``relu_1``, ...). Structural nodes (merges) never take an index.
 
     The one naming rule: the code generator calls it too (with its own context carrying
-    ``numbered``, ``counter`` and ``used``), so generated attribute names equal node names.
+    ``numbered``, ``counter`` and ``used``, a :class:`NameSet`), so generated attribute names
+    equal node names. Names are never released, so the search resumes at the last suffix given.
     """
     if ctx.numbered and not structural:
         name = str(ctx.counter[0])
         ctx.counter[0] += 1
     else:
-        name, k = base, 0
+        k = ctx.used.last_suffix.get(base, 0)
+        name = f"{base}_{k}" if k else base
         while name in ctx.used:
             k += 1
             name = f"{base}_{k}"
+        ctx.used.last_suffix[base] = k
     ctx.used.add(name)
     return name
 
@@ -598,14 +629,6 @@ def _path_clash(name: str, used: set[str]) -> str | None:
             return ".".join(parts[:i])
     prefix = name + "."
     return next((other for other in sorted(used) if other.startswith(prefix)), None)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_int_pair(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value)
 
 
 def _words(op: Any, key: str) -> tuple[str, ...]:

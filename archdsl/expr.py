@@ -38,6 +38,7 @@ __all__ = [
     "evaluate",
     "is_expression",
     "to_python",
+    "value_size",
 ]
 
 MAX_LENGTH = 1000
@@ -46,6 +47,7 @@ MAX_INT = 2**62
 MAX_EXPONENT = 64
 MAX_BASE = 2**32
 MAX_ROUND_DIGITS = 64
+MAX_VALUE_SIZE = 10_000  # characters of a string, or items (nested lists count every item) of a list
 
 INPUT = "in"
 INPUT_ATTRS = ("c", "h", "w", "shape")
@@ -185,6 +187,25 @@ def is_expression(value: object) -> bool:
     keyword (``pad: same``) must check their choices before asking this.
     """
     return isinstance(value, str) and bool(value.strip())
+
+
+def value_size(value: Any, limit: int = MAX_VALUE_SIZE) -> int:
+    """The size of a value: 1 for a number, its length for a string, every item (nested ones
+    too) for a list. The walk stops once it passes ``limit`` (a list nested 40 times in itself
+    holds 2**40 items but takes no memory), so its cost is bounded."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, (list, tuple)):
+        return 1
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        for item in stack.pop():
+            if isinstance(item, (list, tuple)):
+                stack.append(item)
+                total += 1
+            else:
+                total += value_size(item)
+    return total
 
 
 # Checked trees by expression text (successes only; a tree never depends on where its text is),
@@ -533,6 +554,12 @@ class _Evaluator:
         if isinstance(value, complex):
             self.where.fail(node, "result is not a real number",
                             found=f"`{self.where.text(node)}` is {value}")
+        if isinstance(value, (str, list, tuple)) and value_size(value) > MAX_VALUE_SIZE:
+            self.where.fail(node, "value too large",
+                            expected=f"a string or list of at most {MAX_VALUE_SIZE:,} characters or "
+                                     "items",
+                            found=f"`{self.where.text(node)}` is larger",
+                            hint="a value that doubles at every `let` grows past any network's need")
         return value
 
     def type_error(self, node: ast.AST, symbol: str, expected: str, *operands: ast.AST,

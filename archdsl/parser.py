@@ -2,8 +2,8 @@
 
 One ``parse_<construct>`` method per construct; every failure goes through :meth:`Parser.fail`.
 Independent mistakes (in different blocks, or different items of a sequence) are collected and
-reported together. Block libraries (``use:``) are read here, confined to the spec's directory
-unless the caller allows more.
+reported together. Block libraries (``use:``) are read here, confined to the spec's project
+(:func:`project_root`) unless the caller allows more directories.
 """
 
 from __future__ import annotations
@@ -21,12 +21,27 @@ from . import expr as expr_mod
 from .errors import Collector, Diagnostic, Loc, SpecError, did_you_mean
 from .ops import REGISTRY, OpError
 from .schema import LIBRARY_KEYS, BlockSignature, validate_structure
-from .spec import (PARAM_TYPES, BlockDef, Call, Layer, Library, Meta, ParamDecl, Parallel, Repeat,
-                   Residual, Seq, Spec, Value)
+from .spec import (
+    PARAM_TYPES,
+    BlockDef,
+    Call,
+    Layer,
+    Library,
+    Meta,
+    Parallel,
+    ParamDecl,
+    Repeat,
+    Residual,
+    Seq,
+    Spec,
+    Value,
+    fits_type,
+    is_pair,
+)
 from .yamlsrc import Y, describe, load_yaml
 
-__all__ = ["parse_spec", "parse_library", "is_library", "block_signatures", "Parser", "META_KEYS", "CONSTRUCTS",
-           "NAME_RE", "LAYER_NAME_RE"]
+__all__ = ["CONSTRUCTS", "LAYER_NAME_RE", "META_KEYS", "NAME_RE", "Parser", "block_signatures", "is_library",
+           "parse_library", "parse_spec", "project_root"]
 
 META_KEYS = ("from", "when", "output", "freeze")
 CONSTRUCTS = ("repeat", "dense", "parallel", "residual", "seq")
@@ -53,6 +68,10 @@ LAYER_NAME_RULE = ("letters, digits, `_` and `-` (not starting with a digit, `-`
 RESERVED_KEYS = (*CONSTRUCTS, *META_KEYS)
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}\Z")
 MERGES = ("concat", "add", "mul")
+# What marks the root of a project: `use:` may reach any file under it (and nothing outside).
+PROJECT_MARKERS = (".git", "pyproject.toml", ".archdsl")
+MAX_USE_DEPTH = 32  # libraries using libraries (each level is a few Python frames)
+MAX_LIBRARIES = 256  # files one spec may read through `use:`
 
 
 class Parser:
@@ -138,6 +157,12 @@ class Parser:
     def parse_use(self, item: Y, path: Path, stack: list[Path]) -> None:
         if not item.is_str:
             self.fail("`use:` takes file paths", item.loc, expected="a path", found=describe(item))
+        if len(stack) > MAX_USE_DEPTH:
+            self.fail(f"libraries use each other more than {MAX_USE_DEPTH} deep", item.loc,
+                      found=f"{len(stack)} files, each using the next: {stack[0].name} -> "
+                            f"{stack[1].name} -> ... -> {stack[-1].name}",
+                      expected=f"at most {MAX_USE_DEPTH} levels of `use:`",
+                      hint="use the libraries from one file instead of chaining them")
         target = self.resolve_use(item, path)
         if target in stack:
             cycle = " -> ".join(p.name for p in [*stack, target])
@@ -145,6 +170,10 @@ class Parser:
                       hint="move the shared blocks into a library that both files use")
         if target in self._loaded:
             return
+        if len(self._loaded) >= MAX_LIBRARIES:
+            self.fail(f"the spec uses more than {MAX_LIBRARIES} library files", item.loc,
+                      expected=f"at most {MAX_LIBRARIES} files through `use:`",
+                      hint="merge small libraries into larger ones")
         self._loaded.add(target)
         display = os.path.relpath(target) if not os.path.isabs(item.value) else str(target)
         if display.startswith(".."):  # outside the working directory: the absolute path reads better
@@ -219,18 +248,36 @@ class Parser:
                         chain=(f"block `{block.name}`",)))
 
     def resolve_use(self, item: Y, path: Path) -> Path:
-        raw = Path(item.value)
-        target = (path.parent / raw).resolve()
+        """The library a `use:` item names, or a located refusal: a path that cannot name a file
+        (a NUL byte, a name too long, a symlink loop), one that leaves the project, or no file."""
+        text = item.value
+        if "\0" in text:
+            self.fail("a `use:` path cannot contain a NUL byte", item.loc,
+                      found=f"`{_shown(text)}`", expected="a file path")
+        try:
+            target = (path.parent / text).resolve()
+            is_file = target.is_file()  # (a name too long for the system raises here)
+        except RuntimeError:  # Python < 3.13: resolve() raises RuntimeError on a loop
+            self.fail_unreadable(item, "a symlink loop")
+        except OSError as exc:  # ELOOP, ENAMETOOLONG
+            self.fail_unreadable(item, exc.strerror or str(exc))
         allowed = [self.root_dir, *self.allow_paths]
         if not any(target == base or base in target.parents for base in allowed):
-            self.fail("`use:` may not leave the spec's directory", item.loc,
-                      found=f"`{item.value}` -> {target}",
+            self.fail("`use:` may not leave the project", item.loc,
+                      found=f"`{_shown(text)}` -> {target}",
                       expected=f"a file under {self.root_dir}",
-                      hint="copy the library next to the spec, or pass --allow-path DIR")
-        if not target.is_file():
-            self.fail(f"library not found: `{item.value}`", item.loc,
+                      hint="copy the library into the project, or pass --allow-path DIR "
+                           "(the project is the nearest directory above the spec holding `.git`, "
+                           "`pyproject.toml` or `.archdsl`)")
+        if not is_file:
+            self.fail(f"library not found: `{_shown(text)}`", item.loc,
                       expected=f"a file at {target}", hint="paths in `use:` are relative to the spec")
         return target
+
+    def fail_unreadable(self, item: Y, reason: str) -> NoReturn:
+        self.fail(f"`use:` path cannot be read: {reason}", item.loc, found=f"`{_shown(item.value)}`",
+                  expected="a library file (a name of at most 255 bytes, no symlink loop)",
+                  hint="check the path and the symlinks along it")
 
     # --- blocks --------------------------------------------------------------------------------
     def collect_block_names(self, root: Y) -> None:
@@ -304,19 +351,17 @@ class Parser:
         for key, value in y.value.items():
             loc = y.key_loc(key)
             self.check_name(key, loc, "a parameter")
-            raw = value.value
+            raw = value.plain()
             if isinstance(raw, str) and raw in PARAM_TYPES:
                 params[key] = ParamDecl(key, raw, None, loc, required=True)
-            elif isinstance(raw, (bool, int, float, str)):
+            elif isinstance(raw, (bool, int, float, str)) or is_pair(raw):
                 params[key] = ParamDecl(key, _type_name(raw), raw, loc)
-            elif isinstance(raw, list) and len(raw) == 2 and all(
-                    isinstance(v.value, int) and not isinstance(v.value, bool) for v in raw):
-                params[key] = ParamDecl(key, "pair", [v.value for v in raw], loc)
             elif value.is_map:
                 params[key] = self.parse_param_long(key, value, loc)
             else:
                 self.fail(f"parameter `{key}` needs a default or a type", value.loc,
-                          expected="a default value, or one of " + ", ".join(PARAM_TYPES),
+                          expected="a default value (a number, a boolean, a word or a pair [h, w] "
+                                   "of whole numbers), or one of " + ", ".join(PARAM_TYPES),
                           found=describe(value))
         return params
 
@@ -329,11 +374,15 @@ class Parser:
                           expected="one of " + ", ".join(f"`{a}`" for a in allowed),
                           hint=did_you_mean(k, allowed))
         v = y.value
-        choices = tuple(c.value for c in v["choices"].value) if "choices" in v and v["choices"].is_list else ()
+        choices = tuple(c.plain() for c in v["choices"].value) if "choices" in v and v["choices"].is_list else ()
         if "choices" in v and not choices:
             self.fail("`choices:` takes a non-empty list", v["choices"].loc, found=describe(v["choices"]))
         if "default" in v:
-            default = v["default"].value
+            default = v["default"].plain()
+            if not isinstance(default, (bool, int, float, str)) and not is_pair(default):
+                self.fail(f"the default of `{key}` is not a value a parameter takes", v["default"].loc,
+                          expected="a number, a boolean, a word or a pair [h, w] of whole numbers",
+                          found=describe(default))
             type_name = v["type"].value if "type" in v else _type_name(default)
         elif "type" in v:
             default, type_name = None, v["type"].value
@@ -342,6 +391,11 @@ class Parser:
         if type_name not in PARAM_TYPES:
             self.fail(f"unknown type `{type_name}` for parameter `{key}`", (v.get("type") or y).loc,
                       expected=", ".join(PARAM_TYPES), hint=did_you_mean(str(type_name), PARAM_TYPES))
+        if "default" in v and "type" in v and not fits_type(default, type_name):
+            self.fail(f"the default of `{key}` is not of its type `{type_name}`", v["default"].loc,
+                      expected={"pair": "an int or [h, w]", "int": "an int"}.get(type_name,
+                                                                                 f"a {type_name}"),
+                      found=describe(default))
         if "default" in v and choices and default not in choices:
             self.fail(f"the default of `{key}` is not one of its choices", v["default"].loc,
                       expected=" or ".join(repr(c) for c in choices), found=describe(default))
@@ -675,10 +729,14 @@ def _shown(name: str) -> str:
 
 
 def _type_name(value: Any) -> str:
+    """The type a default gives its parameter: a `[h, w]` list of whole numbers makes a `pair`."""
+    if is_pair(value):
+        return "pair"
     for name, typ in (("bool", bool), ("int", int), ("float", float), ("str", str)):
         if isinstance(value, typ):
             return name
     return "str"
+
 
 
 def _merge_meta(outer: Meta, inner: Meta, loc: Loc) -> Meta:
@@ -726,8 +784,7 @@ def parse_library(path: str | Path, allow_paths: Iterable[str | Path] = (),
                   display: str | None = None) -> Library:
     """Parse and check a block library on its own (:meth:`Parser.parse_library`)."""
     path = Path(path)
-    parser = Parser(path.parent if path.parent != Path("") else Path("."),
-                    [Path(p) for p in allow_paths])
+    parser = _parser(path, allow_paths)
     return parser.parse_library(path, display or str(path))
 
 
@@ -750,8 +807,7 @@ def block_signatures(path: str | Path, allow_paths: Iterable[str | Path] = ()
     their parameters, for the JSON Schema. Errors are ignored, as far as they can be: a spec being
     edited still gets the names of its blocks."""
     path = Path(path)
-    parser = Parser(path.parent if path.parent != Path("") else Path("."),
-                    [Path(p) for p in allow_paths])
+    parser = _parser(path, allow_paths)
     root = load_yaml(path, str(path))
     if not root.is_map:
         return {}
@@ -772,11 +828,29 @@ def _signature(params: dict[str, ParamDecl], doc: str) -> BlockSignature:
     return BlockSignature(tuple((p.name, p.type, p.required) for p in params.values()), doc)
 
 
+def project_root(spec: Path) -> Path:
+    """The directory tree a spec's `use:` may reach: the nearest directory at or above the spec's
+    holding `.git`, `pyproject.toml` or `.archdsl`; else the working directory when it contains the
+    spec; else the spec's own directory."""
+    directory = spec.resolve().parent
+    for candidate in (directory, *directory.parents):
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
+            return candidate
+    cwd = Path.cwd().resolve()
+    return cwd if cwd == directory or cwd in directory.parents else directory
+
+
 def parse_spec(path: str | Path, allow_paths: Iterable[str | Path] = (),
                display: str | None = None) -> Spec:
     """Parse a model spec (and the libraries it uses) into a :class:`Spec`."""
     path = Path(path)
-    display = display or str(path)
-    parser = Parser(path.parent if path.parent != Path("") else Path("."),
-                    [Path(p) for p in allow_paths])
-    return parser.parse_model(path, display)
+    return _parser(path, allow_paths).parse_model(path, display or str(path))
+
+
+def _parser(path: Path, allow_paths: Iterable[str | Path]) -> Parser:
+    """A parser whose `use:` may reach the file's project and the allowed directories."""
+    try:
+        root = project_root(path)
+    except (OSError, RuntimeError, ValueError):  # a path that names no file: load_yaml says so
+        root = Path(".")
+    return Parser(root, [Path(p) for p in allow_paths])

@@ -10,23 +10,25 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
-
 from .errors import Diagnostic, SpecError, UsageError, did_you_mean
 from .expr import evaluate
-from .expand import DEFAULT_MAX_NODES, expand
+from .expand import DEFAULT_MAX_NODES, MAX_DIM, MAX_ELEMENTS, ResourceError, expand
 from .ir import Graph
 from .parser import is_library, parse_library, parse_spec
-from .spec import PARAM_TYPES, Library, Spec
+from .spec import PARAM_TYPES, Library, Spec, fits_type
 from .util import gc_paused
-from .yamlsrc import describe
+from .yamlsrc import describe, parse_yaml_text
 
 __all__ = ["check_library", "check_lowering", "instantiate", "is_library", "load", "parse",
            "parse_input", "parse_sets", "resolve_params"]
+
+# The smallest-input search re-expands the network up to ~26 times: only for networks this small.
+MAX_PROBE_NODES = 5_000
 
 
 def parse(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> Spec:
@@ -99,24 +101,38 @@ def resolve_params(spec: Spec, overrides: Mapping[str, Any], *, option: str = "-
                                         hint=did_you_mean(name, spec.params)))
         decl = spec.params[name]
         if isinstance(value, str) and decl.type != "str":
-            try:
-                value = yaml.safe_load(value)
-            except yaml.YAMLError:
-                pass
+            value = _set_value(option, name, value)
         typ = PARAM_TYPES[decl.type]
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        if not fits_type(value, decl.type):
             raise UsageError(Diagnostic(f"{option} {name}: wrong type", None,
                                         expected=f"{decl.type} (the default is {decl.default!r})",
-                                        found=repr(value)))
+                                        found=describe(value)))
         if decl.choices and value not in decl.choices:
-            raise UsageError(Diagnostic(f"{option} {name}={value}: not one of the allowed values", None,
-                                        expected=" or ".join(str(c) for c in decl.choices),
-                                        found=repr(value),
+            raise UsageError(Diagnostic(f"{option} {name}={_short(value)}: not one of the allowed values",
+                                        None, expected=" or ".join(str(c) for c in decl.choices),
+                                        found=describe(value),
                                         hint=did_you_mean(str(value), [str(c) for c in decl.choices])))
         params[name] = value
     return params
+
+
+def _set_value(option: str, name: str, text: str) -> Any:
+    """A ``--set`` value read as one YAML scalar or flow list, as safely as a spec (no aliases,
+    tags, 5,000-digit numbers or impossible dates); a problem is a command-line error."""
+    try:
+        return parse_yaml_text(text, f"{option} {name}").plain()
+    except SpecError as error:
+        first = error.first
+        raise UsageError(Diagnostic(f"{option} {name}: {first.message}", None, expected=first.expected,
+                                    found=first.found or f"`{_short(text)}`",
+                                    hint=first.hint)) from None
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:60] + "..."
 
 
 def spec_input(spec: Spec, params: dict[str, Any]) -> tuple[int, ...]:
@@ -133,17 +149,27 @@ def spec_input(spec: Spec, params: dict[str, Any]) -> tuple[int, ...]:
 
 def parse_input(value: Any) -> tuple[int, ...]:
     """``"3x299x299"`` or ``(3, 299, 299)`` -> ``(3, 299, 299)``."""
+    original = value
     if isinstance(value, str):
         if not re.fullmatch(r"\d+(x\d+){0,2}", value.strip()):
-            raise UsageError(Diagnostic(f"--input {value}: not a shape", None,
-                                        expected="CxHxW, e.g. 3x224x224", found=repr(value)))
-        value = [int(v) for v in value.strip().split("x")]
+            raise UsageError(Diagnostic(f"--input {_short(value)}: not a shape", None,
+                                        expected="CxHxW, e.g. 3x224x224", found=repr(_short(value))))
+        # (a size of more than 18 digits is too large anyway, and int() refuses 4,300 digits)
+        value = [int(v) if len(v) <= 18 else MAX_ELEMENTS + 1 for v in value.strip().split("x")]
     dims = tuple(value)
     if len(dims) not in (1, 3) or any(not isinstance(d, int) or isinstance(d, bool) or d < 1
                                       for d in dims):
         raise UsageError(Diagnostic("the input shape must be 3 positive sizes (or 1 for flat "
                                     "features)", None, expected="CxHxW, e.g. 3x224x224, or F",
-                                    found=repr(value)))
+                                    found=_short(value)))
+    shown = _short(original if isinstance(original, str) else "x".join(str(d) for d in dims))
+    if any(d > MAX_DIM for d in dims) or math.prod(dims) > MAX_ELEMENTS:
+        raise UsageError(Diagnostic(f"--input {shown}: the input is too large", None,
+                                    expected=f"each size at most {MAX_DIM:,}, and at most 2**48 = "
+                                             f"{MAX_ELEMENTS:,} elements per sample",
+                                    found=f"{shown} (a command-line value, not the spec's "
+                                          "`input:`)",
+                                    hint="give a smaller --input, e.g. 3x224x224"))
     return dims
 
 
@@ -166,16 +192,42 @@ def _with_smallest_input(error: SpecError, spec: Spec, params: dict[str, Any],
     if len(shape) != 3 or not shape_errors or any(d.code != "shape" for d in shape_errors):
         return error
 
+    probe_nodes = min(max_nodes, MAX_PROBE_NODES)
+
     def works(h: int) -> bool:
         w = max(1, round(shape[2] * h / shape[1]))
         try:
-            expand(spec, params, (shape[0], h, w), max_nodes)
+            expand(spec, params, (shape[0], h, w), probe_nodes)
+        except ResourceError:
+            raise _TooBig from None
         except SpecError:
             return False
         return True
 
-    low, high = shape[1], None
-    size = shape[1]
+    try:
+        high = _smallest_height(works, shape[1])
+    except _TooBig:  # each probe would re-expand a big network: say nothing rather than wait
+        return error
+    if high is None:
+        return error
+    width = max(1, round(shape[2] * high / shape[1]))
+    first = shape_errors[0]
+    hint = (f"the input {shape[0]}x{shape[1]}x{shape[2]} is too small for this network; "
+            f"the smallest that works is {shape[0]}x{high}x{width} (--input {shape[0]}x{high}x{width})")
+    diags = [d.with_hint(hint) if d is first else d for d in error.diagnostics]
+    return SpecError(diags)
+
+
+class _TooBig(Exception):
+    """A probe of the smallest-input search hit a resource limit."""
+
+
+def _smallest_height(works: Any, start: int) -> int | None:
+    """The smallest height above ``start`` (up to 8192) for which ``works``: doubling, then
+    bisection (at most about 26 probes)."""
+
+    low, high = start, None
+    size = start
     while size < 8192:
         size *= 2
         if works(size):
@@ -183,13 +235,8 @@ def _with_smallest_input(error: SpecError, spec: Spec, params: dict[str, Any],
             break
         low = size
     if high is None:
-        return error
+        return None
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (mid, high) if not works(mid) else (low, mid)
-    width = max(1, round(shape[2] * high / shape[1]))
-    first = shape_errors[0]
-    hint = (f"the input {shape[0]}x{shape[1]}x{shape[2]} is too small for this network; "
-            f"the smallest that works is {shape[0]}x{high}x{width} (--input {shape[0]}x{high}x{width})")
-    diags = [d.with_hint(hint) if d is first else d for d in error.diagnostics]
-    return SpecError(diags)
+    return high

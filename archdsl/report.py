@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import Analysis, NodeStats, ReceptiveField, ScopeStats, Stat
-from .errors import ArchError
+from .errors import ArchError, Diagnostic, SpecError
 
 __all__ = [
     "FORMATS",
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 FORMATS = ("text", "md", "json", "csv", "html")
+MAX_JSON_BYTES = 64_000_000  # a JSON report past this is refused as it is written (render_json)
 PER = ("layer", "block", "stage")
 SUFFIX_FORMATS = {".txt": "text", ".md": "md", ".json": "json", ".csv": "csv", ".html": "html",
                   ".htm": "html"}
@@ -395,14 +397,15 @@ def summary_record(a: Analysis) -> dict[str, Any]:
 
 # --- JSON ----------------------------------------------------------------------------------------
 
-def to_json_data(a: Analysis, *, profile: str = "torchvision") -> dict[str, Any]:
-    """The report of one spec as JSON-ready data (documented in docs/REPORT_JSON.md)."""
+def to_json_data(a: Analysis, *, profile: str = "torchvision", layers: bool = True) -> dict[str, Any]:
+    """The report of one spec as JSON-ready data (documented in docs/REPORT_JSON.md); without
+    ``layers``, the per-layer, per-block and per-stage lists are left out."""
     outputs = {name: list(shape) for name, shape in a.outputs.items()}
     return {
         "format": JSON_FORMAT,
         "name": a.name,
         "file": a.file,
-        "spec_params": a.spec_params,
+        "spec_params": {name: _json_value(value) for name, value in a.spec_params.items()},
         "input": list(a.input_shape),
         "output": next(iter(outputs.values())) if len(outputs) == 1 else outputs,
         "batch": a.batch,
@@ -418,10 +421,20 @@ def to_json_data(a: Analysis, *, profile: str = "torchvision") -> dict[str, Any]
         "receptive_field": _rf_json(a.receptive_field),
         "depth": a.depth,
         "layer_counts": dict(a.layer_counts),
-        "layers": [_node_json(s) for s in a.nodes.values()],
-        "blocks": [_scope_json(s) for s in a.blocks],
-        "stages": [_stat_json(s) for s in a.stages],
+        **({"layers": [_node_json(s) for s in a.nodes.values()],
+            "blocks": [_scope_json(s) for s in a.blocks],
+            "stages": [_stat_json(s) for s in a.stages]} if layers else {}),
     }
+
+
+def _json_value(value: Any) -> Any:
+    """A parameter value as JSON has it: `.inf`/`.nan` (not JSON numbers) become the strings
+    "inf", "-inf" and "nan"; everything else as it is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    return value
 
 
 def _memory_json(a: Analysis) -> dict[str, Any]:
@@ -527,8 +540,7 @@ def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer
     ``dot`` failing or too slow) is left out and ``warn`` receives a warning saying why.
     """
     if fmt == "json":
-        data = [to_json_data(a, profile=profile) for a in analyses]
-        return json.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n"
+        return render_json(analyses, profile=profile)
     reports = [plan_report(a, per=per, profile=profile) for a in analyses]
     comparison = plan_comparison(analyses, profile=profile) if len(analyses) > 1 else None
     if fmt == "text":
@@ -545,6 +557,56 @@ def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer
             rep.charts = stage_charts([rep.analysis])
         return template("report.html.j2").render(reports=reports, comparison=comparison)
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def render_json(analyses: Sequence[Analysis], *, profile: str = "torchvision",
+                max_bytes: int = MAX_JSON_BYTES) -> str:
+    """The JSON report, built layer by layer and charged to ``max_bytes`` as it is written:
+    a 190,000-layer graph (a 109-byte spec) would be 340 MB of JSON and gigabytes of dicts;
+    it is refused as soon as the text passes the budget, never held whole."""
+    data = [_lazy_json_data(a, profile) for a in analyses]
+    chunks: list[str] = []
+    size = 0
+    encoder = json.JSONEncoder(indent=2, allow_nan=False)
+    for chunk in encoder.iterencode(data[0] if len(data) == 1 else data):
+        size += len(chunk)
+        if size > max_bytes:
+            first = analyses[0]
+            loc = first.graph.spec.loc if first.graph is not None and first.graph.spec else None
+            raise SpecError(Diagnostic(
+                f"the JSON report is larger than {max_bytes // 1_000_000:,} MB", loc,
+                expected=f"at most {max_bytes:,} bytes of JSON",
+                found=f"{sum(len(a.nodes) for a in analyses):,} layers",
+                hint="report the totals with --format text or md --per stage, or compare blocks "
+                     "with --per block; the JSON has one record per layer"))
+        chunks.append(chunk)
+    return "".join(chunks) + "\n"
+
+
+class _LazyList(list):
+    """A list the JSON encoder reads item by item: each record is made when it is written (the
+    pure-Python encoder, used with ``indent``, only iterates and tests emptiness)."""
+
+    def __init__(self, items: Sequence[Any], make: Callable[[Any], Any]):
+        super().__init__()
+        self._items, self._make = items, make
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self._make(item) for item in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+
+def _lazy_json_data(a: Analysis, profile: str) -> dict[str, Any]:
+    data = to_json_data(a, profile=profile, layers=False)
+    data["layers"] = _LazyList(list(a.nodes.values()), _node_json)
+    data["blocks"] = _LazyList(a.blocks, _scope_json)
+    data["stages"] = _LazyList(a.stages, _stat_json)
+    return data
 
 
 def render_text(reports: list[SpecReport], comparison: Comparison | None) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 
 from .errors import ArchError, Diagnostic
 
-__all__ = ["DEVICES", "RunError", "Timing", "measure_saved_bytes", "resolve_device", "time_model",
-           "zeroed_model"]
+__all__ = ["DEVICES", "RunError", "Timing", "check_against_analysis", "measure_saved_bytes",
+           "resolve_device", "time_model", "zeroed_model"]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -41,6 +41,22 @@ def resolve_device(name: str) -> Any:
         raise RunError(Diagnostic("--device mps: Apple's MPS backend is not available here", None,
                                   hint="use --device cpu, or --device auto"))
     return torch.device(name)
+
+
+def check_against_analysis(graph: Any, model: Any, x: Any, autocast: Callable[[], Any]) -> Any:
+    """Run ``model`` on ``x`` without gradients and compare its parameters and output shapes with
+    the static analysis; a disagreement is a RunError. Returns the outputs."""
+    import torch
+
+    from .builder import check_model
+
+    with torch.no_grad(), autocast():
+        outputs = model(x)
+    problems = check_model(graph, model, outputs)
+    if problems:
+        raise RunError([Diagnostic(f"the module disagrees with the static analysis: {p}", None)
+                        for p in problems])
+    return outputs
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,29 @@ __all__ = [
     "Spec",
     "Library",
     "PARAM_TYPES",
+    "fits_type",
+    "is_pair",
 ]
 
 # Parameter types of blocks and specs. `pair` is an int or [h, w] (asymmetric kernels: [1, 7]).
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "pair": (int, list)}
+
+
+def is_pair(value: Any) -> bool:
+    """``[h, w]``: a list of two whole numbers (what a ``pair`` parameter takes besides an int)."""
+    return isinstance(value, list) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def fits_type(value: Any, type_name: str) -> bool:
+    """Is ``value`` of the parameter type? Bools are not numbers; an int fits `float` and `pair`."""
+    if isinstance(value, bool):
+        return type_name == "bool"
+    if type_name == "pair":
+        return isinstance(value, int) or is_pair(value)
+    if type_name == "float":
+        return isinstance(value, (int, float))
+    return isinstance(value, PARAM_TYPES[type_name])
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from .errors import Diagnostic, SpecError, UsageError, did_you_mean
 from .pipeline import instantiate, parse_input, resolve_params, spec_input
 from .report import bytes_text, human, shape_text, summary_record, template, text_table
 from .spec import Spec
-from .util import write_atomic
+from .util import write_output
 
 __all__ = [
     "FIGURES",
@@ -623,7 +623,7 @@ def plot(sweep: Sweep, x: str, y: str, path: str | Path) -> list[Point]:
     buffer = io.BytesIO()
     with _rc_context({"svg.hashsalt": "archdsl-sweep"}):  # fixed SVG ids: the same bytes each run
         fig.savefig(buffer, format=suffix[1:], metadata=_plot_metadata(suffix))
-    write_atomic(path, buffer.getvalue())
+    write_output(path, buffer.getvalue())
     return front
 
 

@@ -88,10 +88,14 @@ def describe(value: Any) -> str:
     if isinstance(value, float):
         return f"`{value}` (a number)"
     if isinstance(value, str):
+        if len(value) > 60:
+            return f"`{value[:60]}...` (a string of {len(value):,} characters)"
         return f"`{value}` (a string)"
     if value is None:
         return "nothing (null)"
     if isinstance(value, list):
+        if value and len(value) <= 8 and all(isinstance(v, (int, float, str)) for v in value):
+            return "[" + ", ".join(str(v)[:20] for v in value) + f"] (a list of {len(value)})"
         return "a list"
     if isinstance(value, dict):
         return "a mapping with keys " + ", ".join(f"`{k}`" for k in list(value)[:6])
@@ -221,9 +225,16 @@ def load_yaml(path: str | Path, display_name: str | None = None) -> Y:
     path = Path(path)
     name = display_name or str(path)
     file_loc = Loc(name, 1, 1)
-    if not path.exists():
+    try:
+        path.stat()
+    except FileNotFoundError:
         raise SpecError(Diagnostic(f"no such file: {name}", None,
-                                   hint="check the path (relative paths start at the current directory)"))
+                                   hint="check the path (relative paths start at the current directory)")) \
+            from None
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long, a symlink loop
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SpecError(Diagnostic(f"cannot read {_printable_name(name)}: {reason}", None,
+                                   hint="check the path and the symlinks along it")) from None
     if path.is_dir():
         raise SpecError(Diagnostic(f"{name} is a directory, not a spec file", None,
                                    hint="name a .yaml file inside it"))
@@ -255,6 +266,12 @@ def load_yaml(path: str | Path, display_name: str | None = None) -> Y:
                                    found=f"byte 0x{data[exc.start]:02x}", expected="UTF-8 text",
                                    hint="save the file as UTF-8")) from None
     return parse_yaml_text(text, name)
+
+
+def _printable_name(name: str) -> str:
+    """A file name as a diagnostic shows it: escaped, and at most 200 characters."""
+    shown = name.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= 200 else shown[:100] + "..." + shown[-97:]
 
 
 def parse_yaml_text(text: str, name: str) -> Y:

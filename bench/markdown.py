@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -462,7 +463,17 @@ def render(res: dict[str, Any], *, out: Path, results_dir: Path, notes: list[str
     if not imgs:
         lines += ["(Plots need matplotlib: `pip install -e .[bench]`.)", ""]
     lines += _notes(res, notes or [])
+    lines += _kept_sections(out)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _kept_sections(out: Path) -> list[str]:
+    """Sections that other scripts measure and write (``<!-- kept: NAME -->`` ... ``<!-- end kept:
+    NAME -->``, e.g. bench/train_epochs.py's), carried over from the current file."""
+    if not out.is_file():
+        return []
+    pattern = r"<!-- kept: ([\w-]+) -->.*?<!-- end kept: \1 -->"
+    return [m.group(0) + "\n" for m in re.finditer(pattern, out.read_text(encoding="utf-8"), re.DOTALL)]
 
 
 def _notes(res: dict[str, Any], extra: list[str]) -> list[str]:

@@ -72,9 +72,7 @@ class Mixed3a(nn.Module):
 
 class BasicConvHw(nn.Module):
     """basic_conv with a kh x kw kernel and (ph, pw) padding, for Inception-v3's
-    factorised 1x7 / 7x1 / 1x3 / 3x1 convs. (A block parameter cannot take an [h,
-    w] pair: a parameter's type is its default's, and there is no pair type, so
-    basic_conv's `k: 1` takes only an int.)
+    factorised 1x7 / 7x1 / 1x3 / 3x1 convs.
 
     Block `basic_conv_hw` of lib/inception.yaml. Shape comments are those of
     `features.4.branch1.1`.

@@ -17,5 +17,5 @@ if ! python3 -c "import torch, torchvision; assert torch.__version__.startswith(
   echo "setup: installing torch 2.14.1 + torchvision 0.29.1"
   $PIP install -q "torch==2.14.1" "torchvision==0.29.1"
 fi
-echo "setup: installing archdsl with test and benchmark extras"
-$PIP install -q -e ".[test,bench]"
+echo "setup: installing archdsl with test, benchmark and training extras"
+$PIP install -q -e ".[test,bench,train]"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -328,11 +329,12 @@ NAME_ATTACKS = [
 ]
 
 USE_ATTACKS = [
-    case("use_dotdot_escape", "use/escape/dotdot.yaml", "3:7", r"^`use:` may not leave the spec's directory$",
+    case("use_dotdot_escape", "use/escape/dotdot.yaml", "3:7", r"^`use:` may not leave the project$",
          r"found: `\.\./outside\.yaml` -> .*/tests/corpus/use/outside\.yaml",
-         r"hint: copy the library next to the spec, or pass --allow-path DIR"),
+         r"hint: copy the library into the project, or pass --allow-path DIR \(the project is the "
+         r"nearest directory above the spec holding `\.git`, `pyproject\.toml` or `\.archdsl`\)"),
     case("use_absolute_path", "use/escape/absolute.yaml", "3:7",
-         r"^`use:` may not leave the spec's directory$",
+         r"^`use:` may not leave the project$",
          r"found: `/etc/passwd` -> /etc/passwd"),
     case("use_missing_library", "use/escape/missing_lib.yaml", "3:7",
          r"^library not found: `no_such_lib\.yaml`$"),
@@ -359,8 +361,11 @@ RESOURCE_ATTACKS = [
          r"hint: check repeat counts, or raise the limit with --max-nodes", args=("--max-nodes", "50")),
     case("blocks_nested_hundreds_deep", "hostile/block_chain_deep.yaml", "254:16",
          r"^layers are nested more than 100 deep$", r"found: 50 blocks inside each other here"),
-    case("shape_size_overflow", "hostile/shape_overflow.yaml", "4:12", r"^`conv1`: the shape overflows$",
-         r"expected: each size at most 2,147,483,647"),
+    case("shape_size_overflow", "hostile/shape_overflow.yaml", "5:11", r"^`flat`: the shape overflows$",
+         r"expected: each size at most 2,147,483,647", r"found: 4294967296"),
+    case("attribute_too_large", "hostile/attr_too_large.yaml", "4:20",
+         r"^`conv1` \(conv\): `out` is too large$", r"expected: at most 2\*\*31 - 1 = 2,147,483,647",
+         r"found: 4611686018427387904"),
     case("shape_elements_overflow", "hostile/shape_overflow_elements.yaml", "4:12",
          r"^`conv1`: the shape overflows$", r"found: 100000 x 65536 x 65536 = 429,496,729,600,000 elements"),
     case("input_shape_overflow", "hostile/input_overflow.yaml", "2:8", r"^`input`: the shape overflows$"),
@@ -371,7 +376,7 @@ USAGE_CASES = [
          r"^--set nope: the spec has no parameter `nope`$", r"expected: one of `width`",
          args=("--set", "nope=1"), exit_code=2),
     case("set_wrong_type", "bad/expr_unknown_name.yaml", None, r"^--set width: wrong type$",
-         r"found: 'wide'", args=("--set", "width=wide"), exit_code=2),
+         r"found: `wide` \(a string\)", args=("--set", "width=wide"), exit_code=2),
     case("set_without_value", "bad/expr_unknown_name.yaml", None, r"^--set novalue: expected NAME=VALUE$",
          args=("--set", "novalue"), exit_code=2),
     case("input_not_a_shape", "bad/dead_branch.yaml", None, r"^--input 3xfoo: not a shape$",
@@ -398,10 +403,72 @@ CODEGEN_CASES = [
          r"hint: rename the layer, e\.g\. `values_`"),
 ]
 
+# --- hostile input, round two (issue 15): each class with its variants ---------------------------
+
+USE_PATH_ATTACKS = [
+    case("use_nul_byte", "use/hostile/nul_byte.yaml", "3:7", r"^a `use:` path cannot contain a NUL byte$",
+         r"found: `lib\\x00\.yaml`"),
+    case("use_name_too_long", "use/hostile/name_too_long.yaml", "3:7",
+         r"^`use:` path cannot be read: File name too long$",
+         r"expected: a library file \(a name of at most 255 bytes, no symlink loop\)",
+         r"found: `a{60}`$"),
+]
+
+SET_VALUE_ATTACKS = [
+    case("set_huge_integer", "bad/expr_unknown_name.yaml", None,
+         r"^--set width: cannot read the int value `9{40}\.\.\.`$", r"found: 5000 characters",
+         args=("--set", "width=" + "9" * 5000), exit_code=2),
+    case("set_impossible_date", "bad/expr_unknown_name.yaml", None,
+         r"^--set width: cannot read the timestamp value `2024-13-45`$",
+         r"expected: a number of at most 4300 digits, a valid date, or a quoted string",
+         args=("--set", "width=2024-13-45"), exit_code=2),
+    case("set_alias_bomb", "bad/expr_unknown_name.yaml", None,
+         r"^--set width: YAML aliases are not allowed in a spec$", r"found: alias `\*a`",
+         args=("--set", "width=[&a [1, 1, 1, 1, 1, 1, 1, 1], *a, *a, *a, *a, *a, *a, *a, *a]"),
+         exit_code=2),
+    case("set_python_tag", "bad/expr_unknown_name.yaml", None,
+         r"^--set width: YAML tags are not allowed in a spec$",
+         r"found: tag `!!python/object/apply:os\.system`",
+         args=("--set", "width=!!python/object/apply:os.system [true]"), exit_code=2),
+]
+
+NUMBER_ATTACKS = [  # (and attribute_too_large among the resource attacks)
+    case("parameters_too_many", "hostile/params_too_many.yaml", "4:9",
+         r"^`fc`: the network has too many parameters$",
+         r"expected: at most 2\*\*40 = 1,099,511,627,776 parameters and buffers in all",
+         r"found: 4,611,686,016,279,904,256 in this layer"),
+    case("input_option_too_large", "bad/dead_branch.yaml", None,
+         r"^--input 1x99999999x99999999: the input is too large$",
+         r"found: 1x99999999x99999999 \(a command-line value, not the spec's `input:`\)",
+         args=("--input", "1x99999999x99999999"), exit_code=2),
+    case("input_option_5000_digits", "bad/dead_branch.yaml", None,
+         r"^--input 1x9{58}\.\.\.: the input is too large$",
+         args=("--input", "1x" + "9" * 5000 + "x1"), exit_code=2),
+]
+
+PARAM_DEFAULT_CASES = [
+    case("pair_default_of_the_wrong_type", "bad/pair_default_wrong_type.yaml", "5:38",
+         r"^the default of `k` is not of its type `int`$", r"expected: an int",
+         r"found: \[1, 7\] \(a list of 2\)"),
+    case("list_default_not_a_pair", "bad/list_default_not_pair.yaml", "5:17",
+         r"^parameter `k` needs a default or a type$",
+         r"expected: a default value \(a number, a boolean, a word or a pair \[h, w\] of whole numbers\)",
+         r"found: \[1, 7, 7\] \(a list of 3\)"),
+]
+
+BUDGET_ATTACKS = [
+    case("let_string_doubling", "hostile/let_string_doubling.yaml", "8:17", r"^value too large$",
+         r"expected: a string or list of at most 10,000 characters or items",
+         r"found: `a11 \+ a11` is larger"),
+    case("let_list_doubling", "hostile/let_list_doubling.yaml", "8:36", r"^value too large$",
+         r"found: `\[a12, a12\]` is larger"),
+]
+
 CASES = (FILE_CASES + NAME_CASES + VALUE_CASES + SHAPE_CASES + LANGUAGE_CASES + GRAPH_CASES
          + EXPRESSION_CASES
          + YAML_ATTACKS + EXPRESSION_ATTACKS + NAME_ATTACKS + USE_ATTACKS + RESOURCE_ATTACKS
-         + USAGE_CASES + CODEGEN_CASES)
+         + USAGE_CASES + USE_PATH_ATTACKS + SET_VALUE_ATTACKS + NUMBER_ATTACKS + PARAM_DEFAULT_CASES
+         + BUDGET_ATTACKS + CODEGEN_CASES)
 
 
 @pytest.fixture
@@ -442,7 +509,7 @@ def assert_diagnostic(c: Case, code: int, err: str) -> None:
 def test_the_table_covers_every_corpus_file():
     """Every file of the corpus is a case of the table (or a library a case uses)."""
     libraries = {"use/outside.yaml", "use/cycle/a.yaml", "use/cycle/b.yaml", "use/bad_library/lib.yaml",
-                 "codegen/evil_text.yaml",  # (valid specs, tested below)
+                 "codegen/evil_text.yaml", "codegen/pair_default.yaml",  # (valid specs, tested below)
                  "draw/long_layer_name.yaml"}
     compiles = {p.relative_to(CORPUS).as_posix() for p in (CORPUS / "compiles").glob("*.yaml")}
     tested = ({c.path for c in CASES} | {c.path for c in DRAW_CASES} | libraries
@@ -547,7 +614,7 @@ def test_use_through_a_symlink_is_refused(tmp_path, capsys):
     net, _ = _symlinked_library(tmp_path)
     code, out, err = run_check(capsys, str(net))
     assert code == 1 and out == "" and "Traceback" not in err
-    assert err.startswith(f"{net}:3:7: error: `use:` may not leave the spec's directory\n")
+    assert err.startswith(f"{net}:3:7: error: `use:` may not leave the project\n")
     assert f"found: `lib.yaml` -> {(tmp_path / 'outside' / 'lib.yaml').resolve()}" in err
     assert "1 errors" not in err and "unknown op or block" not in err  # no follow-on errors
 
@@ -584,7 +651,9 @@ def _subprocess_check(*args: str, timeout: float = 60) -> subprocess.CompletedPr
 @pytest.mark.parametrize("c", [c for c in CASES if c.id in {
     "python_object_tag", "billion_laughs", "deep_flow_nesting", "repeat_one_billion", "nested_repeats",
     "repeats_of_skipped_layers", "dense_block_quadratic", "huge_integer_literal", "control_character",
-    "expr_import", "set_unknown_parameter", "blocks_nested_hundreds_deep",
+    "expr_import", "set_unknown_parameter", "blocks_nested_hundreds_deep", "use_nul_byte",
+    "set_alias_bomb", "set_huge_integer", "let_string_doubling", "let_list_doubling",
+    "parameters_too_many", "input_option_too_large",
 }], ids=lambda c: c.id)
 def test_subprocess_no_traceback_in_bounded_time(c: Case):
     start = time.monotonic()
@@ -751,3 +820,243 @@ def test_dot_failing_is_a_diagnostic_not_a_traceback():
     assert text.startswith("error: Graphviz could not lay out the diagram: dot -Tsvg failed (exit code 1)")
     assert re.search(r"found: .*syntax error", text) and "shorter layer names" in text
     assert info.value.exit_code == 1
+
+
+# --- round two (issue 15): what the table cannot hold ------------------------------------------------
+
+
+def test_use_symlink_loop_is_located(tmp_path, capsys):
+    (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
+    (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+    net = tmp_path / "net.yaml"
+    net.write_text("name: net\ninput: [3, 8, 8]\nuse: [a.yaml]\nnetwork: [relu]\n")
+    code, out, err = run_check(capsys, str(net))
+    assert (code, out) == (1, "") and "Traceback" not in err
+    assert err.startswith(f"{net}:3:7: error: `use:` path cannot be read: ")
+    assert re.search(r"symlink loop|Too many levels of symbolic links", err)
+
+
+def test_a_chain_of_400_libraries_is_refused_where_it_gets_too_deep(tmp_path, capsys):
+    for i in range(400):
+        (tmp_path / f"lib{i}.yaml").write_text(f"use: [lib{i + 1}.yaml]\nblocks: {{}}\n")
+    (tmp_path / "lib400.yaml").write_text("blocks: {}\n")
+    net = tmp_path / "net.yaml"
+    net.write_text("name: net\ninput: [3, 8, 8]\nuse: [lib0.yaml]\nnetwork: [relu]\n")
+    code, _, err = run_check(capsys, str(net))
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith(f"{tmp_path / 'lib31.yaml'}:1:7: error: libraries use each other more "
+                          "than 32 deep\n"), err
+    assert "found: 33 files, each using the next: net.yaml -> lib0.yaml -> ... -> lib31.yaml" in err
+
+
+def test_use_reaches_the_whole_project_but_not_past_it(tmp_path, capsys, monkeypatch):
+    """The project is the nearest directory above the spec holding a marker; `../lib` inside it
+    is fine (specs/studies -> specs/lib), a file beside the project is not."""
+    from archdsl.parser import project_root
+
+    (tmp_path / "project" / "specs" / "lib").mkdir(parents=True)
+    (tmp_path / "project" / "specs" / "studies").mkdir()
+    (tmp_path / "project" / "pyproject.toml").write_text("")
+    library = (CORPUS / "use" / "outside.yaml").read_text()
+    (tmp_path / "project" / "specs" / "lib" / "lib.yaml").write_text(library)
+    (tmp_path / "beside.yaml").write_text(library)
+    study = tmp_path / "project" / "specs" / "studies" / "study.yaml"
+    study.write_text("name: study\ninput: [3, 8, 8]\nuse: [../lib/lib.yaml]\nnetwork: [{conv_relu: {out: 4}}]\n")
+    monkeypatch.chdir(tmp_path)
+    assert project_root(study) == (tmp_path / "project").resolve()
+    code, out, err = run_check(capsys, str(study))
+    assert (code, err) == (0, "") and out.startswith("study: input 3x8x8 -> output 4x8x8")
+    study.write_text(study.read_text().replace("../lib/lib.yaml", "../../../beside.yaml"))
+    code, _, err = run_check(capsys, str(study))
+    assert code == 1 and "error: `use:` may not leave the project" in err
+    # Without a marker: the working directory when it holds the spec, else the spec's directory.
+    (tmp_path / "project" / "pyproject.toml").unlink()
+    assert project_root(study) == tmp_path.resolve()
+    monkeypatch.chdir(study.parent)
+    assert project_root(study) == study.parent.resolve()
+
+
+def test_the_inception_study_needs_no_allow_path(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    code, out, err = run_check(capsys, "specs/studies/inception_block.yaml")
+    assert (code, err) == (0, "")
+    assert out.startswith("inception_block: input 192x28x28 -> output 256x28x28")
+
+
+def test_set_alias_bomb_answers_in_a_few_lines(capsys, in_corpus):
+    bomb = "[&a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]" + "".join(
+        f", &a{i} [*{'a' if i == 0 else f'a{i - 1}'}, *{'a' if i == 0 else f'a{i - 1}'}]" for i in range(30)) + "]"
+    code, _, err = run_check(capsys, "--set", f"width={bomb}", "bad/expr_unknown_name.yaml")
+    assert code == 2 and len(err) < 1000, len(err)
+
+
+RF_SPEC = "name: far\ninput: [1, 8, 8]\nnetwork:\n" + "  - {conv: {out: 1, k: 1, stride: 1000000000}}\n" * 40
+
+
+def test_a_receptive_field_past_a_float_is_reported_as_global(tmp_path, capsys):
+    import json
+
+    spec = tmp_path / "far.yaml"
+    spec.write_text(RF_SPEC)
+    for command in (["report"], ["report", "--format", "json"], ["compile"]):
+        code = main([*command, str(spec)])
+        _, err = capsys.readouterr()
+        assert code == 0 and "Traceback" not in err, (command, err)
+    assert main(["report", "--format", "json", str(spec)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["receptive_field"]["global"] is True
+    assert data["layers"][0]["receptive_field"]["global"] is False
+
+
+def test_pair_defaults_report_as_json_and_compile_to_a_working_module(tmp_path, capsys):
+    import importlib.util
+    import json
+
+    torch = pytest.importorskip("torch")
+    spec = CORPUS / "codegen" / "pair_default.yaml"
+    assert main(["report", "--format", "json", str(spec)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    kernels = {layer["path"]: layer["label"] for layer in data["layers"] if layer["op"] == "conv"}
+    assert kernels == {"a.conv": "1x7 conv 8", "b.conv": "7x1 conv 8", "c.conv": "3x3 conv 8"}
+    target = tmp_path / "pair_default.py"
+    assert main(["compile", str(spec), "-o", str(target)]) == 0
+    source = target.read_text()
+    assert "Y(" not in source and "Loc(" not in source
+    module_spec = importlib.util.spec_from_file_location("pair_default_module", target)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    model = module.pair_default()
+    assert sum(p.numel() for p in model.parameters()) == data["params"]
+    assert tuple(model(torch.zeros(1, 3, 32, 32)).shape) == (1, *data["output"])
+
+
+def test_json_report_of_nan_and_inf_parameters_is_json(tmp_path, capsys):
+    import json
+
+    spec = tmp_path / "odd.yaml"
+    spec.write_text("name: odd\ninput: [3, 8, 8]\nparams: {a: .nan, b: .inf, c: -.inf}\nnetwork: [relu]\n")
+    assert main(["report", "--format", "json", str(spec)]) == 0
+    out = capsys.readouterr().out
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    data = json.loads(out, parse_constant=refuse)
+    assert data["spec_params"] == {"a": "nan", "b": "inf", "c": "-inf"}
+
+
+def test_json_report_is_charged_to_a_byte_budget():
+    import archdsl
+    from archdsl.errors import SpecError
+    from archdsl.report import render_json
+
+    analysis = archdsl.analyze(archdsl.load(ROOT / "specs" / "lenet.yaml"))
+    whole = render_json([analysis])
+    assert render_json([analysis], max_bytes=len(whole)) == whole
+    with pytest.raises(SpecError, match=r"the JSON report is larger than 0 MB") as error:
+        render_json([analysis], max_bytes=len(whole) // 2)
+    assert error.value.first.loc is not None and error.value.first.found == f"{len(analysis.nodes)} layers"
+
+
+def test_unnamed_layers_are_named_in_linear_time():
+    """auto_name resumes at the last suffix: naming n relus tests about 2n names, not n**2 / 2."""
+    from archdsl.expand import Ctx, NameSet, auto_name
+    from archdsl.ir import Scope
+
+    class CountingNames(NameSet):
+        lookups = 0
+
+        def __contains__(self, name: object) -> bool:
+            CountingNames.lookups += 1
+            return super().__contains__(name)
+
+    ctx = Ctx(Scope("", "network", None), "", {}, used=CountingNames())
+    names = [auto_name("relu", ctx) for _ in range(2000)]
+    assert names[:3] == ["relu", "relu_1", "relu_2"] and names[-1] == "relu_1999"
+    ctx.used.add("conv_1")  # a name taken by hand is skipped
+    assert [auto_name("conv", ctx) for _ in range(2)] == ["conv", "conv_2"]
+    assert CountingNames.lookups < 3 * 2002
+
+
+def test_the_smallest_input_search_skips_big_networks(tmp_path, capsys, monkeypatch):
+    from archdsl import pipeline
+
+    calls = []
+    real_expand = pipeline.expand
+    monkeypatch.setattr(pipeline, "expand", lambda *a, **k: calls.append(a[3]) or real_expand(*a, **k))
+    spec = tmp_path / "big.yaml"
+    spec.write_text("name: big\ninput: [3, 8, 8]\nnetwork:\n  - {repeat: 6000, layer: relu}\n"
+                    "  - {conv: {out: 1, k: 100}}\n")
+    code, _, err = run_check(capsys, str(spec))
+    assert code == 1 and "conv window is larger than its input" in err
+    assert "the smallest that works" not in err
+    assert calls == [200_000, pipeline.MAX_PROBE_NODES]  # the spec, then one probe that gave up
+
+
+# --- outputs: every writer, never replacing what is not a regular file --------------------------
+
+OUTPUT_COMMANDS = {"compile": ["compile", "SPEC"], "report": ["report", "SPEC"], "draw": ["draw", "SPEC"],
+                   "schema": ["schema"]}
+
+
+@pytest.mark.parametrize("command", sorted(OUTPUT_COMMANDS))
+def test_output_into_a_missing_directory_is_a_command_line_error(command, tmp_path, capsys):
+    args = [str(ROOT / "specs" / "lenet.yaml") if a == "SPEC" else a for a in OUTPUT_COMMANDS[command]]
+    target = tmp_path / "missing" / f"out{WRITERS.get(command, '.json')}"
+    code = main([*args, "-o", str(target)])
+    _, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"error: -o {target}: the directory {target.parent} does not exist\n")
+    assert f"hint: create the directory first (mkdir -p {target.parent})" in err
+
+
+def test_output_to_a_device_is_written_through_not_replaced(capsys):
+    before = os.stat("/dev/null")
+    assert main(["report", str(ROOT / "specs" / "lenet.yaml"), "-o", "/dev/null"]) == 0
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+
+
+def test_output_to_a_fifo_is_written_through(tmp_path, capsys):
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    assert main(["schema", "-o", str(fifo)]) == 0
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert received and received[0].startswith(b"{")
+
+
+def test_output_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path, capsys):
+    real = tmp_path / "real.md"
+    real.write_text("old\n")
+    link = tmp_path / "link.md"
+    link.symlink_to(real.name)
+    assert main(["report", str(ROOT / "specs" / "lenet.yaml"), "-o", str(link)]) == 0
+    assert link.is_symlink() and real.read_text().startswith("## lenet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.md", "real.md"]
+
+
+def test_output_dash_is_stdout(capsys):
+    assert main(["report", str(ROOT / "specs" / "lenet.yaml"), "--format", "csv", "-o", "-"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.startswith("level,kind,path") and not os.path.exists("-")
+
+
+def test_verify_refuses_a_model_larger_than_the_machine(tmp_path, capsys, monkeypatch):
+    """compile --verify builds the model: past half the machine's memory it says so instead."""
+    pytest.importorskip("torch")
+    from archdsl import builder
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 100}  # a 400 KB machine; LeNet needs ~500 KB
+    monkeypatch.setattr(builder.os, "sysconf", lambda name: pages[name])
+    code = main(["compile", str(ROOT / "specs" / "lenet.yaml"), "--verify", "-o", str(tmp_path / "x.py")])
+    _, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert re.search(r"lenet\.yaml:15:1: error: `lenet` is too large to build here for --verify\n", err)
+    assert "expected: at most half of this machine's 0.0 GB" in err
+    assert not (tmp_path / "x.py").exists()

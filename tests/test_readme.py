@@ -87,3 +87,22 @@ def test_the_library_check_example_prints_what_the_tool_prints():
     result = CliRunner().invoke(cli, ["check", str(ROOT / shown.group(1))])
     assert result.exit_code == 0, result.output
     assert result.output.strip().replace(str(ROOT) + "/", "") == shown.group(2)
+
+
+def test_the_pair_parameter_forms_of_the_readme_make_pairs(tmp_path):
+    """README: a `[h, w]` default makes a pair, in the short and the long form, and
+    `{type: pair, default: 1}` declares one with an int default. Each form it names is tried."""
+    from archdsl.pipeline import parse
+
+    sentence = LANGUAGE[LANGUAGE.index("A default of\n`[1, 7]` makes the parameter a `pair`"):]
+    sentence = sentence[:sentence.index("A long form's default")]
+    forms = re.findall(r"`(k: [^`]+)`", sentence)
+    assert len(forms) == 3, forms
+    for form in forms:
+        path = tmp_path / "pair.yaml"
+        path.write_text(f"name: p\ninput: [3, 16, 16]\nblocks:\n  b:\n    params: {{{form}}}\n"
+                        "    body: {conv: {out: 4, k: k}}\nnetwork: [{b: {}}, {b: {k: [3, 1]}}]\n")
+        assert parse(path).blocks["b"].params["k"].type == "pair", form
+        graph = archdsl.load(path)
+        shapes = [n.shape for n in graph.op_nodes()]
+        assert shapes[-1] == (4, shapes[0][1] - 2, shapes[0][2]), (form, shapes)

@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 from ..errors import Diagnostic
+from ..expand import NameSet
 from ..ops import REGISTRY, Attrs, Lowering, Op
 from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
 from .code import (
@@ -69,7 +70,7 @@ class Ctx:
 
     env: Env
     numbered: bool = False
-    used: set[str] = field(default_factory=set)
+    used: NameSet = field(default_factory=lambda: NameSet())  # (auto_name's linear naming)
     counter: list[int] = field(default_factory=lambda: [0])
     names: dict[str, Any] = field(default_factory=dict)
     parent: Ctx | None = None

@@ -6,7 +6,7 @@ import click
 
 from ..cli import CONTEXT, echo_warnings, load_from_options, spec_options
 from ..codegen import generate
-from ..util import write_atomic
+from ..util import write_output
 
 __all__ = ["compile_command"]
 
@@ -14,7 +14,8 @@ __all__ = ["compile_command"]
 @click.command("compile", context_settings=CONTEXT)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the module to FILE (atomically) instead of stdout.")
+              help="Write the module to FILE instead of stdout (a regular file is replaced "
+                   "atomically; a device or FIFO is written through; - is stdout).")
 @spec_options
 @click.option("--verify", is_flag=True,
               help="Also build it with torch and check its parameters and output shapes against "
@@ -50,9 +51,7 @@ def compile_command(spec: str, output: str | None, sets: tuple[str, ...], input_
         from ..builder import verify_module
 
         click.echo(verify_module(graph, generated), err=True)
-    if output:
-        write_atomic(output, generated.source)
+    write_output(output or "-", generated.source)
+    if output and output != "-":
         click.echo(f"wrote {output} ({graph.name}: class {generated.plan.network}, "
                    f"factory {generated.factory}())", err=True)
-    else:
-        click.echo(generated.source, nl=False)

@@ -12,7 +12,7 @@ from ..analysis import analyze
 from ..cli import CONTEXT, echo_warnings, load_from_options
 from ..errors import ArchError, Diagnostic, UsageError
 from ..expand import DEFAULT_MAX_NODES
-from ..util import write_atomic
+from ..util import write_output
 
 __all__ = ["diff"]
 
@@ -98,15 +98,12 @@ def diff(spec_a: str, spec_b: str | None, sets: tuple[str, ...], sets_a: tuple[s
         graphs.append(graph)
     result = diff_analyses(*(analyze(graph, batch=batch) for graph in graphs))
     if suffix in DIAGRAM_SUFFIXES:
-        write_atomic(output, diff_svg(result))
+        write_output(output, diff_svg(result))
         click.echo(f"{output}: {result.a.name} and {result.b.name}, changes coloured", err=True)
     else:
         fmt = fmt or REPORT_SUFFIXES.get(suffix, "text")
         text = render_diff(result, fmt, depth=depth, **_html_extras(result, fmt))
-        if output:
-            write_atomic(output, text)
-        else:
-            click.echo(text, nl=False)
+        write_output(output or "-", text)
     raise SystemExit(0 if result.same else 1)
 
 

@@ -10,7 +10,7 @@ from ..analysis import DTYPE_BYTES, OPTIMIZERS, analyze
 from ..cli import CONTEXT, load_each, spec_options
 from ..draw import LAYOUT_TIMEOUT
 from ..report import FORMATS, PER, PROFILES, SUFFIX_FORMATS, render
-from ..util import write_atomic
+from ..util import write_output
 
 __all__ = ["report"]
 
@@ -30,7 +30,9 @@ __all__ = ["report"]
               show_default=True, help="Element type for memory in bytes.")
 @click.option("--optimizer", type=click.Choice(tuple(OPTIMIZERS)), default="sgd-momentum",
               show_default=True, help="Optimizer whose state the training memory includes.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write to FILE (a regular file is replaced atomically; a device or FIFO is "
+                   "written through; - is stdout).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=LAYOUT_TIMEOUT,
               show_default=True, metavar="SECONDS",
               help="HTML: stop Graphviz after this long; the page then comes out without its diagram.")
@@ -59,10 +61,7 @@ def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | Non
         raise SystemExit(1)
     text = render(analyses, fmt, per=per, profile=profile, timeout=timeout,
                   warn=lambda message: click.echo(message, err=True))
-    if output:
-        write_atomic(output, text)
-    else:
-        click.echo(text, nl=False)
+    write_output(output or "-", text)
 
 
 def _format_from_suffix(output: str | None) -> str:

@@ -8,14 +8,13 @@ import click
 
 from ..analysis import analyze
 from ..cli import CONTEXT, echo_warnings, load_from_options, spec_options
-from ..errors import Diagnostic
 from ..report import bytes_text
 from ..runner import (
     DEVICES,
-    RunError,
     _autocast,
     _mib,
     _step_function,
+    check_against_analysis,
     measure_saved_bytes,
     resolve_device,
     time_model,
@@ -56,18 +55,13 @@ def run(spec: str, sets: tuple[str, ...], input_shape: str | None, allow_paths: 
     target = resolve_device(device)
     import torch
 
-    from ..builder import build_graph, check_model, static_params
+    from ..builder import build_graph, static_params
 
     torch.manual_seed(seed)
     model = build_graph(graph).to(target).train(train)
     x = torch.randn(batch, *graph.input_shape, device=target)
     autocast = _autocast(target, amp)
-    with torch.no_grad(), autocast():
-        outputs = model(x)
-    problems = check_model(graph, model, outputs)
-    if problems:
-        raise RunError([Diagnostic(f"the module disagrees with the static analysis: {p}", None)
-                        for p in problems])
+    check_against_analysis(graph, model, x, autocast)
     shapes = ", ".join(f"{name} {' x '.join(map(str, s))}" for name, s in graph.output_shapes().items()
                        if name == "out" or train)
     click.echo(f"{graph.name} on {target}: {static_params(graph):,} parameters and output "

@@ -13,7 +13,9 @@ __all__ = ["schema"]
 
 @click.command(context_settings=CONTEXT)
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write to FILE instead of stdout (a regular file is replaced atomically; a "
+                   "device or FIFO is written through; - is stdout).")
 @click.option("--allow-path", "allow_paths", multiple=True, type=click.Path(file_okay=False),
               help="Also allow `use:` to read block libraries under DIR (repeatable).")
 def schema(specs: tuple[str, ...], output: str | None, allow_paths: tuple[str, ...]) -> None:
@@ -33,7 +35,7 @@ def schema(specs: tuple[str, ...], output: str | None, allow_paths: tuple[str, .
     """
     from ..parser import block_signatures
     from ..schema import SPEC_SCHEMA, spec_schema
-    from ..util import write_atomic
+    from ..util import write_output
 
     if specs:
         blocks = {}
@@ -43,7 +45,4 @@ def schema(specs: tuple[str, ...], output: str | None, allow_paths: tuple[str, .
     else:
         document = SPEC_SCHEMA
     text = json.dumps(document, indent=2) + "\n"
-    if output:
-        write_atomic(output, text)
-    else:
-        click.echo(text, nl=False)
+    write_output(output or "-", text)

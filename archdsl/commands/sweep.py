@@ -26,7 +26,7 @@ from ..sweep import (
     render,
     run_sweep,
 )
-from ..util import write_atomic
+from ..util import write_output
 
 __all__ = ["sweep"]
 
@@ -105,7 +105,7 @@ def sweep(spec: str, grids: tuple[str, ...], sets: tuple[str, ...], input_shape:
     front = plot(result, *plot_xy, output) if plot_xy and output else None
     text = render(result, fmt, front=front, plot_axes=plot_xy)
     if output and not plot_xy:
-        write_atomic(output, text)
+        write_output(output, text)
     else:
         click.echo(text, nl=False)
     if plot_xy and output:

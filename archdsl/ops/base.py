@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from ..errors import did_you_mean
 
 __all__ = [
+    "MAX_INT_ATTR",
     "REGISTRY",
     "REQUIRED",
     "RF",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 Shape = tuple[int, ...]
+# No integer attribute (a size, kernel, stride, padding, group count) may exceed what PyTorch's
+# int32-based kernels take; a larger one is refused where it is written, not deep in torch.
+MAX_INT_ATTR = 2**31 - 1
 
 
 class _Required:
@@ -173,6 +177,8 @@ class Attr:
             raise self._error(value)
         if not _in_bounds(value, self.lower_bound, self.maximum, self.exclusive_minimum):
             raise self._error(value)
+        if integral:
+            self._check_size(value)
         return value
 
     def _int_list(self, value: Any) -> tuple[int, ...]:
@@ -183,7 +189,14 @@ class Attr:
                 raise self._error(value)
             if not _in_bounds(item, self.lower_bound, self.maximum):
                 raise self._error(value)
+            self._check_size(item)
         return tuple(value)
+
+    def _check_size(self, value: int) -> None:
+        if value > MAX_INT_ATTR:
+            raise OpError(f"`{self.name}` is too large", attr=self.name,
+                          expected=f"at most 2**31 - 1 = {MAX_INT_ATTR:,}",
+                          found=describe_value(value))
 
     def _pair(self, value: Any) -> tuple[int, int]:
         if isinstance(value, (list, tuple)):
@@ -197,6 +210,7 @@ class Attr:
                 raise self._error(value)
             if not _in_bounds(item, self.lower_bound, self.maximum):
                 raise self._error(value)
+            self._check_size(item)
         return (items[0], items[1])
 
     def _error(self, value: Any, hint: str | None = None) -> OpError:
@@ -237,11 +251,14 @@ def describe_value(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, str):
-        return f"{value!r} (a string)"
+        shown = repr(value) if len(value) <= 60 else repr(value[:60]) + "..."
+        return f"{shown} (a string of {len(value):,} characters)" if len(value) > 60 \
+            else f"{shown} (a string)"
     if isinstance(value, float):
         return f"{value!r} (a float)"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_plain(v) for v in value) + f"] (a list of {len(value)})"
+        items = ", ".join(_plain(v)[:60] for v in value[:8]) + (", ..." if len(value) > 8 else "")
+        return f"[{items}] (a list of {len(value):,})"
     if isinstance(value, dict):
         return "a mapping"
     return repr(value)

@@ -1,12 +1,12 @@
 #!/bin/sh
 # Re-draw the pictures of the README (run from the repository root): archdsl draw, default options
-# unless noted. The studies and src/ specs use the zoo's block libraries (--allow-path specs/lib).
+# unless noted. The studies and src/ specs use the zoo's block libraries (inside the project: no --allow-path needed).
 set -e
 draw() { python -m archdsl draw "$@"; }
-draw specs/studies/inception_block.yaml --allow-path specs/lib --depth 2 -o docs/img/inception_block.svg
-draw specs/studies/basic_block_256.yaml --allow-path specs/lib --depth 2 -o docs/img/basic_block.svg
-draw specs/studies/bottleneck_block_256.yaml --allow-path specs/lib --depth 2 -o docs/img/bottleneck_block.svg
-draw docs/img/src/dense_block.yaml --allow-path specs/lib --depth 3 -o docs/img/dense_block.svg
+draw specs/studies/inception_block.yaml --depth 2 -o docs/img/inception_block.svg
+draw specs/studies/basic_block_256.yaml --depth 2 -o docs/img/basic_block.svg
+draw specs/studies/bottleneck_block_256.yaml --depth 2 -o docs/img/bottleneck_block.svg
+draw docs/img/src/dense_block.yaml --depth 3 -o docs/img/dense_block.svg
 draw specs/googlenet.yaml -o docs/img/googlenet.svg
 draw specs/resnet152.yaml -o docs/img/resnet152.svg
 draw specs/densenet201.yaml -o docs/img/densenet201.svg
