@@ -786,7 +786,8 @@ def test_html_report_comes_out_without_a_diagram_that_timed_out(tmp_path, capsys
                           "out the diagram of long_skips"), err
     assert "hint: give Graphviz longer with `--timeout SECONDS`" in err
     html = page.read_text(encoding="utf-8")
-    assert "<svg" not in html and "l299" in html  # the tables, without the picture
+    # the tables and the charts, without the diagram
+    assert '<div class="diagram">' not in html and 'class="node"' not in html and "l299" in html
 
 
 def test_fast_layout_draws_what_the_full_layout_cannot_in_time(tmp_path, capsys, in_corpus):
@@ -1057,6 +1058,6 @@ def test_verify_refuses_a_model_larger_than_the_machine(tmp_path, capsys, monkey
     code = main(["compile", str(ROOT / "specs" / "lenet.yaml"), "--verify", "-o", str(tmp_path / "x.py")])
     _, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
-    assert re.search(r"lenet\.yaml:15:1: error: `lenet` is too large to build here for --verify\n", err)
+    assert re.search(r"lenet\.yaml:\d+:1: error: `lenet` is too large to build here for --verify\n", err)
     assert "expected: at most half of this machine's 0.0 GB" in err
     assert not (tmp_path / "x.py").exists()
