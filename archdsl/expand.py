@@ -252,8 +252,8 @@ class Expander:
         if call.is_block:
             return self.expand_block(call, self.single(inputs, call), ctx)
         op = REGISTRY[call.target]
-        if call.target == "identity" and not call.name and len(inputs) == 1 and not call.args:
-            return inputs[0]
+        if op.passthrough and not call.name and len(inputs) == 1 and not call.args:
+            return inputs[0]  # an unnamed identity makes no node
         raw = {key: self.eval_arg(value, ctx.env, _words(op, key)) for key, value in call.args.items()}
         name = self.layer_name(call, call.target, ctx)
         return self.add_op(op.name, raw, inputs, ctx, name, call.loc, call.arg_locs)
@@ -419,7 +419,7 @@ class Expander:
         if len(outs) == 1:
             merged = outs[0]
         else:
-            name = self.auto_name({"concat": "cat"}.get(par.merge, par.merge), inner, structural=True)
+            name = self.auto_name(REGISTRY[par.merge].node_name or par.merge, inner, structural=True)
             merged = self.add_op(par.merge, {}, outs, inner, name, par.merge_loc or par.loc)
         scope.meta["merge_node"] = merged
         scope.meta["branch_outputs"] = outs

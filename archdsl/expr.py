@@ -65,12 +65,25 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     return new_v
 
 
+def _int(value: float) -> int:
+    """``int(x)`` of a number: truncation through ``__trunc__``, which returns what the number's
+    type makes of it (``int()`` would copy a subclass to a plain int: ``report --symbolic``'s
+    traced numbers keep their formula this way)."""
+    return math.trunc(value)
+
+
+def _float(value: float) -> float:
+    """``float(x)`` of a number, through arithmetic for the same reason as :func:`_int`
+    (``x * 1.0`` converts ``x`` exactly as ``float(x)`` does)."""
+    return value if isinstance(value, float) else value * 1.0
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
     "abs": abs,
-    "int": int,
-    "float": float,
+    "int": _int,
+    "float": _float,
     "round": round,
     "ceil": math.ceil,
     "floor": math.floor,

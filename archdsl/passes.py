@@ -19,7 +19,7 @@ from typing import Any
 from .errors import Loc
 from .expand import DEFAULT_MAX_NODES, expand
 from .ir import Graph, Node
-from .ops import Attrs
+from .ops import REGISTRY, Attrs
 from .spec import Call, Layer, Meta, Parallel, Repeat, Residual, Seq, Spec, Value
 
 __all__ = ["FOLDED_META", "fold_batchnorm", "fold_spec", "foldable_batchnorms", "folded_convs"]
@@ -42,10 +42,10 @@ def foldable_batchnorms(graph: Graph) -> list[tuple[str, str]]:
     outputs = set(graph.outputs.values())
     pairs = []
     for node in graph.op_nodes():
-        if node.op != "bn" or len(node.inputs) != 1:
+        if not node.opdef.foldable_norm or len(node.inputs) != 1:
             continue
         conv = graph.nodes[node.inputs[0]]
-        if (conv.op == "conv" and conv.scope == node.scope and conv.name not in outputs
+        if (conv.opdef.absorbs_norm and conv.scope == node.scope and conv.name not in outputs
                 and graph.consumers(conv.name) == [node.name]):
             pairs.append((conv.name, node.name))
     return pairs
@@ -93,7 +93,7 @@ def _fold_graph(graph: Graph, pairs: list[tuple[str, str]]) -> Graph:
             continue
         attrs, meta = node.attrs, dict(node.meta)
         if node.name in absorbed:
-            attrs = Attrs({**node.attrs.as_dict(), "bias": True})
+            attrs = Attrs(node.opdef.absorb_norm(node.attrs.as_dict()))
             meta[FOLDED_META] = _absorbed(absorbed[node.name])
         new.add_node(replace(node, attrs=attrs, meta=meta, attr_locs=dict(node.attr_locs),
                              inputs=tuple(rename.get(src, src) for src in node.inputs)))
@@ -160,8 +160,9 @@ def fold_spec(graph: Graph, pairs: list[tuple[str, str]]) -> tuple[Spec, set[str
 
     def foldable(items: tuple[Layer, ...], i: int) -> bool:
         item, prev = items[i], items[i - 1] if i else None
-        if not (isinstance(item, Call) and item.target == "bn" and not item.is_block
-                and isinstance(prev, Call) and prev.target == "conv" and not prev.is_block
+        if not (isinstance(item, Call) and not item.is_block and REGISTRY[item.target].foldable_norm
+                and isinstance(prev, Call) and not prev.is_block
+                and REGISTRY[prev.target].absorbs_norm
                 and item.meta == Meta() and prev.meta.output is None
                 and (item.name is None or item.name not in referenced)
                 and conv_of(item) == prev.loc and prev.loc is not None):

@@ -24,8 +24,8 @@ from .spec import PARAM_TYPES, Library, Spec, fits_type
 from .util import gc_paused
 from .yamlsrc import describe, parse_yaml_text
 
-__all__ = ["check_library", "instantiate", "is_library", "load", "parse", "parse_input", "parse_sets",
-           "resolve_params"]
+__all__ = ["check_library", "check_lowering", "instantiate", "is_library", "load", "parse",
+           "parse_input", "parse_sets", "resolve_params"]
 
 # The smallest-input search re-expands the network up to ~26 times: only for networks this small.
 MAX_PROBE_NODES = 5_000
@@ -74,6 +74,17 @@ def instantiate(spec: Spec, params: dict[str, Any], *, input: Any = None,
         raise _with_smallest_input(error, spec, params, shape, max_nodes) from None
     graph.lint()
     return graph
+
+
+def check_lowering(graph: Graph) -> None:
+    """Raise the code generator's refusals (a :class:`SpecError`, located) for a checked graph.
+
+    ``archdsl check`` runs it, so a spec that checks compiles. Plans the PyTorch module without
+    rendering it (torch-free, about as fast as the expansion).
+    """
+    from .codegen import make_plan
+
+    make_plan(graph, ctor_params=False)
 
 
 def resolve_params(spec: Spec, overrides: Mapping[str, Any], *, option: str = "--set") -> dict[str, Any]:

@@ -15,12 +15,20 @@ from torch import Tensor, nn
 
 
 class Alexnet(nn.Module):
-    """AlexNet (torchvision variant; Krizhevsky 2014), torchvision layer names."""
+    """AlexNet (torchvision variant; Krizhevsky 2014), torchvision layer names.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+            nn.Conv2d(in_channels, 64, kernel_size=11, stride=4, padding=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
             nn.Conv2d(64, 192, kernel_size=5, padding=2),
@@ -36,13 +44,13 @@ class Alexnet(nn.Module):
         )
         self.avgpool = nn.AdaptiveAvgPool2d(6)
         self.classifier = nn.Sequential(
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(9216, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Linear(4096, 1000),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -53,6 +61,10 @@ class Alexnet(nn.Module):
         return x
 
 
-def alexnet() -> Alexnet:
+def alexnet(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.5,
+) -> Alexnet:
     """The network of spec `alexnet` (num_classes=1000, in_channels=3, dropout=0.5)."""
-    return Alexnet()
+    return Alexnet(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

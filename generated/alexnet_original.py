@@ -15,35 +15,45 @@ from torch import Tensor, nn
 
 
 class AlexnetOriginal(nn.Module):
-    """AlexNet as in Krizhevsky et al. 2012 (227x227, LRN, two-GPU grouped convs)."""
+    """AlexNet as in Krizhevsky et al. 2012 (227x227, LRN, two-GPU grouped convs).
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`,
+    `gpu_groups`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+        gpu_groups: int = 2,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 96, kernel_size=11, stride=4),
+            nn.Conv2d(in_channels, 96, kernel_size=11, stride=4),
             nn.ReLU(inplace=True),
             nn.LocalResponseNorm(5, k=2.0),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=2),
+            nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=gpu_groups),
             nn.ReLU(inplace=True),
             nn.LocalResponseNorm(5, k=2.0),
             nn.MaxPool2d(kernel_size=3, stride=2),
             nn.Conv2d(256, 384, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=2),
+            nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=gpu_groups),
             nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1, groups=2),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1, groups=gpu_groups),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(9216, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Linear(4096, 1000),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -53,8 +63,18 @@ class AlexnetOriginal(nn.Module):
         return x
 
 
-def alexnet_original() -> AlexnetOriginal:
+def alexnet_original(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.5,
+    gpu_groups: int = 2,
+) -> AlexnetOriginal:
     """The network of spec `alexnet_original` (num_classes=1000, in_channels=3,
     dropout=0.5, gpu_groups=2).
     """
-    return AlexnetOriginal()
+    return AlexnetOriginal(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dropout=dropout,
+        gpu_groups=gpu_groups,
+    )

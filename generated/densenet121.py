@@ -91,91 +91,109 @@ class DenseBlock(nn.ModuleDict):
 
 
 class Densenet121(nn.Module):
-    """DenseNet-121 (Huang et al., 2016); torchvision naming."""
+    """DenseNet-121 (Huang et al., 2016); torchvision naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `bn_size`.
+
+    Fixed when compiled: `growth_rate=32` (the code does not follow what changing
+    them changes; compile again with `--set NAME=VALUE`).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        bn_size: int = 4,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
             OrderedDict(
-                conv0=nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False),
+                conv0=nn.Conv2d(
+                    in_channels,
+                    64,
+                    kernel_size=7,
+                    stride=2,
+                    padding=3,
+                    bias=False,
+                ),
                 norm0=nn.BatchNorm2d(64),
                 relu0=nn.ReLU(inplace=True),
                 pool0=nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
                 denseblock1=DenseBlock(
-                    denselayer1=DenseLayer(64, 32),
-                    denselayer2=DenseLayer(96, 32),
-                    denselayer3=DenseLayer(128, 32),
-                    denselayer4=DenseLayer(160, 32),
-                    denselayer5=DenseLayer(192, 32),
-                    denselayer6=DenseLayer(224, 32),
+                    denselayer1=DenseLayer(64, 32, bn_size=bn_size),
+                    denselayer2=DenseLayer(96, 32, bn_size=bn_size),
+                    denselayer3=DenseLayer(128, 32, bn_size=bn_size),
+                    denselayer4=DenseLayer(160, 32, bn_size=bn_size),
+                    denselayer5=DenseLayer(192, 32, bn_size=bn_size),
+                    denselayer6=DenseLayer(224, 32, bn_size=bn_size),
                 ),
                 transition1=Transition(256),
                 denseblock2=DenseBlock(
-                    denselayer1=DenseLayer(128, 32),
-                    denselayer2=DenseLayer(160, 32),
-                    denselayer3=DenseLayer(192, 32),
-                    denselayer4=DenseLayer(224, 32),
-                    denselayer5=DenseLayer(256, 32),
-                    denselayer6=DenseLayer(288, 32),
-                    denselayer7=DenseLayer(320, 32),
-                    denselayer8=DenseLayer(352, 32),
-                    denselayer9=DenseLayer(384, 32),
-                    denselayer10=DenseLayer(416, 32),
-                    denselayer11=DenseLayer(448, 32),
-                    denselayer12=DenseLayer(480, 32),
+                    denselayer1=DenseLayer(128, 32, bn_size=bn_size),
+                    denselayer2=DenseLayer(160, 32, bn_size=bn_size),
+                    denselayer3=DenseLayer(192, 32, bn_size=bn_size),
+                    denselayer4=DenseLayer(224, 32, bn_size=bn_size),
+                    denselayer5=DenseLayer(256, 32, bn_size=bn_size),
+                    denselayer6=DenseLayer(288, 32, bn_size=bn_size),
+                    denselayer7=DenseLayer(320, 32, bn_size=bn_size),
+                    denselayer8=DenseLayer(352, 32, bn_size=bn_size),
+                    denselayer9=DenseLayer(384, 32, bn_size=bn_size),
+                    denselayer10=DenseLayer(416, 32, bn_size=bn_size),
+                    denselayer11=DenseLayer(448, 32, bn_size=bn_size),
+                    denselayer12=DenseLayer(480, 32, bn_size=bn_size),
                 ),
                 transition2=Transition(512),
                 denseblock3=DenseBlock(
-                    denselayer1=DenseLayer(256, 32),
-                    denselayer2=DenseLayer(288, 32),
-                    denselayer3=DenseLayer(320, 32),
-                    denselayer4=DenseLayer(352, 32),
-                    denselayer5=DenseLayer(384, 32),
-                    denselayer6=DenseLayer(416, 32),
-                    denselayer7=DenseLayer(448, 32),
-                    denselayer8=DenseLayer(480, 32),
-                    denselayer9=DenseLayer(512, 32),
-                    denselayer10=DenseLayer(544, 32),
-                    denselayer11=DenseLayer(576, 32),
-                    denselayer12=DenseLayer(608, 32),
-                    denselayer13=DenseLayer(640, 32),
-                    denselayer14=DenseLayer(672, 32),
-                    denselayer15=DenseLayer(704, 32),
-                    denselayer16=DenseLayer(736, 32),
-                    denselayer17=DenseLayer(768, 32),
-                    denselayer18=DenseLayer(800, 32),
-                    denselayer19=DenseLayer(832, 32),
-                    denselayer20=DenseLayer(864, 32),
-                    denselayer21=DenseLayer(896, 32),
-                    denselayer22=DenseLayer(928, 32),
-                    denselayer23=DenseLayer(960, 32),
-                    denselayer24=DenseLayer(992, 32),
+                    denselayer1=DenseLayer(256, 32, bn_size=bn_size),
+                    denselayer2=DenseLayer(288, 32, bn_size=bn_size),
+                    denselayer3=DenseLayer(320, 32, bn_size=bn_size),
+                    denselayer4=DenseLayer(352, 32, bn_size=bn_size),
+                    denselayer5=DenseLayer(384, 32, bn_size=bn_size),
+                    denselayer6=DenseLayer(416, 32, bn_size=bn_size),
+                    denselayer7=DenseLayer(448, 32, bn_size=bn_size),
+                    denselayer8=DenseLayer(480, 32, bn_size=bn_size),
+                    denselayer9=DenseLayer(512, 32, bn_size=bn_size),
+                    denselayer10=DenseLayer(544, 32, bn_size=bn_size),
+                    denselayer11=DenseLayer(576, 32, bn_size=bn_size),
+                    denselayer12=DenseLayer(608, 32, bn_size=bn_size),
+                    denselayer13=DenseLayer(640, 32, bn_size=bn_size),
+                    denselayer14=DenseLayer(672, 32, bn_size=bn_size),
+                    denselayer15=DenseLayer(704, 32, bn_size=bn_size),
+                    denselayer16=DenseLayer(736, 32, bn_size=bn_size),
+                    denselayer17=DenseLayer(768, 32, bn_size=bn_size),
+                    denselayer18=DenseLayer(800, 32, bn_size=bn_size),
+                    denselayer19=DenseLayer(832, 32, bn_size=bn_size),
+                    denselayer20=DenseLayer(864, 32, bn_size=bn_size),
+                    denselayer21=DenseLayer(896, 32, bn_size=bn_size),
+                    denselayer22=DenseLayer(928, 32, bn_size=bn_size),
+                    denselayer23=DenseLayer(960, 32, bn_size=bn_size),
+                    denselayer24=DenseLayer(992, 32, bn_size=bn_size),
                 ),
                 transition3=Transition(1024),
                 denseblock4=DenseBlock(
-                    denselayer1=DenseLayer(512, 32),
-                    denselayer2=DenseLayer(544, 32),
-                    denselayer3=DenseLayer(576, 32),
-                    denselayer4=DenseLayer(608, 32),
-                    denselayer5=DenseLayer(640, 32),
-                    denselayer6=DenseLayer(672, 32),
-                    denselayer7=DenseLayer(704, 32),
-                    denselayer8=DenseLayer(736, 32),
-                    denselayer9=DenseLayer(768, 32),
-                    denselayer10=DenseLayer(800, 32),
-                    denselayer11=DenseLayer(832, 32),
-                    denselayer12=DenseLayer(864, 32),
-                    denselayer13=DenseLayer(896, 32),
-                    denselayer14=DenseLayer(928, 32),
-                    denselayer15=DenseLayer(960, 32),
-                    denselayer16=DenseLayer(992, 32),
+                    denselayer1=DenseLayer(512, 32, bn_size=bn_size),
+                    denselayer2=DenseLayer(544, 32, bn_size=bn_size),
+                    denselayer3=DenseLayer(576, 32, bn_size=bn_size),
+                    denselayer4=DenseLayer(608, 32, bn_size=bn_size),
+                    denselayer5=DenseLayer(640, 32, bn_size=bn_size),
+                    denselayer6=DenseLayer(672, 32, bn_size=bn_size),
+                    denselayer7=DenseLayer(704, 32, bn_size=bn_size),
+                    denselayer8=DenseLayer(736, 32, bn_size=bn_size),
+                    denselayer9=DenseLayer(768, 32, bn_size=bn_size),
+                    denselayer10=DenseLayer(800, 32, bn_size=bn_size),
+                    denselayer11=DenseLayer(832, 32, bn_size=bn_size),
+                    denselayer12=DenseLayer(864, 32, bn_size=bn_size),
+                    denselayer13=DenseLayer(896, 32, bn_size=bn_size),
+                    denselayer14=DenseLayer(928, 32, bn_size=bn_size),
+                    denselayer15=DenseLayer(960, 32, bn_size=bn_size),
+                    denselayer16=DenseLayer(992, 32, bn_size=bn_size),
                 ),
                 norm5=nn.BatchNorm2d(1024),
             ),
         )
         self.relu = nn.ReLU()
         self.adaptive_avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(1024, 1000)
+        self.classifier = nn.Linear(1024, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # N x 1024 x 7 x 7
@@ -186,8 +204,16 @@ class Densenet121(nn.Module):
         return x
 
 
-def densenet121() -> Densenet121:
+def densenet121(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    bn_size: int = 4,
+) -> Densenet121:
     """The network of spec `densenet121` (num_classes=1000, in_channels=3,
     growth_rate=32, bn_size=4).
     """
-    return Densenet121()
+    return Densenet121(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        bn_size=bn_size,
+    )

@@ -94,11 +94,21 @@ class Inception(nn.Module):
 class Googlenet(nn.Module):
     """GoogLeNet / Inception v1 (Szegedy et al., 2015), exactly torchvision's
     GoogLeNet.
+
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+
+    Fixed when compiled: `aux_logits=False`, `dropout_aux=0.7` (the code does not
+    follow what changing them changes; compile again with `--set NAME=VALUE`).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
-        self.conv1 = BasicConv(3, 64, k=7, stride=2, pad=3)
+        self.conv1 = BasicConv(in_channels, 64, k=7, stride=2, pad=3)
         self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
         self.conv2 = BasicConv(64, 64)
         self.conv3 = BasicConv(64, 192, k=3, pad=1)
@@ -115,8 +125,8 @@ class Googlenet(nn.Module):
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(p=0.2)
-        self.fc = nn.Linear(1024, 1000)
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(1024, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 64 x 112 x 112
@@ -142,8 +152,12 @@ class Googlenet(nn.Module):
         return x
 
 
-def googlenet() -> Googlenet:
+def googlenet(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.2,
+) -> Googlenet:
     """The network of spec `googlenet` (num_classes=1000, in_channels=3,
     aux_logits=False, dropout=0.2, dropout_aux=0.7).
     """
-    return Googlenet()
+    return Googlenet(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

@@ -114,39 +114,138 @@ class InceptionD2l(nn.Module):
 class InceptionBn(nn.Module):
     """GoogLeNet (d2l.ai 8.4) with batch normalisation after every conv (d2l 8.5;
     Inception-v2 style).
+
+    Arguments: the spec parameters `num_classes`, `in_channels`, `batch_norm`,
+    `factorize_5x5`.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        batch_norm: bool = True,
+        factorize_5x5: bool = False,
+    ) -> None:
         super().__init__()
         self.b1 = nn.Sequential(
-            ConvRelu(1, 64, k=7, stride=2, pad=3, batch_norm=True),
+            ConvRelu(in_channels, 64, k=7, stride=2, pad=3, batch_norm=batch_norm),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
         self.b2 = nn.Sequential(
-            ConvRelu(64, 64, batch_norm=True),
-            ConvRelu(64, 192, k=3, pad=1, batch_norm=True),
+            ConvRelu(64, 64, batch_norm=batch_norm),
+            ConvRelu(64, 192, k=3, pad=1, batch_norm=batch_norm),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
         self.b3 = nn.Sequential(
-            InceptionD2l(192, 64, 96, 128, 16, 32, 32, batch_norm=True),
-            InceptionD2l(256, 128, 128, 192, 32, 96, 64, batch_norm=True),
+            InceptionD2l(
+                192,
+                64,
+                96,
+                128,
+                16,
+                32,
+                32,
+                batch_norm=batch_norm,
+                factorize_5x5=factorize_5x5,
+            ),
+            InceptionD2l(
+                256,
+                128,
+                128,
+                192,
+                32,
+                96,
+                64,
+                batch_norm=batch_norm,
+                factorize_5x5=factorize_5x5,
+            ),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
         self.b4 = nn.Sequential(
-            InceptionD2l(480, 192, 96, 208, 16, 48, 64, batch_norm=True),
-            InceptionD2l(512, 160, 112, 224, 24, 64, 64, batch_norm=True),
-            InceptionD2l(512, 128, 128, 256, 24, 64, 64, batch_norm=True),
-            InceptionD2l(512, 112, 144, 288, 32, 64, 64, batch_norm=True),
-            InceptionD2l(528, 256, 160, 320, 32, 128, 128, batch_norm=True),
+            InceptionD2l(
+                480,
+                192,
+                96,
+                208,
+                16,
+                48,
+                64,
+                batch_norm=batch_norm,
+                factorize_5x5=factorize_5x5,
+            ),
+            InceptionD2l(
+                512,
+                160,
+                112,
+                224,
+                24,
+                64,
+                64,
+                batch_norm=batch_norm,
+                factorize_5x5=factorize_5x5,
+            ),
+            InceptionD2l(
+                512,
+                128,
+                128,
+                256,
+                24,
+                64,
+                64,
+                batch_norm=batch_norm,
+                factorize_5x5=factorize_5x5,
+            ),
+            InceptionD2l(
+                512,
+                112,
+                144,
+                288,
+                32,
+                64,
+                64,
+                batch_norm=batch_norm,
+                factorize_5x5=factorize_5x5,
+            ),
+            InceptionD2l(
+                528,
+                256,
+                160,
+                320,
+                32,
+                128,
+                128,
+                batch_norm=batch_norm,
+                factorize_5x5=factorize_5x5,
+            ),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
         self.b5 = nn.Sequential(
-            InceptionD2l(832, 256, 160, 320, 32, 128, 128, batch_norm=True),
-            InceptionD2l(832, 384, 192, 384, 48, 128, 128, batch_norm=True),
+            InceptionD2l(
+                832,
+                256,
+                160,
+                320,
+                32,
+                128,
+                128,
+                batch_norm=batch_norm,
+                factorize_5x5=factorize_5x5,
+            ),
+            InceptionD2l(
+                832,
+                384,
+                192,
+                384,
+                48,
+                128,
+                128,
+                batch_norm=batch_norm,
+                factorize_5x5=factorize_5x5,
+            ),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )
-        self.fc = nn.Linear(1024, 10)
+        self.fc = nn.Linear(1024, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.b1(x)  # N x 64 x 24 x 24
@@ -158,8 +257,18 @@ class InceptionBn(nn.Module):
         return x
 
 
-def inception_bn() -> InceptionBn:
+def inception_bn(
+    num_classes: int = 10,
+    in_channels: int = 1,
+    batch_norm: bool = True,
+    factorize_5x5: bool = False,
+) -> InceptionBn:
     """The network of spec `inception_bn` (num_classes=10, in_channels=1,
     batch_norm=True, factorize_5x5=False).
     """
-    return InceptionBn()
+    return InceptionBn(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        batch_norm=batch_norm,
+        factorize_5x5=factorize_5x5,
+    )

@@ -289,11 +289,22 @@ class InceptionV3Outputs(NamedTuple):
 
 
 class InceptionV3(nn.Module):
-    """Inception-v3 (Szegedy et al., 2016), exactly torchvision's Inception3."""
+    """Inception-v3 (Szegedy et al., 2016), exactly torchvision's Inception3.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+
+    Fixed when compiled: `aux_logits=True` (the code does not follow what changing
+    them changes; compile again with `--set NAME=VALUE`).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
-        self.Conv2d_1a_3x3 = BasicConv(3, 32, k=3, stride=2)
+        self.Conv2d_1a_3x3 = BasicConv(in_channels, 32, k=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv(32, 32, k=3)
         self.Conv2d_2b_3x3 = BasicConv(32, 64, k=3, pad=1)
         self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2)
@@ -313,8 +324,8 @@ class InceptionV3(nn.Module):
         self.Mixed_7b = InceptionE(1280)
         self.Mixed_7c = InceptionE(2048)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout()
-        self.fc = nn.Linear(2048, 1000)
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x: Tensor) -> InceptionV3Outputs | Tensor:
         x = self.Conv2d_1a_3x3(x)  # N x 32 x 149 x 149
@@ -346,8 +357,16 @@ class InceptionV3(nn.Module):
         return x
 
 
-def inception_v3() -> InceptionV3:
+def inception_v3(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.5,
+) -> InceptionV3:
     """The network of spec `inception_v3` (num_classes=1000, in_channels=3,
     aux_logits=True, dropout=0.5).
     """
-    return InceptionV3()
+    return InceptionV3(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dropout=dropout,
+    )

@@ -317,12 +317,15 @@ class InceptionC(nn.Module):
 
 
 class InceptionV4(nn.Module):
-    """Inception-v4 (Szegedy et al., 2016); timm naming."""
+    """Inception-v4 (Szegedy et al., 2016); timm naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`.
+    """
+
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            BasicConv(3, 32, k=3, stride=2),
+            BasicConv(in_channels, 32, k=3, stride=2),
             BasicConv(32, 32, k=3),
             BasicConv(32, 64, k=3, pad=1),
             Mixed3a(64),
@@ -346,7 +349,7 @@ class InceptionV4(nn.Module):
             InceptionC(1536),
         )
         self.global_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.last_linear = nn.Linear(1536, 1000)
+        self.last_linear = nn.Linear(1536, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # N x 1536 x 8 x 8
@@ -355,6 +358,6 @@ class InceptionV4(nn.Module):
         return x
 
 
-def inception_v4() -> InceptionV4:
+def inception_v4(num_classes: int = 1000, in_channels: int = 3) -> InceptionV4:
     """The network of spec `inception_v4` (num_classes=1000, in_channels=3)."""
-    return InceptionV4()
+    return InceptionV4(num_classes=num_classes, in_channels=in_channels)

@@ -33,40 +33,82 @@ class Act(nn.Module):
 class Lenet(nn.Module):
     """LeNet-5 (LeCun et al., 1998) as in d2l.ai 7.6; sigmoid activations, average
     pooling.
+
+    Arguments: the spec parameters `num_classes`, `in_channels`, `batch_norm`.
+
+    Fixed when compiled: `activation='sigmoid'` (the code does not follow what
+    changing them changes; compile again with `--set NAME=VALUE`).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        batch_norm: bool = False,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=2)
+        self.conv1 = nn.Conv2d(in_channels, 6, kernel_size=5, padding=2)
+        if batch_norm:
+            self.bn1 = nn.BatchNorm2d(6)
+        else:
+            self.bn1 = None
         self.act1 = Act(6)
         self.pool1 = nn.AvgPool2d(kernel_size=2)
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
+        if batch_norm:
+            self.bn2 = nn.BatchNorm2d(16)
+        else:
+            self.bn2 = None
         self.act2 = Act(16)
         self.pool2 = nn.AvgPool2d(kernel_size=2)
         self.fc1 = nn.Linear(400, 120)
+        if batch_norm:
+            self.bn3 = nn.BatchNorm1d(120)
+        else:
+            self.bn3 = None
         self.act3 = Act(120)
         self.fc2 = nn.Linear(120, 84)
+        if batch_norm:
+            self.bn4 = nn.BatchNorm1d(84)
+        else:
+            self.bn4 = None
         self.act4 = Act(84)
-        self.fc3 = nn.Linear(84, 10)
+        self.fc3 = nn.Linear(84, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 6 x 28 x 28
+        if self.bn1 is not None:
+            x = self.bn1(x)  # N x 6 x 28 x 28
         x = self.act1(x)  # N x 6 x 28 x 28
         x = self.pool1(x)  # N x 6 x 14 x 14
         x = self.conv2(x)  # N x 16 x 10 x 10
+        if self.bn2 is not None:
+            x = self.bn2(x)  # N x 16 x 10 x 10
         x = self.act2(x)  # N x 16 x 10 x 10
         x = self.pool2(x)  # N x 16 x 5 x 5
         x = torch.flatten(x, 1)  # N x 400
         x = self.fc1(x)  # N x 120
+        if self.bn3 is not None:
+            x = self.bn3(x)  # N x 120
         x = self.act3(x)  # N x 120
         x = self.fc2(x)  # N x 84
+        if self.bn4 is not None:
+            x = self.bn4(x)  # N x 84
         x = self.act4(x)  # N x 84
         x = self.fc3(x)  # N x 10
         return x
 
 
-def lenet() -> Lenet:
+def lenet(
+    num_classes: int = 10,
+    in_channels: int = 1,
+    batch_norm: bool = False,
+) -> Lenet:
     """The network of spec `lenet` (num_classes=10, in_channels=1,
     activation='sigmoid', batch_norm=False).
     """
-    return Lenet()
+    return Lenet(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        batch_norm=batch_norm,
+    )

@@ -63,12 +63,23 @@ class InvertedResidual(nn.Module):
 
 
 class Mnasnet0_75(nn.Module):
-    """MNASNet-B1 0.75 (Tan et al., 2018); torchvision naming."""
+    """MNASNet-B1 0.75 (Tan et al., 2018); torchvision naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+
+    Fixed when compiled: `alpha=0.75` (the code does not follow what changing them
+    changes; compile again with `--set NAME=VALUE`).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(3, 24, kernel_size=3, stride=2, padding=1, bias=False),
+            nn.Conv2d(in_channels, 24, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(24, momentum=0.0003),
             nn.ReLU(inplace=True),
             nn.Conv2d(24, 24, kernel_size=3, padding=1, groups=24, bias=False),
@@ -103,7 +114,10 @@ class Mnasnet0_75(nn.Module):
             nn.BatchNorm2d(1280, momentum=0.0003),
             nn.ReLU(inplace=True),
         )
-        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, 1000))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout),
+            nn.Linear(1280, num_classes),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.layers(x)  # N x 1280 x 7 x 7
@@ -112,8 +126,16 @@ class Mnasnet0_75(nn.Module):
         return x
 
 
-def mnasnet0_75() -> Mnasnet0_75:
+def mnasnet0_75(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.2,
+) -> Mnasnet0_75:
     """The network of spec `mnasnet0_75` (num_classes=1000, in_channels=3,
     alpha=0.75, dropout=0.2).
     """
-    return Mnasnet0_75()
+    return Mnasnet0_75(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dropout=dropout,
+    )

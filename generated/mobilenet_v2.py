@@ -96,12 +96,22 @@ class InvertedResidual(nn.Module):
 class MobilenetV2(nn.Module):
     """MobileNetV2 (Sandler et al., 2018); torchvision naming; `width_mult` as in
     torchvision.
+
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+
+    Fixed when compiled: `width_mult=1.0` (the code does not follow what changing
+    them changes; compile again with `--set NAME=VALUE`).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            ConvBnRelu6(3, 32, stride=2),
+            ConvBnRelu6(in_channels, 32, stride=2),
             InvertedResidual(32, 16, t=1),
             InvertedResidual(16, 24, stride=2),
             InvertedResidual(24, 24),
@@ -122,7 +132,10 @@ class MobilenetV2(nn.Module):
             ConvBnRelu6(320, 1280, k=1),
         )
         self.adaptive_avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, 1000))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout),
+            nn.Linear(1280, num_classes),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # N x 1280 x 7 x 7
@@ -132,8 +145,16 @@ class MobilenetV2(nn.Module):
         return x
 
 
-def mobilenet_v2() -> MobilenetV2:
+def mobilenet_v2(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.2,
+) -> MobilenetV2:
     """The network of spec `mobilenet_v2` (num_classes=1000, in_channels=3,
     width_mult=1.0, dropout=0.2).
     """
-    return MobilenetV2()
+    return MobilenetV2(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dropout=dropout,
+    )

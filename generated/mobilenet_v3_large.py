@@ -147,12 +147,27 @@ class InvertedResidual(nn.Module):
 
 
 class MobilenetV3Large(nn.Module):
-    """MobileNetV3-Large (Howard et al., 2019); torchvision naming."""
+    """MobileNetV3-Large (Howard et al., 2019); torchvision naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            ConvBnAct(3, 16, stride=2, act="hardswish", eps=0.001, momentum=0.01),
+            ConvBnAct(
+                in_channels,
+                16,
+                stride=2,
+                act="hardswish",
+                eps=0.001,
+                momentum=0.01,
+            ),
             InvertedResidual(16, 3, 16, 16),
             InvertedResidual(16, 3, 64, 24, stride=2),
             InvertedResidual(24, 3, 72, 24),
@@ -174,8 +189,8 @@ class MobilenetV3Large(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(960, 1280),
             nn.Hardswish(),
-            nn.Dropout(p=0.2),
-            nn.Linear(1280, 1000),
+            nn.Dropout(p=dropout),
+            nn.Linear(1280, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -186,8 +201,16 @@ class MobilenetV3Large(nn.Module):
         return x
 
 
-def mobilenet_v3_large() -> MobilenetV3Large:
+def mobilenet_v3_large(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.2,
+) -> MobilenetV3Large:
     """The network of spec `mobilenet_v3_large` (num_classes=1000, in_channels=3,
     dropout=0.2).
     """
-    return MobilenetV3Large()
+    return MobilenetV3Large(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dropout=dropout,
+    )

@@ -147,12 +147,27 @@ class InvertedResidual(nn.Module):
 
 
 class MobilenetV3Small(nn.Module):
-    """MobileNetV3-Small (Howard et al., 2019); torchvision naming."""
+    """MobileNetV3-Small (Howard et al., 2019); torchvision naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            ConvBnAct(3, 16, stride=2, act="hardswish", eps=0.001, momentum=0.01),
+            ConvBnAct(
+                in_channels,
+                16,
+                stride=2,
+                act="hardswish",
+                eps=0.001,
+                momentum=0.01,
+            ),
             InvertedResidual(16, 3, 16, 16, se=True, stride=2),
             InvertedResidual(16, 3, 72, 24, stride=2),
             InvertedResidual(24, 3, 88, 24),
@@ -170,8 +185,8 @@ class MobilenetV3Small(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(576, 1024),
             nn.Hardswish(),
-            nn.Dropout(p=0.2),
-            nn.Linear(1024, 1000),
+            nn.Dropout(p=dropout),
+            nn.Linear(1024, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -182,8 +197,16 @@ class MobilenetV3Small(nn.Module):
         return x
 
 
-def mobilenet_v3_small() -> MobilenetV3Small:
+def mobilenet_v3_small(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.2,
+) -> MobilenetV3Small:
     """The network of spec `mobilenet_v3_small` (num_classes=1000, in_channels=3,
     dropout=0.2).
     """
-    return MobilenetV3Small()
+    return MobilenetV3Small(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dropout=dropout,
+    )

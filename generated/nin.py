@@ -53,18 +53,26 @@ class NinBlock(nn.Module):
 
 
 class Nin(nn.Module):
-    """Network in Network (Lin et al., 2014) as in d2l.ai 8.3."""
+    """Network in Network (Lin et al., 2014) as in d2l.ai 8.3.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
-        self.block1 = NinBlock(1, 96, 11, stride=4)
+        self.block1 = NinBlock(in_channels, 96, 11, stride=4)
         self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2)
         self.block2 = NinBlock(96, 256, 5, pad=2)
         self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2)
         self.block3 = NinBlock(256, 384, 3, pad=1)
         self.pool3 = nn.MaxPool2d(kernel_size=3, stride=2)
-        self.dropout = nn.Dropout()
-        self.block4 = NinBlock(384, 10, 3, pad=1)
+        self.dropout = nn.Dropout(p=dropout)
+        self.block4 = NinBlock(384, num_classes, 3, pad=1)
         self.gap = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -81,6 +89,6 @@ class Nin(nn.Module):
         return x
 
 
-def nin() -> Nin:
+def nin(num_classes: int = 10, in_channels: int = 1, dropout: float = 0.5) -> Nin:
     """The network of spec `nin` (num_classes=10, in_channels=1, dropout=0.5)."""
-    return Nin()
+    return Nin(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

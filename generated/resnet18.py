@@ -61,11 +61,21 @@ class Basic(nn.Module):
 
 
 class Resnet18(nn.Module):
-    """ResNet-18 (He et al., 2015); torchvision naming."""
+    """ResNet-18 (He et al., 2015); torchvision naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`.
+    """
+
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            64,
+            kernel_size=7,
+            stride=2,
+            padding=3,
+            bias=False,
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -74,7 +84,7 @@ class Resnet18(nn.Module):
         self.layer3 = nn.Sequential(Basic(128, 256, stride=2), Basic(256, 256))
         self.layer4 = nn.Sequential(Basic(256, 512, stride=2), Basic(512, 512))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, 1000)
+        self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 64 x 112 x 112
@@ -91,6 +101,6 @@ class Resnet18(nn.Module):
         return x
 
 
-def resnet18() -> Resnet18:
+def resnet18(num_classes: int = 1000, in_channels: int = 3) -> Resnet18:
     """The network of spec `resnet18` (num_classes=1000, in_channels=3)."""
-    return Resnet18()
+    return Resnet18(num_classes=num_classes, in_channels=in_channels)

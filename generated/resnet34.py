@@ -61,11 +61,21 @@ class Basic(nn.Module):
 
 
 class Resnet34(nn.Module):
-    """ResNet-34 (He et al., 2015); torchvision naming."""
+    """ResNet-34 (He et al., 2015); torchvision naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`.
+    """
+
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            64,
+            kernel_size=7,
+            stride=2,
+            padding=3,
+            bias=False,
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -90,7 +100,7 @@ class Resnet34(nn.Module):
             Basic(512, 512),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, 1000)
+        self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 64 x 112 x 112
@@ -107,6 +117,6 @@ class Resnet34(nn.Module):
         return x
 
 
-def resnet34() -> Resnet34:
+def resnet34(num_classes: int = 1000, in_channels: int = 3) -> Resnet34:
     """The network of spec `resnet34` (num_classes=1000, in_channels=3)."""
-    return Resnet34()
+    return Resnet34(num_classes=num_classes, in_channels=in_channels)

@@ -114,40 +114,57 @@ class Bottleneck(nn.Module):
 
 
 class Resnet50(nn.Module):
-    """ResNet-50 (He et al., 2015); torchvision naming."""
+    """ResNet-50 (He et al., 2015); torchvision naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `groups`,
+    `width_per_group`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        groups: int = 1,
+        width_per_group: int = 64,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            64,
+            kernel_size=7,
+            stride=2,
+            padding=3,
+            bias=False,
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(64, 64),
-            Bottleneck(256, 64),
-            Bottleneck(256, 64),
+            Bottleneck(64, 64, groups=groups, base_width=width_per_group),
+            Bottleneck(256, 64, groups=groups, base_width=width_per_group),
+            Bottleneck(256, 64, groups=groups, base_width=width_per_group),
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, 128, stride=2),
-            Bottleneck(512, 128),
-            Bottleneck(512, 128),
-            Bottleneck(512, 128),
+            Bottleneck(256, 128, stride=2, groups=groups, base_width=width_per_group),
+            Bottleneck(512, 128, groups=groups, base_width=width_per_group),
+            Bottleneck(512, 128, groups=groups, base_width=width_per_group),
+            Bottleneck(512, 128, groups=groups, base_width=width_per_group),
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, 256, stride=2),
-            Bottleneck(1024, 256),
-            Bottleneck(1024, 256),
-            Bottleneck(1024, 256),
-            Bottleneck(1024, 256),
-            Bottleneck(1024, 256),
+            Bottleneck(512, 256, stride=2, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, 512, stride=2),
-            Bottleneck(2048, 512),
-            Bottleneck(2048, 512),
+            Bottleneck(1024, 512, stride=2, groups=groups, base_width=width_per_group),
+            Bottleneck(2048, 512, groups=groups, base_width=width_per_group),
+            Bottleneck(2048, 512, groups=groups, base_width=width_per_group),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2048, 1000)
+        self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 64 x 112 x 112
@@ -164,8 +181,18 @@ class Resnet50(nn.Module):
         return x
 
 
-def resnet50() -> Resnet50:
+def resnet50(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    groups: int = 1,
+    width_per_group: int = 64,
+) -> Resnet50:
     """The network of spec `resnet50` (num_classes=1000, in_channels=3, groups=1,
     width_per_group=64).
     """
-    return Resnet50()
+    return Resnet50(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        groups=groups,
+        width_per_group=width_per_group,
+    )

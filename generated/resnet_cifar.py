@@ -67,11 +67,17 @@ class BasicA(nn.Module):
 
 
 class ResnetCifar(nn.Module):
-    """CIFAR ResNet-(6n+2) with option-A shortcuts (He et al., 2015, sec. 4.2)."""
+    """CIFAR ResNet-(6n+2) with option-A shortcuts (He et al., 2015, sec. 4.2).
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`.
+
+    Fixed when compiled: `depth=20`, `width=16` (the code does not follow what
+    changing them changes; compile again with `--set NAME=VALUE`).
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, kernel_size=3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 16, kernel_size=3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU(inplace=True)
         self.layer1 = nn.Sequential(BasicA(16, 16), BasicA(16, 16), BasicA(16, 16))
@@ -86,7 +92,7 @@ class ResnetCifar(nn.Module):
             BasicA(64, 64),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, 10)
+        self.fc = nn.Linear(64, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 16 x 32 x 32
@@ -101,8 +107,8 @@ class ResnetCifar(nn.Module):
         return x
 
 
-def resnet_cifar() -> ResnetCifar:
+def resnet_cifar(num_classes: int = 10, in_channels: int = 3) -> ResnetCifar:
     """The network of spec `resnet_cifar` (depth=20, width=16, num_classes=10,
     in_channels=3).
     """
-    return ResnetCifar()
+    return ResnetCifar(num_classes=num_classes, in_channels=in_channels)

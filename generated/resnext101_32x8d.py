@@ -114,57 +114,74 @@ class Bottleneck(nn.Module):
 
 
 class Resnext101_32x8d(nn.Module):
-    """ResNeXt-101 32x8d (Xie et al., 2016); torchvision naming."""
+    """ResNeXt-101 32x8d (Xie et al., 2016); torchvision naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `groups`,
+    `width_per_group`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        groups: int = 32,
+        width_per_group: int = 8,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            64,
+            kernel_size=7,
+            stride=2,
+            padding=3,
+            bias=False,
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(64, 64, groups=32, base_width=8),
-            Bottleneck(256, 64, groups=32, base_width=8),
-            Bottleneck(256, 64, groups=32, base_width=8),
+            Bottleneck(64, 64, groups=groups, base_width=width_per_group),
+            Bottleneck(256, 64, groups=groups, base_width=width_per_group),
+            Bottleneck(256, 64, groups=groups, base_width=width_per_group),
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, 128, stride=2, groups=32, base_width=8),
-            Bottleneck(512, 128, groups=32, base_width=8),
-            Bottleneck(512, 128, groups=32, base_width=8),
-            Bottleneck(512, 128, groups=32, base_width=8),
+            Bottleneck(256, 128, stride=2, groups=groups, base_width=width_per_group),
+            Bottleneck(512, 128, groups=groups, base_width=width_per_group),
+            Bottleneck(512, 128, groups=groups, base_width=width_per_group),
+            Bottleneck(512, 128, groups=groups, base_width=width_per_group),
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, 256, stride=2, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
-            Bottleneck(1024, 256, groups=32, base_width=8),
+            Bottleneck(512, 256, stride=2, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
+            Bottleneck(1024, 256, groups=groups, base_width=width_per_group),
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, 512, stride=2, groups=32, base_width=8),
-            Bottleneck(2048, 512, groups=32, base_width=8),
-            Bottleneck(2048, 512, groups=32, base_width=8),
+            Bottleneck(1024, 512, stride=2, groups=groups, base_width=width_per_group),
+            Bottleneck(2048, 512, groups=groups, base_width=width_per_group),
+            Bottleneck(2048, 512, groups=groups, base_width=width_per_group),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2048, 1000)
+        self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 64 x 112 x 112
@@ -181,8 +198,18 @@ class Resnext101_32x8d(nn.Module):
         return x
 
 
-def resnext101_32x8d() -> Resnext101_32x8d:
+def resnext101_32x8d(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    groups: int = 32,
+    width_per_group: int = 8,
+) -> Resnext101_32x8d:
     """The network of spec `resnext101_32x8d` (num_classes=1000, in_channels=3,
     groups=32, width_per_group=8).
     """
-    return Resnext101_32x8d()
+    return Resnext101_32x8d(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        groups=groups,
+        width_per_group=width_per_group,
+    )

@@ -114,40 +114,55 @@ class Bottleneck(nn.Module):
 
 
 class SeResnet50(nn.Module):
-    """SE-ResNet-50 (Hu et al., 2017); timm seresnet50 naming."""
+    """SE-ResNet-50 (Hu et al., 2017); timm seresnet50 naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `reduction`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        reduction: int = 16,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            64,
+            kernel_size=7,
+            stride=2,
+            padding=3,
+            bias=False,
+        )
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(64, 64, se_reduction=16),
-            Bottleneck(256, 64, se_reduction=16),
-            Bottleneck(256, 64, se_reduction=16),
+            Bottleneck(64, 64, se_reduction=reduction),
+            Bottleneck(256, 64, se_reduction=reduction),
+            Bottleneck(256, 64, se_reduction=reduction),
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, 128, stride=2, se_reduction=16),
-            Bottleneck(512, 128, se_reduction=16),
-            Bottleneck(512, 128, se_reduction=16),
-            Bottleneck(512, 128, se_reduction=16),
+            Bottleneck(256, 128, stride=2, se_reduction=reduction),
+            Bottleneck(512, 128, se_reduction=reduction),
+            Bottleneck(512, 128, se_reduction=reduction),
+            Bottleneck(512, 128, se_reduction=reduction),
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, 256, stride=2, se_reduction=16),
-            Bottleneck(1024, 256, se_reduction=16),
-            Bottleneck(1024, 256, se_reduction=16),
-            Bottleneck(1024, 256, se_reduction=16),
-            Bottleneck(1024, 256, se_reduction=16),
-            Bottleneck(1024, 256, se_reduction=16),
+            Bottleneck(512, 256, stride=2, se_reduction=reduction),
+            Bottleneck(1024, 256, se_reduction=reduction),
+            Bottleneck(1024, 256, se_reduction=reduction),
+            Bottleneck(1024, 256, se_reduction=reduction),
+            Bottleneck(1024, 256, se_reduction=reduction),
+            Bottleneck(1024, 256, se_reduction=reduction),
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, 512, stride=2, se_reduction=16),
-            Bottleneck(2048, 512, se_reduction=16),
-            Bottleneck(2048, 512, se_reduction=16),
+            Bottleneck(1024, 512, stride=2, se_reduction=reduction),
+            Bottleneck(2048, 512, se_reduction=reduction),
+            Bottleneck(2048, 512, se_reduction=reduction),
         )
         self.global_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.fc = nn.Linear(2048, 1000)
+        self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 64 x 112 x 112
@@ -163,8 +178,16 @@ class SeResnet50(nn.Module):
         return x
 
 
-def se_resnet50() -> SeResnet50:
+def se_resnet50(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    reduction: int = 16,
+) -> SeResnet50:
     """The network of spec `se_resnet50` (num_classes=1000, in_channels=3,
     reduction=16).
     """
-    return SeResnet50()
+    return SeResnet50(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        reduction=reduction,
+    )

@@ -102,12 +102,24 @@ class InvertedResidual(nn.Module):
 
 
 class ShufflenetV2X0_5(nn.Module):
-    """ShuffleNet V2 0.5x (Ma et al., 2018); torchvision naming."""
+    """ShuffleNet V2 0.5x (Ma et al., 2018); torchvision naming.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `conv5_out`.
+
+    Fixed when compiled: `stage2_out=48`, `stage3_out=96`, `stage4_out=192` (the
+    code does not follow what changing them changes; compile again with `--set
+    NAME=VALUE`).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        conv5_out: int = 1024,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(
-            nn.Conv2d(3, 24, kernel_size=3, stride=2, padding=1, bias=False),
+            nn.Conv2d(in_channels, 24, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(24),
             nn.ReLU(inplace=True),
         )
@@ -135,11 +147,11 @@ class ShufflenetV2X0_5(nn.Module):
             InvertedResidual(192, 192),
         )
         self.conv5 = nn.Sequential(
-            nn.Conv2d(192, 1024, kernel_size=1, bias=False),
-            nn.BatchNorm2d(1024),
+            nn.Conv2d(192, conv5_out, kernel_size=1, bias=False),
+            nn.BatchNorm2d(conv5_out),
             nn.ReLU(inplace=True),
         )
-        self.fc = nn.Linear(1024, 1000)
+        self.fc = nn.Linear(conv5_out, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 24 x 112 x 112
@@ -153,8 +165,16 @@ class ShufflenetV2X0_5(nn.Module):
         return x
 
 
-def shufflenet_v2_x0_5() -> ShufflenetV2X0_5:
+def shufflenet_v2_x0_5(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    conv5_out: int = 1024,
+) -> ShufflenetV2X0_5:
     """The network of spec `shufflenet_v2_x0_5` (num_classes=1000, in_channels=3,
     stage2_out=48, stage3_out=96, stage4_out=192, conv5_out=1024).
     """
-    return ShufflenetV2X0_5()
+    return ShufflenetV2X0_5(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        conv5_out=conv5_out,
+    )

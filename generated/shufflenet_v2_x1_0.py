@@ -105,12 +105,17 @@ class InvertedResidual(nn.Module):
 class ShufflenetV2X1_0(nn.Module):
     """ShuffleNet V2 (Ma et al., 2018); torchvision naming; `width` selects
     0.5x/1.0x/1.5x/2.0x.
+
+    Arguments: the spec parameters `num_classes`, `in_channels`.
+
+    Fixed when compiled: `width=1.0` (the code does not follow what changing them
+    changes; compile again with `--set NAME=VALUE`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(
-            nn.Conv2d(3, 24, kernel_size=3, stride=2, padding=1, bias=False),
+            nn.Conv2d(in_channels, 24, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(24),
             nn.ReLU(inplace=True),
         )
@@ -142,7 +147,7 @@ class ShufflenetV2X1_0(nn.Module):
             nn.BatchNorm2d(1024),
             nn.ReLU(inplace=True),
         )
-        self.fc = nn.Linear(1024, 1000)
+        self.fc = nn.Linear(1024, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 24 x 112 x 112
@@ -156,8 +161,11 @@ class ShufflenetV2X1_0(nn.Module):
         return x
 
 
-def shufflenet_v2_x1_0() -> ShufflenetV2X1_0:
+def shufflenet_v2_x1_0(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+) -> ShufflenetV2X1_0:
     """The network of spec `shufflenet_v2_x1_0` (num_classes=1000, in_channels=3,
     width=1.0).
     """
-    return ShufflenetV2X1_0()
+    return ShufflenetV2X1_0(num_classes=num_classes, in_channels=in_channels)

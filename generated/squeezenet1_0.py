@@ -45,12 +45,20 @@ class Fire(nn.Module):
 
 
 class Squeezenet1_0(nn.Module):
-    """SqueezeNet 1.0 (Iandola et al., 2016); torchvision layer names."""
+    """SqueezeNet 1.0 (Iandola et al., 2016); torchvision layer names.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 96, kernel_size=7, stride=2),
+            nn.Conv2d(in_channels, 96, kernel_size=7, stride=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
             Fire(96, 16, 64, 64),
@@ -65,8 +73,8 @@ class Squeezenet1_0(nn.Module):
             Fire(512, 64, 256, 256),
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(),
-            nn.Conv2d(512, 1000, kernel_size=1),
+            nn.Dropout(p=dropout),
+            nn.Conv2d(512, num_classes, kernel_size=1),
             nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(1),
         )
@@ -78,8 +86,16 @@ class Squeezenet1_0(nn.Module):
         return x
 
 
-def squeezenet1_0() -> Squeezenet1_0:
+def squeezenet1_0(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.5,
+) -> Squeezenet1_0:
     """The network of spec `squeezenet1_0` (num_classes=1000, in_channels=3,
     dropout=0.5).
     """
-    return Squeezenet1_0()
+    return Squeezenet1_0(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dropout=dropout,
+    )

@@ -15,12 +15,20 @@ from torch import Tensor, nn
 
 
 class Vgg11(nn.Module):
-    """VGG-11 (Simonyan & Zisserman, 2015), configuration A; torchvision layer names."""
+    """VGG-11 (Simonyan & Zisserman, 2015), configuration A; torchvision layer names.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, padding=1),
+            nn.Conv2d(in_channels, 64, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
             nn.Conv2d(64, 128, kernel_size=3, padding=1),
@@ -46,11 +54,11 @@ class Vgg11(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
-            nn.Linear(4096, 1000),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -61,6 +69,6 @@ class Vgg11(nn.Module):
         return x
 
 
-def vgg11() -> Vgg11:
+def vgg11(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> Vgg11:
     """The network of spec `vgg11` (num_classes=1000, in_channels=3, dropout=0.5)."""
-    return Vgg11()
+    return Vgg11(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

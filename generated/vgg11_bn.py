@@ -18,12 +18,19 @@ from torch import Tensor, nn
 class Vgg11Bn(nn.Module):
     """VGG-11 with batch norm (Simonyan & Zisserman, 2015), configuration A;
     torchvision layer names.
+
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, padding=1),
+            nn.Conv2d(in_channels, 64, kernel_size=3, padding=1),
             nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2),
@@ -57,11 +64,11 @@ class Vgg11Bn(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
-            nn.Linear(4096, 1000),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -72,6 +79,10 @@ class Vgg11Bn(nn.Module):
         return x
 
 
-def vgg11_bn() -> Vgg11Bn:
+def vgg11_bn(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.5,
+) -> Vgg11Bn:
     """The network of spec `vgg11_bn` (num_classes=1000, in_channels=3, dropout=0.5)."""
-    return Vgg11Bn()
+    return Vgg11Bn(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

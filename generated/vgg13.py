@@ -15,12 +15,20 @@ from torch import Tensor, nn
 
 
 class Vgg13(nn.Module):
-    """VGG-13 (Simonyan & Zisserman, 2015), configuration B; torchvision layer names."""
+    """VGG-13 (Simonyan & Zisserman, 2015), configuration B; torchvision layer names.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, padding=1),
+            nn.Conv2d(in_channels, 64, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
             nn.Conv2d(64, 64, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
@@ -50,11 +58,11 @@ class Vgg13(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
-            nn.Linear(4096, 1000),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -65,6 +73,6 @@ class Vgg13(nn.Module):
         return x
 
 
-def vgg13() -> Vgg13:
+def vgg13(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> Vgg13:
     """The network of spec `vgg13` (num_classes=1000, in_channels=3, dropout=0.5)."""
-    return Vgg13()
+    return Vgg13(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

@@ -15,12 +15,20 @@ from torch import Tensor, nn
 
 
 class Vgg16(nn.Module):
-    """VGG-16 (Simonyan & Zisserman, 2015), configuration D; torchvision layer names."""
+    """VGG-16 (Simonyan & Zisserman, 2015), configuration D; torchvision layer names.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, padding=1),
+            nn.Conv2d(in_channels, 64, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
             nn.Conv2d(64, 64, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
@@ -56,11 +64,11 @@ class Vgg16(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
-            nn.Linear(4096, 1000),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -71,6 +79,6 @@ class Vgg16(nn.Module):
         return x
 
 
-def vgg16() -> Vgg16:
+def vgg16(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> Vgg16:
     """The network of spec `vgg16` (num_classes=1000, in_channels=3, dropout=0.5)."""
-    return Vgg16()
+    return Vgg16(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

@@ -18,12 +18,19 @@ from torch import Tensor, nn
 class Vgg16Bn(nn.Module):
     """VGG-16 with batch norm (Simonyan & Zisserman, 2015), configuration D;
     torchvision layer names.
+
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, padding=1),
+            nn.Conv2d(in_channels, 64, kernel_size=3, padding=1),
             nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
             nn.Conv2d(64, 64, kernel_size=3, padding=1),
@@ -72,11 +79,11 @@ class Vgg16Bn(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
-            nn.Linear(4096, 1000),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -87,6 +94,10 @@ class Vgg16Bn(nn.Module):
         return x
 
 
-def vgg16_bn() -> Vgg16Bn:
+def vgg16_bn(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.5,
+) -> Vgg16Bn:
     """The network of spec `vgg16_bn` (num_classes=1000, in_channels=3, dropout=0.5)."""
-    return Vgg16Bn()
+    return Vgg16Bn(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

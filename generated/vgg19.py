@@ -15,12 +15,20 @@ from torch import Tensor, nn
 
 
 class Vgg19(nn.Module):
-    """VGG-19 (Simonyan & Zisserman, 2015), configuration E; torchvision layer names."""
+    """VGG-19 (Simonyan & Zisserman, 2015), configuration E; torchvision layer names.
 
-    def __init__(self) -> None:
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, padding=1),
+            nn.Conv2d(in_channels, 64, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
             nn.Conv2d(64, 64, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
@@ -62,11 +70,11 @@ class Vgg19(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
-            nn.Linear(4096, 1000),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -77,6 +85,6 @@ class Vgg19(nn.Module):
         return x
 
 
-def vgg19() -> Vgg19:
+def vgg19(num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5) -> Vgg19:
     """The network of spec `vgg19` (num_classes=1000, in_channels=3, dropout=0.5)."""
-    return Vgg19()
+    return Vgg19(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

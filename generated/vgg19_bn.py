@@ -18,12 +18,19 @@ from torch import Tensor, nn
 class Vgg19Bn(nn.Module):
     """VGG-19 with batch norm (Simonyan & Zisserman, 2015), configuration E;
     torchvision layer names.
+
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, padding=1),
+            nn.Conv2d(in_channels, 64, kernel_size=3, padding=1),
             nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
             nn.Conv2d(64, 64, kernel_size=3, padding=1),
@@ -81,11 +88,11 @@ class Vgg19Bn(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
-            nn.Linear(4096, 1000),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -96,6 +103,10 @@ class Vgg19Bn(nn.Module):
         return x
 
 
-def vgg19_bn() -> Vgg19Bn:
+def vgg19_bn(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.5,
+) -> Vgg19Bn:
     """The network of spec `vgg19_bn` (num_classes=1000, in_channels=3, dropout=0.5)."""
-    return Vgg19Bn()
+    return Vgg19Bn(num_classes=num_classes, in_channels=in_channels, dropout=dropout)

@@ -205,7 +205,8 @@ def test_resnet18_reads_like_torchvision():
     assert "out = out + identity" in source
     assert "self.layer2 = nn.Sequential(Basic(64, 128, stride=2), Basic(128, 128))" in source
     assert "x = self.layer4(x)  # N x 512 x 7 x 7" in source
-    assert "def resnet18() -> Resnet18:" in source
+    assert "def resnet18(num_classes: int = 1000, in_channels: int = 3) -> Resnet18:" in source
+    assert "self.fc = nn.Linear(512, num_classes)" in source
 
 
 # --- the compile command --------------------------------------------------------------------------
@@ -217,8 +218,9 @@ def test_compile_writes_to_stdout_and_to_a_file(tmp_path, capsys):
     target = tmp_path / "lenet.py"
     assert main(["compile", spec, "-o", str(target), "--set", "num_classes=3"]) == 0
     written = target.read_text(encoding="utf-8")
-    assert printed.startswith('"""LeNet-5') and "nn.Linear(84, 10)" in printed
-    assert "nn.Linear(84, 3)" in written
+    assert printed.startswith('"""LeNet-5') and "nn.Linear(84, num_classes)" in printed
+    assert "def lenet(num_classes: int = 10," in printed
+    assert "def lenet(num_classes: int = 3," in written  # --set gives the default
 
 
 def test_a_failed_compile_leaves_the_output_file_alone(write_spec, tmp_path, capsys):
@@ -307,6 +309,27 @@ def test_constructs_compile_to_code_that_matches_the_static_analysis(write_spec)
     assert set(model.state_dict()) == _static_state_keys(graph)
 
 
+COMPILES = sorted((ROOT / "tests" / "corpus" / "compiles").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", COMPILES, ids=lambda p: p.stem)
+def test_specs_that_check_compile_build_and_match_the_analysis(path, capsys):
+    """Specs that once passed `check` and then crashed `compile` (a `pair` parameter given an int,
+    an infinite default, layers under a false `when:` that would not fit) compile, import, and
+    agree with the static analysis."""
+    import torch
+
+    from archdsl.builder import check_model, load_generated
+
+    assert main(["check", str(path)]) == 0, capsys.readouterr().err
+    graph = archdsl.load(path)
+    generated = generate(graph)
+    model = getattr(load_generated(generated), generated.factory)().eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, *graph.input_shape))
+    assert check_model(graph, model, out) == []
+
+
 def _static_state_keys(graph) -> set[str]:
     """Parameter and buffer names the static graph implies (conv/linear/bn)."""
     keys = set()
@@ -390,7 +413,8 @@ def test_generated_zoo_is_up_to_date():
 
 def test_every_zoo_block_has_one_generic_class():
     """A class "written for one use" means the generator could not express a size or count
-    symbolically: a new op needs its rule in archdsl/codegen/shapes.py."""
+    symbolically: a new op's shape rule must run on symbolic sizes (arithmetic, with its checks
+    written through ``ops.common.violated``)."""
     for path in sorted((ROOT / "generated").glob("*.py")):
         assert "Written for one use" not in path.read_text(encoding="utf-8"), path.name
 
@@ -497,3 +521,84 @@ def test_conditions_simplify_what_they_decide():
     assert "if stride > 1:" in block
     assert " else in_channels" not in block  # inside `if stride > 1` the first branch did not run
     assert "if self.stride == 1:" in block and "if self.stride > 1:" in block
+
+
+# --- one op, one place ----------------------------------------------------------------------------
+
+def _op_name_tests(path: Path) -> list[str]:
+    """Where a module compares something with an op's name, or keys a table by op names."""
+    from archdsl.ops import REGISTRY
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for operand in operands:
+                elements = operand.elts if isinstance(operand, (ast.Set, ast.Tuple, ast.List)) \
+                    else [operand]
+                if any(isinstance(e, ast.Constant) and e.value in REGISTRY for e in elements):
+                    found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value in REGISTRY
+                                                for k in node.keys):
+            found.append(f"{path.name}:{node.lineno}: a table keyed by op names")
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) == "frozenset" and any(
+                isinstance(e, ast.Constant) and e.value in REGISTRY
+                for a in node.args for e in getattr(a, "elts", [])):
+            found.append(f"{path.name}:{node.lineno}: a set of op names")
+    return found
+
+
+def test_the_compiler_asks_the_ops_and_never_tests_their_names():
+    """Code generation, expansion and the passes read op attributes (``passthrough``,
+    ``fresh_output``, ``module_form``, ``foldable_norm``...), never op names."""
+    package = ROOT / "archdsl"
+    modules = [*sorted((package / "codegen").glob("*.py")), *(package / name for name in (
+        "expand.py", "ir.py", "passes.py", "fold.py"))]
+    found = [hit for module in modules for hit in _op_name_tests(module)]
+    assert found == []
+
+
+# --- spec parameters as constructor arguments -------------------------------------------------------
+
+PARAMETERS = """
+    name: paramnet
+    input: [in_channels, 16, 16]
+    params: {num_classes: 10, in_channels: 3, depth: 2, p: 0.1}
+    checks: {"num_classes >= 2": "a classifier needs two classes"}
+    blocks:
+      unit:
+        params: {out: int}
+        body: [{conv: {out: out, k: 3, pad: 1}}, relu]
+    network:
+      - stem: {conv: {out: 8, k: 3, pad: 1}}
+      - layers: {repeat: depth, block: unit, args: {out: 8}}
+      - pool: {adaptive_avgpool: {size: 1}}
+      - flatten
+      - drop: {dropout: {p: p}}
+      - fc: {linear: {out: num_classes}}
+"""
+
+
+def test_spec_parameters_are_constructor_and_factory_arguments(write_spec):
+    """As torchvision's builders (``resnet50(num_classes=10)``): the parameters that pass through
+    to a layer are arguments with the spec's values as defaults, checked by the spec's checks;
+    one that counts repeats is written in, and the docstring says so."""
+    import torch
+
+    from archdsl.builder import load_generated
+
+    graph = archdsl.load(write_spec(PARAMETERS))
+    generated = generate(graph)
+    source = generated.source
+    init = "        num_classes: int = 10,\n        in_channels: int = 3,\n        p: float = 0.1,\n"
+    assert f"def __init__(\n        self,\n{init}    ) -> None:" in source
+    assert "def paramnet(num_classes: int = 10, in_channels: int = 3, p: float = 0.1)" in source
+    assert "Fixed when compiled: `depth=2`" in source
+    assert "nn.Linear(8, num_classes)" in source and "nn.Conv2d(in_channels, 8" in source
+    module = load_generated(generated)
+    model = module.paramnet(num_classes=4, in_channels=1).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, 16, 16)).shape == (2, 4)
+    assert module.paramnet().fc.out_features == 10
+    with pytest.raises(ValueError, match="a classifier needs two classes"):
+        module.paramnet(num_classes=1)

@@ -321,6 +321,9 @@ def test_report_runs_without_torch(small, tmp_path, no_torch_env):
         proc = python("-m", "archdsl", "report", str(small), "--format", fmt)
         assert proc.returncode == 0, proc.stderr
         assert "stem" in proc.stdout
+    proc = python("-m", "archdsl", "report", str(small), "--symbolic", "H,W,num_classes")
+    assert proc.returncode == 0, proc.stderr  # the formulas too (SymPy, not torch)
+    assert "params = " in proc.stdout and "num_classes" in proc.stdout
     code = textwrap.dedent(f"""
         import sys, archdsl
         a = archdsl.analyze(archdsl.load({str(small)!r}))

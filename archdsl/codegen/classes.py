@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from ..spec import BlockDef
+from ..ir import Graph
+from ..spec import BlockDef, Spec
+from .namespace import Namespace
 
-__all__ = ["BODY_INDENT", "BlockInfo", "ClassPlan", "ModulePlan"]
+__all__ = ["BODY_INDENT", "BlockInfo", "ClassPlan", "ModulePlan", "Planning"]
 
 BODY_INDENT = 8  # statements of a method: class -> def -> body
 
@@ -32,11 +35,11 @@ class ModulePlan:
 
     name: str
     file: str
-    doc: list[str]
     classes: list[ClassPlan]
     network: str
     factory: str
-    helpers: list[str] = field(default_factory=list)
+    factory_params: list[str] = field(default_factory=list)  # ``num_classes: int = 1000``
+    factory_args: list[str] = field(default_factory=list)  # passed on by keyword: ``num_classes``
 
 
 @dataclass
@@ -48,3 +51,22 @@ class BlockInfo:
     params: dict[str, str]
     uses_hw: bool = False
     plan: ClassPlan | None = None
+
+
+class Planning(Protocol):
+    """What a class translator asks of the module planner (:class:`~archdsl.codegen.plan.Planner`)."""
+
+    graph: Graph
+    spec: Spec
+    globals: Namespace
+    outputs_class: str
+    dense_class: str
+    dense_used: bool
+
+    def block_info(self, name: str, call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
+                   ) -> BlockInfo | None: ...
+
+    def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...]) -> str: ...
+
+    def block_output(self, block: BlockDef, args: dict[str, Any],
+                     in_shape: tuple[Any, ...]) -> tuple[Any, ...]: ...

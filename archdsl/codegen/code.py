@@ -178,7 +178,12 @@ class Comment:
     text: str
 
 
-Stmt = Assign | If | ExprStmt | Return | Comment
+@dataclass
+class Raise:
+    value: Any
+
+
+Stmt = Assign | If | ExprStmt | Return | Comment | Raise
 
 
 def render_block(stmts: list[Stmt], indent: int) -> list[str]:
@@ -202,6 +207,8 @@ def _render(stmt: Stmt, indent: int) -> list[str]:
         return lines
     if isinstance(stmt, Return):
         return layout(to_node(stmt.value), indent, "return ")
+    if isinstance(stmt, Raise):
+        return layout(to_node(stmt.value), indent, "raise ")
     if isinstance(stmt, ExprStmt):
         return layout(to_node(stmt.value), indent)
     return _render_assign(stmt, indent)

@@ -14,7 +14,9 @@ from typing import Any
 
 import jinja2
 
+from ..analysis import analyze
 from ..ir import Graph
+from .code import Return, render_block
 from .plan import ClassPlan, ModulePlan, make_plan
 from .pysrc import LINE_LENGTH, docstring_lines
 
@@ -83,15 +85,16 @@ def _wrap(paragraph: list[str], width: int) -> list[str]:
     return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
-def signature(name: str, params: list[str], returns: str, indent: int) -> list[str]:
+def signature(name: str, params: list[str], returns: str, indent: int,
+              method: bool = True) -> list[str]:
     """``def name(self, ...) -> returns:`` on one line, or one parameter per line."""
     pad = " " * indent
-    flat = f"{pad}def {name}(self{''.join(', ' + p for p in params)}) -> {returns}:"
+    params = ["self", *params] if method else params
+    flat = f"{pad}def {name}({', '.join(params)}) -> {returns}:"
     if len(flat) <= LINE_LENGTH:
         return [flat]
     inner = " " * (indent + 4)
-    return ([f"{pad}def {name}(", f"{inner}self,"] + [f"{inner}{p}," for p in params]
-            + [f"{pad}) -> {returns}:"])
+    return [f"{pad}def {name}("] + [f"{inner}{p}," for p in params] + [f"{pad}) -> {returns}:"]
 
 
 def module_doc(graph: Graph, plan: ModulePlan) -> list[str]:
@@ -127,20 +130,8 @@ def _dims(shape: tuple[int, ...]) -> str:
 
 def _totals(graph: Graph) -> tuple[int, int, int]:
     """Parameters, trainable parameters and MACs, from the static analysis."""
-    try:
-        from ..analysis import analyze
-    except ImportError:  # pragma: no cover - analysis is part of the package
-        analyze = None
-    if analyze is not None:
-        result = analyze(graph)
-        return result.params, result.trainable_params, result.macs
-    params = trainable = macs = 0
-    for node in graph.op_nodes():
-        count = node.opdef.params(node.attrs, list(node.in_shapes), node.shape)
-        params += count
-        trainable += 0 if node.freeze else count
-        macs += node.opdef.macs(node.attrs, list(node.in_shapes), node.shape)
-    return params, trainable, macs
+    result = analyze(graph)
+    return result.params, result.trainable_params, result.macs
 
 
 def _class_context(cls: ClassPlan) -> dict[str, Any]:
@@ -173,10 +164,14 @@ def render_module(graph: Graph, plan: ModulePlan) -> str:
     helpers = [h for h in _HELPERS if h in used]
     settings = ", ".join(f"{k}={v!r}" for k, v in graph.params.items()) or "no parameters"
     factory_doc = docstring(docstring_lines(f"The network of spec `{graph.name}` ({settings})."), 4)
+    factory = signature(plan.factory, plan.factory_params, plan.network, 0, method=False)
+    build = ast.Call(ast.Name(plan.network, ast.Load()), [], [
+        ast.keyword(arg, ast.Name(arg, ast.Load())) for arg in plan.factory_args])
+    factory_return = render_block([Return(build)], 4)
     module_docstring = docstring(docstring_lines("\n".join(module_doc(graph, plan))), 0)
     return env.get_template("module.py.j2").render(
         doc=module_docstring, imports=[g for g in imports if g], helpers=helpers, body=body,
-        plan=plan, factory_doc=factory_doc)
+        plan=plan, factory_doc=factory_doc, factory=factory, factory_return=factory_return)
 
 
 @dataclass(frozen=True)

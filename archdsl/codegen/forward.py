@@ -17,18 +17,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..ops import REGISTRY
 from .code import Assign, If, Inplace, Return, Stmt
 from .namespace import GENERATED_NAMES, PYTHON_NAMES
 from .pysrc import parse_expr
 from .sym import MISSING, probe_of
 
-__all__ = ["SAFE_PRODUCERS", "FAssign", "FIf", "FValue", "ForwardBuilder", "shape_comment"]
+__all__ = ["FAssign", "FIf", "FValue", "ForwardBuilder", "fresh_output", "shape_comment"]
 
-# Ops whose output is a new tensor that their backward does not need: a ReLU may overwrite it.
-SAFE_PRODUCERS = frozenset({
-    "conv", "linear", "bn", "groupnorm", "layernorm", "add", "mul", "concat", "maxpool", "avgpool",
-    "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "pad_channels",
-})
+
+def fresh_output(op: str | None) -> bool:
+    """Did op ``op`` make a new tensor its backward does not read (a ReLU may overwrite it)?"""
+    return op is not None and REGISTRY[op].fresh_output
+
 
 _MARKER = re.compile(r"^__v(\d+)__$")
 
@@ -53,6 +54,7 @@ class FAssign:
     inputs: list[FValue]
     inplace: Inplace | None = None
     pos: int = 0
+    comment: str | None = None  # the shape comment (``N x 64 x 56 x 56``)
 
 
 @dataclass(eq=False)
@@ -84,11 +86,12 @@ def shape_comment(shape: tuple[Any, ...]) -> str | None:
 class ForwardBuilder:
     """Collects the forward statements of one class."""
 
-    def __init__(self, input_shape: tuple[Any, ...]):
+    def __init__(self, input_shape: tuple[Any, ...], comments: bool = True):
         self.input = FValue(input_shape)
         self.input.var = "x"
         self.stmts: list[Any] = []
         self._sink = self.stmts
+        self.comments = comments  # shape comments from the probes (of a real instance)
 
     def assign(self, template: str, inputs: list[FValue], shape: tuple[Any, ...], *,
                op: str | None = None, hint: str | FValue | None = None,
@@ -101,7 +104,8 @@ class ForwardBuilder:
         if transform is not None:
             expr = transform(expr)
         out = FValue(shape, hint, op)
-        self._sink.append(FAssign(out, expr, list(inputs), inplace))
+        comment = shape_comment(shape) if self.comments else None
+        self._sink.append(FAssign(out, expr, list(inputs), inplace, comment=comment))
         return out
 
     @contextmanager
@@ -171,7 +175,7 @@ def _decide_inplace(stmts: list[Any]) -> None:
             _decide_inplace(stmt.body)
         elif isinstance(stmt, FAssign) and stmt.inplace is not None:
             source = stmt.inputs[0]
-            stmt.inplace.safe = source.op in SAFE_PRODUCERS and source.uses == 1
+            stmt.inplace.safe = fresh_output(source.op) and source.uses == 1
 
 
 class _Namer:
@@ -222,7 +226,7 @@ class _Namer:
         var = stmt.out.forced or self.fresh(self.base_of(stmt.out, stmt.inputs), stmt.pos)
         expr = _with_vars(stmt.expr, stmt.inputs, resolve)
         self.bind(stmt.out, var)
-        return Assign(var, expr, shape_comment(stmt.out.shape))
+        return Assign(var, expr, stmt.comment)
 
     def if_block(self, block: FIf, resolve: Callable[[ast.expr], ast.expr]) -> list[Stmt]:
         before: list[Stmt] = []

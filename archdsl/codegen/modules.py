@@ -31,20 +31,16 @@ from .code import (
     SequentialExpr,
     Stmt,
 )
-from .forward import SAFE_PRODUCERS, FValue
+from .forward import FValue, fresh_output
 from .namespace import NotGeneric, check_attribute
-from .shapes import out_shape
 from .sym import MISSING, Sym, all_plain, is_known, probe_of, select
-from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs
+from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_lowering, op_shape
 
-__all__ = ["INPLACE_OPS", "MODULE_FORMS", "Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
-           "default_name", "frozen_ctx", "has_params", "is_default", "sequential_body",
+__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
+           "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
            "single_module"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
-INPLACE_OPS = frozenset({"relu", "relu6"})
-# Functional ops that have a module form, for use inside an nn.Sequential.
-MODULE_FORMS = {"flatten": "nn.Flatten()", "identity": "nn.Identity()"}
 
 
 @dataclass
@@ -80,13 +76,14 @@ class Ctx:
     parent: Ctx | None = None
     block_input: FValue | None = None
     frozen: bool = False
+    dense: bool = False  # members of a DenseBlock (an nn.ModuleDict), else of an nn.Sequential
 
     def with_env(self, env: Env) -> Ctx:
         return replace(self, env=env)
 
-    def child(self, numbered: bool) -> Ctx:
+    def child(self, numbered: bool, dense: bool = False) -> Ctx:
         return Ctx(self.env, numbered, parent=self, block_input=self.block_input,
-                   frozen=self.frozen)
+                   frozen=self.frozen, dense=dense)
 
 
 class ModuleMaker:
@@ -97,7 +94,7 @@ class ModuleMaker:
                  shapes: list[Shape]) -> tuple[dict[str, Any], Shape]:
         """An op's attributes (finalised) and output shape, plain or symbolic."""
         attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
-        return attrs, out_shape(op, attrs, shapes)
+        return attrs, op_shape(op, attrs, shapes, call.loc)
 
     def ctor(self, op: Op, lowering: Lowering, ctx: Ctx, call: Call) -> tuple[Expr, Inplace | None]:
         """The op's module constructor (keywords equal to their defaults left out)."""
@@ -107,7 +104,7 @@ class ModuleMaker:
             if not is_known(value):
                 raise NotGeneric(Diagnostic(f"`{call.target}`: a size here cannot be computed in "
                                             "a generic class", call.loc))
-        inplace = Inplace() if lowering.inplace_ok and op.name in INPLACE_OPS else None
+        inplace = Inplace() if lowering.inplace_ok and op.inplace_in_code else None
         return Ctor(lowering.module, args, kwargs, inplace), inplace
 
     # --- single modules (attributes and nn.Sequential members) --------------------------------
@@ -141,11 +138,11 @@ class ModuleMaker:
     def op_module(self, call: Call, shape: Shape, ctx: Ctx) -> ModuleResult:
         op = REGISTRY[call.target]
         attrs, out = self.op_shape(op, call, ctx.env, [shape])
-        lowering = op.lower(Attrs(attrs), [shape], out)
+        lowering = op_lowering(op, attrs, [shape], out, call.loc)
         if lowering.module is None:
-            if call.target not in MODULE_FORMS:
+            if op.module_form is None:
                 raise self.fail(f"`{call.target}` has no module form for an nn.Sequential", call)
-            return ModuleResult(Code(MODULE_FORMS[call.target]), out, op.name, has_params=False)
+            return ModuleResult(Code(op.module_form), out, op.name, has_params=False)
         expr, inplace = self.ctor(op, lowering, ctx, call)
         return ModuleResult(expr, out, op.name, inplace, has_params(op, attrs, [shape], out))
 
@@ -160,7 +157,7 @@ class ModuleMaker:
             if key not in args:
                 args[key] = coerce_param(decl.default, decl.type)
         out = self.planner.block_output(block, args, shape)
-        info = self.planner.block_info(call.target)
+        info = self.planner.block_info(call.target, (args, shape))
         if info is None:  # no generic class: one class for this use
             if not all_plain(args) or not all_plain(shape):
                 raise NotGeneric(Diagnostic(f"block `{block.name}` is written per use and needs "
@@ -181,7 +178,7 @@ class ModuleMaker:
 
     def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx) -> ModuleResult:
         count = self.count(rep, ctx)
-        inner = ctx.child(numbered=False)
+        inner = ctx.child(numbered=False, dense=rep.dense)
         items: list[Item] = []
         features = shape
         channels = shape[0]
@@ -238,12 +235,12 @@ class ModuleMaker:
                 item_ctx = ctx.with_env(ctx.env.with_values(i=i))
                 new, out = self.chain(self.repeat_item(layer, i, item_ctx), out, item_ctx)
                 items.extend(new)
-        elif isinstance(layer, Call) and layer.target == "identity" and not layer.name \
-                and not layer.args:
+        elif passes_through(layer):
             return [], shape
         else:
             name = self.layer_name(layer, default_name(layer), ctx)
-            check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True)
+            check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
+                            container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
             result = self.module_of(layer, shape, ctx)
             items, out = [Item(name, layer.name is None, result)], result.shape
         if cond is not None:
@@ -308,7 +305,7 @@ def chainable(layer: Layer) -> bool:
     if isinstance(layer, Call):
         op = REGISTRY.get(layer.target)
         return layer.is_block or (op is not None and op.max_inputs == 1 and (
-            op.pytorch.startswith("nn.") or layer.target in MODULE_FORMS))
+            op.pytorch.startswith("nn.") or op.module_form is not None))
     if isinstance(layer, Seq):
         return bool(layer.name) or all(chainable(item) for item in layer.items)
     if isinstance(layer, Repeat):
@@ -320,8 +317,13 @@ def inplace_in_chain(items: list[Item]) -> None:
     """A ReLU in an nn.Sequential works in place when the member before it made a fresh tensor."""
     for before, item in pairwise(items):
         if item.module.inplace is not None:
-            item.module.inplace.safe = (before.cond is None
-                                        and before.module.op in SAFE_PRODUCERS)
+            item.module.inplace.safe = before.cond is None and fresh_output(before.module.op)
+
+
+def passes_through(layer: Layer, inputs: int = 1) -> bool:
+    """An unnamed use of a pass-through op (``identity``) without attributes: no module at all."""
+    return (isinstance(layer, Call) and not layer.is_block and REGISTRY[layer.target].passthrough
+            and not layer.name and not layer.args and inputs == 1)
 
 
 def default_name(layer: Layer) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from ..errors import Diagnostic, Loc, SpecError
 
 __all__ = [
+    "CONTAINER_ATTRIBUTES",
     "GENERATED_NAMES",
     "MODULE_ATTRIBUTES",
     "PYTHON_NAMES",
@@ -62,6 +63,13 @@ MODULE_ATTRIBUTES = frozenset({
     "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
     "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
     "training", "type", "xpu", "zero_grad",
+})
+
+# Methods nn.Sequential and nn.ModuleDict (the DenseBlock) add to nn.Module (torch 2.x): a member
+# named like one cannot be registered (``add_module`` refuses an existing attribute).
+CONTAINER_ATTRIBUTES = frozenset({
+    "append", "extend", "insert", "pop",  # nn.Sequential
+    "clear", "items", "keys", "update", "values",  # nn.ModuleDict
 })
 
 _ILLEGAL = re.compile(r"[^0-9A-Za-z_]")
@@ -152,8 +160,10 @@ def camel_case(name: str, fallback: str = "Net") -> str:
     return out
 
 
-def check_attribute(name: str, loc: Loc | None, *, numbered_ok: bool) -> str:
-    """Check that a spec name can be a submodule attribute as it is (it is the state_dict key)."""
+def check_attribute(name: str, loc: Loc | None, *, numbered_ok: bool,
+                    container: str | None = None) -> str:
+    """Check that a spec name can be a submodule attribute as it is (it is the state_dict key);
+    ``container`` names the nn.Sequential or nn.ModuleDict that holds it, if any."""
     if not _ATTRIBUTE.match(name) or keyword.iskeyword(name):
         raise CodegenError(Diagnostic(f"`{name}` cannot be a PyTorch attribute name", loc,
                                       expected="a Python identifier or a number"))
@@ -165,5 +175,11 @@ def check_attribute(name: str, loc: Loc | None, *, numbered_ok: bool) -> str:
     if name in MODULE_ATTRIBUTES:
         raise CodegenError(Diagnostic(
             f"the layer name `{name}` would hide nn.Module.{name} in the generated code", loc,
+            hint=f"rename the layer, e.g. `{name}_`"))
+    if container and name in CONTAINER_ATTRIBUTES:
+        raise CodegenError(Diagnostic(
+            f"the layer name `{name}` is a method of the {container} that holds it in the "
+            "generated code", loc, expected="a name that is not one of "
+            + ", ".join(f"`{n}`" for n in sorted(CONTAINER_ATTRIBUTES)),
             hint=f"rename the layer, e.g. `{name}_`"))
     return name

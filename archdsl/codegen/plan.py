@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import textwrap
 from typing import Any
 
 from ..errors import Diagnostic
@@ -17,7 +18,7 @@ from ..ir import Graph
 from ..spec import BlockDef, Spec
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
-from .sym import Sym
+from .sym import Sym, decisions
 from .translate import ClassBuilder
 
 __all__ = ["BODY_INDENT", "ClassPlan", "ModulePlan", "Planner", "make_plan"]
@@ -70,9 +71,12 @@ class Planner:
                     "needs different code for each", info.block.loc,
                     hint="define one block for images and one for flat features"))
 
-    def plan(self) -> ModulePlan:
+    def plan(self, ctor_params: tuple[str, ...] = ()) -> ModulePlan:
+        """The module; ``ctor_params`` are the spec parameters the network class takes."""
         builder = ClassBuilder(self, self.network_class)
-        network = builder.build_network()
+        network = builder.build_network(ctor_params)
+        if not _passed_through(network, set(builder.ctor_params.values())):
+            raise NotGeneric(Diagnostic("a spec parameter is computed with, not passed on", None))
         self._check_ranks()
         if self.dense_used:
             self.classes.append(_dense_class(self.dense_class))
@@ -82,24 +86,52 @@ class Planner:
                 ["The outputs in training mode: the main output first, then the auxiliary heads."],
                 fields=[f"{name}: Tensor" for name in builder.outputs], kind="outputs"))
         self.classes.append(network)
-        return ModulePlan(self.graph.name, os.path.basename(self.graph.file), [], self.classes,
-                          self.network_class, self.factory)
+        locals_ = builder.ctor_params.values()
+        return ModulePlan(self.graph.name, os.path.basename(self.graph.file), self.classes,
+                          self.network_class, self.factory,
+                          [p for p in network.params if p.split(":")[0] in locals_],
+                          list(locals_))
 
     # --- blocks ------------------------------------------------------------------------------
-    def block_info(self, name: str) -> BlockInfo | None:
+    def block_info(self, name: str, call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
+                   ) -> BlockInfo | None:
         """The generic class of block ``name``, planned on first use (callees before callers);
-        None when the block needs one class per use (see :meth:`special_class`)."""
+        None when the block needs one class per use (see :meth:`special_class`). ``call``: the
+        arguments and input shape of the use being translated."""
         if name not in self.blocks:
             block = self.spec.blocks[name]
             builder = ClassBuilder(self, self.block_classes[name])
             try:
-                info, plan = builder.build_block(block, self._instances.get(name))
+                before = decisions()
+                info, plan = builder.build_block(block, self._instances.get(name), call)
+                if decisions() != before:  # the probe shaped the code: check the others
+                    self._check_every_instance(info, plan)
             except NotGeneric:
                 self.blocks[name] = None
                 return None
             self.blocks[name] = info
             self.classes.append(plan)
         return self.blocks[name]
+
+    def _check_every_instance(self, info: BlockInfo, plan: ClassPlan) -> None:
+        """The class was written from its first instance, whose values decided the tests the ops'
+        shape rules make on sizes; every other instance must give the same code, else the block
+        is written per use (NotGeneric)."""
+        first = self._instances.get(info.block.name)
+        if first is None:
+            return
+        seen = {(_key(first.args), _key(first.in_shape))}
+        for scope in self.graph.scopes.values():
+            key = (_key(scope.args), _key(scope.in_shape))
+            if scope.kind != "block" or scope.block != info.block.name or key in seen \
+                    or len(scope.in_shape) != len(first.in_shape):  # (ranks: _check_ranks)
+                continue
+            seen.add(key)
+            _, other = ClassBuilder(self, info.class_name).build_block(info.block, scope)
+            if _code_of(other) != _code_of(plan):
+                raise NotGeneric(Diagnostic(
+                    f"block `{info.block.name}` needs different code for {first.path} and "
+                    f"{scope.path}", info.block.loc))
 
     def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...]) -> str:
         """A class for one use of a block that cannot be generic: every value written in."""
@@ -158,8 +190,50 @@ def _dense_class(name: str) -> ClassPlan:
 
 # --- one class -----------------------------------------------------------------------------------
 
-def make_plan(graph: Graph) -> ModulePlan:
-    """The plan of the generated module for a checked graph."""
+def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
+    """The plan of the generated module for a checked graph.
+
+    With ``ctor_params``, the network class takes the spec parameters that pass through to its
+    layers unchanged (``num_classes`` to the last linear layer, ``in_channels`` to the first
+    conv), as torchvision's builders do; a parameter that sizes layers through arithmetic, counts
+    repeats or decides structure (``depth``, ``growth_rate``) is written in. Without, every
+    parameter is written in (what ``archdsl check`` plans: the refusals are the same).
+    """
     if graph.spec is None:
         raise ValueError("the graph has no spec (load it with archdsl.load)")
-    return Planner(graph).plan()
+    fixed = Planner(graph).plan()
+    if not ctor_params or not graph.params:
+        return fixed
+    chosen: tuple[str, ...] = ()
+    best = fixed
+    candidates = [tuple(graph.params)] if len(graph.params) > 1 else []
+    candidates += [(name,) for name in graph.params]
+    for trial in candidates:
+        names = tuple(n for n in graph.params if n in chosen or n in trial)
+        try:
+            best, chosen = Planner(graph).plan(names), names
+        except CodegenError:
+            continue
+        if len(chosen) == len(graph.params):
+            break
+    return best
+
+
+def _passed_through(network: ClassPlan, names: set[str]) -> bool:
+    """Is each of these names used in the class's __init__, and does every use pass it on as an
+    argument (or test it, or check it), without arithmetic on it?"""
+    if not names:
+        return True
+    tree = ast.parse(textwrap.dedent("\n".join(network.init)) or "pass")
+    if not names <= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}:
+        return False  # (a parameter of a layer a false `when:` removed)
+    allowed: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):  # self.<config> = name (read by forward)
+            allowed.add(id(node.value))
+        if isinstance(node, ast.Call):
+            allowed |= {id(a) for a in node.args} | {id(k.value) for k in node.keywords}
+        elif isinstance(node, ast.If):
+            allowed |= {id(n) for n in ast.walk(node.test)}
+    return all(id(node) in allowed for node in ast.walk(tree)
+               if isinstance(node, ast.Name) and node.id in names)

@@ -10,6 +10,7 @@ under any line length from 88 up.
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any
 
 __all__ = ["LINE_LENGTH", "docstring_lines", "layout", "literal", "parse_expr", "py_str", "unparse"]
@@ -59,6 +60,10 @@ def literal(value: Any) -> ast.expr:
         return ast.Tuple([literal(v) for v in value], ast.Load())
     if isinstance(value, list):
         return ast.List([literal(v) for v in value], ast.Load())
+    if isinstance(value, float) and not math.isfinite(value):  # inf and nan have no literal
+        text = "nan" if math.isnan(value) else "inf"
+        node = ast.Call(ast.Name("float", ast.Load()), [ast.Constant(text)], [])
+        return ast.UnaryOp(ast.USub(), node) if value < 0 else node
     if value is None or isinstance(value, (bool, int, float, str)):
         return ast.Constant(value)
     raise TypeError(f"no literal for {value!r}")

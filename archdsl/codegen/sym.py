@@ -9,24 +9,35 @@ Values known for every instance stay plain Python values (ints, floats, tuples);
 plain values is plain, so the network class, where everything is known, never sees a Sym.
 ``==`` on a Sym means *provably equal* (same expression), so an op's lowering that compares a
 value with a default keeps the keyword unless it is provably the default.
+
+The ops' own shape rules run on Syms too (:func:`symbolic_shape`): their sizes come out as
+expressions, and each test a rule makes on a size (``if c % groups:``, ``shape != ins[0]``) is
+decided by the probe, as in the instance the probe comes from. The code generator then checks
+that every other instance of the block gives the same code; when one does not, the block is
+written per use.
 """
 
 from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from ..ops.common import VALIDATING
 from .pysrc import literal, parse_expr, unparse
 
 __all__ = [
     "MISSING",
     "UNKNOWN",
     "Sym",
+    "Undecidable",
     "all_plain",
     "binop",
     "compare",
+    "deciding_by_probe",
+    "decisions",
     "is_known",
     "is_sym",
     "names_in",
@@ -53,6 +64,38 @@ _CMP: dict[type, Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
+
+
+class Undecidable(TypeError):
+    """A test on a symbolic value whose probe is not known."""
+
+
+_BY_PROBE = [False]  # while an op's rule runs on Syms: tests are decided by the probe
+_DECIDED = [0]  # tests decided by a probe that may shape the code (not mere validity checks)
+
+
+@contextmanager
+def deciding_by_probe() -> Iterator[None]:
+    """Within: ``==``, ``<``... and truth tests on a Sym are decided by its probe."""
+    saved = _BY_PROBE[0]
+    _BY_PROBE[0] = True
+    try:
+        yield
+    finally:
+        _BY_PROBE[0] = saved
+
+
+def decisions() -> int:
+    """How many tests on symbolic sizes have been decided by a probe so far (a counter)."""
+    return _DECIDED[0]
+
+
+def _truth_of_probe(value: Any) -> bool:
+    if not VALIDATING[0]:
+        _DECIDED[0] += 1
+    if value is MISSING:
+        raise Undecidable("a test on a size not known for the probed instance")
+    return bool(value)
 
 
 class Sym:
@@ -84,10 +127,14 @@ class Sym:
     def __repr__(self) -> str:
         return f"Sym({self.text!r}, probe={self.probe!r})"
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> Any:
+        if _BY_PROBE[0]:  # a test of a shape rule: a condition, decided when its truth is asked
+            return compare(self, ast.Eq(), other)
         return isinstance(other, Sym) and other._key == self._key
 
-    def __ne__(self, other: object) -> bool:
+    def __ne__(self, other: object) -> Any:
+        if _BY_PROBE[0]:
+            return compare(self, ast.NotEq(), other)
         return not self.__eq__(other)
 
     def __hash__(self) -> int:
@@ -98,7 +145,36 @@ class Sym:
         return Sym(ast.Subscript(self.node, ast.Constant(index), ast.Load()), probe)
 
     def __bool__(self) -> bool:
-        raise TypeError(f"the truth of `{self.text}` is known only when the generated code runs")
+        if _BY_PROBE[0]:
+            return _truth_of_probe(self.probe)
+        raise Undecidable(f"the truth of `{self.text}` is known only when the generated code runs")
+
+    def __lt__(self, other: Any) -> Any:
+        return compare(self, ast.Lt(), other)
+
+    def __le__(self, other: Any) -> Any:
+        return compare(self, ast.LtE(), other)
+
+    def __gt__(self, other: Any) -> Any:
+        return compare(self, ast.Gt(), other)
+
+    def __ge__(self, other: Any) -> Any:
+        return compare(self, ast.GtE(), other)
+
+    def __neg__(self) -> Any:
+        return binop(0, ast.Sub(), self)
+
+    def __mod__(self, other: Any) -> Any:
+        return binop(self, ast.Mod(), other)
+
+    def __rmod__(self, other: Any) -> Any:
+        return binop(other, ast.Mod(), self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return binop(self, ast.Div(), other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return binop(other, ast.Div(), self)
 
     def __add__(self, other: Any) -> Any:
         return binop(self, ast.Add(), other)

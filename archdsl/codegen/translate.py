@@ -18,15 +18,15 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import Diagnostic
 from ..expand import auto_name
 from ..ir import Graph
-from ..ops import REGISTRY, Attrs
+from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec
-from .classes import BODY_INDENT, BlockInfo, ClassPlan
-from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Stmt, render_block, to_node
+from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
+from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Raise, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
 from .modules import (
     Ctx,
@@ -35,17 +35,14 @@ from .modules import (
     default_name,
     frozen_ctx,
     has_params,
+    passes_through,
     sequential_body,
     single_module,
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, check_attribute
 from .pysrc import docstring_lines, parse_expr, unparse
-from .shapes import out_shape
 from .sym import MISSING, Sym, is_known, names_in, probe_of, refine, select
-from .values import Env, coerce_param, eval_value
-
-if TYPE_CHECKING:
-    from .plan import Planner
+from .values import Env, coerce_param, eval_value, op_lowering, op_shape
 
 __all__ = ["ClassBuilder"]
 
@@ -55,7 +52,7 @@ _TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "pair": 
 class ClassBuilder(ModuleMaker):
     """Translates one block (or the network) into a class plan."""
 
-    def __init__(self, planner: Planner, name: str):
+    def __init__(self, planner: Planning, name: str):
         self.planner = planner
         self.name = name
         self.locals = Namespace(parent=planner.globals)
@@ -70,25 +67,78 @@ class ClassBuilder(ModuleMaker):
         self.output_names = Namespace(["out"])
         self.is_network = False
         self.fb: ForwardBuilder | None = None
+        self.ctor_params: dict[str, str] = {}  # spec parameter -> ctor parameter (the network)
+        self.checks: list[Stmt] = []  # the spec's checks on the ctor parameters
 
     # --- entry points ------------------------------------------------------------------------
-    def build_network(self) -> ClassPlan:
+    def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
+        """The network class; the spec parameters named in ``ctor_params`` are its constructor
+        arguments (symbolic, with the graph's values as defaults and probes), checked by the
+        spec's ``checks:``; the others are written in."""
         graph, spec = self.planner.graph, self.planner.spec
         self.is_network = True
-        env = Env(dict(graph.params), tuple(graph.input_shape))
-        self.fb = ForwardBuilder(tuple(graph.input_shape))
+        values, signature = self.network_params(ctor_params)
+        in_shape = self.network_input(Env(values, ()))
+        env = Env(values, in_shape)
+        self.network_checks(env)
+        self.fb = ForwardBuilder(in_shape)
         ctx = Ctx(env, block_input=self.fb.input)
+        doc = _network_doc(graph, self.ctor_params, bool(self.checks))
         if sequential_body(spec.network):
-            items, _ = self.chain(spec.network, tuple(graph.input_shape), ctx)
-            return self.sequential_plan(items, [], _network_doc(graph), [])
+            items, _ = self.chain(spec.network, in_shape, ctx)
+            return self.sequential_plan(items, signature, doc, [])
         out = self.layer(spec.network, self.fb.input, ctx)
         self.check_network_shape(out)
         self.network_return(out)
-        return self.module_plan([], _network_doc(graph), [])
+        return self.module_plan(signature, doc, [])
 
-    def build_block(self, block: BlockDef, instance: Any) -> tuple[BlockInfo, ClassPlan]:
-        """The generic class of ``block``; ``instance`` (its first use, if any) gives the probes."""
-        in_probe = tuple(instance.in_shape) if instance is not None else (MISSING, MISSING, MISSING)
+    def network_params(self, ctor_params: tuple[str, ...]) -> tuple[dict[str, Any], list[str]]:
+        """The spec parameters' values (Syms for constructor arguments) and the signature."""
+        graph, spec = self.planner.graph, self.planner.spec
+        values: dict[str, Any] = dict(graph.params)
+        signature = []
+        for name in ctor_params:
+            decl = spec.params[name]
+            local = self.locals.create(name, fallback="p")
+            self.ctor_params[name] = local
+            value = coerce_param(graph.params[name], decl.type)
+            values[name] = Sym.name(local, value, decl.type == "pair")
+            signature.append(f"{local}: {_TYPES[decl.type]} = {unparse(to_node(value))}")
+        self.class_locals |= set(self.ctor_params.values())
+        return values, signature
+
+    def network_input(self, env: Env) -> tuple[Any, ...]:
+        """The input shape: the spec's ``input:`` over the parameters (symbolic where they are),
+        unless the graph was loaded with another input."""
+        graph = self.planner.graph
+        shape = tuple(eval_value(value, env) for value in self.planner.spec.input)
+        return shape if probe_of(shape) == tuple(graph.input_shape) else tuple(graph.input_shape)
+
+    def network_checks(self, env: Env) -> None:
+        """The spec's ``checks:`` over constructor arguments, as the spec words them."""
+        for cond, message in self.planner.spec.checks:
+            result = eval_value(cond, env)
+            if isinstance(result, Sym):
+                failed = ast.UnaryOp(ast.Not(), result.node)
+                error = ast.Call(ast.Name("ValueError", ast.Load()), [ast.Constant(message)], [])
+                self.checks.append(If(failed, [Raise(error)]))
+
+    def build_block(self, block: BlockDef, instance: Any,
+                    call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
+                    ) -> tuple[BlockInfo, ClassPlan]:
+        """The generic class of ``block``; ``instance`` (a use in the graph) gives the probes.
+
+        A block no instance uses (a layer under a false ``when:`` everywhere) is probed with the
+        arguments and input of the ``call`` that reaches it, and has no shape comments.
+        """
+        probe_args = instance.args if instance is not None else {
+            k: probe_of(v) for k, v in (call[0] if call else {}).items()}
+        if instance is not None:
+            in_probe = tuple(instance.in_shape)
+        elif call is not None:
+            in_probe = tuple(probe_of(d) for d in call[1])
+        else:
+            in_probe = (MISSING, MISSING, MISSING)
         in_names = ["in_channels", "in_height", "in_width"][:len(in_probe)]
         for local in in_names:
             self.locals.create(local)
@@ -98,11 +148,11 @@ class ClassBuilder(ModuleMaker):
         for pname, decl in block.params.items():
             local = self.locals.create(pname, fallback="p")
             params[pname] = local
-            probe = instance.args.get(pname, MISSING) if instance is not None else MISSING
+            probe = probe_args.get(pname, MISSING)
             values[pname] = Sym.name(local, coerce_param(probe, decl.type), decl.type == "pair")
         self.class_locals |= set(in_names) | set(params.values())
         env = self.bind_lets(block, Env(values, inp))
-        self.fb = ForwardBuilder(inp)
+        self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
         signature = self.block_signature(block, params)
         doc = _block_doc(block, self.planner.spec, instance)
@@ -126,7 +176,8 @@ class ClassBuilder(ModuleMaker):
         ctx = Ctx(env, block_input=self.fb.input)
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         note = (f"Written for one use: input {_fmt(in_shape)}, {shown or 'no arguments'} (a repeat "
-                "count or a size in this block depends on its arguments, so it has no generic class).")
+                "count, a size or a branch of this block depends on its arguments, so it has no "
+                "generic class).")
         doc = [*_block_doc(block, self.planner.spec, None), "", note]
         if sequential_body(block.body):
             items, _ = self.chain(block.body, in_shape, ctx)
@@ -184,7 +235,7 @@ class ClassBuilder(ModuleMaker):
 
     def check_network_shape(self, out: FValue) -> None:
         expected = self.planner.graph.main_output.shape
-        if tuple(out.shape) != tuple(expected):
+        if probe_of(tuple(out.shape)) != tuple(expected):
             raise AssertionError(f"codegen: the network gives {out.shape}, the graph {expected}")
 
     # --- statements -------------------------------------------------------------------------
@@ -315,6 +366,9 @@ class ClassBuilder(ModuleMaker):
 
     def conditional(self, layer: Layer, x: FValue, ctx: Ctx, cond: Sym, hint: Any) -> FValue:
         """A layer with a symbolic ``when:``: built under ``if`` in __init__, run under ``if``."""
+        if layer.meta.output is not None:  # the outputs tuple would change with the condition
+            raise NotGeneric(Diagnostic("an auxiliary output under a `when:` on a parameter",
+                                        layer.loc))
         bare = replace(layer, meta=replace(layer.meta, when=None))
         with _assuming(x, cond):
             then, block = self.conditional_body(bare, x, ctx, cond)
@@ -363,12 +417,12 @@ class ClassBuilder(ModuleMaker):
     # --- ops -------------------------------------------------------------------------------
     def op_call(self, call: Call, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
         op = REGISTRY[call.target]
-        if call.target == "identity" and not call.name and len(inputs) == 1 and not call.args:
+        if passes_through(call, len(inputs)):
             return inputs[0]
         shapes = [v.shape for v in inputs]
         attrs, shape = self.op_shape(op, call, ctx.env, shapes)
         name = self.layer_name(call, call.target, ctx)
-        lowering = op.lower(Attrs(attrs), shapes, shape)
+        lowering = op_lowering(op, attrs, shapes, shape, call.loc)
         if lowering.module is not None:
             attr = self.attribute(name, call)
             ctor, inplace = self.ctor(op, lowering, ctx, call)
@@ -410,21 +464,35 @@ class ClassBuilder(ModuleMaker):
         ``if`` may not type-check for the probed instance, which does not run it)."""
         op = REGISTRY[op_name]
         shapes = [v.shape for v in inputs]
-        shape = shape if shape is not None else out_shape(op, {}, shapes)
-        template = _positional(op.lower(Attrs({}), shapes, shape).forward, len(inputs), None)
+        shape = shape if shape is not None else op_shape(op, {}, shapes, None)
+        template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
         return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
 
     def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any) -> FValue:
-        outs = [self.layer(branch, x, ctx, _branch_hint(branch, k))
-                for k, branch in enumerate(par.branches)]
+        live = [k for k, branch in enumerate(par.branches) if self.branch_exists(branch, x, ctx)]
+        if not live:  # every branch dropped: the construct passes its input through
+            return x
+        outs = [self.layer(par.branches[k], x, ctx, _branch_hint(par.branches[k], k)) for k in live]
         if len(outs) == 1:
             merged = outs[0]
         else:
-            self.auto_name({"concat": "cat"}.get(par.merge, par.merge), ctx, structural=True)
+            self.auto_name(REGISTRY[par.merge].node_name or par.merge, ctx, structural=True)
             merged = self.merge(par.merge, outs, ctx, hint if hint is not None else x)
         if par.after is not None:
             merged = self.layer(par.after, merged, ctx)
         return merged
+
+    def branch_exists(self, branch: Layer, x: FValue, ctx: Ctx) -> bool:
+        """A branch whose ``when:`` is false is dropped from the merge (not an identity branch),
+        as the expander drops it; one whose ``when:`` depends on the block's parameters would
+        change the merge's inputs per use, so the block is written per use."""
+        when = self.condition(branch.meta.when, ctx, branch)
+        if isinstance(when, Sym):
+            raise NotGeneric(Diagnostic("a parallel branch whose `when:` depends on the block's "
+                                        "parameters", branch.loc))
+        if when is False and branch.name:
+            ctx.names[branch.name] = x
+        return when is not False
 
     def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any) -> FValue:
         body = self.layer(res.body, x, ctx, hint or "out")
@@ -468,7 +536,7 @@ class ClassBuilder(ModuleMaker):
         forward = render_block(self.fb.finish(_Markers(names).visit, reserved), BODY_INDENT)
         cfg_stmts: list[Stmt] = [Assign(f"self.{names[m]}", value)
                                  for m, (_, value) in self.cfg.items()]
-        body = cfg_stmts + self.placeholder_stmts() + self.init
+        body = self.checks + cfg_stmts + self.placeholder_stmts() + self.init
         init_lines = render_block(body, BODY_INDENT)
         lets = self.used_lets(init_lines)
         init = [" " * BODY_INDENT + "super().__init__()"] + render_block(lets, BODY_INDENT) + init_lines
@@ -490,7 +558,7 @@ class ClassBuilder(ModuleMaker):
 
     def sequential_plan(self, items: list[Item], signature: list[str], doc: list[str],
                         in_names: list[str]) -> ClassPlan:
-        body: list[Stmt] = []
+        body: list[Stmt] = list(self.checks)
         with self.sink(body):
             expr = self.sequential(items, Ctx(Env({}, ())), func="super().__init__")
         body.append(ExprStmt(expr))
@@ -584,8 +652,19 @@ def _branch_hint(branch: Layer, index: int) -> str:
     return f"branch{index + 1}"
 
 
-def _network_doc(graph: Graph) -> list[str]:
-    return docstring_lines(graph.spec.doc or f"The network `{graph.name}`.")
+def _network_doc(graph: Graph, ctor_params: dict[str, str], checked: bool) -> list[str]:
+    """The network's docstring: the spec's doc, then which spec parameters the class takes and
+    which are written in."""
+    lines = docstring_lines(graph.spec.doc or f"The network `{graph.name}`.")
+    if ctor_params:
+        names = ", ".join(f"`{p}`" for p in ctor_params.values())
+        lines += ["", f"Arguments: the spec parameters {names}"
+                  + ("; the spec's `checks:` run on them." if checked else ".")]
+    fixed = [f"`{name}={value!r}`" for name, value in graph.params.items() if name not in ctor_params]
+    if fixed:
+        lines += ["", (f"Fixed when compiled: {', '.join(fixed)} (the code does not follow what "
+                       "changing them changes; compile again with `--set NAME=VALUE`).")]
+    return lines
 
 
 def _block_doc(block: BlockDef, spec: Spec, instance: Any) -> list[str]:

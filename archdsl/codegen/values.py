@@ -15,13 +15,14 @@ from typing import Any
 
 from ..errors import Diagnostic, Loc, SpecError
 from ..expr import InputShape, evaluate, to_python
-from ..ops import Op, OpError
+from ..ops import Attrs, Lowering, Op, OpError
 from ..spec import Value
 from .namespace import CodegenError, NotGeneric
 from .pysrc import parse_expr
-from .sym import MISSING, Sym, all_plain, is_known, probe_of, render
+from .sym import MISSING, Sym, Undecidable, all_plain, deciding_by_probe, is_known, probe_of, render
 
-__all__ = ["ANY_WORD", "Env", "coerce_param", "eval_value", "op_attrs", "tidy", "words_of"]
+__all__ = ["ANY_WORD", "Env", "coerce_param", "eval_value", "op_attrs", "op_lowering", "op_shape", "tidy",
+           "words_of"]
 
 ANY_WORD = object()  # a str-typed block parameter: any bare word is a string
 
@@ -141,6 +142,34 @@ def op_attrs(op: Op, args: Mapping[str, Value], env: Env, loc: Loc | None) -> di
     return values
 
 
+def op_shape(op: Op, attrs: dict[str, Any], ins: list[tuple[Any, ...]],
+             loc: Loc | None) -> tuple[Any, ...]:
+    """The op's own shape rule, over plain or symbolic values (tests decided by the probe).
+
+    A rule that fails or cannot decide a test for the probed instance is on a layer that instance
+    skips (a false ``when:``): the block is then written per use, where the layer is gone.
+    """
+    if all_plain(attrs) and all_plain(ins):
+        return tuple(op.shape(Attrs(attrs), list(ins)))
+    try:
+        with deciding_by_probe():
+            return tuple(op.shape(Attrs(attrs), list(ins)))
+    except (OpError, Undecidable):
+        raise NotGeneric(Diagnostic(f"`{op.name}`: its shape rule fails for the probed instance",
+                                    loc)) from None
+
+
+def op_lowering(op: Op, attrs: dict[str, Any], ins: list[tuple[Any, ...]], out: tuple[Any, ...],
+                loc: Loc | None) -> Lowering:
+    """The op's lowering; one that must decide a test on a symbolic value (``keepdim`` given by
+    a block parameter) makes the block per use."""
+    try:
+        return op.lower(Attrs(attrs), list(ins), out)
+    except Undecidable:
+        raise NotGeneric(Diagnostic(f"`{op.name}`: its lowering depends on a block parameter",
+                                    loc)) from None
+
+
 def _coerce(attr: Any, value: Any, loc: Loc | None) -> Any:
     if all_plain(value):
         try:
@@ -151,6 +180,13 @@ def _coerce(attr: Any, value: Any, loc: Loc | None) -> Any:
     pairs = ("pair", "size", "optional_pair", "padding")
     if attr.kind in pairs and isinstance(value, Sym) and not _maybe_pair(value):
         return (value, value)
+    if attr.kind in pairs and isinstance(value, Sym) and all_plain(value.probe) \
+            and value.probe is not MISSING:
+        # a `pair` parameter: the probe normalised as the op normalises the value (1 -> (1, 1))
+        try:
+            return Sym(value.node, attr.coerce(value.probe), pair=True)
+        except OpError:
+            return value
     if isinstance(value, list):
         return tuple(value)
     return value

@@ -24,10 +24,11 @@ def check(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None
 
     A block library (a file with `blocks:` and no `network:`) is checked as a library: its blocks
     parsed, op, block and attribute names resolved, constant attributes checked (shapes need a
-    model's input). Every independent error is reported, each with file:line:column, the source
+    model's input). A model that checks also compiles: what the PyTorch code generator refuses is
+    refused here. Every independent error is reported, each with file:line:column, the source
     line, what was expected and found, and a hint. Exits 1 if any spec has an error.
     """
-    from ..pipeline import check_library, is_library
+    from ..pipeline import check_library, check_lowering, is_library
 
     libraries = [path for path in specs if is_library(path)]
     models = tuple(path for path in specs if path not in libraries)
@@ -43,8 +44,17 @@ def check(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None
             names = ", ".join(library.own)
             click.echo(f"{library.name}: library of {len(library.own)} block"
                        f"{'' if len(library.own) == 1 else 's'} ({names})  ({path})")
-    graphs, failed_models = load_each(models, sets, input_shape, allow_paths, max_nodes)
+    loaded, failed_models = load_each(models, sets, input_shape, allow_paths, max_nodes)
     failed = failed or failed_models
+    graphs = []
+    for path, graph in loaded:
+        try:
+            check_lowering(graph)  # a spec that checks compiles
+        except ArchError as error:
+            click.echo(error.render(), err=True)
+            failed = True
+            continue
+        graphs.append((path, graph))
     for path, graph in graphs:
         if not quiet:
             outs = graph.output_shapes()

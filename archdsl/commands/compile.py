@@ -30,7 +30,9 @@ def compile_command(spec: str, output: str | None, sets: tuple[str, ...], input_
 
     The module has one nn.Module class per block, the network class and a factory function; its
     attribute names are the spec's layer names, so a spec named like torchvision loads
-    torchvision's state_dict. Spec parameters are fixed at compile time (--set).
+    torchvision's state_dict. The spec parameters that pass unchanged to layers (num_classes,
+    in_channels) are the network's constructor and factory arguments, defaulting to the spec's
+    values or --set; the others are fixed at compile time (--set).
 
     \b
     Examples:

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from ..analysis import DTYPE_BYTES, OPTIMIZERS, analyze
-from ..cli import CONTEXT, load_each, spec_options
+from ..cli import CONTEXT, echo_warnings, load_each, spec_options
 from ..draw import LAYOUT_TIMEOUT
+from ..errors import Diagnostic, UsageError
 from ..report import FORMATS, PER, PROFILES, SUFFIX_FORMATS, render
 from ..util import write_output
 
@@ -30,6 +31,10 @@ __all__ = ["report"]
               show_default=True, help="Element type for memory in bytes.")
 @click.option("--optimizer", type=click.Choice(tuple(OPTIMIZERS)), default="sgd-momentum",
               show_default=True, help="Optimizer whose state the training memory includes.")
+@click.option("--symbolic", metavar="NAMES",
+              help="Give the totals and the output shape as formulas of NAMES (comma-separated: "
+                   "H, W, batch and spec parameters), e.g. --symbolic H,W,num_classes. Formats "
+                   "text, md, json; the --set/--input/--batch values are the probe point.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write to FILE (a regular file is replaced atomically; a device or FIFO is "
                    "written through; - is stdout).")
@@ -38,7 +43,8 @@ __all__ = ["report"]
               help="HTML: stop Graphviz after this long; the page then comes out without its diagram.")
 def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None,
            allow_paths: tuple[str, ...], max_nodes: int, fmt: str | None, per: str, profile: str,
-           batch: int, dtype: str, optimizer: str, output: str | None, timeout: float) -> None:
+           batch: int, dtype: str, optimizer: str, symbolic: str | None, output: str | None,
+           timeout: float) -> None:
     """Report parameters, MACs/FLOPs, memory, receptive field and depth of SPECS, without torch.
 
     One spec prints a table of its layers (--per) and the totals; several print them side by
@@ -53,8 +59,14 @@ def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | Non
       archdsl report specs/lenet.yaml specs/alexnet.yaml --format md
       archdsl report specs/resnet18.yaml --batch 32 --set num_classes=10 -o r18.html
       archdsl report specs/resnet50.yaml --batch 64 --optimizer adam --per stage
+      archdsl report specs/resnet50.yaml --symbolic H,W,num_classes
     """
     fmt = fmt or _format_from_suffix(output)
+    if symbolic is not None:
+        text = _symbolic(specs, sets, input_shape, allow_paths, max_nodes, fmt, batch, dtype,
+                         symbolic)
+        write_output(output or "-", text)
+        return
     graphs, failed = load_each(specs, sets, input_shape, allow_paths, max_nodes)
     analyses = [analyze(graph, batch=batch, dtype=dtype, optimizer=optimizer) for _, graph in graphs]
     if failed:
@@ -62,6 +74,30 @@ def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | Non
     text = render(analyses, fmt, per=per, profile=profile, timeout=timeout,
                   warn=lambda message: click.echo(message, err=True))
     write_output(output or "-", text)
+
+
+def _symbolic(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | None,
+              allow_paths: tuple[str, ...], max_nodes: int, fmt: str, batch: int, dtype: str,
+              names: str) -> str:
+    from ..pipeline import parse, parse_input, parse_sets, resolve_params, spec_input
+    from ..symbolic import FORMATS as SYMBOLIC_FORMATS
+    from ..symbolic import analyze_symbolic, parse_symbols
+    from ..symbolic import render as render_symbolic
+
+    if len(specs) != 1:
+        raise UsageError(Diagnostic("--symbolic takes one spec", None,
+                                    found=f"{len(specs)} specs", hint="run it once per spec"))
+    if fmt not in SYMBOLIC_FORMATS:
+        raise UsageError(Diagnostic(f"--symbolic writes {', '.join(SYMBOLIC_FORMATS)}", None,
+                                    found=f"--format {fmt}", expected="-f text, md or json"))
+    spec = parse(specs[0], allow_paths)
+    params = resolve_params(spec, parse_sets(sets))
+    shape = parse_input(input_shape) if input_shape else spec_input(spec, params)
+    result = analyze_symbolic(spec, params, parse_symbols(names, spec, shape), input=input_shape,
+                              batch=batch, dtype=dtype, max_nodes=max_nodes)
+    echo_warnings(result.analysis.graph)
+    return render_symbolic(result, fmt)
+
 
 
 def _format_from_suffix(output: str | None) -> str:

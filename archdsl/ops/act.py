@@ -73,6 +73,7 @@ class ReLU(Activation):
     inplace_ok = True
     keeps = "output"
     runs_in_place = True
+    inplace_in_code = True
 
 
 @register
@@ -83,6 +84,7 @@ class ReLU6(Activation):
     inplace_ok = True
     # Even in place (``hardtanh_``), autograd keeps a copy of the input it overwrites (measured:
     # conv - bn - ReLU6(inplace=True) - conv keeps four activation-sized storages, as out of place).
+    inplace_in_code = True
 
 
 @register

@@ -328,6 +328,7 @@ class Lowering:
     ``{xs}`` all inputs joined by ``, ``; ``{x0}``, ``{x1}``... are single inputs.
     ``imports`` lists the import lines the constructor or the expression needs (``"import torch"``,
     ``"import torchvision"`` for ``torchvision.ops.StochasticDepth``).
+    ``inplace_ok``: the module takes ``inplace=`` (see ``Op.inplace_in_code``).
     """
 
     module: str | None
@@ -433,6 +434,23 @@ class Op:
     pytorch: ClassVar[str] = ""  # what the op lowers to, for the op table (``nn.Conv2d``)
     style: ClassVar[Style] = Style()  # how diagrams draw it (colour, legend, chains, merges)
 
+    # --- rules for code generation and graph passes (read by codegen/ and passes.py) ----------
+    # The automatic name of an unnamed merge node (``cat`` for ``concat``); default: the op's name.
+    node_name: ClassVar[str] = ""
+    # An unnamed use without attributes makes no node: its input passes through (``identity``).
+    passthrough: ClassVar[bool] = False
+    # The output is a new tensor its backward does not read: a ReLU after it may run in place.
+    fresh_output: ClassVar[bool] = False
+    # Generated code runs its module in place (``nn.ReLU(inplace=True)``, as torchvision does)
+    # where its input is a fresh tensor nothing else reads; only where that backward is exact.
+    inplace_in_code: ClassVar[bool] = False
+    # The module form of a functional op, for a member of an nn.Sequential (``nn.Flatten()``).
+    module_form: ClassVar[str | None] = None
+    # In eval mode a per-channel affine map that the op before it can absorb (batch norm).
+    foldable_norm: ClassVar[bool] = False
+    # Can absorb a following ``foldable_norm`` op into its weights (see :meth:`absorb_norm`).
+    absorbs_norm: ClassVar[bool] = False
+
     # --- shapes ---------------------------------------------------------------------------
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         """The output shape; raises OpError on a bad input."""
@@ -484,6 +502,10 @@ class Op:
         expected = "one of: " + ", ".join(names) if names else "no attributes"
         return OpError(f"`{self.name}` has no attribute `{key}`", attr=str(key), expected=expected,
                        found=f"`{key}`", hint=did_you_mean(str(key), names))
+
+    def absorb_norm(self, a: dict[str, Any]) -> dict[str, Any]:
+        """The attributes once a following batch norm is folded in (``absorbs_norm`` ops)."""
+        raise NotImplementedError(f"op {self.name} cannot absorb a normalisation")
 
     # --- costs ----------------------------------------------------------------------------
     def params(self, a: Attrs, ins: list[Shape], out: Shape) -> int:

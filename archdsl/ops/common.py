@@ -7,6 +7,7 @@ Sliding-window geometry (convolution and pooling) follows PyTorch exactly: see
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .base import RF, OpError, Shape
 
@@ -21,6 +22,7 @@ __all__ = [
     "require_image",
     "stride_text",
     "symmetric",
+    "violated",
     "window_out",
     "window_rf",
     "window_shape",
@@ -28,6 +30,27 @@ __all__ = [
 
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
+
+
+def violated(test: Callable[[], object]) -> bool:
+    """Is this validity test of a shape rule failed? Write every check of a rule through it:
+    ``if violated(lambda: c % groups): raise OpError(...)``.
+
+    The code generator runs the rules over symbolic sizes (a block's parameters); a test it cannot
+    decide there (a TypeError) is not failed: the expansion checks every concrete instance.
+    """
+    VALIDATING[0] += 1
+    try:
+        return bool(test())
+    except TypeError:
+        return False
+    finally:
+        VALIDATING[0] -= 1
+
+
+# How many :func:`violated` tests are running: a test inside one only validates (the code
+# generator's symbolic sizes need not record it as a decision that shapes the code).
+VALIDATING = [0]
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -79,7 +102,7 @@ def window_shape(op: str, ins: list[Shape], kernel: Pair, stride: Pair, pads: Pa
     c, h, w = require_image(op, ins)
     out_h = window_out(h, kernel[0], stride[0], pads[0], dilation[0], ceil)
     out_w = window_out(w, kernel[1], stride[1], pads[1], dilation[1], ceil)
-    if out_h < 1 or out_w < 1:
+    if violated(lambda: out_h < 1 or out_w < 1):
         raise _window_too_large(op, (c, h, w), kernel, pads, dilation)
     return out_h, out_w
 

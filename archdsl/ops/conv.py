@@ -14,6 +14,7 @@ from .common import (
     require_image,
     stride_text,
     symmetric,
+    violated,
     window_rf,
     window_shape,
 )
@@ -28,6 +29,8 @@ class Conv(Op):
     name = "conv"
     category = "conv"
     style = Style("convolution", "#dae8f7", "#4a78a8", chain="anchor", token="channels")
+    fresh_output = True
+    absorbs_norm = True
     pytorch = "nn.Conv2d"
     counts_in_depth = True
     doc = "2-D convolution"
@@ -50,6 +53,10 @@ class Conv(Op):
                           hint=f"give the padding explicitly, e.g. pad: "
                                f"{_padding_example(a['k'], a['dilation'])}")
 
+    def absorb_norm(self, a: dict[str, Any]) -> dict[str, Any]:
+        """A folded batch norm's shift becomes the conv's bias."""
+        return {**a, "bias": True}
+
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         c, _, _ = require_image(self.name, ins)
         self._check_groups(a, c)
@@ -58,7 +65,7 @@ class Conv(Op):
 
     def _check_groups(self, a: Attrs, in_c: int) -> None:
         g = a.groups
-        if in_c % g == 0 and a.out % g == 0:
+        if not violated(lambda: in_c % g or a.out % g):
             return
         raise OpError(
             f"conv groups ({g}) must divide both the input channels ({in_c}) and the output "

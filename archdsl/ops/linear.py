@@ -19,6 +19,7 @@ class Linear(Op):
     name = "linear"
     category = "linear"
     style = Style("fully connected", "#e8def3", "#7a5ba6", chain="anchor", token="channels")
+    fresh_output = True
     pytorch = "nn.Linear"
     counts_in_depth = True
     doc = "fully connected layer (on a flat input, or on the last axis with `over: last`)"

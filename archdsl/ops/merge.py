@@ -7,7 +7,7 @@ fvcore counts none of them (0 FLOPs).
 from __future__ import annotations
 
 from .base import Attrs, Lowering, Op, OpError, Saved, Shape, Style, register
-from .common import fmt_shape, numel
+from .common import fmt_shape, numel, violated
 
 __all__ = ["Add", "Concat", "Merge", "Mul"]
 
@@ -17,6 +17,7 @@ class Merge(Op):
 
     category = "merge"
     style = Style("merge", "#ffffff", "#444444", merge="symbol")
+    fresh_output = True
     min_inputs = 2
     max_inputs = None
 
@@ -54,7 +55,7 @@ class Add(Merge):
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         self.require_inputs(ins)
         for i, shape in enumerate(ins[1:], start=1):
-            if shape != ins[0]:
+            if violated(lambda shape=shape: shape != ins[0]):
                 raise self.mismatch(ins, i, "inputs of one shape",
                                     hint="use a projection shortcut (1x1 conv with stride) "
                                          "to match")
@@ -84,7 +85,7 @@ class Mul(Merge):
         full = max(ins, key=numel)
         reference = ins.index(full)
         for i, shape in enumerate(ins):
-            if shape != full and not _is_gate_for(shape, full):
+            if violated(lambda shape=shape: shape != full and not _is_gate_for(shape, full)):
                 raise self.mismatch(ins, i, "inputs of one shape (or a C x 1 x 1 gate)",
                                     hint="mul broadcasts only a C x 1 x 1 gate with the same "
                                          "channels over C x H x W", reference=reference)
@@ -107,13 +108,14 @@ class Concat(Merge):
 
     name = "concat"
     style = Style("merge", "#ffffff", "#444444", merge="channels")
+    node_name = "cat"
     pytorch = "torch.cat(xs, 1)"
     doc = "concatenation along channels (same H x W), or of flat features"
 
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         self.require_inputs(ins)
         for i, shape in enumerate(ins[1:], start=1):
-            if shape[1:] != ins[0][1:]:
+            if violated(lambda shape=shape: shape[1:] != ins[0][1:]):
                 raise self.mismatch(ins, i, "inputs with the same H x W",
                                     hint="downsample the larger input (stride or pooling) so "
                                          "the spatial sizes agree")

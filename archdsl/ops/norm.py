@@ -10,7 +10,7 @@ response norm has no fvcore handle.
 from __future__ import annotations
 
 from .base import Attr, Attrs, Extra, Lowering, Op, OpError, Saved, Shape, Style, register
-from .common import fmt_shape, numel, require_image
+from .common import fmt_shape, numel, require_image, violated
 
 __all__ = ["BatchNorm", "GroupNorm", "LayerNorm", "LocalResponseNorm"]
 
@@ -34,6 +34,8 @@ class BatchNorm(Op):
     name = "bn"
     category = "norm"
     style = NORM_STYLE
+    fresh_output = True
+    foldable_norm = True
     pytorch = "nn.BatchNorm2d"
     doc = "batch normalisation (BatchNorm1d on flat input)"
     attrs = (
@@ -82,6 +84,7 @@ class LayerNorm(Op):
     name = "layernorm"
     category = "norm"
     style = NORM_STYLE
+    fresh_output = True
     pytorch = "nn.LayerNorm"
     doc = "layer normalisation over the whole per-sample shape, its last axis, or the channels"
     attrs = (
@@ -135,6 +138,7 @@ class GroupNorm(Op):
     name = "groupnorm"
     category = "norm"
     style = NORM_STYLE
+    fresh_output = True
     pytorch = "nn.GroupNorm"
     doc = "group normalisation"
     attrs = (
@@ -144,7 +148,7 @@ class GroupNorm(Op):
 
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         c = _channels(self.name, ins[0])
-        if c % a.groups:
+        if violated(lambda: c % a.groups):
             raise OpError(f"groupnorm groups ({a.groups}) must divide the channels ({c})",
                           attr="groups", expected=f"a divisor of {c}",
                           found=f"groups {a.groups}: {c} % {a.groups} = {c % a.groups}",

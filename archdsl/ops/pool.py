@@ -39,6 +39,7 @@ class WindowPool(Op):
 
     category = "pool"
     style = POOL_STYLE
+    fresh_output = True
 
     def finalize(self, a: dict[str, Any], ins: list[Shape]) -> dict[str, Any]:
         if a["stride"] is None:
@@ -134,6 +135,7 @@ class AdaptivePool(Op):
 
     category = "pool"
     style = POOL_STYLE
+    fresh_output = True
     attrs = (Attr("size", "size", doc="output size: int or [h, w]"),)
 
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
@@ -182,6 +184,7 @@ class GlobalAvgPool(Op):
     name = "global_avgpool"
     category = "pool"
     style = POOL_STYLE
+    fresh_output = True
     pytorch = "nn.AdaptiveAvgPool2d(1)"
     doc = "global average pooling to C x 1 x 1"
 

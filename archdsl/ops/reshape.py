@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import RF, Attr, Attrs, Extra, Lowering, Op, OpError, Regularizer, Saved, Shape, Style, register
-from .common import fmt_shape, numel, require_image
+from .common import fmt_shape, numel, require_image, violated
 
 __all__ = ["ChannelShuffle", "ChannelSplit", "Dropout", "Flatten", "Identity", "PadChannels",
            "Permute", "Reshape", "StochasticDepth"]
@@ -26,6 +26,7 @@ class Flatten(Op):
     style = RESHAPE_STYLE
     pytorch = "torch.flatten(x, 1)"
     doc = "C x H x W -> C*H*W"
+    module_form = "nn.Flatten()"
 
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         return (numel(ins[0]),)
@@ -50,6 +51,8 @@ class Identity(Op):
     style = RESHAPE_STYLE
     pytorch = "x"
     doc = "pass-through"
+    module_form = "nn.Identity()"
+    passthrough = True
 
     def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
         """Nothing; the result is the input itself."""
@@ -60,7 +63,7 @@ class Identity(Op):
 
 
 def _require_divisible(op: str, attr: str, channels: int, parts: int) -> None:
-    if channels % parts:
+    if violated(lambda: channels % parts):
         raise OpError(f"{op} `{attr}` ({parts}) must divide the channels ({channels})", attr=attr,
                       expected=f"a divisor of {channels}",
                       found=f"{attr} {parts}: {channels} % {parts} = {channels % parts}",
@@ -168,6 +171,7 @@ class PadChannels(Op):
     name = "pad_channels"
     category = "reshape"
     style = RESHAPE_STYLE
+    fresh_output = True
     pytorch = "F.pad(x[:, :, ::s, ::s], ...)"
     doc = "zero-pad channels to `out`, subsample by `stride` (CIFAR ResNet option A)"
     attrs = (
@@ -178,7 +182,7 @@ class PadChannels(Op):
     def shape(self, a: Attrs, ins: list[Shape]) -> Shape:
         c, h, w = require_image(self.name, ins)
         extra = a.out - c
-        if extra < 0 or extra % 2:
+        if violated(lambda: extra < 0 or extra % 2):
             raise OpError(f"pad_channels `out` ({a.out}) must be at least the input channels "
                           f"({c}) and differ from them by an even number", attr="out",
                           expected=f"{c}, {c + 2}, {c + 4}, ...", found=f"out {a.out} for "
