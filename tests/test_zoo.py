@@ -55,3 +55,21 @@ def test_shapes_and_params_equal_the_reference(name):
     assert graph.main_output.shape == tuple(out.shape[1:])
     assert static_params(graph) == param_count(model)
 
+
+
+
+PENDING = sorted((next(iter(ZOO.values())).parent / "pending").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PENDING, ids=[p.stem for p in PENDING])
+def test_pending_specs_match_torchvision_metadata(path):
+    """specs/pending/ (specs the code generator cannot compile yet): parameters and MACs equal
+    torchvision's published metadata: `num_params`, and `_ops` (GMACs) of the weights published
+    for the spec's input size (regnet_y_128gf has SWAG weights at 384 and at 224)."""
+    from torchvision.models import get_model_weights
+
+    analysis = archdsl.analyze(archdsl.load(path))
+    published = list(get_model_weights(path.stem))
+    assert {w.meta["num_params"] for w in published} == {analysis.params}
+    gmacs = [w.meta["_ops"] for w in published]
+    assert any(abs(analysis.macs / 1e9 - ops) < 0.0011 for ops in gmacs), (analysis.macs, gmacs)
