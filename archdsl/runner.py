@@ -18,8 +18,9 @@ from typing import Any
 
 from .errors import ArchError, Diagnostic
 
-__all__ = ["DEVICES", "RunError", "Timing", "check_against_analysis", "measure_saved_bytes",
-           "resolve_device", "time_model", "zeroed_model"]
+__all__ = ["DEVICES", "RunError", "Timing", "autocast_context", "check_against_analysis",
+           "measure_saved_bytes", "mib_text", "resolve_device", "step_function", "time_model",
+           "zeroed_model"]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -128,7 +129,7 @@ def _main_output(outputs: Any) -> Any:
     return outputs if not isinstance(outputs, tuple) else outputs[0]
 
 
-def _step_function(model: Any, x: Any, train: bool, autocast: Callable[[], Any]) -> Callable[[], None]:
+def step_function(model: Any, x: Any, train: bool, autocast: Callable[[], Any]) -> Callable[[], None]:
     import torch
 
     def forward_backward() -> None:
@@ -193,7 +194,7 @@ def time_model(step: Callable[[], None], device: Any, steps: int, warmup: int, b
     return Timing(steps, batch, seconds, peak, what)
 
 
-def _autocast(device: Any, amp: bool) -> Callable[[], Any]:
+def autocast_context(device: Any, amp: bool) -> Callable[[], Any]:
     import torch
 
     if not amp:
@@ -202,5 +203,5 @@ def _autocast(device: Any, amp: bool) -> Callable[[], Any]:
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _mib(value: int | None) -> str:
+def mib_text(value: int | None) -> str:
     return "n/a" if value is None else f"{value / 2**20:,.1f} MiB"

@@ -364,7 +364,7 @@ def setup(graph: Graph, source: DataSource, config: TrainConfig, dist: Distribut
     import torch
 
     from .builder import build_graph
-    from .runner import _autocast, check_against_analysis
+    from .runner import autocast_context, check_against_analysis
 
     out = Path(config.out)
     _check_out(out, config)
@@ -381,7 +381,7 @@ def setup(graph: Graph, source: DataSource, config: TrainConfig, dist: Distribut
     torch.manual_seed(config.seed)
     model = build_graph(graph)
     check_against_analysis(graph, model.eval(), torch.randn(2, *graph.input_shape),
-                           _autocast(torch.device("cpu"), False))
+                           autocast_context(torch.device("cpu"), False))
     lines = load_weights(model, graph, config.weights, config.partial_weights) if config.weights else []
     held = freeze(model, config.freeze, config.train_only)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -487,9 +487,9 @@ def train_epoch(run: Run, epoch: int, progress: Progress | None) -> dict[str, fl
     """One epoch of training, then the test set; the figures of all processes together."""
     import torch
 
-    from .runner import _autocast
+    from .runner import autocast_context
 
-    autocast = _autocast(run.device, run.config.amp)
+    autocast = autocast_context(run.device, run.config.amp)
     loader = _loader(run, run.data.train, True, epoch)
     run.runnable.train()
     for module in run.held:
@@ -550,9 +550,9 @@ def evaluate(run: Run) -> tuple[float, float]:
     import torch
     import torch.nn.functional as F
 
-    from .runner import _autocast
+    from .runner import autocast_context
 
-    autocast = _autocast(run.device, run.config.amp)
+    autocast = autocast_context(run.device, run.config.amp)
     run.runnable.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=run.device)
     with torch.inference_mode():

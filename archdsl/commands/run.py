@@ -11,12 +11,12 @@ from ..cli import CONTEXT, echo_warnings, load_from_options, spec_options
 from ..report import bytes_text
 from ..runner import (
     DEVICES,
-    _autocast,
-    _mib,
-    _step_function,
+    autocast_context,
     check_against_analysis,
     measure_saved_bytes,
+    mib_text,
     resolve_device,
+    step_function,
     time_model,
 )
 
@@ -60,7 +60,7 @@ def run(spec: str, sets: tuple[str, ...], input_shape: str | None, allow_paths: 
     torch.manual_seed(seed)
     model = build_graph(graph).to(target).train(train)
     x = torch.randn(batch, *graph.input_shape, device=target)
-    autocast = _autocast(target, amp)
+    autocast = autocast_context(target, amp)
     check_against_analysis(graph, model, x, autocast)
     shapes = ", ".join(f"{name} {' x '.join(map(str, s))}" for name, s in graph.output_shapes().items()
                        if name == "out" or train)
@@ -70,12 +70,12 @@ def run(spec: str, sets: tuple[str, ...], input_shape: str | None, allow_paths: 
         _compare_saved(graph, model, x, batch)
     runnable = torch.compile(model) if use_compile else model
     mode = "forward+backward (train)" if train else "forward (eval)"
-    timing = time_model(_step_function(runnable, x, train, autocast), target, steps, warmup,
+    timing = time_model(step_function(runnable, x, train, autocast), target, steps, warmup,
                         batch, f"{mode}, batch {batch}", progress=_progress_bar)
     extras = ", ".join(t for t, on in (("torch.compile", use_compile), ("amp", amp)) if on)
     click.echo(f"  {mode}{' with ' + extras if extras else ''}: {timing.samples_per_second:,.1f} "
                f"samples/s ({timing.ms_per_step:,.2f} ms per step of {batch})")
-    click.echo(f"  peak memory: {_mib(timing.peak_bytes)} ({timing.peak_what})")
+    click.echo(f"  peak memory: {mib_text(timing.peak_bytes)} ({timing.peak_what})")
 
 
 def _compare_saved(graph, model, x, batch: int) -> None:
