@@ -543,7 +543,8 @@ class SavedTensors:
     def __init__(self, graph: Graph, batch: int, width: int):
         self.graph = graph
         self.batch = batch
-        self.order = [n for n in graph if n.op == INPUT or n.name in _training_nodes(graph)]
+        runs = _training_nodes(graph)
+        self.order = [n for n in graph if n.op == INPUT or n.name in runs]
         self.size: dict[str, int] = {}
         self.storage: dict[str, str] = {}
         self.kept: dict[str, list[str]] = {}
