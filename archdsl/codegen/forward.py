@@ -260,6 +260,6 @@ class _Vars(ast.NodeTransformer):
 
 
 def _with_vars(expr: ast.expr, inputs: list[FValue], resolve: Callable[[ast.expr], ast.expr]) -> ast.expr:
-    import copy
-
-    return resolve(_Vars(inputs).visit(copy.deepcopy(expr)))
+    """The statement's expression with its inputs' variables, rewritten in place: each FAssign
+    owns its expression (parsed for it) and is finished once."""
+    return resolve(_Vars(inputs).visit(expr))

@@ -61,7 +61,7 @@ class ClassBuilder(ModuleMaker):
         self.lets: list[tuple[str, Any]] = []  # (local, value) of non-constant lets
         self.class_locals: set[str] = set()  # names a forward may read through self.<cfg>
         self.cfg: dict[str, tuple[str, ast.expr]] = {}  # marker -> (wanted name, init value)
-        self.attributes: list[str] = []
+        self.attributes: dict[str, None] = {}  # in order of assignment; a dict for linear lookups
         self.placeholders: list[str] = []  # attributes built only under a `when:` condition
         self.outputs: dict[str, FValue] = {}
         self.output_names = Namespace(["out"])
@@ -268,8 +268,7 @@ class ClassBuilder(ModuleMaker):
 
     def attribute(self, name: str, layer: Layer) -> str:
         check_attribute(name, layer.name_loc or layer.loc, numbered_ok=False)
-        if name not in self.attributes:
-            self.attributes.append(name)
+        self.attributes.setdefault(name)
         return name
 
     # --- conditions and config attributes -----------------------------------------------------
@@ -288,7 +287,11 @@ class ClassBuilder(ModuleMaker):
 
     def in_forward(self, node: ast.expr) -> ast.expr:
         """An init-time expression as the forward reads it: class locals become self.<cfg>."""
-        return _Locals(self).visit(_copy(node))
+        return self.forward_names(_copy(node))
+
+    def forward_names(self, node: ast.expr) -> ast.expr:
+        """:meth:`in_forward` in place, for an expression made for this forward statement."""
+        return _Locals(self).visit(node)
 
     def cfg_marker(self, wanted: str, value: ast.expr) -> ast.expr:
         """``self.<name>`` holding ``value`` (assigned in __init__); the name is chosen at the end."""
@@ -433,7 +436,7 @@ class ClassBuilder(ModuleMaker):
             inplace = None
             template = _positional(lowering.forward, len(inputs), None)
         return self.fb.assign(template, inputs, shape, op=op.name, hint=hint, inplace=inplace,
-                              transform=self.in_forward)
+                              transform=self.forward_names)
 
     # --- inline constructs (unnamed: their layers are this class's attributes) -----------------
     def inline_repeat(self, rep: Repeat, x: FValue, ctx: Ctx) -> FValue:
