@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import Analysis, NodeStats, ReceptiveField, ScopeStats, Stat
-from .errors import ArchError, Diagnostic, SpecError
+from .errors import ArchError, Diagnostic, Loc, SpecError
+from .ir import Graph
 
 __all__ = [
     "FORMATS",
@@ -473,6 +474,42 @@ def _stat_json(stat: Stat) -> dict[str, Any]:
     return _node_json(stat) if isinstance(stat, NodeStats) else _scope_json(stat)
 
 
+_LAYER_KEYS = ("kind", "name", "path", "op", "category", "label", "scope", "block", "block_path",
+               "stage", "inputs", "input_shapes", "output", "params", "trainable_params", "buffers",
+               "macs", "flops", "fvcore_flops", "output_elements", "output_bytes", "saved_bytes",
+               "receptive_field", "depth", "runs")
+
+
+def json_layer_bytes() -> int:
+    """A lower bound on one layer's record in the JSON report: its keys, indentation and
+    punctuation, with every value at its shortest (one character; a layer has at least one
+    input, and its shapes at least one size)."""
+    shortest: dict[str, Any] = {key: 0 for key in _LAYER_KEYS}
+    shortest.update(kind="layer", inputs=["x"], input_shapes=[[0]], output=[0])
+    record = json.dumps(shortest, indent=2)
+    depth = 4  # the record sits in the "layers" list of the report object
+    return len(record) + depth * (record.count("\n") + 1) + len(",\n")
+
+
+def check_json_size(graphs: Sequence[Graph], max_bytes: int = MAX_JSON_BYTES) -> None:
+    """Refuse, before any analysis, a JSON report that cannot fit ``max_bytes``: each layer's
+    record is at least :func:`json_layer_bytes` long (a 109-byte spec can expand to 190,000
+    layers; analysing them all only to refuse the text took minutes)."""
+    layers = sum(sum(1 for _ in g.op_nodes()) for g in graphs)
+    if layers * json_layer_bytes() > max_bytes:
+        first = graphs[0]
+        raise _json_too_large(max_bytes, first.spec.loc if first.spec else None, layers)
+
+
+def _json_too_large(max_bytes: int, loc: Loc | None, layers: int) -> SpecError:
+    return SpecError(Diagnostic(
+        f"the JSON report is larger than {max_bytes // 1_000_000:,} MB", loc,
+        expected=f"at most {max_bytes:,} bytes of JSON",
+        found=f"{layers:,} layers",
+        hint="report the totals with --format text or md --per stage, or compare blocks "
+             "with --per block; the JSON has one record per layer"))
+
+
 def _node_json(s: NodeStats) -> dict[str, Any]:
     return {
         "kind": "layer",
@@ -573,12 +610,7 @@ def render_json(analyses: Sequence[Analysis], *, profile: str = "torchvision",
         if size > max_bytes:
             first = analyses[0]
             loc = first.graph.spec.loc if first.graph is not None and first.graph.spec else None
-            raise SpecError(Diagnostic(
-                f"the JSON report is larger than {max_bytes // 1_000_000:,} MB", loc,
-                expected=f"at most {max_bytes:,} bytes of JSON",
-                found=f"{sum(len(a.nodes) for a in analyses):,} layers",
-                hint="report the totals with --format text or md --per stage, or compare blocks "
-                     "with --per block; the JSON has one record per layer"))
+            raise _json_too_large(max_bytes, loc, sum(len(a.nodes) for a in analyses))
         chunks.append(chunk)
     return "".join(chunks) + "\n"
 

@@ -959,6 +959,45 @@ def test_json_report_is_charged_to_a_byte_budget():
     assert error.value.first.loc is not None and error.value.first.found == f"{len(analysis.nodes)} layers"
 
 
+def test_json_layer_records_are_never_shorter_than_the_estimate():
+    """check_json_size refuses from json_layer_bytes, so it must be a lower bound of every record
+    as render_json writes it (indented inside the "layers" list)."""
+    import json
+
+    import archdsl
+    from archdsl.report import _LAYER_KEYS, json_layer_bytes, render_json
+
+    analysis = archdsl.analyze(archdsl.load(ROOT / "specs" / "squeezenet1_1.yaml"))
+    data = json.loads(render_json([analysis]))
+    assert all(tuple(layer) == _LAYER_KEYS for layer in data["layers"])
+    text = render_json([analysis])
+    records = text[text.index('"layers": [') + len('"layers": ['):text.index('"blocks": [')]
+    sizes = [len(r) for r in re.split(r"(?<=\n    }),", records)]
+    assert len(sizes) == len(data["layers"])
+    assert min(sizes) >= json_layer_bytes()
+
+
+def test_json_report_too_large_is_refused_before_the_analysis(tmp_path, monkeypatch, capsys):
+    """A 100-byte spec of 190,000 layers: the JSON report cannot fit its budget, so it is refused
+    from the layer count before any layer is analysed (it took minutes to refuse after)."""
+    import archdsl.commands.report as report_command
+
+    spec = tmp_path / "big.yaml"
+    spec.write_text("name: big\ninput: [1, 8, 8]\nnetwork:\n"
+                    "  - {repeat: 190, layer: {repeat: 1000, layer: relu}}\n")
+
+    def no_analysis(*args, **kwargs):
+        raise AssertionError("analysed a report that was already known to be too large")
+
+    monkeypatch.setattr(report_command, "analyze", no_analysis)
+    code = main(["report", str(spec), "--format", "json", "-o", str(tmp_path / "out.json")])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert re.search(r"big\.yaml:1:1: error: the JSON report is larger than 64 MB", err)
+    assert "found: 190,000 layers" in err and "--per stage" in err
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_unnamed_layers_are_named_in_linear_time():
     """auto_name resumes at the last suffix: naming n relus tests about 2n names, not n**2 / 2."""
     from archdsl.expand import Ctx, NameSet, auto_name

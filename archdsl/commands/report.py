@@ -10,7 +10,7 @@ from ..analysis import DTYPE_BYTES, OPTIMIZERS, analyze
 from ..cli import CONTEXT, echo_warnings, load_each, spec_options
 from ..draw import LAYOUT_TIMEOUT
 from ..errors import Diagnostic, UsageError
-from ..report import FORMATS, PER, PROFILES, SUFFIX_FORMATS, render
+from ..report import FORMATS, PER, PROFILES, SUFFIX_FORMATS, check_json_size, render
 from ..util import write_output
 
 __all__ = ["report"]
@@ -68,6 +68,8 @@ def report(specs: tuple[str, ...], sets: tuple[str, ...], input_shape: str | Non
         write_output(output or "-", text)
         return
     graphs, failed = load_each(specs, sets, input_shape, allow_paths, max_nodes)
+    if fmt == "json" and graphs:
+        check_json_size([graph for _, graph in graphs])
     analyses = [analyze(graph, batch=batch, dtype=dtype, optimizer=optimizer) for _, graph in graphs]
     if failed:
         raise SystemExit(1)
