@@ -524,6 +524,126 @@ def test_conditions_simplify_what_they_decide():
     assert "if self.stride == 1:" in block and "if self.stride > 1:" in block
 
 
+EXCLUSIVE_NAMES = """
+    name: exclusive_names
+    input: [3, 8, 8]
+    blocks:
+      unit:
+        params: {wide: bool}
+        body:
+          - conv: {out: 4, k: 3, pad: 1}
+          - proj: {conv: {out: 4, k: 1}}
+            when: "wide"
+          - proj: {conv: {out: 4, k: 3, pad: 1}}
+            when: "not wide"
+          - relu
+    network:
+      - a: {unit: {wide: true}}
+      - b: {unit: {wide: false}}
+      - flatten
+      - fc: {linear: {out: 2}}
+"""
+
+
+def test_layers_sharing_a_name_under_exclusive_whens_each_run_under_their_own_condition(write_spec):
+    """Two `proj` layers under exclusive `when:`s in one generic class: each instance keeps its
+    own (the second `if` used to reset the first to None) and runs it once, at its place."""
+    import torch
+
+    from archdsl.builder import check_model
+
+    path = write_spec(EXCLUSIVE_NAMES)
+    graph = archdsl.load(path)
+    source = compile_graph(graph)
+    block = source[source.index("class Unit"):source.index("class ExclusiveNames")]
+    assert "= None" not in block and "is not None" not in block
+    assert "if self.wide:" in block and "if not self.wide:" in block
+    model = archdsl.build(path).eval()
+    assert model.a.proj.kernel_size == (1, 1) and model.b.proj.kernel_size == (3, 3)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        for unit, inputs in ((model.a, x), (model.b, model.a(x))):
+            torch.testing.assert_close(unit(inputs), unit.relu(unit.proj(unit.conv(inputs))))
+        assert check_model(graph, model, model(x)) == []
+
+
+def test_names_with_a_dash_are_keys_of_an_nn_sequential(write_spec):
+    """RegNet's `block1-0`: registered by its key (like torchvision's add_module), never an
+    attribute; at the level of a class the error says where such a name can go."""
+    import torch
+
+    path = write_spec("""
+        name: dashed
+        input: [3, 8, 8]
+        network:
+          - block1: {repeat: 2, layer: {conv: {out: 4, k: 3, pad: 1}}, name: "block1-{i}"}
+          - flatten
+          - fc: {linear: {out: 2}}
+    """)
+    source = compile_graph(archdsl.load(path))
+    assert '("block1-0", nn.Conv2d(3, 4, kernel_size=3, padding=1))' in " ".join(source.split())
+    model = archdsl.build(path)
+    assert {"block1.block1-0.weight", "block1.block1-1.weight"} <= set(model.state_dict())
+    assert model(torch.randn(1, 3, 8, 8)).shape == (1, 2)
+    bad = write_spec("""
+        name: dashed_attribute
+        input: [3, 8, 8]
+        network:
+          - conv-1: {conv: {out: 4, k: 3}}
+          - flatten
+    """, "bad.yaml")
+    with pytest.raises(CodegenError, match="cannot be a PyTorch attribute name") as info:
+        compile_graph(archdsl.load(bad))
+    assert "can be a member of a named sequence or repeat" in info.value.render()
+
+
+CN_BLOCK = """
+    name: one_cn_block
+    input: [8, 6, 6]
+    blocks:
+      cn_block:
+        params: {p: 0.0, layer_scale: 0.000001}
+        body:
+          residual:
+            body:
+              - block:
+                  - {conv: {out: in.c, k: 7, pad: 3, groups: in.c}}
+                  - {permute: {dims: [0, 2, 3, 1]}}
+                  - {layernorm: {eps: 0.000001, over: last}}
+                  - {linear: {out: "4 * in.c", over: last}}
+                  - gelu
+                  - {linear: {out: in.c, over: last}}
+                  - {permute: {dims: [0, 3, 1, 2]}}
+              - layer_scale: {layer_scale: {init: layer_scale}}
+              - stochastic_depth: {stochastic_depth: {p: p, mode: row}}
+    network:
+      - cn: {cn_block: {p: 0.1, layer_scale: 0.5}}
+"""
+
+
+def test_permute_joins_a_sequential_and_layer_scale_is_a_bare_parameter(write_spec):
+    """torchvision's ConvNeXt block: `torchvision.ops.Permute` inside its nn.Sequential (module-ness
+    follows the op's lowering), `layer_scale` a bare nn.Parameter of the block, and the
+    generated module imports torchvision; the block loads CNBlock's state_dict and computes it."""
+    import torch
+    from torchvision.models.convnext import CNBlock
+
+    path = write_spec(CN_BLOCK)
+    source = compile_graph(archdsl.load(path))
+    assert "\nimport torchvision\n" in source
+    assert "torchvision.ops.Permute([0, 2, 3, 1])," in source
+    assert "self.layer_scale = nn.Parameter(torch.ones(in_channels, 1, 1) * layer_scale)" in source
+    model = archdsl.build(path).eval()
+    torch.manual_seed(0)
+    reference = CNBlock(8, 0.5, 0.1).eval()
+    with torch.no_grad():
+        reference.layer_scale.uniform_(0.5, 1.5)
+    model.cn.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+
+
 # --- one op, one place ----------------------------------------------------------------------------
 
 def _op_name_tests(path: Path) -> list[str]:

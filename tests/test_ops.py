@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from archdsl.errors import SpecError
 from archdsl.ops import REGISTRY, RF, Attr, Lowering, OpError, get_op
 from archdsl.ops.common import window_out
 
@@ -64,7 +63,6 @@ class Case:
     ins: list[tuple[int, ...]]
     reference: Callable[[], nn.Module]
     label: str | None = None
-    lowers: bool = True  # False: Lowering cannot describe the op yet (see test_layer_scale_...)
 
     def __str__(self) -> str:
         return self.id
@@ -268,7 +266,7 @@ CASES = [
     Case("scale", "scale", {"value": 0.17}, [(4, 5, 5)], lambda: Fn(lambda x: 0.17 * x),
          "x 0.17"),
     Case("layer_scale", "layer_scale", {}, [(6, 3, 3)], lambda: LayerScaleRef(6, 1e-6),
-         "layer scale", lowers=False),
+         "layer scale"),
     # resampling
     Case("upsample-nearest", "upsample", {"scale": 2}, [(4, 5, 3)],
          lambda: nn.Upsample(scale_factor=2.0), "upsample x2"),
@@ -340,7 +338,10 @@ class Lowered(nn.Module):
         for line in low.imports:
             exec(line, self.namespace)  # noqa: S102 - the op's own import lines
         self.m = None
-        if low.module is not None:
+        if low.parameter is not None:  # a bare parameter: nn.Parameter(torch.ones(*shape) * fill)
+            shape, fill = low.parameter
+            self.m = nn.Parameter(torch.ones(*shape) * fill)
+        elif low.module is not None:
             kwargs = {name: value for name, value, default in low.kwargs if value != default}
             self.m = eval(low.module, self.namespace)(*low.args, **kwargs)
         names = {f"x{i}": f"xs[{i}]" for i in range(n_inputs)}
@@ -384,24 +385,22 @@ def test_fvcore_counts_string_padding_as_zero():
 def test_fvcore_flops(case: Case):
     import fvcore.nn as fvcore_nn
     op, a, out = analyse(case)
-    if case.lowers:
-        module = Lowered(op.lower(a, case.ins, out), len(case.ins)).eval()  # the generated code
-    else:
-        module = case.reference().eval()
+    module = Lowered(op.lower(a, case.ins, out), len(case.ins)).eval()  # the generated code
     analysis = fvcore_nn.FlopCountAnalysis(module, inputs(case, batch=1))
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     assert op.fvcore_flops(a, case.ins, out) == analysis.total()
 
 
-def test_layer_scale_says_what_lowering_it_lacks():
-    """torchvision's key is ``<block>.layer_scale``: a bare parameter, no submodule; Lowering
-    has no form for it yet, and the op says so instead of emitting an incompatible module."""
+def test_layer_scale_lowers_to_a_bare_parameter():
+    """torchvision's key is ``<block>.layer_scale``: a bare (C, 1, 1) parameter, no submodule."""
     op = get_op("layer_scale")
     a = op.bind({"init": 0.5}, [(4, 2, 2)])
-    with pytest.raises(SpecError, match=r"`layer_scale` cannot be compiled to PyTorch yet") as info:
-        op.lower(a, [(4, 2, 2)], (4, 2, 2))
-    assert "bare nn.Parameter of shape (C, 1, 1)" in info.value.diagnostics[0].found
+    low = op.lower(a, [(4, 2, 2)], (4, 2, 2))
+    assert low.module is None and low.parameter == ((4, 1, 1), 0.5) and low.has_attribute
+    lowered = Lowered(low, 1)
+    assert [(name, tuple(p.shape)) for name, p in lowered.named_parameters()] == [("m", (4, 1, 1))]
+    assert torch.equal(lowered.m, torch.full((4, 1, 1), 0.5))
 
 
 @pytest.mark.parametrize("mode", ["row", "batch"])
@@ -427,12 +426,15 @@ def test_stochastic_depth_trains_like_torchvision(mode: str):
     torch.testing.assert_close(outputs[0][survivors], scaled[survivors])
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.lowers], ids=str)
+@pytest.mark.parametrize("case", CASES, ids=str)
 def test_lowering_computes_the_reference(case: Case):
     op, a, out = analyse(case)
     reference = randomised(case.reference())
     lowered = Lowered(op.lower(a, case.ins, out), len(case.ins)).eval()
-    if lowered.m is not None:
+    if isinstance(lowered.m, nn.Parameter):
+        (value,) = reference.state_dict().values()
+        lowered.load_state_dict({"m": value}, strict=True)
+    elif lowered.m is not None:
         lowered.m.load_state_dict(reference.state_dict(), strict=True)
     else:
         assert not reference.state_dict()

@@ -9,6 +9,7 @@ decision taken late (whether a ReLU may work in place) still reaches the text. S
 from __future__ import annotations
 
 import ast
+import keyword
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,20 @@ class Ctor(Expr):
 
 
 @dataclass
+class ParameterExpr(Expr):
+    """``nn.Parameter(torch.ones(*shape) * fill)``: a bare learnable tensor (ConvNeXt's layer
+    scale, as torchvision writes it)."""
+
+    shape: tuple[Any, ...]
+    fill: Any
+
+    def node(self) -> ast.expr:
+        ones = ast.Call(parse_expr("torch.ones"), [to_node(d) for d in self.shape], [])
+        return ast.Call(parse_expr("nn.Parameter"), [ast.BinOp(ones, ast.Mult(), to_node(self.fill))],
+                        [])
+
+
+@dataclass
 class Frozen(Expr):
     """``frozen(module)``: the module's parameters do not train (``freeze: true``)."""
 
@@ -121,9 +136,14 @@ class SequentialExpr(Expr):
         return ast.Call(parse_expr(self.func), [_ordered_dict(self.items)], [])
 
 
+def _keyword_name(name: str) -> bool:
+    """Can ``name`` be a keyword argument (``OrderedDict(conv0=...)``)?"""
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
 def _ordered_dict(items: list[tuple[str, Any]]) -> ast.expr:
     """``OrderedDict(conv0=a, norm0=b)``, or with pairs when a name is a number."""
-    if all(name.isidentifier() for name, _ in items):
+    if all(_keyword_name(name) for name, _ in items):
         return ast.Call(ast.Name("OrderedDict", ast.Load()), [],
                         [ast.keyword(n, to_node(m)) for n, m in items])
     pairs = ast.List([ast.Tuple([ast.Constant(n), to_node(m)], ast.Load()) for n, m in items],
@@ -139,7 +159,7 @@ class DictExpr(Expr):
     items: list[tuple[str, Any]]
 
     def node(self) -> ast.expr:
-        if all(name.isidentifier() for name, _ in self.items):
+        if all(_keyword_name(name) for name, _ in self.items):
             return ast.Call(parse_expr(self.func), [],
                             [ast.keyword(n, to_node(m)) for n, m in self.items])
         mapping = ast.Dict([ast.Constant(n) for n, _ in self.items],

@@ -28,6 +28,7 @@ _IMPORTS = (
     ("OrderedDict", "from collections import OrderedDict", 0),
     ("NamedTuple", "from typing import NamedTuple", 0),
     ("torch", "import torch", 1),
+    ("torchvision", "import torchvision", 1),  # torchvision.ops.StochasticDepth, Permute
 )
 _HELPERS = ("make_divisible", "frozen")
 

@@ -28,17 +28,19 @@ from .code import (
     Frozen,
     If,
     Inplace,
+    ParameterExpr,
     SequentialExpr,
     Stmt,
 )
 from .forward import FValue, fresh_output
 from .namespace import NotGeneric, check_attribute
+from .pysrc import unparse
 from .sym import MISSING, Sym, all_plain, is_known, probe_of, select
 from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_lowering, op_shape
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
-           "single_module"]
+           "shared_names"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
 
@@ -89,6 +91,8 @@ class Ctx:
 class ModuleMaker:
     """Module expressions for :class:`~archdsl.codegen.translate.ClassBuilder` (mixed in)."""
 
+    shared_names: frozenset[str] = frozenset()  # of the class being built (:func:`shared_names`)
+
     # --- ops --------------------------------------------------------------------------------
     def op_shape(self, op: Op, call: Call, env: Env,
                  shapes: list[Shape]) -> tuple[dict[str, Any], Shape]:
@@ -97,15 +101,39 @@ class ModuleMaker:
         return attrs, op_shape(op, attrs, shapes, call.loc)
 
     def ctor(self, op: Op, lowering: Lowering, ctx: Ctx, call: Call) -> tuple[Expr, Inplace | None]:
-        """The op's module constructor (keywords equal to their defaults left out)."""
+        """The op's attribute: its module's constructor (keywords equal to their defaults left
+        out), or its bare parameter (``Lowering.parameter``)."""
+        if lowering.parameter is not None:
+            shape, fill = lowering.parameter
+            self.known(call, [*shape, fill])
+            return ParameterExpr(tuple(shape), fill), None
         args = list(lowering.args)
         kwargs = [(k, v) for k, v, default in lowering.kwargs if not is_default(v, default)]
-        for value in [*args, *(v for _, v in kwargs)]:
+        self.known(call, [*args, *(v for _, v in kwargs)])
+        inplace = Inplace() if lowering.inplace_ok and op.inplace_in_code else None
+        return Ctor(lowering.module, args, kwargs, inplace), inplace
+
+    def known(self, call: Call, values: list[Any]) -> None:
+        for value in values:
             if not is_known(value):
                 raise NotGeneric(Diagnostic(f"`{call.target}`: a size here cannot be computed in "
                                             "a generic class", call.loc))
-        inplace = Inplace() if lowering.inplace_ok and op.inplace_in_code else None
-        return Ctor(lowering.module, args, kwargs, inplace), inplace
+
+    def none_when_absent(self, layer: Layer, shape: Shape, ctx: Ctx) -> bool:
+        """Can a layer under a symbolic ``when:`` be ``self.name = None`` when absent and run under
+        ``if self.name is not None``? Only when it is one module (an op whose lowering is a
+        module, a block, a named sequence or repeat) and no other layer of the class has its name
+        (two layers under exclusive ``when:``s share one attribute: each runs under its own
+        condition)."""
+        if layer.meta.inputs is not None or layer.meta.output is not None:
+            return False
+        if layer.name and layer.name in self.shared_names:
+            return False
+        if isinstance(layer, Call) and not layer.is_block:
+            op = REGISTRY[layer.target]
+            attrs, out = self.op_shape(op, layer, ctx.env, [shape])
+            return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
+        return isinstance(layer, Call) or (bool(layer.name) and isinstance(layer, (Seq, Repeat)))
 
     # --- single modules (attributes and nn.Sequential members) --------------------------------
     def module_of(self, layer: Layer, shape: Shape, ctx: Ctx) -> ModuleResult:
@@ -141,7 +169,10 @@ class ModuleMaker:
         lowering = op_lowering(op, attrs, [shape], out, call.loc)
         if lowering.module is None:
             if op.module_form is None:
-                raise self.fail(f"`{call.target}` has no module form for an nn.Sequential", call)
+                raise self.fail(f"`{call.target}` is not a module, so it cannot be part of an "
+                                "nn.Sequential", call,
+                                hint="give the sequence no name (its layers become attributes of "
+                                     "the class), or make it a block")
             return ModuleResult(Code(op.module_form), out, op.name, has_params=False)
         expr, inplace = self.ctor(op, lowering, ctx, call)
         return ModuleResult(expr, out, op.name, inplace, has_params(op, attrs, [shape], out))
@@ -272,7 +303,7 @@ class ModuleMaker:
             if numbered:
                 stmt: Stmt = ExprStmt(CallExpr(f"{var}.append", [item.module.expr]))
             else:
-                key = f'"{item.name}"' if not item.auto else f"str(len({var}))"
+                key = unparse(ast.Constant(item.name)) if not item.auto else f"str(len({var}))"
                 stmt = Assign(f"{var}[{key}]", item.module.expr)
             self.emit(If(item.cond, [stmt]) if item.cond is not None else stmt)
         return Code(f"{func}(*{var})" if numbered else f"{func}({var})")
@@ -304,8 +335,8 @@ def chainable(layer: Layer) -> bool:
         return False
     if isinstance(layer, Call):
         op = REGISTRY.get(layer.target)
-        return layer.is_block or (op is not None and op.max_inputs == 1 and (
-            op.pytorch.startswith("nn.") or op.module_form is not None))
+        # whether the op is a module follows its lowering (ModuleMaker.op_module says)
+        return layer.is_block or (op is not None and op.max_inputs == 1)
     if isinstance(layer, Seq):
         return bool(layer.name) or all(chainable(item) for item in layer.items)
     if isinstance(layer, Repeat):
@@ -352,13 +383,34 @@ def sequential_body(layer: Layer) -> bool:
     return any(n.isdigit() for n in direct_names(layer)) and chainable(layer)
 
 
-def single_module(layer: Layer) -> bool:
-    """One module attribute (so `when:` can be `self.name is not None`)."""
-    if layer.meta.inputs is not None or layer.meta.output is not None:
-        return False
-    if isinstance(layer, Call):
-        return layer.is_block or REGISTRY[layer.target].pytorch.startswith("nn.")
-    return bool(layer.name) and isinstance(layer, (Seq, Repeat))
+def shared_names(body: Layer) -> frozenset[str]:
+    """The attribute names that more than one layer of a class's body gives (layers under
+    exclusive ``when:``s, which the expander allows to share a name)."""
+    seen: set[str] = set()
+    shared: set[str] = set()
+
+    def walk(layer: Layer | None, repeated: bool) -> None:
+        if layer is None:
+            return
+        if layer.name:
+            if layer.name in seen or repeated:
+                shared.add(layer.name)
+            seen.add(layer.name)
+        elif isinstance(layer, Seq):
+            for item in layer.items:
+                walk(item, repeated)
+        elif isinstance(layer, Repeat):  # without a name template, each item has the layer's name
+            walk(layer.layer, repeated or layer.name_template is None)
+        elif isinstance(layer, Parallel):
+            for branch in layer.branches:
+                walk(branch, repeated)
+            walk(layer.after, repeated)
+        elif isinstance(layer, Residual):
+            for part in (layer.body, layer.shortcut, layer.after):
+                walk(part, repeated)
+
+    walk(body, False)
+    return frozenset(shared)
 
 
 def frozen_ctx(ctx: Ctx, layer: Layer) -> Ctx:

@@ -30,7 +30,7 @@ __all__ = [
 
 # Names the generated module defines or imports; nothing from a spec may shadow them.
 GENERATED_NAMES = frozenset({
-    "torch", "nn", "F", "math", "Tensor", "OrderedDict", "NamedTuple", "make_divisible", "frozen",
+    "torch", "torchvision", "nn", "F", "math", "Tensor", "OrderedDict", "NamedTuple", "make_divisible", "frozen",
     "self", "super",
 })
 # Variable names ruff's E741 refuses.
@@ -74,6 +74,9 @@ CONTAINER_ATTRIBUTES = frozenset({
 
 _ILLEGAL = re.compile(r"[^0-9A-Za-z_]")
 _ATTRIBUTE = re.compile(r"^(?:(?!__)[A-Za-z_][A-Za-z0-9_]*|[0-9]+)\Z")
+# A member of a container registered by its string key (``nn.Sequential(OrderedDict(...))``, like
+# ``add_module``): a `-` may follow the first character (RegNet's ``block1-0``).
+_MEMBER = re.compile(r"^(?:(?!__)[A-Za-z_][A-Za-z0-9_\-]*|[0-9]+)\Z")
 
 
 class CodegenError(SpecError):
@@ -163,10 +166,14 @@ def camel_case(name: str, fallback: str = "Net") -> str:
 def check_attribute(name: str, loc: Loc | None, *, numbered_ok: bool,
                     container: str | None = None) -> str:
     """Check that a spec name can be a submodule attribute as it is (it is the state_dict key);
-    ``container`` names the nn.Sequential or nn.ModuleDict that holds it, if any."""
-    if not _ATTRIBUTE.match(name) or keyword.iskeyword(name):
+    ``container`` names the nn.Sequential or nn.ModuleDict that holds it, if any: its members are
+    registered by their string keys, so a `-` may be in the name."""
+    if container and _MEMBER.match(name):
+        pass
+    elif not _ATTRIBUTE.match(name) or keyword.iskeyword(name):
         raise CodegenError(Diagnostic(f"`{name}` cannot be a PyTorch attribute name", loc,
-                                      expected="a Python identifier or a number"))
+                                      expected="a Python identifier or a number",
+                                      hint=_attribute_hint(name)))
     if name.isdigit() and not numbered_ok:
         raise CodegenError(Diagnostic(
             f"the layer name `{name}` is a number, which only an nn.Sequential can hold", loc,
@@ -183,3 +190,14 @@ def check_attribute(name: str, loc: Loc | None, *, numbered_ok: bool,
             + ", ".join(f"`{n}`" for n in sorted(CONTAINER_ATTRIBUTES)),
             hint=f"rename the layer, e.g. `{name}_`"))
     return name
+
+
+def _attribute_hint(name: str) -> str | None:
+    """What the code generator can do with a layer name that is not an attribute."""
+    if "." in name:
+        return ("the code generator does not write nn.ModuleList children (`paths.0`) yet; "
+                "name the layer without a `.`")
+    if "-" in name:
+        return ("a name with `-` can be a member of a named sequence or repeat (an nn.Sequential "
+                "registers it by its key, like RegNet's `block1-0`), not an attribute of a class")
+    return None

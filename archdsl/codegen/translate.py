@@ -37,7 +37,7 @@ from .modules import (
     has_params,
     passes_through,
     sequential_body,
-    single_module,
+    shared_names,
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, check_attribute
 from .pysrc import docstring_lines, parse_expr, unparse
@@ -83,6 +83,7 @@ class ClassBuilder(ModuleMaker):
         self.network_checks(env)
         self.fb = ForwardBuilder(in_shape)
         ctx = Ctx(env, block_input=self.fb.input)
+        self.shared_names = shared_names(spec.network)
         doc = _network_doc(graph, self.ctor_params, bool(self.checks))
         if sequential_body(spec.network):
             items, _ = self.chain(spec.network, in_shape, ctx)
@@ -154,6 +155,7 @@ class ClassBuilder(ModuleMaker):
         env = self.bind_lets(block, Env(values, inp))
         self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
+        self.shared_names = shared_names(block.body)
         signature = self.block_signature(block, params)
         doc = _block_doc(block, self.planner.spec, instance)
         if sequential_body(block.body):
@@ -174,6 +176,7 @@ class ClassBuilder(ModuleMaker):
         env = self.bind_lets(block, Env(values, in_shape), inline=True)
         self.fb = ForwardBuilder(in_shape)
         ctx = Ctx(env, block_input=self.fb.input)
+        self.shared_names = shared_names(block.body)
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         note = (f"Written for one use: input {_fmt(in_shape)}, {shown or 'no arguments'} (a repeat "
                 "count, a size or a branch of this block depends on its arguments, so it has no "
@@ -193,6 +196,7 @@ class ClassBuilder(ModuleMaker):
         env = self.bind_lets(block, Env(values, in_shape), inline=True)
         self.fb = ForwardBuilder(in_shape)
         ctx = Ctx(env, block_input=self.fb.input)
+        self.shared_names = shared_names(block.body)
         if sequential_body(block.body):
             return self.chain(block.body, in_shape, ctx)[1]
         return self.layer(block.body, self.fb.input, ctx).shape
@@ -382,7 +386,7 @@ class ClassBuilder(ModuleMaker):
         return out
 
     def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym) -> tuple[FValue, Any]:
-        if single_module(bare):
+        if self.none_when_absent(bare, x.shape, ctx):
             name = self.attribute(self.layer_name(bare, default_name(bare), ctx), bare)
             body: list[Stmt] = []
             with self.sink(body):
@@ -426,7 +430,7 @@ class ClassBuilder(ModuleMaker):
         attrs, shape = self.op_shape(op, call, ctx.env, shapes)
         name = self.layer_name(call, call.target, ctx)
         lowering = op_lowering(op, attrs, shapes, shape, call.loc)
-        if lowering.module is not None:
+        if lowering.has_attribute:
             attr = self.attribute(name, call)
             ctor, inplace = self.ctor(op, lowering, ctx, call)
             frozen = ctx.frozen and has_params(op, attrs, shapes, shape)

@@ -329,6 +329,9 @@ class Lowering:
     ``imports`` lists the import lines the constructor or the expression needs (``"import torch"``,
     ``"import torchvision"`` for ``torchvision.ops.StochasticDepth``).
     ``inplace_ok``: the module takes ``inplace=`` (see ``Op.inplace_in_code``).
+    ``parameter`` is, instead of a module, a bare learnable tensor that the module running the op
+    holds under the layer's name (ConvNeXt's ``<block>.layer_scale``): ``(shape, fill)``, written
+    ``nn.Parameter(torch.ones(*shape) * fill)``; ``{m}`` in ``forward`` is then that tensor.
     """
 
     module: str | None
@@ -337,6 +340,12 @@ class Lowering:
     forward: str = "{m}({x})"
     imports: tuple[str, ...] = ()
     inplace_ok: bool = False
+    parameter: tuple[tuple[Any, ...], Any] | None = None
+
+    @property
+    def has_attribute(self) -> bool:
+        """The op is an attribute of the module that runs it: a submodule or a bare parameter."""
+        return self.module is not None or self.parameter is not None
 
 
 CHAIN_ROLES = ("anchor", "attached", "alone")

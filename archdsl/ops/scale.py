@@ -8,7 +8,6 @@ multiplies its block's branch by a learnable per-channel vector initialised smal
 
 from __future__ import annotations
 
-from ..errors import Diagnostic, SpecError
 from .base import Attr, Attrs, Lowering, Op, OpError, Saved, Shape, register
 from .common import fmt_shape
 from .norm import NORM_STYLE
@@ -44,14 +43,13 @@ class LayerScale(Op):
 
     Its one parameter has shape C x 1 x 1, initialised to ``init``. torchvision keeps it as a bare
     ``nn.Parameter`` on the block (the state_dict key is ``<block>.layer_scale``, with no
-    submodule), a form :class:`Lowering` cannot describe yet: :meth:`lower` refuses with a
-    :class:`SpecError` (the commands print it; check, report and draw work).
+    submodule), and so does the lowering (:attr:`Lowering.parameter`).
     """
 
     name = "layer_scale"
     category = "norm"
     style = NORM_STYLE
-    pytorch = "nn.Parameter(init * ones(C, 1, 1)) * x"
+    pytorch = "nn.Parameter(torch.ones(C, 1, 1) * init) * x"
     doc = "learnable per-channel scale, a C x 1 x 1 parameter (ConvNeXt)"
     attrs = (Attr("init", "float", 1e-6, "initial value of every channel's scale"),)
 
@@ -67,17 +65,11 @@ class LayerScale(Op):
         return ins[0][0]
 
     def saved_for_backward(self, a: Attrs, ins: list[Shape], out: Shape) -> Saved:
-        """``x * gamma`` keeps the input (for gamma's gradient; gamma is a weight). Not measured:
-        the op has no PyTorch lowering yet (tests/test_training.py checks that it still has none)."""
+        """``gamma * x`` keeps the input (for gamma's gradient; gamma is a weight)."""
         return Saved(inputs=(0,), overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
-        raise SpecError(Diagnostic(
-            "`layer_scale` cannot be compiled to PyTorch yet",
-            expected="an op with a module or functional lowering",
-            found="layer_scale: a bare nn.Parameter of shape (C, 1, 1) held by the enclosing "
-                  "module (torchvision's `<block>.layer_scale`)",
-            hint="check, report and draw support it; the code generator does not yet"))
+        return Lowering(None, parameter=((ins[0][0], 1, 1), a.init), forward="{m} * {x}")
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return "layer scale"
