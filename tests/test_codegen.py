@@ -644,6 +644,23 @@ def test_permute_joins_a_sequential_and_layer_scale_is_a_bare_parameter(write_sp
         torch.testing.assert_close(model(x), reference(x))
 
 
+def test_a_condition_decides_itself_and_its_negation_inside_it():
+    """Inside ``if hidden == in_channels`` a size ``out if hidden != in_channels else in_channels``
+    is ``in_channels`` (EfficientNetV2's FusedMBConv: its third conv is built only then)."""
+    from archdsl.codegen.sym import Sym, refine, select
+
+    size = select(Sym(parse_expr("hidden != in_channels"), False), Sym.name("out", 4),
+                  Sym.name("in_channels", 8))
+    assert unparse(size.node) == "out if hidden != in_channels else in_channels"
+    for assumption, expected in (("hidden == in_channels", "in_channels"),
+                                 ("hidden != in_channels", "out"),
+                                 ("not hidden != in_channels", "in_channels"),
+                                 ("stride == 1 and hidden == in_channels", "in_channels"),
+                                 ("hidden > in_channels", None)):
+        refined = refine(size, Sym(parse_expr(assumption), True))
+        assert unparse(refined.node) == (expected or unparse(size.node)), assumption
+
+
 # --- one op, one place ----------------------------------------------------------------------------
 
 def _op_name_tests(path: Path) -> list[str]:

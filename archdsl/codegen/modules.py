@@ -35,7 +35,7 @@ from .code import (
 from .forward import FValue, fresh_output
 from .namespace import NotGeneric, check_attribute
 from .pysrc import unparse
-from .sym import MISSING, Sym, all_plain, is_known, probe_of, select
+from .sym import MISSING, Sym, all_plain, is_known, probe_of, refine, select
 from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_lowering, op_shape
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
@@ -258,6 +258,8 @@ class ModuleMaker:
             return [], shape
         cond = when if isinstance(when, Sym) else None
         ctx = frozen_ctx(ctx, layer)
+        given = shape
+        shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
         if isinstance(layer, Seq) and not layer.name:
             items, out = self.chain_members(layer.items, shape, ctx)
         elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
@@ -267,7 +269,7 @@ class ModuleMaker:
                 new, out = self.chain(self.repeat_item(layer, i, item_ctx), out, item_ctx)
                 items.extend(new)
         elif passes_through(layer):
-            return [], shape
+            return [], given
         else:
             name = self.layer_name(layer, default_name(layer), ctx)
             check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
@@ -277,7 +279,7 @@ class ModuleMaker:
         if cond is not None:
             for item in items:
                 item.cond = cond if item.cond is None else _and(cond, item.cond)
-            out = tuple(select(cond, o, s) for o, s in zip(out, shape))
+            out = tuple(select(cond, o, s) for o, s in zip(out, given))
         return items, out
 
     def chain_members(self, layers: tuple[Layer, ...], shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:

@@ -27,7 +27,7 @@ __all__ = ["BODY_INDENT", "ClassPlan", "ModulePlan", "Planner", "make_plan"]
 class Planner:
     """Plans the classes of one generated module."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, reuse: Planner | None = None):
         self.graph = graph
         self.spec: Spec = graph.spec
         self.globals = Namespace()
@@ -44,6 +44,21 @@ class Planner:
         self._outputs: dict[Any, tuple[Any, ...]] = {}
         self._special: dict[Any, str] = {}
         self._instances = self._first_instances()
+        self.block_plans: list[ClassPlan] = []  # the classes of blocks, once the network is planned
+        if reuse is not None:
+            self._reuse_blocks(reuse)
+
+    def _reuse_blocks(self, other: Planner) -> None:
+        """Take the block classes ``other`` planned for the same graph: they do not depend on which
+        spec parameters the network class takes (a block's class is generic in its own
+        parameters), and planning them is most of the work (every instance is checked)."""
+        self.blocks = dict(other.blocks)
+        self.classes = list(other.block_plans)
+        self.dense_used = other.dense_used
+        self._outputs = dict(other._outputs)
+        self._special = dict(other._special)
+        for name in self._special.values():
+            self.globals.reserve(name)
 
     def _first_instances(self) -> dict[str, Any]:
         first: dict[str, Any] = {}
@@ -75,6 +90,7 @@ class Planner:
         """The module; ``ctor_params`` are the spec parameters the network class takes."""
         builder = ClassBuilder(self, self.network_class)
         network = builder.build_network(ctor_params)
+        self.block_plans = list(self.classes)
         if not _passed_through(network, set(builder.ctor_params.values())):
             raise NotGeneric(Diagnostic("a spec parameter is computed with, not passed on", None))
         self._check_ranks()
@@ -201,7 +217,8 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
     """
     if graph.spec is None:
         raise ValueError("the graph has no spec (load it with archdsl.load)")
-    fixed = Planner(graph).plan()
+    planner = Planner(graph)
+    fixed = planner.plan()
     if not ctor_params or not graph.params:
         return fixed
     chosen: tuple[str, ...] = ()
@@ -211,7 +228,7 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
     for trial in candidates:
         names = tuple(n for n in graph.params if n in chosen or n in trial)
         try:
-            best, chosen = Planner(graph).plan(names), names
+            best, chosen = Planner(graph, reuse=planner).plan(names), names
         except CodegenError:
             continue
         if len(chosen) == len(graph.params):

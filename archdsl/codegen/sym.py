@@ -398,7 +398,36 @@ def _comparison_names(node: ast.expr) -> set[str] | None:
     return names
 
 
+_NEGATED = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt,
+            ast.Gt: ast.LtE, ast.LtE: ast.Gt}
+
+
+def _negation(node: ast.expr) -> ast.expr:
+    """``not node``, written as the opposite comparison where there is one."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return node.operand
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _NEGATED:
+        return ast.Compare(node.left, [_NEGATED[type(node.ops[0])]()], node.comparators)
+    return ast.UnaryOp(ast.Not(), node)
+
+
+def _decide_same(test: ast.expr, assumption: ast.expr) -> bool | None:
+    """A test that is the assumption (or one of its `and`-ed parts) as written, or its negation
+    (``hidden != in_channels`` inside ``if hidden == in_channels``)."""
+    parts = assumption.values if isinstance(assumption, ast.BoolOp) and isinstance(
+        assumption.op, ast.And) else [assumption]
+    for part in parts:
+        if ast.dump(test) == ast.dump(part):
+            return True
+        if ast.dump(test) == ast.dump(_negation(part)) or ast.dump(_negation(test)) == ast.dump(part):
+            return False
+    return None
+
+
 def _decide(test: ast.expr, assumption: ast.expr) -> bool | None:
+    same = _decide_same(test, assumption)
+    if same is not None:
+        return same
     names = _comparison_names(test)
     assumed = _comparison_names(assumption)
     if names is None or assumed is None or len(names) != 1 or not assumed <= names:
