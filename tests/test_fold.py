@@ -30,7 +30,7 @@ CASES = [
     ("vgg16_bn", (3, 64, 64)),  # numbered nn.Sequential: later layers keep their numbers
     ("shufflenet_v2_x1_0", (3, 64, 64)),
     ("resnet_cifar", (3, 32, 32)),
-    ("inception_bn", None),  # `when:` on the bn: not folded in the spec, still correct
+    ("inception_bn", None),  # `when:` on the bn (true in every use): folded
 ]
 
 
@@ -101,6 +101,12 @@ def test_densenet_keeps_the_bn_after_the_concat():
     assert "features.denseblock1.denselayer1.norm2" not in folded.nodes
 
 
+def test_a_bn_under_when_folds_where_every_use_has_it():
+    graph = archdsl.load(SPECS / "inception_bn.yaml")
+    assert not [n for n in fold_batchnorm(graph) if n.op == "bn"]
+    assert sum(n.op == "bn" for n in graph) == 57
+
+
 def test_fold_state_dict_accepts_the_folded_graph_too():
     graph = archdsl.load(SPECS / "resnet18.yaml", input=(3, 32, 32))
     model = build_graph(graph)
@@ -159,6 +165,43 @@ network:
     folded = fold_batchnorm(graph)
     assert [n.name for n in folded if n.name.startswith("features.")] == [
         "features.0", "features.2", "features.3", "features.5"]
+
+
+def test_a_layer_folds_in_every_use_or_in_none(tmp_path):
+    """One generated class per block: a batch norm whose conv absorbs it in one use but not in
+    another (there the block has no batch norm) stays, and the folded module still computes."""
+    spec = _write(tmp_path, """\
+name: someuses
+input: [3, 16, 16]
+blocks:
+  cb:
+    params: {out: int, norm: true}
+    body:
+      - conv: {conv: {out: out, k: 3, pad: 1, bias: false}}
+      - {bn: bn, when: norm}
+      - relu
+  cbn:
+    params: {out: int}
+    body: [{conv: {out: out, k: 3, pad: 1, bias: false}}, bn]
+network:
+  - a: {cb: {out: 8}}
+  - b: {cb: {out: 8, norm: false}}
+  - c: {cbn: {out: 4}}
+""")
+    graph = archdsl.load(spec)
+    assert foldable_batchnorms(graph) == [("a.conv", "a.bn"), ("c.conv", "c.bn")]
+    folded = fold_batchnorm(graph)
+    assert "a.bn" in folded.nodes and "c.bn" not in folded.nodes
+    assert folded.nodes["c.conv"].attrs.bias is True and folded.nodes["a.conv"].attrs.bias is False
+    torch.manual_seed(0)
+    unfolded = build_graph(graph)
+    _randomize(unfolded)
+    unfolded.eval()
+    model = build_graph(folded).eval()
+    model.load_state_dict(fold_state_dict(unfolded.state_dict(), graph), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), unfolded(x), rtol=1e-5, atol=1e-5)
 
 
 def test_a_graph_without_its_spec_folds_on_the_graph_alone():

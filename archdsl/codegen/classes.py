@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import Loc
 from ..ir import Graph
 from ..spec import BlockDef, Spec
 from .namespace import Namespace
@@ -62,6 +63,8 @@ class Planning(Protocol):
     outputs_class: str
     dense_class: str
     dense_used: bool
+    folded_norms: set[Loc]
+    absorbing: set[Loc]
 
     def block_info(self, name: str, call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
                    ) -> BlockInfo | None: ...

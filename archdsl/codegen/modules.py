@@ -98,7 +98,17 @@ class ModuleMaker:
                  shapes: list[Shape]) -> tuple[dict[str, Any], Shape]:
         """An op's attributes (finalised) and output shape, plain or symbolic."""
         attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
+        if call.loc in self.planner.absorbing:  # a batch norm was folded into it
+            attrs = op.absorb_norm(attrs)
         return attrs, op_shape(op, attrs, shapes, call.loc)
+
+    def folded_away(self, layer: Layer, ctx: Ctx) -> bool:
+        """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
+        its name, as the expander gave it one, and nothing else."""
+        if not (isinstance(layer, Call) and layer.loc in self.planner.folded_norms):
+            return False
+        self.layer_name(layer, default_name(layer), ctx)
+        return True
 
     def ctor(self, op: Op, lowering: Lowering, ctx: Ctx, call: Call) -> tuple[Expr, Inplace | None]:
         """The op's attribute: its module's constructor (keywords equal to their defaults left
@@ -253,6 +263,8 @@ class ModuleMaker:
     # --- nn.Sequential ------------------------------------------------------------------------
     def chain(self, layer: Layer, shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
         """The members one layer adds to an nn.Sequential (an unnamed list adds each of its own)."""
+        if self.folded_away(layer, ctx):
+            return [], shape
         when = self.condition(layer.meta.when, ctx, layer)
         if when is False:
             return [], shape

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import Diagnostic
 from ..ir import Graph
+from ..passes import folded_layers
 from ..spec import BlockDef, Spec
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
@@ -44,6 +45,8 @@ class Planner:
         self._outputs: dict[Any, tuple[Any, ...]] = {}
         self._special: dict[Any, str] = {}
         self._instances = self._first_instances()
+        # a graph from passes.fold_batchnorm: the batch-norm layers that went, the convs that absorbed
+        self.folded_norms, self.absorbing = folded_layers(graph)
         self.block_plans: list[ClassPlan] = []  # the classes of blocks, once the network is planned
         if reuse is not None:
             self._reuse_blocks(reuse)

@@ -310,7 +310,8 @@ class ClassBuilder(ModuleMaker):
     # --- layers in a module class ---------------------------------------------------------------
     def layer(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
         """Translate ``layer`` fed by ``x``: attributes into __init__, statements into forward."""
-        when = self.condition(layer.meta.when, ctx, layer)
+        folded = self.folded_away(layer, ctx)  # (then its readers read the conv)
+        when = False if folded else self.condition(layer.meta.when, ctx, layer)
         if when is False:
             if layer.name:
                 ctx.names[layer.name] = x
