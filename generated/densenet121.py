@@ -93,19 +93,21 @@ class DenseBlock(nn.ModuleDict):
 class Densenet121(nn.Module):
     """DenseNet-121 (Huang et al., 2016); torchvision naming.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`, `bn_size`.
-
-    Fixed when compiled: `growth_rate=32` (the code does not follow what changing
-    them changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`, `growth_rate`,
+    `bn_size`.
     """
 
     def __init__(
         self,
         num_classes: int = 1000,
         in_channels: int = 3,
+        growth_rate: int = 32,
         bn_size: int = 4,
     ) -> None:
         super().__init__()
+        channels = (64 + 6 * growth_rate) // 2
+        channels_1 = (channels + 12 * growth_rate) // 2
+        channels_2 = (channels_1 + 24 * growth_rate) // 2
         self.features = nn.Sequential(
             OrderedDict(
                 conv0=nn.Conv2d(
@@ -120,80 +122,296 @@ class Densenet121(nn.Module):
                 relu0=nn.ReLU(inplace=True),
                 pool0=nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
                 denseblock1=DenseBlock(
-                    denselayer1=DenseLayer(64, 32, bn_size=bn_size),
-                    denselayer2=DenseLayer(96, 32, bn_size=bn_size),
-                    denselayer3=DenseLayer(128, 32, bn_size=bn_size),
-                    denselayer4=DenseLayer(160, 32, bn_size=bn_size),
-                    denselayer5=DenseLayer(192, 32, bn_size=bn_size),
-                    denselayer6=DenseLayer(224, 32, bn_size=bn_size),
+                    denselayer1=DenseLayer(64, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        64 + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        64 + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        64 + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        64 + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        64 + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                transition1=Transition(256),
+                transition1=Transition(64 + 6 * growth_rate),
                 denseblock2=DenseBlock(
-                    denselayer1=DenseLayer(128, 32, bn_size=bn_size),
-                    denselayer2=DenseLayer(160, 32, bn_size=bn_size),
-                    denselayer3=DenseLayer(192, 32, bn_size=bn_size),
-                    denselayer4=DenseLayer(224, 32, bn_size=bn_size),
-                    denselayer5=DenseLayer(256, 32, bn_size=bn_size),
-                    denselayer6=DenseLayer(288, 32, bn_size=bn_size),
-                    denselayer7=DenseLayer(320, 32, bn_size=bn_size),
-                    denselayer8=DenseLayer(352, 32, bn_size=bn_size),
-                    denselayer9=DenseLayer(384, 32, bn_size=bn_size),
-                    denselayer10=DenseLayer(416, 32, bn_size=bn_size),
-                    denselayer11=DenseLayer(448, 32, bn_size=bn_size),
-                    denselayer12=DenseLayer(480, 32, bn_size=bn_size),
+                    denselayer1=DenseLayer(channels, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        channels + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        channels + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        channels + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        channels + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        channels + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer7=DenseLayer(
+                        channels + 6 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer8=DenseLayer(
+                        channels + 7 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer9=DenseLayer(
+                        channels + 8 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer10=DenseLayer(
+                        channels + 9 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer11=DenseLayer(
+                        channels + 10 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer12=DenseLayer(
+                        channels + 11 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                transition2=Transition(512),
+                transition2=Transition(channels + 12 * growth_rate),
                 denseblock3=DenseBlock(
-                    denselayer1=DenseLayer(256, 32, bn_size=bn_size),
-                    denselayer2=DenseLayer(288, 32, bn_size=bn_size),
-                    denselayer3=DenseLayer(320, 32, bn_size=bn_size),
-                    denselayer4=DenseLayer(352, 32, bn_size=bn_size),
-                    denselayer5=DenseLayer(384, 32, bn_size=bn_size),
-                    denselayer6=DenseLayer(416, 32, bn_size=bn_size),
-                    denselayer7=DenseLayer(448, 32, bn_size=bn_size),
-                    denselayer8=DenseLayer(480, 32, bn_size=bn_size),
-                    denselayer9=DenseLayer(512, 32, bn_size=bn_size),
-                    denselayer10=DenseLayer(544, 32, bn_size=bn_size),
-                    denselayer11=DenseLayer(576, 32, bn_size=bn_size),
-                    denselayer12=DenseLayer(608, 32, bn_size=bn_size),
-                    denselayer13=DenseLayer(640, 32, bn_size=bn_size),
-                    denselayer14=DenseLayer(672, 32, bn_size=bn_size),
-                    denselayer15=DenseLayer(704, 32, bn_size=bn_size),
-                    denselayer16=DenseLayer(736, 32, bn_size=bn_size),
-                    denselayer17=DenseLayer(768, 32, bn_size=bn_size),
-                    denselayer18=DenseLayer(800, 32, bn_size=bn_size),
-                    denselayer19=DenseLayer(832, 32, bn_size=bn_size),
-                    denselayer20=DenseLayer(864, 32, bn_size=bn_size),
-                    denselayer21=DenseLayer(896, 32, bn_size=bn_size),
-                    denselayer22=DenseLayer(928, 32, bn_size=bn_size),
-                    denselayer23=DenseLayer(960, 32, bn_size=bn_size),
-                    denselayer24=DenseLayer(992, 32, bn_size=bn_size),
+                    denselayer1=DenseLayer(channels_1, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        channels_1 + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        channels_1 + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        channels_1 + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        channels_1 + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        channels_1 + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer7=DenseLayer(
+                        channels_1 + 6 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer8=DenseLayer(
+                        channels_1 + 7 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer9=DenseLayer(
+                        channels_1 + 8 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer10=DenseLayer(
+                        channels_1 + 9 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer11=DenseLayer(
+                        channels_1 + 10 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer12=DenseLayer(
+                        channels_1 + 11 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer13=DenseLayer(
+                        channels_1 + 12 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer14=DenseLayer(
+                        channels_1 + 13 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer15=DenseLayer(
+                        channels_1 + 14 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer16=DenseLayer(
+                        channels_1 + 15 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer17=DenseLayer(
+                        channels_1 + 16 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer18=DenseLayer(
+                        channels_1 + 17 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer19=DenseLayer(
+                        channels_1 + 18 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer20=DenseLayer(
+                        channels_1 + 19 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer21=DenseLayer(
+                        channels_1 + 20 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer22=DenseLayer(
+                        channels_1 + 21 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer23=DenseLayer(
+                        channels_1 + 22 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer24=DenseLayer(
+                        channels_1 + 23 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                transition3=Transition(1024),
+                transition3=Transition(channels_1 + 24 * growth_rate),
                 denseblock4=DenseBlock(
-                    denselayer1=DenseLayer(512, 32, bn_size=bn_size),
-                    denselayer2=DenseLayer(544, 32, bn_size=bn_size),
-                    denselayer3=DenseLayer(576, 32, bn_size=bn_size),
-                    denselayer4=DenseLayer(608, 32, bn_size=bn_size),
-                    denselayer5=DenseLayer(640, 32, bn_size=bn_size),
-                    denselayer6=DenseLayer(672, 32, bn_size=bn_size),
-                    denselayer7=DenseLayer(704, 32, bn_size=bn_size),
-                    denselayer8=DenseLayer(736, 32, bn_size=bn_size),
-                    denselayer9=DenseLayer(768, 32, bn_size=bn_size),
-                    denselayer10=DenseLayer(800, 32, bn_size=bn_size),
-                    denselayer11=DenseLayer(832, 32, bn_size=bn_size),
-                    denselayer12=DenseLayer(864, 32, bn_size=bn_size),
-                    denselayer13=DenseLayer(896, 32, bn_size=bn_size),
-                    denselayer14=DenseLayer(928, 32, bn_size=bn_size),
-                    denselayer15=DenseLayer(960, 32, bn_size=bn_size),
-                    denselayer16=DenseLayer(992, 32, bn_size=bn_size),
+                    denselayer1=DenseLayer(channels_2, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        channels_2 + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        channels_2 + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        channels_2 + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        channels_2 + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        channels_2 + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer7=DenseLayer(
+                        channels_2 + 6 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer8=DenseLayer(
+                        channels_2 + 7 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer9=DenseLayer(
+                        channels_2 + 8 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer10=DenseLayer(
+                        channels_2 + 9 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer11=DenseLayer(
+                        channels_2 + 10 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer12=DenseLayer(
+                        channels_2 + 11 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer13=DenseLayer(
+                        channels_2 + 12 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer14=DenseLayer(
+                        channels_2 + 13 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer15=DenseLayer(
+                        channels_2 + 14 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer16=DenseLayer(
+                        channels_2 + 15 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                norm5=nn.BatchNorm2d(1024),
+                norm5=nn.BatchNorm2d(channels_2 + 16 * growth_rate),
             ),
         )
         self.relu = nn.ReLU()
         self.adaptive_avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(1024, num_classes)
+        self.classifier = nn.Linear(channels_2 + 16 * growth_rate, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # N x 1024 x 7 x 7
@@ -207,6 +425,7 @@ class Densenet121(nn.Module):
 def densenet121(
     num_classes: int = 1000,
     in_channels: int = 3,
+    growth_rate: int = 32,
     bn_size: int = 4,
 ) -> Densenet121:
     """The network of spec `densenet121` (num_classes=1000, in_channels=3,
@@ -215,5 +434,6 @@ def densenet121(
     return Densenet121(
         num_classes=num_classes,
         in_channels=in_channels,
+        growth_rate=growth_rate,
         bn_size=bn_size,
     )

@@ -93,19 +93,21 @@ class DenseBlock(nn.ModuleDict):
 class Densenet161(nn.Module):
     """DenseNet-161 (Huang et al., 2016); torchvision naming.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`, `bn_size`.
-
-    Fixed when compiled: `growth_rate=48` (the code does not follow what changing
-    them changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`, `growth_rate`,
+    `bn_size`.
     """
 
     def __init__(
         self,
         num_classes: int = 1000,
         in_channels: int = 3,
+        growth_rate: int = 48,
         bn_size: int = 4,
     ) -> None:
         super().__init__()
+        channels = (96 + 6 * growth_rate) // 2
+        channels_1 = (channels + 12 * growth_rate) // 2
+        channels_2 = (channels_1 + 36 * growth_rate) // 2
         self.features = nn.Sequential(
             OrderedDict(
                 conv0=nn.Conv2d(
@@ -120,100 +122,396 @@ class Densenet161(nn.Module):
                 relu0=nn.ReLU(inplace=True),
                 pool0=nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
                 denseblock1=DenseBlock(
-                    denselayer1=DenseLayer(96, 48, bn_size=bn_size),
-                    denselayer2=DenseLayer(144, 48, bn_size=bn_size),
-                    denselayer3=DenseLayer(192, 48, bn_size=bn_size),
-                    denselayer4=DenseLayer(240, 48, bn_size=bn_size),
-                    denselayer5=DenseLayer(288, 48, bn_size=bn_size),
-                    denselayer6=DenseLayer(336, 48, bn_size=bn_size),
+                    denselayer1=DenseLayer(96, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        96 + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        96 + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        96 + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        96 + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        96 + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                transition1=Transition(384),
+                transition1=Transition(96 + 6 * growth_rate),
                 denseblock2=DenseBlock(
-                    denselayer1=DenseLayer(192, 48, bn_size=bn_size),
-                    denselayer2=DenseLayer(240, 48, bn_size=bn_size),
-                    denselayer3=DenseLayer(288, 48, bn_size=bn_size),
-                    denselayer4=DenseLayer(336, 48, bn_size=bn_size),
-                    denselayer5=DenseLayer(384, 48, bn_size=bn_size),
-                    denselayer6=DenseLayer(432, 48, bn_size=bn_size),
-                    denselayer7=DenseLayer(480, 48, bn_size=bn_size),
-                    denselayer8=DenseLayer(528, 48, bn_size=bn_size),
-                    denselayer9=DenseLayer(576, 48, bn_size=bn_size),
-                    denselayer10=DenseLayer(624, 48, bn_size=bn_size),
-                    denselayer11=DenseLayer(672, 48, bn_size=bn_size),
-                    denselayer12=DenseLayer(720, 48, bn_size=bn_size),
+                    denselayer1=DenseLayer(channels, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        channels + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        channels + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        channels + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        channels + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        channels + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer7=DenseLayer(
+                        channels + 6 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer8=DenseLayer(
+                        channels + 7 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer9=DenseLayer(
+                        channels + 8 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer10=DenseLayer(
+                        channels + 9 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer11=DenseLayer(
+                        channels + 10 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer12=DenseLayer(
+                        channels + 11 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                transition2=Transition(768),
+                transition2=Transition(channels + 12 * growth_rate),
                 denseblock3=DenseBlock(
-                    denselayer1=DenseLayer(384, 48, bn_size=bn_size),
-                    denselayer2=DenseLayer(432, 48, bn_size=bn_size),
-                    denselayer3=DenseLayer(480, 48, bn_size=bn_size),
-                    denselayer4=DenseLayer(528, 48, bn_size=bn_size),
-                    denselayer5=DenseLayer(576, 48, bn_size=bn_size),
-                    denselayer6=DenseLayer(624, 48, bn_size=bn_size),
-                    denselayer7=DenseLayer(672, 48, bn_size=bn_size),
-                    denselayer8=DenseLayer(720, 48, bn_size=bn_size),
-                    denselayer9=DenseLayer(768, 48, bn_size=bn_size),
-                    denselayer10=DenseLayer(816, 48, bn_size=bn_size),
-                    denselayer11=DenseLayer(864, 48, bn_size=bn_size),
-                    denselayer12=DenseLayer(912, 48, bn_size=bn_size),
-                    denselayer13=DenseLayer(960, 48, bn_size=bn_size),
-                    denselayer14=DenseLayer(1008, 48, bn_size=bn_size),
-                    denselayer15=DenseLayer(1056, 48, bn_size=bn_size),
-                    denselayer16=DenseLayer(1104, 48, bn_size=bn_size),
-                    denselayer17=DenseLayer(1152, 48, bn_size=bn_size),
-                    denselayer18=DenseLayer(1200, 48, bn_size=bn_size),
-                    denselayer19=DenseLayer(1248, 48, bn_size=bn_size),
-                    denselayer20=DenseLayer(1296, 48, bn_size=bn_size),
-                    denselayer21=DenseLayer(1344, 48, bn_size=bn_size),
-                    denselayer22=DenseLayer(1392, 48, bn_size=bn_size),
-                    denselayer23=DenseLayer(1440, 48, bn_size=bn_size),
-                    denselayer24=DenseLayer(1488, 48, bn_size=bn_size),
-                    denselayer25=DenseLayer(1536, 48, bn_size=bn_size),
-                    denselayer26=DenseLayer(1584, 48, bn_size=bn_size),
-                    denselayer27=DenseLayer(1632, 48, bn_size=bn_size),
-                    denselayer28=DenseLayer(1680, 48, bn_size=bn_size),
-                    denselayer29=DenseLayer(1728, 48, bn_size=bn_size),
-                    denselayer30=DenseLayer(1776, 48, bn_size=bn_size),
-                    denselayer31=DenseLayer(1824, 48, bn_size=bn_size),
-                    denselayer32=DenseLayer(1872, 48, bn_size=bn_size),
-                    denselayer33=DenseLayer(1920, 48, bn_size=bn_size),
-                    denselayer34=DenseLayer(1968, 48, bn_size=bn_size),
-                    denselayer35=DenseLayer(2016, 48, bn_size=bn_size),
-                    denselayer36=DenseLayer(2064, 48, bn_size=bn_size),
+                    denselayer1=DenseLayer(channels_1, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        channels_1 + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        channels_1 + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        channels_1 + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        channels_1 + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        channels_1 + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer7=DenseLayer(
+                        channels_1 + 6 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer8=DenseLayer(
+                        channels_1 + 7 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer9=DenseLayer(
+                        channels_1 + 8 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer10=DenseLayer(
+                        channels_1 + 9 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer11=DenseLayer(
+                        channels_1 + 10 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer12=DenseLayer(
+                        channels_1 + 11 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer13=DenseLayer(
+                        channels_1 + 12 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer14=DenseLayer(
+                        channels_1 + 13 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer15=DenseLayer(
+                        channels_1 + 14 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer16=DenseLayer(
+                        channels_1 + 15 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer17=DenseLayer(
+                        channels_1 + 16 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer18=DenseLayer(
+                        channels_1 + 17 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer19=DenseLayer(
+                        channels_1 + 18 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer20=DenseLayer(
+                        channels_1 + 19 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer21=DenseLayer(
+                        channels_1 + 20 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer22=DenseLayer(
+                        channels_1 + 21 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer23=DenseLayer(
+                        channels_1 + 22 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer24=DenseLayer(
+                        channels_1 + 23 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer25=DenseLayer(
+                        channels_1 + 24 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer26=DenseLayer(
+                        channels_1 + 25 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer27=DenseLayer(
+                        channels_1 + 26 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer28=DenseLayer(
+                        channels_1 + 27 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer29=DenseLayer(
+                        channels_1 + 28 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer30=DenseLayer(
+                        channels_1 + 29 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer31=DenseLayer(
+                        channels_1 + 30 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer32=DenseLayer(
+                        channels_1 + 31 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer33=DenseLayer(
+                        channels_1 + 32 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer34=DenseLayer(
+                        channels_1 + 33 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer35=DenseLayer(
+                        channels_1 + 34 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer36=DenseLayer(
+                        channels_1 + 35 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                transition3=Transition(2112),
+                transition3=Transition(channels_1 + 36 * growth_rate),
                 denseblock4=DenseBlock(
-                    denselayer1=DenseLayer(1056, 48, bn_size=bn_size),
-                    denselayer2=DenseLayer(1104, 48, bn_size=bn_size),
-                    denselayer3=DenseLayer(1152, 48, bn_size=bn_size),
-                    denselayer4=DenseLayer(1200, 48, bn_size=bn_size),
-                    denselayer5=DenseLayer(1248, 48, bn_size=bn_size),
-                    denselayer6=DenseLayer(1296, 48, bn_size=bn_size),
-                    denselayer7=DenseLayer(1344, 48, bn_size=bn_size),
-                    denselayer8=DenseLayer(1392, 48, bn_size=bn_size),
-                    denselayer9=DenseLayer(1440, 48, bn_size=bn_size),
-                    denselayer10=DenseLayer(1488, 48, bn_size=bn_size),
-                    denselayer11=DenseLayer(1536, 48, bn_size=bn_size),
-                    denselayer12=DenseLayer(1584, 48, bn_size=bn_size),
-                    denselayer13=DenseLayer(1632, 48, bn_size=bn_size),
-                    denselayer14=DenseLayer(1680, 48, bn_size=bn_size),
-                    denselayer15=DenseLayer(1728, 48, bn_size=bn_size),
-                    denselayer16=DenseLayer(1776, 48, bn_size=bn_size),
-                    denselayer17=DenseLayer(1824, 48, bn_size=bn_size),
-                    denselayer18=DenseLayer(1872, 48, bn_size=bn_size),
-                    denselayer19=DenseLayer(1920, 48, bn_size=bn_size),
-                    denselayer20=DenseLayer(1968, 48, bn_size=bn_size),
-                    denselayer21=DenseLayer(2016, 48, bn_size=bn_size),
-                    denselayer22=DenseLayer(2064, 48, bn_size=bn_size),
-                    denselayer23=DenseLayer(2112, 48, bn_size=bn_size),
-                    denselayer24=DenseLayer(2160, 48, bn_size=bn_size),
+                    denselayer1=DenseLayer(channels_2, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        channels_2 + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        channels_2 + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        channels_2 + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        channels_2 + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        channels_2 + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer7=DenseLayer(
+                        channels_2 + 6 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer8=DenseLayer(
+                        channels_2 + 7 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer9=DenseLayer(
+                        channels_2 + 8 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer10=DenseLayer(
+                        channels_2 + 9 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer11=DenseLayer(
+                        channels_2 + 10 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer12=DenseLayer(
+                        channels_2 + 11 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer13=DenseLayer(
+                        channels_2 + 12 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer14=DenseLayer(
+                        channels_2 + 13 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer15=DenseLayer(
+                        channels_2 + 14 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer16=DenseLayer(
+                        channels_2 + 15 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer17=DenseLayer(
+                        channels_2 + 16 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer18=DenseLayer(
+                        channels_2 + 17 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer19=DenseLayer(
+                        channels_2 + 18 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer20=DenseLayer(
+                        channels_2 + 19 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer21=DenseLayer(
+                        channels_2 + 20 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer22=DenseLayer(
+                        channels_2 + 21 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer23=DenseLayer(
+                        channels_2 + 22 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer24=DenseLayer(
+                        channels_2 + 23 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                norm5=nn.BatchNorm2d(2208),
+                norm5=nn.BatchNorm2d(channels_2 + 24 * growth_rate),
             ),
         )
         self.relu = nn.ReLU()
         self.adaptive_avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(2208, num_classes)
+        self.classifier = nn.Linear(channels_2 + 24 * growth_rate, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # N x 2208 x 7 x 7
@@ -227,6 +525,7 @@ class Densenet161(nn.Module):
 def densenet161(
     num_classes: int = 1000,
     in_channels: int = 3,
+    growth_rate: int = 48,
     bn_size: int = 4,
 ) -> Densenet161:
     """The network of spec `densenet161` (num_classes=1000, in_channels=3,
@@ -235,5 +534,6 @@ def densenet161(
     return Densenet161(
         num_classes=num_classes,
         in_channels=in_channels,
+        growth_rate=growth_rate,
         bn_size=bn_size,
     )

@@ -93,19 +93,21 @@ class DenseBlock(nn.ModuleDict):
 class Densenet201(nn.Module):
     """DenseNet-201 (Huang et al., 2016); torchvision naming.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`, `bn_size`.
-
-    Fixed when compiled: `growth_rate=32` (the code does not follow what changing
-    them changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`, `growth_rate`,
+    `bn_size`.
     """
 
     def __init__(
         self,
         num_classes: int = 1000,
         in_channels: int = 3,
+        growth_rate: int = 32,
         bn_size: int = 4,
     ) -> None:
         super().__init__()
+        channels = (64 + 6 * growth_rate) // 2
+        channels_1 = (channels + 12 * growth_rate) // 2
+        channels_2 = (channels_1 + 48 * growth_rate) // 2
         self.features = nn.Sequential(
             OrderedDict(
                 conv0=nn.Conv2d(
@@ -120,120 +122,496 @@ class Densenet201(nn.Module):
                 relu0=nn.ReLU(inplace=True),
                 pool0=nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
                 denseblock1=DenseBlock(
-                    denselayer1=DenseLayer(64, 32, bn_size=bn_size),
-                    denselayer2=DenseLayer(96, 32, bn_size=bn_size),
-                    denselayer3=DenseLayer(128, 32, bn_size=bn_size),
-                    denselayer4=DenseLayer(160, 32, bn_size=bn_size),
-                    denselayer5=DenseLayer(192, 32, bn_size=bn_size),
-                    denselayer6=DenseLayer(224, 32, bn_size=bn_size),
+                    denselayer1=DenseLayer(64, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        64 + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        64 + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        64 + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        64 + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        64 + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                transition1=Transition(256),
+                transition1=Transition(64 + 6 * growth_rate),
                 denseblock2=DenseBlock(
-                    denselayer1=DenseLayer(128, 32, bn_size=bn_size),
-                    denselayer2=DenseLayer(160, 32, bn_size=bn_size),
-                    denselayer3=DenseLayer(192, 32, bn_size=bn_size),
-                    denselayer4=DenseLayer(224, 32, bn_size=bn_size),
-                    denselayer5=DenseLayer(256, 32, bn_size=bn_size),
-                    denselayer6=DenseLayer(288, 32, bn_size=bn_size),
-                    denselayer7=DenseLayer(320, 32, bn_size=bn_size),
-                    denselayer8=DenseLayer(352, 32, bn_size=bn_size),
-                    denselayer9=DenseLayer(384, 32, bn_size=bn_size),
-                    denselayer10=DenseLayer(416, 32, bn_size=bn_size),
-                    denselayer11=DenseLayer(448, 32, bn_size=bn_size),
-                    denselayer12=DenseLayer(480, 32, bn_size=bn_size),
+                    denselayer1=DenseLayer(channels, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        channels + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        channels + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        channels + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        channels + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        channels + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer7=DenseLayer(
+                        channels + 6 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer8=DenseLayer(
+                        channels + 7 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer9=DenseLayer(
+                        channels + 8 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer10=DenseLayer(
+                        channels + 9 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer11=DenseLayer(
+                        channels + 10 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer12=DenseLayer(
+                        channels + 11 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                transition2=Transition(512),
+                transition2=Transition(channels + 12 * growth_rate),
                 denseblock3=DenseBlock(
-                    denselayer1=DenseLayer(256, 32, bn_size=bn_size),
-                    denselayer2=DenseLayer(288, 32, bn_size=bn_size),
-                    denselayer3=DenseLayer(320, 32, bn_size=bn_size),
-                    denselayer4=DenseLayer(352, 32, bn_size=bn_size),
-                    denselayer5=DenseLayer(384, 32, bn_size=bn_size),
-                    denselayer6=DenseLayer(416, 32, bn_size=bn_size),
-                    denselayer7=DenseLayer(448, 32, bn_size=bn_size),
-                    denselayer8=DenseLayer(480, 32, bn_size=bn_size),
-                    denselayer9=DenseLayer(512, 32, bn_size=bn_size),
-                    denselayer10=DenseLayer(544, 32, bn_size=bn_size),
-                    denselayer11=DenseLayer(576, 32, bn_size=bn_size),
-                    denselayer12=DenseLayer(608, 32, bn_size=bn_size),
-                    denselayer13=DenseLayer(640, 32, bn_size=bn_size),
-                    denselayer14=DenseLayer(672, 32, bn_size=bn_size),
-                    denselayer15=DenseLayer(704, 32, bn_size=bn_size),
-                    denselayer16=DenseLayer(736, 32, bn_size=bn_size),
-                    denselayer17=DenseLayer(768, 32, bn_size=bn_size),
-                    denselayer18=DenseLayer(800, 32, bn_size=bn_size),
-                    denselayer19=DenseLayer(832, 32, bn_size=bn_size),
-                    denselayer20=DenseLayer(864, 32, bn_size=bn_size),
-                    denselayer21=DenseLayer(896, 32, bn_size=bn_size),
-                    denselayer22=DenseLayer(928, 32, bn_size=bn_size),
-                    denselayer23=DenseLayer(960, 32, bn_size=bn_size),
-                    denselayer24=DenseLayer(992, 32, bn_size=bn_size),
-                    denselayer25=DenseLayer(1024, 32, bn_size=bn_size),
-                    denselayer26=DenseLayer(1056, 32, bn_size=bn_size),
-                    denselayer27=DenseLayer(1088, 32, bn_size=bn_size),
-                    denselayer28=DenseLayer(1120, 32, bn_size=bn_size),
-                    denselayer29=DenseLayer(1152, 32, bn_size=bn_size),
-                    denselayer30=DenseLayer(1184, 32, bn_size=bn_size),
-                    denselayer31=DenseLayer(1216, 32, bn_size=bn_size),
-                    denselayer32=DenseLayer(1248, 32, bn_size=bn_size),
-                    denselayer33=DenseLayer(1280, 32, bn_size=bn_size),
-                    denselayer34=DenseLayer(1312, 32, bn_size=bn_size),
-                    denselayer35=DenseLayer(1344, 32, bn_size=bn_size),
-                    denselayer36=DenseLayer(1376, 32, bn_size=bn_size),
-                    denselayer37=DenseLayer(1408, 32, bn_size=bn_size),
-                    denselayer38=DenseLayer(1440, 32, bn_size=bn_size),
-                    denselayer39=DenseLayer(1472, 32, bn_size=bn_size),
-                    denselayer40=DenseLayer(1504, 32, bn_size=bn_size),
-                    denselayer41=DenseLayer(1536, 32, bn_size=bn_size),
-                    denselayer42=DenseLayer(1568, 32, bn_size=bn_size),
-                    denselayer43=DenseLayer(1600, 32, bn_size=bn_size),
-                    denselayer44=DenseLayer(1632, 32, bn_size=bn_size),
-                    denselayer45=DenseLayer(1664, 32, bn_size=bn_size),
-                    denselayer46=DenseLayer(1696, 32, bn_size=bn_size),
-                    denselayer47=DenseLayer(1728, 32, bn_size=bn_size),
-                    denselayer48=DenseLayer(1760, 32, bn_size=bn_size),
+                    denselayer1=DenseLayer(channels_1, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        channels_1 + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        channels_1 + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        channels_1 + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        channels_1 + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        channels_1 + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer7=DenseLayer(
+                        channels_1 + 6 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer8=DenseLayer(
+                        channels_1 + 7 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer9=DenseLayer(
+                        channels_1 + 8 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer10=DenseLayer(
+                        channels_1 + 9 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer11=DenseLayer(
+                        channels_1 + 10 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer12=DenseLayer(
+                        channels_1 + 11 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer13=DenseLayer(
+                        channels_1 + 12 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer14=DenseLayer(
+                        channels_1 + 13 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer15=DenseLayer(
+                        channels_1 + 14 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer16=DenseLayer(
+                        channels_1 + 15 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer17=DenseLayer(
+                        channels_1 + 16 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer18=DenseLayer(
+                        channels_1 + 17 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer19=DenseLayer(
+                        channels_1 + 18 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer20=DenseLayer(
+                        channels_1 + 19 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer21=DenseLayer(
+                        channels_1 + 20 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer22=DenseLayer(
+                        channels_1 + 21 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer23=DenseLayer(
+                        channels_1 + 22 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer24=DenseLayer(
+                        channels_1 + 23 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer25=DenseLayer(
+                        channels_1 + 24 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer26=DenseLayer(
+                        channels_1 + 25 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer27=DenseLayer(
+                        channels_1 + 26 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer28=DenseLayer(
+                        channels_1 + 27 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer29=DenseLayer(
+                        channels_1 + 28 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer30=DenseLayer(
+                        channels_1 + 29 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer31=DenseLayer(
+                        channels_1 + 30 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer32=DenseLayer(
+                        channels_1 + 31 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer33=DenseLayer(
+                        channels_1 + 32 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer34=DenseLayer(
+                        channels_1 + 33 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer35=DenseLayer(
+                        channels_1 + 34 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer36=DenseLayer(
+                        channels_1 + 35 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer37=DenseLayer(
+                        channels_1 + 36 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer38=DenseLayer(
+                        channels_1 + 37 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer39=DenseLayer(
+                        channels_1 + 38 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer40=DenseLayer(
+                        channels_1 + 39 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer41=DenseLayer(
+                        channels_1 + 40 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer42=DenseLayer(
+                        channels_1 + 41 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer43=DenseLayer(
+                        channels_1 + 42 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer44=DenseLayer(
+                        channels_1 + 43 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer45=DenseLayer(
+                        channels_1 + 44 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer46=DenseLayer(
+                        channels_1 + 45 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer47=DenseLayer(
+                        channels_1 + 46 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer48=DenseLayer(
+                        channels_1 + 47 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                transition3=Transition(1792),
+                transition3=Transition(channels_1 + 48 * growth_rate),
                 denseblock4=DenseBlock(
-                    denselayer1=DenseLayer(896, 32, bn_size=bn_size),
-                    denselayer2=DenseLayer(928, 32, bn_size=bn_size),
-                    denselayer3=DenseLayer(960, 32, bn_size=bn_size),
-                    denselayer4=DenseLayer(992, 32, bn_size=bn_size),
-                    denselayer5=DenseLayer(1024, 32, bn_size=bn_size),
-                    denselayer6=DenseLayer(1056, 32, bn_size=bn_size),
-                    denselayer7=DenseLayer(1088, 32, bn_size=bn_size),
-                    denselayer8=DenseLayer(1120, 32, bn_size=bn_size),
-                    denselayer9=DenseLayer(1152, 32, bn_size=bn_size),
-                    denselayer10=DenseLayer(1184, 32, bn_size=bn_size),
-                    denselayer11=DenseLayer(1216, 32, bn_size=bn_size),
-                    denselayer12=DenseLayer(1248, 32, bn_size=bn_size),
-                    denselayer13=DenseLayer(1280, 32, bn_size=bn_size),
-                    denselayer14=DenseLayer(1312, 32, bn_size=bn_size),
-                    denselayer15=DenseLayer(1344, 32, bn_size=bn_size),
-                    denselayer16=DenseLayer(1376, 32, bn_size=bn_size),
-                    denselayer17=DenseLayer(1408, 32, bn_size=bn_size),
-                    denselayer18=DenseLayer(1440, 32, bn_size=bn_size),
-                    denselayer19=DenseLayer(1472, 32, bn_size=bn_size),
-                    denselayer20=DenseLayer(1504, 32, bn_size=bn_size),
-                    denselayer21=DenseLayer(1536, 32, bn_size=bn_size),
-                    denselayer22=DenseLayer(1568, 32, bn_size=bn_size),
-                    denselayer23=DenseLayer(1600, 32, bn_size=bn_size),
-                    denselayer24=DenseLayer(1632, 32, bn_size=bn_size),
-                    denselayer25=DenseLayer(1664, 32, bn_size=bn_size),
-                    denselayer26=DenseLayer(1696, 32, bn_size=bn_size),
-                    denselayer27=DenseLayer(1728, 32, bn_size=bn_size),
-                    denselayer28=DenseLayer(1760, 32, bn_size=bn_size),
-                    denselayer29=DenseLayer(1792, 32, bn_size=bn_size),
-                    denselayer30=DenseLayer(1824, 32, bn_size=bn_size),
-                    denselayer31=DenseLayer(1856, 32, bn_size=bn_size),
-                    denselayer32=DenseLayer(1888, 32, bn_size=bn_size),
+                    denselayer1=DenseLayer(channels_2, growth_rate, bn_size=bn_size),
+                    denselayer2=DenseLayer(
+                        channels_2 + growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer3=DenseLayer(
+                        channels_2 + 2 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer4=DenseLayer(
+                        channels_2 + 3 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer5=DenseLayer(
+                        channels_2 + 4 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer6=DenseLayer(
+                        channels_2 + 5 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer7=DenseLayer(
+                        channels_2 + 6 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer8=DenseLayer(
+                        channels_2 + 7 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer9=DenseLayer(
+                        channels_2 + 8 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer10=DenseLayer(
+                        channels_2 + 9 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer11=DenseLayer(
+                        channels_2 + 10 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer12=DenseLayer(
+                        channels_2 + 11 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer13=DenseLayer(
+                        channels_2 + 12 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer14=DenseLayer(
+                        channels_2 + 13 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer15=DenseLayer(
+                        channels_2 + 14 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer16=DenseLayer(
+                        channels_2 + 15 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer17=DenseLayer(
+                        channels_2 + 16 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer18=DenseLayer(
+                        channels_2 + 17 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer19=DenseLayer(
+                        channels_2 + 18 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer20=DenseLayer(
+                        channels_2 + 19 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer21=DenseLayer(
+                        channels_2 + 20 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer22=DenseLayer(
+                        channels_2 + 21 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer23=DenseLayer(
+                        channels_2 + 22 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer24=DenseLayer(
+                        channels_2 + 23 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer25=DenseLayer(
+                        channels_2 + 24 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer26=DenseLayer(
+                        channels_2 + 25 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer27=DenseLayer(
+                        channels_2 + 26 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer28=DenseLayer(
+                        channels_2 + 27 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer29=DenseLayer(
+                        channels_2 + 28 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer30=DenseLayer(
+                        channels_2 + 29 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer31=DenseLayer(
+                        channels_2 + 30 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
+                    denselayer32=DenseLayer(
+                        channels_2 + 31 * growth_rate,
+                        growth_rate,
+                        bn_size=bn_size,
+                    ),
                 ),
-                norm5=nn.BatchNorm2d(1920),
+                norm5=nn.BatchNorm2d(channels_2 + 32 * growth_rate),
             ),
         )
         self.relu = nn.ReLU()
         self.adaptive_avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(1920, num_classes)
+        self.classifier = nn.Linear(channels_2 + 32 * growth_rate, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # N x 1920 x 7 x 7
@@ -247,6 +625,7 @@ class Densenet201(nn.Module):
 def densenet201(
     num_classes: int = 1000,
     in_channels: int = 3,
+    growth_rate: int = 32,
     bn_size: int = 4,
 ) -> Densenet201:
     """The network of spec `densenet201` (num_classes=1000, in_channels=3,
@@ -255,5 +634,6 @@ def densenet201(
     return Densenet201(
         num_classes=num_classes,
         in_channels=in_channels,
+        growth_rate=growth_rate,
         bn_size=bn_size,
     )

@@ -291,18 +291,13 @@ class InceptionV3Outputs(NamedTuple):
 class InceptionV3(nn.Module):
     """Inception-v3 (Szegedy et al., 2016), exactly torchvision's Inception3.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
+    Arguments: the spec parameters `in_channels`, `dropout`.
 
-    Fixed when compiled: `aux_logits=True` (the code does not follow what changing
-    them changes; compile again with `--set NAME=VALUE`).
+    Fixed when compiled: `num_classes=1000`, `aux_logits=True` (the code does not
+    follow what changing them changes; compile again with `--set NAME=VALUE`).
     """
 
-    def __init__(
-        self,
-        num_classes: int = 1000,
-        in_channels: int = 3,
-        dropout: float = 0.5,
-    ) -> None:
+    def __init__(self, in_channels: int = 3, dropout: float = 0.5) -> None:
         super().__init__()
         self.Conv2d_1a_3x3 = BasicConv(in_channels, 32, k=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv(32, 32, k=3)
@@ -325,7 +320,7 @@ class InceptionV3(nn.Module):
         self.Mixed_7c = InceptionE(2048)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(p=dropout)
-        self.fc = nn.Linear(2048, num_classes)
+        self.fc = nn.Linear(2048, 1000)
 
     def forward(self, x: Tensor) -> InceptionV3Outputs | Tensor:
         x = self.Conv2d_1a_3x3(x)  # N x 32 x 149 x 149
@@ -357,16 +352,8 @@ class InceptionV3(nn.Module):
         return x
 
 
-def inception_v3(
-    num_classes: int = 1000,
-    in_channels: int = 3,
-    dropout: float = 0.5,
-) -> InceptionV3:
+def inception_v3(in_channels: int = 3, dropout: float = 0.5) -> InceptionV3:
     """The network of spec `inception_v3` (num_classes=1000, in_channels=3,
     aux_logits=True, dropout=0.5).
     """
-    return InceptionV3(
-        num_classes=num_classes,
-        in_channels=in_channels,
-        dropout=dropout,
-    )
+    return InceptionV3(in_channels=in_channels, dropout=dropout)

@@ -13,6 +13,16 @@ this file, and compile it again (`archdsl compile`).
 from torch import Tensor, nn
 
 
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round ``v`` to a multiple of ``divisor``, losing less than 10% (torchvision's)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class InvertedResidual(nn.Module):
     """torchvision mnasnet._InvertedResidual: 1x1 expansion to in.c * expansion - bn
     - relu - kxk depthwise (stride, padding k // 2) - bn - relu - linear 1x1
@@ -65,52 +75,76 @@ class InvertedResidual(nn.Module):
 class Mnasnet1_0(nn.Module):
     """MNASNet-B1 1.0 (Tan et al., 2018); torchvision naming.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
-
-    Fixed when compiled: `alpha=1.0` (the code does not follow what changing them
-    changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`, `alpha`,
+    `dropout`.
     """
 
     def __init__(
         self,
         num_classes: int = 1000,
         in_channels: int = 3,
+        alpha: float = 1.0,
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
+        channels = make_divisible(32 * alpha, 8)
+        channels_1 = make_divisible(16 * alpha, 8)
+        channels_2 = make_divisible(24 * alpha, 8)
+        channels_3 = make_divisible(40 * alpha, 8)
+        channels_4 = make_divisible(80 * alpha, 8)
+        channels_5 = make_divisible(96 * alpha, 8)
+        channels_6 = make_divisible(192 * alpha, 8)
+        channels_7 = make_divisible(320 * alpha, 8)
         self.layers = nn.Sequential(
-            nn.Conv2d(in_channels, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(32, momentum=0.0003),
+            nn.Conv2d(
+                in_channels,
+                channels,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                bias=False,
+            ),
+            nn.BatchNorm2d(channels, momentum=0.0003),
             nn.ReLU(inplace=True),
-            nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False),
-            nn.BatchNorm2d(32, momentum=0.0003),
+            nn.Conv2d(
+                channels,
+                channels,
+                kernel_size=3,
+                padding=1,
+                groups=channels,
+                bias=False,
+            ),
+            nn.BatchNorm2d(channels, momentum=0.0003),
             nn.ReLU(inplace=True),
-            nn.Conv2d(32, 16, kernel_size=1, bias=False),
-            nn.BatchNorm2d(16, momentum=0.0003),
+            nn.Conv2d(channels, channels_1, kernel_size=1, bias=False),
+            nn.BatchNorm2d(channels_1, momentum=0.0003),
             nn.Sequential(
-                InvertedResidual(16, 24, stride=2, expansion=3),
-                InvertedResidual(24, 24, expansion=3),
-                InvertedResidual(24, 24, expansion=3),
+                InvertedResidual(channels_1, channels_2, stride=2, expansion=3),
+                InvertedResidual(channels_2, channels_2, expansion=3),
+                InvertedResidual(channels_2, channels_2, expansion=3),
             ),
             nn.Sequential(
-                InvertedResidual(24, 40, k=5, stride=2, expansion=3),
-                InvertedResidual(40, 40, k=5, expansion=3),
-                InvertedResidual(40, 40, k=5, expansion=3),
+                InvertedResidual(channels_2, channels_3, k=5, stride=2, expansion=3),
+                InvertedResidual(channels_3, channels_3, k=5, expansion=3),
+                InvertedResidual(channels_3, channels_3, k=5, expansion=3),
             ),
             nn.Sequential(
-                InvertedResidual(40, 80, k=5, stride=2),
-                InvertedResidual(80, 80, k=5),
-                InvertedResidual(80, 80, k=5),
+                InvertedResidual(channels_3, channels_4, k=5, stride=2),
+                InvertedResidual(channels_4, channels_4, k=5),
+                InvertedResidual(channels_4, channels_4, k=5),
             ),
-            nn.Sequential(InvertedResidual(80, 96), InvertedResidual(96, 96)),
             nn.Sequential(
-                InvertedResidual(96, 192, k=5, stride=2),
-                InvertedResidual(192, 192, k=5),
-                InvertedResidual(192, 192, k=5),
-                InvertedResidual(192, 192, k=5),
+                InvertedResidual(channels_4, channels_5),
+                InvertedResidual(channels_5, channels_5),
             ),
-            nn.Sequential(InvertedResidual(192, 320)),
-            nn.Conv2d(320, 1280, kernel_size=1, bias=False),
+            nn.Sequential(
+                InvertedResidual(channels_5, channels_6, k=5, stride=2),
+                InvertedResidual(channels_6, channels_6, k=5),
+                InvertedResidual(channels_6, channels_6, k=5),
+                InvertedResidual(channels_6, channels_6, k=5),
+            ),
+            nn.Sequential(InvertedResidual(channels_6, channels_7)),
+            nn.Conv2d(channels_7, 1280, kernel_size=1, bias=False),
             nn.BatchNorm2d(1280, momentum=0.0003),
             nn.ReLU(inplace=True),
         )
@@ -129,9 +163,15 @@ class Mnasnet1_0(nn.Module):
 def mnasnet1_0(
     num_classes: int = 1000,
     in_channels: int = 3,
+    alpha: float = 1.0,
     dropout: float = 0.2,
 ) -> Mnasnet1_0:
     """The network of spec `mnasnet1_0` (num_classes=1000, in_channels=3, alpha=1.0,
     dropout=0.2).
     """
-    return Mnasnet1_0(num_classes=num_classes, in_channels=in_channels, dropout=dropout)
+    return Mnasnet1_0(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        alpha=alpha,
+        dropout=dropout,
+    )

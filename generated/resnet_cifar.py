@@ -69,30 +69,42 @@ class BasicA(nn.Module):
 class ResnetCifar(nn.Module):
     """CIFAR ResNet-(6n+2) with option-A shortcuts (He et al., 2015, sec. 4.2).
 
-    Arguments: the spec parameters `num_classes`, `in_channels`.
+    Arguments: the spec parameters `width`, `num_classes`, `in_channels`; the
+    spec's `checks:` run on them.
 
-    Fixed when compiled: `depth=20`, `width=16` (the code does not follow what
-    changing them changes; compile again with `--set NAME=VALUE`).
+    Fixed when compiled: `depth=20` (the code does not follow what changing them
+    changes; compile again with `--set NAME=VALUE`).
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        width: int = 16,
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 16, kernel_size=3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
+        if not width >= 1:
+            raise ValueError("width (the first stage's filters) must be at least 1")
+        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = nn.Sequential(BasicA(16, 16), BasicA(16, 16), BasicA(16, 16))
+        self.layer1 = nn.Sequential(
+            BasicA(width, width),
+            BasicA(width, width),
+            BasicA(width, width),
+        )
         self.layer2 = nn.Sequential(
-            BasicA(16, 32, stride=2),
-            BasicA(32, 32),
-            BasicA(32, 32),
+            BasicA(width, 2 * width, stride=2),
+            BasicA(2 * width, 2 * width),
+            BasicA(2 * width, 2 * width),
         )
         self.layer3 = nn.Sequential(
-            BasicA(32, 64, stride=2),
-            BasicA(64, 64),
-            BasicA(64, 64),
+            BasicA(2 * width, 4 * width, stride=2),
+            BasicA(4 * width, 4 * width),
+            BasicA(4 * width, 4 * width),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, num_classes)
+        self.fc = nn.Linear(4 * width, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 16 x 32 x 32
@@ -107,8 +119,12 @@ class ResnetCifar(nn.Module):
         return x
 
 
-def resnet_cifar(num_classes: int = 10, in_channels: int = 3) -> ResnetCifar:
+def resnet_cifar(
+    width: int = 16,
+    num_classes: int = 10,
+    in_channels: int = 3,
+) -> ResnetCifar:
     """The network of spec `resnet_cifar` (depth=20, width=16, num_classes=10,
     in_channels=3).
     """
-    return ResnetCifar(num_classes=num_classes, in_channels=in_channels)
+    return ResnetCifar(width=width, num_classes=num_classes, in_channels=in_channels)

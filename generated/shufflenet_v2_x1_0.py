@@ -106,14 +106,26 @@ class ShufflenetV2X1_0(nn.Module):
     """ShuffleNet V2 (Ma et al., 2018); torchvision naming; `width` selects
     0.5x/1.0x/1.5x/2.0x.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`.
-
-    Fixed when compiled: `width=1.0` (the code does not follow what changing them
-    changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`, `width`.
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        width: float = 1.0,
+    ) -> None:
         super().__init__()
+        channels = 116 if width == 1.0 else 176 if width == 1.5 else 244
+        channels_1 = 48 if width == 0.5 else channels
+        channels_2 = channels_1 // 2
+        channels_3 = 232 if width == 1.0 else 352 if width == 1.5 else 488
+        channels_4 = 96 if width == 0.5 else channels_3
+        channels_5 = channels_4 // 2
+        channels_6 = 464 if width == 1.0 else 704 if width == 1.5 else 976
+        channels_7 = 192 if width == 0.5 else channels_6
+        channels_8 = channels_7 // 2
+        channels_9 = 2048 if width == 2.0 else 1024
         self.conv1 = nn.Sequential(
             nn.Conv2d(in_channels, 24, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(24),
@@ -121,33 +133,33 @@ class ShufflenetV2X1_0(nn.Module):
         )
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.stage2 = nn.Sequential(
-            InvertedResidual(24, 116, stride=2),
-            InvertedResidual(116, 116),
-            InvertedResidual(116, 116),
-            InvertedResidual(116, 116),
+            InvertedResidual(24, channels_1, stride=2),
+            InvertedResidual(2 * channels_2, channels_1),
+            InvertedResidual(2 * channels_2, channels_1),
+            InvertedResidual(2 * channels_2, channels_1),
         )
         self.stage3 = nn.Sequential(
-            InvertedResidual(116, 232, stride=2),
-            InvertedResidual(232, 232),
-            InvertedResidual(232, 232),
-            InvertedResidual(232, 232),
-            InvertedResidual(232, 232),
-            InvertedResidual(232, 232),
-            InvertedResidual(232, 232),
-            InvertedResidual(232, 232),
+            InvertedResidual(2 * channels_2, channels_4, stride=2),
+            InvertedResidual(2 * channels_5, channels_4),
+            InvertedResidual(2 * channels_5, channels_4),
+            InvertedResidual(2 * channels_5, channels_4),
+            InvertedResidual(2 * channels_5, channels_4),
+            InvertedResidual(2 * channels_5, channels_4),
+            InvertedResidual(2 * channels_5, channels_4),
+            InvertedResidual(2 * channels_5, channels_4),
         )
         self.stage4 = nn.Sequential(
-            InvertedResidual(232, 464, stride=2),
-            InvertedResidual(464, 464),
-            InvertedResidual(464, 464),
-            InvertedResidual(464, 464),
+            InvertedResidual(2 * channels_5, channels_7, stride=2),
+            InvertedResidual(2 * channels_8, channels_7),
+            InvertedResidual(2 * channels_8, channels_7),
+            InvertedResidual(2 * channels_8, channels_7),
         )
         self.conv5 = nn.Sequential(
-            nn.Conv2d(464, 1024, kernel_size=1, bias=False),
-            nn.BatchNorm2d(1024),
+            nn.Conv2d(2 * channels_8, channels_9, kernel_size=1, bias=False),
+            nn.BatchNorm2d(channels_9),
             nn.ReLU(inplace=True),
         )
-        self.fc = nn.Linear(1024, num_classes)
+        self.fc = nn.Linear(channels_9, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # N x 24 x 112 x 112
@@ -164,8 +176,13 @@ class ShufflenetV2X1_0(nn.Module):
 def shufflenet_v2_x1_0(
     num_classes: int = 1000,
     in_channels: int = 3,
+    width: float = 1.0,
 ) -> ShufflenetV2X1_0:
     """The network of spec `shufflenet_v2_x1_0` (num_classes=1000, in_channels=3,
     width=1.0).
     """
-    return ShufflenetV2X1_0(num_classes=num_classes, in_channels=in_channels)
+    return ShufflenetV2X1_0(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width=width,
+    )

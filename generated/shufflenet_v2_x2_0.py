@@ -104,20 +104,23 @@ class InvertedResidual(nn.Module):
 class ShufflenetV2X2_0(nn.Module):
     """ShuffleNet V2 2.0x (Ma et al., 2018); torchvision naming.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`, `conv5_out`.
-
-    Fixed when compiled: `stage2_out=244`, `stage3_out=488`, `stage4_out=976` (the
-    code does not follow what changing them changes; compile again with `--set
-    NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`, `stage2_out`,
+    `stage3_out`, `stage4_out`, `conv5_out`.
     """
 
     def __init__(
         self,
         num_classes: int = 1000,
         in_channels: int = 3,
+        stage2_out: int = 244,
+        stage3_out: int = 488,
+        stage4_out: int = 976,
         conv5_out: int = 2048,
     ) -> None:
         super().__init__()
+        channels = stage2_out // 2
+        channels_1 = stage3_out // 2
+        channels_2 = stage4_out // 2
         self.conv1 = nn.Sequential(
             nn.Conv2d(in_channels, 24, kernel_size=3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(24),
@@ -125,29 +128,29 @@ class ShufflenetV2X2_0(nn.Module):
         )
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.stage2 = nn.Sequential(
-            InvertedResidual(24, 244, stride=2),
-            InvertedResidual(244, 244),
-            InvertedResidual(244, 244),
-            InvertedResidual(244, 244),
+            InvertedResidual(24, stage2_out, stride=2),
+            InvertedResidual(2 * channels, stage2_out),
+            InvertedResidual(2 * channels, stage2_out),
+            InvertedResidual(2 * channels, stage2_out),
         )
         self.stage3 = nn.Sequential(
-            InvertedResidual(244, 488, stride=2),
-            InvertedResidual(488, 488),
-            InvertedResidual(488, 488),
-            InvertedResidual(488, 488),
-            InvertedResidual(488, 488),
-            InvertedResidual(488, 488),
-            InvertedResidual(488, 488),
-            InvertedResidual(488, 488),
+            InvertedResidual(2 * channels, stage3_out, stride=2),
+            InvertedResidual(2 * channels_1, stage3_out),
+            InvertedResidual(2 * channels_1, stage3_out),
+            InvertedResidual(2 * channels_1, stage3_out),
+            InvertedResidual(2 * channels_1, stage3_out),
+            InvertedResidual(2 * channels_1, stage3_out),
+            InvertedResidual(2 * channels_1, stage3_out),
+            InvertedResidual(2 * channels_1, stage3_out),
         )
         self.stage4 = nn.Sequential(
-            InvertedResidual(488, 976, stride=2),
-            InvertedResidual(976, 976),
-            InvertedResidual(976, 976),
-            InvertedResidual(976, 976),
+            InvertedResidual(2 * channels_1, stage4_out, stride=2),
+            InvertedResidual(2 * channels_2, stage4_out),
+            InvertedResidual(2 * channels_2, stage4_out),
+            InvertedResidual(2 * channels_2, stage4_out),
         )
         self.conv5 = nn.Sequential(
-            nn.Conv2d(976, conv5_out, kernel_size=1, bias=False),
+            nn.Conv2d(2 * channels_2, conv5_out, kernel_size=1, bias=False),
             nn.BatchNorm2d(conv5_out),
             nn.ReLU(inplace=True),
         )
@@ -168,6 +171,9 @@ class ShufflenetV2X2_0(nn.Module):
 def shufflenet_v2_x2_0(
     num_classes: int = 1000,
     in_channels: int = 3,
+    stage2_out: int = 244,
+    stage3_out: int = 488,
+    stage4_out: int = 976,
     conv5_out: int = 2048,
 ) -> ShufflenetV2X2_0:
     """The network of spec `shufflenet_v2_x2_0` (num_classes=1000, in_channels=3,
@@ -176,5 +182,8 @@ def shufflenet_v2_x2_0(
     return ShufflenetV2X2_0(
         num_classes=num_classes,
         in_channels=in_channels,
+        stage2_out=stage2_out,
+        stage3_out=stage3_out,
+        stage4_out=stage4_out,
         conv5_out=conv5_out,
     )

@@ -740,3 +740,60 @@ def test_spec_parameters_are_constructor_and_factory_arguments(write_spec):
     assert module.paramnet().fc.out_features == 10
     with pytest.raises(ValueError, match="a classifier needs two classes"):
         module.paramnet(num_classes=1)
+
+
+def _generated_module(name: str):
+    from archdsl.builder import load_generated
+
+    return load_generated(generate(archdsl.load(ROOT / "specs" / f"{name}.yaml")))
+
+
+def _same_network(model, reference, shape: tuple[int, ...]) -> None:
+    """``model`` takes ``reference``'s weights with strict=True and computes what it computes."""
+    import torch
+
+    model.load_state_dict(reference.state_dict(), strict=True)
+    model.eval(), reference.eval()
+    x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+
+
+@pytest.mark.parametrize("name,kwargs,reference", [
+    # growth_rate sizes every dense layer and transition through arithmetic
+    ("densenet121", {"growth_rate": 48}, lambda tv: tv.DenseNet(48, (6, 12, 24, 16), 64)),
+    # alpha sizes every layer through make_divisible: the 0.5 class built with 1.0 is mnasnet1_0
+    ("mnasnet0_5", {"alpha": 1.0}, lambda tv: tv.mnasnet1_0()),
+    # width picks the stage widths: the 1.0x class built with 0.5 is shufflenet_v2_x0_5
+    ("shufflenet_v2_x1_0", {"width": 0.5}, lambda tv: tv.shufflenet_v2_x0_5()),
+], ids=["densenet121-growth48", "mnasnet-alpha1", "shufflenet-width0.5"])
+def test_parameters_that_feed_arithmetic_are_constructor_arguments(name, kwargs, reference):
+    """``densenet121(growth_rate=48)`` is torchvision's DenseNet with growth rate 48: the network
+    class computes its widths from its arguments (a test on a size decided by the compiled value
+    would have kept the parameter written in)."""
+    import torch
+    import torchvision
+
+    module = _generated_module(name)
+    torch.manual_seed(0)
+    _same_network(getattr(module, name)(**kwargs), reference(torchvision.models), (3, 64, 64))
+
+
+def test_sizes_computed_from_arguments_are_locals_of_init():
+    source = compile_graph(archdsl.load(ROOT / "specs" / "densenet121.yaml"))
+    assert "        channels = (64 + 6 * growth_rate) // 2\n" in source
+    assert "        channels_1 = (channels + 12 * growth_rate) // 2\n" in source
+    assert "transition2=Transition(channels + 12 * growth_rate)" in source
+    source = compile_graph(archdsl.load(ROOT / "specs" / "mnasnet1_0.yaml"))
+    assert "        channels = make_divisible(32 * alpha, 8)\n" in source
+
+
+def test_a_parameter_a_block_reads_itself_stays_written_in():
+    """Blocks see the spec's parameters; a class written for one block reads its value as
+    compiled, so the network class cannot take it (Inception-v3's auxiliary head reads
+    num_classes, MobileNetV2's inverted residual width_mult)."""
+    source = compile_graph(archdsl.load(ROOT / "specs" / "inception_v3.yaml"))
+    assert "Fixed when compiled: `num_classes=1000`" in source
+    assert "def inception_v3(in_channels: int = 3, dropout: float = 0.5)" in source
+    source = compile_graph(archdsl.load(ROOT / "specs" / "mobilenet_v2.yaml"))
+    assert "Fixed when compiled: `width_mult=1.0`" in source

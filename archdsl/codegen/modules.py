@@ -121,6 +121,8 @@ class ModuleMaker:
         kwargs = [(k, v) for k, v, default in lowering.kwargs if not is_default(v, default)]
         self.known(call, [*args, *(v for _, v in kwargs)])
         inplace = Inplace() if lowering.inplace_ok and op.inplace_in_code else None
+        args = [self.hoisted(v) for v in args]
+        kwargs = [(k, self.hoisted(v)) for k, v in kwargs]
         return Ctor(lowering.module, args, kwargs, inplace), inplace
 
     def known(self, call: Call, values: list[Any]) -> None:
@@ -215,6 +217,8 @@ class ModuleMaker:
             if not is_known(value):
                 raise NotGeneric(Diagnostic(f"a size passed to block `{block.name}` cannot be "
                                             "computed in a generic class", call.loc))
+        positional = [self.hoisted(v) for v in positional]
+        keywords = [(k, self.hoisted(v)) for k, v in keywords]
         return ModuleResult(Ctor(info.class_name, positional, keywords), out)
 
     def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx) -> ModuleResult:

@@ -9,6 +9,7 @@ Layout is left to the templates (:mod:`archdsl.codegen.emit`).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import textwrap
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from ..errors import Diagnostic
 from ..ir import Graph
 from ..passes import folded_layers
-from ..spec import BlockDef, Spec
+from ..spec import BlockDef, Spec, Value
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
 from .sym import Sym, decisions
@@ -94,8 +95,8 @@ class Planner:
         builder = ClassBuilder(self, self.network_class)
         network = builder.build_network(ctor_params)
         self.block_plans = list(self.classes)
-        if not _passed_through(network, set(builder.ctor_params.values())):
-            raise NotGeneric(Diagnostic("a spec parameter is computed with, not passed on", None))
+        if not set(builder.ctor_params.values()) <= _names_in_init(network):
+            raise NotGeneric(Diagnostic("a spec parameter no layer of the class uses", None))
         self._check_ranks()
         if self.dense_used:
             self.classes.append(_dense_class(self.dense_class))
@@ -212,11 +213,13 @@ def _dense_class(name: str) -> ClassPlan:
 def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
     """The plan of the generated module for a checked graph.
 
-    With ``ctor_params``, the network class takes the spec parameters that pass through to its
-    layers unchanged (``num_classes`` to the last linear layer, ``in_channels`` to the first
-    conv), as torchvision's builders do; a parameter that sizes layers through arithmetic, counts
-    repeats or decides structure (``depth``, ``growth_rate``) is written in. Without, every
-    parameter is written in (what ``archdsl check`` plans: the refusals are the same).
+    With ``ctor_params``, the network class takes the spec parameters, as torchvision's builders
+    do (``densenet121(growth_rate=48)``): their values in the class are expressions of its
+    arguments, checked by the spec's ``checks:``. A parameter stays written in when the class
+    could not follow it: it counts repeats, or sizes a block written per use, or a block reads it
+    itself, or a test on a size computed from it was decided by its value (the code would be
+    right for this value only), or no layer uses it. Without ``ctor_params``, every parameter is
+    written in (what ``archdsl check`` plans: the refusals are the same).
     """
     if graph.spec is None:
         raise ValueError("the graph has no spec (load it with archdsl.load)")
@@ -224,36 +227,55 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
     fixed = planner.plan()
     if not ctor_params or not graph.params:
         return fixed
+    before = decisions()
+    Planner(graph, reuse=planner).plan()
+    decided = decisions() - before  # by the network class itself with every parameter written in
+    # a parameter a block reads itself is written into the block's class: it stays fixed
+    free = set(graph.params) - _read_in_blocks(graph.spec)
     chosen: tuple[str, ...] = ()
     best = fixed
-    candidates = [tuple(graph.params)] if len(graph.params) > 1 else []
-    candidates += [(name,) for name in graph.params]
+    candidates = [tuple(n for n in graph.params if n in free)] if len(free) > 1 else []
+    candidates += [(name,) for name in graph.params if name in free]
     for trial in candidates:
         names = tuple(n for n in graph.params if n in chosen or n in trial)
+        before = decisions()
         try:
-            best, chosen = Planner(graph, reuse=planner).plan(names), names
+            plan = Planner(graph, reuse=planner).plan(names)
         except CodegenError:
             continue
+        if decisions() - before != decided:  # a test on a parameter, decided by its value
+            continue
+        best, chosen = plan, names
         if len(chosen) == len(graph.params):
             break
     return best
 
 
-def _passed_through(network: ClassPlan, names: set[str]) -> bool:
-    """Is each of these names used in the class's __init__, and does every use pass it on as an
-    argument (or test it, or check it), without arithmetic on it?"""
-    if not names:
-        return True
+def _read_in_blocks(spec: Spec) -> set[str]:
+    """The names the blocks' values read that are not their own (parameters, lets, ``i``)."""
+    names: set[str] = set()
+
+    def visit(item: Any, own: set[str]) -> None:
+        if isinstance(item, Value):
+            if item.expr is not None:
+                names.update(item.expr.names - own)
+            for part in item.items or ():
+                visit(part, own)
+        elif dataclasses.is_dataclass(item):
+            for f in dataclasses.fields(item):
+                visit(getattr(item, f.name), own)
+        elif isinstance(item, (tuple, list)):
+            for part in item:
+                visit(part, own)
+        elif isinstance(item, dict):
+            for part in item.values():
+                visit(part, own)
+
+    for block in spec.blocks.values():
+        visit((block.lets, block.body), {*block.params, *(key for key, _ in block.lets), "i", "in"})
+    return names
+
+
+def _names_in_init(network: ClassPlan) -> set[str]:
     tree = ast.parse(textwrap.dedent("\n".join(network.init)) or "pass")
-    if not names <= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}:
-        return False  # (a parameter of a layer a false `when:` removed)
-    allowed: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):  # self.<config> = name (read by forward)
-            allowed.add(id(node.value))
-        if isinstance(node, ast.Call):
-            allowed |= {id(a) for a in node.args} | {id(k.value) for k in node.keywords}
-        elif isinstance(node, ast.If):
-            allowed |= {id(n) for n in ast.walk(node.test)}
-    return all(id(node) in allowed for node in ast.walk(tree)
-               if isinstance(node, ast.Name) and node.id in names)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

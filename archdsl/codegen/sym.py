@@ -6,7 +6,8 @@ is such an expression (an ``ast`` node over the class's local names) together wi
 value for one concrete instance (the first use of the block), used for shape comments and checks.
 
 Values known for every instance stay plain Python values (ints, floats, tuples); arithmetic on
-plain values is plain, so the network class, where everything is known, never sees a Sym.
+plain values is plain, so the network class sees Syms only over its constructor arguments. Integer
+sums are kept as sums (``64 + g + g`` is ``64 + 2 * g``, ``(2 * c) // 2`` is ``c``).
 ``==`` on a Sym means *provably equal* (same expression), so an op's lowering that compares a
 value with a default keeps the keyword unless it is provably the default.
 
@@ -279,8 +280,99 @@ def binop(a: Any, op: ast.operator, b: Any) -> Any:
         return b
     if isinstance(op, (ast.Add, ast.Sub)) and isinstance(a, Sym) and _is_number(b):
         return _offset(a, b if isinstance(op, ast.Add) else -b)
-    node = ast.BinOp(node_of(a), op, node_of(b))
-    return Sym(node, _apply(function, probe_of(a), probe_of(b)))
+    probe = _apply(function, probe_of(a), probe_of(b))
+    if isinstance(op, (ast.Add, ast.Sub)):
+        combined = _combine(a, b, -1 if isinstance(op, ast.Sub) else 1, probe)
+        if combined is not None:
+            return combined
+    if isinstance(op, ast.FloorDiv) and _is_int(b) and b > 0:
+        divided = _divide(a, b, probe)
+        if divided is not None:
+            return divided
+    return Sym(ast.BinOp(node_of(a), op, node_of(b)), probe)
+
+
+def _linear(value: Any) -> list[tuple[str, int, ast.expr | None]] | None:
+    """A sum as ``[(key, coefficient, term)]`` in order (the constant's term is None): ``64 + g +
+    2 * g`` is ``[("", 64, None), ("g", 3, g)]``; None for a value that is not an int or a Sym."""
+    if isinstance(value, Sym):
+        return _linear_node(value.node)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [("", value, None)]
+    return None
+
+
+def _linear_node(node: ast.expr) -> list[tuple[str, int, ast.expr | None]] | None:
+    if isinstance(node, ast.Constant):
+        ok = isinstance(node.value, int) and not isinstance(node.value, bool)
+        return [("", node.value, None)] if ok else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        left, right = _linear_node(node.left), _linear_node(node.right)
+        if left is None or right is None:
+            return None
+        sign = -1 if isinstance(node.op, ast.Sub) else 1
+        return _merge_terms(left, [(k, sign * c, t) for k, c, t in right])
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for factor, term in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(factor, ast.Constant) and isinstance(factor.value, int) \
+                    and not isinstance(factor.value, bool):
+                return [(ast.dump(term), factor.value, term)]
+    return [(ast.dump(node), 1, node)]  # a term of its own: a name, a call, a floor division...
+
+
+def _merge_terms(a: list[tuple[str, int, Any]], b: list[tuple[str, int, Any]]) -> list[tuple[str, int, Any]]:
+    merged = {key: [key, coef, term] for key, coef, term in a}
+    for key, coef, term in b:
+        if key in merged:
+            merged[key][1] += coef
+        else:
+            merged[key] = [key, coef, term]
+    return [(k, c, t) for k, c, t in merged.values()]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _divide(a: Any, k: int, probe: Any) -> Any:
+    """``a // k`` when every coefficient of the integer sum ``a`` is a multiple of ``k``:
+    ``(2 * c) // 2`` is ``c``, ``(64 + 6 * g) // 2`` is ``32 + 3 * g``; else None."""
+    terms = _linear(a)
+    if terms is None or not (_is_int(probe) and _is_int(probe_of(a))) \
+            or any(coef % k for _, coef, _ in terms):
+        return None
+    return _sum([(key, coef // k, term) for key, coef, term in terms], probe)
+
+
+def _combine(a: Any, b: Any, sign: int, probe: Any) -> Any:
+    """``a + sign * b`` as one sum when both are integer sums (ints for the probed instance) of
+    names that share a name or a constant: ``64 + g + g`` is ``64 + 2 * g``, ``g - g`` is 0;
+    else None."""
+    left, right = _linear(a), _linear(b)
+    if left is None or right is None or not _is_int(probe):
+        return None
+    right = [(k, sign * c, t) for k, c, t in right]
+    if not {k for k, _, _ in left} & {k for k, _, _ in right}:
+        return None
+    return _sum(_merge_terms(left, right), probe)
+
+
+def _sum(terms: list[tuple[str, int, Any]], probe: Any) -> Any:
+    """The Sym of an integer sum (see :func:`_linear`), or its value when no name is left."""
+    node: ast.expr | None = None
+    for _, coef, term in terms:
+        if coef == 0:
+            continue
+        size = abs(coef)
+        part: ast.expr = ast.Constant(size) if term is None else (
+            term if size == 1 else ast.BinOp(ast.Constant(size), ast.Mult(), term))
+        if node is None:
+            node = part if coef > 0 else ast.UnaryOp(ast.USub(), part)
+        else:
+            node = ast.BinOp(node, ast.Add() if coef > 0 else ast.Sub(), part)
+    if node is None or isinstance(node, ast.Constant):  # the names cancel out
+        return probe
+    return Sym(node, probe)
 
 
 def _offset(a: Sym, delta: Any) -> Any:

@@ -4,8 +4,9 @@ One class per block definition, parameterised by the block's parameters: its ``_
 block's body translated once, with widths carried symbolically (``in_channels``, ``out``,
 ``int(planes * (base_width / 64.0)) * groups``), ``when:`` as ``if``, and its ``forward`` the
 straight-line dataflow (:mod:`archdsl.codegen.forward`). The network class is the same translation
-with every value known, so its stages are written out (``nn.Sequential(Basic(64, 64), ...)``) and
-its forward carries exact shape comments. Names are given exactly as the expander gives them, so
+with every value known but its constructor arguments (the spec parameters it can follow), so its
+stages are written out (``nn.Sequential(Basic(64, 64), ...)``) and its forward carries exact shape
+comments. Names are given exactly as the expander gives them, so
 attribute paths are the graph's node names (the state_dict keys).
 """
 
@@ -40,7 +41,7 @@ from .modules import (
     shared_names,
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, check_attribute
-from .pysrc import docstring_lines, parse_expr, unparse
+from .pysrc import LINE_LENGTH, docstring_lines, parse_expr, unparse
 from .sym import MISSING, Sym, is_known, names_in, probe_of, refine, select
 from .values import Env, coerce_param, eval_value, op_lowering, op_shape
 
@@ -69,6 +70,7 @@ class ClassBuilder(ModuleMaker):
         self.fb: ForwardBuilder | None = None
         self.ctor_params: dict[str, str] = {}  # spec parameter -> ctor parameter (the network)
         self.checks: list[Stmt] = []  # the spec's checks on the ctor parameters
+        self.hoists: dict[str, str] = {}  # sizes computed once in the network class: expr -> local
 
     # --- entry points ------------------------------------------------------------------------
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
@@ -296,6 +298,22 @@ class ClassBuilder(ModuleMaker):
     def forward_names(self, node: ast.expr) -> ast.expr:
         """:meth:`in_forward` in place, for an expression made for this forward statement."""
         return _Locals(self).visit(node)
+
+    def hoisted(self, value: Any) -> Any:
+        """In the network class, a size computed from its arguments by a floor division, a
+        helper (``make_divisible(32 * alpha, 8)``) or a choice (``48 if width == 0.5 else 116``)
+        is computed once, in a local of __init__ (``channels``), and the layers read the local."""
+        if not self.is_network or not isinstance(value, Sym):
+            return value
+        return Sym(_Hoist(self).visit(_copy(value.node)), value.probe, value.pair)
+
+    def hoist(self, node: ast.expr) -> ast.expr:
+        key = ast.dump(node)
+        if key not in self.hoists:
+            local = self.locals.create("channels")
+            self.lets.append((local, Sym(node)))
+            self.hoists[key] = local
+        return ast.Name(self.hoists[key], ast.Load())
 
     def cfg_marker(self, wanted: str, value: ast.expr) -> ast.expr:
         """``self.<name>`` holding ``value`` (assigned in __init__); the name is chosen at the end."""
@@ -544,10 +562,10 @@ class ClassBuilder(ModuleMaker):
         forward = render_block(self.fb.finish(_Markers(names).visit, reserved), BODY_INDENT)
         cfg_stmts: list[Stmt] = [Assign(f"self.{names[m]}", value)
                                  for m, (_, value) in self.cfg.items()]
-        body = self.checks + cfg_stmts + self.placeholder_stmts() + self.init
-        init_lines = render_block(body, BODY_INDENT)
+        init_lines = render_block(cfg_stmts + self.placeholder_stmts() + self.init, BODY_INDENT)
         lets = self.used_lets(init_lines)
-        init = [" " * BODY_INDENT + "super().__init__()"] + render_block(lets, BODY_INDENT) + init_lines
+        init = [" " * BODY_INDENT + "super().__init__()", *render_block(self.checks, BODY_INDENT),
+                *render_block(lets, BODY_INDENT), *init_lines]
         params = self.used_params(signature, in_names, init)
         returns = "Tensor"
         if self.is_network and len(self.outputs) > 1:
@@ -566,13 +584,13 @@ class ClassBuilder(ModuleMaker):
 
     def sequential_plan(self, items: list[Item], signature: list[str], doc: list[str],
                         in_names: list[str]) -> ClassPlan:
-        body: list[Stmt] = list(self.checks)
+        body: list[Stmt] = []
         with self.sink(body):
             expr = self.sequential(items, Ctx(Env({}, ())), func="super().__init__")
         body.append(ExprStmt(expr))
         body_lines = render_block(body, BODY_INDENT)
         lets = self.used_lets(body_lines)
-        init = render_block(lets, BODY_INDENT) + body_lines
+        init = [*render_block(self.checks, BODY_INDENT), *render_block(lets, BODY_INDENT), *body_lines]
         params = self.used_params(signature, in_names, init)
         return ClassPlan(self.name, "nn.Sequential", doc, params, init, [], kind="sequential")
 
@@ -592,6 +610,46 @@ class ClassBuilder(ModuleMaker):
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+_BUILTINS = frozenset({"int", "float", "round", "max", "min", "abs"})
+
+
+class _Hoist(ast.NodeTransformer):
+    """Floor divisions, helper calls and choices become locals of __init__ (inner ones first)."""
+
+    def __init__(self, builder: ClassBuilder):
+        self.builder = builder
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+        self.generic_visit(node)
+        return self.builder.hoist(node) if isinstance(node.op, ast.FloorDiv) else node
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        helper = isinstance(node.func, ast.Name) and node.func.id not in _BUILTINS
+        return self.builder.hoist(node) if helper else node
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.expr:  # a value chosen by a parameter
+        self._visit_choice(node)
+        return self._short_choice(node)
+
+    def _short_choice(self, node: ast.IfExp) -> ast.expr:
+        """A choice as one local whose line fits (ruff joins a split one at 110 columns and
+        splits a joined one at 88); a longer chain's tail becomes a local first."""
+        if isinstance(node.orelse, ast.IfExp) and \
+                BODY_INDENT + len("channels_10 = " + unparse(node)) > LINE_LENGTH:
+            node.orelse = self._short_choice(node.orelse)
+        return self.builder.hoist(node)
+
+    def _visit_choice(self, node: ast.IfExp) -> None:
+        """The parts of a chain of choices (``a if x else b if y else c``): one local in all."""
+        node.test = self.visit(node.test)
+        node.body = self.visit(node.body)
+        if isinstance(node.orelse, ast.IfExp):
+            self._visit_choice(node.orelse)
+        else:
+            node.orelse = self.visit(node.orelse)
+
 
 class _Locals(ast.NodeTransformer):
     """Class locals (parameters, lets) in a forward expression become config attributes."""
