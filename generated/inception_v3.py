@@ -194,13 +194,13 @@ class InceptionAux(nn.Module):
     `AuxLogits`.
     """
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, num_classes: int = 1000) -> None:
         super().__init__()
         self.avgpool = nn.AvgPool2d(kernel_size=5, stride=3)
         self.conv0 = BasicConv(in_channels, 128)
         self.conv1 = BasicConv(128, 768, k=5)
         self.adaptive_avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(768, 1000)
+        self.fc = nn.Linear(768, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(x)  # N x 768 x 5 x 5
@@ -291,13 +291,18 @@ class InceptionV3Outputs(NamedTuple):
 class InceptionV3(nn.Module):
     """Inception-v3 (Szegedy et al., 2016), exactly torchvision's Inception3.
 
-    Arguments: the spec parameters `in_channels`, `dropout`.
+    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
 
-    Fixed when compiled: `num_classes=1000`, `aux_logits=True` (the code does not
-    follow what changing them changes; compile again with `--set NAME=VALUE`).
+    Fixed when compiled: `aux_logits=True` (the code does not follow what changing
+    them changes; compile again with `--set NAME=VALUE`).
     """
 
-    def __init__(self, in_channels: int = 3, dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.Conv2d_1a_3x3 = BasicConv(in_channels, 32, k=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv(32, 32, k=3)
@@ -314,13 +319,13 @@ class InceptionV3(nn.Module):
         self.Mixed_6c = InceptionC(768, 160)
         self.Mixed_6d = InceptionC(768, 160)
         self.Mixed_6e = InceptionC(768, 192)
-        self.AuxLogits = InceptionAux(768)
+        self.AuxLogits = InceptionAux(768, num_classes=num_classes)
         self.Mixed_7a = InceptionD(768)
         self.Mixed_7b = InceptionE(1280)
         self.Mixed_7c = InceptionE(2048)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(p=dropout)
-        self.fc = nn.Linear(2048, 1000)
+        self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x: Tensor) -> InceptionV3Outputs | Tensor:
         x = self.Conv2d_1a_3x3(x)  # N x 32 x 149 x 149
@@ -352,8 +357,16 @@ class InceptionV3(nn.Module):
         return x
 
 
-def inception_v3(in_channels: int = 3, dropout: float = 0.5) -> InceptionV3:
+def inception_v3(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.5,
+) -> InceptionV3:
     """The network of spec `inception_v3` (num_classes=1000, in_channels=3,
     aux_logits=True, dropout=0.5).
     """
-    return InceptionV3(in_channels=in_channels, dropout=dropout)
+    return InceptionV3(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        dropout=dropout,
+    )

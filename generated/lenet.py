@@ -21,12 +21,22 @@ class Act(nn.Module):
     Block `act` of lenet.yaml. Shape comments are those of `act1`.
     """
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, activation: str = "sigmoid") -> None:
         super().__init__()
-        self.sigmoid = nn.Sigmoid()
+        if activation == "sigmoid":
+            self.sigmoid = nn.Sigmoid()
+        else:
+            self.sigmoid = None
+        if activation == "relu":
+            self.relu = nn.ReLU()
+        else:
+            self.relu = None
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.sigmoid(x)  # N x 6 x 28 x 28
+        if self.sigmoid is not None:
+            x = self.sigmoid(x)  # N x 6 x 28 x 28
+        if self.relu is not None:
+            x = self.relu(x)  # N x 6 x 28 x 28
         return x
 
 
@@ -34,16 +44,15 @@ class Lenet(nn.Module):
     """LeNet-5 (LeCun et al., 1998) as in d2l.ai 7.6; sigmoid activations, average
     pooling.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`, `batch_norm`.
-
-    Fixed when compiled: `activation='sigmoid'` (the code does not follow what
-    changing them changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`, `activation`,
+    `batch_norm`.
     """
 
     def __init__(
         self,
         num_classes: int = 10,
         in_channels: int = 1,
+        activation: str = "sigmoid",
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
@@ -52,27 +61,27 @@ class Lenet(nn.Module):
             self.bn1 = nn.BatchNorm2d(6)
         else:
             self.bn1 = None
-        self.act1 = Act(6)
+        self.act1 = Act(6, activation=activation)
         self.pool1 = nn.AvgPool2d(kernel_size=2)
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
         if batch_norm:
             self.bn2 = nn.BatchNorm2d(16)
         else:
             self.bn2 = None
-        self.act2 = Act(16)
+        self.act2 = Act(16, activation=activation)
         self.pool2 = nn.AvgPool2d(kernel_size=2)
         self.fc1 = nn.Linear(400, 120)
         if batch_norm:
             self.bn3 = nn.BatchNorm1d(120)
         else:
             self.bn3 = None
-        self.act3 = Act(120)
+        self.act3 = Act(120, activation=activation)
         self.fc2 = nn.Linear(120, 84)
         if batch_norm:
             self.bn4 = nn.BatchNorm1d(84)
         else:
             self.bn4 = None
-        self.act4 = Act(84)
+        self.act4 = Act(84, activation=activation)
         self.fc3 = nn.Linear(84, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -102,6 +111,7 @@ class Lenet(nn.Module):
 def lenet(
     num_classes: int = 10,
     in_channels: int = 1,
+    activation: str = "sigmoid",
     batch_norm: bool = False,
 ) -> Lenet:
     """The network of spec `lenet` (num_classes=10, in_channels=1,
@@ -110,5 +120,6 @@ def lenet(
     return Lenet(
         num_classes=num_classes,
         in_channels=in_channels,
+        activation=activation,
         batch_norm=batch_norm,
     )

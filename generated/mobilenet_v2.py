@@ -66,9 +66,16 @@ class InvertedResidual(nn.Module):
     `features.1`.
     """
 
-    def __init__(self, in_channels: int, c: int, t: int = 6, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        c: int,
+        t: int = 6,
+        stride: int = 1,
+        width_mult: float = 1.0,
+    ) -> None:
         super().__init__()
-        out = make_divisible(c * 1.0, 8)
+        out = make_divisible(c * width_mult, 8)
         hidden = round(in_channels * t)
         self.use_res_connect = stride == 1 and in_channels == out
         layers = []
@@ -97,44 +104,51 @@ class MobilenetV2(nn.Module):
     """MobileNetV2 (Sandler et al., 2018); torchvision naming; `width_mult` as in
     torchvision.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
-
-    Fixed when compiled: `width_mult=1.0` (the code does not follow what changing
-    them changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`, `width_mult`,
+    `dropout`.
     """
 
     def __init__(
         self,
         num_classes: int = 1000,
         in_channels: int = 3,
+        width_mult: float = 1.0,
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
+        channels = make_divisible(32 * width_mult, 8)
+        channels_1 = make_divisible(16 * width_mult, 8)
+        channels_2 = make_divisible(24 * width_mult, 8)
+        channels_3 = make_divisible(64 * width_mult, 8)
+        channels_4 = make_divisible(96 * width_mult, 8)
+        channels_5 = make_divisible(160 * width_mult, 8)
+        channels_6 = make_divisible(320 * width_mult, 8)
+        channels_7 = make_divisible(1280 * max(1.0, width_mult), 8)
         self.features = nn.Sequential(
-            ConvBnRelu6(in_channels, 32, stride=2),
-            InvertedResidual(32, 16, t=1),
-            InvertedResidual(16, 24, stride=2),
-            InvertedResidual(24, 24),
-            InvertedResidual(24, 32, stride=2),
-            InvertedResidual(32, 32),
-            InvertedResidual(32, 32),
-            InvertedResidual(32, 64, stride=2),
-            InvertedResidual(64, 64),
-            InvertedResidual(64, 64),
-            InvertedResidual(64, 64),
-            InvertedResidual(64, 96),
-            InvertedResidual(96, 96),
-            InvertedResidual(96, 96),
-            InvertedResidual(96, 160, stride=2),
-            InvertedResidual(160, 160),
-            InvertedResidual(160, 160),
-            InvertedResidual(160, 320),
-            ConvBnRelu6(320, 1280, k=1),
+            ConvBnRelu6(in_channels, channels, stride=2),
+            InvertedResidual(channels, 16, t=1, width_mult=width_mult),
+            InvertedResidual(channels_1, 24, stride=2, width_mult=width_mult),
+            InvertedResidual(channels_2, 24, width_mult=width_mult),
+            InvertedResidual(channels_2, 32, stride=2, width_mult=width_mult),
+            InvertedResidual(channels, 32, width_mult=width_mult),
+            InvertedResidual(channels, 32, width_mult=width_mult),
+            InvertedResidual(channels, 64, stride=2, width_mult=width_mult),
+            InvertedResidual(channels_3, 64, width_mult=width_mult),
+            InvertedResidual(channels_3, 64, width_mult=width_mult),
+            InvertedResidual(channels_3, 64, width_mult=width_mult),
+            InvertedResidual(channels_3, 96, width_mult=width_mult),
+            InvertedResidual(channels_4, 96, width_mult=width_mult),
+            InvertedResidual(channels_4, 96, width_mult=width_mult),
+            InvertedResidual(channels_4, 160, stride=2, width_mult=width_mult),
+            InvertedResidual(channels_5, 160, width_mult=width_mult),
+            InvertedResidual(channels_5, 160, width_mult=width_mult),
+            InvertedResidual(channels_5, 320, width_mult=width_mult),
+            ConvBnRelu6(channels_6, channels_7, k=1),
         )
         self.adaptive_avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),
-            nn.Linear(1280, num_classes),
+            nn.Linear(channels_7, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -148,6 +162,7 @@ class MobilenetV2(nn.Module):
 def mobilenet_v2(
     num_classes: int = 1000,
     in_channels: int = 3,
+    width_mult: float = 1.0,
     dropout: float = 0.2,
 ) -> MobilenetV2:
     """The network of spec `mobilenet_v2` (num_classes=1000, in_channels=3,
@@ -156,5 +171,6 @@ def mobilenet_v2(
     return MobilenetV2(
         num_classes=num_classes,
         in_channels=in_channels,
+        width_mult=width_mult,
         dropout=dropout,
     )

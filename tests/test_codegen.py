@@ -443,7 +443,7 @@ def test_a_block_on_images_and_on_flat_features_needing_different_code_is_an_err
 def test_a_rank_agnostic_block_is_shared_by_images_and_flat_features():
     source = compile_graph(archdsl.load(ROOT / "specs" / "lenet.yaml"))
     assert source.count("class Act(nn.Module):") == 1
-    assert "self.act3 = Act(120)" in source
+    assert "self.act3 = Act(120, activation=activation)" in source
 
 
 def test_a_block_that_cannot_be_generic_gets_one_class_per_use(write_spec):
@@ -766,7 +766,9 @@ def _same_network(model, reference, shape: tuple[int, ...]) -> None:
     ("mnasnet0_5", {"alpha": 1.0}, lambda tv: tv.mnasnet1_0()),
     # width picks the stage widths: the 1.0x class built with 0.5 is shufflenet_v2_x0_5
     ("shufflenet_v2_x1_0", {"width": 0.5}, lambda tv: tv.shufflenet_v2_x0_5()),
-], ids=["densenet121-growth48", "mnasnet-alpha1", "shufflenet-width0.5"])
+    # width_mult is read inside the inverted residual block too: its class takes it
+    ("mobilenet_v2", {"width_mult": 0.5}, lambda tv: tv.mobilenet_v2(width_mult=0.5)),
+], ids=["densenet121-growth48", "mnasnet-alpha1", "shufflenet-width0.5", "mobilenet-width0.5"])
 def test_parameters_that_feed_arithmetic_are_constructor_arguments(name, kwargs, reference):
     """``densenet121(growth_rate=48)`` is torchvision's DenseNet with growth rate 48: the network
     class computes its widths from its arguments (a test on a size decided by the compiled value
@@ -788,12 +790,18 @@ def test_sizes_computed_from_arguments_are_locals_of_init():
     assert "        channels = make_divisible(32 * alpha, 8)\n" in source
 
 
-def test_a_parameter_a_block_reads_itself_stays_written_in():
-    """Blocks see the spec's parameters; a class written for one block reads its value as
-    compiled, so the network class cannot take it (Inception-v3's auxiliary head reads
-    num_classes, MobileNetV2's inverted residual width_mult)."""
+def test_a_block_that_reads_a_constructor_argument_takes_it_too():
+    """Blocks see the spec's parameters: a block class that reads one the network takes (or uses
+    a block that does) takes it too, and the network passes it on. Inception-v3's auxiliary head
+    reads num_classes (before, InceptionV3(num_classes=10) had a 1000-way auxiliary classifier)."""
+    import torchvision
+
     source = compile_graph(archdsl.load(ROOT / "specs" / "inception_v3.yaml"))
-    assert "Fixed when compiled: `num_classes=1000`" in source
-    assert "def inception_v3(in_channels: int = 3, dropout: float = 0.5)" in source
+    assert "def __init__(self, in_channels: int, num_classes: int = 1000) -> None:" in source
+    assert "self.AuxLogits = InceptionAux(768, num_classes=num_classes)" in source
+    model = _generated_module("inception_v3").inception_v3(num_classes=10)
+    reference = torchvision.models.Inception3(num_classes=10, aux_logits=True, init_weights=False)
+    assert {k: v.shape for k, v in model.state_dict().items()} == {
+        k: v.shape for k, v in reference.state_dict().items()}
     source = compile_graph(archdsl.load(ROOT / "specs" / "mobilenet_v2.yaml"))
-    assert "Fixed when compiled: `width_mult=1.0`" in source
+    assert "        out = make_divisible(c * width_mult, 8)\n" in source

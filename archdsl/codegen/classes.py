@@ -52,6 +52,7 @@ class BlockInfo:
     params: dict[str, str]
     uses_hw: bool = False
     plan: ClassPlan | None = None
+    spec_params: dict[str, str] = field(default_factory=dict)  # spec parameter -> ctor parameter
 
 
 class Planning(Protocol):
@@ -65,6 +66,9 @@ class Planning(Protocol):
     dense_used: bool
     folded_norms: set[Loc]
     absorbing: set[Loc]
+    lifted: tuple[str, ...]
+
+    def spec_params_of(self, block: str) -> list[str]: ...
 
     def block_info(self, name: str, call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
                    ) -> BlockInfo | None: ...

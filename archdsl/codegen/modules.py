@@ -199,10 +199,11 @@ class ModuleMaker:
         for key, decl in block.params.items():
             if key not in args:
                 args[key] = coerce_param(decl.default, decl.type)
-        out = self.planner.block_output(block, args, shape)
+        lifted = {p: ctx.env.values[p] for p in self.planner.spec_params_of(block.name)}
+        out = self.planner.block_output(block, {**args, **lifted}, shape)
         info = self.planner.block_info(call.target, (args, shape))
         if info is None:  # no generic class: one class for this use
-            if not all_plain(args) or not all_plain(shape):
+            if not all_plain(args) or not all_plain(shape) or not all_plain(lifted):
                 raise NotGeneric(Diagnostic(f"block `{block.name}` is written per use and needs "
                                             "known arguments", call.loc))
             return ModuleResult(Ctor(self.planner.special_class(block, args, shape)), out)
@@ -213,6 +214,10 @@ class ModuleMaker:
                 positional.append(args[key])
             elif not is_default(args[key], coerce_param(decl.default, decl.type)):
                 keywords.append((info.params[key], args[key]))
+        for p, value in lifted.items():  # (the class's default: the compiled value)
+            compiled = coerce_param(self.planner.graph.params[p], self.planner.spec.params[p].type)
+            if not is_default(value, compiled):
+                keywords.append((info.spec_params[p], value))
         for value in positional + [v for _, v in keywords]:
             if not is_known(value):
                 raise NotGeneric(Diagnostic(f"a size passed to block `{block.name}` cannot be "

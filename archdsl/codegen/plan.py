@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import Diagnostic
 from ..ir import Graph
 from ..passes import folded_layers
-from ..spec import BlockDef, Spec, Value
+from ..spec import BlockDef, Call, Spec, Value
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
 from .sym import Sym, decisions
@@ -46,6 +46,8 @@ class Planner:
         self._outputs: dict[Any, tuple[Any, ...]] = {}
         self._special: dict[Any, str] = {}
         self._instances = self._first_instances()
+        self.reads = spec_params_read(self.spec)
+        self.lifted: tuple[str, ...] = ()  # the network's constructor arguments (see plan)
         # a graph from passes.fold_batchnorm: the batch-norm layers that went, the convs that absorbed
         self.folded_norms, self.absorbing = folded_layers(graph)
         self.block_plans: list[ClassPlan] = []  # the classes of blocks, once the network is planned
@@ -54,8 +56,8 @@ class Planner:
 
     def _reuse_blocks(self, other: Planner) -> None:
         """Take the block classes ``other`` planned for the same graph: they do not depend on which
-        spec parameters the network class takes (a block's class is generic in its own
-        parameters), and planning them is most of the work (every instance is checked)."""
+        spec parameters the network class takes unless they read one (``make_plan`` plans again
+        then), and planning them is most of the work (every instance is checked)."""
         self.blocks = dict(other.blocks)
         self.classes = list(other.block_plans)
         self.dense_used = other.dense_used
@@ -92,6 +94,8 @@ class Planner:
 
     def plan(self, ctor_params: tuple[str, ...] = ()) -> ModulePlan:
         """The module; ``ctor_params`` are the spec parameters the network class takes."""
+        # a block that reads a constructor argument (or uses one that does) takes it too
+        self.lifted = ctor_params
         builder = ClassBuilder(self, self.network_class)
         network = builder.build_network(ctor_params)
         self.block_plans = list(self.classes)
@@ -164,9 +168,15 @@ class Planner:
             self.classes.append(builder.build_special(block, args, in_shape))
         return self._special[key]
 
+    def spec_params_of(self, block: str) -> list[str]:
+        """The spec parameters block ``block``'s class takes: the network's constructor
+        arguments it reads, in the spec's order."""
+        return [p for p in self.lifted if p in self.reads.get(block, ())]
+
     def block_output(self, block: BlockDef, args: dict[str, Any],
                      in_shape: tuple[Any, ...]) -> tuple[Any, ...]:
-        """The output shape of one use of a block, by translating its body with these values."""
+        """The output shape of one use of a block, by translating its body with these values
+        (``args`` may give the spec parameters it reads too)."""
         key = (block.name, _key(args), _key(in_shape))
         if key not in self._outputs:
             builder = ClassBuilder(self, "_")
@@ -215,65 +225,84 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
 
     With ``ctor_params``, the network class takes the spec parameters, as torchvision's builders
     do (``densenet121(growth_rate=48)``): their values in the class are expressions of its
-    arguments, checked by the spec's ``checks:``. A parameter stays written in when the class
-    could not follow it: it counts repeats, or sizes a block written per use, or a block reads it
-    itself, or a test on a size computed from it was decided by its value (the code would be
-    right for this value only), or no layer uses it. Without ``ctor_params``, every parameter is
-    written in (what ``archdsl check`` plans: the refusals are the same).
+    arguments, checked by the spec's ``checks:``; a block class that reads one takes it too
+    (``InvertedResidual(..., width_mult=width_mult)``). A parameter stays written in when the
+    class could not follow it: it counts repeats, or sizes a block written per use, or a test on
+    a size computed from it was decided by its value (the code would be right for this value
+    only), or no layer uses it. Without ``ctor_params``, every parameter is written in (what
+    ``archdsl check`` plans: the refusals are the same).
     """
     if graph.spec is None:
         raise ValueError("the graph has no spec (load it with archdsl.load)")
+    before = decisions()
     planner = Planner(graph)
     fixed = planner.plan()
+    full = decisions() - before  # by the block classes' probes and the network class
     if not ctor_params or not graph.params:
         return fixed
     before = decisions()
     Planner(graph, reuse=planner).plan()
-    decided = decisions() - before  # by the network class itself with every parameter written in
-    # a parameter a block reads itself is written into the block's class: it stays fixed
-    free = set(graph.params) - _read_in_blocks(graph.spec)
+    network_only = decisions() - before  # by the network class with every parameter written in
     chosen: tuple[str, ...] = ()
     best = fixed
-    candidates = [tuple(n for n in graph.params if n in free)] if len(free) > 1 else []
-    candidates += [(name,) for name in graph.params if name in free]
+    candidates = [tuple(graph.params)] if len(graph.params) > 1 else []
+    candidates += [(name,) for name in graph.params]
     for trial in candidates:
         names = tuple(n for n in graph.params if n in chosen or n in trial)
+        # the block classes do not depend on the choice unless one reads a chosen parameter
+        lifting = any(planner.reads[block] & set(names) for block in planner.reads)
         before = decisions()
         try:
-            plan = Planner(graph, reuse=planner).plan(names)
+            plan = Planner(graph, reuse=None if lifting else planner).plan(names)
         except CodegenError:
             continue
-        if decisions() - before != decided:  # a test on a parameter, decided by its value
-            continue
+        if decisions() - before != (full if lifting else network_only):
+            continue  # a test on a parameter, decided by its value
         best, chosen = plan, names
         if len(chosen) == len(graph.params):
             break
     return best
 
 
-def _read_in_blocks(spec: Spec) -> set[str]:
-    """The names the blocks' values read that are not their own (parameters, lets, ``i``)."""
-    names: set[str] = set()
+def spec_params_read(spec: Spec) -> dict[str, set[str]]:
+    """Per block, the names its values read that are not its own (parameters, lets, ``i``):
+    the spec parameters it sees, with those of the blocks it uses (they must be passed on)."""
+    direct: dict[str, set[str]] = {}
+    calls: dict[str, set[str]] = {}
 
-    def visit(item: Any, own: set[str]) -> None:
+    def visit(item: Any, own: set[str], name: str) -> None:
         if isinstance(item, Value):
             if item.expr is not None:
-                names.update(item.expr.names - own)
+                direct[name].update(item.expr.names - own)
             for part in item.items or ():
-                visit(part, own)
-        elif dataclasses.is_dataclass(item):
+                visit(part, own, name)
+            return
+        if isinstance(item, Call) and item.is_block:
+            calls[name].add(item.target)
+        if dataclasses.is_dataclass(item):
             for f in dataclasses.fields(item):
-                visit(getattr(item, f.name), own)
+                visit(getattr(item, f.name), own, name)
         elif isinstance(item, (tuple, list)):
             for part in item:
-                visit(part, own)
+                visit(part, own, name)
         elif isinstance(item, dict):
             for part in item.values():
-                visit(part, own)
+                visit(part, own, name)
 
-    for block in spec.blocks.values():
-        visit((block.lets, block.body), {*block.params, *(key for key, _ in block.lets), "i", "in"})
-    return names
+    for name, block in spec.blocks.items():
+        direct[name], calls[name] = set(), set()
+        visit((block.lets, block.body), {*block.params, *(key for key, _ in block.lets), "i", "in"},
+              name)
+    reads = {name: direct[name] & set(spec.params) for name in spec.blocks}
+    changed = True
+    while changed:  # (block uses form no cycle: the parser refuses them)
+        changed = False
+        for name in spec.blocks:
+            more = set().union(*(reads[c] for c in calls[name] if c in reads)) - reads[name]
+            if more:
+                reads[name] |= more
+                changed = True
+    return reads
 
 
 def _names_in_init(network: ClassPlan) -> set[str]:

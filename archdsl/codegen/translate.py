@@ -153,12 +153,20 @@ class ClassBuilder(ModuleMaker):
             params[pname] = local
             probe = probe_args.get(pname, MISSING)
             values[pname] = Sym.name(local, coerce_param(probe, decl.type), decl.type == "pair")
-        self.class_locals |= set(in_names) | set(params.values())
+        spec_params: dict[str, str] = {}  # the network's arguments this block reads
+        for pname in self.planner.spec_params_of(block.name):
+            decl = self.planner.spec.params[pname]
+            spec_params[pname] = self.locals.create(pname, fallback="p")
+            value = coerce_param(self.planner.graph.params[pname], decl.type)
+            values[pname] = Sym.name(spec_params[pname], value, decl.type == "pair")
+        self.class_locals |= set(in_names) | set(params.values()) | set(spec_params.values())
         env = self.bind_lets(block, Env(values, inp))
         self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
         self.shared_names = shared_names(block.body)
-        signature = self.block_signature(block, params)
+        signature = self.block_signature(block, params) + [
+            f"{local}: {_TYPES[self.planner.spec.params[p].type]} = "
+            f"{unparse(to_node(values[p].probe))}" for p, local in spec_params.items()]
         doc = _block_doc(block, self.planner.spec, instance)
         if sequential_body(block.body):
             items, out = self.chain(block.body, inp, ctx)
@@ -169,7 +177,7 @@ class ClassBuilder(ModuleMaker):
             plan = self.module_plan(signature, doc, in_names)
         self.check_block_shape(block, instance, out)
         uses_hw = any(p.startswith(("in_height", "in_width")) for p in plan.params)
-        return BlockInfo(block, self.name, params, uses_hw, plan), plan
+        return BlockInfo(block, self.name, params, uses_hw, plan, spec_params), plan
 
     def build_special(self, block: BlockDef, args: dict[str, Any],
                       in_shape: tuple[Any, ...]) -> ClassPlan:
