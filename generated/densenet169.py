@@ -122,409 +122,47 @@ class Densenet169(nn.Module):
                 relu0=nn.ReLU(inplace=True),
                 pool0=nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
                 denseblock1=DenseBlock(
-                    denselayer1=DenseLayer(64, growth_rate, bn_size=bn_size),
-                    denselayer2=DenseLayer(
-                        64 + growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer3=DenseLayer(
-                        64 + 2 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer4=DenseLayer(
-                        64 + 3 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer5=DenseLayer(
-                        64 + 4 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer6=DenseLayer(
-                        64 + 5 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
+                    **{
+                        f"denselayer{i + 1}": DenseLayer(
+                            64 + i * growth_rate,
+                            growth_rate,
+                            bn_size=bn_size,
+                        )
+                        for i in range(6)
+                    },
                 ),
                 transition1=Transition(64 + 6 * growth_rate),
                 denseblock2=DenseBlock(
-                    denselayer1=DenseLayer(channels, growth_rate, bn_size=bn_size),
-                    denselayer2=DenseLayer(
-                        channels + growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer3=DenseLayer(
-                        channels + 2 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer4=DenseLayer(
-                        channels + 3 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer5=DenseLayer(
-                        channels + 4 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer6=DenseLayer(
-                        channels + 5 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer7=DenseLayer(
-                        channels + 6 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer8=DenseLayer(
-                        channels + 7 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer9=DenseLayer(
-                        channels + 8 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer10=DenseLayer(
-                        channels + 9 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer11=DenseLayer(
-                        channels + 10 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer12=DenseLayer(
-                        channels + 11 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
+                    **{
+                        f"denselayer{i + 1}": DenseLayer(
+                            channels + i * growth_rate,
+                            growth_rate,
+                            bn_size=bn_size,
+                        )
+                        for i in range(12)
+                    },
                 ),
                 transition2=Transition(channels + 12 * growth_rate),
                 denseblock3=DenseBlock(
-                    denselayer1=DenseLayer(channels_1, growth_rate, bn_size=bn_size),
-                    denselayer2=DenseLayer(
-                        channels_1 + growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer3=DenseLayer(
-                        channels_1 + 2 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer4=DenseLayer(
-                        channels_1 + 3 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer5=DenseLayer(
-                        channels_1 + 4 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer6=DenseLayer(
-                        channels_1 + 5 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer7=DenseLayer(
-                        channels_1 + 6 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer8=DenseLayer(
-                        channels_1 + 7 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer9=DenseLayer(
-                        channels_1 + 8 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer10=DenseLayer(
-                        channels_1 + 9 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer11=DenseLayer(
-                        channels_1 + 10 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer12=DenseLayer(
-                        channels_1 + 11 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer13=DenseLayer(
-                        channels_1 + 12 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer14=DenseLayer(
-                        channels_1 + 13 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer15=DenseLayer(
-                        channels_1 + 14 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer16=DenseLayer(
-                        channels_1 + 15 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer17=DenseLayer(
-                        channels_1 + 16 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer18=DenseLayer(
-                        channels_1 + 17 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer19=DenseLayer(
-                        channels_1 + 18 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer20=DenseLayer(
-                        channels_1 + 19 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer21=DenseLayer(
-                        channels_1 + 20 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer22=DenseLayer(
-                        channels_1 + 21 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer23=DenseLayer(
-                        channels_1 + 22 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer24=DenseLayer(
-                        channels_1 + 23 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer25=DenseLayer(
-                        channels_1 + 24 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer26=DenseLayer(
-                        channels_1 + 25 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer27=DenseLayer(
-                        channels_1 + 26 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer28=DenseLayer(
-                        channels_1 + 27 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer29=DenseLayer(
-                        channels_1 + 28 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer30=DenseLayer(
-                        channels_1 + 29 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer31=DenseLayer(
-                        channels_1 + 30 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer32=DenseLayer(
-                        channels_1 + 31 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
+                    **{
+                        f"denselayer{i + 1}": DenseLayer(
+                            channels_1 + i * growth_rate,
+                            growth_rate,
+                            bn_size=bn_size,
+                        )
+                        for i in range(32)
+                    },
                 ),
                 transition3=Transition(channels_1 + 32 * growth_rate),
                 denseblock4=DenseBlock(
-                    denselayer1=DenseLayer(channels_2, growth_rate, bn_size=bn_size),
-                    denselayer2=DenseLayer(
-                        channels_2 + growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer3=DenseLayer(
-                        channels_2 + 2 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer4=DenseLayer(
-                        channels_2 + 3 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer5=DenseLayer(
-                        channels_2 + 4 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer6=DenseLayer(
-                        channels_2 + 5 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer7=DenseLayer(
-                        channels_2 + 6 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer8=DenseLayer(
-                        channels_2 + 7 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer9=DenseLayer(
-                        channels_2 + 8 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer10=DenseLayer(
-                        channels_2 + 9 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer11=DenseLayer(
-                        channels_2 + 10 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer12=DenseLayer(
-                        channels_2 + 11 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer13=DenseLayer(
-                        channels_2 + 12 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer14=DenseLayer(
-                        channels_2 + 13 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer15=DenseLayer(
-                        channels_2 + 14 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer16=DenseLayer(
-                        channels_2 + 15 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer17=DenseLayer(
-                        channels_2 + 16 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer18=DenseLayer(
-                        channels_2 + 17 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer19=DenseLayer(
-                        channels_2 + 18 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer20=DenseLayer(
-                        channels_2 + 19 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer21=DenseLayer(
-                        channels_2 + 20 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer22=DenseLayer(
-                        channels_2 + 21 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer23=DenseLayer(
-                        channels_2 + 22 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer24=DenseLayer(
-                        channels_2 + 23 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer25=DenseLayer(
-                        channels_2 + 24 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer26=DenseLayer(
-                        channels_2 + 25 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer27=DenseLayer(
-                        channels_2 + 26 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer28=DenseLayer(
-                        channels_2 + 27 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer29=DenseLayer(
-                        channels_2 + 28 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer30=DenseLayer(
-                        channels_2 + 29 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer31=DenseLayer(
-                        channels_2 + 30 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
-                    denselayer32=DenseLayer(
-                        channels_2 + 31 * growth_rate,
-                        growth_rate,
-                        bn_size=bn_size,
-                    ),
+                    **{
+                        f"denselayer{i + 1}": DenseLayer(
+                            channels_2 + i * growth_rate,
+                            growth_rate,
+                            bn_size=bn_size,
+                        )
+                        for i in range(32)
+                    },
                 ),
                 norm5=nn.BatchNorm2d(channels_2 + 32 * growth_rate),
             ),

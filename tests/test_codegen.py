@@ -786,6 +786,9 @@ def test_sizes_computed_from_arguments_are_locals_of_init():
     assert "        channels = (64 + 6 * growth_rate) // 2\n" in source
     assert "        channels_1 = (channels + 12 * growth_rate) // 2\n" in source
     assert "transition2=Transition(channels + 12 * growth_rate)" in source
+    # a dense block whose layers' widths follow the index is a loop, as torchvision's _DenseBlock
+    assert ('f"denselayer{i + 1}": DenseLayer(\n                            channels_1 + i * '
+            'growth_rate,') in source and "for i in range(24)" in source
     source = compile_graph(archdsl.load(ROOT / "specs" / "mnasnet1_0.yaml"))
     assert "        channels = make_divisible(32 * alpha, 8)\n" in source
 

@@ -152,6 +152,24 @@ def _ordered_dict(items: list[tuple[str, Any]]) -> ast.expr:
 
 
 @dataclass
+class DenseLoop(Expr):
+    """``func(**{f"layer{i + 1}": member for i in range(count)})``: the members of a dense block
+    written once, their arguments following the index ``i``."""
+
+    func: str
+    key: ast.JoinedStr
+    member: Any
+    count: int
+
+    def node(self) -> ast.expr:
+        loop = ast.comprehension(ast.Name("i", ast.Store()),
+                                 ast.Call(ast.Name("range", ast.Load()), [ast.Constant(self.count)], []),
+                                 [], 0)
+        members = ast.DictComp(self.key, to_node(self.member), [loop])
+        return ast.Call(parse_expr(self.func), [], [ast.keyword(None, members)])
+
+
+@dataclass
 class DictExpr(Expr):
     """``func(name=module, ...)``: a ModuleDict subclass taking its members as keywords."""
 

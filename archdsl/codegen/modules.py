@@ -9,6 +9,7 @@ a dense block a ``DenseBlock(denselayer1=..., ...)``. :class:`ModuleMaker` is mi
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
@@ -22,6 +23,7 @@ from .code import (
     CallExpr,
     Code,
     Ctor,
+    DenseLoop,
     DictExpr,
     Expr,
     ExprStmt,
@@ -35,7 +37,7 @@ from .code import (
 from .forward import FValue, fresh_output
 from .namespace import NotGeneric, check_attribute
 from .pysrc import unparse
-from .sym import MISSING, Sym, all_plain, is_known, probe_of, refine, select
+from .sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
 from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_lowering, op_shape
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
@@ -247,7 +249,8 @@ class ModuleMaker:
             self.planner.dense_used = True
             if any(item.cond is not None for item in items):
                 raise self.fail("a dense layer with a `when:` cannot be generated", rep)
-            expr = DictExpr(self.planner.dense_class, [(i.name, i.module.expr) for i in items])
+            expr = dense_loop(self.planner.dense_class, items) or DictExpr(
+                self.planner.dense_class, [(i.name, i.module.expr) for i in items])
             return ModuleResult(expr, (channels, *shape[1:]))
         inplace_in_chain(items)
         return ModuleResult(self.sequential(items, ctx), features)
@@ -330,6 +333,61 @@ class ModuleMaker:
                 stmt = Assign(f"{var}[{key}]", item.module.expr)
             self.emit(If(item.cond, [stmt]) if item.cond is not None else stmt)
         return Code(f"{func}(*{var})" if numbered else f"{func}({var})")
+
+
+def dense_loop(func: str, items: list[Item]) -> DenseLoop | None:
+    """A dense block's members as one comprehension (``**{f"denselayer{i + 1}": DenseLayer(64 +
+    i * growth_rate, ...) for i in range(6)}``), as torchvision's ``_DenseBlock`` loops: when they
+    are one class whose arguments follow the index, one of them through a constructor argument
+    (plain numbers read best written out); else None."""
+    ctors = [item.module.expr for item in items]
+    if len(ctors) < 2 or not all(isinstance(c, Ctor) and c.inplace is None for c in ctors):
+        return None
+    first = ctors[0]
+    if any(c.func != first.func or len(c.args) != len(first.args)
+           or [k for k, _ in c.kwargs] != [k for k, _ in first.kwargs] for c in ctors):
+        return None
+    key = _indexed_name([item.name for item in items])
+    columns = [*zip(*(c.args for c in ctors)), *zip(*([v for _, v in c.kwargs] for c in ctors))]
+    affine = [_affine(list(values)) for values in columns]
+    if key is None or None in affine or not any(varies for _, varies in affine):  # type: ignore[misc]
+        return None
+    values = [value for value, _ in affine]  # type: ignore[misc]
+    args, kwargs = values[:len(first.args)], list(zip([k for k, _ in first.kwargs], values[len(first.args):]))
+    return DenseLoop(func, key, Ctor(first.func, args, kwargs), len(items))
+
+
+def _indexed_name(names: list[str]) -> ast.JoinedStr | None:
+    """``f"denselayer{i + 1}"`` when the names are a prefix and consecutive numbers."""
+    match = re.fullmatch(r"(\D*)(\d+)", names[0])
+    if match is None:
+        return None
+    prefix, start = match.group(1), int(match.group(2))
+    if names != [f"{prefix}{start + k}" for k in range(len(names))]:
+        return None
+    index: ast.expr = ast.Name("i", ast.Load())
+    if start:
+        index = ast.BinOp(index, ast.Add(), ast.Constant(start))
+    parts: list[ast.expr] = [ast.Constant(prefix)] if prefix else []
+    return ast.JoinedStr([*parts, ast.FormattedValue(index, -1, None)])
+
+
+def _affine(values: list[Any]) -> tuple[Any, bool] | None:
+    """``values[k]`` as ``first + k * step`` (a Sym over ``i``), and whether the step is
+    symbolic; the value itself when all are equal; None when they follow no such rule."""
+    first = values[0]
+    if all(render(v) == render(first) for v in values):
+        return first, False
+    try:
+        step = values[1] - first
+        if any(render(v) != render(first + k * step) for k, v in enumerate(values[2:], 2)):
+            return None
+    except TypeError:  # (not numbers)
+        return None
+    index = ast.Name("i", ast.Load())
+    term = index if all_plain(step) and step == 1 else ast.BinOp(index, ast.Mult(), node_of(step))
+    node = term if all_plain(first) and first == 0 else ast.BinOp(node_of(first), ast.Add(), term)
+    return Sym(node), not all_plain(step)
 
 
 def is_default(value: Any, default: Any) -> bool:

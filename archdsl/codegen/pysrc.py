@@ -178,6 +178,30 @@ class _Writer:
             return [f"{self.expr(k)}: {self.expr(v)}" for k, v in zip(node.keys, node.values)]
         return [self.expr(e) for e in node.elts]
 
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> str:
+        """An f-string of literal text and plain ``{expr}`` fields (no conversions, no formats)."""
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                text = py_str(value.value)[1:-1]
+                parts.append(text.replace("{", "{{").replace("}", "}}"))
+            elif isinstance(value, ast.FormattedValue) and value.conversion == -1 \
+                    and value.format_spec is None:
+                parts.append("{" + self.expr(value.value) + "}")
+            else:
+                raise TypeError("cannot write this f-string field")
+        return 'f"' + "".join(parts) + '"'
+
+    def visit_DictComp(self, node: ast.DictComp) -> str:
+        return "{" + f"{self.expr(node.key)}: {self.expr(node.value)} {self.generators(node)}" + "}"
+
+    def generators(self, node: ast.DictComp) -> str:
+        """``for i in range(n)``: one generator, no conditions."""
+        (gen,) = node.generators
+        if gen.ifs or gen.is_async:
+            raise TypeError("cannot write this comprehension")
+        return f"for {self.expr(gen.target)} in {self.expr(gen.iter)}"
+
     def visit_Starred(self, node: ast.Starred) -> str:
         return "*" + self.wrapped(node.value, _ATOM)
 
@@ -222,6 +246,8 @@ _OPENERS = {ast.Call: None, ast.List: ("[", "]"), ast.Tuple: ("(", ")"), ast.Dic
 
 
 def _explodable(node: ast.expr) -> bool:
+    if isinstance(node, ast.DictComp):
+        return True
     if isinstance(node, ast.Call):
         return bool(node.args or node.keywords)
     if isinstance(node, (ast.List, ast.Tuple)):
@@ -271,6 +297,21 @@ def layout(node: ast.expr, indent: int, prefix: str = "", suffix: str = "",
             return lines
         inner = " " * (indent + 4)
         return [pad + prefix + "("] + [inner + part for part in operands] + [pad + ")" + suffix]
+    if isinstance(node, ast.DictComp):  # as ruff: the item, then the `for` clause
+        inner = " " * (indent + 4)
+        key = writer.expr(node.key) + ": "
+        value = node.value
+        if isinstance(value, ast.Call) and (value.args or value.keywords):
+            # the item's call exploded even if it would fit: its trailing comma keeps ruff from
+            # joining the comprehension at 110 columns what it splits at 88
+            member = [inner + key + writer.wrapped(value.func, _ATOM) + "("]
+            for item_prefix, item in [("", a) for a in value.args] + [
+                    (f"{k.arg}=" if k.arg else "**", k.value) for k in value.keywords]:
+                member += layout(item, indent + 8, item_prefix, ",", width, in_brackets=True)
+            member.append(inner + ")")
+        else:
+            member = layout(value, indent + 4, key, "", width, in_brackets=True)
+        return [pad + prefix + "{", *member, inner + writer.generators(node), pad + "}" + suffix]
     if isinstance(node, ast.Call):
         opener, closer = writer.wrapped(node.func, _ATOM) + "(", ")"
         items: list[tuple[str, ast.expr]] = [("", a) for a in node.args] + [

@@ -278,9 +278,10 @@ def binop(a: Any, op: ast.operator, b: Any) -> Any:
         return a
     if isinstance(op, ast.Mult) and _is_number(a) and a == 1:
         return b
-    if isinstance(op, (ast.Add, ast.Sub)) and isinstance(a, Sym) and _is_number(b):
-        return _offset(a, b if isinstance(op, ast.Add) else -b)
     probe = _apply(function, probe_of(a), probe_of(b))
+    if isinstance(op, (ast.Add, ast.Sub)) and isinstance(a, Sym) and _is_number(b):
+        combined = _combine(a, b, -1 if isinstance(op, ast.Sub) else 1, probe)  # (64 + g) - 64
+        return combined if combined is not None else _offset(a, b if isinstance(op, ast.Add) else -b)
     if isinstance(op, (ast.Add, ast.Sub)):
         combined = _combine(a, b, -1 if isinstance(op, ast.Sub) else 1, probe)
         if combined is not None:
