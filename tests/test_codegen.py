@@ -808,3 +808,16 @@ def test_a_block_that_reads_a_constructor_argument_takes_it_too():
         k: v.shape for k, v in reference.state_dict().items()}
     source = compile_graph(archdsl.load(ROOT / "specs" / "mobilenet_v2.yaml"))
     assert "        out = make_divisible(c * width_mult, 8)\n" in source
+
+
+def test_known_numbers_in_an_argument_expression_are_computed(write_spec):
+    """``p * (i + 1) / 3`` in a repeat, ``p`` an argument: the index's arithmetic is done."""
+    source = compile_text(write_spec, """
+        name: drops
+        input: [3, 8, 8]
+        params: {p: 0.3}
+        network:
+          - conv: {conv: {out: 4, k: 1}}
+          - drops: {repeat: 3, layer: {dropout: {p: "p * (i + 1) / 3"}}}
+    """)
+    assert "nn.Dropout(p=p * 2 / 3)" in source and "(1 + 1)" not in source

@@ -212,7 +212,18 @@ _INT_RESULTS = ("round", "math.ceil", "math.floor", "int")
 
 class _Tidy(ast.NodeTransformer):
     """Rewrites that keep the value and that linters ask for: ``int(round(x))`` is
-    ``round(x)`` (RUF046); ``a <= b and b < c`` is ``a <= b < c`` (PLR1716)."""
+    ``round(x)`` (RUF046); ``a <= b and b < c`` is ``a <= b < c`` (PLR1716); and arithmetic on
+    two whole numbers (the known values of a symbolic expression: ``p * (1 + 0)``) is its value."""
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+        self.generic_visit(node)
+        a, b = node.left, node.right
+        whole = all(isinstance(x, ast.Constant) and type(x.value) is int for x in (a, b))
+        if whole and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+            value = {ast.Add: int.__add__, ast.Sub: int.__sub__, ast.Mult: int.__mul__}[
+                type(node.op)](a.value, b.value)  # type: ignore[union-attr]
+            return ast.Constant(value) if value >= 0 else ast.UnaryOp(ast.USub(), ast.Constant(-value))
+        return node
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
         self.generic_visit(node)
