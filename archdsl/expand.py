@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,8 +60,51 @@ class Ctx:
                    block_input=self.block_input if block_input is None else block_input)
 
 
+@dataclass(frozen=True)
+class BlockBody:
+    """The expansion of one block use, kept so that an identical use (the same block, arguments,
+    input shape, spec parameters and enclosing repeat counts) is copied instead of expanded and
+    checked again: nodes and scopes as they were made, under the first use's path ``path``.
+
+    Everything is a snapshot (a later ``freeze:`` of the first use does not reach it); attributes
+    and shapes are immutable and shared.
+    """
+
+    path: str  # the first use's scope path (its nodes are ``path.<name>``)
+    input: str  # the node that fed the first use
+    first_scope: int  # how many scopes the graph had when the body began (unnamed scopes' numbers)
+    nodes: tuple[tuple[Any, ...], ...]  # (name, op, attrs, inputs, in_shapes, shape, scope, loc, inner chain, attr_locs, freeze)
+    scopes: tuple[tuple[Any, ...], ...]  # (path, kind, loc, block, args, parent, members, input, output, in_shape, out_shape, named, meta)
+    members: tuple[str, ...]  # the block scope's members
+    output: str
+    meta: dict[str, Any]  # the block scope's meta (its `let` values)
+    work: int  # expansion steps the body took
+    weights: int  # parameters and buffers of the body
+    nesting: int  # how deep layers nested inside it, below the block use
+
+
+_UNNAMED = re.compile(r"<([a-z]+)(\d+)>")
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable key for a spec value that tells apart what Python's ``==`` does not
+    (``True``/``1``/``1.0``, ``0.0``/``-0.0``)."""
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    if isinstance(value, float):
+        return ("float", repr(value))
+    if isinstance(value, (bool, int, str)) or value is None:
+        return (type(value).__name__, value)
+    return None  # anything else (a traced value): not cached
+
+
 class Expander:
-    def __init__(self, spec: Spec, params: dict[str, Any], input_shape: Shape, max_nodes: int):
+    #: identical block uses are copied from the first (:class:`BlockBody`); a subclass that gives
+    #: values meaning beyond their concrete value (``symbolic``'s traced numbers) turns it off
+    reuse_blocks = True
+
+    def __init__(self, spec: Spec, params: dict[str, Any], input_shape: Shape, max_nodes: int,
+                 block_cache: dict[Any, BlockBody] | None = None):
         self.spec = spec
         self.max_nodes = max_nodes
         # Work (layer expansions and node inputs) is bounded too: layers skipped by `when:`,
@@ -72,6 +116,10 @@ class Expander:
         self.nesting: list[Layer] = []  # the layers being expanded, outermost first
         self.later: list[dict[str, Loc | None]] = []  # names of the layers still to come, per sequence
         self.errors = Collector()
+        # (block, arguments, input shape, parameters, repeat factor) -> its first expansion; may be
+        # shared by the expansions of one parsed spec (a sweep): keys hold everything a body reads
+        self.block_cache: dict[Any, BlockBody] = {} if block_cache is None else block_cache
+        self.deepest = 0  # the deepest nesting reached (what a copied body must still respect)
         self.graph = Graph(name=spec.name, file=spec.file, input_shape=input_shape,
                            params=dict(params), spec=spec)
 
@@ -105,6 +153,7 @@ class Expander:
                 found=f"{len(ctx.chain)} blocks inside each other here",
                 hint="blocks may use other blocks, but not hundreds deep").with_chain(ctx.chain[:1]))
         self.nesting.append(layer)
+        self.deepest = max(self.deepest, len(self.nesting))
         try:
             return self._expand(layer, x, ctx)
         except ResourceError:
@@ -336,10 +385,30 @@ class Expander:
         name = self.layer_name(call, call.target, ctx)
         scope = self.open_scope("block", name, call, ctx, x, block=block.name, args=dict(args))
         in_shape = self.graph.nodes[x].shape
-        env = {**self.graph.params, **args, "in": InputShape.of(in_shape)}
         link = f"block `{block.name}` ({block.loc}) used by `{scope.path}` ({call.loc})"
-        inner = ctx.child(scope, scope.path + ".", numbered=False, env=env,
-                          chain=(link, *ctx.chain), block_input=x)
+        chain = (link, *ctx.chain)
+        key = self.block_key(block, args, in_shape)
+        body = self.block_cache.get(key) if key is not None else None
+        if body is not None and self.copy_fits(body):
+            return self.copy_block(body, scope, x, chain)
+        marks = (len(self.graph.nodes), len(self.graph.scopes), self.work, self.weights,
+                 len(self.errors.diagnostics), len(self.graph.outputs), self.deepest)
+        self.deepest = len(self.nesting)
+        try:
+            out = self.expand_block_body(block, scope, x, ctx, in_shape, args, chain)
+        finally:
+            deepest, self.deepest = self.deepest, max(marks[6], self.deepest)
+        if key is not None and out is not None:
+            body = self.record_block(scope, x, out, marks, deepest - len(self.nesting), len(chain))
+            if body is not None:
+                self.block_cache[key] = body
+        return out
+
+    def expand_block_body(self, block: BlockDef, scope: Scope, x: str, ctx: Ctx, in_shape: Shape,
+                          args: dict[str, Any], chain: tuple[str, ...]) -> str | None:
+        env = {**self.graph.params, **args, "in": InputShape.of(in_shape)}
+        inner = ctx.child(scope, scope.path + ".", numbered=False, env=env, chain=chain,
+                          block_input=x)
         for key, value in block.lets:
             env[key] = self.eval_value(value, env)
             self.spend_value(env[key], value.loc)
@@ -347,6 +416,98 @@ class Expander:
         self.run_checks(block.checks, env, f"block `{block.name}`")
         out = self.expand(block.body, x, inner)
         return self.close_scope(scope, out)
+
+    # --- identical block uses ----------------------------------------------------------------
+    def block_key(self, block: BlockDef, args: dict[str, Any], in_shape: Shape) -> Any:
+        """What a block's body depends on: its definition, arguments, input shape, the spec
+        parameters (its environment) and the enclosing repeats' counts (its limits); None when
+        it is not to be reused."""
+        if not self.reuse_blocks:
+            return None
+        values = tuple((k, _frozen(v)) for k, v in args.items())
+        params = tuple((k, _frozen(v)) for k, v in self.graph.params.items())
+        if any(v is None for _, v in values + params):
+            return None
+        return (block.name, id(block), values, in_shape, params, self.repeat_factor)
+
+    def record_block(self, scope: Scope, x: str, out: str, marks: tuple[int, ...], nesting: int,
+                     outer_chain: int) -> BlockBody | None:
+        """The snapshot of a block use just expanded, or None when it cannot be copied: it had
+        errors, declared a network output, or reads a tensor from outside (``from:`` a layer of
+        an enclosing scope)."""
+        nodes0, scopes0, work0, weights0, errors0, outputs0, _ = marks
+        if len(self.errors.diagnostics) != errors0 or len(self.graph.outputs) != outputs0:
+            return None
+        prefix = scope.path + "."
+        names = list(self.graph.nodes)[nodes0:]
+        inside = set(names)
+        nodes = []
+        for name in names:
+            node = self.graph.nodes[name]
+            if not name.startswith(prefix) or any(i != x and i not in inside for i in node.inputs):
+                return None
+            nodes.append((name, node.op, node.attrs, node.inputs, node.in_shapes, node.shape,
+                          node.scope, node.loc, node.chain[:len(node.chain) - outer_chain],
+                          node.attr_locs, node.freeze))
+        inside.add(x)
+        if out not in inside:
+            return None
+        scopes = []
+        for path in list(self.graph.scopes)[scopes0:]:
+            s = self.graph.scopes[path]
+            if s.input not in inside or s.output not in inside:
+                return None
+            scopes.append((s.path, s.kind, s.loc, s.block, s.args, s.parent, tuple(s.members),
+                           s.input, s.output, s.in_shape, s.out_shape, s.named, dict(s.meta)))
+        return BlockBody(scope.path, x, scopes0, tuple(nodes), tuple(scopes), tuple(scope.members),
+                         out, dict(scope.meta), self.work - work0, self.weights - weights0, nesting)
+
+    def copy_fits(self, body: BlockBody) -> bool:
+        """Does a copy stay within every limit? If not, the use is expanded again and fails
+        where the limit is reached, as it would have without the copy."""
+        return (self.work + body.work <= self.max_work
+                and self.weights + body.weights <= MAX_PARAMS
+                and len(self.graph.nodes) + len(body.nodes) <= self.max_nodes
+                and len(self.nesting) + body.nesting < MAX_NESTING)
+
+    def copy_block(self, body: BlockBody, scope: Scope, x: str, chain: tuple[str, ...]) -> str:
+        """Add a copy of ``body`` as the block use ``scope`` fed by ``x``: every name and path
+        moved from the first use's path to this one, unnamed scopes numbered as an expansion
+        would number them here."""
+        old, new = body.path, scope.path
+        cut = len(old)
+        shift = len(self.graph.scopes) - body.first_scope
+        graph = self.graph
+
+        def renumber(match: re.Match[str]) -> str:
+            return f"<{match.group(1)}{int(match.group(2)) + shift}>"
+
+        names: dict[str, str] = {body.input: x, old: new}
+        for entry in body.scopes:
+            path = entry[0]
+            names[path] = new + _UNNAMED.sub(renumber, path[cut:]) if "<" in path else new + path[cut:]
+        for entry in body.nodes:
+            names[entry[0]] = new + entry[0][cut:]
+        used_by = "used by `" + old
+        for (path, kind, loc, block, args, parent, members, input_, output, in_shape, out_shape,
+             named, meta) in body.scopes:
+            graph.scopes[names[path]] = Scope(
+                names[path], kind, loc, block, dict(args), names[parent],
+                [names[m] for m in members], names[input_], names[output], in_shape, out_shape,
+                named, _renamed(meta, names))
+        for (name, op, attrs, inputs, in_shapes, shape, scope_path, loc, inner_chain, attr_locs,
+             freeze) in body.nodes:
+            if inner_chain:
+                inner_chain = tuple(link.replace(used_by, "used by `" + new, 1)
+                                    for link in inner_chain)
+            graph.add_node(Node(names[name], op, attrs, tuple(names[i] for i in inputs), in_shapes,
+                                shape, names[scope_path], loc, inner_chain + chain,
+                                dict(attr_locs), freeze))
+        scope.members.extend(names[m] for m in body.members)
+        scope.meta.update(_renamed(body.meta, names))
+        self.work += body.work
+        self.weights += body.weights
+        return self.close_scope(scope, names[body.output])
 
     def block_args(self, block: BlockDef, call: Call, ctx: Ctx) -> dict[str, Any]:
         args: dict[str, Any] = {}
@@ -587,6 +748,20 @@ class Expander:
         return warnings
 
 
+def _renamed(meta: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A scope's meta for a copy: node names (alone or in lists) renamed, other values kept."""
+    out = {}
+    for key, value in meta.items():
+        if isinstance(value, str):
+            value = names.get(value, value)
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            value = [names.get(v, v) for v in value]
+        elif isinstance(value, dict):
+            value = dict(value)
+        out[key] = value
+    return out
+
+
 _ANY_WORD = object()
 
 
@@ -658,6 +833,11 @@ def _fmt_shape(shape: Shape) -> str:
 
 
 def expand(spec: Spec, params: dict[str, Any], input_shape: Shape,
-           max_nodes: int = DEFAULT_MAX_NODES) -> Graph:
-    """Expand a parsed spec with resolved parameters into a checked :class:`Graph`."""
-    return Expander(spec, params, input_shape, max_nodes).run()
+           max_nodes: int = DEFAULT_MAX_NODES,
+           block_cache: dict[Any, BlockBody] | None = None) -> Graph:
+    """Expand a parsed spec with resolved parameters into a checked :class:`Graph`.
+
+    ``block_cache`` keeps the bodies of block uses across expansions of the same parsed spec
+    (a sweep); without it, identical uses are still shared within this expansion.
+    """
+    return Expander(spec, params, input_shape, max_nodes, block_cache).run()
