@@ -294,14 +294,16 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZERS)}")
     width = DTYPE_BYTES[dtype]
+    figures = op_figures(graph)
     running = _inference_nodes(graph)
     tree = _visible_tree(graph)
     stage_of = _stage_of(graph, tree)
-    fields = _receptive_fields(graph)
+    fields = _receptive_fields(graph, figures)
     depths = _depths(graph)
-    saved = SavedTensors(graph, batch, width)
-    nodes = {n.name: _node_stats(graph, n, batch, width, running, stage_of, fields, depths,
-                                 saved.first_kept.get(n.name, 0))
+    saved = SavedTensors(graph, batch, width, figures)
+    blocks: dict[str, str | None] = {}
+    nodes = {n.name: _node_stats(graph, n, figures[n.name], batch, width, running, stage_of,
+                                 fields, depths, saved.first_kept.get(n.name, 0), blocks)
              for n in graph.op_nodes()}
     scopes = _scope_stats(graph, nodes, depths, fields, width)
     ops = list(nodes.values())
@@ -332,20 +334,61 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     )
 
 
-def _node_stats(graph: Graph, node: Node, batch: int, width: int, running: set[str],
-                stage_of: dict[str, str], fields: dict[str, ReceptiveField],
-                depths: dict[str, int], saved_bytes: int) -> NodeStats:
-    op = node.opdef
-    ins = list(node.in_shapes)
-    params = op.params(node.attrs, ins, node.shape)
-    elements = math.prod(node.shape) * batch
-    block_path = _enclosing_block(graph, node.scope)
+class OpFigures:
+    """What an op's own rules say about one node, before the batch: computed once per distinct
+    (op, attributes, shapes) -- the copies of a block share their nodes' attributes, so a network
+    of 600 identical blocks asks each rule a handful of times, not 4,000."""
+
+    __slots__ = ("buffers", "category", "counts_in_depth", "elements", "fvcore_flops", "label",
+                 "macs", "params", "rf", "saved")
+
+    def __init__(self, node: Node):
+        op = node.opdef
+        ins = list(node.in_shapes)
+        a, out = node.attrs, node.shape
+        self.params = op.params(a, ins, out)
+        self.buffers = op.buffers(a, ins, out)
+        self.macs = op.macs(a, ins, out)
+        self.fvcore_flops = op.fvcore_flops(a, ins, out)
+        self.label = op.label(a, ins, out)
+        self.category = op.category
+        self.counts_in_depth = op.counts_in_depth
+        self.rf: RF | None = None  # asked only when the input is an image (_receptive_fields)
+        self.saved = op.saved_for_backward(a, ins, out)
+        self.elements = math.prod(out)
+
+
+def op_figures(graph: Graph) -> dict[str, OpFigures]:
+    """Node name -> its op's figures (:class:`OpFigures`), shared by nodes that are alike.
+
+    Alike is the same op on the same attribute object and shapes (``id``: attributes are
+    immutable and the graph keeps every one alive while this runs)."""
+    seen: dict[tuple[Any, ...], OpFigures] = {}
+    out: dict[str, OpFigures] = {}
+    for node in graph.op_nodes():
+        key = (node.op, id(node.attrs), node.in_shapes, node.shape)
+        figures = seen.get(key)
+        if figures is None:
+            figures = seen[key] = OpFigures(node)
+        out[node.name] = figures
+    return out
+
+
+def _node_stats(graph: Graph, node: Node, f: OpFigures, batch: int, width: int,
+                running: set[str], stage_of: dict[str, str], fields: dict[str, ReceptiveField],
+                depths: dict[str, int], saved_bytes: int, blocks: dict[str, str | None]) -> NodeStats:
+    params = f.params
+    elements = f.elements * batch
+    if node.scope in blocks:
+        block_path = blocks[node.scope]
+    else:
+        block_path = blocks[node.scope] = _enclosing_block(graph, node.scope)
     return NodeStats(
         name=node.name,
         local_name=node.local_name,
         op=node.op,
-        category=op.category,
-        label=op.label(node.attrs, ins, node.shape),
+        category=f.category,
+        label=f.label,
         scope=node.scope,
         block=graph.scopes[block_path].block if block_path is not None else None,
         block_path=block_path,
@@ -355,9 +398,9 @@ def _node_stats(graph: Graph, node: Node, batch: int, width: int, running: set[s
         shape=node.shape,
         params=params,
         trainable_params=0 if node.freeze else params,
-        buffers=op.buffers(node.attrs, ins, node.shape),
-        macs=op.macs(node.attrs, ins, node.shape) * batch,
-        fvcore_flops=op.fvcore_flops(node.attrs, ins, node.shape) * batch,
+        buffers=f.buffers,
+        macs=f.macs * batch,
+        fvcore_flops=f.fvcore_flops * batch,
         output_elements=elements,
         output_bytes=elements * width,
         rf=fields.get(node.name),
@@ -417,7 +460,8 @@ def _stage_of(graph: Graph, tree: dict[str, tuple[str, ...]]) -> dict[str, str]:
 
 # --- receptive field, depth ------------------------------------------------------------------
 
-def _receptive_fields(graph: Graph) -> dict[str, ReceptiveField]:
+def _receptive_fields(graph: Graph, figures: dict[str, OpFigures] | None = None
+                      ) -> dict[str, ReceptiveField]:
     """Each node's receptive field, in topological order; empty when the input is not an image."""
     if len(graph.input_shape) != 3:
         return {}
@@ -426,8 +470,14 @@ def _receptive_fields(graph: Graph) -> dict[str, ReceptiveField]:
         if node.op == INPUT:
             fields[node.name] = ReceptiveField.of_input()
             continue
-        before = _widest([fields[src] for src in node.inputs])
-        rf = node.opdef.rf(node.attrs, list(node.in_shapes), node.shape)
+        inputs = node.inputs
+        before = fields[inputs[0]] if len(inputs) == 1 else _widest([fields[s] for s in inputs])
+        f = figures[node.name] if figures is not None else None
+        rf = f.rf if f is not None else None
+        if rf is None:
+            rf = node.opdef.rf(node.attrs, list(node.in_shapes), node.shape)
+            if f is not None:
+                f.rf = rf
         fields[node.name] = before.through(rf)
     return fields
 
@@ -446,13 +496,28 @@ def _depths(graph: Graph) -> dict[str, int]:
 
 def _scope_stats(graph: Graph, nodes: dict[str, NodeStats], depths: dict[str, int],
                  fields: dict[str, ReceptiveField], width: int) -> dict[str, ScopeStats]:
+    """Each scope's totals: its own nodes summed, then every scope added to its parent, innermost
+    first (a scope is recorded after its parent)."""
     scopes = {path: _empty_scope(graph, path, depths, fields) for path in graph.scopes}
     for stats in nodes.values():
-        scope: str | None = stats.scope
-        while scope is not None:
-            _add(scopes[scope], stats, width)
-            scope = graph.scopes[scope].parent
+        _add(scopes[stats.scope], stats, width)
+    order = list(graph.scopes)
+    position = {path: i for i, path in enumerate(order)}
+    if any(s.parent is not None and position[s.parent] > position[s.path]
+           for s in graph.scopes.values()):  # (not as the expander records them)
+        order.sort(key=lambda path: _scope_depth(graph, path))
+    for path in reversed(order):
+        parent = graph.scopes[path].parent
+        if parent is not None:
+            _add_scope(scopes[parent], scopes[path])
     return scopes
+
+
+def _scope_depth(graph: Graph, path: str | None) -> int:
+    depth = 0
+    while path is not None:
+        path, depth = graph.scopes[path].parent, depth + 1
+    return depth
 
 
 def _empty_scope(graph: Graph, path: str, depths: dict[str, int],
@@ -484,6 +549,19 @@ def _add(total: ScopeStats, stats: NodeStats, width: int) -> None:
     total.saved_bytes += stats.saved_bytes
     total.nodes += 1
     total.runs = total.runs or stats.runs
+
+
+def _add_scope(total: ScopeStats, inner: ScopeStats) -> None:
+    total.params += inner.params
+    total.trainable_params += inner.trainable_params
+    total.buffers += inner.buffers
+    total.macs += inner.macs
+    total.fvcore_flops += inner.fvcore_flops
+    total.output_elements += inner.output_elements
+    total.output_bytes += inner.output_bytes
+    total.saved_bytes += inner.saved_bytes
+    total.nodes += inner.nodes
+    total.runs = total.runs or inner.runs
 
 
 # --- memory ----------------------------------------------------------------------------------
@@ -540,11 +618,15 @@ class SavedTensors:
     first (in forward order) to keep; ``size`` the bytes of each storage.
     """
 
-    def __init__(self, graph: Graph, batch: int, width: int):
+    def __init__(self, graph: Graph, batch: int, width: int,
+                 figures: dict[str, OpFigures] | None = None):
         self.graph = graph
         self.batch = batch
-        runs = _training_nodes(graph)
-        self.order = [n for n in graph if n.op == INPUT or n.name in runs]
+        self.figures = op_figures(graph) if figures is None else figures
+        # (the nodes that read each node; one reading it twice, ``add(x, x)``, is one reader)
+        self.readers = Counter(src for node in graph for src in set(node.inputs))
+        training = _training_nodes(graph)
+        self.order = [n for n in graph if n.op == INPUT or n.name in training]
         self.size: dict[str, int] = {}
         self.storage: dict[str, str] = {}
         self.kept: dict[str, list[str]] = {}
@@ -556,15 +638,15 @@ class SavedTensors:
                 self.size[node.name] = math.prod(node.shape) * batch * width
                 needs_grad[node.name] = False
                 continue
-            rule = node.opdef.saved_for_backward(node.attrs, list(node.in_shapes), node.shape)
-            trainable = not node.freeze and node.opdef.params(
-                node.attrs, list(node.in_shapes), node.shape) > 0
+            figures = self.figures[node.name]
+            rule = figures.saved
+            trainable = not node.freeze and figures.params > 0
             needs_grad[node.name] = trainable or any(needs_grad[src] for src in node.inputs)
             if rule.alias or (rule.inplace and self._may_overwrite(node.inputs[0])):
                 self.storage[node.name] = self.storage[node.inputs[0]]
             else:
                 self.storage[node.name] = node.name
-                self.size[node.name] = math.prod(node.shape) * batch * width
+                self.size[node.name] = figures.elements * batch * width
             if needs_grad[node.name]:
                 self.kept[node.name] = self._kept(node, rule, batch, width)
         seen: set[str] = set()
@@ -580,8 +662,7 @@ class SavedTensors:
         node = self.graph.nodes[producer]
         if node.op == INPUT or producer in self.graph.outputs.values():
             return False
-        rule = node.opdef.saved_for_backward(node.attrs, list(node.in_shapes), node.shape)
-        return rule.overwritable and len(self.graph.consumers(producer)) == 1
+        return self.figures[producer].saved.overwritable and self.readers[producer] == 1
 
     def _kept(self, node: Node, rule: Any, batch: int, width: int) -> list[str]:
         kept = [self.storage[node.inputs[i]] for i in rule.inputs]
