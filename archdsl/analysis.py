@@ -45,8 +45,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
-
 from .ir import INPUT, Graph, Node
 from .ops import RF, Shape
 from .util import gc_paused
@@ -413,7 +411,7 @@ def _node_stats(graph: Graph, node: Node, f: OpFigures, batch: int, width: int,
 def _inference_nodes(graph: Graph) -> set[str]:
     """The nodes an inference pass runs: the main output and everything it depends on."""
     main = graph.main_output.name
-    return nx.ancestors(graph.nx, main) | {main}
+    return graph.ancestors(main) | {main}
 
 
 def _enclosing_block(graph: Graph, scope: str | None) -> str | None:
@@ -690,7 +688,7 @@ def _training_nodes(graph: Graph) -> set[str]:
     """The nodes a training forward pass runs: everything any output depends on."""
     live: set[str] = set()
     for node in graph.outputs.values():
-        live |= nx.ancestors(graph.nx, node) | {node}
+        live |= graph.ancestors(node) | {node}
     return live
 
 

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import graphviz
-import networkx as nx
 
 from .analysis import Analysis, analyze
 from .errors import ArchError, Diagnostic, UsageError, did_you_mean
@@ -405,7 +404,7 @@ class _ViewBuilder:
         self.output_nodes = set(graph.outputs.values())
         if graph.outputs:  # side heads (auxiliary classifiers) stay off the spine
             main = graph.main_output.name
-            self.side |= set(graph.nodes) - nx.ancestors(graph.nx, main) - {main}
+            self.side |= set(graph.nodes) - graph.ancestors(main) - {main}
         self.targets, self.opened, self.pinned, self.unfold = self.match_expand()
 
     # entry

@@ -1,10 +1,12 @@
-"""The graph IR: primitive-op nodes in a networkx DiGraph, plus the tree of scopes that made them.
+"""The graph IR: primitive-op nodes in topological order, plus the tree of scopes that made them.
 
 Every :class:`Node` is one primitive op (or the ``input`` placeholder) with resolved attributes,
 its input and output shapes, the dotted path that is also its PyTorch attribute path and state_dict
 prefix (``layer1.0.conv1``), its source location and the chain of block uses that produced it.
-Analysis passes put their typed results in ``node.meta``. Edges carry ``index``: the position of
-the input, so input order is deterministic.
+Analysis passes put their typed results in ``node.meta``. Edges are the nodes' ``inputs`` (in
+order); ``Graph.readers`` keeps the reverse direction. ``Graph.nx`` gives the same graph as a
+networkx DiGraph (edges carry ``index``, the position of the input), built when first asked for:
+checking and analysing a network never imports networkx (about 90 ms of a cold start).
 
 :class:`Scope` records each block instance, named sequence, repeat, dense block, parallel and
 residual: its kind, block name and arguments, and its ordered members (nodes and child scopes).
@@ -15,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Iterator
-
-import networkx as nx
 
 from .errors import Diagnostic, Loc, SpecError
 from .ops import REGISTRY, Attrs, Shape
@@ -95,18 +95,54 @@ class Graph:
     input_shape: Shape
     params: dict[str, Any]
     spec: Any = None
-    nx: nx.DiGraph = field(default_factory=nx.DiGraph)
     nodes: dict[str, Node] = field(default_factory=dict)
     scopes: dict[str, Scope] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     output_locs: dict[str, Loc | None] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    # node -> the nodes that read it, in the order they were added (each once)
+    readers: dict[str, dict[str, None]] = field(default_factory=dict, repr=False, compare=False)
+    _nx: Any = field(default=None, init=False, repr=False, compare=False)
 
     def add_node(self, node: Node) -> None:
-        self.nodes[node.name] = node
-        self.nx.add_node(node.name)
+        name = node.name
+        self.nodes[name] = node
+        readers = self.readers
+        readers.setdefault(name, {})
+        for src in node.inputs:
+            readers.setdefault(src, {})[name] = None  # (a later lint reports a missing source)
+        if self._nx is not None:
+            self._add_to_nx(self._nx, node)
+
+    @property
+    def nx(self) -> Any:
+        """The graph as a ``networkx.DiGraph`` (nodes by name, edges with their input ``index``),
+        built on first use and kept up to date."""
+        if self._nx is None:
+            import networkx
+
+            graph = networkx.DiGraph()
+            for node in self.nodes.values():
+                self._add_to_nx(graph, node)
+            self._nx = graph
+        return self._nx
+
+    @staticmethod
+    def _add_to_nx(graph: Any, node: Node) -> None:
+        graph.add_node(node.name)
         for index, src in enumerate(node.inputs):
-            self.nx.add_edge(src, node.name, index=index)
+            graph.add_edge(src, node.name, index=index)
+
+    def ancestors(self, name: str) -> set[str]:
+        """Every node ``name`` depends on (not itself), as ``networkx.ancestors``."""
+        seen: set[str] = set()
+        stack = list(self.nodes[name].inputs)
+        while stack:
+            src = stack.pop()
+            if src not in seen:
+                seen.add(src)
+                stack.extend(self.nodes[src].inputs)
+        return seen
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes.values())
@@ -118,7 +154,7 @@ class Graph:
         return (n for n in self.nodes.values() if n.op != INPUT)
 
     def consumers(self, name: str) -> list[str]:
-        return [dst for _, dst in self.nx.out_edges(name)]
+        return list(self.readers[name])
 
     @property
     def main_output(self) -> Node:
@@ -147,21 +183,22 @@ class Graph:
     def lint(self) -> None:
         """Check the IR's invariants after a transformation; a failure is a bug, not a user error."""
         problems = []
-        if not nx.is_directed_acyclic_graph(self.nx):
-            problems.append("the graph has a cycle")
-        seen: set[str] = set()
+        seen: set[str] = set()  # (every input defined before its reader: no cycle)
         for node in self.nodes.values():
             if node.op != INPUT and node.op not in REGISTRY:
                 problems.append(f"node {node.name} has unknown op {node.op}")
             for src in node.inputs:
                 if src not in seen:
                     problems.append(f"node {node.name} reads {src}, which is not defined before it")
+                elif node.name not in self.readers[src]:
+                    problems.append(f"node {node.name} reads {src}, which does not list it as a reader")
             if len(node.in_shapes) != len(node.inputs):
                 problems.append(f"node {node.name} has {len(node.inputs)} inputs but "
                                 f"{len(node.in_shapes)} input shapes")
             seen.add(node.name)
-        if set(self.nx.nodes) != set(self.nodes):
-            problems.append("the networkx graph and the node table disagree")
+        if self.readers.keys() != self.nodes.keys() or (
+                self._nx is not None and set(self._nx.nodes) != set(self.nodes)):
+            problems.append("the edges and the node table disagree")
         for name, node in self.outputs.items():
             if node not in self.nodes:
                 problems.append(f"output {name} names a missing node {node}")
@@ -173,7 +210,7 @@ class Graph:
         live: set[str] = set()
         for node in self.outputs.values():
             live.add(node)
-            live |= nx.ancestors(self.nx, node)
+            live |= self.ancestors(node)
         return [n for n in self.op_nodes() if n.name not in live]
 
 

@@ -8,14 +8,13 @@ reported together. Block libraries (``use:``) are read here, confined to the spe
 
 from __future__ import annotations
 
+import graphlib
 import keyword
 import os
 import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, NoReturn
-
-import networkx as nx
 
 from . import expr as expr_mod
 from .errors import Collector, Diagnostic, Loc, SpecError, did_you_mean
@@ -413,17 +412,25 @@ class Parser:
         return params
 
     def check_block_cycles(self) -> None:
-        graph = nx.DiGraph()
+        uses: dict[str, dict[str, None]] = {}
         sites: dict[tuple[str, str], Loc] = {}
         for name, block in self.blocks.items():
-            graph.add_node(name)
+            uses[name] = {}
             for call in _calls(block.body):
                 if call.is_block:
-                    graph.add_edge(name, call.target)
+                    uses[name][call.target] = None
                     sites.setdefault((name, call.target), call.loc)
-        try:
+        try:  # (the standard library's check is cheap to import; networkx names the cycle)
+            graphlib.TopologicalSorter(uses).prepare()
+        except graphlib.CycleError:
+            import networkx as nx
+
+            graph = nx.DiGraph()
+            for name, targets in uses.items():
+                graph.add_node(name)
+                graph.add_edges_from((name, target) for target in targets)
             cycle = nx.find_cycle(graph)
-        except nx.NetworkXNoCycle:
+        else:
             return
         path = " -> ".join([cycle[0][0], *(v for _, v in cycle)])
         first = cycle[0]
