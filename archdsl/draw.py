@@ -42,7 +42,7 @@ from .analysis import Analysis, analyze
 from .errors import ArchError, Diagnostic, UsageError, did_you_mean
 from .ir import INPUT, Graph, Node, Scope
 from .ops import Shape, Style
-from .util import write_output
+from .util import LAYOUT_TIMEOUT, write_output
 
 __all__ = [
     "BLOCK_STYLE",
@@ -97,9 +97,6 @@ MAX_TEXT = 120    # spec text (names, paths) in a label or tooltip is cut to thi
 MAX_ID = 60       # DOT identifiers made from names are cut to this many characters (then numbered)
 ELLIPSIS = "\u2026"  # …
 
-# Layout time: ``dot`` is killed after this many seconds (``--timeout``). Graphviz's network simplex
-# has no bound of its own: a few hundred layers with many long skip connections take minutes.
-LAYOUT_TIMEOUT = 60.0
 LAYOUTS = ("full", "fast")
 # ``--layout fast``: bound the network-simplex iterations (x coordinates, ranks) to twice the node
 # count and shorten crossing minimisation; edges may bend more, the time stays near linear.

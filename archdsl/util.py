@@ -1,5 +1,6 @@
 """Small shared helpers: writing outputs (atomically where that is possible), pausing the garbage
-collector."""
+collector, the Graphviz layout time limit (here so that `report`'s options need not import the
+diagram module)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from typing import Iterator
 
 from .errors import Diagnostic, OutputError, UsageError
 
-__all__ = ["write_atomic", "write_output", "gc_paused"]
+__all__ = ["write_atomic", "write_output", "gc_paused", "LAYOUT_TIMEOUT"]
+
+# Layout time: ``dot`` is killed after this many seconds (``--timeout``; ``archdsl.draw`` uses it).
+# Graphviz's network simplex has no bound of its own: a few hundred layers with many long skip
+# connections take minutes.
+LAYOUT_TIMEOUT = 60.0
 
 
 @contextlib.contextmanager

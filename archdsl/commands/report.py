@@ -8,7 +8,7 @@ import click
 
 from ..analysis import DTYPE_BYTES, OPTIMIZERS, analyze
 from ..cli import CONTEXT, echo_warnings, load_each, spec_options
-from ..draw import LAYOUT_TIMEOUT
+from ..util import LAYOUT_TIMEOUT
 from ..errors import Diagnostic, UsageError
 from ..report import FORMATS, PER, PROFILES, SUFFIX_FORMATS, check_json_size, render
 from ..util import write_output
