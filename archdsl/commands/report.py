@@ -8,10 +8,9 @@ import click
 
 from ..analysis import DTYPE_BYTES, OPTIMIZERS, analyze
 from ..cli import CONTEXT, echo_warnings, load_each, spec_options
-from ..util import LAYOUT_TIMEOUT
 from ..errors import Diagnostic, UsageError
 from ..report import FORMATS, PER, PROFILES, SUFFIX_FORMATS, check_json_size, render
-from ..util import write_output
+from ..util import LAYOUT_TIMEOUT, write_output
 
 __all__ = ["report"]
 
