@@ -274,6 +274,8 @@ class Expander:
                 found=f"`{name}` beside `{clash}` in one scope",
                 hint="a layer cannot hold other layers; rename one of them"))
         ctx.used.add(name)
+        if "." in name and isinstance(ctx.used, NameSet):
+            ctx.used.dotted.add(name)
         return name
 
     def layer_name(self, layer: Layer, default: str, ctx: Ctx, structural: bool = False) -> str:
@@ -772,6 +774,7 @@ class NameSet(set):
     def __init__(self, *args: Any):
         super().__init__(*args)
         self.last_suffix: dict[str, int] = {}
+        self.dotted: set[str] = {name for name in self if "." in name}  # (claim adds to it)
 
 
 def auto_name(base: str, ctx: Any, structural: bool = False) -> str:
@@ -803,7 +806,9 @@ def _path_clash(name: str, used: set[str]) -> str | None:
         if ".".join(parts[:i]) in used:
             return ".".join(parts[:i])
     prefix = name + "."
-    return next((other for other in sorted(used) if other.startswith(prefix)), None)
+    # (only a dotted name can be inside another; a NameSet keeps those apart)
+    dotted = used.dotted if isinstance(used, NameSet) else used
+    return min((other for other in dotted if other.startswith(prefix)), default=None)
 
 
 def _words(op: Any, key: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ The code generator and the diagrams read the hierarchy from here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -77,13 +78,19 @@ class Scope:
 def _relative(name: str, scope: str) -> str:
     """``name`` without the path of its nearest named scope (unnamed scopes, ``<residual3>``, add
     nothing to names)."""
-    parts = scope.split(".") if scope else []
-    while parts and parts[-1].startswith("<"):
-        parts.pop()
-    prefix = ".".join(parts)
+    prefix = _named_prefix(scope)
     if prefix and name.startswith(prefix + "."):
         return name[len(prefix) + 1:]
     return name if not prefix else name.rsplit(".", 1)[-1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _named_prefix(scope: str) -> str:
+    """The path of a scope's nearest named scope (itself, or its parent past unnamed ones)."""
+    parts = scope.split(".") if scope else []
+    while parts and parts[-1].startswith("<"):
+        parts.pop()
+    return ".".join(parts)
 
 
 @dataclass
@@ -135,13 +142,14 @@ class Graph:
 
     def ancestors(self, name: str) -> set[str]:
         """Every node ``name`` depends on (not itself), as ``networkx.ancestors``."""
+        nodes = self.nodes
         seen: set[str] = set()
-        stack = list(self.nodes[name].inputs)
+        stack = [name]
         while stack:
-            src = stack.pop()
-            if src not in seen:
-                seen.add(src)
-                stack.extend(self.nodes[src].inputs)
+            for src in nodes[stack.pop()].inputs:
+                if src not in seen:
+                    seen.add(src)
+                    stack.append(src)
         return seen
 
     def __iter__(self) -> Iterator[Node]:
