@@ -12,7 +12,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from . import expr as expr_mod
@@ -120,6 +120,7 @@ class Expander:
         # shared by the expansions of one parsed spec (a sweep): keys hold everything a body reads
         self.block_cache: dict[Any, BlockBody] = {} if block_cache is None else block_cache
         self.deepest = 0  # the deepest nesting reached (what a copied body must still respect)
+        self.reach = 0  # the fewest enclosing blocks of a layer `from:` found (see record_block)
         self.graph = Graph(name=spec.name, file=spec.file, input_shape=input_shape,
                            params=dict(params), spec=spec)
 
@@ -236,6 +237,8 @@ class Expander:
         known: list[str] = []
         while scope is not None:
             if name in scope.locals:
+                # (a layer outside the enclosing blocks: those blocks are not copied)
+                self.reach = min(self.reach, len(scope.chain))
                 return scope.locals[name]
             known.extend(scope.locals)
             scope = scope.parent
@@ -394,13 +397,14 @@ class Expander:
         if body is not None and self.copy_fits(body):
             return self.copy_block(body, scope, x, chain)
         marks = (len(self.graph.nodes), len(self.graph.scopes), self.work, self.weights,
-                 len(self.errors.diagnostics), len(self.graph.outputs), self.deepest)
-        self.deepest = len(self.nesting)
+                 len(self.errors.diagnostics), len(self.graph.outputs), self.deepest, self.reach)
+        self.deepest, self.reach = len(self.nesting), len(chain)
         try:
             out = self.expand_block_body(block, scope, x, ctx, in_shape, args, chain)
         finally:
             deepest, self.deepest = self.deepest, max(marks[6], self.deepest)
-        if key is not None and out is not None:
+            reach, self.reach = self.reach, min(marks[7], self.reach)
+        if key is not None and out is not None and reach >= len(chain):
             body = self.record_block(scope, x, out, marks, deepest - len(self.nesting), len(chain))
             if body is not None:
                 self.block_cache[key] = body
@@ -427,17 +431,20 @@ class Expander:
         if not self.reuse_blocks:
             return None
         values = tuple((k, _frozen(v)) for k, v in args.items())
-        params = tuple((k, _frozen(v)) for k, v in self.graph.params.items())
+        reads = self.block_cache.get(("reads", block.name))
+        if reads is None:
+            reads = self.block_cache[("reads", block.name)] = block_reads(self.spec, block.name)
+        params = tuple((k, _frozen(v)) for k, v in self.graph.params.items() if k in reads)
         if any(v is None for _, v in values + params):
             return None
-        return (block.name, id(block), values, in_shape, params, self.repeat_factor)
+        return ("body", block.name, id(block), values, in_shape, params, self.repeat_factor)
 
     def record_block(self, scope: Scope, x: str, out: str, marks: tuple[int, ...], nesting: int,
                      outer_chain: int) -> BlockBody | None:
         """The snapshot of a block use just expanded, or None when it cannot be copied: it had
         errors, declared a network output, or reads a tensor from outside (``from:`` a layer of
-        an enclosing scope)."""
-        nodes0, scopes0, work0, weights0, errors0, outputs0, _ = marks
+        an enclosing scope: the caller has checked that no name was looked up there)."""
+        nodes0, scopes0, work0, weights0, errors0, outputs0 = marks[:6]
         if len(self.errors.diagnostics) != errors0 or len(self.graph.outputs) != outputs0:
             return None
         prefix = scope.path + "."
@@ -748,6 +755,38 @@ class Expander:
                                        hint="feed it to a later layer with `from:`, mark it "
                                             "`output: NAME`, or remove it"))
         return warnings
+
+
+def block_reads(spec: Spec, name: str, memo: dict[str, frozenset[str]] | None = None
+                ) -> frozenset[str]:
+    """Every name an expression of block ``name`` reads, through the blocks it uses: the spec
+    parameters its body can depend on (the rest of a block's environment is its arguments)."""
+    memo = {} if memo is None else memo
+    if name not in memo:
+        memo[name] = frozenset()  # (the parser refuses block-use cycles)
+        found: set[str] = set()
+        _collect_names(spec.blocks[name], found, spec, memo)
+        memo[name] = frozenset(found)
+    return memo[name]
+
+
+def _collect_names(item: Any, found: set[str], spec: Spec, memo: dict[str, frozenset[str]]) -> None:
+    """The free names of every expression inside an AST value (any dataclass, tuple or dict)."""
+    if isinstance(item, expr_mod.Expr):
+        found |= item.names
+    elif isinstance(item, Loc) or item is None or isinstance(item, (str, int, float)):
+        return
+    elif isinstance(item, (tuple, list)):
+        for part in item:
+            _collect_names(part, found, spec, memo)
+    elif isinstance(item, dict):
+        for part in item.values():
+            _collect_names(part, found, spec, memo)
+    elif is_dataclass(item):
+        if isinstance(item, Call) and item.is_block:
+            found |= block_reads(spec, item.target, memo)
+        for f in fields(item):
+            _collect_names(getattr(item, f.name), found, spec, memo)
 
 
 def _renamed(meta: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

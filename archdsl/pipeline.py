@@ -58,16 +58,19 @@ def load(path: str | Path, *, input: Any = None, allow_paths: Iterable[str | Pat
 
 @gc_paused()
 def instantiate(spec: Spec, params: dict[str, Any], *, input: Any = None,
-                max_nodes: int = DEFAULT_MAX_NODES, smallest_input_hint: bool = True) -> Graph:
+                max_nodes: int = DEFAULT_MAX_NODES, smallest_input_hint: bool = True,
+                block_cache: dict[Any, Any] | None = None) -> Graph:
     """Stages 4-5 for a parsed spec: expand it with resolved parameters (:func:`resolve_params`)
     and check it. Parse once, instantiate many times (``archdsl sweep``).
 
     ``smallest_input_hint`` searches for the smallest input that works when the input is too
     small (a few more expansions; a sweep that shows only each error's first line skips it).
+    ``block_cache`` (an empty dict, then passed again with every instantiation of this ``spec``)
+    keeps the expansion of each distinct block use from one instantiation to the next.
     """
     shape = spec_input(spec, params) if input is None else parse_input(input)
     try:
-        graph = expand(spec, params, shape, max_nodes)
+        graph = expand(spec, params, shape, max_nodes, block_cache)
     except SpecError as error:
         if not smallest_input_hint:
             raise

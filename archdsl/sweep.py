@@ -366,7 +366,8 @@ def run_sweep(spec: Spec, axes: Sequence[Axis], *, sets: Mapping[str, Any] | Non
     """
     sets = dict(sets or {})
     resolved = resolve_params(spec, sets)  # a wrong --set is a command-line error before any point
-    extra = {} if max_nodes is None else {"max_nodes": max_nodes}
+    extra: dict[str, Any] = {} if max_nodes is None else {"max_nodes": max_nodes}
+    extra["block_cache"] = {}  # each distinct block use is expanded once for the whole sweep
     combos = list(itertools.product(*(range(len(a.values)) for a in axes)))
     points: list[Point] = []
     warnings: dict[str, None] = {}
