@@ -14,17 +14,28 @@ Three families, each analysed from the spec (``archdsl.analyze(archdsl.load(...)
 
 Time is the median of interleaved rounds; memory is the peak of what Python allocates while one
 load + analysis runs (tracemalloc, on a separate untimed run).
+
+Per distinct block (issue 14, part 3): each row also counts the block uses and the distinct ones
+(block, arguments, input shape: what the expander expands once and copies after), and for the
+ResNets and the DenseNets up to ``PEER_MAX_MACS`` the fastest of the peers ``PEERS`` is timed in
+the same rounds on the PyTorch reference (``tests/reference_models.CifarResNet`` at that depth;
+torchvision's ``DenseNet`` with the lengthened blocks), model construction included.
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .common import SPECS, Stat, interleaved, peak_allocated
+from .common import ROOT, SPECS, Stat, interleaved, peak_allocated
+from .peers import count
 
-__all__ = ["cases", "chain_spec", "densenet_spec", "fit_loglog", "run"]
+__all__ = ["cases", "chain_spec", "densenet_spec", "distinct_blocks", "fit_loglog", "run"]
+
+PEERS = ("ptflops", "thop")  # the fastest on these families in part 1
+PEER_MAX_MACS = 10e9  # larger references take seconds per forward pass: not timed
 
 
 def chain_spec(layers: int) -> str:
@@ -69,7 +80,8 @@ def cases(quick: bool, workdir: Path) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for depth in ((20, 56, 110) if quick else (20, 56, 110, 1202)):
         out.append({"family": "resnet_cifar", "label": f"ResNet-{depth} (CIFAR)", "size": depth,
-                    "spec": SPECS / "resnet_cifar.yaml", "overrides": {"depth": depth}})
+                    "spec": SPECS / "resnet_cifar.yaml", "overrides": {"depth": depth},
+                    "reference": ("resnet_cifar", depth), "shape": (3, 32, 32)})
     for layers in ((100, 1000) if quick else (100, 1000, 3000, 10_000)):
         path = workdir / f"chain{layers}.yaml"
         path.write_text(chain_spec(layers), encoding="utf-8")
@@ -79,7 +91,8 @@ def cases(quick: bool, workdir: Path) -> list[dict[str, Any]]:
         path = workdir / f"densenet_x{mult}.yaml"
         path.write_text(densenet_spec(mult), encoding="utf-8")
         out.append({"family": "densenet", "label": f"DenseNet blocks x{mult}", "size": mult,
-                    "spec": path, "overrides": {}})
+                    "spec": path, "overrides": {}, "reference": ("densenet", mult),
+                    "shape": (3, 224, 224)})
     return out
 
 
@@ -88,6 +101,28 @@ def _lib(workdir: Path) -> None:
     (workdir / "lib").mkdir(exist_ok=True)
     (workdir / "lib" / "densenet.yaml").write_text((SPECS / "lib" / "densenet.yaml").read_text("utf-8"),
                                                    encoding="utf-8")
+
+
+def distinct_blocks(graph: Any) -> tuple[int, int]:
+    """(block uses, distinct ones): uses of one block with equal arguments and input shape are
+    expanded once and copied (the parameters and enclosing repeats are the same in one graph)."""
+    uses = [s for s in graph.scopes.values() if s.kind == "block"]
+    return len(uses), len({(s.block, repr(sorted(s.args.items())), s.in_shape) for s in uses})
+
+
+def _reference(kind: str, size: int) -> Any:
+    """The PyTorch model a peer counts: built inside the timing (construction included)."""
+    if kind == "resnet_cifar":
+        sys.path.insert(0, str(ROOT))
+        try:
+            from tests.reference_models import CifarResNet
+        finally:
+            sys.path.remove(str(ROOT))
+        return CifarResNet(size).eval()
+    from torchvision.models import DenseNet
+
+    return DenseNet(growth_rate=32, block_config=(6 * size, 12 * size, 24 * size, 16 * size),
+                    num_init_features=64).eval()
 
 
 def fit_loglog(xs: list[float], ys: list[float]) -> float | None:
@@ -124,21 +159,37 @@ def run(quick: bool = False, log: Any = print) -> dict[str, Any]:
                 log(f"  {case['label']:<24} skipped: {error.render().splitlines()[0]}")
                 continue
             big = len(graph) > 2000  # a second or more per round under load: fewer rounds
-            stats = interleaved({"load": load, "analyze": lambda g=graph: archdsl.analyze(g)},
-                                rounds=3 if quick or big else 5, min_time=0.0 if big else 0.02)
+            timed = {"load": load, "analyze": lambda g=graph: archdsl.analyze(g)}
+            peers = ()
+            if "reference" in case and archdsl.analyze(graph).macs <= PEER_MAX_MACS:
+                import torch
+
+                torch.set_num_threads(1)
+                peers = PEERS
+                for tool in peers:
+                    def counted(tool: str = tool, ref: tuple = case["reference"],
+                                shape: tuple = case["shape"]) -> Any:
+                        return count(tool, _reference(*ref), shape)
+                    timed[tool] = counted
+            stats = interleaved(timed, rounds=3 if quick or big else 5,
+                                min_time=0.0 if big else 0.02, inner={tool: 1 for tool in peers})
             stats["total"] = Stat("total", [a + b for a, b in zip(stats["load"].times,
                                                                   stats["analyze"].times)])
             memory, _ = peak_allocated(lambda: archdsl.analyze(load()))
             edges = graph.nx.number_of_edges()
+            uses, distinct = distinct_blocks(graph)
             row = {"family": case["family"], "label": case["label"], "size": case["size"],
-                   "nodes": len(graph) - 1, "edges": edges,
+                   "nodes": len(graph) - 1, "edges": edges, "block_uses": uses,
+                   "distinct_blocks": distinct,
                    "load": stats["load"], "analyze": stats["analyze"], "total": stats["total"],
-                   "peak_bytes": memory}
+                   "peak_bytes": memory, "peers": {tool: stats[tool] for tool in peers}}
             rows.append(row)
             log(f"  {case['label']:<24} {row['nodes']:>6} nodes {edges:>7} edges  "
                 f"load {stats['load'].median * 1e3:8.1f} ms  analyze {stats['analyze'].median * 1e3:8.1f} ms  "
                 f"peak {memory / 2**20:6.1f} MiB  "
-                f"({stats['total'].median / row['nodes'] * 1e6:5.1f} us/node)")
+                f"({stats['total'].median / row['nodes'] * 1e6:5.1f} us/node)  "
+                f"blocks {uses}/{distinct} distinct"
+                + "".join(f"  {tool} {stats[tool].median * 1e3:.1f} ms" for tool in peers))
     slopes = {}
     for family in ("resnet_cifar", "chain", "densenet"):
         fam = sorted((r for r in rows if r["family"] == family), key=lambda r: r["nodes"])

@@ -6,7 +6,8 @@ The grid is depth 20..74 (step 6) x width 8..80 (step 8) x num_classes 10..100 (
 * **sweep**: what ``archdsl sweep`` does in-process -- parse the spec once, check the grid, then
   expand and analyse every point (:func:`archdsl.sweep.run_sweep`); the goal reads this one;
 * on a **sample** of the grid (every 13th point, all three axes mixed), per point:
-  the sweep's own per-point path (``instantiate`` + ``analyze``) and its two halves alone
+  the sweep's own per-point path (``instantiate`` + ``analyze``, block bodies kept from point to
+  point as ``run_sweep`` keeps them) and its two halves alone
   (where the time goes: expanding and checking, analysing), ``analyze(load(spec, ...))``
   (re-reading the spec every time), and the fastest peers of part 1 on ``resnet_cifar``
   (ptflops, thop), each building the PyTorch reference (``tests/reference_models.CifarResNet``
@@ -80,16 +81,20 @@ def run(quick: bool = False, log: Any = print) -> dict[str, Any]:
         return run_sweep(parsed, make_axes(parsed, grid, {}))
 
     def sweep_path() -> None:
+        bodies: dict = {}
         for values in sample:
-            graph = instantiate(spec, resolve_params(spec, values), smallest_input_hint=False)
+            graph = instantiate(spec, resolve_params(spec, values), smallest_input_hint=False,
+                                block_cache=bodies)
             summary_record(analyze(graph))
 
     graphs = [instantiate(spec, resolve_params(spec, values), smallest_input_hint=False)
               for values in sample]
 
     def expand_only() -> None:
+        bodies: dict = {}
         for values in sample:
-            instantiate(spec, resolve_params(spec, values), smallest_input_hint=False)
+            instantiate(spec, resolve_params(spec, values), smallest_input_hint=False,
+                        block_cache=bodies)
 
     def analyze_only() -> None:
         for graph in graphs:
