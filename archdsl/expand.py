@@ -789,16 +789,20 @@ def _collect_names(item: Any, found: set[str], spec: Spec, memo: dict[str, froze
             _collect_names(getattr(item, f.name), found, spec, memo)
 
 
+# The keys of ``Scope.meta`` whose values name nodes (one, or a list): a copied block renames them.
+# Any other value is kept as it is (copied): a key that names nodes must be listed here
+# (tests/test_block_reuse.py compares copies with full expansions over the zoo).
+NODE_META = frozenset({"merge_node", "branch_outputs", "body_output", "shortcut_output"})
+
+
 def _renamed(meta: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
-    """A scope's meta for a copy: node names (alone or in lists) renamed, other values kept."""
+    """A scope's meta for a copy: the node names under :data:`NODE_META` renamed."""
     out = {}
     for key, value in meta.items():
-        if isinstance(value, str):
-            value = names.get(value, value)
-        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            value = [names.get(v, v) for v in value]
-        elif isinstance(value, dict):
-            value = dict(value)
+        if key in NODE_META:
+            value = names[value] if isinstance(value, str) else [names[v] for v in value]
+        elif isinstance(value, (dict, list)):
+            value = type(value)(value)
         out[key] = value
     return out
 

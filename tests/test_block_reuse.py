@@ -157,3 +157,33 @@ def test_a_block_keys_only_the_spec_parameters_it_reads():
     spec = pipeline.parse(SPECS / "resnet_cifar.yaml")
     assert "num_classes" not in block_reads(spec, "basic_a")
     assert "depth" not in block_reads(spec, "basic_a")
+
+
+def test_a_copy_renames_only_node_references(write_spec):
+    """The block's input is a node named `concat` and its parallel merges by `concat`: the copy
+    renames the merge node, not the merge op's name."""
+    path = write_spec("""
+        name: names
+        input: [4, 8, 8]
+        blocks:
+          split:
+            body:
+              parallel:
+                - {conv: {out: 2, k: 1}}
+                - {conv: {out: 2, k: 1}}
+              merge: concat
+        network:
+          - a: {conv: {out: 2, k: 1}}
+          - b: {conv: {out: 2, k: 1}, from: input}
+          - {concat: {}, from: [a, b]}
+          - one: split
+          - two: split
+    """)
+    spec = pipeline.parse(path)
+    params = pipeline.resolve_params(spec, {})
+    _, expected = _expand(spec, params, reuse=False)
+    expander, graph = _expand(spec, params, reuse=True)
+    assert _record(graph) == _record(expected)
+    assert [key for key in expander.block_cache if key[0] == "body"]
+    merges = [s.meta["merge"] for s in graph.scopes.values() if s.kind == "parallel"]
+    assert merges == ["concat", "concat"]
