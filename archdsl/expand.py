@@ -89,13 +89,15 @@ _UNNAMED = re.compile(r"<([a-z]+)(\d+)>")
 def _frozen(value: Any) -> Any:
     """A hashable key for a spec value that tells apart what Python's ``==`` does not
     (``True``/``1``/``1.0``, ``0.0``/``-0.0``)."""
-    if isinstance(value, (list, tuple)):
-        return (type(value).__name__, tuple(_frozen(v) for v in value))
-    if isinstance(value, float):
+    kind = type(value)
+    if kind is list or kind is tuple:
+        items = tuple(_frozen(v) for v in value)
+        return None if None in items else (kind.__name__, items)
+    if kind is float:
         return ("float", repr(value))
-    if isinstance(value, (bool, int, str)) or value is None:
-        return (type(value).__name__, value)
-    return None  # anything else (a traced value): not cached
+    if kind is bool or kind is int or kind is str or value is None:
+        return (kind.__name__, value)
+    return None  # anything else (a subclass: symbolic's traced numbers): not cached
 
 
 class Expander:
@@ -435,7 +437,7 @@ class Expander:
         if reads is None:
             reads = self.block_cache[("reads", block.name)] = block_reads(self.spec, block.name)
         params = tuple((k, _frozen(v)) for k, v in self.graph.params.items() if k in reads)
-        if any(v is None for _, v in values + params):
+        if any(v is None for _, v in values + params) or any(type(d) is not int for d in in_shape):
             return None
         return ("body", block.name, id(block), values, in_shape, params, self.repeat_factor)
 

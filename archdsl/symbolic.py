@@ -335,6 +335,9 @@ class TracedFloat(_Traced, float):
 class _TracingExpander(Expander):
     """The expander, with each place a value is used marked (structure, value, rule, check)."""
 
+    # a body expanded with traced values holds their expressions: never copied to another use
+    reuse_blocks = False
+
     def eval_value(self, value: Value, env: dict[str, Any]) -> Any:
         with _context("value", value.loc, "a test in this expression (min, max, a comparison, "
                                           "make_divisible's rounding...)"):
