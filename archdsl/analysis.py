@@ -335,8 +335,8 @@ class OpFigures:
     (op, attributes, shapes) -- the copies of a block share their nodes' attributes, so a network
     of 600 identical blocks asks each rule a handful of times, not 4,000."""
 
-    __slots__ = ("buffers", "category", "counts_in_depth", "elements", "fvcore_flops", "label",
-                 "macs", "params", "rf", "saved")
+    __slots__ = ("buffers", "category", "counts_in_depth", "elements", "fvcore_flops",
+                 "in_elements", "label", "macs", "params", "rf", "saved")
 
     def __init__(self, node: Node):
         op = node.opdef
@@ -352,6 +352,7 @@ class OpFigures:
         self.rf: RF | None = None  # asked only when the input is an image (_receptive_fields)
         self.saved = op.saved_for_backward(a, ins, out)
         self.elements = math.prod(out)
+        self.in_elements = sum(math.prod(shape) for shape in ins)
 
 
 def op_figures(graph: Graph) -> dict[str, OpFigures]:
@@ -609,13 +610,16 @@ def _peak_live(graph: Graph, running: set[str], batch: int) -> tuple[int, str]:
     size = {n.name: math.prod(n.shape) * batch for n in order}
     live, peak, peak_at = 0, 0, INPUT
     for node in order:
-        live += size[node.name]
+        name = node.name
+        live += size[name]
         if live > peak:
-            peak, peak_at = live, node.name
-        freed = {src for src in node.inputs if last_use[src] == node.name}
-        if node.name not in last_use:  # nothing reads it
-            freed.add(node.name)
-        live -= sum(size[name] for name in freed - keep)
+            peak, peak_at = live, name
+        inputs = node.inputs
+        for src in inputs if len(inputs) < 2 else set(inputs):  # (an input read twice: once)
+            if last_use[src] == name and src not in keep:
+                live -= size[src]
+        if name not in last_use and name not in keep:  # nothing reads it
+            live -= size[name]
     return peak, peak_at
 
 
@@ -642,29 +646,34 @@ class SavedTensors:
         self.kept: dict[str, list[str]] = {}
         self.first_kept: dict[str, int] = {}
         needs_grad: dict[str, bool] = {}
+        storage, size, all_figures = self.storage, self.size, self.figures
         for node in self.order:
+            name, inputs = node.name, node.inputs
             if node.op == INPUT:
-                self.storage[node.name] = node.name
-                self.size[node.name] = math.prod(node.shape) * batch * width
-                needs_grad[node.name] = False
+                storage[name] = name
+                size[name] = math.prod(node.shape) * batch * width
+                needs_grad[name] = False
                 continue
-            figures = self.figures[node.name]
+            figures = all_figures[name]
             rule = figures.saved
-            trainable = not node.freeze and figures.params > 0
-            needs_grad[node.name] = trainable or any(needs_grad[src] for src in node.inputs)
-            if rule.alias or (rule.inplace and self._may_overwrite(node.inputs[0])):
-                self.storage[node.name] = self.storage[node.inputs[0]]
+            grad = needs_grad[name] = (not node.freeze and figures.params > 0) or any(
+                needs_grad[src] for src in inputs)
+            if rule.alias or (rule.inplace and self._may_overwrite(inputs[0])):
+                storage[name] = storage[inputs[0]]
             else:
-                self.storage[node.name] = node.name
-                self.size[node.name] = figures.elements * batch * width
-            if needs_grad[node.name]:
-                self.kept[node.name] = self._kept(node, rule, batch, width)
+                storage[name] = name
+                size[name] = figures.elements * batch * width
+            if grad:
+                self.kept[name] = self._kept(node, rule, batch, width)
         seen: set[str] = set()
         for name, storages in self.kept.items():
-            new = [s for s in dict.fromkeys(storages) if s not in seen]
-            seen.update(new)
-            self.first_kept[name] = sum(self.size[s] for s in new)
-        self.total = sum(self.size[s] for s in seen)
+            first = 0
+            for s in storages:
+                if s not in seen:
+                    seen.add(s)
+                    first += size[s]
+            self.first_kept[name] = first
+        self.total = sum(size[s] for s in seen)
 
     def _may_overwrite(self, producer: str) -> bool:
         """An in-place op may overwrite its producer's output: a new tensor the producer's
@@ -731,14 +740,17 @@ def _training_peak(saved: SavedTensors, stats: dict[str, NodeStats], width: int)
     # when every layer is skipped by `when: false`)
     peak, peak_at = live + math.prod(main.shape) * saved.batch * width, "end of forward"
     grads = 0
+    kept, size, figures = saved.kept, saved.size, saved.figures
+    per_element = saved.batch * width
     for node in reversed(saved.order):
-        if node.op == INPUT or node.name not in saved.kept:
+        name = node.name
+        if name not in kept:  # (nor the input)
             continue
-        s = stats[node.name]
-        grads += s.trainable_params * width
-        in_flight = s.output_bytes + sum(math.prod(shape) * saved.batch * width
-                                         for shape in s.in_shapes)
+        f = figures[name]
+        grads += stats[name].trainable_params * width
+        in_flight = (f.elements + f.in_elements) * per_element
         if live + grads + in_flight > peak:
-            peak, peak_at = live + grads + in_flight, f"backward of {node.name}"
-        live -= sum(saved.size[storage] for storage in released.get(node.name, ()))
+            peak, peak_at = live + grads + in_flight, f"backward of {name}"
+        for storage in released.get(name, ()):
+            live -= size[storage]
     return peak, peak_at
