@@ -759,36 +759,32 @@ class Expander:
         return warnings
 
 
-def block_reads(spec: Spec, name: str, memo: dict[str, frozenset[str]] | None = None
-                ) -> frozenset[str]:
+def block_reads(spec: Spec, name: str) -> frozenset[str]:
     """Every name an expression of block ``name`` reads, through the blocks it uses: the spec
-    parameters its body can depend on (the rest of a block's environment is its arguments)."""
-    memo = {} if memo is None else memo
-    if name not in memo:
-        memo[name] = frozenset()  # (the parser refuses block-use cycles)
-        found: set[str] = set()
-        _collect_names(spec.blocks[name], found, spec, memo)
-        memo[name] = frozenset(found)
-    return memo[name]
-
-
-def _collect_names(item: Any, found: set[str], spec: Spec, memo: dict[str, frozenset[str]]) -> None:
-    """The free names of every expression inside an AST value (any dataclass, tuple or dict)."""
-    if isinstance(item, expr_mod.Expr):
-        found |= item.names
-    elif isinstance(item, Loc) or item is None or isinstance(item, (str, int, float)):
-        return
-    elif isinstance(item, (tuple, list)):
-        for part in item:
-            _collect_names(part, found, spec, memo)
-    elif isinstance(item, dict):
-        for part in item.values():
-            _collect_names(part, found, spec, memo)
-    elif is_dataclass(item):
-        if isinstance(item, Call) and item.is_block:
-            found |= block_reads(spec, item.target, memo)
-        for f in fields(item):
-            _collect_names(getattr(item, f.name), found, spec, memo)
+    parameters its body can depend on (the rest of a block's environment is its arguments).
+    Iterative: blocks may use blocks hundreds deep (the expander refuses them, located)."""
+    found: set[str] = set()
+    seen_blocks = {name}
+    blocks = [name]
+    while blocks:
+        stack: list[Any] = [spec.blocks[blocks.pop()]]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, expr_mod.Expr):
+                found |= item.names
+            elif item is None or isinstance(item, (Loc, str, int, float)):
+                continue
+            elif isinstance(item, (tuple, list)):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif is_dataclass(item):
+                if isinstance(item, Call) and item.is_block and item.target not in seen_blocks \
+                        and item.target in spec.blocks:
+                    seen_blocks.add(item.target)
+                    blocks.append(item.target)
+                stack.extend(getattr(item, f.name) for f in fields(item))
+    return frozenset(found)
 
 
 # The keys of ``Scope.meta`` whose values name nodes (one, or a list): a copied block renames them.

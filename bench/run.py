@@ -84,8 +84,9 @@ def profile_unmet(res: dict, *, threads: int, quick: bool, log=print) -> dict:
             }
         elif name.startswith("ResNet-1202"):
             spec = common.SPECS / "resnet_cifar.yaml"
-            out[name] = {"stages": {"spec": "resnet_cifar.yaml --set depth=1202",
-                                    "times": profiles.stages(spec, rounds=3, depth=1202)},
+            times = profiles.stages(spec, rounds=3, depth=1202)
+            out[name] = {"stages": {"spec": "resnet_cifar.yaml --set depth=1202", "times": times},
+                         "why": _why_1202(res, times),
                          "cProfile of archdsl": profiles.analysis_profile(spec, repeat=2, depth=1202)}
         elif name.startswith("a sweep of"):
             from bench import sweep
@@ -97,6 +98,23 @@ def profile_unmet(res: dict, *, threads: int, quick: bool, log=print) -> dict:
             out[name] = {"torch.profiler": profiles.runtime_profile(model, rt["batch"], rt["size"],
                                                                     rt["threads"])}
     return out
+
+
+def _why_1202(res: dict, times: dict) -> str:
+    """Why ResNet-1202 still takes more than 50 ms, from the run's own numbers."""
+    row = next(r for r in res["scaling"]["rows"] if r["family"] == "resnet_cifar" and r["size"] == 1202)
+    total = row["total"]["median"]
+    return (
+        f"ResNet-1202 has {row['nodes']:,} nodes in {row['block_uses']:,} block uses, "
+        f"{row['distinct_blocks']:,} of them distinct: the expander expands and checks those and "
+        "copies the others, and the analysis asks each op's rules once per distinct node. But every "
+        "node is still made (its `Node`, then its `NodeStats` with its own receptive field, depth, "
+        "stage and saved bytes) and walked by each pass of the analysis: "
+        f"{common.fmt_time(total / row['nodes'])} per node, "
+        + ", ".join(f"{k} {v / sum(times.values()):.0%}" for k, v in times.items())
+        + ". 50 ms needs the per-node records made lazily, for the consumers that walk nodes "
+        "(per-layer reports, draw, codegen), and the totals, peaks and fields composed per distinct "
+        "block: the next step of issue 14's design notes.")
 
 
 def _why_counting(res: dict, worst: str, times: dict, row: dict, best: str) -> str:

@@ -187,3 +187,23 @@ def test_a_copy_renames_only_node_references(write_spec):
     assert [key for key in expander.block_cache if key[0] == "body"]
     merges = [s.meta["merge"] for s in graph.scopes.values() if s.kind == "parallel"]
     assert merges == ["concat", "concat"]
+
+
+@pytest.mark.parametrize("args", [
+    ["report", str(SPECS / "resnet18.yaml"), "--format", "json", "-o", "-"],
+    ["sweep", str(SPECS / "resnet_cifar.yaml"), "--grid", "depth=20,32", "--format", "csv"],
+    ["check", str(SPECS / "densenet121.yaml")],
+], ids=lambda a: a[0])
+def test_check_report_and_sweep_import_neither_networkx_nor_the_diagram_module(args):
+    """networkx is about 90 ms of a cold start: the graph builds its networkx view only when asked
+    (``Graph.nx``); report's options take the layout time limit from util, not draw."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from archdsl.cli import main\n"
+            "try:\n    main(%r)\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print(sorted(m for m in ('networkx', 'archdsl.draw', 'graphviz') if m in sys.modules))"
+            % (args,))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
