@@ -66,15 +66,17 @@ class BlockBody:
     input shape, spec parameters and enclosing repeat counts) is copied instead of expanded and
     checked again: nodes and scopes as they were made, under the first use's path ``path``.
 
-    Everything is a snapshot (a later ``freeze:`` of the first use does not reach it); attributes
-    and shapes are immutable and shared.
+    Everything is a snapshot of each node's and scope's fields (a later ``freeze:`` of the first
+    use does not reach it; fields the IR gains are carried along); attributes and shapes are
+    immutable and shared.
     """
 
     path: str  # the first use's scope path (its nodes are ``path.<name>``)
     input: str  # the node that fed the first use
     first_scope: int  # how many scopes the graph had when the body began (unnamed scopes' numbers)
-    nodes: tuple[tuple[Any, ...], ...]  # (name, op, attrs, inputs, in_shapes, shape, scope, loc, inner chain, attr_locs, freeze)
-    scopes: tuple[tuple[Any, ...], ...]  # (path, kind, loc, block, args, parent, members, input, output, in_shape, out_shape, named, meta)
+    nodes: tuple[tuple[dict[str, Any], tuple[str, ...]], ...]  # (fields, chain inside the block)
+    scopes: tuple[dict[str, Any], ...]  # fields
+    mutable: tuple[tuple[str, ...], tuple[str, ...]]  # the fields holding dicts or lists: node, scope
     members: tuple[str, ...]  # the block scope's members
     output: str
     meta: dict[str, Any]  # the block scope's meta (its `let` values)
@@ -457,9 +459,7 @@ class Expander:
             node = self.graph.nodes[name]
             if not name.startswith(prefix) or any(i != x and i not in inside for i in node.inputs):
                 return None
-            nodes.append((name, node.op, node.attrs, node.inputs, node.in_shapes, node.shape,
-                          node.scope, node.loc, node.chain[:len(node.chain) - outer_chain],
-                          node.attr_locs, node.freeze))
+            nodes.append((_snapshot(node), node.chain[:len(node.chain) - outer_chain]))
         inside.add(x)
         if out not in inside:
             return None
@@ -468,9 +468,12 @@ class Expander:
             s = self.graph.scopes[path]
             if s.input not in inside or s.output not in inside:
                 return None
-            scopes.append((s.path, s.kind, s.loc, s.block, s.args, s.parent, tuple(s.members),
-                           s.input, s.output, s.in_shape, s.out_shape, s.named, dict(s.meta)))
-        return BlockBody(scope.path, x, scopes0, tuple(nodes), tuple(scopes), tuple(scope.members),
+            scopes.append(_snapshot(s))
+        mutable = tuple(tuple(k for k, v in vars(item).items() if type(v) in (dict, list))
+                        for item in (self.graph.nodes[names[0]] if names else None, scope)
+                        if item is not None)
+        return BlockBody(scope.path, x, scopes0, tuple(nodes), tuple(scopes),
+                         (mutable[0] if names else (), mutable[-1]), tuple(scope.members),
                          out, dict(scope.meta), self.work - work0, self.weights - weights0, nesting)
 
     def copy_fits(self, body: BlockBody) -> bool:
@@ -494,26 +497,28 @@ class Expander:
             return f"<{match.group(1)}{int(match.group(2)) + shift}>"
 
         names: dict[str, str] = {body.input: x, old: new}
-        for entry in body.scopes:
-            path = entry[0]
+        for fields_ in body.scopes:
+            path = fields_["path"]
             names[path] = new + _UNNAMED.sub(renumber, path[cut:]) if "<" in path else new + path[cut:]
-        for entry in body.nodes:
-            names[entry[0]] = new + entry[0][cut:]
+        for fields_, _ in body.nodes:
+            names[fields_["name"]] = new + fields_["name"][cut:]
         used_by = "used by `" + old
-        for (path, kind, loc, block, args, parent, members, input_, output, in_shape, out_shape,
-             named, meta) in body.scopes:
-            graph.scopes[names[path]] = Scope(
-                names[path], kind, loc, block, dict(args), names[parent],
-                [names[m] for m in members], names[input_], names[output], in_shape, out_shape,
-                named, _renamed(meta, names))
-        for (name, op, attrs, inputs, in_shapes, shape, scope_path, loc, inner_chain, attr_locs,
-             freeze) in body.nodes:
+        node_mutable, scope_mutable = body.mutable
+        for fields_ in body.scopes:
+            path = names[fields_["path"]]
+            graph.scopes[path] = _copied(Scope, fields_, scope_mutable, path=path,
+                                         parent=names[fields_["parent"]],
+                                         members=[names[m] for m in fields_["members"]],
+                                         input=names[fields_["input"]],
+                                         output=names[fields_["output"]],
+                                         meta=_renamed(fields_["meta"], names))
+        for fields_, inner_chain in body.nodes:
             if inner_chain:
                 inner_chain = tuple(link.replace(used_by, "used by `" + new, 1)
                                     for link in inner_chain)
-            graph.add_node(Node(names[name], op, attrs, tuple(names[i] for i in inputs), in_shapes,
-                                shape, names[scope_path], loc, inner_chain + chain,
-                                dict(attr_locs), freeze))
+            graph.add_node(_copied(Node, fields_, node_mutable, name=names[fields_["name"]],
+                                   inputs=tuple(names[i] for i in fields_["inputs"]),
+                                   scope=names[fields_["scope"]], chain=inner_chain + chain))
         scope.members.extend(names[m] for m in body.members)
         scope.meta.update(_renamed(body.meta, names))
         self.work += body.work
@@ -791,6 +796,23 @@ def block_reads(spec: Spec, name: str) -> frozenset[str]:
 # Any other value is kept as it is (copied): a key that names nodes must be listed here
 # (tests/test_block_reuse.py compares copies with full expansions over the zoo).
 NODE_META = frozenset({"merge_node", "branch_outputs", "body_output", "shortcut_output"})
+
+
+def _snapshot(item: Any) -> dict[str, Any]:
+    """A node's or scope's fields, each dict and list copied (a later change to the original
+    does not reach the snapshot)."""
+    return {key: type(value)(value) if type(value) in (dict, list) else value
+            for key, value in vars(item).items()}
+
+
+def _copied(cls: type, fields_: dict[str, Any], mutable: tuple[str, ...], **changed: Any) -> Any:
+    """A new ``cls`` (a dataclass of the IR) with a snapshot's fields, those in ``mutable``
+    (dicts, lists) copied again so that each copy owns its own, and ``changed``."""
+    values = dict(fields_)
+    for key in mutable:
+        values[key] = type(values[key])(values[key])
+    values.update(changed)
+    return cls(**values)
 
 
 def _renamed(meta: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
