@@ -468,8 +468,8 @@ def _updates(res: dict[str, Any]) -> str:
         names = ", ".join(f"`{p}`" for p in parts)
         out += (f" The {names} section{'s' if len(parts) > 1 else ''} {'were' if len(parts) > 1 else 'was'} "
                 f"measured again later: {run['date']}, commit {run['git'] or 'n/a'}, load average "
-                f"{load(run['load_average_start'])} at its start and {load(run['load_average_end'])} "
-                f"at its end, {run['wall_seconds'] / 60:.1f} min (`{run['command']}`).")
+                f"{load(run['load_average_start'])} at the start and {load(run['load_average_end'])} "
+                f"at the end, {run['wall_seconds'] / 60:.1f} min (`{run['command']}`).")
     return out
 
 
