@@ -469,7 +469,9 @@ def _updates(res: dict[str, Any]) -> str:
         out += (f" The {names} section{'s' if len(parts) > 1 else ''} {'were' if len(parts) > 1 else 'was'} "
                 f"measured again later: {run['date']}, commit {run['git'] or 'n/a'}, load average "
                 f"{load(run['load_average_start'])} at the start and {load(run['load_average_end'])} "
-                f"at the end, {run['wall_seconds'] / 60:.1f} min (`{run['command']}`).")
+                f"at the end"
+                + (f", {run['wall_seconds'] / 60:.1f} min" if run.get("wall_seconds") else "")
+                + f" (`{run['command']}`).")
     return out
 
 

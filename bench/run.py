@@ -161,7 +161,7 @@ def _merged(path: Path, new: dict, parts: tuple[str, ...]) -> dict:
                          **{RESULT_KEYS[p]: new["machine"]["date"] for p in parts}}
     m = new["machine"]
     run = {"date": m["date"], "git": m["git"], "load_average_start": m["load_average_start"],
-           "load_average_end": m.get("load_average_end"), "wall_seconds": new["wall_seconds"],
+           "load_average_end": m.get("load_average_end"), "wall_seconds": new.get("wall_seconds"),
            "command": f"python bench/run.py --parts {','.join(parts)} --update"}
     merged["updated_runs"] = {**old.get("updated_runs", {}), **{RESULT_KEYS[p]: run for p in parts}}
     return merged

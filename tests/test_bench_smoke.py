@@ -122,6 +122,10 @@ def test_sweep_part_renders_and_update_keeps_the_other_parts(tmp_path):
     # per round: 2.0 / 0.5 and 1.8 / 0.6, median 3.5
     assert "| `sample: ptflops` | 77 | 1.90 s | 24.7 ms | 3.50x |" in text
     assert "Measured separately (2026-12-01 05:00 UTC" in text
+    # the header says which sections a later run measured, at which commit and under which load
+    assert ("The `sweep` section was measured again later: 2026-12-01 05:00 UTC, commit "
+            f"{sweep['machine']['git'] or 'n/a'}, load average") in text
+    assert "(`python bench/run.py --parts 5 --update`)." in text
     goal = next(g for g in markdown.goals(res) if g["goal"].startswith("a sweep of 1,000 points"))
     assert not goal["met"] and "12.25 s" in goal["measured"]  # 12.25 s is over the 10 s goal
 
