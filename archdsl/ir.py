@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from .errors import Diagnostic, Loc, SpecError
 from .ops import REGISTRY, Attrs, Shape
 
-__all__ = ["Node", "Scope", "Graph", "INPUT"]
+__all__ = ["INPUT", "BlockTemplate", "Graph", "Node", "Scope", "TemplateItem"]
 
 INPUT = "input"
 
@@ -69,10 +69,61 @@ class Scope:
     out_shape: Shape = ()
     named: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
+    template: str | None = None  # a block instance: its block's template (None: written per use)
 
     @property
     def local_name(self) -> str:
         return _relative(self.path, self.parent or "")
+
+
+@dataclass
+class TemplateItem:
+    """One item of a :class:`BlockTemplate`'s body, in expansion order.
+
+    ``kind`` is ``op`` (a primitive op: ``target`` names it, ``attrs`` are its attributes), ``use``
+    (a use of another block: ``target`` names it, ``attrs`` are its arguments) or ``select`` (the
+    output of a layer under a symbolic ``when:``: ``inputs`` are the layer's output and its input).
+    Attributes, arguments and shapes are plain values or ``Sym`` s over the template's locals.
+    """
+
+    name: str  # as the expander names it: the attribute path inside the block's class
+    kind: str
+    target: str
+    attrs: dict[str, Any]
+    inputs: tuple[str, ...]
+    in_shapes: tuple[tuple[Any, ...], ...]
+    shape: tuple[Any, ...]
+    scope: str  # the construct it is in (a path of ``BlockTemplate.scopes``; "" the body)
+    when: Any = None  # a ``Sym``: the item exists only when true
+    loc: Loc | None = None
+    name_varies: bool = False  # named after a member under a symbolic `when:` in its naming
+    # scope: its automatic name (a number, `cat_1`) counts that member, which an instance may lack
+
+
+@dataclass
+class BlockTemplate:
+    """One block definition over symbolic values: what one generic class of it is made from.
+
+    Made by ``templates.TemplateExpander`` (the expander in template mode) from the block's first
+    instance, whose values are the probes. ``locals`` maps each name the body reads (the block's
+    parameters, the spec parameters it sees, its lets, ``in.c``/``in.h``/``in.w``) to the
+    identifier its values are written over; ``reads`` are the spec parameters it reads, with
+    those of the blocks it uses. ``per_use`` says why the block has no generic class (None: it
+    has one).
+    """
+
+    name: str
+    params: dict[str, tuple[str, Any, bool]]  # parameter -> (type, default, required)
+    locals: dict[str, str]
+    inputs: tuple[Any, ...]
+    lets: dict[str, Any] = field(default_factory=dict)  # local -> value (a Sym, or plain)
+    items: dict[str, TemplateItem] = field(default_factory=dict)  # by key: the name, or `2#1` for
+    # the second layer named `2` (under exclusive `when:`s); ``inputs`` are keys
+    scopes: dict[str, Scope] = field(default_factory=dict)
+    output: str = INPUT
+    out_shape: tuple[Any, ...] = ()
+    reads: frozenset[str] = frozenset()
+    per_use: str | None = None
 
 
 def _relative(name: str, scope: str) -> str:
@@ -107,6 +158,7 @@ class Graph:
     outputs: dict[str, str] = field(default_factory=dict)
     output_locs: dict[str, Loc | None] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    templates: dict[str, BlockTemplate] = field(default_factory=dict)  # templates.block_templates
     # node -> the nodes that read it, in the order they were added (each once)
     readers: dict[str, dict[str, None]] = field(default_factory=dict, repr=False, compare=False)
     _nx: Any = field(default=None, init=False, repr=False, compare=False)

@@ -21,7 +21,7 @@ from .namespace import CodegenError, NotGeneric
 from .pysrc import parse_expr
 from .sym import MISSING, Sym, Undecidable, all_plain, deciding_by_probe, is_known, probe_of, render
 
-__all__ = ["ANY_WORD", "Env", "coerce_param", "eval_value", "op_attrs", "op_lowering", "op_shape", "tidy",
+__all__ = ["ANY_WORD", "Env", "coerce_attrs", "coerce_param", "eval_value", "op_attrs", "op_lowering", "op_shape", "tidy",
            "words_of"]
 
 ANY_WORD = object()  # a str-typed block parameter: any bare word is a string
@@ -132,7 +132,13 @@ class _Rename(Mapping[str, str]):
 
 def op_attrs(op: Op, args: Mapping[str, Value], env: Env, loc: Loc | None) -> dict[str, Any]:
     """An op's attributes, complete and normalised like ``Op.resolve`` (plain or symbolic)."""
-    raw = {key: eval_value(value, env, words_of(op, key)) for key, value in args.items()}
+    return coerce_attrs(op, {key: eval_value(value, env, words_of(op, key))
+                             for key, value in args.items()}, loc)
+
+
+def coerce_attrs(op: Op, raw: Mapping[str, Any], loc: Loc | None) -> dict[str, Any]:
+    """An op's attributes from their values (plain or symbolic), complete and normalised like
+    ``Op.resolve``."""
     values: dict[str, Any] = {}
     for attr in op.attrs:
         if attr.name not in raw and attr.required:

@@ -1,0 +1,449 @@
+"""Block templates: each block definition used, expanded once over symbolic values.
+
+:class:`TemplateExpander` is the one expander (:class:`~archdsl.expand.Expander`) in template
+mode, as ``symbolic._TracingExpander`` is in tracing mode: the block's parameters, the spec
+parameters it sees and its input sizes are ``Sym`` s (with the first instance's values as
+probes); expressions become ``Sym`` s (``codegen.values.eval_value``), each op's own attribute
+and shape rules run over them, a ``when:`` that depends on them is a condition on the items it
+makes (a ``connect:`` one on the residual's ``add``), a use of another block is one item whose
+output shape is the callee expanded with these arguments, and a repeat count or a name that
+depends on them makes the block one written per use. Names come from the same ``auto_name``.
+
+:func:`block_templates` fills ``graph.templates`` (one per block used) and names each block
+scope's template. The probes are the first instance's values; a test an op's rule decided by
+them must come out the same for every other instance (their templates are compared), else the
+block is written per use. The concrete expansion and its caches are not used: every template is
+expanded from the block's definition.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import replace
+from typing import Any
+
+from .codegen.namespace import Namespace, NotGeneric
+from .codegen.sym import MISSING, Sym, decisions, names_in, probe_of, select
+from .codegen.values import Env, coerce_attrs, coerce_param, eval_value, op_shape
+from .errors import Diagnostic, Loc, SpecError
+from .expand import DEFAULT_MAX_NODES, Ctx, Expander
+from .ir import INPUT, BlockTemplate, Graph, Node, Scope, TemplateItem
+from .ops import REGISTRY, Attrs, OpError
+from .spec import BlockDef, Call, Layer, Repeat, Residual, Spec, Value
+
+__all__ = ["PerUse", "TemplateExpander", "block_templates", "template_signature"]
+
+_IN_NAMES = ("in_channels", "in_height", "in_width")
+
+
+class PerUse(Exception):  # a decision, not an error: the block is written per use
+    """The block has no generic template (a repeat count or a name follows its parameters...)."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class TemplateExpander(Expander):
+    """The expander over symbolic values: one block's body into a :class:`BlockTemplate`.
+
+    ``bind`` gives the parameters' values (a dry run: a callee's output for one use); without
+    it each parameter is a local of the template, probed by ``probe_args``.
+    """
+
+    def __init__(self, spec: Spec, params: dict[str, Any], block: BlockDef,
+                 probe_args: dict[str, Any], in_probe: tuple[Any, ...],
+                 bind: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
+                 outputs: dict[Any, tuple[Any, ...]] | None = None):
+        super().__init__(spec, params, (), DEFAULT_MAX_NODES)
+        self.block = block
+        self.names = Namespace()
+        self.conditions: list[Sym] = []  # the symbolic `when:`s the layer being expanded is under
+        self.renaming: set[int] = set()  # naming scopes with a conditional member so far
+        self.varying: set[str] = set()  # automatic names given in them since
+        self.used_blocks: set[str] = set()
+        self.outputs = {} if outputs is None else outputs  # dry runs: (block, args, input) -> shape
+        self.dry = bind is not None
+        self.template = self._start(params, probe_args, in_probe, bind)
+
+    def _start(self, params: dict[str, Any], probe_args: dict[str, Any], in_probe: tuple[Any, ...],
+               bind: tuple[dict[str, Any], tuple[Any, ...]] | None) -> BlockTemplate:
+        block, spec = self.block, self.spec
+        local: dict[str, str] = {}
+        env: dict[str, Any] = {}
+        if bind is not None:
+            values, inp = bind
+            env.update(values)
+        else:
+            names = [self.names.create(n) for n in _IN_NAMES[:len(in_probe)]]
+            local.update(zip(("in.c", "in.h", "in.w"), names))
+            inp = tuple(Sym.name(n, p) for n, p in zip(names, in_probe))
+            for name, decl in spec.params.items():
+                if name not in block.params:  # (a block parameter hides a spec parameter)
+                    local[name] = self.names.create(name, fallback="p")
+                    env[name] = Sym.name(local[name], coerce_param(params[name], decl.type),
+                                         decl.type == "pair")
+            for name, decl in block.params.items():
+                local[name] = self.names.create(name, fallback="p")
+                probe = coerce_param(probe_args.get(name, MISSING), decl.type)
+                env[name] = Sym.name(local[name], probe, decl.type == "pair")
+        env["in"] = inp
+        self.env = env
+        return BlockTemplate(block.name, {n: (d.type, d.default, d.required)
+                                          for n, d in block.params.items()}, local, inp)
+
+    def build(self) -> BlockTemplate:
+        """Expand the body; a block that cannot be generic has ``per_use`` set (and no items)."""
+        t, g, block = self.template, self.graph, self.block
+        g.input_shape = t.inputs
+        g.add_node(Node(INPUT, INPUT, Attrs({}), (), (), t.inputs, "", block.loc))
+        top = Scope("", "block", block.loc, block=block.name, in_shape=t.inputs)
+        g.scopes[""] = top
+        try:
+            for key, value in block.lets:
+                result = self.eval_value(value, self.env)
+                if isinstance(result, Sym) and not self.dry:  # a local of the class
+                    name = self.names.create(key, fallback="v")
+                    t.locals[key], t.lets[name] = name, result
+                    result = Sym.name(name, result.probe)
+                self.env[key] = result
+            self.run_checks(block.checks, self.env, f"block `{block.name}`")
+            out = self.expand(block.body, INPUT, Ctx(top, "", self.env))
+            if self.errors.diagnostics:
+                raise PerUse(self.errors.diagnostics[0])
+        except PerUse as err:
+            t.per_use = err.diagnostic.message
+            return t
+        assert out is not None
+        t.output, t.out_shape = out, g.nodes[out].shape
+        t.scopes = {path: s for path, s in g.scopes.items() if path}
+        for node in g.op_nodes():
+            t.items[node.name] = TemplateItem(
+                node.meta["name"], node.meta["kind"], node.op, node.attrs.as_dict(), node.inputs,
+                node.in_shapes, node.shape, node.scope, node.meta["when"], node.loc,
+                node.meta["name_varies"])
+        seen = {v: k for k, v in t.locals.items() if k in self.spec.params
+                and k not in block.params}
+        t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)
+        return t
+
+    # --- values ----------------------------------------------------------------------------
+    def eval_value(self, value: Value, env: dict[str, Any]) -> Any:
+        return eval_value(value, _env(env))
+
+    def truth(self, value: Value, env: dict[str, Any], key: str) -> bool:
+        result = self.eval_value(value, env)
+        if isinstance(result, Sym):
+            if key == "checks":  # a validity check: the concrete expansion checks each instance
+                return True
+            raise NotGeneric(Diagnostic(f"a `{key}:` here depends on the block's parameters",
+                                        value.loc))
+        return super().truth(value, env, key)
+
+    @staticmethod
+    def check_type(value: Any, type_name: str, key: str, loc: Loc, what: str) -> Any:
+        if isinstance(value, Sym) or (isinstance(value, list) and not _plain(value)):
+            return coerce_param(value, type_name)
+        return Expander.check_type(value, type_name, key, loc, what)
+
+    def block_args(self, block: BlockDef, call: Call, ctx: Ctx) -> dict[str, Any]:
+        """As the expander reads them; the allowed values are checked per instance by the
+        concrete expansion (a symbolic argument is none of them)."""
+        unchecked = {k: replace(d, choices=()) for k, d in block.params.items()}
+        return super().block_args(replace(block, params=unchecked), call, ctx)
+
+    def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
+        name = super().auto_name(base, ctx, structural)
+        if {id(ctx.counter), id(ctx.used)} & self.renaming:
+            self.varying.add(ctx.prefix + name)
+        return name
+
+    def claim(self, name: str, ctx: Ctx, loc: Loc | None) -> str:
+        """Layers under exclusive ``when:``s may share a name (the concrete expansion checked
+        that only one exists in each instance)."""
+        if name in ctx.used and self.conditions:
+            return name
+        return super().claim(name, ctx, loc)
+
+    def template(self, tmpl: Value, env: dict[str, Any]) -> str:
+        for part in tmpl.items or ():
+            if part.is_expr and isinstance(self.eval_value(part, env), Sym):
+                raise NotGeneric(Diagnostic("a name template that follows the block's parameters",
+                                            tmpl.loc))
+        return super().template(tmpl, env)
+
+    def check_shape(self, shape: Any, name: str, loc: Loc | None) -> None:
+        if _plain(shape):
+            super().check_shape(shape, name, loc)
+
+    def charge_weights(self, *args: Any) -> None:  # the concrete expansion charges them
+        return
+
+    # --- layers ----------------------------------------------------------------------------
+    def _expand(self, layer: Layer, x: str | None, ctx: Ctx) -> str | None:
+        try:
+            when = layer.meta.when
+            cond = self.eval_value(when, ctx.env) if when is not None else None
+            if not isinstance(cond, Sym):
+                return super()._expand(layer, x, ctx)
+            return self.conditional(layer, cond, x, ctx)
+        except NotGeneric as err:
+            raise PerUse(err.diagnostics[0]) from None
+
+    def conditional(self, layer: Layer, cond: Sym, x: str | None, ctx: Ctx) -> str | None:
+        """A layer under a ``when:`` that follows the parameters: its items carry the condition,
+        and its output is the layer's output when true, its input when false."""
+        assert x is not None
+        if layer.meta.inputs is not None or layer.meta.output is not None:
+            raise NotGeneric(Diagnostic("a layer with `from:` or `output:` under a `when:` that "
+                                        "depends on the block's parameters", layer.loc))
+        self.conditions.append(cond)
+        try:
+            out = super()._expand(replace(layer, meta=replace(layer.meta, when=None)), x, ctx)
+        finally:
+            self.conditions.pop()
+        # the later members' automatic names (numbers, `cat_1`) count this one's names only
+        # where it exists
+        self.renaming.update((id(ctx.counter), id(ctx.used)))
+        if out is None or out == x:
+            return out
+        given, made = self.graph.nodes[x].shape, self.graph.nodes[out].shape
+        if len(given) != len(made):
+            raise NotGeneric(Diagnostic("a layer under a `when:` that follows the block's "
+                                        "parameters changes the rank", layer.loc))
+        shape = tuple(select(cond, o, s) for o, s in zip(made, given))
+        name = f"<when{len(self.graph.nodes)}>"
+        self.record(Node(name, "select", Attrs({}), (out, x), (made, given), shape,
+                         ctx.scope.path, layer.loc), ctx, "select")
+        if layer.name:
+            ctx.locals[layer.name] = name
+        return name
+
+    def condition(self) -> Sym | None:
+        """The conjunction of the enclosing symbolic conditions (None: unconditional)."""
+        if not self.conditions:
+            return None
+        if len(self.conditions) == 1:
+            return self.conditions[0]
+        probes = [c.probe for c in self.conditions]
+        probe = MISSING if MISSING in probes else all(probes)
+        return Sym(ast.BoolOp(ast.And(), [c.node for c in self.conditions]), probe)
+
+    def expand_repeat(self, rep: Repeat, x: str, ctx: Ctx) -> str | None:
+        if isinstance(self.eval_value(rep.count, ctx.env), Sym):
+            raise NotGeneric(Diagnostic("a repeat count that depends on block parameters",
+                                        rep.count.loc))
+        return super().expand_repeat(rep, x, ctx)
+
+    def expand_residual(self, res: Residual, x: str, ctx: Ctx) -> str | None:
+        connect = self.eval_value(res.connect, ctx.env) if res.connect is not None else None
+        if not isinstance(connect, Sym):
+            return super().expand_residual(res, x, ctx)
+        scope, inner = self.construct_scope("residual", res, ctx, x)
+        body = self.expand(res.body, x, inner)
+        shortcut = x if res.shortcut is None else self.expand(res.shortcut, x, inner)
+        if body is None or shortcut is None:
+            return None
+        scope.meta.update(connect=connect, body_output=body, shortcut_output=shortcut)
+        name = self.auto_name("add", inner, structural=True)
+        # the add runs only where connect holds: the body's shape (the probed instance, which
+        # does not add, may have a shortcut of another shape)
+        self.conditions.append(connect)
+        try:
+            shapes = (self.graph.nodes[body].shape, self.graph.nodes[shortcut].shape)
+            out = self.record(Node(inner.prefix + name, "add", Attrs({}), (body, shortcut),
+                                   shapes, shapes[0], inner.scope.path, res.loc), inner)
+        finally:
+            self.conditions.pop()
+        if res.after is not None:
+            out = self.expand(res.after, out, inner)
+        return self.close_scope(scope, out)
+
+    def add_op(self, op_name: str, raw: dict[str, Any], inputs: list[str], ctx: Ctx, name: str,
+               loc: Loc | None, arg_locs: dict[str, Loc] | None = None) -> str:
+        op = REGISTRY[op_name]
+        in_shapes = [self.graph.nodes[i].shape for i in inputs]
+        try:
+            attrs = op.finalize(coerce_attrs(op, raw, loc), in_shapes)
+            shape = op_shape(op, attrs, in_shapes, loc)
+        except OpError as err:  # a plain rule failing: a layer the probed instance skips
+            raise NotGeneric(Diagnostic(f"`{op_name}`: {err.message}", loc)) from None
+        return self.record(Node(ctx.prefix + name, op_name, Attrs(attrs), tuple(inputs),
+                                tuple(in_shapes), shape, ctx.scope.path, loc), ctx)
+
+    def record(self, node: Node, ctx: Ctx, kind: str = "op") -> str:
+        """Add an item (a node of the template's own graph) under the current conditions."""
+        shown = node.name
+        if node.name in self.graph.nodes:  # a name shared under exclusive `when:`s: a key of its own
+            node.name = f"{shown}#{sum(1 for n in self.graph.nodes if n.split('#')[0] == shown)}"
+        node.meta["name"] = shown
+        name_varies = any(shown == v or shown.startswith(v + ".") for v in self.varying)
+        node.meta.update(kind=kind, when=self.condition(), name_varies=name_varies)
+        self.graph.add_node(node)
+        ctx.scope.members.append(node.name)
+        return node.name
+
+    def expand_block(self, call: Call, x: str, ctx: Ctx) -> str | None:
+        """A use of another block: one item, whose output shape is the callee expanded with
+        these arguments (and the spec parameters as this template sees them)."""
+        block = self.spec.blocks[call.target]
+        args = {k: coerce_param(v, block.params[k].type)
+                for k, v in self.block_args(block, call, ctx).items()}
+        name = self.layer_name(call, call.target, ctx)
+        in_shape = self.graph.nodes[x].shape
+        seen = {k: v for k, v in ctx.env.items() if k in self.spec.params and k not in args}
+        key = (block.name, _key(args), _key(seen), _key(in_shape))
+        if key not in self.outputs:
+            dry = TemplateExpander(self.spec, self.graph.params, block, {}, (),
+                                   bind=({**seen, **args}, in_shape), outputs=self.outputs).build()
+            if dry.per_use is not None:
+                raise NotGeneric(Diagnostic(dry.per_use, call.loc))
+            self.outputs[key] = dry.out_shape
+        self.used_blocks.add(block.name)
+        return self.record(Node(ctx.prefix + name, block.name, Attrs(args), (x,), (in_shape,),
+                                self.outputs[key], ctx.scope.path, call.loc), ctx, "use")
+
+
+def _env(env: dict[str, Any]) -> Env:
+    inp = env.get("in", ())
+    return Env({k: v for k, v in env.items() if k != "in"}, tuple(inp))
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, Sym):
+        return False
+    if isinstance(value, (tuple, list)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_plain(v) for v in value.values())
+    return True
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, Sym):
+        return f"S{ast.dump(value.node)}={value.probe!r}"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_key(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_key(v) for v in value) + ")"
+    return repr(value)
+
+
+def _free_names(t: BlockTemplate) -> set[str]:
+    names: set[str] = set()
+    for value in t.lets.values():
+        names |= names_in(value)
+    for item in t.items.values():
+        names |= names_in(tuple(item.attrs.values())) | names_in(item.shape) | names_in(item.when)
+    for scope in t.scopes.values():
+        names |= names_in(scope.meta.get("connect"))
+    return names
+
+
+def template_signature(t: BlockTemplate) -> list[str]:
+    """A template as text without its probes: two instances that give the same signature share
+    one generic class."""
+    def text(value: Any) -> str:
+        if isinstance(value, Sym):
+            return value.text
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k}: {text(v)}" for k, v in value.items()) + "}"
+        if isinstance(value, (tuple, list)):
+            return "(" + ", ".join(text(v) for v in value) + ")"
+        return repr(value)
+
+    lines = [f"per_use {t.per_use}"] if t.per_use else []
+    lines += [f"let {k} = {text(v)}" for k, v in t.lets.items()]
+    lines += [f"{i.name} {i.kind} {i.target} {text(i.attrs)} {i.inputs} -> {text(i.shape)} "
+              f"when {text(i.when)}" for i in t.items.values()]
+    return [*lines, f"out {t.output} {text(t.out_shape)}"]
+
+
+def block_templates(graph: Graph) -> dict[str, BlockTemplate]:
+    """The template of every block the graph uses (``graph.templates``); each block scope
+    names its template, or None when the block is written per use."""
+    spec: Spec = graph.spec
+    if spec is None:
+        raise ValueError("the graph has no spec (load it with archdsl.load)")
+    instances: dict[str, list[Scope]] = {}
+    for scope in graph.scopes.values():
+        if scope.kind == "block" and scope.block is not None:
+            instances.setdefault(scope.block, []).append(scope)
+    outputs: dict[Any, tuple[Any, ...]] = {}
+    templates: dict[str, BlockTemplate] = {}
+    templates.update(_instance_templates(spec, graph, instances, outputs))
+    _reached_templates(spec, graph, templates, outputs)
+    _transitive_reads(templates)
+    for scopes in instances.values():
+        for scope in scopes:
+            scope.template = scope.block if templates[scope.block].per_use is None else None
+    graph.templates = templates
+    return templates
+
+
+def _instance_templates(spec: Spec, graph: Graph, instances: dict[str, list[Scope]],
+                        outputs: dict[Any, tuple[Any, ...]]) -> dict[str, BlockTemplate]:
+    templates: dict[str, BlockTemplate] = {}
+    for name, uses in instances.items():
+        first = uses[0]
+        before = decisions()
+        t = _build(spec, graph, name, first, outputs)
+        if t.per_use is None and decisions() != before:  # the probe shaped it: check the others
+            signature = template_signature(t)
+            seen = {(_key(first.args), _key(first.in_shape))}
+            for scope in uses[1:]:
+                key = (_key(scope.args), _key(scope.in_shape))
+                if key in seen:
+                    continue
+                seen.add(key)
+                if template_signature(_build(spec, graph, name, scope, outputs)) != signature:
+                    t.per_use = f"block `{name}` needs different code for {first.path} and {scope.path}"
+                    break
+        templates[name] = t
+    return templates
+
+
+def _reached_templates(spec: Spec, graph: Graph, templates: dict[str, BlockTemplate],
+                       outputs: dict[Any, tuple[Any, ...]]) -> None:
+    """The blocks no instance uses but a template does (under a ``when:`` that is false in every
+    instance): probed with the arguments and input of the first use that reaches them."""
+    todo = list(templates.values())
+    while todo:
+        for item in todo.pop(0).items.values():
+            if item.kind != "use" or item.target in templates:
+                continue
+            probe = Scope("", "block", item.loc, block=item.target,
+                          args={k: probe_of(v) for k, v in item.attrs.items()},
+                          in_shape=tuple(probe_of(d) for d in item.in_shapes[0]))
+            templates[item.target] = _build(spec, graph, item.target, probe, outputs)
+            todo.append(templates[item.target])
+
+
+def _build(spec: Spec, graph: Graph, name: str, instance: Scope,
+           outputs: dict[Any, tuple[Any, ...]]) -> BlockTemplate:
+    expander = TemplateExpander(spec, graph.params, spec.blocks[name], instance.args,
+                                tuple(instance.in_shape), outputs=outputs)
+    try:
+        return expander.build()
+    except SpecError as err:  # (a resource limit of the dry runs)
+        expander.template.per_use = err.diagnostics[0].message
+        return expander.template
+
+
+def _transitive_reads(templates: dict[str, BlockTemplate]) -> None:
+    """A template reads the spec parameters the blocks it uses read (they are passed on)."""
+    uses = {name: {i.target for i in t.items.values() if i.kind == "use"}
+            for name, t in templates.items()}
+    changed = True
+    while changed:  # (block uses form no cycle: the parser refuses them)
+        changed = False
+        for name, t in templates.items():
+            more = frozenset().union(*(templates[c].reads for c in uses[name] if c in templates))
+            if not more <= t.reads:
+                t.reads |= more
+                changed = True
+
+
+def probe_shape(shape: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A template shape at its probes."""
+    return tuple(probe_of(d) for d in shape)
