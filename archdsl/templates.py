@@ -31,7 +31,7 @@ from .ir import INPUT, BlockTemplate, Graph, Node, Scope, TemplateItem
 from .ops import REGISTRY, Attrs, OpError
 from .spec import BlockDef, Call, Layer, Repeat, Residual, Spec, Value
 
-__all__ = ["PerUse", "TemplateExpander", "block_templates", "template_signature"]
+__all__ = ["PerUse", "TemplateExpander", "block_output", "block_templates", "template_signature"]
 
 _IN_NAMES = ("in_channels", "in_height", "in_width")
 
@@ -112,8 +112,7 @@ class TemplateExpander(Expander):
             if self.errors.diagnostics:
                 raise PerUse(self.errors.diagnostics[0])
         except PerUse as err:
-            t.per_use = err.diagnostic.message
-            return t
+            return self.per_use(err.diagnostic.message)
         assert out is not None
         t.output, t.out_shape = out, g.nodes[out].shape
         t.scopes = {path: s for path, s in g.scopes.items() if path}
@@ -125,6 +124,16 @@ class TemplateExpander(Expander):
         seen = {v: k for k, v in t.locals.items() if k in self.spec.params
                 and k not in block.params}
         t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)
+        return t
+
+    def per_use(self, reason: str) -> BlockTemplate:
+        """The template of a block written per use: no items (its body was not expanded to the
+        end), so it is taken to read every spec parameter it sees (a class that takes one would
+        need a generic body)."""
+        t = self.template
+        t.per_use = reason
+        t.items, t.scopes = {}, {}
+        t.reads = frozenset(p for p in self.spec.params if p not in self.block.params)
         return t
 
     # --- values ----------------------------------------------------------------------------
@@ -381,6 +390,17 @@ def block_templates(graph: Graph) -> dict[str, BlockTemplate]:
     return templates
 
 
+def block_output(graph: Graph, name: str, values: dict[str, Any], in_shape: tuple[Any, ...],
+                 outputs: dict[Any, tuple[Any, ...]] | None = None) -> tuple[Any, ...] | None:
+    """The output shape of one use of block ``name``: its body expanded with ``values`` (its
+    arguments and the spec parameters it sees, plain or Syms) on ``in_shape``; None when that
+    cannot be written generically."""
+    spec: Spec = graph.spec
+    t = TemplateExpander(spec, graph.params, spec.blocks[name], {}, (), bind=(values, in_shape),
+                         outputs=outputs).build()
+    return t.out_shape if t.per_use is None else None
+
+
 def _instance_templates(spec: Spec, graph: Graph, instances: dict[str, list[Scope]],
                         outputs: dict[Any, tuple[Any, ...]]) -> dict[str, BlockTemplate]:
     templates: dict[str, BlockTemplate] = {}
@@ -397,7 +417,8 @@ def _instance_templates(spec: Spec, graph: Graph, instances: dict[str, list[Scop
                     continue
                 seen.add(key)
                 if template_signature(_build(spec, graph, name, scope, outputs)) != signature:
-                    t.per_use = f"block `{name}` needs different code for {first.path} and {scope.path}"
+                    reason = f"block `{name}` needs different code for {first.path} and {scope.path}"
+                    t = _build(spec, graph, name, first, outputs, reason)
                     break
         templates[name] = t
     return templates
@@ -420,14 +441,15 @@ def _reached_templates(spec: Spec, graph: Graph, templates: dict[str, BlockTempl
 
 
 def _build(spec: Spec, graph: Graph, name: str, instance: Scope,
-           outputs: dict[Any, tuple[Any, ...]]) -> BlockTemplate:
+           outputs: dict[Any, tuple[Any, ...]], per_use: str | None = None) -> BlockTemplate:
     expander = TemplateExpander(spec, graph.params, spec.blocks[name], instance.args,
                                 tuple(instance.in_shape), outputs=outputs)
+    if per_use is not None:
+        return expander.per_use(per_use)
     try:
         return expander.build()
     except SpecError as err:  # (a resource limit of the dry runs)
-        expander.template.per_use = err.diagnostics[0].message
-        return expander.template
+        return expander.per_use(err.diagnostics[0].message)
 
 
 def _transitive_reads(templates: dict[str, BlockTemplate]) -> None:

@@ -108,14 +108,6 @@ def test_instances_that_differ_in_a_decided_test_make_the_block_per_use(tmp_path
     assert (t.per_use is None) == (planner.blocks["unit"] is not None)
 
 
-def test_spec_parameters_read_are_the_free_names():
-    graph = archdsl.load(SPECS / "densenet121.yaml")
-    templates = block_templates(graph)
-    planner = Planner(graph)
-    assert {b: set(t.reads) for b, t in templates.items()} == \
-        {b: planner.reads[b] for b in templates}
-
-
 def test_signature_has_no_probes():
     graph = archdsl.load(SPECS / "resnet18.yaml")
     template = block_templates(graph)["basic"]

@@ -9,7 +9,6 @@ Layout is left to the templates (:mod:`archdsl.codegen.emit`).
 from __future__ import annotations
 
 import ast
-import dataclasses
 import os
 import textwrap
 from typing import Any
@@ -17,7 +16,8 @@ from typing import Any
 from ..errors import Diagnostic
 from ..ir import Graph
 from ..passes import folded_layers
-from ..spec import BlockDef, Call, Spec, Value
+from ..spec import BlockDef, Spec
+from ..templates import block_output, block_templates
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
 from .sym import Sym, decisions
@@ -44,9 +44,11 @@ class Planner:
         self.classes: list[ClassPlan] = []
         self.dense_used = False
         self._outputs: dict[Any, tuple[Any, ...]] = {}
+        self._template_outputs: dict[Any, tuple[Any, ...]] = {}  # (the template expander's)
         self._special: dict[Any, str] = {}
         self._instances = self._first_instances()
-        self.reads = spec_params_read(self.spec)
+        self.templates = graph.templates or block_templates(graph)
+        self.reads = {name: set(t.reads) for name, t in self.templates.items()}
         self.lifted: tuple[str, ...] = ()  # the network's constructor arguments (see plan)
         # a graph from passes.fold_batchnorm: the batch-norm layers that went, the convs that absorbed
         self.folded_norms, self.absorbing = folded_layers(graph)
@@ -62,6 +64,7 @@ class Planner:
         self.classes = list(other.block_plans)
         self.dense_used = other.dense_used
         self._outputs = dict(other._outputs)
+        self._template_outputs = other._template_outputs
         self._special = dict(other._special)
         for name in self._special.values():
             self.globals.reserve(name)
@@ -122,6 +125,9 @@ class Planner:
         """The generic class of block ``name``, planned on first use (callees before callers);
         None when the block needs one class per use (see :meth:`special_class`). ``call``: the
         arguments and input shape of the use being translated."""
+        template = self.templates.get(name)
+        if name not in self.blocks and template is not None and template.per_use is not None:
+            self.blocks[name] = None  # (its template says why)
         if name not in self.blocks:
             block = self.spec.blocks[name]
             builder = ClassBuilder(self, self.block_classes[name])
@@ -179,8 +185,12 @@ class Planner:
         (``args`` may give the spec parameters it reads too)."""
         key = (block.name, _key(args), _key(in_shape))
         if key not in self._outputs:
-            builder = ClassBuilder(self, "_")
-            self._outputs[key] = builder.block_shape(block, args, in_shape)
+            out = block_output(self.graph, block.name, {**self.graph.params, **args}, in_shape,
+                               self._template_outputs)
+            if out is None:
+                raise NotGeneric(Diagnostic(f"the output of block `{block.name}` cannot be "
+                                            "computed in a generic class", block.loc))
+            self._outputs[key] = out
         return self._outputs[key]
 
 
@@ -262,47 +272,6 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
         if len(chosen) == len(graph.params):
             break
     return best
-
-
-def spec_params_read(spec: Spec) -> dict[str, set[str]]:
-    """Per block, the names its values read that are not its own (parameters, lets, ``i``):
-    the spec parameters it sees, with those of the blocks it uses (they must be passed on)."""
-    direct: dict[str, set[str]] = {}
-    calls: dict[str, set[str]] = {}
-
-    def visit(item: Any, own: set[str], name: str) -> None:
-        if isinstance(item, Value):
-            if item.expr is not None:
-                direct[name].update(item.expr.names - own)
-            for part in item.items or ():
-                visit(part, own, name)
-            return
-        if isinstance(item, Call) and item.is_block:
-            calls[name].add(item.target)
-        if dataclasses.is_dataclass(item):
-            for f in dataclasses.fields(item):
-                visit(getattr(item, f.name), own, name)
-        elif isinstance(item, (tuple, list)):
-            for part in item:
-                visit(part, own, name)
-        elif isinstance(item, dict):
-            for part in item.values():
-                visit(part, own, name)
-
-    for name, block in spec.blocks.items():
-        direct[name], calls[name] = set(), set()
-        visit((block.lets, block.body), {*block.params, *(key for key, _ in block.lets), "i", "in"},
-              name)
-    reads = {name: direct[name] & set(spec.params) for name in spec.blocks}
-    changed = True
-    while changed:  # (block uses form no cycle: the parser refuses them)
-        changed = False
-        for name in spec.blocks:
-            more = set().union(*(reads[c] for c in calls[name] if c in reads)) - reads[name]
-            if more:
-                reads[name] |= more
-                changed = True
-    return reads
 
 
 def _names_in_init(network: ClassPlan) -> set[str]:

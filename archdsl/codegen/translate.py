@@ -199,18 +199,6 @@ class ClassBuilder(ModuleMaker):
         self.fb.ret([out], lambda names: names[0])
         return self.module_plan([], doc, [])
 
-    def block_shape(self, block: BlockDef, args: dict[str, Any],
-                    in_shape: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Dry run: the output shape of ``block`` used with these arguments."""
-        values = {**self.planner.graph.params, **args}
-        env = self.bind_lets(block, Env(values, in_shape), inline=True)
-        self.fb = ForwardBuilder(in_shape)
-        ctx = Ctx(env, block_input=self.fb.input)
-        self.shared_names = shared_names(block.body)
-        if sequential_body(block.body):
-            return self.chain(block.body, in_shape, ctx)[1]
-        return self.layer(block.body, self.fb.input, ctx).shape
-
     def bind_lets(self, block: BlockDef, env: Env, inline: bool = False) -> Env:
         """Evaluate the block's lets in order; a symbolic one becomes a local of __init__
         (written only if used), unless ``inline`` (dry runs and one-use classes)."""
