@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import archdsl
+from archdsl.codegen import generate
 from archdsl.codegen.plan import Planner
 from archdsl.codegen.sym import MISSING, probe_of
 from archdsl.templates import block_templates, template_signature
@@ -86,26 +87,44 @@ def test_a_symbolic_when_is_a_condition_on_its_items():
 
 
 def test_instances_that_differ_in_a_decided_test_make_the_block_per_use(tmp_path):
-    """The probe decides a test of an op's rule (here `pad: same` against the kernel size): a
-    second instance deciding it the other way gets another template, so no generic class."""
+    """A ceil-mode pool keeps its last window only if it starts inside the input or the left
+    padding: a test on the input size, decided by the first instance's probe (5 wide: dropped).
+    The second instance (4 wide) decides it the other way, so the block has no generic class."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
-        "name: net\ninput: [3, 16, 16]\n"
+        "name: net\ninput: [3, 5, 5]\n"
         "blocks:\n"
         "  unit:\n"
-        "    params: {width: int, k: int}\n"
         "    body:\n"
-        "      - {conv: {out: width, k: k, pad: same}}\n"
-        "      - {maxpool: {k: k, stride: k}}\n"
+        "      - {maxpool: {k: 2, stride: 2, pad: 1, ceil: true}}\n"
         "network:\n"
-        "  - {unit: {width: 8, k: 1}}\n"
-        "  - {unit: {width: 8, k: 2}}\n")
+        "  - {unit: {}}\n"
+        "  - {conv: {out: 3, k: 2, pad: 1}}\n"
+        "  - {unit: {}}\n")
     graph = archdsl.load(spec)
-    templates = block_templates(graph)
-    t = templates["unit"]
-    planner = Planner(graph)
-    planner.plan()
-    assert (t.per_use is None) == (planner.blocks["unit"] is not None)
+    assert [s.in_shape for s in _instances(graph, "unit")] == [(3, 5, 5), (3, 4, 4)]
+    template = block_templates(graph)["unit"]
+    assert template.per_use == "block `unit` needs different code for unit and unit_1"
+    assert all(s.template is None for s in _instances(graph, "unit"))
+    source = generate(graph).source
+    assert "class Unit_1(nn.Module)" in source and "class Unit_2(nn.Module)" in source
+
+
+def test_instances_that_decide_alike_share_the_template(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 5, 5]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - {maxpool: {k: 2, stride: 2, pad: 1, ceil: true}}\n"
+        "network:\n"
+        "  - {unit: {}}\n"
+        "  - {unit: {}}\n")
+    graph = archdsl.load(spec)
+    assert [s.out_shape for s in _instances(graph, "unit")] == [(3, 3, 3), (3, 2, 2)]
+    assert block_templates(graph)["unit"].per_use is None
+    assert "class Unit(nn.Module)" in generate(graph).source
 
 
 def test_signature_has_no_probes():

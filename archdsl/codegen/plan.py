@@ -131,37 +131,14 @@ class Planner:
         if name not in self.blocks:
             block = self.spec.blocks[name]
             builder = ClassBuilder(self, self.block_classes[name])
-            try:
-                before = decisions()
+            try:  # (the template checked that every instance decides its tests as the first)
                 info, plan = builder.build_block(block, self._instances.get(name), call)
-                if decisions() != before:  # the probe shaped the code: check the others
-                    self._check_every_instance(info, plan)
             except NotGeneric:
                 self.blocks[name] = None
                 return None
             self.blocks[name] = info
             self.classes.append(plan)
         return self.blocks[name]
-
-    def _check_every_instance(self, info: BlockInfo, plan: ClassPlan) -> None:
-        """The class was written from its first instance, whose values decided the tests the ops'
-        shape rules make on sizes; every other instance must give the same code, else the block
-        is written per use (NotGeneric)."""
-        first = self._instances.get(info.block.name)
-        if first is None:
-            return
-        seen = {(_key(first.args), _key(first.in_shape))}
-        for scope in self.graph.scopes.values():
-            key = (_key(scope.args), _key(scope.in_shape))
-            if scope.kind != "block" or scope.block != info.block.name or key in seen \
-                    or len(scope.in_shape) != len(first.in_shape):  # (ranks: _check_ranks)
-                continue
-            seen.add(key)
-            _, other = ClassBuilder(self, info.class_name).build_block(info.block, scope)
-            if _code_of(other) != _code_of(plan):
-                raise NotGeneric(Diagnostic(
-                    f"block `{info.block.name}` needs different code for {first.path} and "
-                    f"{scope.path}", info.block.loc))
 
     def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...]) -> str:
         """A class for one use of a block that cannot be generic: every value written in."""
@@ -244,6 +221,8 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
     """
     if graph.spec is None:
         raise ValueError("the graph has no spec (load it with archdsl.load)")
+    if not graph.templates:  # (before counting the tests the plans decide by their probes)
+        block_templates(graph)
     before = decisions()
     planner = Planner(graph)
     fixed = planner.plan()
