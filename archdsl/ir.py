@@ -104,8 +104,8 @@ class TemplateItem:
 class BlockTemplate:
     """One block definition over symbolic values: what one generic class of it is made from.
 
-    Made by ``templates.TemplateExpander`` (the expander in template mode) from the block's first
-    instance, whose values are the probes. ``locals`` maps each name the body reads (the block's
+    Made by ``codegen.blocktemplates.TemplateExpander`` (the expander in template mode) from the
+    block's first instance, whose values are the probes. ``locals`` maps each name the body reads (the block's
     parameters, the spec parameters it sees, its lets, ``in.c``/``in.h``/``in.w``) to the
     identifier its values are written over; ``reads`` are the spec parameters it reads, with
     those of the blocks it uses. ``per_use`` says why the block has no generic class (None: it
@@ -158,7 +158,7 @@ class Graph:
     outputs: dict[str, str] = field(default_factory=dict)
     output_locs: dict[str, Loc | None] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
-    templates: dict[str, BlockTemplate] = field(default_factory=dict)  # templates.block_templates
+    templates: dict[str, BlockTemplate] = field(default_factory=dict)  # codegen.blocktemplates
     # node -> the nodes that read it, in the order they were added (each once)
     readers: dict[str, dict[str, None]] = field(default_factory=dict, repr=False, compare=False)
     _nx: Any = field(default=None, init=False, repr=False, compare=False)

@@ -1,4 +1,4 @@
-"""Block templates (archdsl.templates): every block used, expanded once over symbolic values.
+"""Block templates (archdsl.codegen.blocktemplates): every block used, expanded once over symbolic values.
 
 A template is held to the concrete expansion: at its probes (the first instance's values) each
 item has the shape and attributes of the node the expander made for it, and every other instance
@@ -14,9 +14,9 @@ import pytest
 
 import archdsl
 from archdsl.codegen import generate
+from archdsl.codegen.blocktemplates import block_templates, template_signature
 from archdsl.codegen.plan import Planner
 from archdsl.codegen.sym import MISSING, probe_of
-from archdsl.templates import block_templates, template_signature
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ZOO = sorted(p.stem for p in SPECS.glob("*.yaml"))

@@ -17,7 +17,7 @@ from ..errors import Diagnostic
 from ..ir import Graph
 from ..passes import folded_layers
 from ..spec import BlockDef, Spec
-from ..templates import block_output, block_templates
+from .blocktemplates import block_output, block_templates
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
 from .sym import Sym, decisions

@@ -22,14 +22,14 @@ import ast
 from dataclasses import replace
 from typing import Any
 
-from .codegen.namespace import Namespace, NotGeneric
-from .codegen.sym import MISSING, Sym, decisions, names_in, probe_of, select
-from .codegen.values import Env, coerce_attrs, coerce_param, eval_value, op_shape
-from .errors import Diagnostic, Loc, SpecError
-from .expand import DEFAULT_MAX_NODES, Ctx, Expander
-from .ir import INPUT, BlockTemplate, Graph, Node, Scope, TemplateItem
-from .ops import REGISTRY, Attrs, OpError
-from .spec import BlockDef, Call, Layer, Repeat, Residual, Spec, Value
+from ..errors import Diagnostic, Loc, SpecError
+from ..expand import DEFAULT_MAX_NODES, Ctx, Expander
+from ..ir import INPUT, BlockTemplate, Graph, Node, Scope, TemplateItem
+from ..ops import REGISTRY, Attrs, OpError
+from ..spec import BlockDef, Call, Layer, Repeat, Residual, Spec, Value
+from .namespace import Namespace, NotGeneric
+from .sym import MISSING, Sym, Undecidable, decisions, names_in, probe_of, select
+from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
 __all__ = ["PerUse", "TemplateExpander", "block_output", "block_templates", "template_signature"]
 
@@ -450,6 +450,8 @@ def _build(spec: Spec, graph: Graph, name: str, instance: Scope,
         return expander.build()
     except SpecError as err:  # (a resource limit of the dry runs)
         return expander.per_use(err.diagnostics[0].message)
+    except Undecidable as err:  # a test on the parameters the expander itself makes
+        return expander.per_use(str(err))
 
 
 def _transitive_reads(templates: dict[str, BlockTemplate]) -> None:
