@@ -134,3 +134,26 @@ def test_signature_has_no_probes():
     assert "conv1 op conv {out: out, k: (3, 3), stride: (stride, stride), pad: (1, 1)" in text
     assert "out relu_1 (out, (in_height - 1) // stride + 1, (in_width - 1) // stride + 1)" in text
     assert "probe" not in text
+
+
+def test_a_block_parameter_hides_a_spec_parameter_from_its_body_not_from_blocks_it_uses(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {width: 8}\n"
+        "blocks:\n"
+        "  inner:\n"
+        "    body: {conv: {out: width, k: 1}}\n"
+        "  outer:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - {conv: {out: width, k: 1}}\n"
+        "      - inner\n"
+        "network:\n"
+        "  - {outer: {width: 4}}\n")
+    graph = archdsl.load(spec)
+    assert graph.nodes["outer.conv"].shape[0] == 4 and graph.nodes["outer.inner.conv"].shape[0] == 8
+    templates = block_templates(graph)
+    outer, inner = templates["outer"], templates["inner"]
+    assert outer.items["conv"].shape[0].text == "width"
+    assert outer.items["inner"].kind == "use" and outer.out_shape[0] == 8
+    assert inner.reads == {"width"} and outer.reads == {"width"}  # (passed on to inner)

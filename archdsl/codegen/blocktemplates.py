@@ -61,7 +61,6 @@ class TemplateExpander(Expander):
         self.conditions: list[Sym] = []  # the symbolic `when:`s the layer being expanded is under
         self.renaming: set[int] = set()  # naming scopes with a conditional member so far
         self.varying: set[str] = set()  # automatic names given in them since
-        self.used_blocks: set[str] = set()
         self.outputs = {} if outputs is None else outputs  # dry runs: (block, args, input) -> shape
         self.dry = bind is not None
         self.template = self._start(params, probe_args, in_probe, bind)
@@ -300,7 +299,9 @@ class TemplateExpander(Expander):
                 for k, v in self.block_args(block, call, ctx).items()}
         name = self.layer_name(call, call.target, ctx)
         in_shape = self.graph.nodes[x].shape
-        seen = {k: v for k, v in ctx.env.items() if k in self.spec.params and k not in args}
+        # the spec parameters as the callee sees them (one this block's parameter hides: its value)
+        seen = {k: self.graph.params[k] if k in self.block.params else ctx.env[k]
+                for k in self.spec.params if k not in args}
         key = (block.name, _key(args), _key(seen), _key(in_shape))
         if key not in self.outputs:
             dry = TemplateExpander(self.spec, self.graph.params, block, {}, (),
@@ -308,7 +309,6 @@ class TemplateExpander(Expander):
             if dry.per_use is not None:
                 raise NotGeneric(Diagnostic(dry.per_use, call.loc))
             self.outputs[key] = dry.out_shape
-        self.used_blocks.add(block.name)
         return self.record(Node(ctx.prefix + name, block.name, Attrs(args), (x,), (in_shape,),
                                 self.outputs[key], ctx.scope.path, call.loc), ctx, "use")
 
