@@ -201,7 +201,7 @@ class ModuleMaker:
         for key, decl in block.params.items():
             if key not in args:
                 args[key] = coerce_param(decl.default, decl.type)
-        lifted = {p: ctx.env.values[p] for p in self.planner.spec_params_of(block.name)}
+        lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(block.name)}
         out = self.planner.block_output(block, {**args, **lifted}, shape)
         info = self.planner.block_info(call.target, (args, shape))
         if info is None:  # no generic class: one class for this use

@@ -71,6 +71,9 @@ class ClassBuilder(ModuleMaker):
         self.ctor_params: dict[str, str] = {}  # spec parameter -> ctor parameter (the network)
         self.checks: list[Stmt] = []  # the spec's checks on the ctor parameters
         self.hoists: dict[str, str] = {}  # sizes computed once in the network class: expr -> local
+        # the spec parameters as the blocks this class uses see them (a block parameter of the
+        # same name hides one only from this block's own layers)
+        self.spec_values: dict[str, Any] = dict(planner.graph.params)
 
     # --- entry points ------------------------------------------------------------------------
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
@@ -105,7 +108,7 @@ class ClassBuilder(ModuleMaker):
             local = self.locals.create(name, fallback="p")
             self.ctor_params[name] = local
             value = coerce_param(graph.params[name], decl.type)
-            values[name] = Sym.name(local, value, decl.type == "pair")
+            values[name] = self.spec_values[name] = Sym.name(local, value, decl.type == "pair")
             signature.append(f"{local}: {_TYPES[decl.type]} = {unparse(to_node(value))}")
         self.class_locals |= set(self.ctor_params.values())
         return values, signature
@@ -158,7 +161,9 @@ class ClassBuilder(ModuleMaker):
             decl = self.planner.spec.params[pname]
             spec_params[pname] = self.locals.create(pname, fallback="p")
             value = coerce_param(self.planner.graph.params[pname], decl.type)
-            values[pname] = Sym.name(spec_params[pname], value, decl.type == "pair")
+            self.spec_values[pname] = Sym.name(spec_params[pname], value, decl.type == "pair")
+            if pname not in block.params:
+                values[pname] = self.spec_values[pname]
         self.class_locals |= set(in_names) | set(params.values()) | set(spec_params.values())
         env = self.bind_lets(block, Env(values, inp))
         self.fb = ForwardBuilder(inp, comments=instance is not None)
@@ -166,7 +171,7 @@ class ClassBuilder(ModuleMaker):
         self.shared_names = shared_names(block.body)
         signature = self.block_signature(block, params) + [
             f"{local}: {_TYPES[self.planner.spec.params[p].type]} = "
-            f"{unparse(to_node(values[p].probe))}" for p, local in spec_params.items()]
+            f"{unparse(to_node(self.spec_values[p].probe))}" for p, local in spec_params.items()]
         doc = _block_doc(block, self.planner.spec, instance)
         if sequential_body(block.body):
             items, out = self.chain(block.body, inp, ctx)
