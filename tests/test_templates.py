@@ -65,6 +65,8 @@ def test_templates_describe_every_block_used(name):
 
 @pytest.mark.parametrize("name", ZOO)
 def test_generic_blocks_are_those_code_generation_writes_once(name):
+    """The planner writes a block per use when its template is; a generic template whose class
+    the translator still refuses would be written per use too, and fail here."""
     graph = archdsl.load(SPECS / f"{name}.yaml")
     templates = block_templates(graph)
     planner = Planner(graph)
