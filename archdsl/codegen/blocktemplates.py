@@ -51,6 +51,10 @@ class TemplateExpander(Expander):
     it each parameter is a local of the template, probed by ``probe_args``.
     """
 
+    #: never the concrete expansion's block bodies: a use is recorded (``expand_block`` here),
+    #: never expanded or copied, and values carry expressions their probes do not show
+    reuse_blocks = False
+
     def __init__(self, spec: Spec, params: dict[str, Any], block: BlockDef,
                  probe_args: dict[str, Any], in_probe: tuple[Any, ...],
                  bind: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
