@@ -97,8 +97,9 @@ class Googlenet(nn.Module):
 
     Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
 
-    Fixed when compiled: `aux_logits=False`, `dropout_aux=0.7` (the code does not
-    follow what changing them changes; compile again with `--set NAME=VALUE`).
+    Fixed when compiled: `aux_logits=False` (an auxiliary output under a `when:`
+    on a parameter); `dropout_aux=0.7` (a spec parameter no layer of the class
+    uses). The code does not follow a change of these: compile again with `--set`.
     """
 
     def __init__(

@@ -293,8 +293,9 @@ class InceptionV3(nn.Module):
 
     Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`.
 
-    Fixed when compiled: `aux_logits=True` (the code does not follow what changing
-    them changes; compile again with `--set NAME=VALUE`).
+    Fixed when compiled: `aux_logits=True` (an auxiliary output under a `when:` on
+    a parameter). The code does not follow a change of these: compile again with
+    `--set`.
     """
 
     def __init__(

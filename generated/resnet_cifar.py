@@ -72,8 +72,9 @@ class ResnetCifar(nn.Module):
     Arguments: the spec parameters `width`, `num_classes`, `in_channels`; the
     spec's `checks:` run on them.
 
-    Fixed when compiled: `depth=20` (the code does not follow what changing them
-    changes; compile again with `--set NAME=VALUE`).
+    Fixed when compiled: `depth=20` (a repeat count that depends on block
+    parameters). The code does not follow a change of these: compile again with
+    `--set`.
     """
 
     def __init__(

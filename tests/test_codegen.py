@@ -731,7 +731,9 @@ def test_spec_parameters_are_constructor_and_factory_arguments(write_spec):
     init = "        num_classes: int = 10,\n        in_channels: int = 3,\n        p: float = 0.1,\n"
     assert f"def __init__(\n        self,\n{init}    ) -> None:" in source
     assert "def paramnet(num_classes: int = 10, in_channels: int = 3, p: float = 0.1)" in source
-    assert "Fixed when compiled: `depth=2`" in source
+    # the parameter written in, with the code generator's reason (a repeat count)
+    assert re.search(r"Fixed when compiled: `depth=2` \(a repeat count that depends on\s+block\s+"
+                     r"parameters\)\.", source)
     assert "nn.Linear(8, num_classes)" in source and "nn.Conv2d(in_channels, 8" in source
     module = load_generated(generated)
     model = module.paramnet(num_classes=4, in_channels=1).eval()

@@ -20,6 +20,7 @@ from ..spec import BlockDef, Spec
 from .blocktemplates import block_output, block_templates
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
+from .pysrc import docstring_lines
 from .sym import Sym, decisions
 from .translate import ClassBuilder
 
@@ -234,6 +235,7 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
     network_only = decisions() - before  # by the network class with every parameter written in
     chosen: tuple[str, ...] = ()
     best = fixed
+    why: dict[str, str] = {}  # a parameter written in -> why the class cannot take it
     candidates = [tuple(graph.params)] if len(graph.params) > 1 else []
     candidates += [(name,) for name in graph.params]
     for trial in candidates:
@@ -243,14 +245,33 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
         before = decisions()
         try:
             plan = Planner(graph, reuse=None if lifting else planner).plan(names)
-        except CodegenError:
+        except CodegenError as error:
+            if len(trial) == 1:
+                why[trial[0]] = error.first.message
             continue
         if decisions() - before != (full if lifting else network_only):
-            continue  # a test on a parameter, decided by its value
+            if len(trial) == 1:
+                why[trial[0]] = "a test on a size computed from it is decided by its value"
+            continue
         best, chosen = plan, names
         if len(chosen) == len(graph.params):
             break
+    _say_what_is_fixed(best, graph, chosen, why)
     return best
+
+
+def _say_what_is_fixed(plan: ModulePlan, graph: Graph, chosen: tuple[str, ...],
+                       why: dict[str, str]) -> None:
+    """The network class's docstring names the spec parameters written in, each with the reason
+    the class cannot take it (a repeat count, an auxiliary output under `when:`...)."""
+    fixed = [f"`{name}={value!r}` ({why.get(name, 'not taken by the class')})"
+             for name, value in graph.params.items() if name not in chosen]
+    if not fixed:
+        return
+    network = next(c for c in plan.classes if c.name == plan.network)
+    network.doc += ["", *docstring_lines(
+        f"Fixed when compiled: {'; '.join(fixed)}. The code does not follow a change of these: "
+        "compile again with `--set`.")]
 
 
 def _names_in_init(network: ClassPlan) -> set[str]:

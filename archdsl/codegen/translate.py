@@ -720,18 +720,13 @@ def _branch_hint(branch: Layer, index: int) -> str:
 
 
 def _network_doc(graph: Graph, ctor_params: dict[str, str], checked: bool) -> list[str]:
-    """The network's docstring: the spec's doc, then which spec parameters the class takes and
-    which are written in."""
+    """The network's docstring: the spec's doc, then which spec parameters the class takes."""
     lines = docstring_lines(graph.spec.doc or f"The network `{graph.name}`.")
     if ctor_params:
         names = ", ".join(f"`{p}`" for p in ctor_params.values())
         lines += ["", f"Arguments: the spec parameters {names}"
                   + ("; the spec's `checks:` run on them." if checked else ".")]
-    fixed = [f"`{name}={value!r}`" for name, value in graph.params.items() if name not in ctor_params]
-    if fixed:
-        lines += ["", (f"Fixed when compiled: {', '.join(fixed)} (the code does not follow what "
-                       "changing them changes; compile again with `--set NAME=VALUE`).")]
-    return lines
+    return lines  # (make_plan adds the parameters written in, once it has chosen)
 
 
 def _block_doc(block: BlockDef, spec: Spec, instance: Any) -> list[str]:
