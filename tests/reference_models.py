@@ -32,6 +32,7 @@ from torch import nn
 __all__ = [
     "REDUCED_INPUTS",
     "REFERENCES",
+    "REGNET_INIT",
     "conv_linear_macs",
     "example_input",
     "module_output_shapes",
@@ -208,11 +209,12 @@ _classic_variants()
 
 # --------------------------------------------------------------------------------------------
 # BEGIN residual, dense & efficient families: ResNet, ResNeXt, Wide ResNet, CIFAR ResNet,
-# SE-ResNet (timm), Inception-v4 (timm), DenseNet, ShuffleNet V2, MobileNetV2/V3, MNASNet, and the
+# SE-ResNet (timm), Inception-v4 (timm), DenseNet, ShuffleNet V2, MobileNetV2/V3, MNASNet,
+# EfficientNet V1/V2, ConvNeXt, and the
 # studies/basic_block_256 / studies/bottleneck_block_256 blocks
 # (specs/resnet*.yaml, resnext*.yaml, wide_resnet*.yaml, resnet_cifar.yaml,
 # se_resnet50.yaml, inception_v4.yaml, densenet*.yaml, shufflenet_v2_*.yaml, mobilenet_v*.yaml,
-# mnasnet*.yaml,
+# mnasnet*.yaml, efficientnet_*.yaml, convnext_*.yaml,
 # studies/basic_block_256.yaml, studies/bottleneck_block_256.yaml).
 # resnet_cifar has no torchvision/timm counterpart: CifarResNet below is a plain PyTorch version of
 # He et al. 2015 sec. 4.2 (option-A shortcuts), checked against the paper's parameter counts.
@@ -287,6 +289,14 @@ def _residual_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
                  "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0",
                  "mnasnet1_3"):
         refs[name] = (_eval(lambda name=name: getattr(tvm, name)(weights=None)), rgb224)
+    for name in ("convnext_tiny", "convnext_small", "convnext_base", "convnext_large"):
+        refs[name] = (_eval(lambda name=name: getattr(tvm, name)(weights=None)), rgb224)
+    # EfficientNet at torchvision's evaluation crop of each (its weights' transforms().crop_size).
+    for name, size in (("efficientnet_b0", 224), ("efficientnet_b1", 240), ("efficientnet_b2", 288),
+                       ("efficientnet_b3", 300), ("efficientnet_b4", 380), ("efficientnet_b5", 456),
+                       ("efficientnet_b6", 528), ("efficientnet_b7", 600), ("efficientnet_v2_s", 384),
+                       ("efficientnet_v2_m", 480), ("efficientnet_v2_l", 480)):
+        refs[name] = (_eval(lambda name=name: getattr(tvm, name)(weights=None)), (3, size, size))
     refs["resnet_cifar"] = (_eval(lambda: CifarResNet(20)), (3, 32, 32))
     refs["se_resnet50"] = (_eval(lambda: timm.create_model("seresnet50", pretrained=False)), rgb224)
     refs["inception_v4"] = (_eval(lambda: timm.create_model("inception_v4", pretrained=False)),
@@ -297,13 +307,63 @@ def _residual_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:
 REFERENCES.update(_residual_references())
 
 
+# RegNet: torchvision computes the stage widths with tensor arithmetic (BlockParams), which the meta
+# device cannot run, so the block parameters are computed on the CPU and the network is built on
+# whatever device is current. The arguments are each builder's in torchvision/models/regnet.py
+# (test_regnet_references_are_torchvisions_builders compares them with torchvision's metadata).
+REGNET_INIT: dict[str, dict] = {
+    "regnet_y_400mf": {"depth": 16, "w_0": 48, "w_a": 27.89, "w_m": 2.09, "group_width": 8,
+                       "se_ratio": 0.25},
+    "regnet_y_800mf": {"depth": 14, "w_0": 56, "w_a": 38.84, "w_m": 2.4, "group_width": 16,
+                       "se_ratio": 0.25},
+    "regnet_y_1_6gf": {"depth": 27, "w_0": 48, "w_a": 20.71, "w_m": 2.65, "group_width": 24,
+                       "se_ratio": 0.25},
+    "regnet_y_3_2gf": {"depth": 21, "w_0": 80, "w_a": 42.63, "w_m": 2.66, "group_width": 24,
+                       "se_ratio": 0.25},
+    "regnet_y_8gf": {"depth": 17, "w_0": 192, "w_a": 76.82, "w_m": 2.19, "group_width": 56,
+                     "se_ratio": 0.25},
+    "regnet_y_16gf": {"depth": 18, "w_0": 200, "w_a": 106.23, "w_m": 2.48, "group_width": 112,
+                      "se_ratio": 0.25},
+    "regnet_y_32gf": {"depth": 20, "w_0": 232, "w_a": 115.89, "w_m": 2.53, "group_width": 232,
+                      "se_ratio": 0.25},
+    "regnet_y_128gf": {"depth": 27, "w_0": 456, "w_a": 160.83, "w_m": 2.52, "group_width": 264,
+                       "se_ratio": 0.25},
+    "regnet_x_400mf": {"depth": 22, "w_0": 24, "w_a": 24.48, "w_m": 2.54, "group_width": 16},
+    "regnet_x_800mf": {"depth": 16, "w_0": 56, "w_a": 35.73, "w_m": 2.28, "group_width": 16},
+    "regnet_x_1_6gf": {"depth": 18, "w_0": 80, "w_a": 34.01, "w_m": 2.25, "group_width": 24},
+    "regnet_x_3_2gf": {"depth": 25, "w_0": 88, "w_a": 26.31, "w_m": 2.25, "group_width": 48},
+    "regnet_x_8gf": {"depth": 23, "w_0": 80, "w_a": 49.56, "w_m": 2.88, "group_width": 120},
+    "regnet_x_16gf": {"depth": 22, "w_0": 216, "w_a": 55.59, "w_m": 2.1, "group_width": 128},
+    "regnet_x_32gf": {"depth": 23, "w_0": 320, "w_a": 69.86, "w_m": 2.0, "group_width": 168},
+}
+
+
+def _regnet(name: str) -> Builder:
+    from functools import partial
+
+    from torchvision.models.regnet import BlockParams, RegNet
+
+    def build() -> nn.Module:
+        with torch.device("cpu"):
+            params = BlockParams.from_init_params(**REGNET_INIT[name])
+        return RegNet(params, norm_layer=partial(nn.BatchNorm2d, eps=1e-05, momentum=0.1))
+    build.__name__ = name
+    return _eval(build)
+
+
+REFERENCES.update({name: (_regnet(name), (3, 224, 224)) for name in REGNET_INIT})
+
 # Inputs at which tests that run a reference forward on CPU (fvcore's trace) check the largest
-# models: the counting rules are the same at any size. Parameters, buffers, MACs and every shape
-# are still checked at the spec's own input, on the meta device. The ResNeXt-101s and Wide
-# ResNet-101-2 are 15-23 GMACs at 224x224 (their fvcore trace would cost seconds each); at 128x128
-# they keep their 4x4 final maps before the global pool.
+# models: the counting rules are the same at any size, and full size would cost the suite tens of
+# seconds (efficientnet_b7 at 600x600 is 38 GMACs, regnet_y_128gf 128). Parameters, buffers, MACs and
+# every shape
+# are still checked at the spec's own input, on the meta device.
 REDUCED_INPUTS: dict[str, tuple[int, ...]] = {
-    name: (3, 128, 128) for name in ("resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2")}
+    name: (3, 128, 128) for name in ("efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
+                                     "efficientnet_b7", "efficientnet_v2_s", "efficientnet_v2_m",
+                                     "efficientnet_v2_l", "regnet_x_8gf", "regnet_x_16gf",
+                                     "regnet_x_32gf", "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf",
+                                     "regnet_y_128gf")}
 
 
 def _residual_study_references() -> dict[str, tuple[Builder, tuple[int, ...]]]:

@@ -17,7 +17,7 @@ import pytest
 import torch  # noqa: E402
 
 import archdsl
-from archdsl.builder import build_graph, check_model, load_generated
+from archdsl.builder import check_model, load_generated
 from archdsl.codegen import generate
 from archdsl.errors import SpecError
 from tests.conftest import ROOT, zoo_specs
@@ -46,6 +46,13 @@ def small_graph(name: str):
         return archdsl.load(ZOO[name], input=tuple(int(g) for g in found.groups()))
 
 
+@cache
+def small_module(name: str):
+    """The generated module of :func:`small_graph` (generated once for the tests that use it)."""
+    generated = generate(small_graph(name))
+    return getattr(load_generated(generated), generated.factory)
+
+
 def _randomize_batch_norm(model) -> None:
     """Non-trivial BN statistics and affine parameters, so that loading them matters."""
     gen = torch.Generator().manual_seed(1)
@@ -71,10 +78,8 @@ def test_reference_weights_load_strictly_and_outputs_match(name):
     torch.manual_seed(0)
     reference = builder().eval()
     _randomize_batch_norm(reference)
-    generated = generate(graph)
-    factory = getattr(load_generated(generated), generated.factory)
     with torch.device("meta"):
-        model = factory()
+        model = small_module(name)()
     model.load_state_dict(reference.state_dict(), strict=True, assign=True)
     model.eval()
     x = torch.randn(2, *graph.input_shape, generator=torch.Generator().manual_seed(2))
@@ -88,7 +93,7 @@ def test_reference_weights_load_strictly_and_outputs_match(name):
 def test_zoo_module_runs_forward_and_backward_as_analysed(name):
     graph = small_graph(name)
     torch.manual_seed(0)
-    model = build_graph(graph).train()
+    model = small_module(name)().train()
     blocks = [s for s in graph.scopes.values() if s.kind == "block"]
     seen: dict[str, tuple[int, ...]] = {}
 

@@ -659,6 +659,10 @@ def test_a_condition_decides_itself_and_its_negation_inside_it():
                                  ("hidden > in_channels", None)):
         refined = refine(size, Sym(parse_expr(assumption), True))
         assert unparse(refined.node) == (expected or unparse(size.node)), assumption
+    source = (ROOT / "generated" / "efficientnet_v2_s.py").read_text(encoding="utf-8")
+    block = source[source.index("class FusedMbconv"):source.index("class EfficientnetV2S")]
+    assert "if hidden == in_channels:\n            layers.append(\n                ConvBnAct(\n" \
+           "                    in_channels,\n" in block
 
 
 # --- one op, one place ----------------------------------------------------------------------------

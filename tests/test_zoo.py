@@ -57,19 +57,30 @@ def test_shapes_and_params_equal_the_reference(name):
 
 
 
+def test_the_zoo_has_every_cnn_classifier_of_torchvision():
+    """torchvision's classification builders less the transformers (vit_*, swin_*, maxvit_t):
+    each is a zoo spec, with the reference it is checked against."""
+    from torchvision import models as tvm
 
-PENDING = sorted((next(iter(ZOO.values())).parent / "pending").glob("*.yaml"))
+    transformers = ("vit_", "swin_", "maxvit_")
+    cnns = {n for n in tvm.list_models(module=tvm) if not n.startswith(transformers)}
+    assert cnns <= set(ZOO) & set(REFERENCES)
 
 
-@pytest.mark.parametrize("path", PENDING, ids=[p.stem for p in PENDING])
-def test_pending_specs_match_torchvision_metadata(path):
-    """specs/pending/ (specs the code generator cannot compile yet): parameters and MACs equal
-    torchvision's published metadata: `num_params`, and `_ops` (GMACs) of the weights published
-    for the spec's input size (regnet_y_128gf has SWAG weights at 384 and at 224)."""
-    from torchvision.models import get_model_weights
+def test_regnet_references_are_torchvisions_builders():
+    """tests/reference_models.py builds RegNets from a copy of torchvision's builder arguments
+    (torchvision's own builders cannot run on the meta device): each has torchvision's published
+    parameter count, and the smallest two equal the builders' networks key for key."""
+    from torchvision import models as tvm
 
-    analysis = archdsl.analyze(archdsl.load(path))
-    published = list(get_model_weights(path.stem))
-    assert {w.meta["num_params"] for w in published} == {analysis.params}
-    gmacs = [w.meta["_ops"] for w in published]
-    assert any(abs(analysis.macs / 1e9 - ops) < 0.0011 for ops in gmacs), (analysis.macs, gmacs)
+    from tests.reference_models import REGNET_INIT
+
+    assert set(REGNET_INIT) == {n for n in tvm.list_models(module=tvm) if n.startswith("regnet_")}
+    for name in REGNET_INIT:
+        with torch.device("meta"):
+            model = REFERENCES[name][0]()
+        assert param_count(model) == tvm.get_model_weights(name).DEFAULT.meta["num_params"], name
+    for name in ("regnet_x_400mf", "regnet_y_400mf"):
+        ours = {k: v.shape for k, v in REFERENCES[name][0]().state_dict().items()}
+        theirs = {k: v.shape for k, v in getattr(tvm, name)(weights=None).state_dict().items()}
+        assert ours == theirs, name

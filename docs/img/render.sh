@@ -10,4 +10,7 @@ draw docs/img/src/dense_block.yaml --depth 3 -o docs/img/dense_block.svg
 draw specs/googlenet.yaml -o docs/img/googlenet.svg
 draw specs/resnet152.yaml -o docs/img/resnet152.svg
 draw specs/densenet201.yaml -o docs/img/densenet201.svg
+draw specs/efficientnet_b0.yaml -o docs/img/efficientnet_b0.svg
 draw specs/mobilenet_v3_large.yaml -o docs/img/mobilenet_v3_large.svg
+draw specs/regnet_y_400mf.yaml -o docs/img/regnet_y_400mf.svg
+draw specs/convnext_tiny.yaml -o docs/img/convnext_tiny.svg
