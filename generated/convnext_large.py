@@ -77,13 +77,16 @@ class Downsample(nn.Sequential):
 class ConvnextLarge(nn.Module):
     """ConvNeXt-Large (Liu et al., 2022); torchvision naming.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`.
-
-    Fixed when compiled: `stochastic_depth_prob=0.5` (the code does not follow
-    what changing them changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`,
+    `stochastic_depth_prob`.
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stochastic_depth_prob: float = 0.5,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(
@@ -91,51 +94,51 @@ class ConvnextLarge(nn.Module):
                 torchvision.models.convnext.LayerNorm2d(192, eps=1e-06),
             ),
             nn.Sequential(
-                CnBlock(192),
-                CnBlock(192, p=0.014285714285714285),
-                CnBlock(192, p=0.02857142857142857),
+                CnBlock(192, p=stochastic_depth_prob * 0 / 35),
+                CnBlock(192, p=stochastic_depth_prob * 1 / 35),
+                CnBlock(192, p=stochastic_depth_prob * 2 / 35),
             ),
             Downsample(192, 384),
             nn.Sequential(
-                CnBlock(384, p=0.04285714285714286),
-                CnBlock(384, p=0.05714285714285714),
-                CnBlock(384, p=0.07142857142857142),
+                CnBlock(384, p=stochastic_depth_prob * 3 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 4 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 5 / 35),
             ),
             Downsample(384, 768),
             nn.Sequential(
-                CnBlock(768, p=0.08571428571428572),
-                CnBlock(768, p=0.1),
-                CnBlock(768, p=0.11428571428571428),
-                CnBlock(768, p=0.12857142857142856),
-                CnBlock(768, p=0.14285714285714285),
-                CnBlock(768, p=0.15714285714285714),
-                CnBlock(768, p=0.17142857142857143),
-                CnBlock(768, p=0.18571428571428572),
-                CnBlock(768, p=0.2),
-                CnBlock(768, p=0.21428571428571427),
-                CnBlock(768, p=0.22857142857142856),
-                CnBlock(768, p=0.24285714285714285),
-                CnBlock(768, p=0.2571428571428571),
-                CnBlock(768, p=0.2714285714285714),
-                CnBlock(768, p=0.2857142857142857),
-                CnBlock(768, p=0.3),
-                CnBlock(768, p=0.3142857142857143),
-                CnBlock(768, p=0.32857142857142857),
-                CnBlock(768, p=0.34285714285714286),
-                CnBlock(768, p=0.35714285714285715),
-                CnBlock(768, p=0.37142857142857144),
-                CnBlock(768, p=0.38571428571428573),
-                CnBlock(768, p=0.4),
-                CnBlock(768, p=0.4142857142857143),
-                CnBlock(768, p=0.42857142857142855),
-                CnBlock(768, p=0.44285714285714284),
-                CnBlock(768, p=0.45714285714285713),
+                CnBlock(768, p=stochastic_depth_prob * 6 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 7 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 8 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 9 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 10 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 11 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 12 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 13 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 14 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 15 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 16 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 17 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 18 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 19 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 20 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 21 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 22 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 23 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 24 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 25 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 26 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 27 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 28 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 29 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 30 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 31 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 32 / 35),
             ),
             Downsample(768, 1536),
             nn.Sequential(
-                CnBlock(1536, p=0.4714285714285714),
-                CnBlock(1536, p=0.4857142857142857),
-                CnBlock(1536, p=0.5),
+                CnBlock(1536, p=stochastic_depth_prob * 33 / 35),
+                CnBlock(1536, p=stochastic_depth_prob * 34 / 35),
+                CnBlock(1536, p=stochastic_depth_prob * 35 / 35),
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -152,8 +155,16 @@ class ConvnextLarge(nn.Module):
         return x
 
 
-def convnext_large(num_classes: int = 1000, in_channels: int = 3) -> ConvnextLarge:
+def convnext_large(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    stochastic_depth_prob: float = 0.5,
+) -> ConvnextLarge:
     """The network of spec `convnext_large` (num_classes=1000, in_channels=3,
     stochastic_depth_prob=0.5).
     """
-    return ConvnextLarge(num_classes=num_classes, in_channels=in_channels)
+    return ConvnextLarge(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        stochastic_depth_prob=stochastic_depth_prob,
+    )

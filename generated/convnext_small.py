@@ -77,13 +77,16 @@ class Downsample(nn.Sequential):
 class ConvnextSmall(nn.Module):
     """ConvNeXt-Small (Liu et al., 2022); torchvision naming.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`.
-
-    Fixed when compiled: `stochastic_depth_prob=0.4` (the code does not follow
-    what changing them changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`,
+    `stochastic_depth_prob`.
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stochastic_depth_prob: float = 0.4,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(
@@ -91,51 +94,51 @@ class ConvnextSmall(nn.Module):
                 torchvision.models.convnext.LayerNorm2d(96, eps=1e-06),
             ),
             nn.Sequential(
-                CnBlock(96),
-                CnBlock(96, p=0.011428571428571429),
-                CnBlock(96, p=0.022857142857142857),
+                CnBlock(96, p=stochastic_depth_prob * 0 / 35),
+                CnBlock(96, p=stochastic_depth_prob * 1 / 35),
+                CnBlock(96, p=stochastic_depth_prob * 2 / 35),
             ),
             Downsample(96, 192),
             nn.Sequential(
-                CnBlock(192, p=0.03428571428571429),
-                CnBlock(192, p=0.045714285714285714),
-                CnBlock(192, p=0.05714285714285714),
+                CnBlock(192, p=stochastic_depth_prob * 3 / 35),
+                CnBlock(192, p=stochastic_depth_prob * 4 / 35),
+                CnBlock(192, p=stochastic_depth_prob * 5 / 35),
             ),
             Downsample(192, 384),
             nn.Sequential(
-                CnBlock(384, p=0.06857142857142857),
-                CnBlock(384, p=0.08),
-                CnBlock(384, p=0.09142857142857143),
-                CnBlock(384, p=0.10285714285714286),
-                CnBlock(384, p=0.11428571428571428),
-                CnBlock(384, p=0.12571428571428572),
-                CnBlock(384, p=0.13714285714285715),
-                CnBlock(384, p=0.14857142857142858),
-                CnBlock(384, p=0.16),
-                CnBlock(384, p=0.17142857142857143),
-                CnBlock(384, p=0.18285714285714286),
-                CnBlock(384, p=0.1942857142857143),
-                CnBlock(384, p=0.2057142857142857),
-                CnBlock(384, p=0.21714285714285717),
-                CnBlock(384, p=0.22857142857142856),
-                CnBlock(384, p=0.24000000000000002),
-                CnBlock(384, p=0.25142857142857145),
-                CnBlock(384, p=0.2628571428571429),
-                CnBlock(384, p=0.2742857142857143),
-                CnBlock(384, p=0.2857142857142857),
-                CnBlock(384, p=0.29714285714285715),
-                CnBlock(384, p=0.3085714285714286),
-                CnBlock(384, p=0.32),
-                CnBlock(384, p=0.33142857142857146),
-                CnBlock(384, p=0.34285714285714286),
-                CnBlock(384, p=0.3542857142857143),
-                CnBlock(384, p=0.3657142857142857),
+                CnBlock(384, p=stochastic_depth_prob * 6 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 7 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 8 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 9 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 10 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 11 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 12 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 13 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 14 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 15 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 16 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 17 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 18 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 19 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 20 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 21 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 22 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 23 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 24 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 25 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 26 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 27 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 28 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 29 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 30 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 31 / 35),
+                CnBlock(384, p=stochastic_depth_prob * 32 / 35),
             ),
             Downsample(384, 768),
             nn.Sequential(
-                CnBlock(768, p=0.37714285714285717),
-                CnBlock(768, p=0.3885714285714286),
-                CnBlock(768, p=0.4),
+                CnBlock(768, p=stochastic_depth_prob * 33 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 34 / 35),
+                CnBlock(768, p=stochastic_depth_prob * 35 / 35),
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -152,8 +155,16 @@ class ConvnextSmall(nn.Module):
         return x
 
 
-def convnext_small(num_classes: int = 1000, in_channels: int = 3) -> ConvnextSmall:
+def convnext_small(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    stochastic_depth_prob: float = 0.4,
+) -> ConvnextSmall:
     """The network of spec `convnext_small` (num_classes=1000, in_channels=3,
     stochastic_depth_prob=0.4).
     """
-    return ConvnextSmall(num_classes=num_classes, in_channels=in_channels)
+    return ConvnextSmall(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        stochastic_depth_prob=stochastic_depth_prob,
+    )

@@ -77,13 +77,16 @@ class Downsample(nn.Sequential):
 class ConvnextTiny(nn.Module):
     """ConvNeXt-Tiny (Liu et al., 2022); torchvision naming.
 
-    Arguments: the spec parameters `num_classes`, `in_channels`.
-
-    Fixed when compiled: `stochastic_depth_prob=0.1` (the code does not follow
-    what changing them changes; compile again with `--set NAME=VALUE`).
+    Arguments: the spec parameters `num_classes`, `in_channels`,
+    `stochastic_depth_prob`.
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        stochastic_depth_prob: float = 0.1,
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(
@@ -91,33 +94,33 @@ class ConvnextTiny(nn.Module):
                 torchvision.models.convnext.LayerNorm2d(96, eps=1e-06),
             ),
             nn.Sequential(
-                CnBlock(96),
-                CnBlock(96, p=0.0058823529411764705),
-                CnBlock(96, p=0.011764705882352941),
+                CnBlock(96, p=stochastic_depth_prob * 0 / 17),
+                CnBlock(96, p=stochastic_depth_prob * 1 / 17),
+                CnBlock(96, p=stochastic_depth_prob * 2 / 17),
             ),
             Downsample(96, 192),
             nn.Sequential(
-                CnBlock(192, p=0.017647058823529415),
-                CnBlock(192, p=0.023529411764705882),
-                CnBlock(192, p=0.029411764705882353),
+                CnBlock(192, p=stochastic_depth_prob * 3 / 17),
+                CnBlock(192, p=stochastic_depth_prob * 4 / 17),
+                CnBlock(192, p=stochastic_depth_prob * 5 / 17),
             ),
             Downsample(192, 384),
             nn.Sequential(
-                CnBlock(384, p=0.03529411764705883),
-                CnBlock(384, p=0.0411764705882353),
-                CnBlock(384, p=0.047058823529411764),
-                CnBlock(384, p=0.052941176470588235),
-                CnBlock(384, p=0.058823529411764705),
-                CnBlock(384, p=0.06470588235294118),
-                CnBlock(384, p=0.07058823529411766),
-                CnBlock(384, p=0.07647058823529412),
-                CnBlock(384, p=0.0823529411764706),
+                CnBlock(384, p=stochastic_depth_prob * 6 / 17),
+                CnBlock(384, p=stochastic_depth_prob * 7 / 17),
+                CnBlock(384, p=stochastic_depth_prob * 8 / 17),
+                CnBlock(384, p=stochastic_depth_prob * 9 / 17),
+                CnBlock(384, p=stochastic_depth_prob * 10 / 17),
+                CnBlock(384, p=stochastic_depth_prob * 11 / 17),
+                CnBlock(384, p=stochastic_depth_prob * 12 / 17),
+                CnBlock(384, p=stochastic_depth_prob * 13 / 17),
+                CnBlock(384, p=stochastic_depth_prob * 14 / 17),
             ),
             Downsample(384, 768),
             nn.Sequential(
-                CnBlock(768, p=0.08823529411764706),
-                CnBlock(768, p=0.09411764705882353),
-                CnBlock(768, p=0.1),
+                CnBlock(768, p=stochastic_depth_prob * 15 / 17),
+                CnBlock(768, p=stochastic_depth_prob * 16 / 17),
+                CnBlock(768, p=stochastic_depth_prob * 17 / 17),
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -134,8 +137,16 @@ class ConvnextTiny(nn.Module):
         return x
 
 
-def convnext_tiny(num_classes: int = 1000, in_channels: int = 3) -> ConvnextTiny:
+def convnext_tiny(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    stochastic_depth_prob: float = 0.1,
+) -> ConvnextTiny:
     """The network of spec `convnext_tiny` (num_classes=1000, in_channels=3,
     stochastic_depth_prob=0.1).
     """
-    return ConvnextTiny(num_classes=num_classes, in_channels=in_channels)
+    return ConvnextTiny(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        stochastic_depth_prob=stochastic_depth_prob,
+    )

@@ -167,10 +167,7 @@ class EfficientnetB0(nn.Module):
     """EfficientNet-B0 (Tan & Le, 2019); torchvision naming.
 
     Arguments: the spec parameters `num_classes`, `in_channels`, `dropout`,
-    `bn_eps`, `bn_momentum`.
-
-    Fixed when compiled: `stochastic_depth_prob=0.2` (the code does not follow
-    what changing them changes; compile again with `--set NAME=VALUE`).
+    `stochastic_depth_prob`, `bn_eps`, `bn_momentum`.
     """
 
     def __init__(
@@ -178,6 +175,7 @@ class EfficientnetB0(nn.Module):
         num_classes: int = 1000,
         in_channels: int = 3,
         dropout: float = 0.2,
+        stochastic_depth_prob: float = 0.2,
         bn_eps: float = 1e-05,
         bn_momentum: float = 0.1,
     ) -> None:
@@ -191,7 +189,17 @@ class EfficientnetB0(nn.Module):
                 eps=bn_eps,
                 momentum=bn_momentum,
             ),
-            nn.Sequential(Mbconv(32, 1, 3, 16, eps=bn_eps, momentum=bn_momentum)),
+            nn.Sequential(
+                Mbconv(
+                    32,
+                    1,
+                    3,
+                    16,
+                    p=stochastic_depth_prob * 0 / 16,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),
+            ),
             nn.Sequential(
                 Mbconv(
                     16,
@@ -199,11 +207,19 @@ class EfficientnetB0(nn.Module):
                     3,
                     24,
                     stride=2,
-                    p=0.0125,
+                    p=stochastic_depth_prob * 1 / 16,
                     eps=bn_eps,
                     momentum=bn_momentum,
                 ),
-                Mbconv(24, 6, 3, 24, p=0.025, eps=bn_eps, momentum=bn_momentum),
+                Mbconv(
+                    24,
+                    6,
+                    3,
+                    24,
+                    p=stochastic_depth_prob * 2 / 16,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),
             ),
             nn.Sequential(
                 Mbconv(
@@ -212,11 +228,19 @@ class EfficientnetB0(nn.Module):
                     5,
                     40,
                     stride=2,
-                    p=0.037500000000000006,
+                    p=stochastic_depth_prob * 3 / 16,
                     eps=bn_eps,
                     momentum=bn_momentum,
                 ),
-                Mbconv(40, 6, 5, 40, p=0.05, eps=bn_eps, momentum=bn_momentum),
+                Mbconv(
+                    40,
+                    6,
+                    5,
+                    40,
+                    p=stochastic_depth_prob * 4 / 16,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),
             ),
             nn.Sequential(
                 Mbconv(
@@ -225,7 +249,7 @@ class EfficientnetB0(nn.Module):
                     3,
                     80,
                     stride=2,
-                    p=0.0625,
+                    p=stochastic_depth_prob * 5 / 16,
                     eps=bn_eps,
                     momentum=bn_momentum,
                 ),
@@ -234,7 +258,7 @@ class EfficientnetB0(nn.Module):
                     6,
                     3,
                     80,
-                    p=0.07500000000000001,
+                    p=stochastic_depth_prob * 6 / 16,
                     eps=bn_eps,
                     momentum=bn_momentum,
                 ),
@@ -243,15 +267,39 @@ class EfficientnetB0(nn.Module):
                     6,
                     3,
                     80,
-                    p=0.08750000000000001,
+                    p=stochastic_depth_prob * 7 / 16,
                     eps=bn_eps,
                     momentum=bn_momentum,
                 ),
             ),
             nn.Sequential(
-                Mbconv(80, 6, 5, 112, p=0.1, eps=bn_eps, momentum=bn_momentum),
-                Mbconv(112, 6, 5, 112, p=0.1125, eps=bn_eps, momentum=bn_momentum),
-                Mbconv(112, 6, 5, 112, p=0.125, eps=bn_eps, momentum=bn_momentum),
+                Mbconv(
+                    80,
+                    6,
+                    5,
+                    112,
+                    p=stochastic_depth_prob * 8 / 16,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),
+                Mbconv(
+                    112,
+                    6,
+                    5,
+                    112,
+                    p=stochastic_depth_prob * 9 / 16,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),
+                Mbconv(
+                    112,
+                    6,
+                    5,
+                    112,
+                    p=stochastic_depth_prob * 10 / 16,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),
             ),
             nn.Sequential(
                 Mbconv(
@@ -260,7 +308,7 @@ class EfficientnetB0(nn.Module):
                     5,
                     192,
                     stride=2,
-                    p=0.1375,
+                    p=stochastic_depth_prob * 11 / 16,
                     eps=bn_eps,
                     momentum=bn_momentum,
                 ),
@@ -269,23 +317,39 @@ class EfficientnetB0(nn.Module):
                     6,
                     5,
                     192,
-                    p=0.15000000000000002,
+                    p=stochastic_depth_prob * 12 / 16,
                     eps=bn_eps,
                     momentum=bn_momentum,
                 ),
-                Mbconv(192, 6, 5, 192, p=0.1625, eps=bn_eps, momentum=bn_momentum),
                 Mbconv(
                     192,
                     6,
                     5,
                     192,
-                    p=0.17500000000000002,
+                    p=stochastic_depth_prob * 13 / 16,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),
+                Mbconv(
+                    192,
+                    6,
+                    5,
+                    192,
+                    p=stochastic_depth_prob * 14 / 16,
                     eps=bn_eps,
                     momentum=bn_momentum,
                 ),
             ),
             nn.Sequential(
-                Mbconv(192, 6, 3, 320, p=0.1875, eps=bn_eps, momentum=bn_momentum),
+                Mbconv(
+                    192,
+                    6,
+                    3,
+                    320,
+                    p=stochastic_depth_prob * 15 / 16,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),
             ),
             ConvBnAct(320, 1280, k=1, act="silu", eps=bn_eps, momentum=bn_momentum),
         )
@@ -307,6 +371,7 @@ def efficientnet_b0(
     num_classes: int = 1000,
     in_channels: int = 3,
     dropout: float = 0.2,
+    stochastic_depth_prob: float = 0.2,
     bn_eps: float = 1e-05,
     bn_momentum: float = 0.1,
 ) -> EfficientnetB0:
@@ -317,6 +382,7 @@ def efficientnet_b0(
         num_classes=num_classes,
         in_channels=in_channels,
         dropout=dropout,
+        stochastic_depth_prob=stochastic_depth_prob,
         bn_eps=bn_eps,
         bn_momentum=bn_momentum,
     )
