@@ -22,6 +22,9 @@ from archdsl.analysis import Analysis, analyze
 from tests.conftest import ROOT, SPECS
 from tests.test_analysis import RESNET18, analyse
 
+# fvcore runs the references' forward on the CPU: one thread (two spin on a busy 2-core machine).
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
 
 def test_the_hand_made_analysis_tests_run_without_torch(no_torch_env):
     blocked = subprocess.run([sys.executable, "-c", "import torch"], env=no_torch_env,

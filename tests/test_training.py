@@ -22,6 +22,8 @@ torch = pytest.importorskip("torch")
 
 from archdsl.runner import measure_saved_bytes, zeroed_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
 SIDES = (16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 299)
 
 BATCHES = (2, 3)
