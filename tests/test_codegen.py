@@ -597,6 +597,53 @@ def test_names_with_a_dash_are_keys_of_an_nn_sequential(write_spec):
     assert "can be a member of a named sequence or repeat" in info.value.render()
 
 
+def test_dotted_names_are_members_of_a_module_dict_with_module_list_keys(write_spec):
+    """`paths.0`, `paths.1` (selective kernel's paths, an nn.ModuleList in timm): the class holds an
+    nn.ModuleDict `paths` whose state_dict keys are the ModuleList's, so its weights load."""
+    import torch
+    from torch import nn
+
+    path = write_spec("""
+        name: two_paths
+        input: [4, 8, 8]
+        blocks:
+          sk:
+            params: {}
+            body:
+              parallel:
+                - paths.0: {conv: {out: 4, k: 3, pad: 1}}
+                - paths.1: {conv: {out: 4, k: 3, pad: 2, dilation: 2}}
+              merge: add
+        network:
+          - sk
+    """)
+    source = compile_graph(archdsl.load(path))
+    assert 'self.paths = nn.ModuleDict()\n        self.paths["0"] = nn.Conv2d(' in source
+    assert 'paths_0 = self.paths["0"](x)' in source
+
+    class Reference(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.paths = nn.ModuleList([nn.Conv2d(4, 4, 3, padding=1),
+                                        nn.Conv2d(4, 4, 3, padding=2, dilation=2)])
+
+        def forward(self, x):
+            return self.paths[0](x) + self.paths[1](x)
+
+    model, reference = archdsl.build(path).eval(), Reference().eval()
+    model.sk.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+    nested = write_spec("""
+        name: nested
+        input: [4, 8, 8]
+        network: [paths.0.conv: {conv: {out: 4, k: 3}}]
+    """, "nested.yaml")
+    with pytest.raises(CodegenError, match="a container inside a container"):
+        compile_graph(archdsl.load(nested))
+
+
 CN_BLOCK = """
     name: one_cn_block
     input: [8, 6, 6]

@@ -26,6 +26,7 @@ __all__ = [
     "NotGeneric",
     "camel_case",
     "check_attribute",
+    "member_access",
 ]
 
 # Names the generated module defines or imports; nothing from a spec may shadow them.
@@ -192,11 +193,27 @@ def check_attribute(name: str, loc: Loc | None, *, numbered_ok: bool,
     return name
 
 
+def member_access(name: str, loc: Loc | None) -> tuple[str | None, str]:
+    """How a class reaches its layer ``name``: ``(None, "conv1")``, an attribute; or, for a dotted
+    name, ``("paths", 'paths["0"]')``: a member of the nn.ModuleDict attribute ``paths`` (the
+    state_dict keys of torchvision's nn.ModuleList children, ``paths.0.weight``)."""
+    if "." not in name:
+        return None, check_attribute(name, loc, numbered_ok=False)
+    container, member = name.split(".", 1)
+    if "." in member:
+        raise CodegenError(Diagnostic(f"`{name}`: a container inside a container cannot be "
+                                      "generated yet", loc, expected="one `.` (`paths.0`)",
+                                      hint="name the layer `paths.0`, not `paths.0.conv`"))
+    check_attribute(container, loc, numbered_ok=False)
+    check_attribute(member, loc, numbered_ok=True, container="nn.ModuleDict")
+    return container, f'{container}["{member}"]'  # (member: letters, digits, `_` and `-`)
+
+
 def _attribute_hint(name: str) -> str | None:
     """What the code generator can do with a layer name that is not an attribute."""
     if "." in name:
-        return ("the code generator does not write nn.ModuleList children (`paths.0`) yet; "
-                "name the layer without a `.`")
+        return ("a dotted name (`paths.0`) can name a layer of a class (the member of an "
+                "nn.ModuleDict), not a member of an nn.Sequential")
     if "-" in name:
         return ("a name with `-` can be a member of a named sequence or repeat (an nn.Sequential "
                 "registers it by its key, like RegNet's `block1-0`), not an attribute of a class")

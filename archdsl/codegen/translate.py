@@ -40,7 +40,7 @@ from .modules import (
     sequential_body,
     shared_names,
 )
-from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, check_attribute
+from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
 from .pysrc import LINE_LENGTH, docstring_lines, parse_expr, unparse
 from .sym import MISSING, Sym, is_known, names_in, probe_of, refine, select
 from .values import Env, coerce_param, eval_value, op_lowering, op_shape
@@ -63,6 +63,7 @@ class ClassBuilder(ModuleMaker):
         self.class_locals: set[str] = set()  # names a forward may read through self.<cfg>
         self.cfg: dict[str, tuple[str, ast.expr]] = {}  # marker -> (wanted name, init value)
         self.attributes: dict[str, None] = {}  # in order of assignment; a dict for linear lookups
+        self.containers: dict[str, None] = {}  # nn.ModuleDict attributes of dotted layer names
         self.placeholders: list[str] = []  # attributes built only under a `when:` condition
         self.outputs: dict[str, FValue] = {}
         self.output_names = Namespace(["out"])
@@ -274,9 +275,13 @@ class ClassBuilder(ModuleMaker):
         return self.auto_name(default, ctx)
 
     def attribute(self, name: str, layer: Layer) -> str:
-        check_attribute(name, layer.name_loc or layer.loc, numbered_ok=False)
-        self.attributes.setdefault(name)
-        return name
+        """The layer's attribute as ``self.<it>`` reaches it: ``conv1``, or ``paths["0"]``."""
+        container, access = member_access(name, layer.name_loc or layer.loc)
+        if container is not None:
+            self.containers.setdefault(container)
+            self.attributes.setdefault(container)
+        self.attributes.setdefault(access)
+        return access
 
     # --- conditions and config attributes -----------------------------------------------------
     def condition(self, value: Any, ctx: Ctx, layer: Layer, key: str = "when") -> Any:
@@ -563,7 +568,9 @@ class ClassBuilder(ModuleMaker):
         forward = render_block(self.fb.finish(_Markers(names).visit, reserved), BODY_INDENT)
         cfg_stmts: list[Stmt] = [Assign(f"self.{names[m]}", value)
                                  for m, (_, value) in self.cfg.items()]
-        init_lines = render_block(cfg_stmts + self.placeholder_stmts() + self.init, BODY_INDENT)
+        containers: list[Stmt] = [Assign(f"self.{c}", Code("nn.ModuleDict()")) for c in self.containers]
+        init_lines = render_block(cfg_stmts + containers + self.placeholder_stmts() + self.init,
+                                  BODY_INDENT)
         lets = self.used_lets(init_lines)
         init = [" " * BODY_INDENT + "super().__init__()", *render_block(self.checks, BODY_INDENT),
                 *render_block(lets, BODY_INDENT), *init_lines]
