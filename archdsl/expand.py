@@ -233,6 +233,24 @@ class Expander:
                                        hint="merge the inputs first with `{concat: {}, from: [...]}`"))
         return inputs[0]
 
+    def block_inputs(self, call: Call, inputs: list[str]) -> list[str]:
+        """The inputs of a block use: as many as the block declares (``inputs: [low, high]``),
+        given in that order by ``from:``."""
+        block = self.spec.blocks[call.target]
+        if block.input_count == 1:
+            return [self.single(inputs, call)]
+        if len(inputs) != block.input_count:
+            names = ", ".join(name for name, _ in block.inputs)
+            where = call.meta.inputs[0][1] if call.meta.inputs else call.loc
+            given = "the previous layer's output" if call.meta.inputs is None else "in `from:`"
+            raise SpecError(Diagnostic(
+                f"block `{block.name}` takes {block.input_count} inputs ({names})", where,
+                expected=f"{block.input_count} layer names in `from:`, in the order {names}",
+                found=f"{len(inputs)} ({given})", code="graph",
+                notes=(("its inputs are declared here", block.inputs[0][1]),),
+                hint=f"give them as `from: [{names}]` with the names of earlier layers"))
+        return inputs
+
     def lookup(self, name: str, loc: Loc, ctx: Ctx, current: str | None = None) -> str | None:
         """Resolve a `from:` name in this scope or an enclosing one (``current``: the layer's name)."""
         if name == INPUT:
@@ -308,7 +326,8 @@ class Expander:
     # --- calls -----------------------------------------------------------------------------------
     def expand_call(self, call: Call, inputs: list[str], ctx: Ctx) -> str | None:
         if call.is_block:
-            return self.expand_block(call, self.single(inputs, call), ctx)
+            x, *more = self.block_inputs(call, inputs)
+            return self.expand_block(call, x, ctx, tuple(more))
         op = REGISTRY[call.target]
         if op.passthrough and not call.name and len(inputs) == 1 and not call.args:
             return inputs[0]  # an unnamed identity makes no node
@@ -388,15 +407,19 @@ class Expander:
                      "in memory"))
 
     # --- blocks ----------------------------------------------------------------------------------
-    def expand_block(self, call: Call, x: str, ctx: Ctx) -> str | None:
+    def expand_block(self, call: Call, x: str, ctx: Ctx, more: tuple[str, ...] = ()) -> str | None:
+        """A block use fed by ``x`` (and ``more``: the other inputs of a block that declares
+        several; such a use reads tensors from outside its body, so it is never copied)."""
         block = self.spec.blocks[call.target]
         args = self.block_args(block, call, ctx)
         name = self.layer_name(call, call.target, ctx)
         scope = self.open_scope("block", name, call, ctx, x, block=block.name, args=dict(args))
+        if more:
+            scope.meta["inputs"] = [x, *more]
         in_shape = self.graph.nodes[x].shape
         link = f"block `{block.name}` ({block.loc}) used by `{scope.path}` ({call.loc})"
         chain = (link, *ctx.chain)
-        key = self.block_key(block, args, in_shape)
+        key = self.block_key(block, args, in_shape) if not more else None
         body = self.block_cache.get(key) if key is not None else None
         if body is not None and self.copy_fits(body):
             return self.copy_block(body, scope, x, chain)
@@ -404,7 +427,7 @@ class Expander:
                  len(self.errors.diagnostics), len(self.graph.outputs), self.deepest, self.reach)
         self.deepest, self.reach = len(self.nesting), len(chain)
         try:
-            out = self.expand_block_body(block, scope, x, ctx, in_shape, args, chain)
+            out = self.expand_block_body(block, scope, x, ctx, in_shape, args, chain, more)
         finally:
             deepest, self.deepest = self.deepest, max(marks[6], self.deepest)
             reach, self.reach = self.reach, min(marks[7], self.reach)
@@ -415,10 +438,12 @@ class Expander:
         return out
 
     def expand_block_body(self, block: BlockDef, scope: Scope, x: str, ctx: Ctx, in_shape: Shape,
-                          args: dict[str, Any], chain: tuple[str, ...]) -> str | None:
+                          args: dict[str, Any], chain: tuple[str, ...],
+                          more: tuple[str, ...] = ()) -> str | None:
         env = {**self.graph.params, **args, "in": InputShape.of(in_shape)}
         inner = ctx.child(scope, scope.path + ".", numbered=False, env=env, chain=chain,
                           block_input=x)
+        inner.locals.update(zip((name for name, _ in block.inputs), (x, *more)))
         for key, value in block.lets:
             env[key] = self.eval_value(value, env)
             self.spend_value(env[key], value.loc)
@@ -795,7 +820,7 @@ def block_reads(spec: Spec, name: str) -> frozenset[str]:
 # The keys of ``Scope.meta`` whose values name nodes (one, or a list): a copied block renames them.
 # Any other value is kept as it is (copied): a key that names nodes must be listed here
 # (tests/test_block_reuse.py compares copies with full expansions over the zoo).
-NODE_META = frozenset({"merge_node", "branch_outputs", "body_output", "shortcut_output"})
+NODE_META = frozenset({"merge_node", "branch_outputs", "body_output", "shortcut_output", "inputs"})
 
 
 def _snapshot(item: Any) -> dict[str, Any]:

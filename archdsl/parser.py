@@ -328,8 +328,41 @@ class Parser:
             self.fail(f"block `{name}` has no `body:`", loc, expected="a `body:` layer")
         body = self.parse_layer(y.value["body"])
         doc = y.value["doc"].value if "doc" in y.value else ""
+        inputs = self.parse_block_inputs(y.value.get("inputs"), body)
         return BlockDef(name, params, tuple(lets), body, loc, str(doc),
-                        checks=self.parse_checks(y.value.get("checks")))
+                        checks=self.parse_checks(y.value.get("checks")), inputs=inputs)
+
+    def parse_block_inputs(self, y: Y | None, body: Layer) -> tuple[tuple[str, Loc], ...]:
+        """``inputs: [low, high]``: the names the body reads with ``from:`` (``input`` is the
+        first); none may be reserved, given twice, or name a layer of the body."""
+        if y is None:
+            return ()
+        if not y.is_list or not y.value:
+            self.fail("`inputs:` takes a list of input names", y.loc,
+                      expected="e.g. `inputs: [low, high]`", found=describe(y))
+        inputs: list[tuple[str, Loc]] = []
+        for item in y.value:
+            if not item.is_str:
+                self.fail("`inputs:` takes input names", item.loc, expected="an identifier",
+                          found=describe(item))
+            name = item.value
+            self.check_name(name, item.loc, "a block input")
+            if name in RESERVED:
+                self.fail(f"`{name}` is reserved and cannot name a block input", item.loc,
+                          hint=f"use another name, e.g. `{name}_`")
+            for other, other_loc in inputs:
+                if other == name:
+                    self.fail(f"block input `{name}` is declared twice", item.loc,
+                              notes=(("first declared here", other_loc),))
+            inputs.append((name, item.loc))
+        declared = dict(inputs)
+        for layer in _layers(body):
+            if layer.name in declared:
+                self.fail(f"layer `{layer.name}` has the name of a block input",
+                          layer.name_loc or layer.loc, found=f"`{layer.name}`",
+                          notes=((f"input `{layer.name}` is declared here", declared[layer.name]),),
+                          hint="`from:` reads a block input by its name: rename the layer")
+        return tuple(inputs)
 
     def parse_checks(self, y: Y | None) -> tuple[tuple[Value, str], ...]:
         """``checks: {"(depth - 2) % 6 == 0": "depth must be 6n+2"}``: conditions and messages."""
@@ -766,6 +799,24 @@ def _constant(value: Value) -> Any:
     if value.expr is not None:
         return _NOT_CONSTANT
     return value.literal
+
+
+def _layers(layer: Layer | None) -> Iterable[Layer]:
+    """A layer and every layer inside it."""
+    if layer is None:
+        return
+    yield layer
+    if isinstance(layer, Seq):
+        for item in layer.items:
+            yield from _layers(item)
+    elif isinstance(layer, Parallel):
+        for item in (*layer.branches, layer.after):
+            yield from _layers(item)
+    elif isinstance(layer, Residual):
+        for item in (layer.body, layer.shortcut, layer.after):
+            yield from _layers(item)
+    elif isinstance(layer, Repeat):
+        yield from _layers(layer.layer)
 
 
 def _calls(layer: Layer | None) -> Iterable[Call]:

@@ -238,6 +238,11 @@ _BASE_SCHEMA: dict[str, Any] = {
                                           "(required); pair is an int or [h, w]."},
                 "let": {"type": "object", "additionalProperties": _value,
                         "description": "Derived values, evaluated in order."},
+                "inputs": {"type": "array", "minItems": 1,
+                           "items": {"type": "string", "pattern": r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$"},
+                           "description": "The names of the block's inputs, in the order a use's "
+                                          "`from: [a, b]` gives them (default: one input, "
+                                          "`input`)."},
                 "body": _layer_ref,
                 "checks": _checks,
             },

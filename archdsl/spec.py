@@ -146,6 +146,13 @@ class BlockDef:
     loc: Loc
     doc: str = ""
     checks: tuple[tuple[Value, str], ...] = ()
+    # ``inputs: [low, high]``: the names of its inputs, in the order a use's ``from:`` gives them
+    # (empty: one input, read as ``input``)
+    inputs: tuple[tuple[str, Loc], ...] = ()
+
+    @property
+    def input_count(self) -> int:
+        return max(1, len(self.inputs))
 
 
 @dataclass(frozen=True)
