@@ -58,9 +58,11 @@ class TemplateExpander(Expander):
     def __init__(self, spec: Spec, params: dict[str, Any], block: BlockDef,
                  probe_args: dict[str, Any], in_probe: tuple[Any, ...],
                  bind: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
-                 outputs: dict[Any, tuple[Any, ...]] | None = None):
+                 outputs: dict[Any, tuple[Any, ...]] | None = None,
+                 more: tuple[tuple[Any, ...], ...] = ()):
         super().__init__(spec, params, (), DEFAULT_MAX_NODES)
         self.block = block
+        self.more = more  # (a dry run) the shapes of a block's other inputs (`inputs:`)
         self.names = Namespace()
         self.conditions: list[Sym] = []  # the symbolic `when:`s the layer being expanded is under
         self.renaming: set[int] = set()  # naming scopes with a conditional member so far
@@ -102,6 +104,14 @@ class TemplateExpander(Expander):
         g.add_node(Node(INPUT, INPUT, Attrs({}), (), (), t.inputs, "", block.loc))
         top = Scope("", "block", block.loc, block=block.name, in_shape=t.inputs)
         g.scopes[""] = top
+        ctx = Ctx(top, "", self.env)
+        if block.input_count > 1:
+            if not self.dry:  # (its class's ctor would take the sizes of every input)
+                return self.per_use("a block with several inputs is written per use")
+            ctx.locals[block.inputs[0][0]] = INPUT
+            for (name, loc), shape in zip(block.inputs[1:], self.more):
+                g.add_node(Node(f"<{name}>", INPUT, Attrs({}), (), (), shape, "", loc))
+                ctx.locals[name] = f"<{name}>"
         try:
             for key, value in block.lets:
                 result = self.eval_value(value, self.env)
@@ -111,7 +121,7 @@ class TemplateExpander(Expander):
                     result = Sym.name(name, result.probe)
                 self.env[key] = result
             self.run_checks(block.checks, self.env, f"block `{block.name}`")
-            out = self.expand(block.body, INPUT, Ctx(top, "", self.env))
+            out = self.expand(block.body, INPUT, ctx)
             if self.errors.diagnostics:
                 raise PerUse(self.errors.diagnostics[0])
         except PerUse as err:
@@ -295,9 +305,11 @@ class TemplateExpander(Expander):
         ctx.scope.members.append(node.name)
         return node.name
 
-    def expand_block(self, call: Call, x: str, ctx: Ctx) -> str | None:
+    def expand_block(self, call: Call, x: str, ctx: Ctx, more: tuple[str, ...] = ()) -> str | None:
         """A use of another block: one item, whose output shape is the callee expanded with
         these arguments (and the spec parameters as this template sees them)."""
+        if more:
+            raise NotGeneric(Diagnostic("a use of a block with several inputs", call.loc))
         block = self.spec.blocks[call.target]
         args = {k: coerce_param(v, block.params[k].type)
                 for k, v in self.block_args(block, call, ctx).items()}
@@ -395,13 +407,14 @@ def block_templates(graph: Graph) -> dict[str, BlockTemplate]:
 
 
 def block_output(graph: Graph, name: str, values: dict[str, Any], in_shape: tuple[Any, ...],
-                 outputs: dict[Any, tuple[Any, ...]] | None = None) -> tuple[Any, ...] | None:
+                 outputs: dict[Any, tuple[Any, ...]] | None = None,
+                 more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...] | None:
     """The output shape of one use of block ``name``: its body expanded with ``values`` (its
-    arguments and the spec parameters it sees, plain or Syms) on ``in_shape``; None when that
-    cannot be written generically."""
+    arguments and the spec parameters it sees, plain or Syms) on ``in_shape`` (and ``more``,
+    its other inputs' shapes); None when that cannot be written generically."""
     spec: Spec = graph.spec
     t = TemplateExpander(spec, graph.params, spec.blocks[name], {}, (), bind=(values, in_shape),
-                         outputs=outputs).build()
+                         outputs=outputs, more=more).build()
     return t.out_shape if t.per_use is None else None
 
 

@@ -28,6 +28,7 @@ class ClassPlan:
     returns: str = "Tensor"
     fields: list[str] = field(default_factory=list)  # NamedTuple fields
     kind: str = "module"  # module, sequential, dense, outputs
+    inputs: list[str] = field(default_factory=lambda: ["x"])  # forward's parameters after self
 
 
 @dataclass
@@ -73,7 +74,8 @@ class Planning(Protocol):
     def block_info(self, name: str, call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
                    ) -> BlockInfo | None: ...
 
-    def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...]) -> str: ...
+    def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+                      more: tuple[tuple[Any, ...], ...] = ()) -> str: ...
 
-    def block_output(self, block: BlockDef, args: dict[str, Any],
-                     in_shape: tuple[Any, ...]) -> tuple[Any, ...]: ...
+    def block_output(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+                     more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...]: ...

@@ -143,7 +143,7 @@ def _class_context(cls: ClassPlan) -> dict[str, Any]:
         "doc": docstring(cls.doc, 4),
         "init_signature": signature("__init__", cls.params, "None", 4),
         "init": cls.init,
-        "forward_signature": signature("forward", ["x: Tensor"], cls.returns, 4),
+        "forward_signature": signature("forward", [f"{x}: Tensor" for x in cls.inputs], cls.returns, 4),
         "forward": cls.forward,
         "fields": cls.fields,
     }

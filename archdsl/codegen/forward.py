@@ -86,9 +86,12 @@ def shape_comment(shape: tuple[Any, ...]) -> str | None:
 class ForwardBuilder:
     """Collects the forward statements of one class."""
 
-    def __init__(self, input_shape: tuple[Any, ...], comments: bool = True):
+    def __init__(self, input_shape: tuple[Any, ...], comments: bool = True,
+                 more: tuple[tuple[str, tuple[Any, ...]], ...] = (), first: str = "x"):
         self.input = FValue(input_shape)
-        self.input.var = "x"
+        self.input.var = first
+        # the other inputs of a block with several (`inputs:`): (wanted name, shape)
+        self.more = [FValue(shape, var=name) for name, shape in more]
         self.stmts: list[Any] = []
         self._sink = self.stmts
         self.comments = comments  # shape comments from the probes (of a real instance)
@@ -127,6 +130,11 @@ class ForwardBuilder:
         block.then, block.orelse = then, orelse
         return block.phi
 
+    @property
+    def inputs(self) -> list[FValue]:
+        """forward's parameters: the input, then the others of a block with several."""
+        return [self.input, *self.more]
+
     def ret(self, values: list[FValue], build: Callable[[list[ast.expr]], ast.expr]) -> None:
         self._sink.append(FReturn(values, build))
 
@@ -140,7 +148,8 @@ class ForwardBuilder:
         _number(self.stmts, [0])
         _decide_inplace(self.stmts)
         namer = _Namer(reserved | PYTHON_NAMES | GENERATED_NAMES)
-        namer.bind(self.input, "x")
+        for value in self.inputs:  # (a spec's input names, made safe and distinct)
+            namer.bind(value, namer.fresh(value.var or "x", -2))
         return namer.block(self.stmts, resolve)
 
 

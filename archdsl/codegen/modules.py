@@ -150,20 +150,22 @@ class ModuleMaker:
         return isinstance(layer, Call) or (bool(layer.name) and isinstance(layer, (Seq, Repeat)))
 
     # --- single modules (attributes and nn.Sequential members) --------------------------------
-    def module_of(self, layer: Layer, shape: Shape, ctx: Ctx) -> ModuleResult:
+    def module_of(self, layer: Layer, shape: Shape, ctx: Ctx,
+                  more: tuple[Shape, ...] = ()) -> ModuleResult:
         """The constructor expression of a layer that is one module, and its output shape.
 
         Under ``freeze:`` the module is wrapped once in ``frozen(...)`` (its members are not).
         """
         frozen = ctx.frozen or layer.meta.freeze
-        result = self.plain_module(layer, shape, replace(ctx, frozen=False))
+        result = self.plain_module(layer, shape, replace(ctx, frozen=False), more)
         if frozen and result.has_params:
             result = replace(result, expr=Frozen(result.expr))
         return result
 
-    def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx) -> ModuleResult:
+    def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx,
+                     more: tuple[Shape, ...] = ()) -> ModuleResult:
         if isinstance(layer, Call) and layer.is_block:
-            return self.block_call(layer, shape, ctx)
+            return self.block_call(layer, shape, ctx, more)
         if isinstance(layer, Call):
             return self.op_module(layer, shape, ctx)
         if isinstance(layer, Seq):
@@ -191,7 +193,10 @@ class ModuleMaker:
         expr, inplace = self.ctor(op, lowering, ctx, call)
         return ModuleResult(expr, out, op.name, inplace, has_params(op, attrs, [shape], out))
 
-    def block_call(self, call: Call, shape: Shape, ctx: Ctx) -> ModuleResult:
+    def block_call(self, call: Call, shape: Shape, ctx: Ctx,
+                   more: tuple[Shape, ...] = ()) -> ModuleResult:
+        """The constructor of a block use on inputs of ``shape`` (and ``more``, the other inputs
+        of a block with several)."""
         block = self.planner.spec.blocks[call.target]
         args: dict[str, Any] = {}
         for key, value in call.args.items():
@@ -202,13 +207,13 @@ class ModuleMaker:
             if key not in args:
                 args[key] = coerce_param(decl.default, decl.type)
         lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(block.name)}
-        out = self.planner.block_output(block, {**args, **lifted}, shape)
+        out = self.planner.block_output(block, {**args, **lifted}, shape, more)
         info = self.planner.block_info(call.target, (args, shape))
         if info is None:  # no generic class: one class for this use
-            if not all_plain(args) or not all_plain(shape) or not all_plain(lifted):
+            if not all_plain(args) or not all_plain((shape, more)) or not all_plain(lifted):
                 raise NotGeneric(Diagnostic(f"block `{block.name}` is written per use and needs "
                                             "known arguments", call.loc))
-            return ModuleResult(Ctor(self.planner.special_class(block, args, shape)), out)
+            return ModuleResult(Ctor(self.planner.special_class(block, args, shape, more)), out)
         positional: list[Any] = [shape[0]] + (list(shape[1:]) if info.uses_hw else [])
         keywords: list[tuple[str, Any]] = []
         for key, decl in block.params.items():

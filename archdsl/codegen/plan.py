@@ -141,15 +141,17 @@ class Planner:
             self.classes.append(plan)
         return self.blocks[name]
 
-    def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...]) -> str:
-        """A class for one use of a block that cannot be generic: every value written in."""
-        key = (block.name, _key(args), _key(in_shape))
+    def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+                      more: tuple[tuple[Any, ...], ...] = ()) -> str:
+        """A class for one use of a block that cannot be generic: every value written in
+        (``more``: the shapes of the other inputs of a block with several)."""
+        key = (block.name, _key(args), _key(in_shape), _key(more))
         if key not in self._special:
             count = 1 + sum(1 for k in self._special if k[0] == block.name)
             name = self.globals.create(f"{self.block_classes[block.name]}_{count}")
             builder = ClassBuilder(self, name)
             self._special[key] = name
-            self.classes.append(builder.build_special(block, args, in_shape))
+            self.classes.append(builder.build_special(block, args, in_shape, more))
         return self._special[key]
 
     def spec_params_of(self, block: str) -> list[str]:
@@ -157,14 +159,14 @@ class Planner:
         arguments it reads, in the spec's order."""
         return [p for p in self.lifted if p in self.reads.get(block, ())]
 
-    def block_output(self, block: BlockDef, args: dict[str, Any],
-                     in_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+    def block_output(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+                     more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...]:
         """The output shape of one use of a block, by translating its body with these values
-        (``args`` may give the spec parameters it reads too)."""
-        key = (block.name, _key(args), _key(in_shape))
+        (``args`` may give the spec parameters it reads too; ``more``: its other inputs)."""
+        key = (block.name, _key(args), _key(in_shape), _key(more))
         if key not in self._outputs:
             out = block_output(self.graph, block.name, {**self.graph.params, **args}, in_shape,
-                               self._template_outputs)
+                               self._template_outputs, more)
             if out is None:
                 raise NotGeneric(Diagnostic(f"the output of block `{block.name}` cannot be "
                                             "computed in a generic class", block.loc))

@@ -185,18 +185,24 @@ class ClassBuilder(ModuleMaker):
         uses_hw = any(p.startswith(("in_height", "in_width")) for p in plan.params)
         return BlockInfo(block, self.name, params, uses_hw, plan, spec_params), plan
 
-    def build_special(self, block: BlockDef, args: dict[str, Any],
-                      in_shape: tuple[Any, ...]) -> ClassPlan:
-        """The class of one use of a block, with every argument and size written in."""
+    def build_special(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+                      more: tuple[tuple[Any, ...], ...] = ()) -> ClassPlan:
+        """The class of one use of a block, with every argument and size written in; a block
+        with several inputs (``more``: the others' shapes) has ``forward(self, low, high)``."""
         values = {**self.planner.graph.params, **args}
         env = self.bind_lets(block, Env(values, in_shape), inline=True)
-        self.fb = ForwardBuilder(in_shape)
+        names = [name for name, _ in block.inputs]
+        self.fb = ForwardBuilder(in_shape, more=tuple(zip(names[1:], more)),
+                                 first=names[0] if names else "x")
         ctx = Ctx(env, block_input=self.fb.input)
+        ctx.names.update(zip(names, self.fb.inputs))
         self.shared_names = shared_names(block.body)
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
-        note = (f"Written for one use: input {_fmt(in_shape)}, {shown or 'no arguments'} (a repeat "
-                "count, a size or a branch of this block depends on its arguments, so it has no "
-                "generic class).")
+        given = " and ".join(_fmt(s) for s in (in_shape, *more))
+        why = ("it has several inputs" if more else "a repeat count, a size or a branch of this "
+               "block depends on its arguments")
+        note = (f"Written for one use: input{'s' if more else ''} {given}, "
+                f"{shown or 'no arguments'} ({why}, so it has no generic class).")
         doc = [*_block_doc(block, self.planner.spec, None), "", note]
         if sequential_body(block.body):
             items, _ = self.chain(block.body, in_shape, ctx)
@@ -374,6 +380,8 @@ class ClassBuilder(ModuleMaker):
     def dispatch(self, layer: Layer, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
         if isinstance(layer, Call) and not layer.is_block:
             return self.op_call(layer, inputs, ctx, hint)
+        if isinstance(layer, Call) and len(inputs) > 1:  # a block with several inputs
+            return self.submodule(layer, inputs[0], ctx, hint, inputs[1:])
         x = inputs[0]
         if isinstance(layer, Seq) and not layer.name:
             out = x
@@ -388,13 +396,16 @@ class ClassBuilder(ModuleMaker):
             return self.residual(layer, x, ctx, hint)
         return self.submodule(layer, x, ctx, hint)
 
-    def submodule(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any) -> FValue:
-        """A layer that is one module: ``self.name = ...`` and ``out = self.name(x)``."""
+    def submodule(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
+                  more: list[FValue] | tuple[FValue, ...] = ()) -> FValue:
+        """A layer that is one module: ``self.name = ...`` and ``out = self.name(x)`` (a block
+        with several inputs: ``self.name(x, y)``)."""
         name = self.attribute(self.layer_name(layer, default_name(layer), ctx), layer)
-        result = self.module_of(layer, x.shape, ctx)
+        result = self.module_of(layer, x.shape, ctx, tuple(v.shape for v in more))
         self.emit(Assign(f"self.{name}", result.expr))
-        return self.fb.assign(f"self.{name}({{0}})", [x], result.shape, op=result.op, hint=hint,
-                              inplace=result.inplace)
+        slots = ", ".join("{" + str(i) + "}" for i in range(1 + len(more)))
+        return self.fb.assign(f"self.{name}({slots})", [x, *more], result.shape, op=result.op,
+                              hint=hint, inplace=result.inplace)
 
     def conditional(self, layer: Layer, x: FValue, ctx: Ctx, cond: Sym, hint: Any) -> FValue:
         """A layer with a symbolic ``when:``: built under ``if`` in __init__, run under ``if``."""
@@ -578,7 +589,8 @@ class ClassBuilder(ModuleMaker):
         returns = "Tensor"
         if self.is_network and len(self.outputs) > 1:
             returns = f"{self.planner.outputs_class} | Tensor"
-        return ClassPlan(self.name, "nn.Module", doc, params, init, forward, returns)
+        return ClassPlan(self.name, "nn.Module", doc, params, init, forward, returns,
+                         inputs=[v.var for v in self.fb.inputs])
 
     def placeholder_stmts(self) -> list[Stmt]:
         """Modules built only under a condition start as ``nn.Identity()`` (replaced when they
