@@ -349,6 +349,7 @@ class Parser:
             self.check_name(name, item.loc, "a block input")
             if name in RESERVED:
                 self.fail(f"`{name}` is reserved and cannot name a block input", item.loc,
+                          found=f"`{name}`", expected="a name that is not a word of the language",
                           hint=f"use another name, e.g. `{name}_`")
             for other, other_loc in inputs:
                 if other == name:

@@ -31,9 +31,12 @@ from .namespace import Namespace, NotGeneric
 from .sym import MISSING, Sym, Undecidable, decisions, names_in, probe_of, select
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
-__all__ = ["PerUse", "TemplateExpander", "block_output", "block_templates", "template_signature"]
+__all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_output", "block_templates",
+           "template_signature"]
 
 _IN_NAMES = ("in_channels", "in_height", "in_width")
+# Why a block that uses a block with several inputs is written per use (its class's docstring says)
+USES_SEVERAL_INPUTS = "a use of a block with several inputs"
 
 
 class PerUse(Exception):  # a decision, not an error: the block is written per use
@@ -308,25 +311,28 @@ class TemplateExpander(Expander):
     def expand_block(self, call: Call, x: str, ctx: Ctx, more: tuple[str, ...] = ()) -> str | None:
         """A use of another block: one item, whose output shape is the callee expanded with
         these arguments (and the spec parameters as this template sees them)."""
-        if more:
-            raise NotGeneric(Diagnostic("a use of a block with several inputs", call.loc))
+        if more and not self.dry:  # (the use's class is written per use: so is this block's)
+            raise NotGeneric(Diagnostic(USES_SEVERAL_INPUTS, call.loc))
         block = self.spec.blocks[call.target]
         args = {k: coerce_param(v, block.params[k].type)
                 for k, v in self.block_args(block, call, ctx).items()}
         name = self.layer_name(call, call.target, ctx)
         in_shape = self.graph.nodes[x].shape
+        others = tuple(self.graph.nodes[m].shape for m in more)
         # the spec parameters as the callee sees them (one this block's parameter hides: its value)
         seen = {k: self.graph.params[k] if k in self.block.params else ctx.env[k]
                 for k in self.spec.params if k not in args}
-        key = (block.name, _key(args), _key(seen), _key(in_shape))
+        key = (block.name, _key(args), _key(seen), _key(in_shape), _key(others))
         if key not in self.outputs:
             dry = TemplateExpander(self.spec, self.graph.params, block, {}, (),
-                                   bind=({**seen, **args}, in_shape), outputs=self.outputs).build()
+                                   bind=({**seen, **args}, in_shape), outputs=self.outputs,
+                                   more=others).build()
             if dry.per_use is not None:
                 raise NotGeneric(Diagnostic(dry.per_use, call.loc))
             self.outputs[key] = dry.out_shape
-        return self.record(Node(ctx.prefix + name, block.name, Attrs(args), (x,), (in_shape,),
-                                self.outputs[key], ctx.scope.path, call.loc), ctx, "use")
+        return self.record(Node(ctx.prefix + name, block.name, Attrs(args), (x, *more),
+                                (in_shape, *others), self.outputs[key], ctx.scope.path, call.loc),
+                           ctx, "use")
 
 
 def _env(env: dict[str, Any]) -> Env:

@@ -26,6 +26,7 @@ from ..expand import auto_name
 from ..ir import Graph
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec
+from .blocktemplates import USES_SEVERAL_INPUTS
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
 from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Raise, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
@@ -199,8 +200,13 @@ class ClassBuilder(ModuleMaker):
         self.shared_names = shared_names(block.body)
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         given = " and ".join(_fmt(s) for s in (in_shape, *more))
-        why = ("it has several inputs" if more else "a repeat count, a size or a branch of this "
-               "block depends on its arguments")
+        template = self.planner.graph.templates.get(block.name)
+        if more:
+            why = "it has several inputs"
+        elif template is not None and template.per_use == USES_SEVERAL_INPUTS:
+            why = "it uses a block with several inputs"
+        else:
+            why = "a repeat count, a size or a branch of this block depends on its arguments"
         note = (f"Written for one use: input{'s' if more else ''} {given}, "
                 f"{shown or 'no arguments'} ({why}, so it has no generic class).")
         doc = [*_block_doc(block, self.planner.spec, None), "", note]
