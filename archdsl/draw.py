@@ -589,6 +589,8 @@ class _ViewBuilder:
         scope = unit.scope
         if scope.path in self.pinned or not scope.named or self.nodes_in(scope)[-1].name != scope.output:
             return None
+        if scope.meta.get("inputs"):  # a block with several inputs: each use's edges are drawn
+            return None
         prefix = scope.path + "."
         nodes = self.nodes_in(scope)
         if not nodes or any(not n.name.startswith(prefix) for n in nodes):

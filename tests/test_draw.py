@@ -575,3 +575,41 @@ def test_a_regularizers_rate_does_not_stop_a_fold(load_spec):
     view = dr.build_view(graph)
     assert [b.count for b in view.boxes() if b.count > 1] == [4]
     assert len([b for b in view.boxes() if b.path.startswith("differ")]) == 2
+
+
+# --- blocks with several inputs -------------------------------------------------------------------
+
+SEVERAL_INPUTS = """
+name: several_inputs
+input: [4, 8, 8]
+blocks:
+  fuse:
+    inputs: [a, b]
+    body:
+      - {mul: {}, from: [a, b]}
+      - {conv: {out: 4, k: 1}}
+  pair:
+    body:
+      - left: {conv: {out: 4, k: 3, pad: 1}}
+      - right: {conv: {out: 4, k: 1}, from: input}
+      - f1: {fuse: {}, from: [left, right]}
+      - f2: {fuse: {}, from: [f1, right]}
+network:
+  - p: pair
+  - q: {fuse: {}, from: [p, input]}
+"""
+
+
+def test_a_block_with_several_inputs_has_an_edge_from_each(load_spec):
+    """Collapsed or open, a use of a block with several inputs is entered by one edge per input;
+    two identical uses in a row are not folded (the second's other input would be hidden)."""
+    graph = load_spec(SEVERAL_INPUTS)
+    assert graph.scopes["q"].meta["inputs"] == ["p.f2.conv", "input"]
+    view = dr.build_view(graph)
+    assert {(e.src, e.dst) for e in view.edges} == {
+        ("input", "p"), ("p", "q"), ("input", "q"), ("q", "output_out")}
+    opened = dr.build_view(graph, depth=2)
+    into = {box.path: sorted(e.src for e in opened.edges if e.dst == box.id) for box in opened.boxes()}
+    assert into["p.f1"] == ["p_left", "p_right"] and into["p.f2"] == ["p_f1", "p_right"]
+    assert not any(box.count > 1 for box in opened.boxes())
+    assert "\tp_right -> p_f2 [" in dr.to_dot(opened)

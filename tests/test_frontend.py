@@ -196,6 +196,40 @@ def test_from_when_output_and_freeze(write_spec):
     assert list(off.outputs) == ["out"]
 
 
+def test_a_block_with_several_inputs_reads_each_by_name(write_spec):
+    """`inputs: [fine, coarse]`: the body reads them with `from:` (`input` and `in` are the
+    first), a use gives them in order; two identical uses are each expanded (never copied: they
+    read tensors from outside their body)."""
+    g = archdsl.load(write_spec("""
+        name: fuse
+        input: [3, 32, 32]
+        blocks:
+          top_down:
+            inputs: [fine, coarse]
+            params: {out: 8}
+            body:
+              - lateral: {conv: {out: out, k: 1}, from: fine}
+              - top: {upsample: {scale: 2}, from: coarse}
+              - {add: {}, from: [lateral, top]}
+              - smooth: {conv: {out: "in.c // 2", k: 3, pad: 1}}
+              - {concat: {}, from: [smooth, input]}
+        network:
+          - c2: {conv: {out: 16, k: 3, stride: 2, pad: 1}}
+          - c3: {conv: {out: 8, k: 3, stride: 2, pad: 1}}
+          - p2: {top_down: {}, from: [c2, c3]}
+          - p2b: {top_down: {}, from: [c2, c3]}
+          - {add: {}, from: [p2, p2b]}
+    """))
+    assert g.nodes["p2.lateral"].inputs == ("c2",)
+    assert g.nodes["p2.top"].inputs == ("c3",) and g.nodes["p2.top"].shape == (8, 16, 16)
+    assert g.nodes["p2.smooth"].shape == (8, 16, 16)  # in.c: the first input's 16 channels
+    assert g.nodes["p2.concat"].inputs == ("p2.smooth", "c2")
+    assert g.scopes["p2"].input == "c2" and g.scopes["p2"].meta["inputs"] == ["c2", "c3"]
+    assert g.nodes["p2b.top"].inputs == ("c3",) and g.scopes["p2b"].meta["inputs"] == ["c2", "c3"]
+    assert g.spec.blocks["top_down"].input_count == 2
+    assert g.main_output.shape == (24, 16, 16)
+
+
 def test_expressions_in_arguments(write_spec):
     g = archdsl.load(write_spec("""
         name: expr
@@ -342,6 +376,20 @@ def test_schema_is_valid_json_schema_and_accepts_the_zoo():
         assert not errors, f"{path} (with its blocks): {errors[0].message}"
     result = CliRunner().invoke(cli, ["schema"])
     assert json.loads(result.output)["title"] == "archdsl spec"
+
+
+def test_schema_describes_block_inputs():
+    from jsonschema import Draft202012Validator
+
+    from archdsl.schema import SPEC_SCHEMA
+
+    validator = Draft202012Validator(SPEC_SCHEMA)
+    block = {"inputs": ["fine", "coarse"], "body": [{"add": {}, "from": ["fine", "coarse"]}]}
+    spec = {"name": "s", "input": [3, 8, 8], "blocks": {"fuse": block}, "network": ["relu"]}
+    assert not list(validator.iter_errors(spec))
+    for wrong in ([], "fine", ["fine", 3], ["in put"]):
+        spec["blocks"]["fuse"] = {**block, "inputs": wrong}
+        assert list(validator.iter_errors(spec)), wrong
 
 
 # Misspelt ops, attributes and blocks, which `archdsl check` refuses (tests/test_diagnostics.py).
