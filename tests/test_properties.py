@@ -2,7 +2,8 @@
 
 Specs are drawn from a small grammar of the language (blocks with typed parameters, `let`,
 expressions over ``in.c``, `when:` on layers and branches, parallel with every merge, residual with
-and without a shortcut, repeat, dense, pair parameters, a classifier head). Every drawn spec that
+and without a shortcut, repeat, dense, pair parameters, a block with two inputs, a classifier
+head). Every drawn spec that
 ``archdsl check`` accepts must compile to Python, build, run, and have the parameter count and
 output shapes of the static analysis. Specs that check refuses are counted; enough of the drawn
 specs must check for the property to mean something. The network's widths may follow the spec
@@ -103,7 +104,7 @@ def block_body(draw: st.DrawFn) -> Any:
 
 
 @st.composite
-def specs(draw: st.DrawFn) -> dict[str, Any]:
+def specs(draw: st.DrawFn, fused: bool = False) -> dict[str, Any]:
     block = {
         "params": {"out": "int", "stride": 1, "flag": False, "pad": [1, 1]},
         "let": {"wide": "out * 2"},
@@ -133,11 +134,23 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         else:
             count = draw(st.integers(1, 2))
             network.append({f"layer{k + 1}": {form: count, "block": "unit", "args": args}})
+    if fused:  # a block with two inputs: the stem and the last stage
+        network.append({"fused": {"fuse": {"out": draw(NETWORK_WIDTHS)}},
+                        "from": ["stem", f"layer{len(network) - 1}"]})
     if draw(st.booleans()):
         network += [{"avgpool": {"adaptive_avgpool": {"size": 1}}}, "flatten",
                     {"fc": {"linear": {"out": "num_classes"}}}]
     return {"name": "drawn", "input": [3, 8, 8], "params": {"num_classes": 5, "width": 4},
-            "blocks": {"unit": block, "outer": outer}, "network": network}
+            "blocks": {"unit": block, "outer": outer, **({"fuse": FUSE} if fused else {})},
+            "network": network}
+
+
+# A block with two inputs (`inputs:`): the first gated by the second, pooled to 1 x 1 (any sizes).
+FUSE = {"inputs": ["low", "high"], "params": {"out": "int"},
+        "body": [{"a": {"conv": {"out": "out", "k": 1}, "from": "low"}},
+                 {"conv": {"out": "out", "k": 1}, "from": "high"},
+                 {"gate": {"adaptive_avgpool": {"size": 1}}},
+                 {"mul": {}, "from": ["a", "gate"]}]}
 
 
 def _build_and_compare(path: Path) -> bool:
@@ -191,6 +204,29 @@ def test_every_spec_that_checks_compiles_builds_and_matches_the_analysis(tmp_pat
     assert outcomes["checked"] + outcomes["refused"] == EXAMPLES
     assert outcomes["checked"] >= EXAMPLES // 3, outcomes  # the property is tested, not skipped
     assert outcomes["rebuilt"] >= EXAMPLES // 4, outcomes  # and the constructor argument too
+
+
+def test_with_a_block_with_two_inputs_every_spec_that_checks_compiles(tmp_path, capsys):
+    """The same grammar with a block with two inputs (`inputs:`) fusing the stem and the last
+    stage. Such a block is written per use (every size written in), so the network class keeps
+    `width` written in whenever the sizes the use sees follow it (none is built again here)."""
+    outcomes = {"checked": 0, "refused": 0}
+    path = tmp_path / "fused.yaml"
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(spec=specs(fused=True))
+    def run(spec: dict[str, Any]) -> None:
+        path.write_text(yaml.safe_dump(spec, sort_keys=False, default_flow_style=None), encoding="utf-8")
+        code = main(["check", "--quiet", str(path)])
+        err = capsys.readouterr().err
+        assert code in (0, 1) and "Traceback" not in err, err
+        outcomes["checked" if code == 0 else "refused"] += 1
+        if code == 0:
+            _build_and_compare(path)
+
+    run()
+    assert outcomes["checked"] >= EXAMPLES // 3, outcomes  # the property is tested, not skipped
 
 
 @pytest.mark.parametrize("flag", [False, True])
