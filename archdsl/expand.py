@@ -264,6 +264,9 @@ class Expander:
                 return scope.locals[name]
             known.extend(scope.locals)
             scope = scope.parent
+        head, dot, member = name.partition(".")
+        if dot and any(head in s.locals for s in _chain(ctx)):
+            return self.member(head, member, loc, ctx)
         if name == current:
             raise SpecError(Diagnostic(f"`{name}` takes its own output as input (a cycle)", loc,
                                        expected="a layer defined earlier in this or an enclosing scope, "
@@ -280,6 +283,33 @@ class Expander:
         raise SpecError(Diagnostic(f"`from:` names an undefined layer `{name}`", loc,
                                    expected="a layer defined earlier in this or an enclosing scope, or `input`",
                                    found=f"`{name}`", hint=did_you_mean(name, [*known, INPUT])))
+
+    def member(self, head: str, member: str, loc: Loc, ctx: Ctx) -> str | None:
+        """``from: layer1.conv2``: the output of a direct member of the named sequence ``layer1``
+        (a layer of this or an enclosing scope), read from outside it."""
+        owner = next(s for s in _chain(ctx) if head in s.locals)
+        self.reach = min(self.reach, len(owner.chain))
+        if owner.locals[head] is None:  # (it failed: its errors are reported)
+            return None
+        seq = self.graph.scopes.get(owner.prefix + head)
+        if seq is None or seq.kind != "seq" or not seq.named:
+            what = "is skipped by its `when:`" if seq is None else f"is a {seq.kind}"
+            raise SpecError(Diagnostic(
+                f"`from: {head}.{member}` reads inside `{head}`, which {what}", loc, code="graph",
+                expected="a member of a named sequence (`layer1: [conv1: ..., ...]`)",
+                found=f"`{head}`: {'no layers' if seq is None else 'a ' + seq.kind}",
+                hint=f"read `{head}` itself, or write its layers as a named sequence "
+                     f"(`{head}: [...]`) to read one of them"))
+        path = f"{seq.path}.{member}"
+        if path not in seq.members:
+            names = [f"{head}.{m[len(seq.path) + 1:]}" for m in seq.members
+                     if m.startswith(seq.path + ".")]
+            raise SpecError(Diagnostic(
+                f"`from:` names `{head}.{member}`, which is no member of the sequence `{head}`",
+                loc, code="graph", expected="one of " + ", ".join(f"`{n}`" for n in names),
+                found=f"`{head}.{member}`", hint=did_you_mean(f"{head}.{member}", names)))
+        scope = self.graph.scopes.get(path)
+        return scope.output if scope is not None else path
 
     # --- naming --------------------------------------------------------------------------------
     def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
@@ -787,6 +817,16 @@ class Expander:
                                        hint="feed it to a later layer with `from:`, mark it "
                                             "`output: NAME`, or remove it"))
         return warnings
+
+
+def _chain(ctx: Ctx) -> list[Ctx]:
+    """A naming context and those enclosing it, innermost first."""
+    out: list[Ctx] = []
+    scope: Ctx | None = ctx
+    while scope is not None:
+        out.append(scope)
+        scope = scope.parent
+    return out
 
 
 def block_reads(spec: Spec, name: str) -> frozenset[str]:

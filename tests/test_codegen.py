@@ -969,3 +969,78 @@ def test_a_block_with_two_inputs_inside_a_block_and_used_twice(write_spec):
         "- q: {fuse: {}, from: [p, input]}", "- s: [relu, {fuse: {}, from: [p, input]}]"))
     with pytest.raises(CodegenError, match="cannot be part of an nn.Sequential"):
         compile_graph(archdsl.load(path))
+
+
+# --- `from:` a member of a named sequence -------------------------------------------------------------
+
+def test_a_member_of_a_named_sequence_read_from_outside_runs_member_by_member(write_spec):
+    """`from: layer1.bn1`: layer1 stays one nn.Sequential (its state_dict keys), run member by
+    member in forward; the ReLU after the member read is not in place. Equal to the same
+    nn.Sequential written by hand with the tap taken between its members."""
+    import collections
+
+    import torch
+    from torch import nn
+
+    from archdsl.builder import check_model
+
+    path = write_spec("""
+        name: member_read
+        input: [3, 16, 16]
+        network:
+          - layer1:
+              - conv1: {conv: {out: 8, k: 3, pad: 1}}
+              - bn1: bn
+              - relu
+              - {conv: {out: 8, k: 3, pad: 1}}
+          - {add: {}, from: [layer1, layer1.bn1]}
+          - tap: {conv: {out: 4, k: 1}}
+    """)
+    source = compile_graph(archdsl.load(path))
+    assert "bn1 = self.layer1[1](x)" in source and '("2", nn.ReLU()),' in source, source
+    graph = archdsl.load(path)
+    model = archdsl.build(path).eval()
+    torch.manual_seed(0)
+    layer1 = nn.Sequential(collections.OrderedDict([
+        ("conv1", nn.Conv2d(3, 8, 3, padding=1)), ("bn1", nn.BatchNorm2d(8)), ("2", nn.ReLU()),
+        ("3", nn.Conv2d(8, 8, 3, padding=1))]))
+    reference = nn.ModuleDict({"layer1": layer1, "tap": nn.Conv2d(8, 4, 1)}).eval()
+    with torch.no_grad():
+        reference["layer1"][1].running_mean.uniform_(-1, 1)
+        model.load_state_dict(reference.state_dict(), strict=True)
+        x = torch.randn(2, 3, 16, 16)
+        bn1 = layer1[1](layer1[0](x))
+        expected = reference["tap"](layer1[3](layer1[2](bn1)) + bn1)
+        out = model(x)
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert check_model(graph, model, out) == []
+
+
+def test_a_block_reading_a_member_of_its_own_sequence_stays_generic(write_spec):
+    import torch
+
+    from archdsl.builder import check_model
+
+    path = write_spec("""
+        name: member_block
+        input: [3, 16, 16]
+        blocks:
+          tapped:
+            params: {out: int}
+            body:
+              - features:
+                  - conv1: {conv: {out: out, k: 3, pad: 1, bias: false}}
+                  - bn1: bn
+                  - relu
+              - {concat: {}, from: [features, features.conv1]}
+        network:
+          - a: {tapped: {out: 4}}
+          - b: {tapped: {out: 6}}
+    """)
+    source = compile_graph(archdsl.load(path))
+    assert source.count("class Tapped(nn.Module):") == 1 and "self.b = Tapped(8, 6)" in source
+    assert "conv1 = self.features[0](x)" in source and "torch.cat([x, conv1], 1)" in source
+    graph = archdsl.load(path)
+    model = archdsl.build(path).eval()
+    with torch.no_grad():
+        assert check_model(graph, model, model(torch.randn(1, 3, 16, 16))) == []

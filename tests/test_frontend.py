@@ -230,6 +230,27 @@ def test_a_block_with_several_inputs_reads_each_by_name(write_spec):
     assert g.main_output.shape == (24, 16, 16)
 
 
+def test_from_reads_a_member_of_a_named_sequence(write_spec):
+    """`from: stage.bn1` reads a direct member of a named sequence from outside it (a member
+    that is itself a construct gives its output); reading deeper is a located error."""
+    g = archdsl.load(write_spec("""
+        name: members
+        input: [3, 16, 16]
+        network:
+          - stage:
+              - conv1: {conv: {out: 8, k: 3, pad: 1}}
+              - bn1: bn
+              - inner: [{conv: {out: 8, k: 1}}, relu]
+          - sum: {add: {}, from: [stage, stage.bn1]}
+          - {concat: {}, from: [sum, stage.inner]}
+    """))
+    assert g.nodes["sum"].inputs == ("stage.inner.1", "stage.bn1")
+    assert g.nodes["concat"].inputs == ("sum", "stage.inner.1")
+    deeper = Path(g.file).read_text().replace("[sum, stage.inner]", "[sum, stage.inner.0]")
+    with pytest.raises(SpecError, match="no member of the sequence `stage`"):
+        archdsl.load(write_spec(deeper, "deeper.yaml"))
+
+
 def test_expressions_in_arguments(write_spec):
     g = archdsl.load(write_spec("""
         name: expr

@@ -94,6 +94,7 @@ class ModuleMaker:
     """Module expressions for :class:`~archdsl.codegen.translate.ClassBuilder` (mixed in)."""
 
     shared_names: frozenset[str] = frozenset()  # of the class being built (:func:`shared_names`)
+    member_reads: frozenset[str] = frozenset()  # its `from: seq.member` names (:func:`member_reads`)
 
     # --- ops --------------------------------------------------------------------------------
     def op_shape(self, op: Op, call: Call, env: Env,
@@ -143,6 +144,8 @@ class ModuleMaker:
             return False
         if layer.name and layer.name in self.shared_names:
             return False
+        if self.read_inside(layer):  # (run member by member: see split_sequence)
+            return False
         if isinstance(layer, Call) and not layer.is_block:
             op = REGISTRY[layer.target]
             attrs, out = self.op_shape(op, layer, ctx.env, [shape])
@@ -162,6 +165,18 @@ class ModuleMaker:
             result = replace(result, expr=Frozen(result.expr))
         return result
 
+    def read_inside(self, layer: Layer) -> bool:
+        """Is a member of this named sequence read by ``from:`` elsewhere in the class?"""
+        return isinstance(layer, Seq) and bool(layer.name) and any(
+            read.startswith(layer.name + ".") for read in self.member_reads)
+
+    def sequence_items(self, seq: Seq, shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
+        """The members of a named sequence (an nn.Sequential)."""
+        if not chainable(seq):
+            raise self.fail("a named sequence with branches or `from:` cannot be generated "
+                            "yet", seq, hint="use an unnamed sequence, or a block")
+        return self.chain_members(seq.items, shape, ctx.child(numbered=True))
+
     def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx,
                      more: tuple[Shape, ...] = ()) -> ModuleResult:
         if isinstance(layer, Call) and layer.is_block:
@@ -169,10 +184,7 @@ class ModuleMaker:
         if isinstance(layer, Call):
             return self.op_module(layer, shape, ctx)
         if isinstance(layer, Seq):
-            if not chainable(layer):
-                raise self.fail("a named sequence with branches or `from:` cannot be generated "
-                                "yet", layer, hint="use an unnamed sequence, or a block")
-            items, out = self.chain_members(layer.items, shape, ctx.child(numbered=True))
+            items, out = self.sequence_items(layer, shape, ctx)
             return ModuleResult(self.sequential(items, ctx), out)
         if isinstance(layer, Repeat):
             return self.repeat_module(layer, shape, ctx)
@@ -467,6 +479,27 @@ def direct_names(layer: Layer) -> list[str]:
 def sequential_body(layer: Layer) -> bool:
     """A body whose members are numbered (``"0": conv``) is an nn.Sequential subclass."""
     return any(n.isdigit() for n in direct_names(layer)) and chainable(layer)
+
+
+def member_reads(body: Layer) -> frozenset[str]:
+    """The dotted names a class's body reads with ``from:`` (``layer1.conv2``: a member of a
+    named sequence, or a layer named with a dot, ``paths.0``); not inside the blocks it uses."""
+    reads: set[str] = set()
+    stack: list[Layer | None] = [body]
+    while stack:
+        layer = stack.pop()
+        if layer is None:
+            continue
+        reads.update(name for name, _ in layer.meta.inputs or () if "." in name)
+        if isinstance(layer, Seq):
+            stack.extend(layer.items)
+        elif isinstance(layer, Repeat):
+            stack.append(layer.layer)
+        elif isinstance(layer, Parallel):
+            stack.extend((*layer.branches, layer.after))
+        elif isinstance(layer, Residual):
+            stack.extend((layer.body, layer.shortcut, layer.after))
+    return frozenset(reads)
 
 
 def shared_names(body: Layer) -> frozenset[str]:

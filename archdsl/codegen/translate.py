@@ -37,6 +37,7 @@ from .modules import (
     default_name,
     frozen_ctx,
     has_params,
+    member_reads,
     passes_through,
     sequential_body,
     shared_names,
@@ -91,6 +92,7 @@ class ClassBuilder(ModuleMaker):
         self.fb = ForwardBuilder(in_shape)
         ctx = Ctx(env, block_input=self.fb.input)
         self.shared_names = shared_names(spec.network)
+        self.member_reads = member_reads(spec.network)
         doc = _network_doc(graph, self.ctor_params, bool(self.checks))
         if sequential_body(spec.network):
             items, _ = self.chain(spec.network, in_shape, ctx)
@@ -171,6 +173,7 @@ class ClassBuilder(ModuleMaker):
         self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
         self.shared_names = shared_names(block.body)
+        self.member_reads = member_reads(block.body)
         signature = self.block_signature(block, params) + [
             f"{local}: {_TYPES[self.planner.spec.params[p].type]} = "
             f"{unparse(to_node(self.spec_values[p].probe))}" for p, local in spec_params.items()]
@@ -198,6 +201,7 @@ class ClassBuilder(ModuleMaker):
         ctx = Ctx(env, block_input=self.fb.input)
         ctx.names.update(zip(names, self.fb.inputs))
         self.shared_names = shared_names(block.body)
+        self.member_reads = member_reads(block.body)
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         given = " and ".join(_fmt(s) for s in (in_shape, *more))
         template = self.planner.graph.templates.get(block.name)
@@ -400,7 +404,32 @@ class ClassBuilder(ModuleMaker):
             return self.parallel(layer, x, ctx, hint)
         if isinstance(layer, Residual) and not layer.name:
             return self.residual(layer, x, ctx, hint)
+        if isinstance(layer, Seq) and self.read_inside(layer):
+            return self.split_sequence(layer, x, ctx)
         return self.submodule(layer, x, ctx, hint)
+
+    def split_sequence(self, seq: Seq, x: FValue, ctx: Ctx) -> FValue:
+        """A named sequence a member of which is read elsewhere (``from: layer1.bn1``): one
+        nn.Sequential still (its state_dict keys), run member by member in forward
+        (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
+        name = self.attribute(self.layer_name(seq, "seq", ctx), seq)
+        frozen = ctx.frozen or seq.meta.freeze
+        items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False))
+        if any(item.cond is not None for item in items):
+            raise NotGeneric(Diagnostic("a member of a sequence read with `from:` under a "
+                                        "`when:` on a parameter", seq.loc))
+        expr = self.sequential(items, ctx)
+        if frozen and any(item.module.has_params for item in items):
+            expr = Frozen(expr)
+        self.emit(Assign(f"self.{name}", expr))
+        out = x
+        for k, item in enumerate(items):
+            path = f"{seq.name}.{item.name}"
+            hint = item.name if path in self.member_reads and item.name.isidentifier() else x
+            out = self.fb.assign(f"self.{name}[{k}]({{0}})", [out], item.module.shape,
+                                 op=item.module.op, hint=hint, inplace=item.module.inplace)
+            ctx.names[path] = out
+        return out
 
     def submodule(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
                   more: list[FValue] | tuple[FValue, ...] = ()) -> FValue:
