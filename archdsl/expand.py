@@ -237,8 +237,15 @@ class Expander:
         """The inputs of a block use: as many as the block declares (``inputs: [low, high]``),
         given in that order by ``from:``."""
         block = self.spec.blocks[call.target]
+        if block.input_count == 1 and len(inputs) != 1:
+            raise SpecError(Diagnostic(
+                f"block `{block.name}` takes one input", call.meta.inputs[0][1], code="graph",
+                found=f"{len(inputs)} inputs in `from:`",
+                notes=((f"block `{block.name}` is defined here", block.loc),),
+                hint="merge them first with `{concat: {}, from: [...]}`, or declare the block's "
+                     "inputs by name (`inputs: [a, b]`) and read each with `from:`"))
         if block.input_count == 1:
-            return [self.single(inputs, call)]
+            return inputs
         if len(inputs) != block.input_count:
             names = ", ".join(name for name, _ in block.inputs)
             where = call.meta.inputs[0][1] if call.meta.inputs else call.loc
