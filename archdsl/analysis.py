@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .ir import INPUT, Graph, Node
 from .ops import RF, Shape
@@ -281,7 +281,9 @@ class Analysis:
 @gc_paused()
 def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32",
             optimizer: str = "sgd-momentum") -> Analysis:
-    """Analyse a checked graph (from :func:`archdsl.load`). Pure: the graph is not changed.
+    """Analyse a checked graph (from :func:`archdsl.load`). Pure: the graph is not changed (nor
+    may it be while the analysis is read: the per-node and per-scope records are made from it
+    when first asked for).
 
     ``optimizer`` (one of :data:`OPTIMIZERS`) only sets the optimizer state of ``training``.
     """
@@ -294,17 +296,19 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     width = DTYPE_BYTES[dtype]
     figures = op_figures(graph)
     running = _inference_nodes(graph)
-    tree = _visible_tree(graph)
-    stage_of = _stage_of(graph, tree)
-    fields = _receptive_fields(graph, figures)
-    depths = _depths(graph)
-    saved = SavedTensors(graph, batch, width, figures)
-    nodes = _node_stats(graph, figures, batch, width, running, stage_of, fields, depths,
-                        saved.first_kept)
-    scopes = _scope_stats(graph, nodes, depths, fields, width)
-    ops = list(nodes.values())
-    run = [s for s in ops if s.runs]
+    training = running if len(set(graph.outputs.values())) == 1 else _training_nodes(graph)
+    fields, depths = _fields_and_depths(graph, figures)
+    saved = SavedTensors(graph, batch, width, figures, training)
+    totals = _Totals(graph, figures, running, batch)
     main = graph.main_output.name
+
+    def node_stats() -> dict[str, NodeStats]:
+        return _node_stats(graph, figures, batch, width, running, fields, depths, saved.first_kept)
+
+    def scope_stats() -> dict[str, ScopeStats]:
+        return _scope_stats(graph, nodes, depths, fields, width)
+
+    nodes: _Lazy[NodeStats] = _Lazy(node_stats)
     return Analysis(
         name=graph.name,
         file=graph.file,
@@ -313,21 +317,100 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         main_output=main,
         spec_params=dict(graph.params),
         batch=batch,
-        params=sum(s.params for s in ops),
-        trainable_params=sum(s.trainable_params for s in ops),
-        buffers=sum(s.buffers for s in ops),
-        macs=sum(s.macs for s in run),
-        fvcore_flops=sum(s.fvcore_flops for s in run),
-        memory=_memory(graph, ops, run, running, batch, dtype),
-        training=_training(graph, saved, ops, width, optimizer),
+        params=totals.params,
+        trainable_params=totals.trainable_params,
+        buffers=totals.buffers,
+        macs=totals.macs,
+        fvcore_flops=totals.fvcore_flops,
+        memory=_memory(graph, totals, running, batch, dtype),
+        training=_training(graph, saved, totals, width, optimizer),
         receptive_field=fields.get(main),
         depth=max(depths.values(), default=0),
-        layer_counts=dict(Counter(s.op for s in ops).most_common()),
-        nodes=nodes,
-        scopes=scopes,
-        tree=tree,
+        layer_counts=totals.layer_counts,
+        nodes=nodes,  # type: ignore[arg-type]  # (a read-only mapping, made when first read)
+        scopes=_Lazy(scope_stats),  # type: ignore[arg-type]
+        tree=_Lazy(lambda: _visible_tree(graph)),  # type: ignore[arg-type]
         graph=graph,
     )
+
+
+V = TypeVar("V")
+
+
+class _Lazy(Mapping[str, V]):
+    """A read-only dict made by ``build`` when first read: the per-node and per-scope records
+    (4,208 nodes and 3,011 scopes for ResNet-1202) are made only for a consumer that reads them
+    (a per-layer report, JSON, draw, diff), not for the totals, a check or a sweep point."""
+
+    __slots__ = ("_build", "_data")
+
+    def __init__(self, build: Callable[[], dict[str, V]]):
+        self._build: Callable[[], dict[str, V]] | None = build
+        self._data: dict[str, V] = {}
+
+    @property
+    def data(self) -> dict[str, V]:
+        if self._build is not None:
+            build, self._build = self._build, None
+            self._data = build()
+        return self._data
+
+    def __getitem__(self, key: str) -> V:
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        return self.data.keys()
+
+    def values(self) -> ValuesView[V]:
+        return self.data.values()
+
+    def items(self) -> ItemsView[str, V]:
+        return self.data.items()
+
+    def __eq__(self, other: object) -> bool:
+        return self.data == (other.data if isinstance(other, _Lazy) else other)
+
+    def __repr__(self) -> str:
+        return repr(self.data)
+
+
+class _Totals:
+    """The network's totals from the op figures in one walk over the nodes: every node for
+    parameters, buffers and the training activations, the inference pass for compute and the
+    inference activations (no per-node record is made)."""
+
+    def __init__(self, graph: Graph, figures: dict[str, OpFigures], running: set[str], batch: int):
+        params = trainable = buffers = macs = fvcore = elements = run_elements = 0
+        counts: dict[str, int] = {}
+        for node in graph.op_nodes():
+            name = node.name
+            f = figures[name]
+            params += f.params
+            if not node.freeze:
+                trainable += f.params
+            buffers += f.buffers
+            elements += f.elements
+            if name in running:
+                macs += f.macs
+                fvcore += f.fvcore_flops
+                run_elements += f.elements
+            counts[node.op] = counts.get(node.op, 0) + 1
+        self.params, self.trainable_params, self.buffers = params, trainable, buffers
+        self.macs, self.fvcore_flops = macs * batch, fvcore * batch
+        self.activations, self.training_activations = run_elements * batch, elements * batch
+        self.layer_counts = dict(Counter(counts).most_common())
 
 
 class OpFigures:
@@ -349,7 +432,7 @@ class OpFigures:
         self.label = op.label(a, ins, out)
         self.category = op.category
         self.counts_in_depth = op.counts_in_depth
-        self.rf: RF | None = None  # asked only when the input is an image (_receptive_fields)
+        self.rf: RF | None = None  # asked only when the input is an image (_fields_and_depths)
         self.saved = op.saved_for_backward(a, ins, out)
         self.elements = math.prod(out)
         self.in_elements = sum(math.prod(shape) for shape in ins)
@@ -372,9 +455,10 @@ def op_figures(graph: Graph) -> dict[str, OpFigures]:
 
 
 def _node_stats(graph: Graph, figures: dict[str, OpFigures], batch: int, width: int,
-                running: set[str], stage_of: dict[str, str], fields: dict[str, ReceptiveField],
-                depths: dict[str, int], first_kept: dict[str, int]) -> dict[str, NodeStats]:
+                running: set[str], fields: dict[str, ReceptiveField], depths: dict[str, int],
+                first_kept: dict[str, int]) -> dict[str, NodeStats]:
     """Every op node's figures (one loop: it runs once per node of the network)."""
+    stage_of = _stage_of(graph, _visible_tree(graph))
     blocks: dict[str, tuple[str | None, str | None]] = {}  # scope -> its block instance, block
     stats: dict[str, NodeStats] = {}
     for node in graph.op_nodes():
@@ -473,36 +557,37 @@ def _stage_of(graph: Graph, tree: dict[str, tuple[str, ...]]) -> dict[str, str]:
 
 # --- receptive field, depth ------------------------------------------------------------------
 
-def _receptive_fields(graph: Graph, figures: dict[str, OpFigures] | None = None
-                      ) -> dict[str, ReceptiveField]:
-    """Each node's receptive field, in topological order; empty when the input is not an image."""
-    if len(graph.input_shape) != 3:
-        return {}
+def _fields_and_depths(graph: Graph, figures: dict[str, OpFigures]
+                       ) -> tuple[dict[str, ReceptiveField], dict[str, int]]:
+    """Each node's receptive field (none when the input is not an image) and depth: conv and
+    linear layers on the longest path from the input to it (inclusive); one walk in topological
+    order."""
+    image = len(graph.input_shape) == 3
     fields: dict[str, ReceptiveField] = {}
-    for node in graph:
-        if node.op == INPUT:
-            fields[node.name] = ReceptiveField.of_input()
-            continue
-        inputs = node.inputs
-        before = fields[inputs[0]] if len(inputs) == 1 else _widest([fields[s] for s in inputs])
-        f = figures[node.name] if figures is not None else None
-        rf = f.rf if f is not None else None
-        if rf is None:
-            rf = node.opdef.rf(node.attrs, list(node.in_shapes), node.shape)
-            if f is not None:
-                f.rf = rf
-        fields[node.name] = before.through(rf)
-    return fields
-
-
-def _depths(graph: Graph) -> dict[str, int]:
-    """Conv and linear layers on the longest path from the input to each node (inclusive)."""
     depths: dict[str, int] = {}
     for node in graph:
-        before = max((depths[src] for src in node.inputs), default=0)
-        counts = node.op != INPUT and node.opdef.counts_in_depth
-        depths[node.name] = before + (1 if counts else 0)
-    return depths
+        name, inputs = node.name, node.inputs
+        if node.op == INPUT:
+            depths[name] = 0
+            if image:
+                fields[name] = ReceptiveField.of_input()
+            continue
+        f = figures[name]
+        if len(inputs) == 1:
+            src = inputs[0]
+            depths[name] = depths[src] + (1 if f.counts_in_depth else 0)
+            if image:
+                before = fields[src]
+        else:
+            depths[name] = max((depths[s] for s in inputs), default=0) + (1 if f.counts_in_depth else 0)
+            if image:
+                before = _widest([fields[s] for s in inputs])
+        if image:
+            rf = f.rf
+            if rf is None:
+                rf = f.rf = node.opdef.rf(node.attrs, list(node.in_shapes), node.shape)
+            fields[name] = before.through(rf)
+    return fields, depths
 
 
 # --- scopes ----------------------------------------------------------------------------------
@@ -579,17 +664,16 @@ def _add_scope(total: ScopeStats, inner: ScopeStats) -> None:
 
 # --- memory ----------------------------------------------------------------------------------
 
-def _memory(graph: Graph, ops: list[NodeStats], run: list[NodeStats], running: set[str],
-            batch: int, dtype: str) -> Memory:
+def _memory(graph: Graph, totals: _Totals, running: set[str], batch: int, dtype: str) -> Memory:
     peak, peak_at = _peak_live(graph, running, batch)
     return Memory(
         dtype=dtype,
         bytes_per_element=DTYPE_BYTES[dtype],
         input=math.prod(graph.input_shape) * batch,
-        params=sum(s.params for s in ops),
-        buffers=sum(s.buffers for s in ops),
-        activations=sum(s.output_elements for s in run),
-        training_activations=sum(s.output_elements for s in ops),
+        params=totals.params,
+        buffers=totals.buffers,
+        activations=totals.activations,
+        training_activations=totals.training_activations,
         peak=peak,
         peak_at=peak_at,
     )
@@ -635,11 +719,12 @@ class SavedTensors:
     """
 
     def __init__(self, graph: Graph, batch: int, width: int,
-                 figures: dict[str, OpFigures] | None = None):
+                 figures: dict[str, OpFigures] | None = None, training: set[str] | None = None):
         self.graph = graph
         self.batch = batch
         self.figures = op_figures(graph) if figures is None else figures
-        training = _training_nodes(graph)
+        if training is None:
+            training = _training_nodes(graph)
         self.order = [n for n in graph if n.op == INPUT or n.name in training]
         self.size: dict[str, int] = {}
         self.storage: dict[str, str] = {}
@@ -713,18 +798,18 @@ def _training_nodes(graph: Graph) -> set[str]:
     return live
 
 
-def _training(graph: Graph, saved: SavedTensors, ops: list[NodeStats], width: int,
+def _training(graph: Graph, saved: SavedTensors, totals: _Totals, width: int,
               optimizer: str) -> TrainingMemory:
-    trainable = sum(s.trainable_params for s in ops) * width
-    weights = sum(s.params + s.buffers for s in ops) * width
+    trainable = totals.trainable_params * width
+    weights = (totals.params + totals.buffers) * width
     state = OPTIMIZERS[optimizer] * trainable
-    peak, peak_at = _training_peak(saved, {s.name: s for s in ops}, width)
+    peak, peak_at = _training_peak(saved, width)
     return TrainingMemory(optimizer=optimizer, saved=saved.total, weights=weights,
                           gradients=trainable, optimizer_state=state,
                           peak=weights + state + peak, peak_at=peak_at)
 
 
-def _training_peak(saved: SavedTensors, stats: dict[str, NodeStats], width: int) -> tuple[int, str]:
+def _training_peak(saved: SavedTensors, width: int) -> tuple[int, str]:
     """The largest of saved tensors + gradients + in-flight activation gradients during a step.
 
     At the end of the forward pass every saved tensor is live, with the main output. The backward
@@ -747,7 +832,8 @@ def _training_peak(saved: SavedTensors, stats: dict[str, NodeStats], width: int)
         if name not in kept:  # (nor the input)
             continue
         f = figures[name]
-        grads += stats[name].trainable_params * width
+        if not node.freeze:
+            grads += f.params * width
         in_flight = (f.elements + f.in_elements) * per_element
         if live + grads + in_flight > peak:
             peak, peak_at = live + grads + in_flight, f"backward of {name}"
