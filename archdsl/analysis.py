@@ -93,21 +93,20 @@ class ReceptiveField:
             return ReceptiveField(self.size, self.jump, self.start, True)
         if rf.kernel == (1, 1) and rf.stride == (1, 1) and rf.padding == (0, 0):
             return self  # a pointwise op (relu, bn, add, 1x1 conv): the same geometry
-        axes = [_axis(self.size[i], self.jump[i], self.start[i], rf.kernel[i], rf.stride[i],
-                      rf.padding[i]) for i in (0, 1)]
-        if any(size > MAX_RF or jump > MAX_RF for size, jump, _ in axes):
+        # one axis's recurrence (Araujo et al., Distill 2019), on both axes written out
+        (sh, sw), (jh, jw), (kh, kw) = self.size, self.jump, rf.kernel
+        size = (sh + (kh - 1) * jh, sw + (kw - 1) * jw)
+        jump = (jh * rf.stride[0], jw * rf.stride[1])
+        if size[0] > MAX_RF or size[1] > MAX_RF or jump[0] > MAX_RF or jump[1] > MAX_RF:
             # Windows or strides beyond 2**53 pixels (40 stride-2**31 convs): far past any input
             # archdsl accepts (sizes < 2**31) and past what a float holds exactly; the field
             # saturates: global, with the last geometry a float can hold.
             return ReceptiveField(self.size, self.jump, self.start, True)
-        return ReceptiveField(size=(axes[0][0], axes[1][0]), jump=(axes[0][1], axes[1][1]),
-                              start=(axes[0][2], axes[1][2]), global_=self.global_)
-
-
-def _axis(size: int, jump: int, start: float, kernel: int, stride: int,
-          padding: int) -> tuple[int, int, float]:
-    """One axis of the receptive-field recurrence (Araujo et al., Distill 2019)."""
-    return (size + (kernel - 1) * jump, jump * stride, start + ((kernel - 1) / 2 - padding) * jump)
+        start = (self.start[0] + ((kh - 1) / 2 - rf.padding[0]) * jh,
+                 self.start[1] + ((kw - 1) / 2 - rf.padding[1]) * jw)
+        field_ = object.__new__(ReceptiveField)  # (the frozen dataclass without its __init__)
+        field_.__dict__.update(size=size, jump=jump, start=start, global_=self.global_)
+        return field_
 
 
 def _widest(fields: list[ReceptiveField]) -> ReceptiveField:
@@ -419,7 +418,7 @@ class OpFigures:
     of 600 identical blocks asks each rule a handful of times, not 4,000."""
 
     __slots__ = ("buffers", "category", "counts_in_depth", "elements", "fvcore_flops",
-                 "in_elements", "label", "macs", "params", "rf", "saved")
+                 "in_elements", "label", "macs", "params", "rf", "rf_pointwise", "saved")
 
     def __init__(self, node: Node):
         op = node.opdef
@@ -433,6 +432,7 @@ class OpFigures:
         self.category = op.category
         self.counts_in_depth = op.counts_in_depth
         self.rf: RF | None = None  # asked only when the input is an image (_fields_and_depths)
+        self.rf_pointwise = False  # rf keeps the geometry (ReceptiveField.through returns it)
         self.saved = op.saved_for_backward(a, ins, out)
         self.elements = math.prod(out)
         self.in_elements = sum(math.prod(shape) for shape in ins)
@@ -441,12 +441,14 @@ class OpFigures:
 def op_figures(graph: Graph) -> dict[str, OpFigures]:
     """Node name -> its op's figures (:class:`OpFigures`), shared by nodes that are alike.
 
-    Alike is the same op on the same attribute object and shapes (``id``: attributes are
-    immutable and the graph keeps every one alive while this runs)."""
+    Alike is the same op on the same attribute object and shape tuples (``id``: attributes and
+    shapes are immutable and the graph keeps every one alive while this runs)."""
     seen: dict[tuple[Any, ...], OpFigures] = {}
     out: dict[str, OpFigures] = {}
     for node in graph.op_nodes():
-        key = (node.op, id(node.attrs), node.in_shapes, node.shape)
+        # (the shapes by identity too: a copied block's nodes share their shape tuples; equal
+        # shapes in distinct tuples only cost another figures record)
+        key = (node.op, id(node.attrs), id(node.in_shapes), id(node.shape))
         figures = seen.get(key)
         if figures is None:
             figures = seen[key] = OpFigures(node)
@@ -586,7 +588,9 @@ def _fields_and_depths(graph: Graph, figures: dict[str, OpFigures]
             rf = f.rf
             if rf is None:
                 rf = f.rf = node.opdef.rf(node.attrs, list(node.in_shapes), node.shape)
-            fields[name] = before.through(rf)
+                f.rf_pointwise = (not rf.global_ and rf.kernel == (1, 1) and rf.stride == (1, 1)
+                                  and rf.padding == (0, 0))
+            fields[name] = before if f.rf_pointwise else before.through(rf)
     return fields, depths
 
 
@@ -730,13 +734,17 @@ class SavedTensors:
         self.storage: dict[str, str] = {}
         self.kept: dict[str, list[str]] = {}
         self.first_kept: dict[str, int] = {}
+        self.released: dict[str, list[str]] = {}  # node -> the storages it is the earliest to keep
         needs_grad: dict[str, bool] = {}
         storage, size, all_figures = self.storage, self.size, self.figures
+        kept_by, first_kept, released = self.kept, self.first_kept, self.released
+        seen: set[str] = set()
+        per_element = batch * width
         for node in self.order:
             name, inputs = node.name, node.inputs
             if node.op == INPUT:
                 storage[name] = name
-                size[name] = math.prod(node.shape) * batch * width
+                size[name] = math.prod(node.shape) * per_element
                 needs_grad[name] = False
                 continue
             figures = all_figures[name]
@@ -747,17 +755,25 @@ class SavedTensors:
                 storage[name] = storage[inputs[0]]
             else:
                 storage[name] = name
-                size[name] = figures.elements * batch * width
-            if grad:
-                self.kept[name] = self._kept(node, rule, batch, width)
-        seen: set[str] = set()
-        for name, storages in self.kept.items():
+                size[name] = figures.elements * per_element
+            if not grad:
+                continue
+            # the storages its backward keeps; each counted where it is first kept (forward order)
+            kept = [storage[inputs[i]] for i in rule.inputs]
+            if rule.output:
+                kept.append(storage[name])
+            for k, extra in enumerate(rule.extra):
+                key = f"{name}#{k}"
+                size[key] = extra.elements(batch) * (extra.bytes or width)
+                kept.append(key)
+            kept_by[name] = kept
             first = 0
-            for s in storages:
+            for s in kept:
                 if s not in seen:
                     seen.add(s)
                     first += size[s]
-            self.first_kept[name] = first
+                    released.setdefault(name, []).append(s)
+            first_kept[name] = first
         self.total = sum(size[s] for s in seen)
 
     def _may_overwrite(self, producer: str) -> bool:
@@ -768,26 +784,9 @@ class SavedTensors:
             return False
         return self.figures[producer].saved.overwritable and len(self.graph.readers[producer]) == 1
 
-    def _kept(self, node: Node, rule: Any, batch: int, width: int) -> list[str]:
-        kept = [self.storage[node.inputs[i]] for i in rule.inputs]
-        if rule.output:
-            kept.append(self.storage[node.name])
-        for k, extra in enumerate(rule.extra):
-            key = f"{node.name}#{k}"
-            self.size[key] = extra.elements(batch) * (extra.bytes or width)
-            kept.append(key)
-        return kept
-
     def released_by(self) -> dict[str, list[str]]:
         """Node -> the storages freed once its backward has run (it was their earliest keeper)."""
-        earliest: dict[str, str] = {}
-        for name, storages in self.kept.items():
-            for storage in storages:
-                earliest.setdefault(storage, name)
-        released: dict[str, list[str]] = {}
-        for storage, name in earliest.items():
-            released.setdefault(name, []).append(storage)
-        return released
+        return self.released
 
 
 def _training_nodes(graph: Graph) -> set[str]:
@@ -818,7 +817,7 @@ def _training_peak(saved: SavedTensors, width: int) -> tuple[int, str]:
     afterwards the saved storages it was the earliest keeper of are freed. Gradients of several
     branches waiting to be summed and allocator caching are not modelled: an estimate.
     """
-    released = saved.released_by()
+    released = saved.released
     main = saved.graph.main_output
     live = saved.total
     # (the main output's bytes from its shape: it may be the input node, which has no stats,
