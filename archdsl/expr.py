@@ -252,8 +252,46 @@ def compile_expr(text: str, loc: Loc | None = None) -> Expr:
 
 
 def evaluate(expr: Expr, env: Mapping[str, Any]) -> Any:
-    """The value of ``expr`` with free names taken from ``env`` (``"in"`` maps to an InputShape)."""
-    return _Evaluator(_Where.of(expr.source, expr.loc), env).eval(expr.tree.body)
+    """The value of ``expr`` with free names taken from ``env`` (``"in"`` maps to an InputShape).
+
+    A plain result (a number, string, bool or None) is memoised by the text and the values of
+    the names it reads when those are plain ints, strings, bools, None or an InputShape of ints
+    (each value's type in the key: ``1``, ``1.0`` and ``True`` are equal keys otherwise): the
+    600 block uses of ResNet-1202 evaluate the same few arguments. An error is never memoised
+    (it is raised, located, every time); other values (a traced number of ``report --symbolic``,
+    a float, a list) are always evaluated."""
+    key = _memo_key(expr, env)
+    if key is not None:
+        value = _VALUES.get(key, _VALUES)
+        if value is not _VALUES:
+            return value
+    value = _Evaluator(_Where.of(expr.source, expr.loc), env).eval(expr.tree.body)
+    if key is not None and type(value) in _PLAIN_RESULTS:
+        if len(_VALUES) >= _COMPILED_MAX:
+            _VALUES.clear()
+        _VALUES[key] = value
+    return value
+
+
+_VALUES: dict[tuple[Any, ...], Any] = {}
+_PLAIN_NAMES = frozenset({int, str, bool, type(None)})  # (not float: -0.0 == 0.0)
+_PLAIN_RESULTS = frozenset({int, float, str, bool, type(None)})
+
+
+def _memo_key(expr: Expr, env: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """``evaluate``'s memo key, or None when a value read is not plain (or missing)."""
+    key: list[Any] = [expr.source]
+    for name in expr.names:
+        value = env.get(name, _VALUES)
+        kind = type(value)
+        if kind is InputShape:
+            if not (type(value.c) is int and type(value.h) in _PLAIN_NAMES
+                    and type(value.w) in _PLAIN_NAMES):
+                return None
+        elif kind not in _PLAIN_NAMES:
+            return None
+        key += (name, kind, value)
+    return tuple(key)
 
 
 def to_python(expr: Expr, rename: Mapping[str, str]) -> str:
