@@ -574,13 +574,28 @@ class Expander:
                                          input=names[fields_["input"]],
                                          output=names[fields_["output"]],
                                          meta=_renamed(fields_["meta"], names))
+        # (the nodes as _copied and Graph.add_node make them, written out: 7 per block use)
+        table, readers, new_object = graph.nodes, graph.readers, object.__new__
         for fields_, inner_chain in body.nodes:
             if inner_chain:
                 inner_chain = tuple(link.replace(used_by, "used by `" + new, 1)
                                     for link in inner_chain)
-            graph.add_node(_copied(Node, fields_, node_mutable, name=names[fields_["name"]],
-                                   inputs=tuple(names[i] for i in fields_["inputs"]),
-                                   scope=names[fields_["scope"]], chain=inner_chain + chain))
+            values = fields_.copy()
+            for key in node_mutable:
+                values[key] = values[key].copy()
+            name = values["name"] = names[fields_["name"]]
+            inputs = values["inputs"] = tuple([names[i] for i in fields_["inputs"]])
+            values["scope"] = names[fields_["scope"]]
+            values["chain"] = inner_chain + chain
+            node = new_object(Node)
+            node.__dict__ = values
+            if graph._nx is not None:
+                graph.add_node(node)
+                continue
+            table[name] = node
+            readers.setdefault(name, {})
+            for src in inputs:
+                readers.setdefault(src, {})[name] = None
         scope.members.extend(names[m] for m in body.members)
         scope.meta.update(_renamed(body.meta, names))
         self.work += body.work
