@@ -109,6 +109,12 @@ class ReceptiveField:
         return field_
 
 
+def _ask_rf(f: OpFigures, node: Node) -> None:
+    """Ask the op's receptive-field rule (once per :class:`OpFigures`: only for an image input)."""
+    rf = f.rf = node.opdef.rf(node.attrs, list(node.in_shapes), node.shape)
+    f.rf_pointwise = not rf.global_ and rf.kernel == (1, 1) and rf.stride == (1, 1) and rf.padding == (0, 0)
+
+
 def _widest(fields: list[ReceptiveField]) -> ReceptiveField:
     """For a node with several inputs: per axis, the geometry of the input that sees the most."""
     if len(fields) == 1:
@@ -293,12 +299,11 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZERS)}")
     width = DTYPE_BYTES[dtype]
-    figures = op_figures(graph)
     running = _inference_nodes(graph)
     training = running if len(set(graph.outputs.values())) == 1 else _training_nodes(graph)
-    fields, depths = _fields_and_depths(graph, figures)
+    totals = _Totals(graph, running, batch)
+    figures, fields, depths = totals.figures, totals.fields, totals.depths
     saved = SavedTensors(graph, batch, width, figures, training)
-    totals = _Totals(graph, figures, running, batch)
     main = graph.main_output.name
 
     def node_stats() -> dict[str, NodeStats]:
@@ -386,16 +391,47 @@ class _Lazy(Mapping[str, V]):
 
 
 class _Totals:
-    """The network's totals from the op figures in one walk over the nodes: every node for
-    parameters, buffers and the training activations, the inference pass for compute and the
-    inference activations (no per-node record is made)."""
+    """One walk over the nodes in topological order: each node's op figures (as
+    :func:`op_figures`), receptive field (none when the input is not an image) and depth (conv
+    and linear layers on the longest path from the input, the node included), and the network's
+    totals: every node for parameters, buffers and the training activations, the inference pass
+    for compute and the inference activations (no per-node record is made)."""
 
-    def __init__(self, graph: Graph, figures: dict[str, OpFigures], running: set[str], batch: int):
+    def __init__(self, graph: Graph, running: set[str], batch: int):
         params = trainable = buffers = macs = fvcore = elements = run_elements = 0
         counts: dict[str, int] = {}
-        for node in graph.op_nodes():
-            name = node.name
-            f = figures[name]
+        seen: dict[tuple[Any, ...], OpFigures] = {}
+        figures: dict[str, OpFigures] = {}
+        image = len(graph.input_shape) == 3
+        fields: dict[str, ReceptiveField] = {}
+        depths: dict[str, int] = {}
+        for node in graph:
+            name, inputs, op = node.name, node.inputs, node.op
+            if op == INPUT:
+                depths[name] = 0
+                if image:
+                    fields[name] = ReceptiveField.of_input()
+                continue
+            key = (op, id(node.attrs), id(node.in_shapes), id(node.shape))  # as op_figures
+            f = seen.get(key)
+            if f is None:
+                f = seen[key] = OpFigures(node)
+            figures[name] = f
+            # the field and depth
+            if len(inputs) == 1:
+                src = inputs[0]
+                depths[name] = depths[src] + (1 if f.counts_in_depth else 0)
+                if image:
+                    before = fields[src]
+            else:
+                depths[name] = max((depths[s] for s in inputs), default=0) + (1 if f.counts_in_depth else 0)
+                if image:
+                    before = _widest([fields[s] for s in inputs])
+            if image:
+                if f.rf is None:
+                    _ask_rf(f, node)
+                fields[name] = before if f.rf_pointwise else before.through(f.rf)
+            # the totals
             params += f.params
             if not node.freeze:
                 trainable += f.params
@@ -405,7 +441,8 @@ class _Totals:
                 macs += f.macs
                 fvcore += f.fvcore_flops
                 run_elements += f.elements
-            counts[node.op] = counts.get(node.op, 0) + 1
+            counts[op] = counts.get(op, 0) + 1
+        self.figures, self.fields, self.depths = figures, fields, depths
         self.params, self.trainable_params, self.buffers = params, trainable, buffers
         self.macs, self.fvcore_flops = macs * batch, fvcore * batch
         self.activations, self.training_activations = run_elements * batch, elements * batch
@@ -431,7 +468,7 @@ class OpFigures:
         self.label = op.label(a, ins, out)
         self.category = op.category
         self.counts_in_depth = op.counts_in_depth
-        self.rf: RF | None = None  # asked only when the input is an image (_fields_and_depths)
+        self.rf: RF | None = None  # asked only when the input is an image (_ask_rf)
         self.rf_pointwise = False  # rf keeps the geometry (ReceptiveField.through returns it)
         self.saved = op.saved_for_backward(a, ins, out)
         self.elements = math.prod(out)
@@ -558,41 +595,6 @@ def _stage_of(graph: Graph, tree: dict[str, tuple[str, ...]]) -> dict[str, str]:
 
 
 # --- receptive field, depth ------------------------------------------------------------------
-
-def _fields_and_depths(graph: Graph, figures: dict[str, OpFigures]
-                       ) -> tuple[dict[str, ReceptiveField], dict[str, int]]:
-    """Each node's receptive field (none when the input is not an image) and depth: conv and
-    linear layers on the longest path from the input to it (inclusive); one walk in topological
-    order."""
-    image = len(graph.input_shape) == 3
-    fields: dict[str, ReceptiveField] = {}
-    depths: dict[str, int] = {}
-    for node in graph:
-        name, inputs = node.name, node.inputs
-        if node.op == INPUT:
-            depths[name] = 0
-            if image:
-                fields[name] = ReceptiveField.of_input()
-            continue
-        f = figures[name]
-        if len(inputs) == 1:
-            src = inputs[0]
-            depths[name] = depths[src] + (1 if f.counts_in_depth else 0)
-            if image:
-                before = fields[src]
-        else:
-            depths[name] = max((depths[s] for s in inputs), default=0) + (1 if f.counts_in_depth else 0)
-            if image:
-                before = _widest([fields[s] for s in inputs])
-        if image:
-            rf = f.rf
-            if rf is None:
-                rf = f.rf = node.opdef.rf(node.attrs, list(node.in_shapes), node.shape)
-                f.rf_pointwise = (not rf.global_ and rf.kernel == (1, 1) and rf.stride == (1, 1)
-                                  and rf.padding == (0, 0))
-            fields[name] = before if f.rf_pointwise else before.through(rf)
-    return fields, depths
-
 
 # --- scopes ----------------------------------------------------------------------------------
 
