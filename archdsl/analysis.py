@@ -742,6 +742,7 @@ class SavedTensors:
         kept_by, first_kept, released = self.kept, self.first_kept, self.released
         seen: set[str] = set()
         per_element = batch * width
+        extra_bytes: dict[OpFigures, list[int]] = {}  # (the bytes of an op's extra tensors)
         for node in self.order:
             name, inputs = node.name, node.inputs
             if node.op == INPUT:
@@ -751,8 +752,13 @@ class SavedTensors:
                 continue
             figures = all_figures[name]
             rule = figures.saved
-            grad = needs_grad[name] = (not node.freeze and figures.params > 0) or any(
-                needs_grad[src] for src in inputs)
+            grad = not node.freeze and figures.params > 0
+            if not grad:
+                for src in inputs:
+                    if needs_grad[src]:
+                        grad = True
+                        break
+            needs_grad[name] = grad
             if rule.alias or (rule.inplace and self._may_overwrite(inputs[0])):
                 storage[name] = storage[inputs[0]]
             else:
@@ -764,10 +770,15 @@ class SavedTensors:
             kept = [storage[inputs[i]] for i in rule.inputs]
             if rule.output:
                 kept.append(storage[name])
-            for k, extra in enumerate(rule.extra):
-                key = f"{name}#{k}"
-                size[key] = extra.elements(batch) * (extra.bytes or width)
-                kept.append(key)
+            if rule.extra:
+                extras = extra_bytes.get(figures)
+                if extras is None:
+                    extras = extra_bytes[figures] = [e.elements(batch) * (e.bytes or width)
+                                                     for e in rule.extra]
+                for k, nbytes in enumerate(extras):
+                    key = f"{name}#{k}"
+                    size[key] = nbytes
+                    kept.append(key)
             kept_by[name] = kept
             first = 0
             for s in kept:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from . import expr as expr_mod
@@ -88,6 +88,14 @@ class BlockBody:
 _UNNAMED = re.compile(r"<([a-z]+)(\d+)>")
 
 
+def _named(layer: Layer, name: str, loc: Loc | None) -> Layer:
+    """``dataclasses.replace(layer, name=name, name_loc=loc)`` without its per-field work (the AST
+    dataclasses have no ``__post_init__``): once per repeated layer."""
+    new = object.__new__(type(layer))
+    new.__dict__.update(vars(layer), name=name, name_loc=loc)
+    return new
+
+
 def _frozen(value: Any) -> Any:
     """A hashable key for a spec value that tells apart what Python's ``==`` does not
     (``True``/``1``/``1.0``, ``0.0``/``-0.0``)."""
@@ -123,6 +131,7 @@ class Expander:
         # (block, arguments, input shape, parameters, repeat factor) -> its first expansion; may be
         # shared by the expansions of one parsed spec (a sweep): keys hold everything a body reads
         self.block_cache: dict[Any, BlockBody] = {} if block_cache is None else block_cache
+        self.param_keys: dict[str, tuple[Any, ...]] = {}  # block -> the spec parameters it reads, as a key
         self.deepest = 0  # the deepest nesting reached (what a copied body must still respect)
         self.reach = 0  # the fewest enclosing blocks of a layer `from:` found (see record_block)
         self.graph = Graph(name=spec.name, file=spec.file, input_shape=input_shape,
@@ -497,10 +506,13 @@ class Expander:
         if not self.reuse_blocks:
             return None
         values = tuple((k, _frozen(v)) for k, v in args.items())
-        reads = self.block_cache.get(("reads", block.name))
-        if reads is None:
-            reads = self.block_cache[("reads", block.name)] = block_reads(self.spec, block.name)
-        params = tuple((k, _frozen(v)) for k, v in self.graph.params.items() if k in reads)
+        params = self.param_keys.get(block.name)
+        if params is None:  # (the spec parameters do not change during one expansion)
+            reads = self.block_cache.get(("reads", block.name))
+            if reads is None:
+                reads = self.block_cache[("reads", block.name)] = block_reads(self.spec, block.name)
+            params = self.param_keys[block.name] = tuple(
+                (k, _frozen(v)) for k, v in self.graph.params.items() if k in reads)
         if any(v is None for _, v in values + params) or any(type(d) is not int for d in in_shape):
             return None
         return ("body", block.name, id(block), values, in_shape, params, self.repeat_factor)
@@ -763,10 +775,9 @@ class Expander:
                             inner.locals, inner.counter, inner.parent, inner.block_input)
             layer = rep.layer
             if rep.name_template is not None:
-                layer = replace(layer, name=self.template(rep.name_template, env),
-                                name_loc=rep.name_template.loc)
+                layer = _named(layer, self.template(rep.name_template, env), rep.name_template.loc)
             elif rep.name:
-                layer = replace(layer, name=str(i), name_loc=None)
+                layer = _named(layer, str(i), None)
             if rep.dense and i > 0:
                 cat = self.auto_name("cat", child_ctx, structural=True)
                 out = self.add_op("concat", {}, list(features), child_ctx, cat, rep.loc)
