@@ -116,13 +116,22 @@ def _ask_rf(f: OpFigures, node: Node) -> None:
 
 
 def _widest(fields: list[ReceptiveField]) -> ReceptiveField:
-    """For a node with several inputs: per axis, the geometry of the input that sees the most."""
-    if len(fields) == 1:
-        return fields[0]
-    h = max(fields, key=lambda f: f.size[0])
-    w = max(fields, key=lambda f: f.size[1])
-    return ReceptiveField(size=(h.size[0], w.size[1]), jump=(h.jump[0], w.jump[1]),
-                          start=(h.start[0], w.start[1]), global_=any(f.global_ for f in fields))
+    """For a node with several inputs: per axis, the geometry of the input that sees the most
+    (the first of the widest)."""
+    h = w = fields[0]
+    global_ = h.global_
+    for f in fields[1:]:
+        if f.size[0] > h.size[0]:
+            h = f
+        if f.size[1] > w.size[1]:
+            w = f
+        global_ = global_ or f.global_
+    if h is w and h.global_ == global_:
+        return h  # (a residual's body: one input sees the most on both axes)
+    field_ = object.__new__(ReceptiveField)  # (the frozen dataclass without its __init__)
+    field_.__dict__.update(size=(h.size[0], w.size[1]), jump=(h.jump[0], w.jump[1]),
+                           start=(h.start[0], w.start[1]), global_=global_)
+    return field_
 
 
 @dataclass(frozen=True)
@@ -671,7 +680,7 @@ def _add_scope(total: ScopeStats, inner: ScopeStats) -> None:
 # --- memory ----------------------------------------------------------------------------------
 
 def _memory(graph: Graph, totals: _Totals, running: set[str], batch: int, dtype: str) -> Memory:
-    peak, peak_at = _peak_live(graph, running, batch)
+    peak, peak_at = _peak_live(graph, running, batch, totals.figures)
     return Memory(
         dtype=dtype,
         bytes_per_element=DTYPE_BYTES[dtype],
@@ -685,7 +694,8 @@ def _memory(graph: Graph, totals: _Totals, running: set[str], batch: int, dtype:
     )
 
 
-def _peak_live(graph: Graph, running: set[str], batch: int) -> tuple[int, str]:
+def _peak_live(graph: Graph, running: set[str], batch: int,
+               figures: dict[str, OpFigures] | None = None) -> tuple[int, str]:
     """The largest live set (elements) of an inference pass and the node where it is reached.
 
     While a node runs, its inputs and its output are live together; then every input whose last
@@ -693,11 +703,14 @@ def _peak_live(graph: Graph, running: set[str], batch: int) -> tuple[int, str]:
     """
     order = [n for n in graph if n.op == INPUT or n.name in running]
     last_use: dict[str, str] = {}
+    size: dict[str, int] = {}
     for node in order:
+        name = node.name
         for src in node.inputs:
-            last_use[src] = node.name
+            last_use[src] = name
+        f = figures.get(name) if figures is not None else None
+        size[name] = (f.elements if f is not None else math.prod(node.shape)) * batch
     keep = set(graph.outputs.values())
-    size = {n.name: math.prod(n.shape) * batch for n in order}
     live, peak, peak_at = 0, 0, INPUT
     for node in order:
         name = node.name
