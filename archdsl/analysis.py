@@ -260,9 +260,10 @@ class Analysis:
     receptive_field: ReceptiveField | None
     depth: int
     layer_counts: dict[str, int]
-    nodes: dict[str, NodeStats]
-    scopes: dict[str, ScopeStats]
-    tree: dict[str, tuple[str, ...]]  # visible scope path -> visible children (scopes and nodes)
+    # (read-only mappings made when first read: a consumer of the totals never pays for them)
+    nodes: Mapping[str, NodeStats]
+    scopes: Mapping[str, ScopeStats]
+    tree: Mapping[str, tuple[str, ...]]  # visible scope path -> visible children (scopes and nodes)
     graph: Graph | None = field(repr=False, compare=False, default=None)
 
     @property
@@ -313,14 +314,17 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     totals = _Totals(graph, running, batch)
     figures, fields, depths = totals.figures, totals.fields, totals.depths
     saved = SavedTensors(graph, batch, width, figures, training)
+    first_kept = saved.first_kept
     main = graph.main_output.name
 
     def node_stats() -> dict[str, NodeStats]:
-        return _node_stats(graph, figures, batch, width, running, fields, depths, saved.first_kept)
+        return _node_stats(graph, figures, batch, width, running, tree.data, fields, depths,
+                           first_kept)
 
     def scope_stats() -> dict[str, ScopeStats]:
         return _scope_stats(graph, nodes, depths, fields, width)
 
+    tree: _Lazy[tuple[str, ...]] = _Lazy(lambda: _visible_tree(graph))
     nodes: _Lazy[NodeStats] = _Lazy(node_stats)
     return Analysis(
         name=graph.name,
@@ -340,9 +344,9 @@ def analyze(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         receptive_field=fields.get(main),
         depth=max(depths.values(), default=0),
         layer_counts=totals.layer_counts,
-        nodes=nodes,  # type: ignore[arg-type]  # (a read-only mapping, made when first read)
-        scopes=_Lazy(scope_stats),  # type: ignore[arg-type]
-        tree=_Lazy(lambda: _visible_tree(graph)),  # type: ignore[arg-type]
+        nodes=nodes,
+        scopes=_Lazy(scope_stats),
+        tree=tree,
         graph=graph,
     )
 
@@ -503,10 +507,11 @@ def op_figures(graph: Graph) -> dict[str, OpFigures]:
 
 
 def _node_stats(graph: Graph, figures: dict[str, OpFigures], batch: int, width: int,
-                running: set[str], fields: dict[str, ReceptiveField], depths: dict[str, int],
+                running: set[str], tree: dict[str, tuple[str, ...]],
+                fields: dict[str, ReceptiveField], depths: dict[str, int],
                 first_kept: dict[str, int]) -> dict[str, NodeStats]:
     """Every op node's figures (one loop: it runs once per node of the network)."""
-    stage_of = _stage_of(graph, _visible_tree(graph))
+    stage_of = _stage_of(graph, tree)
     blocks: dict[str, tuple[str | None, str | None]] = {}  # scope -> its block instance, block
     stats: dict[str, NodeStats] = {}
     for node in graph.op_nodes():
@@ -607,7 +612,7 @@ def _stage_of(graph: Graph, tree: dict[str, tuple[str, ...]]) -> dict[str, str]:
 
 # --- scopes ----------------------------------------------------------------------------------
 
-def _scope_stats(graph: Graph, nodes: dict[str, NodeStats], depths: dict[str, int],
+def _scope_stats(graph: Graph, nodes: Mapping[str, NodeStats], depths: dict[str, int],
                  fields: dict[str, ReceptiveField], width: int) -> dict[str, ScopeStats]:
     """Each scope's totals: its own nodes summed, then every scope added to its parent, innermost
     first (a scope is recorded after its parent)."""
