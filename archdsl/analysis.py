@@ -562,8 +562,7 @@ def _frozen_record(cls: type, **values: Any) -> Any:
 
 def _inference_nodes(graph: Graph) -> set[str]:
     """The nodes an inference pass runs: the main output and everything it depends on."""
-    main = graph.main_output.name
-    return graph.ancestors(main) | {main}
+    return graph.live([graph.main_output.name])
 
 
 def _enclosing_block(graph: Graph, scope: str | None) -> str | None:
@@ -822,10 +821,7 @@ class SavedTensors:
 
 def _training_nodes(graph: Graph) -> set[str]:
     """The nodes a training forward pass runs: everything any output depends on."""
-    live: set[str] = set()
-    for node in graph.outputs.values():
-        live |= graph.ancestors(node) | {node}
-    return live
+    return graph.live(graph.outputs.values())
 
 
 def _training(graph: Graph, saved: SavedTensors, totals: _Totals, width: int,

@@ -16,8 +16,9 @@ The code generator and the diagrams read the hierarchy from here.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import Diagnostic, Loc, SpecError
 from .ops import REGISTRY, Attrs, Shape
@@ -204,6 +205,16 @@ class Graph:
                     stack.append(src)
         return seen
 
+    def live(self, roots: Iterable[str]) -> set[str]:
+        """``roots`` and every node they depend on: one sweep over the nodes in reverse
+        (topological) order, each node's inputs added once it is known to be needed; the same
+        set as the union of ``ancestors`` and the roots, without a search per root."""
+        live = set(roots)
+        for node in reversed(self.nodes.values()):
+            if node.name in live:
+                live.update(node.inputs)
+        return live
+
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes.values())
 
@@ -267,10 +278,7 @@ class Graph:
 
     def dead_nodes(self) -> list[Node]:
         """Nodes no output depends on (dead branches)."""
-        live: set[str] = set()
-        for node in self.outputs.values():
-            live.add(node)
-            live |= self.ancestors(node)
+        live = self.live(self.outputs.values())
         return [n for n in self.op_nodes() if n.name not in live]
 
 
