@@ -107,14 +107,15 @@ def _why_1202(res: dict, times: dict) -> str:
     return (
         f"ResNet-1202 has {row['nodes']:,} nodes in {row['block_uses']:,} block uses, "
         f"{row['distinct_blocks']:,} of them distinct: the expander expands and checks those and "
-        "copies the others, and the analysis asks each op's rules once per distinct node. But every "
-        "node is still made (its `Node`, then its `NodeStats` with its own receptive field, depth, "
-        "stage and saved bytes) and walked by each pass of the analysis: "
+        "copies the others, the analysis asks each op's rules once per distinct node and makes the "
+        "per-layer records only when they are read. But every node is still made (its `Node`, a "
+        "copy of the first use's) and walked by each pass of the analysis (figures, fields and "
+        "totals; the training storages; the inference and training peaks): "
         f"{common.fmt_time(total / row['nodes'])} per node, "
         + ", ".join(f"{k} {v / sum(times.values()):.0%}" for k, v in times.items())
-        + ". 50 ms needs the per-node records made lazily, for the consumers that walk nodes "
-        "(per-layer reports, draw, codegen), and the totals, peaks and fields composed per distinct "
-        "block: the next step of issue 14's design notes.")
+        + ". Going further needs the totals, peaks and fields composed per distinct block (a copy's "
+        "figures from its first use's, shifted by its input's depth and field) and the copies' "
+        "nodes made only when a consumer walks them: the next step of issue 14's design notes.")
 
 
 def _why_counting(res: dict, worst: str, times: dict, row: dict, best: str) -> str:
