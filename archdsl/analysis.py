@@ -757,6 +757,7 @@ class SavedTensors:
         needs_grad: dict[str, bool] = {}
         storage, size, all_figures = self.storage, self.size, self.figures
         kept_by, first_kept, released = self.kept, self.first_kept, self.released
+        may_overwrite = self._may_overwrite
         seen: set[str] = set()
         per_element = batch * width
         extra_bytes: dict[OpFigures, list[int]] = {}  # (the bytes of an op's extra tensors)
@@ -776,7 +777,7 @@ class SavedTensors:
                         grad = True
                         break
             needs_grad[name] = grad
-            if rule.alias or (rule.inplace and self._may_overwrite(inputs[0])):
+            if rule.alias or (rule.inplace and may_overwrite(inputs[0])):
                 storage[name] = storage[inputs[0]]
             else:
                 storage[name] = name

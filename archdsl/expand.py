@@ -605,9 +605,10 @@ class Expander:
                 graph.add_node(node)
                 continue
             table[name] = node
-            readers.setdefault(name, {})
+            if name not in readers:
+                readers[name] = {}
             for src in inputs:
-                readers.setdefault(src, {})[name] = None
+                readers[src][name] = None  # (every input is x or a node copied before)
         scope.members.extend(names[m] for m in body.members)
         scope.meta.update(_renamed(body.meta, names))
         self.work += body.work
