@@ -822,21 +822,7 @@ def _layers(layer: Layer | None) -> Iterable[Layer]:
 
 def _calls(layer: Layer | None) -> Iterable[Call]:
     """Every Call inside a layer (for the block-use graph)."""
-    if layer is None:
-        return
-    if isinstance(layer, Call):
-        yield layer
-    elif isinstance(layer, Seq):
-        for item in layer.items:
-            yield from _calls(item)
-    elif isinstance(layer, Parallel):
-        for item in (*layer.branches, layer.after):
-            yield from _calls(item)
-    elif isinstance(layer, Residual):
-        for item in (layer.body, layer.shortcut, layer.after):
-            yield from _calls(item)
-    elif isinstance(layer, Repeat):
-        yield from _calls(layer.layer)
+    return (item for item in _layers(layer) if isinstance(item, Call))
 
 
 def parse_library(path: str | Path, allow_paths: Iterable[str | Path] = (),

@@ -28,7 +28,7 @@ from ..ir import INPUT, BlockTemplate, Graph, Node, Scope, TemplateItem
 from ..ops import REGISTRY, Attrs, OpError
 from ..spec import BlockDef, Call, Layer, Repeat, Residual, Spec, Value
 from .namespace import Namespace, NotGeneric
-from .sym import MISSING, Sym, Undecidable, decisions, names_in, probe_of, select
+from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_of, select
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
 __all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_output", "block_templates",
@@ -322,7 +322,7 @@ class TemplateExpander(Expander):
         # the spec parameters as the callee sees them (one this block's parameter hides: its value)
         seen = {k: self.graph.params[k] if k in self.block.params else ctx.env[k]
                 for k in self.spec.params if k not in args}
-        key = (block.name, _key(args), _key(seen), _key(in_shape), _key(others))
+        key = (block.name, key_of(args), key_of(seen), key_of(in_shape), key_of(others))
         if key not in self.outputs:
             dry = TemplateExpander(self.spec, self.graph.params, block, {}, (),
                                    bind=({**seen, **args}, in_shape), outputs=self.outputs,
@@ -348,16 +348,6 @@ def _plain(value: Any) -> bool:
     if isinstance(value, dict):
         return all(_plain(v) for v in value.values())
     return True
-
-
-def _key(value: Any) -> str:
-    if isinstance(value, Sym):
-        return f"S{ast.dump(value.node)}={value.probe!r}"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_key(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (tuple, list)):
-        return "(" + ",".join(_key(v) for v in value) + ")"
-    return repr(value)
 
 
 def _free_names(t: BlockTemplate) -> set[str]:
@@ -433,9 +423,9 @@ def _instance_templates(spec: Spec, graph: Graph, instances: dict[str, list[Scop
         t = _build(spec, graph, name, first, outputs)
         if t.per_use is None and decisions() != before:  # the probe shaped it: check the others
             signature = template_signature(t)
-            seen = {(_key(first.args), _key(first.in_shape))}
+            seen = {(key_of(first.args), key_of(first.in_shape))}
             for scope in uses[1:]:
-                key = (_key(scope.args), _key(scope.in_shape))
+                key = (key_of(scope.args), key_of(scope.in_shape))
                 if key in seen:
                     continue
                 seen.add(key)

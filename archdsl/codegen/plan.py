@@ -21,7 +21,7 @@ from .blocktemplates import block_output, block_templates
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
 from .pysrc import docstring_lines
-from .sym import Sym, decisions
+from .sym import decisions, key_of
 from .translate import ClassBuilder
 
 __all__ = ["BODY_INDENT", "ClassPlan", "ModulePlan", "Planner", "make_plan"]
@@ -145,7 +145,7 @@ class Planner:
                       more: tuple[tuple[Any, ...], ...] = ()) -> str:
         """A class for one use of a block that cannot be generic: every value written in
         (``more``: the shapes of the other inputs of a block with several)."""
-        key = (block.name, _key(args), _key(in_shape), _key(more))
+        key = (block.name, key_of(args), key_of(in_shape), key_of(more))
         if key not in self._special:
             count = 1 + sum(1 for k in self._special if k[0] == block.name)
             name = self.globals.create(f"{self.block_classes[block.name]}_{count}")
@@ -163,7 +163,7 @@ class Planner:
                      more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...]:
         """The output shape of one use of a block, by translating its body with these values
         (``args`` may give the spec parameters it reads too; ``more``: its other inputs)."""
-        key = (block.name, _key(args), _key(in_shape), _key(more))
+        key = (block.name, key_of(args), key_of(in_shape), key_of(more))
         if key not in self._outputs:
             out = block_output(self.graph, block.name, {**self.graph.params, **args}, in_shape,
                                self._template_outputs, more)
@@ -182,16 +182,6 @@ def _code_of(plan: ClassPlan) -> list[str]:
 
 def _fmt(shape: tuple[int, ...]) -> str:
     return " x ".join(str(d) for d in shape)
-
-
-def _key(value: Any) -> str:
-    if isinstance(value, Sym):
-        return f"S{ast.dump(value.node)}={value.probe!r}"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_key(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (tuple, list)):
-        return "(" + ",".join(_key(v) for v in value) + ")"
-    return repr(value)
 
 
 def _dense_class(name: str) -> ClassPlan:

@@ -41,6 +41,7 @@ __all__ = [
     "decisions",
     "is_known",
     "is_sym",
+    "key_of",
     "names_in",
     "node_of",
     "probe_of",
@@ -539,3 +540,15 @@ def _decide(test: ast.expr, assumption: ast.expr) -> bool | None:
 def _truth(node: ast.expr, name: str, value: Any) -> Any:
     code = compile(ast.fix_missing_locations(ast.Expression(_deepcopy(node))), "<test>", "eval")
     return eval(code, {"__builtins__": {}}, {name: value})
+
+
+def key_of(value: Any) -> str:
+    """A hashable text identifying a value that may hold ``Sym``s (their expression and probe):
+    equal keys, the same code."""
+    if isinstance(value, Sym):
+        return f"S{ast.dump(value.node)}={value.probe!r}"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{key_of(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(key_of(v) for v in value) + ")"
+    return repr(value)
