@@ -310,14 +310,16 @@ def test_constructs_compile_to_code_that_matches_the_static_analysis(write_spec)
     assert set(model.state_dict()) == _static_state_keys(graph)
 
 
-COMPILES = sorted((ROOT / "tests" / "corpus" / "compiles").glob("*.yaml"))
+COMPILES_DIR = ROOT / "tests" / "corpus" / "compiles"
+COMPILES = sorted(COMPILES_DIR.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", COMPILES, ids=lambda p: p.stem)
 def test_specs_that_check_compile_build_and_match_the_analysis(path, capsys):
     """Specs that once passed `check` and then crashed `compile` (a `pair` parameter given an int,
-    an infinite default, layers under a false `when:` that would not fit) compile, import, and
-    agree with the static analysis."""
+    an infinite default, layers under a false `when:` that would not fit), and constructs other
+    tests share (a block with several inputs), compile, import, and agree with the static
+    analysis."""
     import torch
 
     from archdsl.builder import check_model, load_generated
@@ -939,25 +941,7 @@ def test_a_block_with_two_inputs_inside_a_block_and_used_twice(write_spec):
 
     from archdsl.builder import check_model
 
-    path = write_spec("""
-        name: nested_inputs
-        input: [4, 8, 8]
-        blocks:
-          fuse:
-            inputs: [a, b]
-            body:
-              - {mul: {}, from: [a, b]}
-              - {conv: {out: 4, k: 1}}
-          pair:
-            body:
-              - left: {conv: {out: 4, k: 3, pad: 1}}
-              - right: {conv: {out: 4, k: 1}, from: input}
-              - f1: {fuse: {}, from: [left, right]}
-              - f2: {fuse: {}, from: [f1, right]}
-        network:
-          - p: pair
-          - q: {fuse: {}, from: [p, input]}
-    """)
+    path = write_spec((COMPILES_DIR / "several_inputs.yaml").read_text(encoding="utf-8"))
     source = compile_graph(archdsl.load(path))
     assert source.count("class Fuse_") == 1, source
     assert "self.f2(f1, right)" in source or re.search(r"self\.f2\(\w+, \w+\)", source)

@@ -579,31 +579,13 @@ def test_a_regularizers_rate_does_not_stop_a_fold(load_spec):
 
 # --- blocks with several inputs -------------------------------------------------------------------
 
-SEVERAL_INPUTS = """
-name: several_inputs
-input: [4, 8, 8]
-blocks:
-  fuse:
-    inputs: [a, b]
-    body:
-      - {mul: {}, from: [a, b]}
-      - {conv: {out: 4, k: 1}}
-  pair:
-    body:
-      - left: {conv: {out: 4, k: 3, pad: 1}}
-      - right: {conv: {out: 4, k: 1}, from: input}
-      - f1: {fuse: {}, from: [left, right]}
-      - f2: {fuse: {}, from: [f1, right]}
-network:
-  - p: pair
-  - q: {fuse: {}, from: [p, input]}
-"""
+SEVERAL_INPUTS = ROOT / "tests" / "corpus" / "compiles" / "several_inputs.yaml"
 
 
-def test_a_block_with_several_inputs_has_an_edge_from_each(load_spec):
+def test_a_block_with_several_inputs_has_an_edge_from_each():
     """Collapsed or open, a use of a block with several inputs is entered by one edge per input;
     two identical uses in a row are not folded (the second's other input would be hidden)."""
-    graph = load_spec(SEVERAL_INPUTS)
+    graph = archdsl.load(SEVERAL_INPUTS)
     assert graph.scopes["q"].meta["inputs"] == ["p.f2.conv", "input"]
     view = dr.build_view(graph)
     assert {(e.src, e.dst) for e in view.edges} == {
