@@ -20,7 +20,7 @@ from .code import Return, render_block
 from .plan import ClassPlan, ModulePlan, make_plan
 from .pysrc import LINE_LENGTH, docstring_lines
 
-__all__ = ["Generated", "compile_graph", "generate", "module_doc", "render_module"]
+__all__ = ["Generated", "compile_graph", "generate", "import_lines", "module_doc", "render_module"]
 
 # (name the code uses, import line, group): stdlib first, then torch, as isort would order them.
 _IMPORTS = (
@@ -154,14 +154,21 @@ def _used_names(source: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
+def import_lines(used: set[str]) -> list[list[str]]:
+    """The import block of code that uses the names ``used``: the standard library's lines,
+    then torch's (``from torch import Tensor, nn`` always)."""
+    lines = [[line for name, line, group in _IMPORTS if group == g and name in used] for g in (0, 1)]
+    lines[1].append("from torch import Tensor, nn")
+    return lines
+
+
 def render_module(graph: Graph, plan: ModulePlan) -> str:
     """The generated module's source."""
     env = _environment()
     classes = [_class_context(c) for c in plan.classes]
     body = env.get_template("classes.py.j2").render(classes=classes, plan=plan)
     used = _used_names(body)
-    imports = [[line for name, line, group in _IMPORTS if group == g and name in used] for g in (0, 1)]
-    imports[1].append("from torch import Tensor, nn")
+    imports = import_lines(used)
     helpers = [h for h in _HELPERS if h in used]
     settings = ", ".join(f"{k}={v!r}" for k, v in graph.params.items()) or "no parameters"
     factory_doc = docstring(docstring_lines(f"The network of spec `{graph.name}` ({settings})."), 4)

@@ -326,8 +326,8 @@ class Lowering:
     generator omits a keyword whose value equals its default. ``forward`` is a template for the
     forward expression: ``{m}`` is the submodule (``self.conv1``), ``{x}`` the first input and
     ``{xs}`` all inputs joined by ``, ``; ``{x0}``, ``{x1}``... are single inputs.
-    ``imports`` lists the import lines the constructor or the expression needs (``"import torch"``,
-    ``"import torchvision"`` for ``torchvision.ops.StochasticDepth``).
+    The names they use (``torch``, ``torchvision``) are imported by the generated module as its
+    code uses them (``codegen.emit.import_lines``).
     ``inplace_ok``: the module takes ``inplace=`` (see ``Op.inplace_in_code``).
     ``parameter`` is, instead of a module, a bare learnable tensor that the module running the op
     holds under the layer's name (ConvNeXt's ``<block>.layer_scale``): ``(shape, fill)``, written
@@ -338,7 +338,6 @@ class Lowering:
     args: tuple[Any, ...] = ()
     kwargs: tuple[tuple[str, Any, Any], ...] = ()
     forward: str = "{m}({x})"
-    imports: tuple[str, ...] = ()
     inplace_ok: bool = False
     parameter: tuple[tuple[Any, ...], Any] | None = None
 

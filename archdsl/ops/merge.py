@@ -126,7 +126,7 @@ class Concat(Merge):
         return Saved(overwritable=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
-        return Lowering(None, forward="torch.cat([{xs}], 1)", imports=("import torch",))
+        return Lowering(None, forward="torch.cat([{xs}], 1)")
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return "concat"

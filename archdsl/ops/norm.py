@@ -123,7 +123,7 @@ class LayerNorm(Op):
         eps = ("eps", a.eps, 1e-5)
         if a.over == "channels":
             return Lowering("torchvision.models.convnext.LayerNorm2d", args=(shape[0],),
-                            kwargs=(eps,), imports=("import torchvision.models.convnext",))
+                            kwargs=(eps,))
         normalized = shape[0] if len(shape) == 1 else list(shape)
         return Lowering("nn.LayerNorm", args=(normalized,), kwargs=(eps,))
 

@@ -39,7 +39,7 @@ class Flatten(Op):
         return Saved(alias=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
-        return Lowering(None, forward="torch.flatten({x}, 1)", imports=("import torch",))
+        return Lowering(None, forward="torch.flatten({x}, 1)")
 
 
 @register
@@ -199,8 +199,7 @@ class PadChannels(Op):
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
         side = (a.out - ins[0][0]) // 2
         x = "{x}" if a.stride == 1 else f"{{x}}[:, :, ::{a.stride}, ::{a.stride}]"
-        return Lowering(None, forward=f"torch.nn.functional.pad({x}, (0, 0, 0, 0, {side}, {side}))",
-                        imports=("import torch",))
+        return Lowering(None, forward=f"torch.nn.functional.pad({x}, (0, 0, 0, 0, {side}, {side}))")
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return f"pad channels {a.out}" + (f", /{a.stride}" if a.stride > 1 else "")
@@ -263,8 +262,7 @@ class StochasticDepth(Regularizer):
         return Saved(extra=(noise,))
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
-        return Lowering("torchvision.ops.StochasticDepth", args=(a.p, a.mode),
-                        imports=("import torchvision",))
+        return Lowering("torchvision.ops.StochasticDepth", args=(a.p, a.mode))
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return f"stochastic depth {a.p:g}" + (", batch" if a.mode == "batch" else "")
@@ -312,8 +310,7 @@ class Permute(Op):
         return Saved(alias=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
-        return Lowering("torchvision.ops.Permute", args=(list(a.dims),),
-                        imports=("import torchvision",))
+        return Lowering("torchvision.ops.Permute", args=(list(a.dims),))
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return "permute " + "".join(str(d) for d in a.dims)
@@ -361,8 +358,7 @@ class Reshape(Op):
         return Saved(alias=True)
 
     def lower(self, a: Attrs, ins: list[Shape], out: Shape) -> Lowering:
-        return Lowering(None, forward=f"torch.flatten({{x}}, 1).unflatten(1, {tuple(out)!r})",
-                        imports=("import torch",))
+        return Lowering(None, forward=f"torch.flatten({{x}}, 1).unflatten(1, {tuple(out)!r})")
 
     def label(self, a: Attrs, ins: list[Shape], out: Shape) -> str:
         return "reshape " + fmt_shape(out)
