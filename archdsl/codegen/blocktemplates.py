@@ -72,7 +72,7 @@ class TemplateExpander(Expander):
         self.varying: set[str] = set()  # automatic names given in them since
         self.outputs = {} if outputs is None else outputs  # dry runs: (block, args, input) -> shape
         self.dry = bind is not None
-        self.template = self._start(params, probe_args, in_probe, bind)
+        self.result = self._start(params, probe_args, in_probe, bind)
 
     def _start(self, params: dict[str, Any], probe_args: dict[str, Any], in_probe: tuple[Any, ...],
                bind: tuple[dict[str, Any], tuple[Any, ...]] | None) -> BlockTemplate:
@@ -102,7 +102,7 @@ class TemplateExpander(Expander):
 
     def build(self) -> BlockTemplate:
         """Expand the body; a block that cannot be generic has ``per_use`` set (and no items)."""
-        t, g, block = self.template, self.graph, self.block
+        t, g, block = self.result, self.graph, self.block
         g.input_shape = t.inputs
         g.add_node(Node(INPUT, INPUT, Attrs({}), (), (), t.inputs, "", block.loc))
         top = Scope("", "block", block.loc, block=block.name, in_shape=t.inputs)
@@ -146,7 +146,7 @@ class TemplateExpander(Expander):
         """The template of a block written per use: no items (its body was not expanded to the
         end), so it is taken to read every spec parameter it sees (a class that takes one would
         need a generic body)."""
-        t = self.template
+        t = self.result
         t.per_use = reason
         t.items, t.scopes = {}, {}
         t.reads = frozenset(p for p in self.spec.params if p not in self.block.params)
