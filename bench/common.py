@@ -7,7 +7,9 @@ The machine is shared (other jobs run beside the benchmark), so no single timing
   rotates from round to round, so a burst of load from elsewhere hits all of them alike;
 * a case too fast to time alone is **repeated** inside one timing (``inner``, chosen so one timing
   lasts at least ``min_time``) and reported per call;
-* cold command lines are timed as whole processes (``subprocess``), the same way;
+* cold command lines are timed as whole processes (``subprocess``), the same way; they read
+  bytecode as an installed package does (:func:`cold_env`: every module compiled once, in an
+  untimed first run, then read from its ``.pyc``);
 * the figure reported is **CPU time** (``time.process_time``; for a child process, its user +
   system time): what the work costs on a core, whatever else the machine runs. Wall-clock time
   of the same rounds is recorded beside it (``wall`` in ``latest.json``). Every PyTorch run uses
@@ -25,6 +27,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,6 +43,7 @@ __all__ = [
     "Stat",
     "calibrate",
     "cold",
+    "cold_env",
     "fmt_ratio",
     "fmt_time",
     "interleaved",
@@ -172,17 +176,51 @@ def interleaved(cases: Mapping[str, Callable[[], Any]], rounds: int, *, min_time
     return stats
 
 
+@contextlib.contextmanager
+def cold_env() -> Iterator[dict[str, str | None]]:
+    """The environment of cold processes that read bytecode the way an installed package does.
+
+    pip compiles a package's modules when it installs them, so a user's ``archdsl`` reads ``.pyc``
+    files; a checkout run with ``PYTHONDONTWRITEBYTECODE`` set (as here) compiles archdsl's
+    source in every process instead, while torch reads the bytecode pip wrote. Here every module,
+    archdsl's and torch's alike, reads its bytecode from a fresh ``PYTHONPYCACHEPREFIX``
+    directory, written by the first (untimed: ``cold(..., warmup=1)``) run. The mapping overlays
+    ``os.environ`` in :func:`cold` (``None`` unsets a variable).
+    """
+    with tempfile.TemporaryDirectory(prefix="archdsl-bench-pycache-") as prefix:
+        yield {"PYTHONPYCACHEPREFIX": prefix, "PYTHONDONTWRITEBYTECODE": None}
+
+
+NO_BYTECODE_ENV: dict[str, str | None] = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": None}
+"""The method before :func:`cold_env`: no bytecode written, so archdsl's checkout (which has
+none) is compiled from source in every process, while torch reads the bytecode pip installed."""
+
+
 def cold(commands: Mapping[str, Sequence[str]], rounds: int | Mapping[str, int], *, cwd: Path = ROOT,
-         env: Mapping[str, str] | None = None) -> dict[str, Stat]:
-    """Wall time of whole processes, interleaved like :func:`interleaved`; each must exit 0.
+         env: Mapping[str, str | None] | None = None, warmup: int = 0) -> dict[str, Stat]:
+    """CPU (and wall) time of whole processes, interleaved like :func:`interleaved`; each must
+    exit 0.
 
     ``rounds`` may differ by command (a mapping): a command with fewer rounds takes part in the
-    first ones only.
+    first ones only. ``env`` overlays ``os.environ`` (a ``None`` value unsets the variable);
+    each command first runs ``warmup`` times untimed (to write its bytecode: :func:`cold_env`).
     """
     names = list(commands)
     per = {name: rounds for name in names} if isinstance(rounds, int) else dict(rounds)
     stats = {name: Stat(name) for name in names}
     run_env = {**os.environ, **(env or {})}
+    run_env = {key: value for key, value in run_env.items() if value is not None}
+
+    def run(name: str) -> None:
+        proc = subprocess.run(list(commands[name]), cwd=cwd, env=run_env, capture_output=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name}: {' '.join(commands[name])} exited {proc.returncode}:\n"
+                               + proc.stderr.decode("utf-8", "replace")[-2000:])
+
+    for name in names:
+        for _ in range(warmup):
+            run(name)
     for r in range(max(per.values())):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
@@ -190,14 +228,9 @@ def cold(commands: Mapping[str, Sequence[str]], rounds: int | Mapping[str, int],
                 continue
             before = _children_cpu()
             start = time.perf_counter()
-            proc = subprocess.run(list(commands[name]), cwd=cwd, env=run_env, capture_output=True,
-                                  check=False)
-            elapsed = time.perf_counter() - start
-            if proc.returncode != 0:
-                raise RuntimeError(f"{name}: {' '.join(commands[name])} exited {proc.returncode}:\n"
-                                   + proc.stderr.decode("utf-8", "replace")[-2000:])
+            run(name)
+            stats[name].wall.append(time.perf_counter() - start)
             stats[name].times.append(_children_cpu() - before)
-            stats[name].wall.append(elapsed)
     return stats
 
 

@@ -33,6 +33,27 @@ def test_interleaved_times_every_case_every_round():
     assert s.median == 2.5 and s.min == 1.0 and s.q1 <= s.median <= s.q3
 
 
+def test_cold_processes_read_bytecode_written_by_an_untimed_run(tmp_path):
+    """cold_env: the module's .pyc lands in the prefix directory (the untimed run writes it), not
+    beside the source; the earlier method (NO_BYTECODE_ENV) writes none."""
+    (tmp_path / "tinymod.py").write_text("X = 1\n", encoding="utf-8")
+    check = ("import os, sys, tinymod; sys.exit(int('PYTHONDONTWRITEBYTECODE' in os.environ) "
+             "+ 2 * int(sys.pycache_prefix is None))")
+    command = {"import tinymod": [sys.executable, "-c", check]}
+    with common.cold_env() as env:
+        stats = common.cold(command, 2, cwd=tmp_path, env=env, warmup=1)
+        written = [p.name for p in Path(env["PYTHONPYCACHEPREFIX"]).rglob("tinymod*.pyc")]
+    assert len(stats["import tinymod"].times) == 2  # the warm-up run is not timed
+    assert len(written) == 1 and written[0].startswith("tinymod.")
+    assert not (tmp_path / "__pycache__").exists()
+    (tmp_path / "old.py").write_text("Y = 2\n", encoding="utf-8")
+    common.cold({"import old": [sys.executable, "-c", "import old"]}, 1, cwd=tmp_path,
+                env=common.NO_BYTECODE_ENV)
+    assert not (tmp_path / "__pycache__").exists()
+    with pytest.raises(RuntimeError, match="exited 3"):  # the variable set again, no prefix
+        common.cold(command, 1, cwd=tmp_path, env=common.NO_BYTECODE_ENV)
+
+
 def test_fit_loglog_reads_the_exponent():
     assert scaling.fit_loglog([10, 100, 1000], [1, 10, 100]) == pytest.approx(1.0)
     assert scaling.fit_loglog([10, 100], [1, 100]) == pytest.approx(2.0)
@@ -88,6 +109,8 @@ def test_report_renders_every_part_from_results(tmp_path):
             "build": _stat(0.1), "tools": tools}},
             "cold": {"python -c pass": _stat(0.05), "python -c 'import torch'": _stat(1.5),
                      "archdsl report resnet18 --format json": _stat(0.3), "torchinfo (resnet18, cold)": _stat(3.0)},
+            "cold_no_bytecode": {"python -c 'import torch'": _stat(1.4),
+                                 "archdsl report resnet18 --format json": _stat(0.42)},
             "cold_model": "resnet18"},
         "runtime": {"batch": 2, "size": 64, "threads": 1, "models": {"mobilenet_v2": {
             "bn_total": 52, "bn_folded": 52, "max_abs_diff": 0.0, "rel_err_folded": 1e-7,
@@ -100,6 +123,10 @@ def test_report_renders_every_part_from_results(tmp_path):
     goals = {g["goal"]: g["met"] for g in markdown.goals(res)}
     assert any(k.startswith("in-process analysis") for k in goals)
     assert "Not met: in-process analysis" in text  # 100x is not met by these made-up numbers
+    # both cold methods are disclosed: 0.3 / 1.5 with bytecode, 0.42 / 1.4 without
+    cold = next(g for g in markdown.goals(res) if g["goal"].startswith("cold"))
+    assert "(0.200x;" in cold["measured"] and "(the earlier method) 420 ms vs 1.40 s (0.300x)" in cold["measured"]
+    assert "Without bytecode `archdsl report` takes 0.300x of `import torch`." in text
 
 
 def test_sweep_part_renders_and_update_keeps_the_other_parts(tmp_path):
