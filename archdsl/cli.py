@@ -10,6 +10,7 @@ a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -135,7 +136,20 @@ def echo_warnings(graph: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI; print archdsl errors (exit 1, or 2 for usage) without traceback."""
+    """Entry point: run the CLI; print archdsl errors (exit 1, or 2 for usage) without traceback.
+
+    Called without ``argv`` (the console script, ``python -m archdsl``), the process exits right
+    after: the objects the command made are frozen (``gc.freeze``), so the collections of the
+    interpreter's shutdown do not walk them all once more.
+    """
+    try:
+        return _run(argv)
+    finally:
+        if argv is None:
+            gc.freeze()
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="archdsl", standalone_mode=False)
         if isinstance(code, int):  # ctx.exit(code) in non-standalone mode returns the code

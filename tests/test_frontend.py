@@ -374,6 +374,30 @@ def test_check_does_not_import_torch(write_spec):
     assert proc.returncode == 0, proc.stderr
 
 
+def test_console_script_freezes_the_heap_before_exit_and_main_argv_does_not(write_spec):
+    """main() without argv (the console script) gc.freeze()s what the command made, even when the
+    command fails; main(argv), called by a program that goes on, leaves the collector alone."""
+    import subprocess
+    import sys
+
+    path = write_spec("""
+        name: ok
+        input: [3, 8, 8]
+        network: [{conv: {out: 4, k: 3}}]
+    """)
+    code = ("import gc, sys; from archdsl.cli import main; sys.argv = ['archdsl', 'check', sys.argv[1]]; "
+            "rc = main(); print(rc, gc.get_freeze_count() > 0)")
+    for spec, expected in ((path, "0 True"), (path.parent / "missing.yaml", "1 True")):
+        proc = subprocess.run([sys.executable, "-c", code, str(spec)], check=False, capture_output=True,
+                              text=True)
+        assert proc.stdout.splitlines()[-1].split() == expected.split(), proc.stderr
+    code = ("import gc, sys; from archdsl.cli import main; rc = main(['check', sys.argv[1]]); "
+            "print(rc, gc.get_freeze_count())")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], check=False, capture_output=True,
+                          text=True)
+    assert proc.stdout.splitlines()[-1].split() == ["0", "0"], proc.stderr
+
+
 def test_schema_is_valid_json_schema_and_accepts_the_zoo():
     """The zoo is valid under the published schema, and under the schema that knows its blocks."""
     from jsonschema import Draft202012Validator
