@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import re
@@ -596,22 +597,28 @@ def render(analyses: Sequence[Analysis], fmt: str = "text", *, per: str = "layer
     raise ValueError(f"unknown format {fmt!r}")
 
 
+JSON_CHARGE_EVERY = 4096  # pieces of JSON text written between two charges to the budget
+
+
 def render_json(analyses: Sequence[Analysis], *, profile: str = "torchvision",
                 max_bytes: int = MAX_JSON_BYTES) -> str:
     """The JSON report, built layer by layer and charged to ``max_bytes`` as it is written:
     a 190,000-layer graph (a 109-byte spec) would be 340 MB of JSON and gigabytes of dicts;
-    it is refused as soon as the text passes the budget, never held whole."""
+    it is refused as soon as the text passes the budget, never held whole. The encoder's pieces
+    are charged ``JSON_CHARGE_EVERY`` at a time, by their exact total (at most that many pieces,
+    a few layer records, are made past the budget before it is refused)."""
     data = [_lazy_json_data(a, profile) for a in analyses]
     chunks: list[str] = []
     size = 0
     encoder = json.JSONEncoder(indent=2, allow_nan=False)
-    for chunk in encoder.iterencode(data[0] if len(data) == 1 else data):
-        size += len(chunk)
+    pieces = encoder.iterencode(data[0] if len(data) == 1 else data)
+    while batch := list(itertools.islice(pieces, JSON_CHARGE_EVERY)):
+        size += sum(map(len, batch))
         if size > max_bytes:
             first = analyses[0]
             loc = first.graph.spec.loc if first.graph is not None and first.graph.spec else None
             raise _json_too_large(max_bytes, loc, sum(len(a.nodes) for a in analyses))
-        chunks.append(chunk)
+        chunks += batch
     return "".join(chunks) + "\n"
 
 

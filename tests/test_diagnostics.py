@@ -993,6 +993,27 @@ def test_json_report_is_charged_to_a_byte_budget():
     assert error.value.first.loc is not None and error.value.first.found == f"{len(analysis.nodes)} layers"
 
 
+def test_json_report_is_refused_soon_after_it_passes_the_budget(monkeypatch):
+    """The budget is charged every JSON_CHARGE_EVERY pieces: a graph whose report is far over it
+    is refused after a few layer records, not after making them all."""
+    import archdsl
+    from archdsl import report
+    from archdsl.errors import SpecError
+
+    analysis = archdsl.analyze(archdsl.load(ROOT / "specs" / "resnet152.yaml"))
+    made = []
+    node_json = report._node_json
+    monkeypatch.setattr(report, "_node_json", lambda node: made.append(node) or node_json(node))
+    whole = report.render_json([analysis])
+    assert len(made) >= len(analysis.nodes) > 500
+    made.clear()
+    head = whole.index('"layers": [')
+    with pytest.raises(SpecError, match=r"the JSON report is larger than"):
+        report.render_json([analysis], max_bytes=head + 2_000)
+    pieces_per_record = 2 * len(report._LAYER_KEYS) + 4  # key, value (or more), separators
+    assert 0 < len(made) <= report.JSON_CHARGE_EVERY // pieces_per_record + 2
+
+
 def test_json_layer_records_are_never_shorter_than_the_estimate():
     """check_json_size refuses from json_layer_bytes, so it must be a lower bound of every record
     as render_json writes it (indented inside the "layers" list)."""
