@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,10 +278,14 @@ def validate_structure(root: Y, library: bool = False) -> list[Diagnostic]:
     """Validate the top-level structure of a spec (keys and their value types) with jsonschema.
 
     Layers are checked by the parser, which knows the op and block names and can say more than
-    a schema can; here only the document's frame is checked.
+    a schema can; here only the document's frame is checked. A frame that :func:`_conforms`
+    accepts is valid without importing jsonschema (a large part of a cold `archdsl report`);
+    any other goes to jsonschema, which finds its errors and words them.
     """
-    validator = _frame_validator(library)
     plain = root.plain()
+    if _conforms(plain, _frame_schema(library)):
+        return []
+    validator = _frame_validator(library)
     diags = []
     for error in sorted(validator.iter_errors(plain), key=lambda e: list(map(str, e.absolute_path))):
         diags.append(_to_diagnostic(error, root, plain))
@@ -293,18 +298,137 @@ def _frame_validator(library: bool) -> Any:
     validating a spec."""
     from jsonschema import Draft202012Validator
 
-    frame = _frame_schema()
-    if library:
-        frame.pop("required")
-    return Draft202012Validator(frame)
+    return Draft202012Validator(_frame_schema(library))
 
 
-def _frame_schema() -> dict[str, Any]:
-    """The schema with layers left open (the parser checks layers with better messages)."""
+@functools.lru_cache(maxsize=2)
+def _frame_schema(library: bool = False) -> dict[str, Any]:
+    """The schema with layers left open (the parser checks layers with better messages); a
+    library's has no required keys. Made once; never changed."""
     frame = copy.deepcopy(SPEC_SCHEMA)
     frame["properties"]["network"] = {}
     frame["$defs"]["block"]["properties"]["body"] = {}
+    if library:
+        frame.pop("required")
     return frame
+
+
+# --- a fast path for valid frames ----------------------------------------------------------------
+# `_conforms` says True only when the value surely conforms; False means "ask jsonschema" (it may
+# still be valid: an integer written 3.0, a key that is not a string). So it may be stricter than
+# JSON Schema, never more lenient. It knows the keywords the frame schema uses (`_KEYWORDS`); any
+# other keyword sends the frame to jsonschema.
+
+_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: type(v) is dict and all(type(k) is str for k in v),
+    "array": lambda v: type(v) is list,
+    "string": lambda v: type(v) is str,
+    "integer": lambda v: type(v) is int,
+    "number": lambda v: type(v) in (int, float),
+    "boolean": lambda v: type(v) is bool,
+    "null": lambda v: v is None,
+}
+_ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "title", "description", "default"})
+
+_Check = Callable[[Any, Any, Mapping[str, Any], Mapping[str, Any]], bool]
+
+
+def _conforms(value: Any, schema: Any, root: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``value`` surely conforms to ``schema`` (a JSON Schema using only the keywords of
+    ``_KEYWORDS``; a ``$ref`` names one of ``root``'s ``$defs``)."""
+    if schema is True:
+        return True
+    if not isinstance(schema, dict):
+        return False
+    root = schema if root is None else root
+    for keyword, want in schema.items():
+        if keyword in _ANNOTATIONS:
+            continue
+        check = _KEYWORDS.get(keyword)
+        if check is None or not check(value, want, schema, root):
+            return False
+    return True
+
+
+def _check_type(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    kinds = want if isinstance(want, list) else [want]
+    return any(kind in _JSON_TYPES and _JSON_TYPES[kind](value) for kind in kinds)
+
+
+def _check_properties(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    if type(value) is not dict:
+        return True  # applies to objects only, as every keyword below to its own type
+    return all(_conforms(item, want[key], root) for key, item in value.items() if key in want)
+
+
+def _check_additional(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    if type(value) is not dict:
+        return True
+    if "patternProperties" in schema:
+        return False
+    known = schema.get("properties", {})
+    return all(_conforms(item, want, root) for key, item in value.items() if key not in known)
+
+
+def _check_required(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    return type(value) is not dict or all(key in value for key in want)
+
+
+def _check_any_of(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    return any(_conforms(value, option, root) for option in want)
+
+
+def _check_items(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    if type(value) is not list:
+        return True
+    return "prefixItems" not in schema and all(_conforms(item, want, root) for item in value)
+
+
+def _check_enum(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    return type(value) in (str, int) and any(type(option) is type(value) and option == value
+                                             for option in want)
+
+
+def _check_minimum(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    if type(value) in (int, float):
+        return type(value) is int and value >= want
+    return not isinstance(value, (int, float)) or type(value) is bool  # numbers only (not bools)
+
+
+def _check_min_items(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    return type(value) is not list or len(value) >= want
+
+
+def _check_max_items(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    return type(value) is not list or len(value) <= want
+
+
+def _check_pattern(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    return type(value) is not str or re.search(want, value) is not None
+
+
+def _check_ref(value: Any, want: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    prefix = "#/$defs/"
+    if not isinstance(want, str) or not want.startswith(prefix):
+        return False
+    target = root.get("$defs", {}).get(want[len(prefix):])
+    return target is not None and _conforms(value, target, root)
+
+
+_KEYWORDS: dict[str, _Check] = {
+    "type": _check_type,
+    "properties": _check_properties,
+    "additionalProperties": _check_additional,
+    "required": _check_required,
+    "anyOf": _check_any_of,
+    "items": _check_items,
+    "enum": _check_enum,
+    "minimum": _check_minimum,
+    "minItems": _check_min_items,
+    "maxItems": _check_max_items,
+    "pattern": _check_pattern,
+    "$ref": _check_ref,
+}
 
 
 def _locate(root: Y, path: list[Any]) -> tuple[Y, str | None]:

@@ -619,3 +619,100 @@ def test_reserved_words_cannot_name_a_layer(write_spec, layer):
     with pytest.raises(SpecError, match=rf"`{word}` is reserved \(a (construct|meta key) of the "
                                         r"language\) and cannot name a layer"):
         archdsl.load(path)
+
+
+def _frame_documents() -> list[tuple[str, object]]:
+    """Every zoo spec and block library and every corpus file that reads as YAML, as plain values."""
+    from archdsl.errors import ArchError
+    from archdsl.yamlsrc import load_yaml
+    from tests.conftest import SPECS
+
+    docs = []
+    for path in sorted([*SPECS.rglob("*.yaml"), *(ROOT / "tests" / "corpus").rglob("*.yaml")]):
+        try:
+            docs.append((str(path.relative_to(ROOT)), load_yaml(path).plain()))
+        except ArchError:
+            continue  # not YAML a frame can be made of (the corpus's hostile files)
+    return docs
+
+
+_MUTANT_VALUES = (0, -1, 1, 3, 3.0, 2.5, -0.5, True, False, None, "", "x", "in_channels * 2", "__x",
+                  "int", "pair", "complex", [], [1], [3, 224, 224], [3, 0, 224], [1, 2, 3, 4],
+                  ["a", None], [[1]], {}, {"a": 1}, {"default": 1}, {"default": 1, "type": "int"},
+                  {"type": "float", "choices": []}, {"type": "complex"}, {"type": "integer", "default": 1},
+                  {"choices": [1, 2]}, ["__x"], ["2x", "y"], ["fine", "it-s"], {"body": "relu"},
+                  {"body": [], "params": {"k": 3}}, {1: "x"}, {"doc": 3})
+_MUTANT_KEYS = ("name", "doc", "input", "params", "use", "blocks", "network", "checks", "body", "let",
+                "inputs", "default", "type", "choices", "foo", "Name", 1, None)
+
+
+def _frame_spots(node, spots: list) -> None:
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        spots.append((node, key))
+        if key not in ("network", "body"):  # layers are the parser's: the frame leaves them open
+            _frame_spots(child, spots)
+
+
+def _mutant(rng, document):
+    """``document`` with one to three random changes: a value replaced, a key removed or added,
+    a value wrapped in a list or a mapping, a list item dropped."""
+    import copy
+
+    doc = copy.deepcopy(document)
+    for _ in range(rng.randint(1, 3)):
+        spots: list = []  # (container, key) of every value of the frame (not inside layers)
+        _frame_spots(doc, spots)
+        if not spots or not isinstance(doc, dict):
+            return doc
+        container, key = rng.choice(spots)
+        action = rng.randrange(6)
+        if action == 0:
+            container[key] = copy.deepcopy(rng.choice(_MUTANT_VALUES))
+        elif action == 1:
+            del container[key]
+        elif action == 2 and isinstance(container, dict):
+            container[rng.choice(_MUTANT_KEYS)] = copy.deepcopy(rng.choice(_MUTANT_VALUES))
+        elif action == 3:
+            container[key] = [container[key]]
+        elif action == 4:
+            container[key] = {rng.choice(_MUTANT_KEYS[:6]): container[key]}
+        elif isinstance(container[key], list) and container[key]:
+            container[key].pop(rng.randrange(len(container[key])))
+        else:
+            container[key] = copy.deepcopy(rng.choice(_MUTANT_VALUES))
+    return doc
+
+
+def test_fast_frame_check_never_accepts_what_jsonschema_refuses():
+    """schema._conforms decides a valid frame without jsonschema; whatever it accepts, jsonschema
+    must find no error in: the zoo, the corpus and 1,500 seeded random mutants of zoo frames, as a
+    model's frame and as a library's. It accepts every zoo spec and library (else it saves nothing)."""
+    import random
+
+    from archdsl.schema import _conforms, _frame_schema, _frame_validator
+
+    docs = _frame_documents()
+    zoo = [(name, doc) for name, doc in docs if name.startswith("specs/")]
+    assert len(zoo) > 40 and len(docs) > len(zoo) + 50
+    for name, doc in zoo:
+        library = "network" not in doc
+        assert _conforms(doc, _frame_schema(library)), name
+    rng = random.Random(14)
+    cases = [(name, doc, library) for name, doc in docs for library in (False, True)]
+    cases += [(f"mutant {i} of {name}", _mutant(rng, doc), i % 2 == 1)
+              for i, (name, doc) in enumerate(rng.choice(zoo) for _ in range(1500))]
+    with_blocks = [(name, doc) for name, doc in zoo if doc.get("blocks")][:5]
+    for name, doc in with_blocks:  # block inputs' names (a pattern): rare among random mutants
+        for inputs in (["__x"], ["2x"], ["a-b"], ["ok", "x y"], ["ok", "fine_2"]):
+            first = next(iter(doc["blocks"]))
+            blocks = {**doc["blocks"], first: {**doc["blocks"][first], "inputs": inputs}}
+            cases.append((f"{name} with inputs {inputs}", {**doc, "blocks": blocks}, "network" not in doc))
+    accepted = refused = 0
+    for name, doc, library in cases:
+        errors = list(_frame_validator(library).iter_errors(doc))
+        if _conforms(doc, _frame_schema(library)):
+            assert not errors, f"{name} ({'library' if library else 'model'}): {errors[0].message}"
+            accepted += 1
+        refused += bool(errors)
+    assert accepted > 500 and refused > 500  # the mutants reach both sides
