@@ -99,6 +99,9 @@ class TemplateItem:
     loc: Loc | None = None
     name_varies: bool = False  # named after a member under a symbolic `when:` in its naming
     # scope: its automatic name (a number, `cat_1`) counts that member, which an instance may lack
+    named: bool = False  # the layer had a name (the spec's, or its repeat's `0`, `1`, a name
+    # template): else an automatic one (a position number in an nn.Sequential, `conv_1`, `add`)
+    freeze: bool = False  # under a `freeze:` (its own or an enclosing layer's)
 
 
 @dataclass
@@ -111,6 +114,10 @@ class BlockTemplate:
     identifier its values are written over; ``reads`` are the spec parameters it reads, with
     those of the blocks it uses. ``per_use`` says why the block has no generic class (None: it
     has one).
+
+    The network's template (``graph.templates[""]``, name ``""``) is the network body over the
+    spec parameters the class takes (``params``: each with its type and the graph's value as its
+    default), ``inputs`` the spec's ``input:`` over them.
     """
 
     name: str
@@ -125,6 +132,10 @@ class BlockTemplate:
     out_shape: tuple[Any, ...] = ()
     reads: frozenset[str] = frozenset()
     per_use: str | None = None
+    doc: str = ""  # what the spec declares: the block's (the network's) `doc:`, ...
+    loc: Loc | None = None  # ... where it is defined,
+    outputs: dict[str, str] = field(default_factory=dict)  # its `output:`s (name -> item key),
+    checks: tuple[tuple[Any, str], ...] = ()  # its `checks:`: (condition over the locals, message)
 
 
 def _relative(name: str, scope: str) -> str:

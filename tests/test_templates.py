@@ -72,7 +72,7 @@ def test_generic_blocks_are_those_code_generation_writes_once(name):
     planner = Planner(graph)
     planner.plan()
     generic = {block for block, info in planner.blocks.items() if info is not None}
-    assert generic == {block for block, t in templates.items() if t.per_use is None}
+    assert generic == {block for block, t in templates.items() if block and t.per_use is None}
 
 
 def test_a_symbolic_when_is_a_condition_on_its_items():
@@ -159,3 +159,129 @@ def test_a_block_parameter_hides_a_spec_parameter_from_its_body_not_from_blocks_
     assert outer.items["conv"].shape[0].text == "width"
     assert outer.items["inner"].kind == "use" and outer.out_shape[0] == 8
     assert inner.reads == {"width"} and outer.reads == {"width"}  # (passed on to inner)
+
+
+def test_the_network_has_a_template_of_its_own():
+    """`graph.templates[""]`: the network body, with every spec parameter written in (what
+    `archdsl check` plans); its items are the layers outside blocks, keyed by their node names."""
+    graph = archdsl.load(SPECS / "resnet18.yaml")
+    network = block_templates(graph)[""]
+    assert network.per_use is None and graph.scopes[""].template == ""
+    assert network.params == {} and network.inputs == (3, 224, 224)
+    assert network.doc == graph.spec.doc and network.loc == graph.spec.loc
+    outside = [n.name for n in graph.op_nodes() if graph.scopes[n.scope].kind != "block"
+               and not any(n.name.startswith(s.path + ".") for s in graph.scopes.values()
+                           if s.kind == "block")]
+    assert [k for k, i in network.items.items() if i.kind == "op"] == outside
+    assert network.items["layer2.0"].kind == "use" and network.items["layer2.0"].target == "basic"
+    assert network.items["layer2.0"].shape == graph.scopes["layer2.0"].out_shape
+    assert network.items["fc"].shape == (1000,)
+
+
+def test_the_network_template_over_parameters_carries_its_declarations():
+    """Over the spec parameters the class takes: their types and the graph's values, the input
+    over them, the `checks:` as conditions over them, the side outputs."""
+    from archdsl.codegen.blocktemplates import network_template
+
+    graph = archdsl.load(SPECS / "resnet_cifar.yaml")
+    t = network_template(graph, ("width", "num_classes"))
+    assert t.params == {"width": ("int", 16, False), "num_classes": ("int", 10, False)}
+    assert [(c if isinstance(c, bool) else c.text, m) for c, m in t.checks] == [
+        (True, "depth must be 6n + 2 (20, 32, 44, 56, 110, 1202)"),
+        ("width >= 1", "width (the first stage's filters) must be at least 1")]
+    googlenet = archdsl.load(SPECS / "googlenet.yaml", aux_logits=True)
+    outputs = block_templates(googlenet)[""].outputs
+    assert outputs == {"aux1": "aux1", "aux2": "aux2"}
+    assert block_templates(archdsl.load(SPECS / "googlenet.yaml"))[""].outputs == {}
+
+
+def test_items_say_whether_the_spec_named_the_layer():
+    graph = archdsl.load(SPECS / "vgg16.yaml")
+    network = block_templates(graph)[""]
+    features = [i for i in network.items.values() if i.name.startswith("features.")]
+    assert features and not any(i.named for i in features)  # numbered by position
+    basic = block_templates(archdsl.load(SPECS / "resnet18.yaml"))["basic"]
+    assert basic.items["conv1"].named and basic.items["bn2"].named
+    assert not basic.items["add"].named  # (the residual's add)
+    layer1 = block_templates(archdsl.load(SPECS / "resnet18.yaml"))[""].items["layer1.0"]
+    assert layer1.named  # (a named repeat names its members `0`, `1`)
+
+
+def test_items_carry_their_freeze(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - stem: [{conv: {out: 4, k: 3, pad: 1}}, bn]\n"
+        "        freeze: true\n"
+        "      - head: {conv: {out: 4, k: 1}}\n"
+        "network:\n"
+        "  - a: unit\n"
+        "  - b: unit\n"
+        "    freeze: true\n")
+    templates = block_templates(archdsl.load(spec))
+    unit = templates["unit"]
+    assert {k: i.freeze for k, i in unit.items.items()} == {
+        "stem.0": True, "stem.1": True, "head": False}
+    assert templates[""].items["b"].freeze and not templates[""].items["a"].freeze
+
+
+def test_a_layer_under_a_symbolic_when_has_a_scope_of_its_own():
+    """MobileNetV3's conv_bn_act: each activation under its own `when:` is in a scope of kind
+    `when` holding the condition; the items keep the conjunction."""
+    graph = archdsl.load(SPECS / "mobilenet_v3_large.yaml")
+    template = block_templates(graph)["conv_bn_act"]
+    conditional = [i for i in template.items.values() if i.kind == "op" and i.when is not None]
+    scopes = [template.scopes[i.scope] for i in conditional]
+    assert [s.kind for s in scopes] == ["when"] * len(conditional)
+    assert len({s.path for s in scopes}) == len(conditional)
+    assert [s.meta["when"].text for s in scopes] == [i.when.text for i in conditional]
+    assert all(s.members == [k] for s, k in zip(scopes, (k for k, i in template.items.items()
+                                                        if i in conditional)))
+
+
+def test_constructs_sharing_a_name_under_exclusive_whens_keep_their_own_scopes(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {wide: bool}\n"
+        "    body:\n"
+        "      - branch2: [{conv: {out: 8, k: 1}}, relu]\n"
+        "        when: wide\n"
+        "      - branch2: [{conv: {out: 6, k: 3, pad: 1}}]\n"
+        "        when: not wide\n"
+        "network:\n"
+        "  - a: {unit: {wide: true}}\n"
+        "  - b: {unit: {wide: false}}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert unit.per_use is None
+    named = {p: s for p, s in unit.scopes.items() if s.kind == "seq"}
+    assert set(named) == {"branch2", "branch2#1"}
+    assert named["branch2"].members == ["branch2.0", "branch2.1"]
+    assert named["branch2#1"].members == ["branch2#1.0"]
+    second = unit.items["branch2#1.0"]
+    assert second.name == "branch2.0" and second.scope == "branch2#1"
+    assert second.attrs["out"] == 6 and unit.items["branch2.0"].attrs["out"] == 8
+
+
+def test_a_block_template_carries_its_doc_location_and_checks(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    doc: One unit.\n"
+        "    params: {out: int}\n"
+        "    checks: {\"out % 2 == 0\": out must be even}\n"
+        "    body: {conv: {out: out, k: 1}}\n"
+        "network:\n"
+        "  - a: {unit: {out: 4}}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert unit.doc == "One unit." and unit.loc == graph.spec.blocks["unit"].loc
+    assert [(c.text, m) for c, m in unit.checks] == [("out % 2 == 0", "out must be even")]

@@ -19,6 +19,7 @@ expanded from the block's definition.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -32,9 +33,10 @@ from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_o
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
 __all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_output", "block_templates",
-           "template_signature"]
+           "network_template", "template_signature"]
 
 _IN_NAMES = ("in_channels", "in_height", "in_width")
+_SHARED = re.compile(r"#\d+(?=\.|$)")  # the key of a scope sharing a name (``branch2#1``)
 # Why a block that uses a block with several inputs is written per use (its class's docstring says)
 USES_SEVERAL_INPUTS = "a use of a block with several inputs"
 
@@ -62,16 +64,22 @@ class TemplateExpander(Expander):
                  probe_args: dict[str, Any], in_probe: tuple[Any, ...],
                  bind: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
                  outputs: dict[Any, tuple[Any, ...]] | None = None,
-                 more: tuple[tuple[Any, ...], ...] = ()):
+                 more: tuple[tuple[Any, ...], ...] = (),
+                 network: tuple[str, ...] | None = None, names: Namespace | None = None):
         super().__init__(spec, params, (), DEFAULT_MAX_NODES)
         self.block = block
         self.more = more  # (a dry run) the shapes of a block's other inputs (`inputs:`)
-        self.names = Namespace()
+        # the network's template: the spec parameters it is written over (``network_template``)
+        self.network = network
+        self.names = Namespace() if names is None else names
+        self.named_next = False  # the layer being named had a name (see ``layer_name``)
+        self.concrete: Graph | None = None  # the network's expansion, when every value is plain
         self.conditions: list[Sym] = []  # the symbolic `when:`s the layer being expanded is under
         self.renaming: set[int] = set()  # naming scopes with a conditional member so far
         self.varying: set[str] = set()  # automatic names given in them since
         self.outputs = {} if outputs is None else outputs  # dry runs: (block, args, input) -> shape
         self.dry = bind is not None
+        self.graph_input = in_probe
         self.result = self._start(params, probe_args, in_probe, bind)
 
     def _start(self, params: dict[str, Any], probe_args: dict[str, Any], in_probe: tuple[Any, ...],
@@ -82,6 +90,16 @@ class TemplateExpander(Expander):
         if bind is not None:
             values, inp = bind
             env.update(values)
+        elif self.network is not None:
+            env.update(params)
+            for name in self.network:
+                decl = spec.params[name]
+                local[name] = self.names.create(name, fallback="p")
+                env[name] = Sym.name(local[name], coerce_param(params[name], decl.type),
+                                     decl.type == "pair")
+            inp = tuple(self.eval_value(value, env) for value in spec.input)
+            if probe_of(inp) != tuple(self.graph_input):  # (loaded with another input)
+                inp = tuple(self.graph_input)
         else:
             names = [self.names.create(n) for n in _IN_NAMES[:len(in_probe)]]
             local.update(zip(("in.c", "in.h", "in.w"), names))
@@ -97,15 +115,20 @@ class TemplateExpander(Expander):
                 env[name] = Sym.name(local[name], probe, decl.type == "pair")
         env["in"] = inp
         self.env = env
-        return BlockTemplate(block.name, {n: (d.type, d.default, d.required)
-                                          for n, d in block.params.items()}, local, inp)
+        if self.network is not None:  # the class's arguments: the graph's values as defaults
+            declared = {n: (spec.params[n].type, coerce_param(params[n], spec.params[n].type),
+                            False) for n in self.network}
+        else:
+            declared = {n: (d.type, d.default, d.required) for n, d in block.params.items()}
+        return BlockTemplate(block.name, declared, local, inp, doc=block.doc, loc=block.loc)
 
     def build(self) -> BlockTemplate:
         """Expand the body; a block that cannot be generic has ``per_use`` set (and no items)."""
         t, g, block = self.result, self.graph, self.block
         g.input_shape = t.inputs
         g.add_node(Node(INPUT, INPUT, Attrs({}), (), (), t.inputs, "", block.loc))
-        top = Scope("", "block", block.loc, block=block.name, in_shape=t.inputs)
+        top = Scope("", "block" if self.network is None else "network", block.loc,
+                    block=block.name or None, in_shape=t.inputs)
         g.scopes[""] = top
         ctx = Ctx(top, "", self.env)
         if block.input_count > 1:
@@ -124,6 +147,8 @@ class TemplateExpander(Expander):
                     result = Sym.name(name, result.probe)
                 self.env[key] = result
             self.run_checks(block.checks, self.env, f"block `{block.name}`")
+            t.checks = tuple((self.eval_value(cond, self.env), message)
+                             for cond, message in block.checks)
             out = self.expand(block.body, INPUT, ctx)
             if self.errors.diagnostics:
                 raise PerUse(self.errors.diagnostics[0])
@@ -131,12 +156,13 @@ class TemplateExpander(Expander):
             return self.per_use(err.diagnostic.message)
         assert out is not None
         t.output, t.out_shape = out, g.nodes[out].shape
+        t.outputs = dict(g.outputs)
         t.scopes = {path: s for path, s in g.scopes.items() if path}
         for node in g.op_nodes():
             t.items[node.name] = TemplateItem(
                 node.meta["name"], node.meta["kind"], node.op, node.attrs.as_dict(), node.inputs,
                 node.in_shapes, node.shape, node.scope, node.meta["when"], node.loc,
-                node.meta["name_varies"])
+                node.meta["name_varies"], node.meta["named"], node.freeze)
         seen = {v: k for k, v in t.locals.items() if k in self.spec.params
                 and k not in block.params}
         t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)
@@ -179,9 +205,24 @@ class TemplateExpander(Expander):
 
     def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
         name = super().auto_name(base, ctx, structural)
+        self.named_next = False
         if {id(ctx.counter), id(ctx.used)} & self.renaming:
-            self.varying.add(ctx.prefix + name)
+            self.varying.add(_SHARED.sub("", ctx.prefix + name))
         return name
+
+    def layer_name(self, layer: Layer, default: str, ctx: Ctx, structural: bool = False) -> str:
+        """As the expander names; the item recorded next notes whether the layer had a name."""
+        name = super().layer_name(layer, default, ctx, structural)
+        self.named_next = bool(layer.name)
+        return name
+
+    def open_scope(self, kind: str, name: str, layer: Layer, ctx: Ctx, x: str, **kw: Any) -> Scope:
+        """A named construct; one sharing its name with another under exclusive ``when:``s gets a
+        path of its own (``branch2#1``, as items are keyed: its members are ``branch2#1.conv``)."""
+        path = ctx.prefix + name
+        if path in self.graph.scopes:
+            name = f"{name}#{_sharing(path, self.graph.scopes)}"
+        return super().open_scope(kind, name, layer, ctx, x, **kw)
 
     def claim(self, name: str, ctx: Ctx, loc: Loc | None) -> str:
         """Layers under exclusive ``when:``s may share a name (the concrete expansion checked
@@ -222,11 +263,20 @@ class TemplateExpander(Expander):
         if layer.meta.inputs is not None or layer.meta.output is not None:
             raise NotGeneric(Diagnostic("a layer with `from:` or `output:` under a `when:` that "
                                         "depends on the block's parameters", layer.loc))
+        # the layer gets a scope of its own (``when``: the condition), its items the conjunction
+        scope = Scope(f"{ctx.prefix}<when{len(self.graph.scopes)}>", "when", layer.loc,
+                      parent=ctx.scope.path, input=x, in_shape=self.graph.nodes[x].shape,
+                      named=False, meta={"when": cond})
+        self.graph.scopes[scope.path] = scope
+        ctx.scope.members.append(scope.path)
+        inner = Ctx(scope, ctx.prefix, ctx.env, ctx.chain, ctx.numbered, ctx.used, ctx.locals,
+                    ctx.counter, ctx.parent, ctx.block_input)
         self.conditions.append(cond)
         try:
-            out = super()._expand(replace(layer, meta=replace(layer.meta, when=None)), x, ctx)
+            out = super()._expand(replace(layer, meta=replace(layer.meta, when=None)), x, inner)
         finally:
             self.conditions.pop()
+        self.close_scope(scope, out)
         # the later members' automatic names (numbers, `cat_1`) count this one's names only
         # where it exists
         self.renaming.update((id(ctx.counter), id(ctx.used)))
@@ -298,12 +348,14 @@ class TemplateExpander(Expander):
 
     def record(self, node: Node, ctx: Ctx, kind: str = "op") -> str:
         """Add an item (a node of the template's own graph) under the current conditions."""
-        shown = node.name
+        shown = _SHARED.sub("", node.name)  # (a member of `branch2#1` is `branch2.conv`)
         if node.name in self.graph.nodes:  # a name shared under exclusive `when:`s: a key of its own
-            node.name = f"{shown}#{sum(1 for n in self.graph.nodes if n.split('#')[0] == shown)}"
+            node.name = f"{node.name}#{_sharing(node.name, self.graph.nodes)}"
         node.meta["name"] = shown
         name_varies = any(shown == v or shown.startswith(v + ".") for v in self.varying)
-        node.meta.update(kind=kind, when=self.condition(), name_varies=name_varies)
+        node.meta.update(kind=kind, when=self.condition(), name_varies=name_varies,
+                         named=self.named_next)
+        self.named_next = False
         self.graph.add_node(node)
         ctx.scope.members.append(node.name)
         return node.name
@@ -311,7 +363,8 @@ class TemplateExpander(Expander):
     def expand_block(self, call: Call, x: str, ctx: Ctx, more: tuple[str, ...] = ()) -> str | None:
         """A use of another block: one item, whose output shape is the callee expanded with
         these arguments (and the spec parameters as this template sees them)."""
-        if more and not self.dry:  # (the use's class is written per use: so is this block's)
+        if more and not self.dry and self.network is None:  # (the use's class is written per
+            # use: so is this block's)
             raise NotGeneric(Diagnostic(USES_SEVERAL_INPUTS, call.loc))
         block = self.spec.blocks[call.target]
         args = {k: coerce_param(v, block.params[k].type)
@@ -323,6 +376,10 @@ class TemplateExpander(Expander):
         seen = {k: self.graph.params[k] if k in self.block.params else ctx.env[k]
                 for k in self.spec.params if k not in args}
         key = (block.name, key_of(args), key_of(seen), key_of(in_shape), key_of(others))
+        made = self.concrete.scopes.get(ctx.prefix + name) if self.concrete is not None else None
+        if made is not None and made.kind == "block" and made.block == block.name:
+            self.outputs[key] = made.out_shape  # (the network with every value written in: the
+            # expansion made this use)
         if key not in self.outputs:
             dry = TemplateExpander(self.spec, self.graph.params, block, {}, (),
                                    bind=({**seen, **args}, in_shape), outputs=self.outputs,
@@ -333,6 +390,12 @@ class TemplateExpander(Expander):
         return self.record(Node(ctx.prefix + name, block.name, Attrs(args), (x, *more),
                                 (in_shape, *others), self.outputs[key], ctx.scope.path, call.loc),
                            ctx, "use")
+
+
+def _sharing(key: str, taken: Any) -> int:
+    """How many keys ``key`` has already: itself, ``key#1``, ``key#2``..."""
+    return sum(1 for k in taken if k == key or (k.startswith(key + "#")
+                                                   and k[len(key) + 1:].isdigit()))
 
 
 def _env(env: dict[str, Any]) -> Env:
@@ -351,7 +414,7 @@ def _plain(value: Any) -> bool:
 
 
 def _free_names(t: BlockTemplate) -> set[str]:
-    names: set[str] = set()
+    names: set[str] = names_in(t.inputs)  # (the network's input may follow its parameters)
     for value in t.lets.values():
         names |= names_in(value)
     for item in t.items.values():
@@ -382,7 +445,9 @@ def template_signature(t: BlockTemplate) -> list[str]:
 
 def block_templates(graph: Graph) -> dict[str, BlockTemplate]:
     """The template of every block the graph uses (``graph.templates``); each block scope
-    names its template, or None when the block is written per use."""
+    names its template, or None when the block is written per use. ``graph.templates[""]`` is
+    the network's, with every spec parameter written in (what ``archdsl check`` plans; the
+    planner makes the network class's own over the parameters it takes: ``network_template``)."""
     spec: Spec = graph.spec
     if spec is None:
         raise ValueError("the graph has no spec (load it with archdsl.load)")
@@ -393,13 +458,37 @@ def block_templates(graph: Graph) -> dict[str, BlockTemplate]:
     outputs: dict[Any, tuple[Any, ...]] = {}
     templates: dict[str, BlockTemplate] = {}
     templates.update(_instance_templates(spec, graph, instances, outputs))
+    templates[""] = network = network_template(graph, (), outputs=outputs)
     _reached_templates(spec, graph, templates, outputs)
     _transitive_reads(templates)
     for scopes in instances.values():
         for scope in scopes:
             scope.template = scope.block if templates[scope.block].per_use is None else None
+    graph.scopes[""].template = "" if network.per_use is None else None
     graph.templates = templates
     return templates
+
+
+def network_template(graph: Graph, names: tuple[str, ...] | None = None,
+                     namespace: Namespace | None = None,
+                     outputs: dict[Any, tuple[Any, ...]] | None = None) -> BlockTemplate:
+    """The network's template (``graph.templates[""]``): its body over the spec parameters
+    ``names`` (all of them by default; the others are written in), whose identifiers come from
+    ``namespace`` (the network class's); ``per_use`` says why the body cannot follow them (the
+    parameters, input, checks and doc are there all the same)."""
+    spec: Spec = graph.spec
+    names = tuple(spec.params) if names is None else names
+    body = BlockDef("", {}, (), spec.network, spec.loc, spec.doc, spec.checks)
+    expander = TemplateExpander(spec, graph.params, body, {}, tuple(graph.input_shape),
+                                outputs=outputs, network=names, names=namespace)
+    if not names:  # every value is the graph's: a use's output is the one it had there
+        expander.concrete = graph
+    try:
+        return expander.build()
+    except SpecError as err:  # (a resource limit of the dry runs)
+        return expander.per_use(err.diagnostics[0].message)
+    except Undecidable as err:
+        return expander.per_use(str(err))
 
 
 def block_output(graph: Graph, name: str, values: dict[str, Any], in_shape: tuple[Any, ...],

@@ -49,7 +49,7 @@ class Planner:
         self._special: dict[Any, str] = {}
         self._instances = self._first_instances()
         self.templates = graph.templates or block_templates(graph)
-        self.reads = {name: set(t.reads) for name, t in self.templates.items()}
+        self.reads = {name: set(t.reads) for name, t in self.templates.items() if name}
         self.lifted: tuple[str, ...] = ()  # the network's constructor arguments (see plan)
         # a graph from passes.fold_batchnorm: the batch-norm layers that went, the convs that absorbed
         self.folded_norms, self.absorbing = folded_layers(graph)
