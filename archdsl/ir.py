@@ -102,6 +102,8 @@ class TemplateItem:
     named: bool = False  # the layer had a name (the spec's, or its repeat's `0`, `1`, a name
     # template): else an automatic one (a position number in an nn.Sequential, `conv_1`, `add`)
     freeze: bool = False  # under a `freeze:` (its own or an enclosing layer's)
+    folded: bool = False  # a batch norm folded into the conv before it (passes.fold_batchnorm)
+    absorbs: bool = False  # a conv that absorbed the batch norm after it (ditto)
 
 
 @dataclass

@@ -20,10 +20,9 @@ from .errors import Loc
 from .ir import Graph, Node
 from .ops import Attrs
 
-__all__ = ["FOLDED_META", "fold_batchnorm", "foldable_batchnorms", "folded_convs", "folded_layers"]
+__all__ = ["FOLDED_META", "fold_batchnorm", "foldable_batchnorms", "folded_convs"]
 
 FOLDED_META = "folded_bn"  # node.meta key on a conv that absorbed a batch norm
-FOLDED_LAYER_META = "folded_bn_layer"  # ... and the location of that batch norm's layer
 
 
 def _absorbed(bn: Node) -> dict[str, Any]:
@@ -59,12 +58,61 @@ def fold_batchnorm(graph: Graph) -> Graph:
     keeps its name, so a state_dict maps over by name (:func:`archdsl.fold.fold_state_dict`); each
     folded conv's ``meta["folded_bn"]`` records the batch norm it absorbed (name, eps, affine).
 
-    A pass over the IR alone. The code generator writes one class per layer definition, so a
-    batch norm folds only where its layer folds everywhere: every node its layer made (the nodes
-    sharing its location) folds into nodes of one conv layer, every node of which absorbs one.
-    :func:`folded_layers` tells the code generator which layers went and which absorbed.
+    A pass over the IR alone. The code generator writes one class per template (block, or the
+    network), so a batch norm folds only where its layer folds everywhere: every node its layer
+    made (the nodes sharing its location) folds into nodes of one conv layer, every node of which
+    absorbs one, and each of those nodes is made by a template item (a block written per use has
+    none: its batch norms stay). The new graph's templates mark the items: the batch norm's
+    ``folded``, the conv's ``absorbs`` (what the code generator reads). A graph without its spec
+    (no templates) folds on the graph alone.
     """
-    return _fold_graph(graph, _by_layer(graph, foldable_batchnorms(graph)))
+    pairs = _by_layer(graph, foldable_batchnorms(graph))
+    if graph.spec is None:
+        return _fold_graph(graph, pairs)
+    if not graph.templates:
+        from .codegen.blocktemplates import block_templates  # (torch-free; codegen's, made once)
+
+        block_templates(graph)
+    covered = _covered(graph)
+    pairs = [(conv, bn) for conv, bn in pairs if bn in covered and conv in covered]
+    new = _fold_graph(graph, pairs)
+    new.templates = _marked(graph, pairs)
+    return new
+
+
+def _covered(graph: Graph) -> set[str]:
+    """The nodes a template item makes: those whose nearest block (or the network) has a
+    template (``Scope.template``; a block written per use has none)."""
+    scopes = graph.scopes
+    owner: dict[str, str | None] = {}  # scope -> the template its nodes come from
+
+    def template_of(path: str) -> str | None:
+        if path not in owner:
+            scope = scopes[path]
+            if scope.kind in ("block", "network"):
+                owner[path] = scope.template
+            else:
+                owner[path] = template_of(scope.parent or "")
+        return owner[path]
+
+    return {n.name for n in graph.op_nodes() if template_of(n.scope) is not None}
+
+
+def _marked(graph: Graph, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """The graph's templates with the folded layers' items marked (copies of those that change;
+    every other template is shared)."""
+    nodes = graph.nodes
+    folded = {nodes[bn].loc for _, bn in pairs}
+    absorbing = {nodes[conv].loc for conv, _ in pairs}
+    either = folded | absorbing
+    templates = dict(graph.templates)
+    for name, t in graph.templates.items():
+        items = {key: replace(item, folded=item.loc in folded, absorbs=item.loc in absorbing)
+                 if item.kind == "op" and item.loc in either else item
+                 for key, item in t.items.items()}
+        if any(items[k] is not t.items[k] for k in items):
+            templates[name] = replace(t, items=items)
+    return templates
 
 
 def _by_layer(graph: Graph, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -103,7 +151,6 @@ def _fold_graph(graph: Graph, pairs: list[tuple[str, str]]) -> Graph:
         if node.name in absorbed:
             attrs = Attrs(node.opdef.absorb_norm(node.attrs.as_dict()))
             meta[FOLDED_META] = _absorbed(absorbed[node.name])
-            meta[FOLDED_LAYER_META] = absorbed[node.name].loc
         new.add_node(replace(node, attrs=attrs, meta=meta, attr_locs=dict(node.attr_locs),
                              inputs=tuple(rename.get(src, src) for src in node.inputs)))
     for path, scope in graph.scopes.items():
@@ -113,13 +160,6 @@ def _fold_graph(graph: Graph, pairs: list[tuple[str, str]]) -> Graph:
             input=rename.get(scope.input, scope.input), output=rename.get(scope.output, scope.output))
     new.lint()
     return new
-
-
-def folded_layers(graph: Graph) -> tuple[set[Loc], set[Loc]]:
-    """The layers (by location) of a graph from :func:`fold_batchnorm`: the batch norms that went,
-    and the convolutions that absorbed them (each in every instance)."""
-    folded = [n for n in graph.op_nodes() if FOLDED_META in n.meta]
-    return {n.meta[FOLDED_LAYER_META] for n in folded}, {n.loc for n in folded if n.loc is not None}
 
 
 def folded_convs(graph: Graph) -> dict[str, dict[str, Any]]:

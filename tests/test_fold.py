@@ -225,3 +225,53 @@ def test_compile_inference_writes_the_folded_module(tmp_path):
     assert "BatchNorm2d" not in source
     assert "20 batch norms folded into their convolutions" in source
     compile(source, str(out), "exec")
+
+
+def test_batch_norms_of_a_block_written_per_use_stay(tmp_path):
+    """The fold marks template items, and a block written per use (here its repeat count follows
+    its parameter) has none: its batch norms stay, in every use, while a layer of the network's
+    own template folds. The folded module still computes what the unfolded one does."""
+    spec = _write(tmp_path, """\
+name: peruse
+input: [3, 8, 8]
+blocks:
+  stack:
+    params: {n: int}
+    body:
+      - {repeat: n, layer: [{conv: {out: 4, k: 3, pad: 1, bias: false}}, bn, relu]}
+network:
+  - a: {stack: {n: 1}}
+  - b: {stack: {n: 2}}
+  - c: {conv: {out: 4, k: 1, bias: false}}
+  - d: bn
+""")
+    graph = archdsl.load(spec)
+    assert len(foldable_batchnorms(graph)) == 4  # the graph alone would fold all of them
+    folded = fold_batchnorm(graph)
+    assert graph.templates["stack"].per_use is not None
+    assert sorted(n.name for n in folded if n.op == "bn") == ["a.bn", "b.bn", "b.bn_1"]
+    assert "d" not in folded.nodes and folded.nodes["c"].attrs.bias is True
+    network = folded.templates[""]
+    assert network.items["d"].folded and network.items["c"].absorbs
+    assert not graph.templates[""].items["d"].folded  # (the input graph's are left unmarked)
+    torch.manual_seed(0)
+    unfolded = build_graph(graph)
+    _randomize(unfolded)
+    unfolded.eval()
+    model = build_graph(folded).eval()
+    model.load_state_dict(fold_state_dict(unfolded.state_dict(), graph), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), unfolded(x), rtol=1e-5, atol=1e-5)
+
+
+def test_fold_marks_the_items_of_the_layers_it_folds():
+    """ResNet-18: every bn item of the basic block and of the network is `folded`, every conv
+    item before one `absorbs`; nothing else is marked."""
+    folded = fold_batchnorm(archdsl.load(SPECS / "resnet18.yaml"))
+    for t in (folded.templates["basic"], folded.templates[""]):
+        ops = [i for i in t.items.values() if i.kind == "op"]
+        assert {i.name for i in ops if i.folded} == {i.name for i in ops if i.target == "bn"}
+        assert {i.name for i in ops if i.absorbs} == {i.name for i in ops if i.target == "conv"}
+    assert {"bn1", "bn2", "downsample.1"} <= {i.name for i in folded.templates["basic"].items.values()
+                                              if i.folded}

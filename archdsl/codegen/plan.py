@@ -15,7 +15,6 @@ from typing import Any
 
 from ..errors import Diagnostic
 from ..ir import Graph
-from ..passes import folded_layers
 from ..spec import BlockDef, Spec
 from .blocktemplates import block_output, block_templates
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
@@ -51,8 +50,12 @@ class Planner:
         self.templates = graph.templates or block_templates(graph)
         self.reads = {name: set(t.reads) for name, t in self.templates.items() if name}
         self.lifted: tuple[str, ...] = ()  # the network's constructor arguments (see plan)
-        # a graph from passes.fold_batchnorm: the batch-norm layers that went, the convs that absorbed
-        self.folded_norms, self.absorbing = folded_layers(graph)
+        # a graph from passes.fold_batchnorm: the batch-norm layers that went, the convs that
+        # absorbed (the marks on their template items)
+        marked = [i for t in self.templates.values() for i in t.items.values()
+                  if i.folded or i.absorbs]
+        self.folded_norms = {i.loc for i in marked if i.folded}
+        self.absorbing = {i.loc for i in marked if i.absorbs}
         self.block_plans: list[ClassPlan] = []  # the classes of blocks, once the network is planned
         if reuse is not None:
             self._reuse_blocks(reuse)
