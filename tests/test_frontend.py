@@ -716,3 +716,20 @@ def test_fast_frame_check_never_accepts_what_jsonschema_refuses():
             accepted += 1
         refused += bool(errors)
     assert accepted > 500 and refused > 500  # the mutants reach both sides
+
+
+def test_a_valid_frame_never_imports_jsonschema_and_a_bad_one_is_worded_by_it():
+    """The fast frame check is what keeps jsonschema out of a cold `report` of a valid spec; a
+    frame it does not accept still gets jsonschema's diagnostic."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from archdsl.cli import main; rc = main(sys.argv[1:]); "
+            "print(rc, 'jsonschema' in sys.modules)")
+    runs = {("report", str(ROOT / "specs" / "resnet18.yaml"), "--format", "json"): "0 False",
+            ("check", str(ROOT / "tests" / "corpus" / "bad" / "bad_input_shape.yaml")): "1 True"}
+    for args, expected in runs.items():
+        proc = subprocess.run([sys.executable, "-c", code, *args], check=False, capture_output=True,
+                              text=True)
+        assert proc.stdout.splitlines()[-1] == expected, proc.stderr
+    assert "bad_input_shape.yaml:2:12: error: `input.1` must be at least 1" in proc.stderr
