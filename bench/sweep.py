@@ -25,7 +25,7 @@ import pstats
 import sys
 from typing import Any
 
-from .common import ROOT, SPECS, Stat, cold, interleaved, machine
+from .common import ROOT, SPECS, Stat, cold, cold_env, interleaved, machine
 from .peers import count
 
 __all__ = ["GRID", "per_point", "run", "sweep_profile"]
@@ -123,7 +123,8 @@ def run(quick: bool = False, log: Any = print) -> dict[str, Any]:
             f"{n} points)")
     command = [sys.executable, "-m", "archdsl", "sweep", str(SPEC.relative_to(ROOT)),
                *[arg for g in grid for arg in ("--grid", g)], "--format", "csv"]
-    cli = cold({"archdsl sweep (cold)": command}, 1)
+    with cold_env() as env:  # bytecode read as installed, as part 1's cold commands
+        cli = cold({"archdsl sweep (cold)": command}, 1, env=env, warmup=1)
     log(f"  {'archdsl sweep (cold)':<24} {cli['archdsl sweep (cold)'].median:8.3f} s")
     nodes = [len(archdsl.load(SPEC, **p)) - 1 for p in (points[0], points[-1])]
     return {"machine": machine(), "spec": SPEC.name, "grid": list(grid), "sample_step": SAMPLE_STEP,
