@@ -285,3 +285,59 @@ def test_a_block_template_carries_its_doc_location_and_checks(tmp_path):
     unit = block_templates(graph)["unit"]
     assert unit.doc == "One unit." and unit.loc == graph.spec.blocks["unit"].loc
     assert [(c.text, m) for c, m in unit.checks] == [("out % 2 == 0", "out must be even")]
+
+
+def test_the_network_class_header_is_its_template(tmp_path):
+    """The network class's arguments, defaults, input and checks are the header template's
+    (`network_template(..., body=False)` over the arguments the class takes): a `--set` value
+    is the default, a check over an argument is raised at construction, one over a parameter
+    written in (a repeat count) is decided and left out."""
+    from archdsl.codegen.blocktemplates import network_template
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [channels, 8, 8]\n"
+        "doc: A small net.\n"
+        "params: {channels: 3, width: 4, depth: 2}\n"
+        "checks: {\"width >= 2\": width must be at least 2, \"depth >= 1\": no layers}\n"
+        "network:\n"
+        "  - {repeat: depth, layer: {conv: {out: width, k: 1}}}\n"
+        "  - flatten\n"
+        "  - fc: {linear: {out: 2}}\n")
+    graph = archdsl.load(spec, width=6)
+    header = network_template(graph, ("channels", "width"), body=False)
+    assert header.params == {"channels": ("int", 3, False), "width": ("int", 6, False)}
+    assert header.locals == {"channels": "channels", "width": "width"} and header.items == {}
+    assert [probe_of(d) for d in header.inputs] == [3, 8, 8] and header.inputs[0].text == "channels"
+    assert [c if isinstance(c, bool) else c.text for c, _ in header.checks] == ["width >= 2", True]
+    assert header.doc == "A small net."
+    source = generate(graph).source
+    assert "def __init__(self, channels: int = 3, width: int = 6) -> None:" in source
+    assert 'if not width >= 2:\n            raise ValueError("width must be at least 2")' in source
+    assert '"no layers"' not in source and "`depth=2` (" in source  # (written in)
+    assert '    """A small net.' in source
+
+
+def test_a_block_only_the_network_class_reaches_takes_its_declarations(tmp_path):
+    """A block used only under a `when:` that a constructor argument decides (false here, so no
+    instance and no template): its class's docstring and signature come from its declarations."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {extra: false}\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    doc: A unit.\n"
+        "    params: {out: 4}\n"
+        "    body: [{conv: {out: out, k: 1}}, relu]\n"
+        "network:\n"
+        "  - {conv: {out: 4, k: 1}}\n"
+        "  - u: {unit: {}}\n"
+        "    when: extra\n"
+        "  - flatten\n"
+        "  - fc: {linear: {out: 2}}\n")
+    graph = archdsl.load(spec)
+    source = generate(graph).source
+    assert "unit" not in graph.templates
+    assert '    """A unit.\n\n    Block `unit` of net.yaml.\n    """' in source
+    assert "def __init__(self, in_channels: int, out: int = 4) -> None:" in source
+    assert "if extra:\n            self.u = Unit(4)" in source

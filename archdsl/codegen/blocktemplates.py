@@ -33,7 +33,7 @@ from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_o
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
 __all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_output", "block_templates",
-           "network_template", "template_signature"]
+           "declared_template", "network_template", "template_signature"]
 
 _IN_NAMES = ("in_channels", "in_height", "in_width")
 _SHARED = re.compile(r"#\d+(?=\.|$)")  # the key of a scope sharing a name (``branch2#1``)
@@ -166,6 +166,14 @@ class TemplateExpander(Expander):
         seen = {v: k for k, v in t.locals.items() if k in self.spec.params
                 and k not in block.params}
         t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)
+        return t
+
+    def header(self) -> BlockTemplate:
+        """The template without its body: parameters, locals, inputs, checks, doc."""
+        t = self.result
+        t.checks = tuple((self.eval_value(cond, self.env), message)
+                         for cond, message in self.block.checks)
+        t.per_use = "the header only: its body was not expanded"
         return t
 
     def per_use(self, reason: str) -> BlockTemplate:
@@ -471,16 +479,20 @@ def block_templates(graph: Graph) -> dict[str, BlockTemplate]:
 
 def network_template(graph: Graph, names: tuple[str, ...] | None = None,
                      namespace: Namespace | None = None,
-                     outputs: dict[Any, tuple[Any, ...]] | None = None) -> BlockTemplate:
+                     outputs: dict[Any, tuple[Any, ...]] | None = None,
+                     body: bool = True) -> BlockTemplate:
     """The network's template (``graph.templates[""]``): its body over the spec parameters
     ``names`` (all of them by default; the others are written in), whose identifiers come from
     ``namespace`` (the network class's); ``per_use`` says why the body cannot follow them (the
-    parameters, input, checks and doc are there all the same)."""
+    parameters, input, checks and doc are there all the same). Without ``body``, only those: the
+    network class's header."""
     spec: Spec = graph.spec
     names = tuple(spec.params) if names is None else names
-    body = BlockDef("", {}, (), spec.network, spec.loc, spec.doc, spec.checks)
-    expander = TemplateExpander(spec, graph.params, body, {}, tuple(graph.input_shape),
+    definition = BlockDef("", {}, (), spec.network, spec.loc, spec.doc, spec.checks)
+    expander = TemplateExpander(spec, graph.params, definition, {}, tuple(graph.input_shape),
                                 outputs=outputs, network=names, names=namespace)
+    if not body:
+        return expander.header()
     if not names:  # every value is the graph's: a use's output is the one it had there
         expander.concrete = graph
     try:
@@ -489,6 +501,13 @@ def network_template(graph: Graph, names: tuple[str, ...] | None = None,
         return expander.per_use(err.diagnostics[0].message)
     except Undecidable as err:
         return expander.per_use(str(err))
+
+
+def declared_template(graph: Graph, name: str) -> BlockTemplate:
+    """What block ``name`` declares (parameters, doc, location), its body not expanded: for a
+    block no template reaches but a class does (under a `when:` a constructor argument decides)."""
+    expander = TemplateExpander(graph.spec, graph.params, graph.spec.blocks[name], {}, ())
+    return expander.per_use("its declarations only: its body was not expanded")
 
 
 def block_output(graph: Graph, name: str, values: dict[str, Any], in_shape: tuple[Any, ...],

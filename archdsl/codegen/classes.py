@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import Loc
-from ..ir import Graph
+from ..ir import BlockTemplate, Graph
 from ..spec import BlockDef, Spec
 from .namespace import Namespace
 
@@ -68,8 +68,11 @@ class Planning(Protocol):
     folded_norms: set[Loc]
     absorbing: set[Loc]
     lifted: tuple[str, ...]
+    header: BlockTemplate  # the network class's template without its body (its arguments)
 
     def spec_params_of(self, block: str) -> list[str]: ...
+
+    def template(self, name: str) -> BlockTemplate: ...
 
     def block_info(self, name: str, call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
                    ) -> BlockInfo | None: ...

@@ -234,8 +234,7 @@ class ModuleMaker:
             elif not is_default(args[key], coerce_param(decl.default, decl.type)):
                 keywords.append((info.params[key], args[key]))
         for p, value in lifted.items():  # (the class's default: the compiled value)
-            compiled = coerce_param(self.planner.graph.params[p], self.planner.spec.params[p].type)
-            if not is_default(value, compiled):
+            if not is_default(value, self.planner.header.params[p][1]):
                 keywords.append((info.spec_params[p], value))
         for value in positional + [v for _, v in keywords]:
             if not is_known(value):

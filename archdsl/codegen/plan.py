@@ -14,9 +14,9 @@ import textwrap
 from typing import Any
 
 from ..errors import Diagnostic
-from ..ir import Graph
+from ..ir import BlockTemplate, Graph
 from ..spec import BlockDef, Spec
-from .blocktemplates import block_output, block_templates
+from .blocktemplates import block_output, block_templates, declared_template, network_template
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
 from .pysrc import docstring_lines
@@ -46,10 +46,12 @@ class Planner:
         self._outputs: dict[Any, tuple[Any, ...]] = {}
         self._template_outputs: dict[Any, tuple[Any, ...]] = {}  # (the template expander's)
         self._special: dict[Any, str] = {}
+        self._declared: dict[str, BlockTemplate] = {}  # (see template)
         self._instances = self._first_instances()
         self.templates = graph.templates or block_templates(graph)
         self.reads = {name: set(t.reads) for name, t in self.templates.items() if name}
         self.lifted: tuple[str, ...] = ()  # the network's constructor arguments (see plan)
+        self.header = network_template(graph, (), body=False)  # (the network class's, once planned)
         # a graph from passes.fold_batchnorm: the batch-norm layers that went, the convs that
         # absorbed (the marks on their template items)
         marked = [i for t in self.templates.values() for i in t.items.values()
@@ -143,6 +145,15 @@ class Planner:
             self.blocks[name] = info
             self.classes.append(plan)
         return self.blocks[name]
+
+    def template(self, name: str) -> BlockTemplate:
+        """Block ``name``'s template; one no instance or template uses (a class does, under a
+        `when:` a constructor argument decides) has its declarations only."""
+        if name in self.templates:
+            return self.templates[name]
+        if name not in self._declared:
+            self._declared[name] = declared_template(self.graph, name)
+        return self._declared[name]
 
     def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
                       more: tuple[tuple[Any, ...], ...] = ()) -> str:

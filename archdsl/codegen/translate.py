@@ -23,10 +23,10 @@ from typing import Any
 
 from ..errors import Diagnostic
 from ..expand import auto_name
-from ..ir import Graph
+from ..ir import BlockTemplate
 from ..ops import REGISTRY
-from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq, Spec
-from .blocktemplates import USES_SEVERAL_INPUTS
+from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
+from .blocktemplates import USES_SEVERAL_INPUTS, network_template
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
 from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Raise, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
@@ -85,15 +85,18 @@ class ClassBuilder(ModuleMaker):
         spec's ``checks:``; the others are written in."""
         graph, spec = self.planner.graph, self.planner.spec
         self.is_network = True
-        values, signature = self.network_params(ctor_params)
-        in_shape = self.network_input(Env(values, ()))
+        # the class's header: its template over the constructor arguments, without the body
+        header = network_template(graph, ctor_params, self.locals, body=False)
+        self.planner.header = header
+        values, signature = self.network_params(header)
+        in_shape = header.inputs
         env = Env(values, in_shape)
-        self.network_checks(env)
+        self.network_checks(header)
         self.fb = ForwardBuilder(in_shape)
         ctx = Ctx(env, block_input=self.fb.input)
         self.shared_names = shared_names(spec.network)
         self.member_reads = member_reads(spec.network)
-        doc = _network_doc(graph, self.ctor_params, bool(self.checks))
+        doc = _network_doc(header, graph.name, self.ctor_params, bool(self.checks))
         if sequential_body(spec.network):
             items, _ = self.chain(spec.network, in_shape, ctx)
             return self.sequential_plan(items, signature, doc, [])
@@ -102,32 +105,22 @@ class ClassBuilder(ModuleMaker):
         self.network_return(out)
         return self.module_plan(signature, doc, [])
 
-    def network_params(self, ctor_params: tuple[str, ...]) -> tuple[dict[str, Any], list[str]]:
-        """The spec parameters' values (Syms for constructor arguments) and the signature."""
-        graph, spec = self.planner.graph, self.planner.spec
-        values: dict[str, Any] = dict(graph.params)
+    def network_params(self, header: BlockTemplate) -> tuple[dict[str, Any], list[str]]:
+        """The spec parameters' values (Syms for constructor arguments) and the signature, from
+        the network's header template (its locals are this class's: ``self.locals``)."""
+        values: dict[str, Any] = dict(self.planner.graph.params)
         signature = []
-        for name in ctor_params:
-            decl = spec.params[name]
-            local = self.locals.create(name, fallback="p")
+        for name, local in header.locals.items():
+            type_name, value, _ = header.params[name]
             self.ctor_params[name] = local
-            value = coerce_param(graph.params[name], decl.type)
-            values[name] = self.spec_values[name] = Sym.name(local, value, decl.type == "pair")
-            signature.append(f"{local}: {_TYPES[decl.type]} = {unparse(to_node(value))}")
+            values[name] = self.spec_values[name] = Sym.name(local, value, type_name == "pair")
+            signature.append(f"{local}: {_TYPES[type_name]} = {unparse(to_node(value))}")
         self.class_locals |= set(self.ctor_params.values())
         return values, signature
 
-    def network_input(self, env: Env) -> tuple[Any, ...]:
-        """The input shape: the spec's ``input:`` over the parameters (symbolic where they are),
-        unless the graph was loaded with another input."""
-        graph = self.planner.graph
-        shape = tuple(eval_value(value, env) for value in self.planner.spec.input)
-        return shape if probe_of(shape) == tuple(graph.input_shape) else tuple(graph.input_shape)
-
-    def network_checks(self, env: Env) -> None:
+    def network_checks(self, header: BlockTemplate) -> None:
         """The spec's ``checks:`` over constructor arguments, as the spec words them."""
-        for cond, message in self.planner.spec.checks:
-            result = eval_value(cond, env)
+        for result, message in header.checks:
             if isinstance(result, Sym):
                 failed = ast.UnaryOp(ast.Not(), result.node)
                 error = ast.Call(ast.Name("ValueError", ast.Load()), [ast.Constant(message)], [])
@@ -153,20 +146,21 @@ class ClassBuilder(ModuleMaker):
         for local in in_names:
             self.locals.create(local)
         inp = tuple(Sym.name(n, p) for n, p in zip(in_names, in_probe))
+        template = self.planner.template(block.name)
         params: dict[str, str] = {}
         values: dict[str, Any] = dict(self.planner.graph.params)
-        for pname, decl in block.params.items():
+        for pname, (type_name, _, _) in template.params.items():
             local = self.locals.create(pname, fallback="p")
             params[pname] = local
             probe = probe_args.get(pname, MISSING)
-            values[pname] = Sym.name(local, coerce_param(probe, decl.type), decl.type == "pair")
+            values[pname] = Sym.name(local, coerce_param(probe, type_name), type_name == "pair")
         spec_params: dict[str, str] = {}  # the network's arguments this block reads
+        header = self.planner.header
         for pname in self.planner.spec_params_of(block.name):
-            decl = self.planner.spec.params[pname]
+            type_name, value, _ = header.params[pname]  # (the network's: its default)
             spec_params[pname] = self.locals.create(pname, fallback="p")
-            value = coerce_param(self.planner.graph.params[pname], decl.type)
-            self.spec_values[pname] = Sym.name(spec_params[pname], value, decl.type == "pair")
-            if pname not in block.params:
+            self.spec_values[pname] = Sym.name(spec_params[pname], value, type_name == "pair")
+            if pname not in template.params:
                 values[pname] = self.spec_values[pname]
         self.class_locals |= set(in_names) | set(params.values()) | set(spec_params.values())
         env = self.bind_lets(block, Env(values, inp))
@@ -174,10 +168,10 @@ class ClassBuilder(ModuleMaker):
         ctx = Ctx(env, block_input=self.fb.input)
         self.shared_names = shared_names(block.body)
         self.member_reads = member_reads(block.body)
-        signature = self.block_signature(block, params) + [
-            f"{local}: {_TYPES[self.planner.spec.params[p].type]} = "
+        signature = self.block_signature(template, params) + [
+            f"{local}: {_TYPES[header.params[p][0]]} = "
             f"{unparse(to_node(self.spec_values[p].probe))}" for p, local in spec_params.items()]
-        doc = _block_doc(block, self.planner.spec, instance)
+        doc = _block_doc(template, self.planner.graph.file, instance)
         if sequential_body(block.body):
             items, out = self.chain(block.body, inp, ctx)
             plan = self.sequential_plan(items, signature, doc, in_names)
@@ -204,16 +198,16 @@ class ClassBuilder(ModuleMaker):
         self.member_reads = member_reads(block.body)
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         given = " and ".join(_fmt(s) for s in (in_shape, *more))
-        template = self.planner.graph.templates.get(block.name)
+        template = self.planner.template(block.name)
         if more:
             why = "it has several inputs"
-        elif template is not None and template.per_use == USES_SEVERAL_INPUTS:
+        elif template.per_use == USES_SEVERAL_INPUTS:
             why = "it uses a block with several inputs"
         else:
             why = "a repeat count, a size or a branch of this block depends on its arguments"
         note = (f"Written for one use: input{'s' if more else ''} {given}, "
                 f"{shown or 'no arguments'} ({why}, so it has no generic class).")
-        doc = [*_block_doc(block, self.planner.spec, None), "", note]
+        doc = [*_block_doc(template, self.planner.graph.file, None), "", note]
         if sequential_body(block.body):
             items, _ = self.chain(block.body, in_shape, ctx)
             return self.sequential_plan(items, [], doc, [])
@@ -234,17 +228,17 @@ class ClassBuilder(ModuleMaker):
             env = env.with_values(**{key: result})
         return env
 
-    def block_signature(self, block: BlockDef, params: dict[str, str]) -> list[str]:
+    def block_signature(self, template: BlockTemplate, params: dict[str, str]) -> list[str]:
         """The block's parameters as ctor parameters: required ones first (channels positional,
         the rest keywords at the call sites)."""
         required, optional = [], []
-        for pname, decl in block.params.items():
-            annotation = _TYPES[decl.type]
-            if decl.required:
+        for pname, (type_name, default, is_required) in template.params.items():
+            annotation = _TYPES[type_name]
+            if is_required:
                 required.append(f"{params[pname]}: {annotation}")
             else:
-                default = to_node(coerce_param(decl.default, decl.type))
-                optional.append(f"{params[pname]}: {annotation} = {unparse(default)}")
+                value = to_node(coerce_param(default, type_name))
+                optional.append(f"{params[pname]}: {annotation} = {unparse(value)}")
         return required + optional
 
     # --- checks against the static analysis ----------------------------------------------------
@@ -773,9 +767,10 @@ def _branch_hint(branch: Layer, index: int) -> str:
     return f"branch{index + 1}"
 
 
-def _network_doc(graph: Graph, ctor_params: dict[str, str], checked: bool) -> list[str]:
+def _network_doc(header: BlockTemplate, name: str, ctor_params: dict[str, str],
+                 checked: bool) -> list[str]:
     """The network's docstring: the spec's doc, then which spec parameters the class takes."""
-    lines = docstring_lines(graph.spec.doc or f"The network `{graph.name}`.")
+    lines = docstring_lines(header.doc or f"The network `{name}`.")
     if ctor_params:
         names = ", ".join(f"`{p}`" for p in ctor_params.values())
         lines += ["", f"Arguments: the spec parameters {names}"
@@ -783,10 +778,13 @@ def _network_doc(graph: Graph, ctor_params: dict[str, str], checked: bool) -> li
     return lines  # (make_plan adds the parameters written in, once it has chosen)
 
 
-def _block_doc(block: BlockDef, spec: Spec, instance: Any) -> list[str]:
-    lines = docstring_lines(block.doc or f"The block `{block.name}`.")
-    origin = os.path.relpath(block.loc.file, os.path.dirname(spec.file) or ".")
-    where = f"Block `{block.name}` of {origin.replace(os.sep, '/')}."
+def _block_doc(template: BlockTemplate, file: str, instance: Any) -> list[str]:
+    """A block class's docstring: the block's doc, where it is defined (relative to ``file``,
+    the spec's), whose shapes the comments show."""
+    lines = docstring_lines(template.doc or f"The block `{template.name}`.")
+    assert template.loc is not None
+    origin = os.path.relpath(template.loc.file, os.path.dirname(file) or ".")
+    where = f"Block `{template.name}` of {origin.replace(os.sep, '/')}."
     if instance is not None:
         where += f" Shape comments are those of `{instance.path}`."
     return lines + [""] + docstring_lines(where)
