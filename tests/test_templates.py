@@ -358,3 +358,21 @@ def test_shared_names_come_from_the_template():
     assert "        else:\n            self.proj = None" in source
     assert "if self.proj is not None:" in source and "nn.Identity()" not in source
     compile(source, "net.py", "exec")  # (built and run: test_codegen's corpus cases)
+
+
+def test_the_network_template_reads_the_input_as_the_expansion_does(tmp_path):
+    """With every value written in, the network's template evaluates as the expansion (`in.c`
+    and `in.h` are the input's sizes) and its items are the graph's nodes."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "network:\n"
+        "  - {conv: {out: \"in.c * 2\", k: 1}}\n"
+        "  - flatten\n"
+        "  - fc: {linear: {out: \"in.h\"}}\n")
+    graph = archdsl.load(spec)
+    network = block_templates(graph)[""]
+    assert network.per_use is None
+    assert {k: (i.attrs, i.shape) for k, i in network.items.items()} == {
+        n.name: (n.attrs.as_dict(), n.shape) for n in graph.op_nodes()}
+    assert network.items["conv"].attrs["out"] == 6 and network.items["fc"].shape == (8,)
