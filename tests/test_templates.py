@@ -341,3 +341,38 @@ def test_a_block_only_the_network_class_reaches_takes_its_declarations(tmp_path)
     assert '    """A unit.\n\n    Block `unit` of net.yaml.\n    """' in source
     assert "def __init__(self, in_channels: int, out: int = 4) -> None:" in source
     assert "if extra:\n            self.u = Unit(4)" in source
+
+
+def test_shared_names_come_from_the_template():
+    """A generic class's layers that share a name are read from its template's keys (`proj#1`):
+    two `proj` under exclusive symbolic `when:`s share it; one whose `when:` is false in the
+    definition makes no item, so the other is one module, `None` when absent (the AST walk
+    counted both and wrote a placeholder and a config flag)."""
+    from archdsl.codegen.modules import shared_item_names
+
+    exclusive = archdsl.load(Path(__file__).parent / "corpus/compiles/exclusive_when_same_name.yaml")
+    assert shared_item_names(block_templates(exclusive)["unit"]) == {"proj"}
+    graph = archdsl.load(Path(__file__).parent / "corpus/compiles/when_false_shares_a_name.yaml")
+    assert shared_item_names(block_templates(graph)["unit"]) == frozenset()
+    source = generate(graph).source
+    assert "        else:\n            self.proj = None" in source
+    assert "if self.proj is not None:" in source and "nn.Identity()" not in source
+    compile(source, "net.py", "exec")  # (built and run: test_codegen's corpus cases)
+
+
+def test_the_network_template_reads_the_input_as_the_expansion_does(tmp_path):
+    """With every value written in, the network's template evaluates as the expansion (`in.c`
+    and `in.h` are the input's sizes) and its items are the graph's nodes."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "network:\n"
+        "  - {conv: {out: \"in.c * 2\", k: 1}}\n"
+        "  - flatten\n"
+        "  - fc: {linear: {out: \"in.h\"}}\n")
+    graph = archdsl.load(spec)
+    network = block_templates(graph)[""]
+    assert network.per_use is None
+    assert {k: (i.attrs, i.shape) for k, i in network.items.items()} == {
+        n.name: (n.attrs.as_dict(), n.shape) for n in graph.op_nodes()}
+    assert network.items["conv"].attrs["out"] == 6 and network.items["fc"].shape == (8,)

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import Diagnostic, Loc, SpecError
 from ..expand import DEFAULT_MAX_NODES, Ctx, Expander
+from ..expr import InputShape
 from ..ir import INPUT, BlockTemplate, Graph, Node, Scope, TemplateItem
 from ..ops import REGISTRY, Attrs, OpError
 from ..spec import BlockDef, Call, Layer, Repeat, Residual, Spec, Value
@@ -188,6 +189,8 @@ class TemplateExpander(Expander):
 
     # --- values ----------------------------------------------------------------------------
     def eval_value(self, value: Value, env: dict[str, Any]) -> Any:
+        if self.concrete is not None:  # (every value plain: the expansion's own evaluation)
+            return super().eval_value(value, env)
         return eval_value(value, _env(env))
 
     def truth(self, value: Value, env: dict[str, Any], key: str) -> bool:
@@ -208,6 +211,8 @@ class TemplateExpander(Expander):
     def block_args(self, block: BlockDef, call: Call, ctx: Ctx) -> dict[str, Any]:
         """As the expander reads them; the allowed values are checked per instance by the
         concrete expansion (a symbolic argument is none of them)."""
+        if self.concrete is not None:  # (every value plain: as the expansion read them)
+            return super().block_args(block, call, ctx)
         unchecked = {k: replace(d, choices=()) for k, d in block.params.items()}
         return super().block_args(replace(block, params=unchecked), call, ctx)
 
@@ -380,24 +385,33 @@ class TemplateExpander(Expander):
         name = self.layer_name(call, call.target, ctx)
         in_shape = self.graph.nodes[x].shape
         others = tuple(self.graph.nodes[m].shape for m in more)
-        # the spec parameters as the callee sees them (one this block's parameter hides: its value)
+        made = self.concrete.scopes.get(ctx.prefix + name) if self.concrete is not None else None
+        if made is not None and made.kind == "block" and made.block == block.name:
+            out_shape = made.out_shape  # (the network with every value written in: the
+            # expansion made this use)
+        else:
+            out_shape = self.use_output(block, args, in_shape, others, ctx, call.loc)
+        return self.record(Node(ctx.prefix + name, block.name, Attrs(args), (x, *more),
+                                (in_shape, *others), out_shape, ctx.scope.path, call.loc),
+                           ctx, "use")
+
+    def use_output(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+                   others: tuple[tuple[Any, ...], ...], ctx: Ctx, loc: Loc | None,
+                   ) -> tuple[Any, ...]:
+        """The output shape of a use: the callee expanded with its arguments, once per distinct
+        arguments, input shapes and spec parameters as the callee sees them (one this block's
+        parameter hides: its value)."""
         seen = {k: self.graph.params[k] if k in self.block.params else ctx.env[k]
                 for k in self.spec.params if k not in args}
         key = (block.name, key_of(args), key_of(seen), key_of(in_shape), key_of(others))
-        made = self.concrete.scopes.get(ctx.prefix + name) if self.concrete is not None else None
-        if made is not None and made.kind == "block" and made.block == block.name:
-            self.outputs[key] = made.out_shape  # (the network with every value written in: the
-            # expansion made this use)
         if key not in self.outputs:
             dry = TemplateExpander(self.spec, self.graph.params, block, {}, (),
                                    bind=({**seen, **args}, in_shape), outputs=self.outputs,
                                    more=others).build()
             if dry.per_use is not None:
-                raise NotGeneric(Diagnostic(dry.per_use, call.loc))
+                raise NotGeneric(Diagnostic(dry.per_use, loc))
             self.outputs[key] = dry.out_shape
-        return self.record(Node(ctx.prefix + name, block.name, Attrs(args), (x, *more),
-                                (in_shape, *others), self.outputs[key], ctx.scope.path, call.loc),
-                           ctx, "use")
+        return self.outputs[key]
 
 
 def _sharing(key: str, taken: Any) -> int:
@@ -493,8 +507,10 @@ def network_template(graph: Graph, names: tuple[str, ...] | None = None,
                                 outputs=outputs, network=names, names=namespace)
     if not body:
         return expander.header()
-    if not names:  # every value is the graph's: a use's output is the one it had there
+    if not names:  # every value is the graph's: evaluated as the expansion does, and a use's
+        # output is the one it had there
         expander.concrete = graph
+        expander.env["in"] = InputShape.of(tuple(graph.input_shape))
     try:
         return expander.build()
     except SpecError as err:  # (a resource limit of the dry runs)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import Diagnostic
 from ..expand import NameSet
+from ..ir import BlockTemplate
 from ..ops import REGISTRY, Attrs, Lowering, Op
 from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
 from .code import (
@@ -42,7 +43,7 @@ from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_loweri
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
-           "shared_names"]
+           "shared_item_names", "shared_names"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
 
@@ -499,6 +500,24 @@ def member_reads(body: Layer) -> frozenset[str]:
         elif isinstance(layer, Residual):
             stack.extend((layer.body, layer.shortcut, layer.after))
     return frozenset(reads)
+
+
+def shared_item_names(template: BlockTemplate) -> frozenset[str]:
+    """:func:`shared_names` of a generic class, from its template: the names of the class's own
+    naming scope (not inside a named construct) that more than one item or construct has (keys
+    ``proj#1``, scopes ``branch2#1``), layers the spec named."""
+    scopes = template.scopes
+
+    def own(path: str) -> bool:  # in the class's naming scope: under unnamed constructs only
+        while path:
+            if scopes[path].named:
+                return False
+            path = scopes[path].parent or ""
+        return True
+
+    keys = [k for k, item in template.items.items() if item.named and own(item.scope)]
+    keys += [p for p, scope in scopes.items() if scope.named and own(scope.parent or "")]
+    return frozenset(k.split("#")[0] for k in keys if "#" in k)
 
 
 def shared_names(body: Layer) -> frozenset[str]:

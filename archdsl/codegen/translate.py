@@ -40,6 +40,7 @@ from .modules import (
     member_reads,
     passes_through,
     sequential_body,
+    shared_item_names,
     shared_names,
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
@@ -166,7 +167,9 @@ class ClassBuilder(ModuleMaker):
         env = self.bind_lets(block, Env(values, inp))
         self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
-        self.shared_names = shared_names(block.body)
+        # (a block only a class reaches has its declarations only: its body's names)
+        self.shared_names = shared_names(block.body) if template.per_use is not None \
+            else shared_item_names(template)
         self.member_reads = member_reads(block.body)
         signature = self.block_signature(template, params) + [
             f"{local}: {_TYPES[header.params[p][0]]} = "
