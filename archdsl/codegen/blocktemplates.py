@@ -5,15 +5,19 @@ mode, as ``symbolic._TracingExpander`` is in tracing mode: the block's parameter
 parameters it sees and its input sizes are ``Sym`` s (with the first instance's values as
 probes); expressions become ``Sym`` s (``codegen.values.eval_value``), each op's own attribute
 and shape rules run over them, a ``when:`` that depends on them is a condition on the items it
-makes (a ``connect:`` one on the residual's ``add``), a use of another block is one item whose
+makes (each such layer in a scope of its own; a ``connect:`` one on the residual's ``add``), a
+use of another block is one item whose
 output shape is the callee expanded with these arguments, and a repeat count or a name that
 depends on them makes the block one written per use. Names come from the same ``auto_name``.
 
-:func:`block_templates` fills ``graph.templates`` (one per block used) and names each block
-scope's template. The probes are the first instance's values; a test an op's rule decided by
-them must come out the same for every other instance (their templates are compared), else the
-block is written per use. The concrete expansion and its caches are not used: every template is
-expanded from the block's definition.
+:func:`block_templates` fills ``graph.templates`` (one per block used, and the network's under
+``""``) and names each block scope's template. The probes are the first instance's values; a
+test an op's rule decided by them must come out the same for every other instance (their
+templates are compared), else the block is written per use. The concrete expansion's copies of
+block bodies are not used: every template is expanded from the block's definition (the
+network's with every value written in reads its block uses' output shapes from the expansion).
+:func:`network_template` makes the network's over given spec parameters (the network class's
+header, ``body=False``), :func:`declared_template` what a block declares.
 """
 
 from __future__ import annotations
