@@ -376,3 +376,30 @@ def test_the_network_template_reads_the_input_as_the_expansion_does(tmp_path):
     assert {k: (i.attrs, i.shape) for k, i in network.items.items()} == {
         n.name: (n.attrs.as_dict(), n.shape) for n in graph.op_nodes()}
     assert network.items["conv"].attrs["out"] == 6 and network.items["fc"].shape == (8,)
+
+
+def test_a_generic_class_reads_its_op_attributes_from_the_template(tmp_path):
+    """A generic block class takes its op layers' attributes from its template's items, over
+    its own locals: the template names the parameter `net` (its own namespace), the class
+    `net_` (the module's factory is `net`). What the item says reaches the code."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {net: int}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: \"net * 2\", k: 3, pad: 1}}\n"
+        "      - relu\n"
+        "network:\n"
+        "  - unit: {net: 4}\n"
+        "  - unit: {net: 8}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    assert template.locals["net"] == "net" and template.items["conv"].attrs["bias"] is True
+    source = generate(graph).source
+    assert "def __init__(self, in_channels: int, net_: int)" in source
+    assert "nn.Conv2d(in_channels, net_ * 2, kernel_size=3, padding=1)" in source
+    assert "bias=False" not in source
+    template.items["conv"].attrs["bias"] = False  # (the AST says True)
+    assert "bias=False" in generate(graph).source

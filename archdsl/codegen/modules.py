@@ -97,11 +97,16 @@ class ModuleMaker:
     shared_names: frozenset[str] = frozenset()  # of the class being built (:func:`shared_names`)
     member_reads: frozenset[str] = frozenset()  # its `from: seq.member` names (:func:`member_reads`)
 
+    def item_attrs(self, op_name: str, call: Call) -> dict[str, Any] | None:  # (ClassBuilder's)
+        return None
+
     # --- ops --------------------------------------------------------------------------------
     def op_shape(self, op: Op, call: Call, env: Env,
                  shapes: list[Shape]) -> tuple[dict[str, Any], Shape]:
         """An op's attributes (finalised) and output shape, plain or symbolic."""
-        attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
+        attrs = self.item_attrs(op.name, call)  # (a generic block class: from its template)
+        if attrs is None:
+            attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
         if call.loc in self.planner.absorbing:  # a batch norm was folded into it
             attrs = op.absorb_norm(attrs)
         return attrs, op_shape(op, attrs, shapes, call.loc)

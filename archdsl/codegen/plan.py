@@ -168,6 +168,10 @@ class Planner:
             self.classes.append(builder.build_special(block, args, in_shape, more))
         return self._special[key]
 
+    def first_instance(self, block: str) -> Any:
+        """The first use of block ``block`` in the graph (None: none): its template's probes."""
+        return self._instances.get(block)
+
     def spec_params_of(self, block: str) -> list[str]:
         """The spec parameters block ``block``'s class takes: the network's constructor
         arguments it reads, in the spec's order."""

@@ -45,6 +45,7 @@ __all__ = [
     "names_in",
     "node_of",
     "probe_of",
+    "renamed",
     "render",
     "select",
     "substitute",
@@ -436,6 +437,19 @@ def substitute(node: ast.expr, mapping: Mapping[str, ast.expr]) -> ast.expr:
     import copy
 
     return _Substitute(mapping).visit(copy.deepcopy(node))
+
+
+def renamed(value: Any, names: Mapping[str, str]) -> Any:
+    """``value`` (a Sym, or tuples and lists of them) with its names replaced as ``names`` say
+    (a fresh copy of each Sym, its probe kept)."""
+    if isinstance(value, Sym):
+        nodes = {old: ast.Name(new, ast.Load()) for old, new in names.items()}
+        return Sym(substitute(value.node, nodes), value.probe, value.pair)
+    if isinstance(value, tuple):
+        return tuple(renamed(v, names) for v in value)
+    if isinstance(value, list):
+        return [renamed(v, names) for v in value]
+    return value
 
 
 # --- simplifying under an assumption ----------------------------------------------------------

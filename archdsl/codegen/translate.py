@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from ..errors import Diagnostic
+from ..errors import Diagnostic, Loc
 from ..expand import auto_name
-from ..ir import BlockTemplate
+from ..ir import BlockTemplate, TemplateItem
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
 from .blocktemplates import USES_SEVERAL_INPUTS, network_template
@@ -45,7 +45,7 @@ from .modules import (
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
 from .pysrc import LINE_LENGTH, docstring_lines, parse_expr, unparse
-from .sym import MISSING, Sym, is_known, names_in, probe_of, refine, select
+from .sym import MISSING, Sym, is_known, key_of, names_in, probe_of, refine, renamed, select
 from .values import Env, coerce_param, eval_value, op_lowering, op_shape
 
 __all__ = ["ClassBuilder"]
@@ -78,6 +78,11 @@ class ClassBuilder(ModuleMaker):
         # the spec parameters as the blocks this class uses see them (a block parameter of the
         # same name hides one only from this block's own layers)
         self.spec_values: dict[str, Any] = dict(planner.graph.params)
+        self.let_locals: dict[str, str] = {}  # let -> its local of __init__ (symbolic lets)
+        # a generic block class: its op layers' items by location, and the template's locals
+        # as this class names them (:meth:`read_items`)
+        self.items_at: dict[Loc, list[TemplateItem]] = {}
+        self.renames: dict[str, str] = {}
 
     # --- entry points ------------------------------------------------------------------------
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
@@ -165,6 +170,8 @@ class ClassBuilder(ModuleMaker):
                 values[pname] = self.spec_values[pname]
         self.class_locals |= set(in_names) | set(params.values()) | set(spec_params.values())
         env = self.bind_lets(block, Env(values, inp))
+        self.read_items(template, instance, {**dict(zip(("in.c", "in.h", "in.w"), in_names)),
+                                             **spec_params, **params, **self.let_locals})
         self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
         # (a block only a class reaches has its declarations only: its body's names)
@@ -227,9 +234,35 @@ class ClassBuilder(ModuleMaker):
                 local = self.locals.create(key, fallback="v")
                 self.lets.append((local, result))
                 self.class_locals.add(local)
+                self.let_locals[key] = local
                 result = Sym.name(local, result.probe)
             env = env.with_values(**{key: result})
         return env
+
+    def read_items(self, template: BlockTemplate, instance: Any, ours: dict[str, str]) -> None:
+        """A generic class built from the instance its template was probed by reads its op
+        layers' attributes from the template's items (:meth:`item_attrs`); ``ours``: what this
+        class names each of the template's locals (``in.c``, parameters, spec parameters, lets)."""
+        if template.per_use is not None or instance is None \
+                or instance is not self.planner.first_instance(template.name):
+            return
+        self.renames = {local: ours[key] for key, local in template.locals.items() if key in ours}
+        for item in template.items.values():
+            if item.kind == "op" and item.loc is not None:
+                self.items_at.setdefault(item.loc, []).append(item)
+
+    def item_attrs(self, op_name: str, call: Call) -> dict[str, Any] | None:
+        """An op layer's attributes (finalised) as its template item has them, over this class's
+        locals; None when the items at its location do not say (not a generic class of the
+        probed instance, or a repeated layer whose attributes follow the index)."""
+        items = self.items_at.get(call.loc)
+        if not items or any(item.target != op_name for item in items) \
+                or len({key_of(item.attrs) for item in items}) != 1:
+            return None
+        attrs = items[0].attrs
+        if not names_in(tuple(attrs.values())) <= set(self.renames):
+            return None
+        return {key: renamed(value, self.renames) for key, value in attrs.items()}
 
     def block_signature(self, template: BlockTemplate, params: dict[str, str]) -> list[str]:
         """The block's parameters as ctor parameters: required ones first (channels positional,
