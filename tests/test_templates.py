@@ -403,3 +403,30 @@ def test_a_generic_class_reads_its_op_attributes_from_the_template(tmp_path):
     assert "bias=False" not in source
     template.items["conv"].attrs["bias"] = False  # (the AST says True)
     assert "bias=False" in generate(graph).source
+
+
+def test_a_generic_class_reads_its_block_arguments_from_the_template(tmp_path):
+    """A block use inside a generic class takes its arguments from the template's `use` item
+    (over the class's locals, defaults filled in): what the item says reaches the call."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int, p: 0.0}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: width, k: 1}}\n"
+        "      - drop: {dropout: {p: p}}\n"
+        "  pair:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - a: {unit: {width: \"width * 2\"}}\n"
+        "network:\n"
+        "  - pair: {width: 4}\n"
+        "  - pair: {width: 8}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["pair"]
+    assert probe_of(template.items["a"].attrs["p"]) == 0.0
+    assert "self.a = Unit(in_channels, width * 2)\n" in generate(graph).source
+    template.items["a"].attrs["p"] = 0.5  # (the AST gives the default, 0.0)
+    assert "self.a = Unit(in_channels, width * 2, p=0.5)\n" in generate(graph).source

@@ -97,14 +97,14 @@ class ModuleMaker:
     shared_names: frozenset[str] = frozenset()  # of the class being built (:func:`shared_names`)
     member_reads: frozenset[str] = frozenset()  # its `from: seq.member` names (:func:`member_reads`)
 
-    def item_attrs(self, op_name: str, call: Call) -> dict[str, Any] | None:  # (ClassBuilder's)
+    def item_values(self, target: str, call: Call) -> dict[str, Any] | None:  # (ClassBuilder's)
         return None
 
     # --- ops --------------------------------------------------------------------------------
     def op_shape(self, op: Op, call: Call, env: Env,
                  shapes: list[Shape]) -> tuple[dict[str, Any], Shape]:
         """An op's attributes (finalised) and output shape, plain or symbolic."""
-        attrs = self.item_attrs(op.name, call)  # (a generic block class: from its template)
+        attrs = self.item_values(op.name, call)  # (a generic block class: from its template)
         if attrs is None:
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
         if call.loc in self.planner.absorbing:  # a batch norm was folded into it
@@ -216,14 +216,16 @@ class ModuleMaker:
         """The constructor of a block use on inputs of ``shape`` (and ``more``, the other inputs
         of a block with several)."""
         block = self.planner.spec.blocks[call.target]
-        args: dict[str, Any] = {}
-        for key, value in call.args.items():
-            decl = block.params[key]
-            words = ANY_WORD if decl.type == "str" else ()
-            args[key] = coerce_param(eval_value(value, ctx.env, words), decl.type)
-        for key, decl in block.params.items():
-            if key not in args:
-                args[key] = coerce_param(decl.default, decl.type)
+        args = self.item_values(block.name, call)  # (a generic block class: from its template)
+        if args is None:
+            args = {}
+            for key, value in call.args.items():
+                decl = block.params[key]
+                words = ANY_WORD if decl.type == "str" else ()
+                args[key] = coerce_param(eval_value(value, ctx.env, words), decl.type)
+            for key, decl in block.params.items():
+                if key not in args:
+                    args[key] = coerce_param(decl.default, decl.type)
         lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(block.name)}
         out = self.planner.block_output(block, {**args, **lifted}, shape, more)
         info = self.planner.block_info(call.target, (args, shape))

@@ -241,28 +241,30 @@ class ClassBuilder(ModuleMaker):
 
     def read_items(self, template: BlockTemplate, instance: Any, ours: dict[str, str]) -> None:
         """A generic class built from the instance its template was probed by reads its op
-        layers' attributes from the template's items (:meth:`item_attrs`); ``ours``: what this
-        class names each of the template's locals (``in.c``, parameters, spec parameters, lets)."""
+        layers' attributes and its block uses' arguments from the template's items
+        (:meth:`item_values`); ``ours``: what this class names each of the template's locals
+        (``in.c``, parameters, spec parameters, lets)."""
         if template.per_use is not None or instance is None \
                 or instance is not self.planner.first_instance(template.name):
             return
         self.renames = {local: ours[key] for key, local in template.locals.items() if key in ours}
         for item in template.items.values():
-            if item.kind == "op" and item.loc is not None:
+            if item.kind in ("op", "use") and item.loc is not None:
                 self.items_at.setdefault(item.loc, []).append(item)
 
-    def item_attrs(self, op_name: str, call: Call) -> dict[str, Any] | None:
-        """An op layer's attributes (finalised) as its template item has them, over this class's
-        locals; None when the items at its location do not say (not a generic class of the
-        probed instance, or a repeated layer whose attributes follow the index)."""
+    def item_values(self, target: str, call: Call) -> dict[str, Any] | None:
+        """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
+        its template item has them, over this class's locals; None when the items at its
+        location do not say (not a generic class of the probed instance, or a repeated layer
+        whose values follow the index, or one reading a spec parameter the class writes in)."""
         items = self.items_at.get(call.loc)
-        if not items or any(item.target != op_name for item in items) \
+        if not items or any(item.target != target for item in items) \
                 or len({key_of(item.attrs) for item in items}) != 1:
             return None
-        attrs = items[0].attrs
-        if not names_in(tuple(attrs.values())) <= set(self.renames):
+        values = items[0].attrs
+        if not names_in(tuple(values.values())) <= set(self.renames):
             return None
-        return {key: renamed(value, self.renames) for key, value in attrs.items()}
+        return {key: renamed(value, self.renames) for key, value in values.items()}
 
     def block_signature(self, template: BlockTemplate, params: dict[str, str]) -> list[str]:
         """The block's parameters as ctor parameters: required ones first (channels positional,
