@@ -430,3 +430,18 @@ def test_a_generic_class_reads_its_block_arguments_from_the_template(tmp_path):
     assert "self.a = Unit(in_channels, width * 2)\n" in generate(graph).source
     template.items["a"].attrs["p"] = 0.5  # (the AST gives the default, 0.0)
     assert "self.a = Unit(in_channels, width * 2, p=0.5)\n" in generate(graph).source
+
+
+def test_a_generic_class_reads_its_symbolic_conditions_from_the_template():
+    """A layer's symbolic `when:` is the condition its template scope holds, over the class's
+    locals: what the scope says reaches the `if`."""
+    from archdsl.codegen.sym import Sym
+
+    graph = archdsl.load(Path(__file__).parent / "corpus/compiles/when_false_shares_a_name.yaml")
+    template = block_templates(graph)["unit"]
+    (scope,) = [s for s in template.scopes.values() if s.kind == "when"]
+    assert scope.meta["when"].text == template.locals["wide"]
+    assert "        if wide:\n" in generate(graph).source
+    wide, channels = template.locals["wide"], template.locals["in.c"]
+    scope.meta["when"] = Sym.parse(f"{wide} and {channels} > 1", True)  # (the AST: `wide`)
+    assert "        if wide and in_channels > 1:\n" in generate(graph).source

@@ -83,6 +83,7 @@ class ClassBuilder(ModuleMaker):
         # as this class names them (:meth:`read_items`)
         self.items_at: dict[Loc, list[TemplateItem]] = {}
         self.renames: dict[str, str] = {}
+        self.conditions_at: dict[tuple[str, Loc], list[Sym]] = {}  # (`when`/`connect`, location)
 
     # --- entry points ------------------------------------------------------------------------
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
@@ -251,6 +252,11 @@ class ClassBuilder(ModuleMaker):
         for item in template.items.values():
             if item.kind in ("op", "use") and item.loc is not None:
                 self.items_at.setdefault(item.loc, []).append(item)
+        for scope in template.scopes.values():  # (symbolic conditions only: the others make
+            # items or none)
+            for key in ("when", "connect"):
+                if key in scope.meta and scope.loc is not None:
+                    self.conditions_at.setdefault((key, scope.loc), []).append(scope.meta[key])
 
     def item_values(self, target: str, call: Call) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
@@ -265,6 +271,16 @@ class ClassBuilder(ModuleMaker):
         if not names_in(tuple(values.values())) <= set(self.renames):
             return None
         return {key: renamed(value, self.renames) for key, value in values.items()}
+
+    def item_condition(self, key: str, layer: Layer) -> Sym | None:
+        """A symbolic ``when:`` (``connect:``) as the template's scope at the layer's location has
+        it, over this class's locals; None when the template does not say (a plain condition, or
+        one that follows a repeat's index)."""
+        found = self.conditions_at.get((key, layer.loc)) if layer.loc is not None else None
+        if not found or len({key_of(cond) for cond in found}) != 1 \
+                or not names_in(found[0]) <= set(self.renames):
+            return None
+        return renamed(found[0], self.renames)
 
     def block_signature(self, template: BlockTemplate, params: dict[str, str]) -> list[str]:
         """The block's parameters as ctor parameters: required ones first (channels positional,
@@ -335,7 +351,9 @@ class ClassBuilder(ModuleMaker):
     def condition(self, value: Any, ctx: Ctx, layer: Layer, key: str = "when") -> Any:
         if value is None:
             return True
-        result = eval_value(value, ctx.env)
+        result = self.item_condition(key, layer)  # (a generic block class: from its template)
+        if result is None:
+            result = eval_value(value, ctx.env)
         if isinstance(result, Sym):
             if not is_known(result):
                 raise NotGeneric(Diagnostic(f"`{key}:` depends on a size the generated class "
