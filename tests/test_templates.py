@@ -445,3 +445,29 @@ def test_a_generic_class_reads_its_symbolic_conditions_from_the_template():
     wide, channels = template.locals["wide"], template.locals["in.c"]
     scope.meta["when"] = Sym.parse(f"{wide} and {channels} > 1", True)  # (the AST: `wide`)
     assert "        if wide and in_channels > 1:\n" in generate(graph).source
+
+
+def test_a_generic_class_reads_its_lets_from_the_template(tmp_path):
+    """A symbolic let is the value its template holds, over the class's locals (the layers read
+    the local): what the template says reaches the local's assignment."""
+    from archdsl.codegen.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {expansion: int}\n"
+        "    let: {mid: \"in.c * expansion\"}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: mid, k: 1}}\n"
+        "network:\n"
+        "  - unit: {expansion: 2}\n"
+        "  - unit: {expansion: 4}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    local = template.locals["mid"]
+    assert template.lets[local].text == "in_channels * expansion"
+    assert "        mid = in_channels * expansion\n" in generate(graph).source
+    template.lets[local] = Sym.parse("expansion * in_channels", 6)  # (the AST: in.c * expansion)
+    assert "        mid = expansion * in_channels\n" in generate(graph).source

@@ -78,9 +78,9 @@ class ClassBuilder(ModuleMaker):
         # the spec parameters as the blocks this class uses see them (a block parameter of the
         # same name hides one only from this block's own layers)
         self.spec_values: dict[str, Any] = dict(planner.graph.params)
-        self.let_locals: dict[str, str] = {}  # let -> its local of __init__ (symbolic lets)
-        # a generic block class: its op layers' items by location, and the template's locals
-        # as this class names them (:meth:`read_items`)
+        # a generic block class: its template, its op layers' items by location, and the
+        # template's locals as this class names them (:meth:`read_items`)
+        self.template: BlockTemplate | None = None
         self.items_at: dict[Loc, list[TemplateItem]] = {}
         self.renames: dict[str, str] = {}
         self.conditions_at: dict[tuple[str, Loc], list[Sym]] = {}  # (`when`/`connect`, location)
@@ -170,9 +170,9 @@ class ClassBuilder(ModuleMaker):
             if pname not in template.params:
                 values[pname] = self.spec_values[pname]
         self.class_locals |= set(in_names) | set(params.values()) | set(spec_params.values())
-        env = self.bind_lets(block, Env(values, inp))
         self.read_items(template, instance, {**dict(zip(("in.c", "in.h", "in.w"), in_names)),
-                                             **spec_params, **params, **self.let_locals})
+                                             **spec_params, **params})
+        env = self.bind_lets(block, Env(values, inp))
         self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
         # (a block only a class reaches has its declarations only: its body's names)
@@ -227,15 +227,19 @@ class ClassBuilder(ModuleMaker):
         return self.module_plan([], doc, [])
 
     def bind_lets(self, block: BlockDef, env: Env, inline: bool = False) -> Env:
-        """Evaluate the block's lets in order; a symbolic one becomes a local of __init__
-        (written only if used), unless ``inline`` (dry runs and one-use classes)."""
+        """Evaluate the block's lets in order (a generic class's symbolic ones: as its template
+        has them, :meth:`template_let`); a symbolic one becomes a local of __init__ (written only
+        if used), unless ``inline`` (dry runs and one-use classes)."""
         for key, value in block.lets:
-            result = eval_value(value, env)
+            result = self.template_let(key)
+            if result is None:
+                result = eval_value(value, env)
             if isinstance(result, Sym) and not inline:
                 local = self.locals.create(key, fallback="v")
                 self.lets.append((local, result))
                 self.class_locals.add(local)
-                self.let_locals[key] = local
+                if self.template is not None and key in self.template.locals:
+                    self.renames[self.template.locals[key]] = local
                 result = Sym.name(local, result.probe)
             env = env.with_values(**{key: result})
         return env
@@ -244,10 +248,11 @@ class ClassBuilder(ModuleMaker):
         """A generic class built from the instance its template was probed by reads its op
         layers' attributes and its block uses' arguments from the template's items
         (:meth:`item_values`); ``ours``: what this class names each of the template's locals
-        (``in.c``, parameters, spec parameters, lets)."""
+        (``in.c``, parameters, spec parameters; its lets are added as they are bound)."""
         if template.per_use is not None or instance is None \
                 or instance is not self.planner.first_instance(template.name):
             return
+        self.template = template
         self.renames = {local: ours[key] for key, local in template.locals.items() if key in ours}
         for item in template.items.values():
             if item.kind in ("op", "use") and item.loc is not None:
@@ -257,6 +262,23 @@ class ClassBuilder(ModuleMaker):
             for key in ("when", "connect"):
                 if key in scope.meta and scope.loc is not None:
                     self.conditions_at.setdefault((key, scope.loc), []).append(scope.meta[key])
+
+    def over_ours(self, value: Any) -> bool:
+        """Are the template's locals ``value`` reads all this class's too (a spec parameter the
+        class writes in is not)? Other names are helpers and builtins (``make_divisible``)."""
+        assert self.template is not None
+        unknown = names_in(value) - set(self.renames)
+        return not unknown & set(self.template.locals.values())
+
+    def template_let(self, key: str) -> Sym | None:
+        """A symbolic let as the template has it, over this class's locals (None: not a generic
+        class of the probed instance, a plain let, or one over a name the class has not)."""
+        if self.template is None:
+            return None
+        value = self.template.lets.get(self.template.locals.get(key, ""))
+        if not isinstance(value, Sym) or not self.over_ours(value):
+            return None
+        return renamed(value, self.renames)
 
     def item_values(self, target: str, call: Call) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
@@ -268,7 +290,7 @@ class ClassBuilder(ModuleMaker):
                 or len({key_of(item.attrs) for item in items}) != 1:
             return None
         values = items[0].attrs
-        if not names_in(tuple(values.values())) <= set(self.renames):
+        if not self.over_ours(tuple(values.values())):
             return None
         return {key: renamed(value, self.renames) for key, value in values.items()}
 
@@ -278,7 +300,7 @@ class ClassBuilder(ModuleMaker):
         one that follows a repeat's index)."""
         found = self.conditions_at.get((key, layer.loc)) if layer.loc is not None else None
         if not found or len({key_of(cond) for cond in found}) != 1 \
-                or not names_in(found[0]) <= set(self.renames):
+                or not self.over_ours(found[0]):
             return None
         return renamed(found[0], self.renames)
 
