@@ -471,3 +471,27 @@ def test_a_generic_class_reads_its_lets_from_the_template(tmp_path):
     assert "        mid = in_channels * expansion\n" in generate(graph).source
     template.lets[local] = Sym.parse("expansion * in_channels", 6)  # (the AST: in.c * expansion)
     assert "        mid = expansion * in_channels\n" in generate(graph).source
+
+
+def test_a_generic_class_reads_a_named_repeats_count_from_the_template(tmp_path):
+    """A named repeat's count is the one its template scope records: what it says is the
+    number of members of the class's nn.Sequential."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - convs: {repeat: 2, layer: {conv: {out: width, k: 3, pad: 1}}}\n"
+        "      - relu\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    (scope,) = [s for s in block_templates(graph)["unit"].scopes.values() if s.kind == "repeat"]
+    assert scope.meta["count"] == 2
+    member = "nn.Conv2d(width, width, kernel_size=3, padding=1)"
+    assert generate(graph).source.count(member) == 1
+    scope.meta["count"] = 3  # (the AST: 2)
+    assert generate(graph).source.count(member) == 2

@@ -100,6 +100,9 @@ class ModuleMaker:
     def item_values(self, target: str, call: Call) -> dict[str, Any] | None:  # (ClassBuilder's)
         return None
 
+    def scope_value(self, key: str, layer: Layer) -> Any:  # (ClassBuilder's)
+        return None
+
     # --- ops --------------------------------------------------------------------------------
     def op_shape(self, op: Op, call: Call, env: Env,
                  shapes: list[Shape]) -> tuple[dict[str, Any], Shape]:
@@ -280,7 +283,9 @@ class ModuleMaker:
         return ModuleResult(self.sequential(items, ctx), features)
 
     def count(self, rep: Repeat, ctx: Ctx) -> int:
-        count = eval_value(rep.count, ctx.env)
+        count = self.scope_value("count", rep)  # (a generic block class: from its template)
+        if count is None:
+            count = eval_value(rep.count, ctx.env)
         if isinstance(count, Sym):
             raise NotGeneric(Diagnostic("a repeat count that depends on block parameters",
                                         rep.loc))

@@ -83,7 +83,8 @@ class ClassBuilder(ModuleMaker):
         self.template: BlockTemplate | None = None
         self.items_at: dict[Loc, list[TemplateItem]] = {}
         self.renames: dict[str, str] = {}
-        self.conditions_at: dict[tuple[str, Loc], list[Sym]] = {}  # (`when`/`connect`, location)
+        # what the template's scopes record (`when`, `connect`, `count`), by key and location
+        self.scope_values_at: dict[tuple[str, Loc], list[Any]] = {}
 
     # --- entry points ------------------------------------------------------------------------
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
@@ -257,11 +258,11 @@ class ClassBuilder(ModuleMaker):
         for item in template.items.values():
             if item.kind in ("op", "use") and item.loc is not None:
                 self.items_at.setdefault(item.loc, []).append(item)
-        for scope in template.scopes.values():  # (symbolic conditions only: the others make
-            # items or none)
-            for key in ("when", "connect"):
+        for scope in template.scopes.values():  # (a `when:` has a scope when symbolic only;
+            # a residual's `connect` and a named or dense repeat's `count` are recorded as well)
+            for key in ("when", "connect", "count"):
                 if key in scope.meta and scope.loc is not None:
-                    self.conditions_at.setdefault((key, scope.loc), []).append(scope.meta[key])
+                    self.scope_values_at.setdefault((key, scope.loc), []).append(scope.meta[key])
 
     def over_ours(self, value: Any) -> bool:
         """Are the template's locals ``value`` reads all this class's too (a spec parameter the
@@ -294,12 +295,13 @@ class ClassBuilder(ModuleMaker):
             return None
         return {key: renamed(value, self.renames) for key, value in values.items()}
 
-    def item_condition(self, key: str, layer: Layer) -> Sym | None:
-        """A symbolic ``when:`` (``connect:``) as the template's scope at the layer's location has
-        it, over this class's locals; None when the template does not say (a plain condition, or
-        one that follows a repeat's index)."""
-        found = self.conditions_at.get((key, layer.loc)) if layer.loc is not None else None
-        if not found or len({key_of(cond) for cond in found}) != 1 \
+    def scope_value(self, key: str, layer: Layer) -> Any:
+        """What the template's scopes at the layer's location record under ``key`` (a symbolic
+        ``when:``, a residual's ``connect:``, a repeat's ``count``), over this class's locals;
+        None when they do not say (a plain ``when:``, an unnamed repeat, or a value that
+        differs between the scopes there: it follows a repeat's index)."""
+        found = self.scope_values_at.get((key, layer.loc)) if layer.loc is not None else None
+        if not found or len({key_of(value) for value in found}) != 1 \
                 or not self.over_ours(found[0]):
             return None
         return renamed(found[0], self.renames)
@@ -373,7 +375,7 @@ class ClassBuilder(ModuleMaker):
     def condition(self, value: Any, ctx: Ctx, layer: Layer, key: str = "when") -> Any:
         if value is None:
             return True
-        result = self.item_condition(key, layer)  # (a generic block class: from its template)
+        result = self.scope_value(key, layer)  # (a generic block class: from its template)
         if result is None:
             result = eval_value(value, ctx.env)
         if isinstance(result, Sym):
