@@ -495,3 +495,29 @@ def test_a_generic_class_reads_a_named_repeats_count_from_the_template(tmp_path)
     assert generate(graph).source.count(member) == 1
     scope.meta["count"] = 3  # (the AST: 2)
     assert generate(graph).source.count(member) == 2
+
+
+def test_a_template_value_over_a_spec_parameter_the_class_writes_in_is_its_probe(tmp_path):
+    """A generic class that writes a spec parameter in (the network class does not take it)
+    reads a template value over that parameter alone as its probe, the graph's value."""
+    from archdsl.codegen.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {width: 8}\n"
+        "blocks:\n"
+        "  inner:\n"
+        "    body: {conv: {out: 4, k: 1, bias: \"width > 4\"}}\n"
+        "network:\n"
+        "  - inner\n")
+    graph = archdsl.load(spec)
+    item = block_templates(graph)["inner"].items["conv"]
+    assert item.attrs["bias"].text == "width > 4" and item.attrs["bias"].probe is True
+
+    def conv_line():
+        (inner,) = [c for c in Planner(graph).plan(()).classes if c.name == "Inner"]
+        return next(line.strip() for line in inner.init if "nn.Conv2d" in line)
+
+    assert conv_line() == "self.conv = nn.Conv2d(in_channels, 4, kernel_size=1)"
+    item.attrs["bias"] = Sym(item.attrs["bias"].node, False)  # (the graph's width says True)
+    assert conv_line() == "self.conv = nn.Conv2d(in_channels, 4, kernel_size=1, bias=False)"

@@ -45,7 +45,7 @@ from .modules import (
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
 from .pysrc import LINE_LENGTH, docstring_lines, parse_expr, unparse
-from .sym import MISSING, Sym, is_known, key_of, names_in, probe_of, refine, renamed, select
+from .sym import MISSING, Sym, all_plain, is_known, key_of, names_in, probe_of, refine, renamed, select
 from .values import Env, coerce_param, eval_value, op_lowering, op_shape
 
 __all__ = ["ClassBuilder"]
@@ -81,6 +81,7 @@ class ClassBuilder(ModuleMaker):
         # a generic block class: its template, its op layers' items by location, and the
         # template's locals as this class names them (:meth:`read_items`)
         self.template: BlockTemplate | None = None
+        self.written_in: set[str] = set()  # its locals for spec parameters this class writes in
         self.items_at: dict[Loc, list[TemplateItem]] = {}
         self.renames: dict[str, str] = {}
         # what the template's scopes record (`when`, `connect`, `count`), by key and location
@@ -255,6 +256,9 @@ class ClassBuilder(ModuleMaker):
             return
         self.template = template
         self.renames = {local: ours[key] for key, local in template.locals.items() if key in ours}
+        self.written_in = {local for key, local in template.locals.items()
+                           if key in self.planner.graph.params and local not in self.renames
+                           and local not in template.lets}
         for item in template.items.values():
             if item.kind in ("op", "use") and item.loc is not None:
                 self.items_at.setdefault(item.loc, []).append(item)
@@ -264,12 +268,19 @@ class ClassBuilder(ModuleMaker):
                 if key in scope.meta and scope.loc is not None:
                     self.scope_values_at.setdefault((key, scope.loc), []).append(scope.meta[key])
 
-    def over_ours(self, value: Any) -> bool:
-        """Are the template's locals ``value`` reads all this class's too (a spec parameter the
-        class writes in is not)? Other names are helpers and builtins (``make_divisible``)."""
+    def ours(self, value: Any) -> Any:
+        """A template value over this class's locals (its names renamed); one that reads only
+        spec parameters the class writes in is its probe (the graph's values are the template's
+        probes: InceptionAux's ``num_classes``); MISSING when it reads both kinds. Names that
+        are no template local are helpers and builtins (``make_divisible``)."""
         assert self.template is not None
-        unknown = names_in(value) - set(self.renames)
-        return not unknown & set(self.template.locals.values())
+        reads = names_in(value) & set(self.template.locals.values())
+        if reads <= set(self.renames):
+            return renamed(value, self.renames)
+        if reads & set(self.renames) or not reads <= self.written_in:
+            return MISSING
+        probe = probe_of(value)
+        return probe if probe is not MISSING and all_plain(probe) else MISSING
 
     def template_let(self, key: str) -> Sym | None:
         """A symbolic let as the template has it, over this class's locals (None: not a generic
@@ -277,23 +288,23 @@ class ClassBuilder(ModuleMaker):
         if self.template is None:
             return None
         value = self.template.lets.get(self.template.locals.get(key, ""))
-        if not isinstance(value, Sym) or not self.over_ours(value):
+        if not isinstance(value, Sym):
             return None
-        return renamed(value, self.renames)
+        result = self.ours(value)
+        return None if result is MISSING else result
 
     def item_values(self, target: str, call: Call) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
         its template item has them, over this class's locals; None when the items at its
         location do not say (not a generic class of the probed instance, or a repeated layer
-        whose values follow the index, or one reading a spec parameter the class writes in)."""
+        whose values follow the index, or one reading both a local of the class and a spec
+        parameter it writes in)."""
         items = self.items_at.get(call.loc)
         if not items or any(item.target != target for item in items) \
                 or len({key_of(item.attrs) for item in items}) != 1:
             return None
-        values = items[0].attrs
-        if not self.over_ours(tuple(values.values())):
-            return None
-        return {key: renamed(value, self.renames) for key, value in values.items()}
+        values = {key: self.ours(value) for key, value in items[0].attrs.items()}
+        return None if any(value is MISSING for value in values.values()) else values
 
     def scope_value(self, key: str, layer: Layer) -> Any:
         """What the template's scopes at the layer's location record under ``key`` (a symbolic
@@ -301,10 +312,10 @@ class ClassBuilder(ModuleMaker):
         None when they do not say (a plain ``when:``, an unnamed repeat, or a value that
         differs between the scopes there: it follows a repeat's index)."""
         found = self.scope_values_at.get((key, layer.loc)) if layer.loc is not None else None
-        if not found or len({key_of(value) for value in found}) != 1 \
-                or not self.over_ours(found[0]):
+        if not found or len({key_of(value) for value in found}) != 1:
             return None
-        return renamed(found[0], self.renames)
+        result = self.ours(found[0])
+        return None if result is MISSING else result
 
     def block_signature(self, template: BlockTemplate, params: dict[str, str]) -> list[str]:
         """The block's parameters as ctor parameters: required ones first (channels positional,
