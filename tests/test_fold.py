@@ -48,6 +48,20 @@ def _randomize(model: torch.nn.Module, seed: int = 0) -> None:
                     module.bias.copy_(torch.randn(n, generator=gen) * 0.2)
 
 
+def _assert_folded_computes_the_same(graph, folded) -> None:
+    """``folded``'s module, given the state_dict of ``graph``'s (random weights and batch-norm
+    statistics) mapped by ``fold_state_dict``, computes what ``graph``'s does."""
+    torch.manual_seed(0)
+    unfolded = build_graph(graph)
+    _randomize(unfolded)
+    unfolded.eval()
+    model = build_graph(folded).eval()
+    model.load_state_dict(fold_state_dict(unfolded.state_dict(), graph), strict=True)
+    x = torch.randn(2, *graph.input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), unfolded(x), rtol=1e-5, atol=1e-5)
+
+
 def _bn_affine_params(graph, names) -> int:
     return sum(2 * graph.nodes[bn].in_shapes[0][0] for bn in names if graph.nodes[bn].attrs.affine)
 
@@ -193,15 +207,7 @@ network:
     folded = fold_batchnorm(graph)
     assert "a.bn" in folded.nodes and "c.bn" not in folded.nodes
     assert folded.nodes["c.conv"].attrs.bias is True and folded.nodes["a.conv"].attrs.bias is False
-    torch.manual_seed(0)
-    unfolded = build_graph(graph)
-    _randomize(unfolded)
-    unfolded.eval()
-    model = build_graph(folded).eval()
-    model.load_state_dict(fold_state_dict(unfolded.state_dict(), graph), strict=True)
-    x = torch.randn(2, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), unfolded(x), rtol=1e-5, atol=1e-5)
+    _assert_folded_computes_the_same(graph, folded)
 
 
 def test_a_graph_without_its_spec_folds_on_the_graph_alone():
@@ -254,15 +260,7 @@ network:
     network = folded.templates[""]
     assert network.items["d"].folded and network.items["c"].absorbs
     assert not graph.templates[""].items["d"].folded  # (the input graph's are left unmarked)
-    torch.manual_seed(0)
-    unfolded = build_graph(graph)
-    _randomize(unfolded)
-    unfolded.eval()
-    model = build_graph(folded).eval()
-    model.load_state_dict(fold_state_dict(unfolded.state_dict(), graph), strict=True)
-    x = torch.randn(2, 3, 8, 8)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), unfolded(x), rtol=1e-5, atol=1e-5)
+    _assert_folded_computes_the_same(graph, folded)
 
 
 def test_fold_marks_the_items_of_the_layers_it_folds():
