@@ -32,7 +32,7 @@ from typing import Any
 
 from .data import Datasets, DataSource, open_datasets, prepare
 from .errors import ArchError, Diagnostic, UsageError, did_you_mean
-from .ir import Graph
+from .ir import INPUT, Graph
 from .util import write_atomic
 
 __all__ = [
@@ -233,7 +233,7 @@ def _head_layers(graph: Graph) -> list[str]:
     heads = []
     for name in graph.outputs.values():
         node = graph.nodes[name]
-        while node.op != "input" and not node.opdef.params(node.attrs, list(node.in_shapes), node.shape):
+        while node.op != INPUT and not node.opdef.params(node.attrs, list(node.in_shapes), node.shape):
             if len(node.inputs) != 1:
                 break
             node = graph.nodes[node.inputs[0]]
