@@ -521,3 +521,33 @@ def test_a_template_value_over_a_spec_parameter_the_class_writes_in_is_its_probe
     assert conv_line() == "self.conv = nn.Conv2d(in_channels, 4, kernel_size=1)"
     item.attrs["bias"] = Sym(item.attrs["bias"].node, False)  # (the graph's width says True)
     assert conv_line() == "self.conv = nn.Conv2d(in_channels, 4, kernel_size=1, bias=False)"
+
+
+def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path):
+    """A plain let is recorded by the template too (a local of it, its value plain), and the
+    class binds the value the template holds: what the template says reaches a value the class
+    still evaluates (one reading a local of the class and a spec parameter it writes in)."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {out: int}\n"
+        "    let: {base: 4}\n"
+        "    body:\n"
+        "      - a: {conv: {out: \"in.c * base * width\", k: 1}}\n"
+        "      - b: {conv: {out: out, k: 1}}\n"
+        "network:\n"
+        "  - unit: {out: 8}\n"
+        "  - unit: {out: 16}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    assert template.per_use is None and template.lets[template.locals["base"]] == 4
+
+    def conv_line():
+        (unit,) = [c for c in Planner(graph).plan(()).classes if c.name == "Unit"]
+        return next(line.strip() for line in unit.init if "self.a =" in line)
+
+    assert conv_line() == "self.a = nn.Conv2d(in_channels, in_channels * 4 * 2, kernel_size=1)"
+    template.lets[template.locals["base"]] = 5  # (the AST: 4)
+    assert conv_line() == "self.a = nn.Conv2d(in_channels, in_channels * 5 * 2, kernel_size=1)"

@@ -146,10 +146,11 @@ class TemplateExpander(Expander):
         try:
             for key, value in block.lets:
                 result = self.eval_value(value, self.env)
-                if isinstance(result, Sym) and not self.dry:  # a local of the class
+                if not self.dry:  # every let is recorded; a symbolic one is a local of the class
                     name = self.names.create(key, fallback="v")
                     t.locals[key], t.lets[name] = name, result
-                    result = Sym.name(name, result.probe)
+                    if isinstance(result, Sym):
+                        result = Sym.name(name, result.probe)
                 self.env[key] = result
             self.run_checks(block.checks, self.env, f"block `{block.name}`")
             t.checks = tuple((self.eval_value(cond, self.env), message)

@@ -234,7 +234,7 @@ class ClassBuilder(ModuleMaker):
         if used), unless ``inline`` (dry runs and one-use classes)."""
         for key, value in block.lets:
             result = self.template_let(key)
-            if result is None:
+            if result is MISSING:
                 result = eval_value(value, env)
             if isinstance(result, Sym) and not inline:
                 local = self.locals.create(key, fallback="v")
@@ -282,16 +282,13 @@ class ClassBuilder(ModuleMaker):
         probe = probe_of(value)
         return probe if probe is not MISSING and all_plain(probe) else MISSING
 
-    def template_let(self, key: str) -> Sym | None:
-        """A symbolic let as the template has it, over this class's locals (None: not a generic
-        class of the probed instance, a plain let, or one over a name the class has not)."""
-        if self.template is None:
-            return None
-        value = self.template.lets.get(self.template.locals.get(key, ""))
-        if not isinstance(value, Sym):
-            return None
-        result = self.ours(value)
-        return None if result is MISSING else result
+    def template_let(self, key: str) -> Any:
+        """A let as the template has it (symbolic or plain), over this class's locals (MISSING:
+        not a generic class of the probed instance, or one reading a name the class has not)."""
+        if self.template is None or key not in self.template.locals:
+            return MISSING
+        value = self.template.lets.get(self.template.locals[key], MISSING)
+        return MISSING if value is MISSING else self.ours(value)
 
     def item_values(self, target: str, call: Call) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
