@@ -17,6 +17,7 @@ from archdsl.codegen import generate
 from archdsl.codegen.blocktemplates import block_templates, template_signature
 from archdsl.codegen.plan import Planner
 from archdsl.codegen.sym import MISSING, probe_of
+from archdsl.codegen.translate import ClassBuilder
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ZOO = sorted(p.stem for p in SPECS.glob("*.yaml"))
@@ -73,6 +74,29 @@ def test_generic_blocks_are_those_code_generation_writes_once(name):
     planner.plan()
     generic = {block for block, info in planner.blocks.items() if info is not None}
     assert generic == {block for block, t in templates.items() if block and t.per_use is None}
+
+
+@pytest.mark.parametrize("spec", [*(SPECS / f"{name}.yaml" for name in ZOO),
+                                  *sorted((SPECS.parent / "tests/corpus/compiles").glob("*.yaml"))],
+                         ids=lambda p: p.stem)
+def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkeypatch):
+    """Every op layer and block use of a generic class built from its template's probes has
+    the key (its path in the class, `proj#1` for a second `proj`) of an item of that op or
+    block: the translator names as the expander does."""
+    keyed = []
+
+    def item_values(builder, target, key):
+        if builder.template is not None:
+            item = builder.template.items.get(key)
+            assert item is not None and item.target == target, (builder.template.name, key)
+            keyed.append(key)
+        return original(builder, target, key)
+
+    original = ClassBuilder.item_values
+    monkeypatch.setattr(ClassBuilder, "item_values", item_values)
+    graph = archdsl.load(spec)
+    Planner(graph).plan()
+    assert keyed or not any(name and t.per_use is None for name, t in graph.templates.items())
 
 
 def test_a_symbolic_when_is_a_condition_on_its_items():
@@ -551,3 +575,65 @@ def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path):
     assert conv_line() == "self.a = nn.Conv2d(in_channels, in_channels * 4 * 2, kernel_size=1)"
     template.lets[template.locals["base"]] = 5  # (the AST: 4)
     assert conv_line() == "self.a = nn.Conv2d(in_channels, in_channels * 5 * 2, kernel_size=1)"
+
+
+def test_a_generic_class_finds_its_items_by_key(tmp_path):
+    """A layer's item is the one keyed by its path in the class: the second of two sequences
+    named `branch2` (under exclusive `when:`s) reads `branch2#1.0`, not `branch2.0`, whose
+    conv is at the same place in its sequence. What each item says reaches its own layer."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {wide: bool}\n"
+        "    body:\n"
+        "      - branch2: [{conv: {out: 8, k: 1}}, relu]\n"
+        "        when: wide\n"
+        "      - branch2: [{conv: {out: 6, k: 1}}]\n"
+        "        when: not wide\n"
+        "network:\n"
+        "  - a: {unit: {wide: true}}\n"
+        "  - b: {unit: {wide: false}}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    source = generate(graph).source
+    assert "nn.Conv2d(in_channels, 8, kernel_size=1)" in source
+    assert "nn.Conv2d(in_channels, 6, kernel_size=1)" in source
+    unit.items["branch2#1.0"].attrs["out"] = 5  # (the AST: 6)
+    source = generate(graph).source
+    assert "nn.Conv2d(in_channels, 5, kernel_size=1)" in source
+    assert "nn.Conv2d(in_channels, 8, kernel_size=1)" in source
+
+
+def test_a_value_that_follows_a_repeats_index_comes_from_its_item(tmp_path):
+    """The layers a repeat makes inside a generic class are items of their own (`conv`,
+    `conv_1`, ...; `convs.0`, `convs.1` in a named repeat), each with its values at its index:
+    the class reads them, not the AST (whose values the index changes at one location)."""
+    from archdsl.codegen.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - repeat: 2\n"
+        "        layer: {conv: {out: \"width * (i + 1)\", k: 1, stride: \"2 if i == 0 else 1\"}}\n"
+        "      - convs: {repeat: 2, layer: {conv: {out: \"width + i\", k: 1}}}\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert unit.per_use is None and {"conv", "conv_1", "convs.0", "convs.1"} <= set(unit.items)
+    assert (unit.items["conv"].attrs["stride"], unit.items["conv_1"].attrs["stride"]) == \
+        ((2, 2), (1, 1))
+    width = unit.locals["width"]
+    unit.items["conv_1"].attrs["out"] = Sym.parse(f"{width} * 3", 12)  # (the AST: width * 2)
+    unit.items["convs.0"].attrs["out"] = Sym.parse(f"{width} + 5", 9)  # (the AST: width + 0)
+    source = generate(graph).source
+    assert "self.conv = nn.Conv2d(in_channels, width * 1, kernel_size=1, stride=2)" in source
+    assert "self.conv_1 = nn.Conv2d(width * 1, width * 3, kernel_size=1)" in source
+    assert "nn.Conv2d(width * 3, width + 5, kernel_size=1)" in source

@@ -38,7 +38,7 @@ from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_o
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
 __all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_output", "block_templates",
-           "declared_template", "network_template", "template_signature"]
+           "declared_template", "network_template", "sharing", "template_signature"]
 
 _IN_NAMES = ("in_channels", "in_height", "in_width")
 _SHARED = re.compile(r"#\d+(?=\.|$)")  # the key of a scope sharing a name (``branch2#1``)
@@ -239,7 +239,7 @@ class TemplateExpander(Expander):
         path of its own (``branch2#1``, as items are keyed: its members are ``branch2#1.conv``)."""
         path = ctx.prefix + name
         if path in self.graph.scopes:
-            name = f"{name}#{_sharing(path, self.graph.scopes)}"
+            name = f"{name}#{sharing(path, self.graph.scopes)}"
         return super().open_scope(kind, name, layer, ctx, x, **kw)
 
     def claim(self, name: str, ctx: Ctx, loc: Loc | None) -> str:
@@ -368,7 +368,7 @@ class TemplateExpander(Expander):
         """Add an item (a node of the template's own graph) under the current conditions."""
         shown = _SHARED.sub("", node.name)  # (a member of `branch2#1` is `branch2.conv`)
         if node.name in self.graph.nodes:  # a name shared under exclusive `when:`s: a key of its own
-            node.name = f"{node.name}#{_sharing(node.name, self.graph.nodes)}"
+            node.name = f"{node.name}#{sharing(node.name, self.graph.nodes)}"
         node.meta["name"] = shown
         name_varies = any(shown == v or shown.startswith(v + ".") for v in self.varying)
         node.meta.update(kind=kind, when=self.condition(), name_varies=name_varies,
@@ -419,7 +419,7 @@ class TemplateExpander(Expander):
         return self.outputs[key]
 
 
-def _sharing(key: str, taken: Any) -> int:
+def sharing(key: str, taken: Any) -> int:
     """How many keys ``key`` has already: itself, ``key#1``, ``key#2``..."""
     return sum(1 for k in taken if k == key or (k.startswith(key + "#")
                                                    and k[len(key) + 1:].isdigit()))

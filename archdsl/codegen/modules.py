@@ -71,7 +71,9 @@ class Item:
 
 @dataclass
 class Ctx:
-    """A naming scope, as the expander has it: used names, numbering, names for `from:`."""
+    """A naming scope, as the expander has it: used names, numbering, names for `from:`, and
+    ``prefix``, its path in the class (``layer1.`` inside the named sequence ``layer1``): a
+    layer's key in the class's template is the prefix and its name."""
 
     env: Env
     numbered: bool = False
@@ -82,13 +84,15 @@ class Ctx:
     block_input: FValue | None = None
     frozen: bool = False
     dense: bool = False  # members of a DenseBlock (an nn.ModuleDict), else of an nn.Sequential
+    prefix: str = ""
 
     def with_env(self, env: Env) -> Ctx:
         return replace(self, env=env)
 
-    def child(self, numbered: bool, dense: bool = False) -> Ctx:
+    def child(self, key: str, numbered: bool, dense: bool = False) -> Ctx:
+        """The naming scope of the named construct whose key is ``key``."""
         return Ctx(self.env, numbered, parent=self, block_input=self.block_input,
-                   frozen=self.frozen, dense=dense)
+                   frozen=self.frozen, dense=dense, prefix=key + ".")
 
 
 class ModuleMaker:
@@ -97,17 +101,18 @@ class ModuleMaker:
     shared_names: frozenset[str] = frozenset()  # of the class being built (:func:`shared_names`)
     member_reads: frozenset[str] = frozenset()  # its `from: seq.member` names (:func:`member_reads`)
 
-    def item_values(self, target: str, call: Call) -> dict[str, Any] | None:  # (ClassBuilder's)
+    def item_values(self, target: str, key: str | None) -> dict[str, Any] | None:  # (ClassBuilder's)
         return None
 
     def scope_value(self, key: str, layer: Layer) -> Any:  # (ClassBuilder's)
         return None
 
     # --- ops --------------------------------------------------------------------------------
-    def op_shape(self, op: Op, call: Call, env: Env,
-                 shapes: list[Shape]) -> tuple[dict[str, Any], Shape]:
-        """An op's attributes (finalised) and output shape, plain or symbolic."""
-        attrs = self.item_values(op.name, call)  # (a generic block class: from its template)
+    def op_shape(self, op: Op, call: Call, env: Env, shapes: list[Shape],
+                 key: str | None) -> tuple[dict[str, Any], Shape]:
+        """An op's attributes (finalised) and output shape, plain or symbolic; ``key``: the
+        layer's in the class (:meth:`~archdsl.codegen.translate.ClassBuilder.layer_key`)."""
+        attrs = self.item_values(op.name, key)  # (a generic block class: from its template)
         if attrs is None:
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
         if call.loc in self.planner.absorbing:  # a batch norm was folded into it
@@ -157,19 +162,20 @@ class ModuleMaker:
             return False
         if isinstance(layer, Call) and not layer.is_block:
             op = REGISTRY[layer.target]
-            attrs, out = self.op_shape(op, layer, ctx.env, [shape])
+            attrs, out = self.op_shape(op, layer, ctx.env, [shape], self.next_key(layer, ctx))
             return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
         return isinstance(layer, Call) or (bool(layer.name) and isinstance(layer, (Seq, Repeat)))
 
     # --- single modules (attributes and nn.Sequential members) --------------------------------
-    def module_of(self, layer: Layer, shape: Shape, ctx: Ctx,
+    def module_of(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
                   more: tuple[Shape, ...] = ()) -> ModuleResult:
-        """The constructor expression of a layer that is one module, and its output shape.
+        """The constructor expression of a layer that is one module (named: ``key``), and its
+        output shape.
 
         Under ``freeze:`` the module is wrapped once in ``frozen(...)`` (its members are not).
         """
         frozen = ctx.frozen or layer.meta.freeze
-        result = self.plain_module(layer, shape, replace(ctx, frozen=False), more)
+        result = self.plain_module(layer, shape, replace(ctx, frozen=False), key, more)
         if frozen and result.has_params:
             result = replace(result, expr=Frozen(result.expr))
         return result
@@ -179,30 +185,31 @@ class ModuleMaker:
         return isinstance(layer, Seq) and bool(layer.name) and any(
             read.startswith(layer.name + ".") for read in self.member_reads)
 
-    def sequence_items(self, seq: Seq, shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
-        """The members of a named sequence (an nn.Sequential)."""
+    def sequence_items(self, seq: Seq, shape: Shape, ctx: Ctx,
+                       key: str) -> tuple[list[Item], Shape]:
+        """The members of a named sequence (an nn.Sequential; its key ``key``)."""
         if not chainable(seq):
             raise self.fail("a named sequence with branches or `from:` cannot be generated "
                             "yet", seq, hint="use an unnamed sequence, or a block")
-        return self.chain_members(seq.items, shape, ctx.child(numbered=True))
+        return self.chain_members(seq.items, shape, ctx.child(key, numbered=True))
 
-    def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx,
+    def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
                      more: tuple[Shape, ...] = ()) -> ModuleResult:
         if isinstance(layer, Call) and layer.is_block:
-            return self.block_call(layer, shape, ctx, more)
+            return self.block_call(layer, shape, ctx, key, more)
         if isinstance(layer, Call):
-            return self.op_module(layer, shape, ctx)
+            return self.op_module(layer, shape, ctx, key)
         if isinstance(layer, Seq):
-            items, out = self.sequence_items(layer, shape, ctx)
+            items, out = self.sequence_items(layer, shape, ctx, key)
             return ModuleResult(self.sequential(items, ctx), out)
         if isinstance(layer, Repeat):
-            return self.repeat_module(layer, shape, ctx)
+            return self.repeat_module(layer, shape, ctx, key)
         raise self.fail("a named parallel or residual construct cannot be generated yet", layer,
                         hint="make it the body of a block, or leave it unnamed")
 
-    def op_module(self, call: Call, shape: Shape, ctx: Ctx) -> ModuleResult:
+    def op_module(self, call: Call, shape: Shape, ctx: Ctx, key: str) -> ModuleResult:
         op = REGISTRY[call.target]
-        attrs, out = self.op_shape(op, call, ctx.env, [shape])
+        attrs, out = self.op_shape(op, call, ctx.env, [shape], key)
         lowering = op_lowering(op, attrs, [shape], out, call.loc)
         if lowering.module is None:
             if op.module_form is None:
@@ -214,12 +221,12 @@ class ModuleMaker:
         expr, inplace = self.ctor(op, lowering, ctx, call)
         return ModuleResult(expr, out, op.name, inplace, has_params(op, attrs, [shape], out))
 
-    def block_call(self, call: Call, shape: Shape, ctx: Ctx,
+    def block_call(self, call: Call, shape: Shape, ctx: Ctx, item_key: str,
                    more: tuple[Shape, ...] = ()) -> ModuleResult:
-        """The constructor of a block use on inputs of ``shape`` (and ``more``, the other inputs
-        of a block with several)."""
+        """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
+        ``more``, the other inputs of a block with several)."""
         block = self.planner.spec.blocks[call.target]
-        args = self.item_values(block.name, call)  # (a generic block class: from its template)
+        args = self.item_values(block.name, item_key)  # (a generic block class: from its template)
         if args is None:
             args = {}
             for key, value in call.args.items():
@@ -255,9 +262,9 @@ class ModuleMaker:
         keywords = [(k, self.hoisted(v)) for k, v in keywords]
         return ModuleResult(Ctor(info.class_name, positional, keywords), out)
 
-    def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx) -> ModuleResult:
+    def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx, key: str) -> ModuleResult:
         count = self.count(rep, ctx)
-        inner = ctx.child(numbered=False, dense=rep.dense)
+        inner = ctx.child(key, numbered=False, dense=rep.dense)
         items: list[Item] = []
         features = shape
         channels = shape[0]
@@ -324,10 +331,10 @@ class ModuleMaker:
         elif passes_through(layer):
             return [], given
         else:
-            name = self.layer_name(layer, default_name(layer), ctx)
+            name, key = self.layer_key(layer, default_name(layer), ctx)
             check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
                             container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
-            result = self.module_of(layer, shape, ctx)
+            result = self.module_of(layer, shape, ctx, key)
             items, out = [Item(name, layer.name is None, result)], result.shape
         if cond is not None:
             for item in items:

@@ -22,11 +22,11 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import Diagnostic, Loc
-from ..expand import auto_name
-from ..ir import BlockTemplate, TemplateItem
+from ..expand import NameSet, auto_name
+from ..ir import BlockTemplate
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
-from .blocktemplates import USES_SEVERAL_INPUTS, network_template
+from .blocktemplates import USES_SEVERAL_INPUTS, network_template, sharing
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
 from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Raise, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
@@ -78,11 +78,13 @@ class ClassBuilder(ModuleMaker):
         # the spec parameters as the blocks this class uses see them (a block parameter of the
         # same name hides one only from this block's own layers)
         self.spec_values: dict[str, Any] = dict(planner.graph.params)
-        # a generic block class: its template, its op layers' items by location, and the
-        # template's locals as this class names them (:meth:`read_items`)
+        # the keys its layers have (as the template's items and scopes are keyed: layer_key)
+        self.item_keys: set[str] = set()
+        self.scope_keys: set[str] = set()
+        # a generic block class: its template and the template's locals as this class names
+        # them (:meth:`read_items`)
         self.template: BlockTemplate | None = None
         self.written_in: set[str] = set()  # its locals for spec parameters this class writes in
-        self.items_at: dict[Loc, list[TemplateItem]] = {}
         self.renames: dict[str, str] = {}
         # what the template's scopes record (`when`, `connect`, `count`), by key and location
         self.scope_values_at: dict[tuple[str, Loc], list[Any]] = {}
@@ -259,9 +261,6 @@ class ClassBuilder(ModuleMaker):
         self.written_in = {local for key, local in template.locals.items()
                            if key in self.planner.graph.params and local not in self.renames
                            and local not in template.lets}
-        for item in template.items.values():
-            if item.kind in ("op", "use") and item.loc is not None:
-                self.items_at.setdefault(item.loc, []).append(item)
         for scope in template.scopes.values():  # (a `when:` has a scope when symbolic only;
             # a residual's `connect` and a named or dense repeat's `count` are recorded as well)
             for key in ("when", "connect", "count"):
@@ -290,17 +289,17 @@ class ClassBuilder(ModuleMaker):
         value = self.template.lets.get(self.template.locals[key], MISSING)
         return MISSING if value is MISSING else self.ours(value)
 
-    def item_values(self, target: str, call: Call) -> dict[str, Any] | None:
+    def item_values(self, target: str, key: str | None) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
-        its template item has them, over this class's locals; None when the items at its
-        location do not say (not a generic class of the probed instance, or a repeated layer
-        whose values follow the index, or one reading both a local of the class and a spec
-        parameter it writes in)."""
-        items = self.items_at.get(call.loc)
-        if not items or any(item.target != target for item in items) \
-                or len({key_of(item.attrs) for item in items}) != 1:
+        its template item (``key``: :meth:`layer_key`) has them, over this class's locals; None
+        when the template does not say (not a generic class of the probed instance, no such
+        item, or a value reading both a local of the class and a spec parameter it writes in)."""
+        if self.template is None or key is None:
             return None
-        values = {key: self.ours(value) for key, value in items[0].attrs.items()}
+        item = self.template.items.get(key)
+        if item is None or item.kind not in ("op", "use") or item.target != target:
+            return None
+        values = {name: self.ours(value) for name, value in item.attrs.items()}
         return None if any(value is MISSING for value in values.values()) else values
 
     def scope_value(self, key: str, layer: Layer) -> Any:
@@ -360,15 +359,40 @@ class ClassBuilder(ModuleMaker):
 
     # --- naming (as the expander names) ------------------------------------------------------
     def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
-        return auto_name(base, ctx, structural)
+        name = auto_name(base, ctx, structural)
+        self.claim_key(ctx.prefix + name, self.item_keys)
+        return name
 
     def layer_name(self, layer: Layer, default: str, ctx: Ctx) -> str:
+        return self.layer_key(layer, default, ctx)[0]
+
+    def layer_key(self, layer: Layer, default: str, ctx: Ctx) -> tuple[str, str]:
+        """The layer's name, and its key in the class: its path as the template keys its item
+        (an op or a block use) or its scope (a named construct), ``proj#1`` for the second
+        layer named ``proj`` (under exclusive `when:`s)."""
         if layer.name:
             if ctx.numbered:
                 ctx.counter[0] += 1
             ctx.used.add(layer.name)  # twice only under exclusive `when:`s (the expander checked)
-            return layer.name
-        return self.auto_name(default, ctx)
+            name = layer.name
+        else:
+            name = auto_name(default, ctx)
+        keys = self.item_keys if isinstance(layer, Call) else self.scope_keys
+        return name, self.claim_key(ctx.prefix + name, keys)
+
+    def next_key(self, layer: Layer, ctx: Ctx) -> str:
+        """The key :meth:`layer_key` will give the layer next (nothing is named)."""
+        used = NameSet(ctx.used)
+        used.last_suffix = dict(ctx.used.last_suffix)
+        name = layer.name or auto_name(default_name(layer), replace(ctx, used=used,
+                                                                    counter=list(ctx.counter)))
+        return _free_key(ctx.prefix + name, self.item_keys)
+
+    @staticmethod
+    def claim_key(path: str, keys: set[str]) -> str:
+        key = _free_key(path, keys)
+        keys.add(key)
+        return key
 
     def attribute(self, name: str, layer: Layer) -> str:
         """The layer's attribute as ``self.<it>`` reaches it: ``conv1``, or ``paths["0"]``."""
@@ -494,9 +518,10 @@ class ClassBuilder(ModuleMaker):
         """A named sequence a member of which is read elsewhere (``from: layer1.bn1``): one
         nn.Sequential still (its state_dict keys), run member by member in forward
         (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
-        name = self.attribute(self.layer_name(seq, "seq", ctx), seq)
+        name, key = self.layer_key(seq, "seq", ctx)
+        name = self.attribute(name, seq)
         frozen = ctx.frozen or seq.meta.freeze
-        items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False))
+        items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key)
         if any(item.cond is not None for item in items):
             raise NotGeneric(Diagnostic("a member of a sequence read with `from:` under a "
                                         "`when:` on a parameter", seq.loc))
@@ -517,8 +542,9 @@ class ClassBuilder(ModuleMaker):
                   more: list[FValue] | tuple[FValue, ...] = ()) -> FValue:
         """A layer that is one module: ``self.name = ...`` and ``out = self.name(x)`` (a block
         with several inputs: ``self.name(x, y)``)."""
-        name = self.attribute(self.layer_name(layer, default_name(layer), ctx), layer)
-        result = self.module_of(layer, x.shape, ctx, tuple(v.shape for v in more))
+        name, key = self.layer_key(layer, default_name(layer), ctx)
+        name = self.attribute(name, layer)
+        result = self.module_of(layer, x.shape, ctx, key, tuple(v.shape for v in more))
         self.emit(Assign(f"self.{name}", result.expr))
         slots = ", ".join("{" + str(i) + "}" for i in range(1 + len(more)))
         return self.fb.assign(f"self.{name}({slots})", [x, *more], result.shape, op=result.op,
@@ -540,10 +566,11 @@ class ClassBuilder(ModuleMaker):
 
     def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym) -> tuple[FValue, Any]:
         if self.none_when_absent(bare, x.shape, ctx):
-            name = self.attribute(self.layer_name(bare, default_name(bare), ctx), bare)
+            name, key = self.layer_key(bare, default_name(bare), ctx)
+            name = self.attribute(name, bare)
             body: list[Stmt] = []
             with self.sink(body):
-                result = self.module_of(bare, x.shape, frozen_ctx(ctx, bare))
+                result = self.module_of(bare, x.shape, frozen_ctx(ctx, bare), key)
             body.append(Assign(f"self.{name}", result.expr))
             self.emit(If(cond, body, [Assign(f"self.{name}", None)]))
             with self.fb.branch(parse_expr(f"self.{name} is not None")) as block:
@@ -580,8 +607,8 @@ class ClassBuilder(ModuleMaker):
         if passes_through(call, len(inputs)):
             return inputs[0]
         shapes = [v.shape for v in inputs]
-        attrs, shape = self.op_shape(op, call, ctx.env, shapes)
-        name = self.layer_name(call, call.target, ctx)
+        name, key = self.layer_key(call, call.target, ctx)
+        attrs, shape = self.op_shape(op, call, ctx.env, shapes, key)
         lowering = op_lowering(op, attrs, shapes, shape, call.loc)
         if lowering.has_attribute:
             attr = self.attribute(name, call)
@@ -809,6 +836,11 @@ def _assuming(x: FValue, cond: Sym) -> Iterator[None]:
         yield
     finally:
         x.shape = saved
+
+
+def _free_key(path: str, keys: set[str]) -> str:
+    """``path``, or ``path#k`` when taken (as the template expander keys a shared name)."""
+    return f"{path}#{sharing(path, keys)}" if path in keys else path
 
 
 def _copy(node: ast.expr) -> ast.expr:
