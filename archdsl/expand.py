@@ -675,9 +675,7 @@ class Expander:
     def expand_parallel(self, par: Parallel, x: str, ctx: Ctx) -> str | None:
         scope, inner = self.construct_scope("parallel", par, ctx, x)
         scope.meta["merge"] = par.merge
-        # A branch whose `when:` is false is dropped (it is not an identity branch).
-        branches = [b for b in par.branches
-                    if b.meta.when is None or self.truth(b.meta.when, inner.env, "when")]
+        branches = [b for b in par.branches if self.branch_live(b, inner)]
         if not branches:
             return self.close_scope(scope, x)
         outs = [self.expand(branch, x, inner) for branch in branches]
@@ -693,6 +691,10 @@ class Expander:
         if par.after is not None:
             merged = self.expand(par.after, merged, inner)
         return self.close_scope(scope, merged)
+
+    def branch_live(self, branch: Layer, ctx: Ctx) -> bool:
+        """A parallel branch whose `when:` is false is dropped (it is not an identity branch)."""
+        return branch.meta.when is None or self.truth(branch.meta.when, ctx.env, "when")
 
     def expand_residual(self, res: Residual, x: str, ctx: Ctx) -> str | None:
         scope, inner = self.construct_scope("residual", res, ctx, x)

@@ -463,7 +463,8 @@ def test_a_generic_class_reads_its_symbolic_conditions_from_the_template():
 
     graph = archdsl.load(Path(__file__).parent / "corpus/compiles/when_false_shares_a_name.yaml")
     template = block_templates(graph)["unit"]
-    (scope,) = [s for s in template.scopes.values() if s.kind == "when"]
+    (scope,) = [s for s in template.scopes.values()
+                if s.kind == "when" and isinstance(s.meta["when"], Sym)]  # (not `when: false`)
     assert scope.meta["when"].text == template.locals["wide"]
     assert "        if wide:\n" in generate(graph).source
     wide, channels = template.locals["wide"], template.locals["in.c"]
@@ -637,3 +638,38 @@ def test_a_value_that_follows_a_repeats_index_comes_from_its_item(tmp_path):
     assert "self.conv = nn.Conv2d(in_channels, width * 1, kernel_size=1, stride=2)" in source
     assert "self.conv_1 = nn.Conv2d(width * 1, width * 3, kernel_size=1)" in source
     assert "nn.Conv2d(width * 3, width + 5, kernel_size=1)" in source
+
+
+def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
+    """A layer under a plain `when:` is in a scope of its own too (empty when false; a dropped
+    parallel branch's as well), and the class builds the layer where the scope says."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - a: {conv: {out: width, k: 1}}\n"
+        "      - b: {conv: {out: width, k: 1}}\n"
+        "        when: false\n"
+        "      - parallel:\n"
+        "          - c: {conv: {out: width, k: 1}}\n"
+        "          - d: {conv: {out: width, k: 1}}\n"
+        "            when: \"1 > 2\"\n"
+        "        merge: add\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    scopes = [s for s in template.scopes.values() if s.kind == "when"]
+    assert [s.meta["when"] for s in scopes] == [False, False] and not any(s.members for s in scopes)
+    made = "nn.Conv2d(width, width, kernel_size=1)"
+    assert f"self.b = {made}" not in generate(graph).source
+    scopes[0].meta["when"] = True  # (the AST: false)
+    assert f"self.b = {made}" in generate(graph).source
+    assert f"self.d = {made}" not in generate(graph).source
+    scopes[1].meta["when"] = True  # (the AST: false)
+    source = generate(graph).source
+    assert f"self.d = {made}" in source and "        x = c + d  # N x 4 x 8 x 8\n" in source

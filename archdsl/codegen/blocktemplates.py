@@ -5,7 +5,8 @@ mode, as ``symbolic._TracingExpander`` is in tracing mode: the block's parameter
 parameters it sees and its input sizes are ``Sym`` s (with the first instance's values as
 probes); expressions become ``Sym`` s (``codegen.values.eval_value``), each op's own attribute
 and shape rules run over them, a ``when:`` that depends on them is a condition on the items it
-makes (each such layer in a scope of its own; a ``connect:`` one on the residual's ``add``), a
+makes (each such layer in a scope of its own, as a layer under a plain one is, empty when it is
+false; a ``connect:`` one on the residual's ``add``), a
 use of another block is one item whose
 output shape is the callee expanded with these arguments, and a repeat count or a name that
 depends on them makes the block one written per use. Names come from the same ``auto_name``.
@@ -268,11 +269,35 @@ class TemplateExpander(Expander):
         try:
             when = layer.meta.when
             cond = self.eval_value(when, ctx.env) if when is not None else None
-            if not isinstance(cond, Sym):
-                return super()._expand(layer, x, ctx)
-            return self.conditional(layer, cond, x, ctx)
+            if isinstance(cond, Sym):
+                return self.conditional(layer, cond, x, ctx)
+            if isinstance(cond, bool) and x is not None:  # a plain `when:`: a scope of its own
+                # too (empty when false), its value recorded as the class reads it
+                scope, inner = self.when_scope(layer, cond, x, ctx)
+                return self.close_scope(scope, super()._expand(layer, x, inner))
+            return super()._expand(layer, x, ctx)
         except NotGeneric as err:
             raise PerUse(err.diagnostics[0]) from None
+
+    def when_scope(self, layer: Layer, cond: Any, x: str, ctx: Ctx) -> tuple[Scope, Ctx]:
+        """The scope of a layer under a ``when:`` (``meta["when"]``: its value, a Sym or a bool),
+        and the context its items are made in (the same naming scope)."""
+        scope = Scope(f"{ctx.prefix}<when{len(self.graph.scopes)}>", "when", layer.loc,
+                      parent=ctx.scope.path, input=x, in_shape=self.graph.nodes[x].shape,
+                      named=False, meta={"when": cond})
+        self.graph.scopes[scope.path] = scope
+        ctx.scope.members.append(scope.path)
+        return scope, Ctx(scope, ctx.prefix, ctx.env, ctx.chain, ctx.numbered, ctx.used,
+                          ctx.locals, ctx.counter, ctx.parent, ctx.block_input)
+
+    def branch_live(self, branch: Layer, ctx: Ctx) -> bool:
+        """As the expander decides; a dropped branch's ``when:`` is recorded by an empty scope
+        (a live one's by the scope it is expanded in)."""
+        live = super().branch_live(branch, ctx)
+        x = ctx.scope.input
+        if not live and x is not None:
+            self.close_scope(self.when_scope(branch, False, x, ctx)[0], x)
+        return live
 
     def conditional(self, layer: Layer, cond: Sym, x: str | None, ctx: Ctx) -> str | None:
         """A layer under a ``when:`` that follows the parameters: its items carry the condition,
@@ -282,13 +307,7 @@ class TemplateExpander(Expander):
             raise NotGeneric(Diagnostic("a layer with `from:` or `output:` under a `when:` that "
                                         "depends on the block's parameters", layer.loc))
         # the layer gets a scope of its own (``when``: the condition), its items the conjunction
-        scope = Scope(f"{ctx.prefix}<when{len(self.graph.scopes)}>", "when", layer.loc,
-                      parent=ctx.scope.path, input=x, in_shape=self.graph.nodes[x].shape,
-                      named=False, meta={"when": cond})
-        self.graph.scopes[scope.path] = scope
-        ctx.scope.members.append(scope.path)
-        inner = Ctx(scope, ctx.prefix, ctx.env, ctx.chain, ctx.numbered, ctx.used, ctx.locals,
-                    ctx.counter, ctx.parent, ctx.block_input)
+        scope, inner = self.when_scope(layer, cond, x, ctx)
         self.conditions.append(cond)
         try:
             out = super()._expand(replace(layer, meta=replace(layer.meta, when=None)), x, inner)
