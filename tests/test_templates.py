@@ -673,3 +673,29 @@ def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
     scopes[1].meta["when"] = True  # (the AST: false)
     source = generate(graph).source
     assert f"self.d = {made}" in source and "        x = c + d  # N x 4 x 8 x 8\n" in source
+
+
+def test_a_generic_class_reads_an_unnamed_repeats_count_from_the_template(tmp_path):
+    """An unnamed repeat has a template scope of its own too (its copies' items are its
+    members), recording its count: what it says is the number of layers the class builds."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - repeat: 2\n"
+        "        layer: {conv: {out: width, k: 1}}\n"
+        "      - relu\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    (scope,) = [s for s in template.scopes.values() if s.kind == "repeat"]
+    assert scope.meta["count"] == 2 and scope.members == ["conv", "conv_1"]
+    assert "self.conv_1 = nn.Conv2d(width, width, kernel_size=1)\n" in generate(graph).source
+    assert "self.conv_2 =" not in generate(graph).source
+    scope.meta["count"] = 3  # (the AST: 2)
+    assert "self.conv_2 = nn.Conv2d(width, width, kernel_size=1)\n" in generate(graph).source

@@ -347,6 +347,15 @@ class TemplateExpander(Expander):
                                         rep.count.loc))
         return super().expand_repeat(rep, x, ctx)
 
+    def expand_copies(self, rep: Repeat, count: int, head: str, x: str, ctx: Ctx) -> str | None:
+        """As the expander makes them; an unnamed repeat (no naming scope) has a scope too,
+        recording its count as a named or dense one's does."""
+        if rep.name or rep.dense:
+            return super().expand_copies(rep, count, head, x, ctx)
+        scope, inner = self.construct_scope("repeat", rep, ctx, x)
+        scope.meta["count"] = count
+        return self.close_scope(scope, super().expand_copies(rep, count, head, x, inner))
+
     def expand_residual(self, res: Residual, x: str, ctx: Ctx) -> str | None:
         connect = self.eval_value(res.connect, ctx.env) if res.connect is not None else None
         if not isinstance(connect, Sym):

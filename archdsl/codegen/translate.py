@@ -262,7 +262,7 @@ class ClassBuilder(ModuleMaker):
                            if key in self.planner.graph.params and local not in self.renames
                            and local not in template.lets}
         for scope in template.scopes.values():  # (every `when:` has a scope, plain ones too;
-            # a residual's `connect` and a named or dense repeat's `count` are recorded as well)
+            # a residual's `connect` and every repeat's `count` are recorded as well)
             for key in ("when", "connect", "count"):
                 if key in scope.meta and scope.loc is not None:
                     self.scope_values_at.setdefault((key, scope.loc), []).append(scope.meta[key])
@@ -305,8 +305,8 @@ class ClassBuilder(ModuleMaker):
     def scope_value(self, key: str, layer: Layer) -> Any:
         """What the template's scopes at the layer's location record under ``key`` (a ``when:``,
         a residual's ``connect:``, a repeat's ``count``), over this class's locals; None when
-        they do not say (an unnamed repeat, or a value that differs between the scopes there:
-        it follows a repeat's index)."""
+        they do not say (a value that differs between the scopes there: it follows a repeat's
+        index)."""
         found = self.scope_values_at.get((key, layer.loc)) if layer.loc is not None else None
         if not found or len({key_of(value) for value in found}) != 1:
             return None
