@@ -699,3 +699,36 @@ def test_a_generic_class_reads_an_unnamed_repeats_count_from_the_template(tmp_pa
     assert "self.conv_2 =" not in generate(graph).source
     scope.meta["count"] = 3  # (the AST: 2)
     assert "self.conv_2 = nn.Conv2d(width, width, kernel_size=1)\n" in generate(graph).source
+
+
+def test_a_scope_value_that_follows_a_repeats_index_comes_from_its_copys_scope(tmp_path):
+    """The scopes a repeat's copies make at one location record the copy's index: the class
+    reads each copy's `when:` and count from the scope of its own index, not the AST."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - repeat: 3\n"
+        "        layer: {conv: {out: width, k: 1}, when: \"i > 0\"}\n"
+        "      - repeat: 2\n"
+        "        layer: {repeat: \"i + 1\", layer: relu}\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    whens = [s for s in template.scopes.values() if s.kind == "when"]
+    assert [(s.meta["index"], s.meta["when"]) for s in whens] == [(0, False), (1, True), (2, True)]
+    inner = [s for s in template.scopes.values() if s.kind == "repeat" and "index" in s.meta]
+    assert [(s.meta["index"], s.meta["count"]) for s in inner] == [(0, 1), (1, 2)]
+    source = generate(graph).source
+    assert "self.conv_1 = nn.Conv2d(width, width, kernel_size=1)\n" in source
+    assert "self.conv_2 =" not in source and "self.relu_3 =" not in source
+    whens[0].meta["when"] = True  # (the AST: false for i == 0)
+    inner[1].meta["count"] = 4  # (the AST: 2 for i == 1)
+    source = generate(graph).source
+    assert "self.conv_2 = nn.Conv2d(width, width, kernel_size=1)\n" in source
+    assert "self.relu_4 = nn.ReLU()\n" in source and "self.relu_5 =" not in source

@@ -241,7 +241,11 @@ class TemplateExpander(Expander):
         path = ctx.prefix + name
         if path in self.graph.scopes:
             name = f"{name}#{sharing(path, self.graph.scopes)}"
-        return super().open_scope(kind, name, layer, ctx, x, **kw)
+        return _indexed(super().open_scope(kind, name, layer, ctx, x, **kw), ctx)
+
+    def construct_scope(self, kind: str, layer: Layer, ctx: Ctx, x: str) -> tuple[Scope, Ctx]:
+        scope, inner = super().construct_scope(kind, layer, ctx, x)
+        return _indexed(scope, ctx), inner
 
     def claim(self, name: str, ctx: Ctx, loc: Loc | None) -> str:
         """Layers under exclusive ``when:``s may share a name (the concrete expansion checked
@@ -285,7 +289,7 @@ class TemplateExpander(Expander):
         scope = Scope(f"{ctx.prefix}<when{len(self.graph.scopes)}>", "when", layer.loc,
                       parent=ctx.scope.path, input=x, in_shape=self.graph.nodes[x].shape,
                       named=False, meta={"when": cond})
-        self.graph.scopes[scope.path] = scope
+        self.graph.scopes[_indexed(scope, ctx).path] = scope
         ctx.scope.members.append(scope.path)
         return scope, Ctx(scope, ctx.prefix, ctx.env, ctx.chain, ctx.numbered, ctx.used,
                           ctx.locals, ctx.counter, ctx.parent, ctx.block_input)
@@ -451,6 +455,15 @@ def sharing(key: str, taken: Any) -> int:
     """How many keys ``key`` has already: itself, ``key#1``, ``key#2``..."""
     return sum(1 for k in taken if k == key or (k.startswith(key + "#")
                                                    and k[len(key) + 1:].isdigit()))
+
+
+def _indexed(scope: Scope, ctx: Ctx) -> Scope:
+    """A scope made in a repeat's copy records the copy's index (``meta["index"]``): what a
+    scope records follows its location and that index only (its block's values are the
+    template's locals), so the class finds it by both."""
+    if "i" in ctx.env:
+        scope.meta["index"] = ctx.env["i"]
+    return scope
 
 
 def _env(env: dict[str, Any]) -> Env:

@@ -104,7 +104,8 @@ class ModuleMaker:
     def item_values(self, target: str, key: str | None) -> dict[str, Any] | None:  # (ClassBuilder's)
         return None
 
-    def scope_value(self, key: str, layer: Layer) -> Any:  # (ClassBuilder's)
+    def scope_value(self, key: str, layer: Layer, ctx: Ctx,
+                    path: str | None = None) -> Any:  # (ClassBuilder's)
         return None
 
     # --- ops --------------------------------------------------------------------------------
@@ -263,7 +264,7 @@ class ModuleMaker:
         return ModuleResult(Ctor(info.class_name, positional, keywords), out)
 
     def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx, key: str) -> ModuleResult:
-        count = self.count(rep, ctx)
+        count = self.count(rep, ctx, key)
         inner = ctx.child(key, numbered=False, dense=rep.dense)
         items: list[Item] = []
         features = shape
@@ -289,8 +290,9 @@ class ModuleMaker:
         inplace_in_chain(items)
         return ModuleResult(self.sequential(items, ctx), features)
 
-    def count(self, rep: Repeat, ctx: Ctx) -> int:
-        count = self.scope_value("count", rep)  # (a generic block class: from its template)
+    def count(self, rep: Repeat, ctx: Ctx, key: str | None = None) -> int:
+        """The repeat's count; ``key``: a named one's (its template scope's path)."""
+        count = self.scope_value("count", rep, ctx, key)  # (a generic block class: its template's)
         if count is None:
             count = eval_value(rep.count, ctx.env)
         if isinstance(count, Sym):

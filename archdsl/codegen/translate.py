@@ -86,8 +86,9 @@ class ClassBuilder(ModuleMaker):
         self.template: BlockTemplate | None = None
         self.written_in: set[str] = set()  # its locals for spec parameters this class writes in
         self.renames: dict[str, str] = {}
-        # what the template's scopes record (`when`, `connect`, `count`), by key and location
-        self.scope_values_at: dict[tuple[str, Loc], list[Any]] = {}
+        # what the template's scopes record (`when`, `connect`, `count`), by key, location and
+        # the index of the repeat copy they were made in (:meth:`scope_value`)
+        self.scope_values_at: dict[tuple[str, Loc, Any], list[Any]] = {}
 
     # --- entry points ------------------------------------------------------------------------
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
@@ -265,7 +266,8 @@ class ClassBuilder(ModuleMaker):
             # a residual's `connect` and every repeat's `count` are recorded as well)
             for key in ("when", "connect", "count"):
                 if key in scope.meta and scope.loc is not None:
-                    self.scope_values_at.setdefault((key, scope.loc), []).append(scope.meta[key])
+                    at = (key, scope.loc, scope.meta.get("index"))
+                    self.scope_values_at.setdefault(at, []).append(scope.meta[key])
 
     def ours(self, value: Any) -> Any:
         """A template value over this class's locals (its names renamed); one that reads only
@@ -302,12 +304,19 @@ class ClassBuilder(ModuleMaker):
         values = {name: self.ours(value) for name, value in item.attrs.items()}
         return None if any(value is MISSING for value in values.values()) else values
 
-    def scope_value(self, key: str, layer: Layer) -> Any:
-        """What the template's scopes at the layer's location record under ``key`` (a ``when:``,
-        a residual's ``connect:``, a repeat's ``count``), over this class's locals; None when
-        they do not say (a value that differs between the scopes there: it follows a repeat's
-        index)."""
-        found = self.scope_values_at.get((key, layer.loc)) if layer.loc is not None else None
+    def scope_value(self, key: str, layer: Layer, ctx: Ctx, path: str | None = None) -> Any:
+        """What the layer's template scope records under ``key`` (a ``when:``, a residual's
+        ``connect:``, a repeat's ``count``), over this class's locals: the scope keyed ``path``
+        (a named construct's, :meth:`layer_key`), else those at the layer's location made in
+        the repeat copy of this index (``ctx``'s ``i``: a value that follows it differs between
+        the copies), when they agree; None when the template does not say."""
+        if self.template is None:
+            return None
+        scope = self.template.scopes.get(path) if path is not None else None
+        if scope is not None and scope.loc == layer.loc and key in scope.meta:
+            found = [scope.meta[key]]
+        else:
+            found = self.scope_values_at.get((key, layer.loc, ctx.env.values.get("i")), [])
         if not found or len({key_of(value) for value in found}) != 1:
             return None
         result = self.ours(found[0])
@@ -407,7 +416,7 @@ class ClassBuilder(ModuleMaker):
     def condition(self, value: Any, ctx: Ctx, layer: Layer, key: str = "when") -> Any:
         if value is None:
             return True
-        result = self.scope_value(key, layer)  # (a generic block class: from its template)
+        result = self.scope_value(key, layer, ctx)  # (a generic block class: its template's)
         if result is None:
             result = eval_value(value, ctx.env)
         if isinstance(result, Sym):
