@@ -631,8 +631,9 @@ def test_a_value_that_follows_a_repeats_index_comes_from_its_item(tmp_path):
     assert unit.per_use is None and {"conv", "conv_1", "convs.0", "convs.1"} <= set(unit.items)
     assert (unit.items["conv"].attrs["stride"], unit.items["conv_1"].attrs["stride"]) == \
         ((2, 2), (1, 1))
-    width = unit.locals["width"]
-    unit.items["conv_1"].attrs["out"] = Sym.parse(f"{width} * 3", 12)  # (the AST: width * 2)
+    width, second = unit.locals["width"], unit.items["conv_1"]
+    second.attrs["out"] = Sym.parse(f"{width} * 3", 12)  # (the AST: width * 2)
+    second.shape = (second.attrs["out"], *second.shape[1:])
     unit.items["convs.0"].attrs["out"] = Sym.parse(f"{width} + 5", 9)  # (the AST: width + 0)
     source = generate(graph).source
     assert "self.conv = nn.Conv2d(in_channels, width * 1, kernel_size=1, stride=2)" in source
@@ -732,3 +733,39 @@ def test_a_scope_value_that_follows_a_repeats_index_comes_from_its_copys_scope(t
     source = generate(graph).source
     assert "self.conv_2 = nn.Conv2d(width, width, kernel_size=1)\n" in source
     assert "self.relu_4 = nn.ReLU()\n" in source and "self.relu_5 =" not in source
+
+
+def test_a_generic_class_reads_its_layers_output_shapes_from_the_template(tmp_path):
+    """An op layer's (a block use's) output shape is its template item's, over the class's
+    locals, where its input is the item's: what the item says reaches the next layer's sizes."""
+    from archdsl.codegen.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - a: {conv: {out: width, k: 1}}\n"
+        "      - b: {conv: {out: 4, k: 1}}\n"
+        "  pair:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - u: {unit: {width: width}}\n"
+        "      - c: {conv: {out: 2, k: 1}}\n"
+        "network:\n"
+        "  - pair: {width: 4}\n"
+        "  - pair: {width: 8}\n")
+    graph = archdsl.load(spec)
+    templates = block_templates(graph)
+    unit, pair = templates["unit"], templates["pair"]
+    source = generate(graph).source
+    assert "self.b = nn.Conv2d(width, 4, kernel_size=1)" in source
+    assert "self.c = nn.Conv2d(4, 2, kernel_size=1)" in source
+    width, (_, h, w) = unit.locals["width"], unit.items["a"].shape
+    unit.items["a"].shape = (Sym.parse(f"{width} * 2", 8), h, w)  # (the op's rule: width)
+    pair.items["u"].shape = (5, *pair.items["u"].shape[1:])  # (the callee's body: 4)
+    source = generate(graph).source
+    assert "self.b = nn.Conv2d(width * 2, 4, kernel_size=1)" in source
+    assert "self.c = nn.Conv2d(5, 2, kernel_size=1)" in source

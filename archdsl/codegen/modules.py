@@ -104,6 +104,10 @@ class ModuleMaker:
     def item_values(self, target: str, key: str | None) -> dict[str, Any] | None:  # (ClassBuilder's)
         return None
 
+    def item_shape(self, target: str, key: str | None,
+                   shapes: list[Shape]) -> Shape | None:  # (ClassBuilder's)
+        return None
+
     def scope_value(self, key: str, layer: Layer, ctx: Ctx,
                     path: str | None = None) -> Any:  # (ClassBuilder's)
         return None
@@ -118,7 +122,8 @@ class ModuleMaker:
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
         if call.loc in self.planner.absorbing:  # a batch norm was folded into it
             attrs = op.absorb_norm(attrs)
-        return attrs, op_shape(op, attrs, shapes, call.loc)
+        shape = self.item_shape(op.name, key, shapes)  # (ditto)
+        return attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
 
     def folded_away(self, layer: Layer, ctx: Ctx) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
@@ -238,7 +243,9 @@ class ModuleMaker:
                 if key not in args:
                     args[key] = coerce_param(decl.default, decl.type)
         lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(block.name)}
-        out = self.planner.block_output(block, {**args, **lifted}, shape, more)
+        out = self.item_shape(block.name, item_key, [shape, *more])  # (ditto)
+        if out is None:
+            out = self.planner.block_output(block, {**args, **lifted}, shape, more)
         info = self.planner.block_info(call.target, (args, shape))
         if info is None:  # no generic class: one class for this use
             if not all_plain(args) or not all_plain((shape, more)) or not all_plain(lifted):

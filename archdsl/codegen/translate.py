@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import Diagnostic, Loc
 from ..expand import NameSet, auto_name
-from ..ir import BlockTemplate
+from ..ir import BlockTemplate, TemplateItem
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
 from .blocktemplates import USES_SEVERAL_INPUTS, network_template, sharing
@@ -296,13 +296,36 @@ class ClassBuilder(ModuleMaker):
         its template item (``key``: :meth:`layer_key`) has them, over this class's locals; None
         when the template does not say (not a generic class of the probed instance, no such
         item, or a value reading both a local of the class and a spec parameter it writes in)."""
+        item = self.item(target, key)
+        if item is None:
+            return None
+        values = {name: self.ours(value) for name, value in item.attrs.items()}
+        return None if any(value is MISSING for value in values.values()) else values
+
+    def item_shape(self, target: str, key: str | None,
+                   shapes: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+        """An op layer's or a block use's output shape as its template item has it, over this
+        class's locals, when its inputs are the item's; None when they are not (the input's
+        sizes narrowed by the ``if`` of a `when:` on a parameter: ``refine``) or the template
+        does not say."""
+        item = self.item(target, key)
+        if item is None:
+            return None
+        given = tuple(tuple(self.ours(d) for d in shape) for shape in item.in_shapes)
+        out = tuple(self.ours(d) for d in item.shape)
+        if MISSING in out or key_of(given) != key_of(tuple(tuple(s) for s in shapes)):
+            return None
+        return out
+
+    def item(self, target: str, key: str | None) -> TemplateItem | None:
+        """The template item of the op layer or block use ``key`` (:meth:`layer_key`) of
+        ``target``; None when this class reads no template."""
         if self.template is None or key is None:
             return None
         item = self.template.items.get(key)
         if item is None or item.kind not in ("op", "use") or item.target != target:
             return None
-        values = {name: self.ours(value) for name, value in item.attrs.items()}
-        return None if any(value is MISSING for value in values.values()) else values
+        return item
 
     def scope_value(self, key: str, layer: Layer, ctx: Ctx, path: str | None = None) -> Any:
         """What the layer's template scope records under ``key`` (a ``when:``, a residual's
