@@ -769,3 +769,30 @@ def test_a_generic_class_reads_its_layers_output_shapes_from_the_template(tmp_pa
     source = generate(graph).source
     assert "self.b = nn.Conv2d(width * 2, 4, kernel_size=1)" in source
     assert "self.c = nn.Conv2d(5, 2, kernel_size=1)" in source
+
+
+def test_a_generic_class_names_a_repeats_copies_as_its_template_scope_records(tmp_path):
+    """The names a repeat's name template gives its copies are recorded on the repeat's
+    template scope (`names`), and the class names its layers with them."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - {repeat: 2, layer: {conv: {out: width, k: 1}}, name: \"conv{i+1}\"}\n"
+        "      - relu\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    (scope,) = [s for s in unit.scopes.values() if s.kind == "repeat"]
+    assert scope.meta["names"] == ("conv1", "conv2") and {"conv1", "conv2"} <= set(unit.items)
+    source = generate(graph).source
+    assert "self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1)" in source
+    scope.meta["names"] = ("first", "second")  # (the name template: conv1, conv2)
+    source = generate(graph).source
+    assert "self.first = nn.Conv2d(in_channels, width, kernel_size=1)" in source
+    assert "self.second = nn.Conv2d(width, width, kernel_size=1)" in source

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
 from ..errors import Diagnostic, Loc, SpecError
@@ -353,12 +354,21 @@ class TemplateExpander(Expander):
 
     def expand_copies(self, rep: Repeat, count: int, head: str, x: str, ctx: Ctx) -> str | None:
         """As the expander makes them; an unnamed repeat (no naming scope) has a scope too,
-        recording its count as a named or dense one's does."""
+        recording its count as a named or dense one's does, and each records the names its
+        name template gives the copies (``names``)."""
         if rep.name or rep.dense:
-            return super().expand_copies(rep, count, head, x, ctx)
-        scope, inner = self.construct_scope("repeat", rep, ctx, x)
-        scope.meta["count"] = count
-        return self.close_scope(scope, super().expand_copies(rep, count, head, x, inner))
+            made = len(self.graph.scopes)
+            out = super().expand_copies(rep, count, head, x, ctx)
+            scope = next(islice(self.graph.scopes.values(), made, None))  # (the first it
+            # made: its own)
+        else:
+            scope, inner = self.construct_scope("repeat", rep, ctx, x)
+            scope.meta["count"] = count
+            out = self.close_scope(scope, super().expand_copies(rep, count, head, x, inner))
+        if rep.name_template is not None:
+            scope.meta["names"] = tuple(self.template(rep.name_template, {**ctx.env, "i": i})
+                                        for i in range(count))
+        return out
 
     def expand_residual(self, res: Residual, x: str, ctx: Ctx) -> str | None:
         connect = self.eval_value(res.connect, ctx.env) if res.connect is not None else None

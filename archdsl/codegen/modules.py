@@ -271,14 +271,14 @@ class ModuleMaker:
         return ModuleResult(Ctor(info.class_name, positional, keywords), out)
 
     def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx, key: str) -> ModuleResult:
-        count = self.count(rep, ctx, key)
+        count, names = self.count(rep, ctx, key), self.copy_names(rep, ctx, key)
         inner = ctx.child(key, numbered=False, dense=rep.dense)
         items: list[Item] = []
         features = shape
         channels = shape[0]
         for i in range(count):
             item_ctx = inner.with_env(inner.env.with_values(i=i))
-            layer = self.repeat_item(rep, i, item_ctx)
+            layer = self.repeat_item(rep, i, item_ctx, names)
             if rep.dense:
                 features = (channels, *shape[1:])
             new, out = self.chain(layer, features, item_ctx)
@@ -307,12 +307,21 @@ class ModuleMaker:
                                         rep.loc))
         return count
 
-    def repeat_item(self, rep: Repeat, i: int, ctx: Ctx) -> Layer:
+    def copy_names(self, rep: Repeat, ctx: Ctx, key: str | None = None) -> Any:
+        """The names a repeat's name template gives its copies (``layer1``, ``layer2``...), as
+        its template scope records them (:meth:`scope_value`; ``key``: a named repeat's path);
+        None when it has no name template or the template does not say."""
+        return None if rep.name_template is None else self.scope_value("names", rep, ctx, key)
+
+    def repeat_item(self, rep: Repeat, i: int, ctx: Ctx, names: Any = None) -> Layer:
+        """Copy ``i`` of the repeated layer, named as the repeat names it (``names``: its
+        template's names, else its name template evaluated)."""
         layer = rep.layer
         if rep.name_template is not None:
-            parts = [str(eval_value(p, ctx.env)) if p.is_expr else str(p.literal)
-                     for p in rep.name_template.items or ()]
-            return replace(layer, name="".join(parts), name_loc=rep.name_template.loc)
+            name = names[i] if names is not None else "".join(
+                str(eval_value(p, ctx.env)) if p.is_expr else str(p.literal)
+                for p in rep.name_template.items or ())
+            return replace(layer, name=name, name_loc=rep.name_template.loc)
         if rep.name:
             return replace(layer, name=str(i), name_loc=None)
         return layer
@@ -333,9 +342,10 @@ class ModuleMaker:
             items, out = self.chain_members(layer.items, shape, ctx)
         elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
             items, out = [], shape
+            names = self.copy_names(layer, ctx)
             for i in range(self.count(layer, ctx)):
                 item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-                new, out = self.chain(self.repeat_item(layer, i, item_ctx), out, item_ctx)
+                new, out = self.chain(self.repeat_item(layer, i, item_ctx, names), out, item_ctx)
                 items.extend(new)
         elif passes_through(layer):
             return [], given

@@ -263,8 +263,8 @@ class ClassBuilder(ModuleMaker):
                            if key in self.planner.graph.params and local not in self.renames
                            and local not in template.lets}
         for scope in template.scopes.values():  # (every `when:` has a scope, plain ones too;
-            # a residual's `connect` and every repeat's `count` are recorded as well)
-            for key in ("when", "connect", "count"):
+            # a residual's `connect` and every repeat's `count` and `names` are recorded as well)
+            for key in ("when", "connect", "count", "names"):
                 if key in scope.meta and scope.loc is not None:
                     at = (key, scope.loc, scope.meta.get("index"))
                     self.scope_values_at.setdefault(at, []).append(scope.meta[key])
@@ -657,20 +657,22 @@ class ClassBuilder(ModuleMaker):
     # --- inline constructs (unnamed: their layers are this class's attributes) -----------------
     def inline_repeat(self, rep: Repeat, x: FValue, ctx: Ctx) -> FValue:
         out = x
+        names = self.copy_names(rep, ctx)
         for i in range(self.count(rep, ctx)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-            out = self.layer(self.repeat_item(rep, i, item_ctx), out, item_ctx)
+            out = self.layer(self.repeat_item(rep, i, item_ctx, names), out, item_ctx)
         return out
 
     def inline_dense(self, rep: Repeat, x: FValue, ctx: Ctx) -> FValue:
         features = [x]
         out = x
+        names = self.copy_names(rep, ctx)
         for i in range(self.count(rep, ctx)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             if i > 0:
                 self.auto_name("cat", item_ctx, structural=True)
                 out = self.merge("concat", features, item_ctx, None)
-            out = self.layer(self.repeat_item(rep, i, item_ctx), out, item_ctx)
+            out = self.layer(self.repeat_item(rep, i, item_ctx, names), out, item_ctx)
             features.append(out)
         if len(features) > 1:
             self.auto_name("cat", ctx, structural=True)
