@@ -80,20 +80,22 @@ def test_generic_blocks_are_those_code_generation_writes_once(name):
                                   *sorted((SPECS.parent / "tests/corpus/compiles").glob("*.yaml"))],
                          ids=lambda p: p.stem)
 def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkeypatch):
-    """Every op layer and block use of a generic class built from its template's probes has
-    the key (its path in the class, `proj#1` for a second `proj`) of an item of that op or
+    """Every op layer, block use and merge of a generic class built from its template's probes
+    has the key (its path in the class, `proj#1` for a second `proj`) of an item of that op or
     block: the translator names as the expander does."""
     keyed = []
 
-    def item_values(builder, target, key):
-        if builder.template is not None:
-            item = builder.template.items.get(key)
-            assert item is not None and item.target == target, (builder.template.name, key)
-            keyed.append(key)
-        return original(builder, target, key)
+    def checked(original):
+        def lookup(builder, target, key, *args):
+            if builder.template is not None:
+                item = builder.template.items.get(key)
+                assert item is not None and item.target == target, (builder.template.name, key)
+                keyed.append(key)
+            return original(builder, target, key, *args)
+        return lookup
 
-    original = ClassBuilder.item_values
-    monkeypatch.setattr(ClassBuilder, "item_values", item_values)
+    monkeypatch.setattr(ClassBuilder, "item_values", checked(ClassBuilder.item_values))
+    monkeypatch.setattr(ClassBuilder, "item_shape", checked(ClassBuilder.item_shape))
     graph = archdsl.load(spec)
     Planner(graph).plan()
     assert keyed or not any(name and t.per_use is None for name, t in graph.templates.items())
@@ -796,3 +798,27 @@ def test_a_generic_class_names_a_repeats_copies_as_its_template_scope_records(tm
     source = generate(graph).source
     assert "self.first = nn.Conv2d(in_channels, width, kernel_size=1)" in source
     assert "self.second = nn.Conv2d(width, width, kernel_size=1)" in source
+
+
+def test_a_generic_class_reads_its_merges_output_shapes_from_the_template(tmp_path):
+    """A merge's (`concat` of a parallel) output shape is its template item's: what the item
+    says reaches the next layer's sizes."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - parallel: [{conv: {out: width, k: 1}}, {conv: {out: 2, k: 1}}]\n"
+        "        merge: concat\n"
+        "      - after: {conv: {out: 4, k: 1}}\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert "self.after = nn.Conv2d(width + 2, 4, kernel_size=1)" in generate(graph).source
+    cat = unit.items["cat"]
+    cat.shape = (7, *cat.shape[1:])  # (the op's rule: width + 2)
+    assert "self.after = nn.Conv2d(7, 4, kernel_size=1)" in generate(graph).source

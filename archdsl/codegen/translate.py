@@ -390,10 +390,9 @@ class ClassBuilder(ModuleMaker):
         return CodegenError(Diagnostic(message, layer.loc if layer is not None else None, hint=hint))
 
     # --- naming (as the expander names) ------------------------------------------------------
-    def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
-        name = auto_name(base, ctx, structural)
-        self.claim_key(ctx.prefix + name, self.item_keys)
-        return name
+    def merge_key(self, base: str, ctx: Ctx) -> str:
+        """A merge's automatic (structural) name, as its key in the class."""
+        return self.claim_key(ctx.prefix + auto_name(base, ctx, structural=True), self.item_keys)
 
     def layer_name(self, layer: Layer, default: str, ctx: Ctx) -> str:
         return self.layer_key(layer, default, ctx)[0]
@@ -670,22 +669,25 @@ class ClassBuilder(ModuleMaker):
         for i in range(self.count(rep, ctx)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             if i > 0:
-                self.auto_name("cat", item_ctx, structural=True)
                 out = self.merge("concat", features, item_ctx, None)
             out = self.layer(self.repeat_item(rep, i, item_ctx, names), out, item_ctx)
             features.append(out)
         if len(features) > 1:
-            self.auto_name("cat", ctx, structural=True)
             out = self.merge("concat", features, ctx, None)
         return out
 
     def merge(self, op_name: str, inputs: list[FValue], ctx: Ctx, hint: Any,
-              shape: tuple[Any, ...] | None = None) -> FValue:
-        """``add``/``mul``/``concat`` of ``inputs``; ``shape`` when known (an add run under
-        ``if`` may not type-check for the probed instance, which does not run it)."""
+              shape: tuple[Any, ...] | None = None, key: str | None = None) -> FValue:
+        """``add``/``mul``/``concat`` of ``inputs`` (named here, unless ``key`` is its key);
+        ``shape`` when known (an add run under ``if`` may not type-check for the probed
+        instance, which does not run it), else its template item's or the op's rule's."""
         op = REGISTRY[op_name]
+        key = key if key is not None else self.merge_key(op.node_name or op_name, ctx)
         shapes = [v.shape for v in inputs]
-        shape = shape if shape is not None else op_shape(op, {}, shapes, None)
+        if shape is None:
+            shape = self.item_shape(op_name, key, shapes)
+        if shape is None:
+            shape = op_shape(op, {}, shapes, None)
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
         return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
 
@@ -697,7 +699,6 @@ class ClassBuilder(ModuleMaker):
         if len(outs) == 1:
             merged = outs[0]
         else:
-            self.auto_name(REGISTRY[par.merge].node_name or par.merge, ctx, structural=True)
             merged = self.merge(par.merge, outs, ctx, hint if hint is not None else x)
         if par.after is not None:
             merged = self.layer(par.after, merged, ctx)
@@ -721,13 +722,12 @@ class ClassBuilder(ModuleMaker):
         connect = self.condition(res.connect, ctx, res, "connect")
         out = body
         if connect is True:
-            self.auto_name("add", ctx, structural=True)
             out = self.merge("add", [body, shortcut], ctx, None)
         elif isinstance(connect, Sym):
-            self.auto_name("add", ctx, structural=True)
+            key = self.merge_key("add", ctx)
             flag = self.cfg_marker("use_res_connect", connect.node)
             with self.fb.branch(flag) as block:
-                added = self.merge("add", [body, shortcut], ctx, None, body.shape)
+                added = self.merge("add", [body, shortcut], ctx, None, body.shape, key)
             out = self.fb.merge(block, added, body, body.shape)
         if res.after is not None:
             out = self.layer(res.after, out, ctx)
