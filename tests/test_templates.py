@@ -822,3 +822,59 @@ def test_a_generic_class_reads_its_merges_output_shapes_from_the_template(tmp_pa
     cat = unit.items["cat"]
     cat.shape = (7, *cat.shape[1:])  # (the op's rule: width + 2)
     assert "self.after = nn.Conv2d(7, 4, kernel_size=1)" in generate(graph).source
+
+
+def test_a_class_written_per_use_reads_the_template_of_its_use(tmp_path, monkeypatch):
+    """A block written per use (its repeat count follows its argument) has a class for each use,
+    read from that use's template with every value bound (``Planner.bound``, the one its output
+    shape came from): op attributes, block arguments, output shapes, `when:`s and repeat counts
+    from its items and scopes, its lets from the template's. What the template says reaches the
+    class."""
+    from archdsl.codegen import plan
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: width, k: 1}}\n"
+        "  stage:\n"
+        "    params: {n: int}\n"
+        "    let: {width: \"n * 4\"}\n"
+        "    body:\n"
+        "      - a: {conv: {out: width, k: 1}}\n"
+        "      - b: {conv: {out: width, k: 1}}\n"
+        "        when: \"n > 5\"\n"
+        "      - units: {repeat: n, block: unit, args: {width: width}}\n"
+        "      - {repeat: \"width // 8\", layer: relu}\n"
+        "network:\n"
+        "  - s: {stage: {n: 2}}\n")
+    graph = archdsl.load(spec)
+    source = generate(graph).source
+    assert "self.a = nn.Conv2d(3, 8, kernel_size=1)\n" in source and "self.b" not in source
+    assert "self.units = nn.Sequential(Unit(8, 8), Unit(8, 8))\n" in source
+    assert "self.relu_1" not in source
+    made = plan.bound_template
+
+    def edited(graph, name, values, *args):
+        t = made(graph, name, values, *args)
+        if name == "stage":
+            assert t.per_use is None and t.lets[t.locals["width"]] == 8
+            a, second = t.items["a"], t.items["units.1"]
+            a.attrs["out"], a.shape = 7, (7, *a.shape[1:])  # (the AST: width, 8)
+            (when,) = [s for s in t.scopes.values() if s.kind == "when"]
+            when.meta["when"] = True  # (the AST: n > 5)
+            second.attrs["width"], second.shape = 6, (6, *second.shape[1:])  # (the AST: 8)
+            (relus,) = [s for s in t.scopes.values() if s.kind == "repeat" and not s.named]
+            relus.meta["count"] = 3  # (the AST: width // 8, 1)
+            t.lets[t.locals["width"]] = 16  # (the AST: 8; b's out is still evaluated: no item)
+        return t
+
+    monkeypatch.setattr(plan, "bound_template", edited)
+    source = generate(graph).source
+    assert "self.a = nn.Conv2d(3, 7, kernel_size=1)\n" in source
+    assert "self.b = nn.Conv2d(7, 16, kernel_size=1)\n" in source
+    assert "self.units = nn.Sequential(Unit(16, 8), Unit(8, 6))\n" in source
+    assert "self.relu_2 = nn.ReLU()\n" in source and "self.relu_3" not in source

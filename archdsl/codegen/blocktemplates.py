@@ -39,7 +39,7 @@ from .namespace import Namespace, NotGeneric
 from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_of, select
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
-__all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_output", "block_templates",
+__all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_templates", "bound_template",
            "declared_template", "network_template", "sharing", "template_signature"]
 
 _IN_NAMES = ("in_channels", "in_height", "in_width")
@@ -148,11 +148,12 @@ class TemplateExpander(Expander):
         try:
             for key, value in block.lets:
                 result = self.eval_value(value, self.env)
-                if not self.dry:  # every let is recorded; a symbolic one is a local of the class
-                    name = self.names.create(key, fallback="v")
-                    t.locals[key], t.lets[name] = name, result
-                    if isinstance(result, Sym):
-                        result = Sym.name(name, result.probe)
+                # every let is recorded; a symbolic one is a local of the class (bound: the
+                # values stay over the caller's names, as the use's output shape reads them)
+                name = self.names.create(key, fallback="v")
+                t.locals[key], t.lets[name] = name, result
+                if isinstance(result, Sym) and not self.dry:
+                    result = Sym.name(name, result.probe)
                 self.env[key] = result
             self.run_checks(block.checks, self.env, f"block `{block.name}`")
             t.checks = tuple((self.eval_value(cond, self.env), message)
@@ -582,16 +583,17 @@ def declared_template(graph: Graph, name: str) -> BlockTemplate:
     return expander.per_use("its declarations only: its body was not expanded")
 
 
-def block_output(graph: Graph, name: str, values: dict[str, Any], in_shape: tuple[Any, ...],
-                 outputs: dict[Any, tuple[Any, ...]] | None = None,
-                 more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...] | None:
-    """The output shape of one use of block ``name``: its body expanded with ``values`` (its
-    arguments and the spec parameters it sees, plain or Syms) on ``in_shape`` (and ``more``,
-    its other inputs' shapes); None when that cannot be written generically."""
+def bound_template(graph: Graph, name: str, values: dict[str, Any], in_shape: tuple[Any, ...],
+                   outputs: dict[Any, tuple[Any, ...]] | None = None,
+                   more: tuple[tuple[Any, ...], ...] = ()) -> BlockTemplate:
+    """The template of one use of block ``name``: its body expanded with ``values`` (its
+    arguments and the spec parameters it sees, plain or Syms) bound, on ``in_shape`` (and
+    ``more``, its other inputs' shapes). Its ``out_shape`` is the use's output shape; with every
+    value plain, its items, scopes and lets are what the use's own class is written from
+    (``per_use`` set: that cannot be written generically)."""
     spec: Spec = graph.spec
-    t = TemplateExpander(spec, graph.params, spec.blocks[name], {}, (), bind=(values, in_shape),
-                         outputs=outputs, more=more).build()
-    return t.out_shape if t.per_use is None else None
+    return TemplateExpander(spec, graph.params, spec.blocks[name], {}, (), bind=(values, in_shape),
+                            outputs=outputs, more=more).build()
 
 
 def _instance_templates(spec: Spec, graph: Graph, instances: dict[str, list[Scope]],

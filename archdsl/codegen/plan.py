@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import Diagnostic
 from ..ir import BlockTemplate, Graph
 from ..spec import BlockDef, Spec
-from .blocktemplates import block_output, block_templates, declared_template, network_template
+from .blocktemplates import block_templates, bound_template, declared_template, network_template
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
 from .pysrc import docstring_lines
@@ -43,7 +43,7 @@ class Planner:
         self.blocks: dict[str, BlockInfo | None] = {}
         self.classes: list[ClassPlan] = []
         self.dense_used = False
-        self._outputs: dict[Any, tuple[Any, ...]] = {}
+        self._bound: dict[Any, BlockTemplate] = {}  # (one use's template: see bound)
         self._template_outputs: dict[Any, tuple[Any, ...]] = {}  # (the template expander's)
         self._special: dict[Any, str] = {}
         self._declared: dict[str, BlockTemplate] = {}  # (see template)
@@ -69,7 +69,7 @@ class Planner:
         self.blocks = dict(other.blocks)
         self.classes = list(other.block_plans)
         self.dense_used = other.dense_used
-        self._outputs = dict(other._outputs)
+        self._bound = dict(other._bound)
         self._template_outputs = other._template_outputs
         self._special = dict(other._special)
         for name in self._special.values():
@@ -165,7 +165,8 @@ class Planner:
             name = self.globals.create(f"{self.block_classes[block.name]}_{count}")
             builder = ClassBuilder(self, name)
             self._special[key] = name
-            self.classes.append(builder.build_special(block, args, in_shape, more))
+            bound = self.bound(block, args, in_shape, more)  # (block_output's, for this use)
+            self.classes.append(builder.build_special(block, bound, args, in_shape, more))
         return self._special[key]
 
     def first_instance(self, block: str) -> Any:
@@ -181,15 +182,21 @@ class Planner:
                      more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...]:
         """The output shape of one use of a block, by translating its body with these values
         (``args`` may give the spec parameters it reads too; ``more``: its other inputs)."""
+        return self.bound(block, args, in_shape, more).out_shape
+
+    def bound(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+              more: tuple[tuple[Any, ...], ...] = ()) -> BlockTemplate:
+        """The template of one use of a block, its values bound (``bound_template``), expanded
+        once per arguments and input shapes: a class written for the use reads it."""
         key = (block.name, key_of(args), key_of(in_shape), key_of(more))
-        if key not in self._outputs:
-            out = block_output(self.graph, block.name, {**self.graph.params, **args}, in_shape,
+        if key not in self._bound:
+            t = bound_template(self.graph, block.name, {**self.graph.params, **args}, in_shape,
                                self._template_outputs, more)
-            if out is None:
+            if t.per_use is not None:
                 raise NotGeneric(Diagnostic(f"the output of block `{block.name}` cannot be "
                                             "computed in a generic class", block.loc))
-            self._outputs[key] = out
-        return self._outputs[key]
+            self._bound[key] = t
+        return self._bound[key]
 
 
 def _code_of(plan: ClassPlan) -> list[str]:

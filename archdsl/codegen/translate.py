@@ -199,10 +199,12 @@ class ClassBuilder(ModuleMaker):
         uses_hw = any(p.startswith(("in_height", "in_width")) for p in plan.params)
         return BlockInfo(block, self.name, params, uses_hw, plan, spec_params), plan
 
-    def build_special(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
-                      more: tuple[tuple[Any, ...], ...] = ()) -> ClassPlan:
-        """The class of one use of a block, with every argument and size written in; a block
-        with several inputs (``more``: the others' shapes) has ``forward(self, low, high)``."""
+    def build_special(self, block: BlockDef, bound: BlockTemplate, args: dict[str, Any],
+                      in_shape: tuple[Any, ...], more: tuple[tuple[Any, ...], ...] = ()) -> ClassPlan:
+        """The class of one use of a block, with every argument and size written in, read from
+        ``bound``, the use's template (every value plain: :meth:`read_template`); a block with
+        several inputs (``more``: the others' shapes) has ``forward(self, low, high)``."""
+        self.read_template(bound, {})
         values = {**self.planner.graph.params, **args}
         env = self.bind_lets(block, Env(values, in_shape), inline=True)
         names = [name for name, _ in block.inputs]
@@ -257,6 +259,11 @@ class ClassBuilder(ModuleMaker):
         if template.per_use is not None or instance is None \
                 or instance is not self.planner.first_instance(template.name):
             return
+        self.read_template(template, ours)
+
+    def read_template(self, template: BlockTemplate, ours: dict[str, str]) -> None:
+        """Read values from ``template``: a generic class's (:meth:`read_items`), or the bound
+        template of the one use a class is written for (``ours`` empty: every value plain)."""
         self.template = template
         self.renames = {local: ours[key] for key, local in template.locals.items() if key in ours}
         self.written_in = {local for key, local in template.locals.items()
