@@ -81,8 +81,9 @@ def test_generic_blocks_are_those_code_generation_writes_once(name):
                          ids=lambda p: p.stem)
 def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkeypatch):
     """Every op layer, block use and merge of a generic class built from its template's probes
-    has the key (its path in the class, `proj#1` for a second `proj`) of an item of that op or
-    block: the translator names as the expander does."""
+    (or of a class written per use: its use's bound template) has the key (its path in the
+    class, `proj#1` for a second `proj`) of an item of that op or block: the translator names
+    as the expander does."""
     keyed = []
 
     def checked(original):

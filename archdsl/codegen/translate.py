@@ -212,7 +212,8 @@ class ClassBuilder(ModuleMaker):
                                  first=names[0] if names else "x")
         ctx = Ctx(env, block_input=self.fb.input)
         ctx.names.update(zip(names, self.fb.inputs))
-        self.shared_names = shared_names(block.body)
+        self.shared_names = shared_item_names(bound)  # (as a generic class's; with every value
+        # plain no layer is under a symbolic `when:`, so none asks: none_when_absent)
         self.member_reads = member_reads(block.body)
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         given = " and ".join(_fmt(s) for s in (in_shape, *more))
