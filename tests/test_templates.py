@@ -879,3 +879,30 @@ def test_a_class_written_per_use_reads_the_template_of_its_use(tmp_path, monkeyp
     assert "self.b = nn.Conv2d(7, 16, kernel_size=1)\n" in source
     assert "self.units = nn.Sequential(Unit(16, 8), Unit(8, 6))\n" in source
     assert "self.relu_2 = nn.ReLU()\n" in source and "self.relu_3" not in source
+
+
+def test_a_layer_under_a_when_reads_its_items_shape_as_the_condition_decides_it(tmp_path):
+    """Under `if stride > 1` the translator narrows its input's sizes (`8 if stride > 1 else 4`
+    is 8 there); the items' sizes are narrowed the same way, so a layer there still reads its
+    output shape from its item: what the item says reaches the next member."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {stride: int}\n"
+        "    body:\n"
+        "      - a: {conv: {out: \"8 if stride > 1 else 4\", k: 1}}\n"
+        "      - b: [{conv: {out: 2, k: 1}}, {conv: {out: 5, k: 1}}]\n"
+        "        when: \"stride > 1\"\n"
+        "network:\n"
+        "  - unit: {stride: 2}\n"
+        "  - unit: {stride: 1}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    first = unit.items["b.0"]
+    assert first.in_shapes[0][0].text == "8 if stride > 1 else 4"
+    source = generate(graph).source
+    assert "nn.Conv2d(8, 2, kernel_size=1)" in source and "nn.Conv2d(2, 5, kernel_size=1)" in source
+    first.shape = (3, *first.shape[1:])  # (the op's rule: 2)
+    assert "nn.Conv2d(3, 5, kernel_size=1)" in generate(graph).source
