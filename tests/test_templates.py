@@ -906,3 +906,51 @@ def test_a_layer_under_a_when_reads_its_items_shape_as_the_condition_decides_it(
     assert "nn.Conv2d(8, 2, kernel_size=1)" in source and "nn.Conv2d(2, 5, kernel_size=1)" in source
     first.shape = (3, *first.shape[1:])  # (the op's rule: 2)
     assert "nn.Conv2d(3, 5, kernel_size=1)" in generate(graph).source
+
+
+def test_the_network_class_reads_its_template(tmp_path, monkeypatch):
+    """The network class reads its layers' attributes, its block uses' arguments and its
+    conditions from its template: the graph's (every value written in) when it takes no
+    argument, else the one over its arguments (its locals the class's own)."""
+    from archdsl.codegen import translate
+    from archdsl.codegen.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {width: 8, deep: true}\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {out: int}\n"
+        "    body: {conv: {out: out, k: 1}}\n"
+        "network:\n"
+        "  - a: {conv: {out: width, k: 1}}\n"
+        "  - b: {unit: {out: width}}\n"
+        "  - c: {conv: {out: width, k: 1}}\n"
+        "    when: deep\n"
+        "  - d: {conv: {out: width, k: 1}}\n")
+    graph = archdsl.load(spec)
+    network = block_templates(graph)[""]
+    network.items["a"].attrs["out"] = 5  # (the AST: width = 8)
+    network.items["b"].attrs["out"] = 7
+    (when,) = [s for s in network.scopes.values() if s.kind == "when"]
+    when.meta["when"] = False  # (the AST: deep = true)
+    (net,) = [c for c in Planner(graph).plan(()).classes if c.name == "Net"]
+    init = "\n".join(net.init)
+    # (the shapes are the items' too: `a`'s output has the 8 channels its item says)
+    assert "self.a = nn.Conv2d(3, 5, kernel_size=1)" in init and "self.b = Unit(8, 7)" in init
+    assert "self.c" not in init and "self.d = nn.Conv2d(8, 8, kernel_size=1)" in init
+
+    made = []
+
+    def over_arguments(*args, **kwargs):  # the template over the class's arguments, changed
+        template = network_template(*args, **kwargs)
+        if template.items:
+            width = template.locals["width"]
+            template.items["a"].attrs["out"] = Sym.parse(f"{width} + 1", 9)  # (the AST: width)
+            made.append(template)
+        return template
+
+    network_template = translate.network_template
+    monkeypatch.setattr(translate, "network_template", over_arguments)
+    (net,) = [c for c in Planner(graph).plan(("width", "deep")).classes if c.name == "Net"]
+    assert made and "self.a = nn.Conv2d(3, width + 1, kernel_size=1)" in "\n".join(net.init)

@@ -17,8 +17,8 @@ test an op's rule decided by them must come out the same for every other instanc
 templates are compared), else the block is written per use. The concrete expansion's copies of
 block bodies are not used: every template is expanded from the block's definition (the
 network's with every value written in reads its block uses' output shapes from the expansion).
-:func:`network_template` makes the network's over given spec parameters (the network class's
-header, ``body=False``), :func:`declared_template` what a block declares.
+:func:`network_template` makes the network's over given spec parameters (the network class's,
+or its header alone, ``body=False``), :func:`declared_template` what a block declares.
 """
 
 from __future__ import annotations

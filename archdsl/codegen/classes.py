@@ -68,7 +68,8 @@ class Planning(Protocol):
     folded_norms: set[Loc]
     absorbing: set[Loc]
     lifted: tuple[str, ...]
-    header: BlockTemplate  # the network class's template without its body (its arguments)
+    header: BlockTemplate  # the network class's template over its arguments (its header)
+    template_outputs: dict[Any, tuple[Any, ...]]  # the template expander's dry runs (shared)
 
     def first_instance(self, block: str) -> Any: ...
 

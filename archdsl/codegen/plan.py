@@ -44,7 +44,7 @@ class Planner:
         self.classes: list[ClassPlan] = []
         self.dense_used = False
         self._bound: dict[Any, BlockTemplate] = {}  # (one use's template: see bound)
-        self._template_outputs: dict[Any, tuple[Any, ...]] = {}  # (the template expander's)
+        self.template_outputs: dict[Any, tuple[Any, ...]] = {}  # (the template expander's)
         self._special: dict[Any, str] = {}
         self._declared: dict[str, BlockTemplate] = {}  # (see template)
         self._instances = self._first_instances()
@@ -70,7 +70,7 @@ class Planner:
         self.classes = list(other.block_plans)
         self.dense_used = other.dense_used
         self._bound = dict(other._bound)
-        self._template_outputs = other._template_outputs
+        self.template_outputs = other.template_outputs
         self._special = dict(other._special)
         for name in self._special.values():
             self.globals.reserve(name)
@@ -191,7 +191,7 @@ class Planner:
         key = (block.name, key_of(args), key_of(in_shape), key_of(more))
         if key not in self._bound:
             t = bound_template(self.graph, block.name, {**self.graph.params, **args}, in_shape,
-                               self._template_outputs, more)
+                               self.template_outputs, more)
             if t.per_use is not None:
                 raise NotGeneric(Diagnostic(f"the output of block `{block.name}` cannot be "
                                             "computed in a generic class", block.loc))

@@ -95,13 +95,21 @@ class ClassBuilder(ModuleMaker):
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
         """The network class; the spec parameters named in ``ctor_params`` are its constructor
         arguments (symbolic, with the graph's values as defaults and probes), checked by the
-        spec's ``checks:``; the others are written in."""
+        spec's ``checks:``; the others are written in. Its layers' values come from its template
+        over those arguments, as a generic block class's do (:meth:`read_template`)."""
         graph, spec = self.planner.graph, self.planner.spec
         self.is_network = True
-        # the class's header: its template over the constructor arguments, without the body
-        header = network_template(graph, ctor_params, self.locals, body=False)
+        if ctor_params:  # its template over its constructor arguments (its locals the class's),
+            # which is its header too
+            header = template = network_template(graph, ctor_params, self.locals,
+                                                 outputs=self.planner.template_outputs)
+        else:  # every value written in: the graph's (what `archdsl check` plans), and a header
+            header = network_template(graph, (), self.locals, body=False)
+            template = self.planner.template("")
         self.planner.header = header
         values, signature = self.network_params(header)
+        if template.per_use is None:
+            self.read_template(template, dict(template.locals))
         in_shape = header.inputs
         env = Env(values, in_shape)
         self.network_checks(header)
