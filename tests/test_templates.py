@@ -954,3 +954,22 @@ def test_the_network_class_reads_its_template(tmp_path, monkeypatch):
     monkeypatch.setattr(translate, "network_template", over_arguments)
     (net,) = [c for c in Planner(graph).plan(("width", "deep")).classes if c.name == "Net"]
     assert made and "self.a = nn.Conv2d(3, width + 1, kernel_size=1)" in "\n".join(net.init)
+
+
+def test_the_network_class_takes_the_names_its_layers_share_from_its_template(tmp_path):
+    """As a generic block class does (compiles/when_false_shares_a_name.yaml): a layer sharing
+    its name with one under a `when:` false (no item) is one module, None when absent, not an
+    nn.Identity placeholder."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {wide: true}\n"
+        "network:\n"
+        "  - conv: {conv: {out: 4, k: 3, pad: 1}}\n"
+        "  - proj: {conv: {out: 8, k: 1}}\n"
+        "    when: wide\n"
+        "  - proj: {conv: {out: 6, k: 1}}\n"
+        "    when: false\n"
+        "  - relu\n")
+    source = generate(archdsl.load(spec)).source
+    assert "        if wide:\n            self.proj = nn.Conv2d(4, 8, kernel_size=1)\n" in source
+    assert "nn.Identity()" not in source and "self.proj is not None" in source

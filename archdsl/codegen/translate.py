@@ -115,7 +115,9 @@ class ClassBuilder(ModuleMaker):
         self.network_checks(header)
         self.fb = ForwardBuilder(in_shape)
         ctx = Ctx(env, block_input=self.fb.input)
-        self.shared_names = shared_names(spec.network)
+        # (a template per use: the class refuses where it does; its names from the AST)
+        self.shared_names = shared_item_names(template) if template.per_use is None \
+            else shared_names(spec.network)
         self.member_reads = member_reads(spec.network)
         doc = _network_doc(header, graph.name, self.ctor_params, bool(self.checks))
         if sequential_body(spec.network):
