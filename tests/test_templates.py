@@ -973,3 +973,40 @@ def test_the_network_class_takes_the_names_its_layers_share_from_its_template(tm
     source = generate(archdsl.load(spec)).source
     assert "        if wide:\n            self.proj = nn.Conv2d(4, 8, kernel_size=1)\n" in source
     assert "nn.Identity()" not in source and "self.proj is not None" in source
+
+
+def test_a_class_no_instance_probes_reads_a_template_probed_by_its_own_use(tmp_path, monkeypatch):
+    """A block no instance uses (its use is under a `when:` false in every instance) still has
+    a generic class, built from the use that reaches it: it reads a template probed by that
+    use's arguments and input (Planner.probed): what that template says reaches the class."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  squeeze:\n"
+        "    params: {c: int}\n"
+        "    body: {conv: {out: c, k: 1}}\n"
+        "  unit:\n"
+        "    params: {use_se: bool}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: 4, k: 1}}\n"
+        "      - se: {squeeze: {c: 4}}\n"
+        "        when: use_se\n"
+        "network:\n"
+        "  - unit: {use_se: false}\n"
+        "  - unit: {use_se: false}\n")
+    graph = archdsl.load(spec)
+    assert not any(s.block == "squeeze" for s in graph.scopes.values())
+    probed = []
+
+    def changed(planner, name, args, in_shape):
+        t = original(planner, name, args, in_shape)
+        probed.append((name, args, in_shape))
+        t.items["conv"].attrs["bias"] = False  # (the AST: true)
+        return t
+
+    original = Planner.probed
+    assert "nn.Conv2d(in_channels, c, kernel_size=1)\n" in generate(graph).source
+    monkeypatch.setattr(Planner, "probed", changed)
+    assert "nn.Conv2d(in_channels, c, kernel_size=1, bias=False)" in generate(graph).source
+    assert probed == [("squeeze", {"c": 4}, (4, 8, 8))]

@@ -40,7 +40,7 @@ from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_o
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
 __all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_templates", "bound_template",
-           "declared_template", "network_template", "sharing", "template_signature"]
+           "declared_template", "network_template", "probed_template", "sharing", "template_signature"]
 
 _IN_NAMES = ("in_channels", "in_height", "in_width")
 _SHARED = re.compile(r"#\d+(?=\.|$)")  # the key of a scope sharing a name (``branch2#1``)
@@ -633,6 +633,15 @@ def _reached_templates(spec: Spec, graph: Graph, templates: dict[str, BlockTempl
                           in_shape=tuple(probe_of(d) for d in item.in_shapes[0]))
             templates[item.target] = _build(spec, graph, item.target, probe, outputs)
             todo.append(templates[item.target])
+
+
+def probed_template(graph: Graph, name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
+                    outputs: dict[Any, tuple[Any, ...]] | None = None) -> BlockTemplate:
+    """Block ``name``'s template over its parameters, probed by ``args`` and an input of
+    ``in_shape`` (plain values) instead of its first instance's: for a generic class built from
+    other probes (a block no instance uses, another instance of another rank)."""
+    probe = Scope("", "block", None, block=name, args=dict(args), in_shape=tuple(in_shape))
+    return _build(graph.spec, graph, name, probe, {} if outputs is None else outputs)
 
 
 def _build(spec: Spec, graph: Graph, name: str, instance: Scope,

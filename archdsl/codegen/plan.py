@@ -16,7 +16,13 @@ from typing import Any
 from ..errors import Diagnostic
 from ..ir import BlockTemplate, Graph
 from ..spec import BlockDef, Spec
-from .blocktemplates import block_templates, bound_template, declared_template, network_template
+from .blocktemplates import (
+    block_templates,
+    bound_template,
+    declared_template,
+    network_template,
+    probed_template,
+)
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .namespace import CodegenError, Namespace, NotGeneric, camel_case
 from .pysrc import docstring_lines
@@ -197,6 +203,11 @@ class Planner:
                                             "computed in a generic class", block.loc))
             self._bound[key] = t
         return self._bound[key]
+
+    def probed(self, name: str, args: dict[str, Any], in_shape: tuple[Any, ...]) -> BlockTemplate:
+        """Block ``name``'s template probed by these arguments and input sizes (plain): what a
+        generic class built from other probes than its template's reads (``probed_template``)."""
+        return probed_template(self.graph, name, args, in_shape, self.template_outputs)
 
 
 def _code_of(plan: ClassPlan) -> list[str]:

@@ -187,7 +187,7 @@ class ClassBuilder(ModuleMaker):
                 values[pname] = self.spec_values[pname]
         self.class_locals |= set(in_names) | set(params.values()) | set(spec_params.values())
         self.read_items(template, instance, {**dict(zip(("in.c", "in.h", "in.w"), in_names)),
-                                             **spec_params, **params})
+                                             **spec_params, **params}, (probe_args, in_probe))
         env = self.bind_lets(block, Env(values, inp))
         self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
@@ -263,15 +263,20 @@ class ClassBuilder(ModuleMaker):
             env = env.with_values(**{key: result})
         return env
 
-    def read_items(self, template: BlockTemplate, instance: Any, ours: dict[str, str]) -> None:
-        """A generic class built from the instance its template was probed by reads its op
-        layers' attributes and its block uses' arguments from the template's items
-        (:meth:`item_values`); ``ours``: what this class names each of the template's locals
-        (``in.c``, parameters, spec parameters; its lets are added as they are bound)."""
-        if template.per_use is not None or instance is None \
-                or instance is not self.planner.first_instance(template.name):
-            return
-        self.read_template(template, ours)
+    def read_items(self, template: BlockTemplate, instance: Any, ours: dict[str, str],
+                   probes: tuple[dict[str, Any], tuple[Any, ...]]) -> None:
+        """A generic class reads its values from its template (:meth:`read_template`): the
+        block's, when built from the instance that probed it, else one probed by its own
+        ``probes`` (arguments, input sizes: a block no instance uses, another instance of
+        another rank); ``ours``: what this class names each of the template's locals (``in.c``,
+        parameters, spec parameters; its lets are added as they are bound)."""
+        if instance is None or instance is not self.planner.first_instance(template.name):
+            args, in_shape = probes
+            if MISSING in in_shape or MISSING in args.values():
+                return
+            template = self.planner.probed(template.name, args, in_shape)
+        if template.per_use is None:
+            self.read_template(template, ours)
 
     def read_template(self, template: BlockTemplate, ours: dict[str, str]) -> None:
         """Read values from ``template``: a generic class's (:meth:`read_items`), or the bound
