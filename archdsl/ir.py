@@ -130,6 +130,8 @@ class BlockTemplate:
     items: dict[str, TemplateItem] = field(default_factory=dict)  # by key: the name, or `2#1` for
     # the second layer named `2` (under exclusive `when:`s); ``inputs`` are keys
     scopes: dict[str, Scope] = field(default_factory=dict)
+    members: list[str] = field(default_factory=list)  # the body's, in order: item keys and scope
+    # paths (as a Scope's ``members``)
     output: str = INPUT
     out_shape: tuple[Any, ...] = ()
     reads: frozenset[str] = frozenset()

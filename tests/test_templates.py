@@ -1010,3 +1010,53 @@ def test_a_class_no_instance_probes_reads_a_template_probed_by_its_own_use(tmp_p
     monkeypatch.setattr(Planner, "probed", changed)
     assert "nn.Conv2d(in_channels, c, kernel_size=1, bias=False)" in generate(graph).source
     assert probed == [("squeeze", {"c": 4}, (4, 8, 8))]
+
+
+def test_a_class_whose_template_is_one_chain_walks_its_template(tmp_path, monkeypatch):
+    """A class whose template is one chain of items (no construct, no `when:`, each layer fed
+    by the one before it) takes its layers from its template's members, in order, frozen as its
+    items are (an unnamed sequence's `freeze:` too); the others still walk their AST, and say
+    why (ClassBuilder.ast_walk). What the template says reaches the class."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: width, k: 3, pad: 1}}\n"
+        "      - [{bn: {}}, relu]\n"
+        "  skip:\n"
+        "    body:\n"
+        "      residual: {body: [{conv: {out: in.c, k: 3, pad: 1}}]}\n"
+        "  fork:\n"
+        "    body:\n"
+        "      - a: {conv: {out: 4, k: 1}}\n"
+        "      - b: {conv: {out: 4, k: 1}}\n"
+        "        from: input\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n"
+        "  - skip\n"
+        "  - fork\n")
+    graph = archdsl.load(spec)
+    walks = {}
+    built = ClassBuilder.build_block
+
+    def recorded(builder, block, *args, **kwargs):
+        result = built(builder, block, *args, **kwargs)
+        walks[block.name] = builder.ast_walk
+        return result
+
+    monkeypatch.setattr(ClassBuilder, "build_block", recorded)
+    source = generate(graph).source
+    assert walks == {"unit": None, "skip": "a construct or a `when:` (residual)",
+                     "fork": "a layer not fed by the one before it (`from:`)"}
+    assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=3, padding=1)\n" in source
+    assert "self.relu = nn.ReLU(inplace=True)\n" in source
+    unit = graph.templates["unit"]
+    unit.items["conv"].freeze = True  # (the AST has no `freeze:`)
+    unit.members.remove("relu")
+    source = generate(graph).source
+    assert "self.conv = frozen(nn.Conv2d(in_channels, width, kernel_size=3, padding=1))\n" in source
+    assert "self.relu" not in source

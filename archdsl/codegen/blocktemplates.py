@@ -167,6 +167,7 @@ class TemplateExpander(Expander):
         t.output, t.out_shape = out, g.nodes[out].shape
         t.outputs = dict(g.outputs)
         t.scopes = {path: s for path, s in g.scopes.items() if path}
+        t.members = list(top.members)
         for node in g.op_nodes():
             t.items[node.name] = TemplateItem(
                 node.meta["name"], node.meta["kind"], node.op, node.attrs.as_dict(), node.inputs,
@@ -191,7 +192,7 @@ class TemplateExpander(Expander):
         need a generic body)."""
         t = self.result
         t.per_use = reason
-        t.items, t.scopes = {}, {}
+        t.items, t.scopes, t.members = {}, {}, []
         t.reads = frozenset(p for p in self.spec.params if p not in self.block.params)
         return t
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import Diagnostic, Loc
 from ..expand import NameSet, auto_name
-from ..ir import BlockTemplate, TemplateItem
+from ..ir import INPUT, BlockTemplate, TemplateItem
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
 from .blocktemplates import USES_SEVERAL_INPUTS, network_template, sharing
@@ -34,9 +34,11 @@ from .modules import (
     Ctx,
     Item,
     ModuleMaker,
+    Shape,
     default_name,
     frozen_ctx,
     has_params,
+    inplace_in_chain,
     member_reads,
     passes_through,
     sequential_body,
@@ -90,6 +92,8 @@ class ClassBuilder(ModuleMaker):
         # what the template's scopes record (`when`, `connect`, `count`), by key, location and
         # the index of the repeat copy they were made in (:meth:`scope_value`)
         self.scope_values_at: dict[tuple[str, Loc, Any], list[Any]] = {}
+        # why the class's layers are walked over its AST, not its template (:meth:`template_walk`)
+        self.ast_walk: str | None = "not built"
 
     # --- entry points ------------------------------------------------------------------------
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
@@ -199,11 +203,14 @@ class ClassBuilder(ModuleMaker):
             f"{local}: {_TYPES[header.params[p][0]]} = "
             f"{unparse(to_node(self.spec_values[p].probe))}" for p, local in spec_params.items()]
         doc = _block_doc(template, self.planner.graph.file, instance)
+        walk = self.template_walk(block.body)
         if sequential_body(block.body):
-            items, out = self.chain(block.body, inp, ctx)
+            items, out = self.chain_walk(walk, inp, ctx) if walk is not None \
+                else self.chain(block.body, inp, ctx)
             plan = self.sequential_plan(items, signature, doc, in_names)
         else:
-            out = self.layer(block.body, self.fb.input, ctx)
+            out = self.walk(walk, self.fb.input, ctx) if walk is not None \
+                else self.layer(block.body, self.fb.input, ctx)
             self.fb.ret([out], lambda names: names[0])
             plan = self.module_plan(signature, doc, in_names)
         self.check_block_shape(block, instance, out)
@@ -238,10 +245,13 @@ class ClassBuilder(ModuleMaker):
         note = (f"Written for one use: input{'s' if more else ''} {given}, "
                 f"{shown or 'no arguments'} ({why}, so it has no generic class).")
         doc = [*_block_doc(template, self.planner.graph.file, None), "", note]
+        walk = self.template_walk(block.body)
         if sequential_body(block.body):
-            items, _ = self.chain(block.body, in_shape, ctx)
+            items, _ = self.chain_walk(walk, in_shape, ctx) if walk is not None \
+                else self.chain(block.body, in_shape, ctx)
             return self.sequential_plan(items, [], doc, [])
-        out = self.layer(block.body, self.fb.input, ctx)
+        out = self.walk(walk, self.fb.input, ctx) if walk is not None \
+            else self.layer(block.body, self.fb.input, ctx)
         self.fb.ret([out], lambda names: names[0])
         return self.module_plan([], doc, [])
 
@@ -524,6 +534,36 @@ class ClassBuilder(ModuleMaker):
         marker = f"__cfg{len(self.cfg)}__"
         self.cfg[marker] = (wanted, value)
         return ast.Name(marker, ast.Load())
+
+    # --- the walk ------------------------------------------------------------------------------
+    def template_walk(self, body: Layer) -> list[tuple[TemplateItem, Layer]] | None:
+        """The class's layers as its template has them: the body's members in order, each an
+        item with its AST node (found by its location: a layer is still translated from it); None
+        when the class takes the AST walk (``ast_walk`` says why): no template, a construct or
+        a `when:` (a scope), or items that are no chain (`from:`, `output:`)."""
+        self.ast_walk = _ast_walk_reason(self.template, body)
+        if self.ast_walk is not None:
+            return None
+        assert self.template is not None
+        layers = {layer.loc: layer for layer in _leaves(body)}
+        return [(item, layers[item.loc])
+                for item in (self.template.items[key] for key in self.template.members)]
+
+    def walk(self, members: list[tuple[TemplateItem, Layer]], x: FValue, ctx: Ctx) -> FValue:
+        """Translate the class's members (:meth:`template_walk`) one after the other."""
+        for item, layer in members:
+            x = self.layer(layer, x, _item_ctx(ctx, item))
+        return x
+
+    def chain_walk(self, members: list[tuple[TemplateItem, Layer]], shape: Shape,
+                   ctx: Ctx) -> tuple[list[Item], Shape]:
+        """The members of an nn.Sequential class (:meth:`template_walk`), as :meth:`chain`."""
+        items: list[Item] = []
+        for item, layer in members:
+            new, shape = self.chain(layer, shape, _item_ctx(ctx, item))
+            items.extend(new)
+        inplace_in_chain(items)
+        return items, shape
 
     # --- layers in a module class ---------------------------------------------------------------
     def layer(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
@@ -916,6 +956,44 @@ def _assuming(x: FValue, cond: Sym) -> Iterator[None]:
 def _free_key(path: str, keys: set[str]) -> str:
     """``path``, or ``path#k`` when taken (as the template expander keys a shared name)."""
     return f"{path}#{sharing(path, keys)}" if path in keys else path
+
+
+def _ast_walk_reason(template: BlockTemplate | None, body: Layer) -> str | None:
+    """Why a class takes the AST walk (None: its template's, :meth:`ClassBuilder.template_walk`)."""
+    if template is None:
+        return "no template"
+    if template.scopes:
+        kinds = sorted({scope.kind for scope in template.scopes.values()})
+        return f"a construct or a `when:` ({', '.join(kinds)})"
+    if template.outputs:
+        return "an `output:`"
+    before = INPUT
+    for key in template.members:
+        if template.items[key].inputs != (before,):
+            return "a layer not fed by the one before it (`from:`)"
+        before = key
+    leaves = _leaves(body)
+    calls = {layer.loc for layer in leaves if isinstance(layer, Call)}
+    if len(calls) != len(leaves) or any(template.items[key].loc not in calls
+                                        for key in template.members):
+        return "items whose layers are not the body's, one each"
+    return None
+
+
+def _leaves(layer: Layer) -> list[Layer]:
+    """A body's layers, through unnamed sequences without meta keys but ``freeze:`` (which
+    their items carry)."""
+    meta = layer.meta
+    if isinstance(layer, Seq) and not layer.name and meta.inputs is None and meta.when is None \
+            and meta.output is None:
+        return [leaf for item in layer.items for leaf in _leaves(item)]
+    return [layer]
+
+
+def _item_ctx(ctx: Ctx, item: TemplateItem) -> Ctx:
+    """The context of an item's layer: frozen when the item is (its own or an enclosing
+    layer's ``freeze:``)."""
+    return replace(ctx, frozen=True) if item.freeze and not ctx.frozen else ctx
 
 
 def _copy(node: ast.expr) -> ast.expr:
