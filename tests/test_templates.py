@@ -1060,3 +1060,37 @@ def test_a_class_whose_template_is_one_chain_walks_its_template(tmp_path, monkey
     source = generate(graph).source
     assert "self.conv = frozen(nn.Conv2d(in_channels, width, kernel_size=3, padding=1))\n" in source
     assert "self.relu" not in source
+
+
+def test_a_let_over_a_local_and_a_written_in_spec_parameter_comes_from_the_template(tmp_path):
+    """A let reading both a local of the class and a spec parameter the class writes in is the
+    template's expression with the parameter's value in its place (as the class's own
+    evaluation writes it): what the template says reaches the local."""
+    from archdsl.codegen.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {out: int}\n"
+        "    let: {mid: \"in.c * width\"}\n"
+        "    body:\n"
+        "      - a: {conv: {out: mid, k: 1}}\n"
+        "      - b: {conv: {out: out, k: 1}}\n"
+        "network:\n"
+        "  - unit: {out: 8}\n"
+        "  - unit: {out: 16}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    local = template.locals["mid"]
+    assert template.lets[local].text == f"{template.locals['in.c']} * {template.locals['width']}"
+
+    def mid_line():
+        (unit,) = [c for c in Planner(graph).plan(()).classes if c.name == "Unit"]
+        return next(line.strip() for line in unit.init if line.strip().startswith("mid ="))
+
+    assert mid_line() == "mid = in_channels * 2"
+    width, channels = template.locals["width"], template.locals["in.c"]
+    template.lets[local] = Sym.parse(f"{width} * {channels} + 1", 7)  # (the AST: in.c * width)
+    assert mid_line() == "mid = 2 * in_channels + 1"

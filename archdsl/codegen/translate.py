@@ -46,9 +46,21 @@ from .modules import (
     shared_names,
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
-from .pysrc import LINE_LENGTH, docstring_lines, parse_expr, unparse
-from .sym import MISSING, Sym, all_plain, is_known, key_of, names_in, probe_of, refine, renamed, select
-from .values import Env, coerce_param, eval_value, op_lowering, op_shape
+from .pysrc import LINE_LENGTH, docstring_lines, literal, parse_expr, unparse
+from .sym import (
+    MISSING,
+    Sym,
+    all_plain,
+    is_known,
+    key_of,
+    names_in,
+    probe_of,
+    refine,
+    renamed,
+    select,
+    substitute,
+)
+from .values import Env, coerce_param, eval_value, op_lowering, op_shape, tidy
 
 __all__ = ["ClassBuilder"]
 
@@ -319,11 +331,30 @@ class ClassBuilder(ModuleMaker):
 
     def template_let(self, key: str) -> Any:
         """A let as the template has it (symbolic or plain), over this class's locals (MISSING:
-        not a generic class of the probed instance, or one reading a name the class has not)."""
+        not a generic class of the probed instance, or one reading a name the class has not).
+        One reading both a local of the class and a spec parameter it writes in has the
+        parameter's value written in its place (:meth:`written_into`)."""
         if self.template is None or key not in self.template.locals:
             return MISSING
         value = self.template.lets.get(self.template.locals[key], MISSING)
-        return MISSING if value is MISSING else self.ours(value)
+        if value is MISSING:
+            return MISSING
+        result = self.ours(value)
+        return self.written_into(value) if result is MISSING and isinstance(value, Sym) else result
+
+    def written_into(self, value: Sym) -> Any:
+        """A template expression over this class's locals and spec parameters it writes in, with
+        those parameters' values in their place, as the class's own evaluation writes them
+        (``make_divisible(c * 1.0, 8)``: an expression's names replaced, then tidied); only for
+        an expression the template evaluated whole (a let's), not one op rules composed."""
+        assert self.template is not None
+        params = self.planner.graph.params
+        values = {local: literal(params[key]) for key, local in self.template.locals.items()
+                  if local in self.written_in}
+        if not names_in(value) & set(self.template.locals.values()) <= {*self.renames, *values}:
+            return MISSING
+        names = {old: ast.Name(new, ast.Load()) for old, new in self.renames.items()}
+        return Sym(tidy(substitute(value.node, {**names, **values})), value.probe, value.pair)
 
     def item_values(self, target: str, key: str | None) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
