@@ -1012,11 +1012,12 @@ def test_a_class_no_instance_probes_reads_a_template_probed_by_its_own_use(tmp_p
     assert probed == [("squeeze", {"c": 4}, (4, 8, 8))]
 
 
-def test_a_class_whose_template_is_one_chain_walks_its_template(tmp_path, monkeypatch):
-    """A class whose template is one chain of items (no construct, no `when:`, each layer fed
-    by the one before it) takes its layers from its template's members, in order, frozen as its
-    items are (an unnamed sequence's `freeze:` too); the others still walk their AST, and say
-    why (ClassBuilder.ast_walk). What the template says reaches the class."""
+def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
+    """A class takes its layers from its template's members, in order (items, and the scopes of
+    constructs and `when:`s, whose members still come from the AST: a `when:`'s `select` is its
+    layer's), an item frozen as it is (an unnamed sequence's `freeze:` too); one whose members
+    are not the body's layers (an unnamed sequence with `from:`) walks its AST and says why
+    (ClassBuilder.ast_walk). What the template says reaches the class."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -1027,17 +1028,20 @@ def test_a_class_whose_template_is_one_chain_walks_its_template(tmp_path, monkey
         "      - conv: {conv: {out: width, k: 3, pad: 1}}\n"
         "      - [{bn: {}}, relu]\n"
         "  skip:\n"
+        "    params: {act: bool}\n"
         "    body:\n"
-        "      residual: {body: [{conv: {out: in.c, k: 3, pad: 1}}]}\n"
+        "      - c: {conv: {out: in.c, k: 1}}\n"
+        "      - residual: {body: [{conv: {out: in.c, k: 3, pad: 1}}]}\n"
+        "      - {relu: {}, when: act}\n"
         "  fork:\n"
         "    body:\n"
         "      - a: {conv: {out: 4, k: 1}}\n"
-        "      - b: {conv: {out: 4, k: 1}}\n"
-        "        from: input\n"
+        "      - {seq: [{conv: {out: 4, k: 1}}, sigmoid], from: input}\n"
         "network:\n"
         "  - unit: {width: 4}\n"
         "  - unit: {width: 8}\n"
-        "  - skip\n"
+        "  - skip: {act: true}\n"
+        "  - skip: {act: false}\n"
         "  - fork\n")
     graph = archdsl.load(spec)
     walks = {}
@@ -1050,16 +1054,21 @@ def test_a_class_whose_template_is_one_chain_walks_its_template(tmp_path, monkey
 
     monkeypatch.setattr(ClassBuilder, "build_block", recorded)
     source = generate(graph).source
-    assert walks == {"unit": None, "skip": "a construct or a `when:` (residual)",
-                     "fork": "a layer not fed by the one before it (`from:`)"}
+    assert walks == {"unit": None, "skip": None, "fork": "a member whose layer is not one of the "
+                     "body's (an unnamed sequence with `from:` or `output:`)"}
     assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=3, padding=1)\n" in source
     assert "self.relu = nn.ReLU(inplace=True)\n" in source
-    unit = graph.templates["unit"]
+    assert "self.c = nn.Conv2d(in_channels, in_channels, kernel_size=1)\n        self.conv = " \
+        in source
+    unit, skip = graph.templates["unit"], graph.templates["skip"]
     unit.items["conv"].freeze = True  # (the AST has no `freeze:`)
     unit.members.remove("relu")
+    skip.members[:2] = reversed(skip.members[:2])  # the residual first
     source = generate(graph).source
     assert "self.conv = frozen(nn.Conv2d(in_channels, width, kernel_size=3, padding=1))\n" in source
-    assert "self.relu" not in source
+    assert "self.relu = nn.ReLU(inplace=True)\n" not in source
+    assert "padding=1)\n        self.c = nn.Conv2d(in_channels, in_channels, kernel_size=1)\n" \
+        in source
 
 
 def test_a_let_over_a_local_and_a_written_in_spec_parameter_comes_from_the_template(tmp_path):

@@ -331,7 +331,7 @@ class TemplateExpander(Expander):
             raise NotGeneric(Diagnostic("a layer under a `when:` that follows the block's "
                                         "parameters changes the rank", layer.loc))
         shape = tuple(select(cond, o, s) for o, s in zip(made, given))
-        name = f"<when{len(self.graph.nodes)}>"
+        name = f"<select{len(self.graph.nodes)}>"  # (not a scope's path: `<when2>`)
         self.record(Node(name, "select", Attrs({}), (out, x), (made, given), shape,
                          ctx.scope.path, layer.loc), ctx, "select")
         if layer.name:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import Diagnostic, Loc
 from ..expand import NameSet, auto_name
-from ..ir import INPUT, BlockTemplate, TemplateItem
+from ..ir import BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
 from .blocktemplates import USES_SEVERAL_INPUTS, network_template, sharing
@@ -567,31 +567,28 @@ class ClassBuilder(ModuleMaker):
         return ast.Name(marker, ast.Load())
 
     # --- the walk ------------------------------------------------------------------------------
-    def template_walk(self, body: Layer) -> list[tuple[TemplateItem, Layer]] | None:
-        """The class's layers as its template has them: the body's members in order, each an
-        item with its AST node (found by its location: a layer is still translated from it); None
-        when the class takes the AST walk (``ast_walk`` says why): no template, a construct or
-        a `when:` (a scope), or items that are no chain (`from:`, `output:`)."""
-        self.ast_walk = _ast_walk_reason(self.template, body)
-        if self.ast_walk is not None:
-            return None
-        assert self.template is not None
-        layers = {layer.loc: layer for layer in _leaves(body)}
-        return [(item, layers[item.loc])
-                for item in (self.template.items[key] for key in self.template.members)]
+    def template_walk(self, body: Layer) -> list[tuple[TemplateItem | Scope, Layer]] | None:
+        """The class's layers as its template has them: the body's members in order (items and
+        scopes; a `when:`'s ``select`` is its layer's), each with its AST layer, found by its
+        location (the layer is still translated from it, a construct's or a `when:`'s members
+        over the AST); None when the class takes the AST walk (``ast_walk`` says why)."""
+        members = _walk_members(self.template, body)
+        self.ast_walk = members if isinstance(members, str) else None
+        return None if isinstance(members, str) else members
 
-    def walk(self, members: list[tuple[TemplateItem, Layer]], x: FValue, ctx: Ctx) -> FValue:
+    def walk(self, members: list[tuple[TemplateItem | Scope, Layer]], x: FValue,
+             ctx: Ctx) -> FValue:
         """Translate the class's members (:meth:`template_walk`) one after the other."""
-        for item, layer in members:
-            x = self.layer(layer, x, _item_ctx(ctx, item))
+        for member, layer in members:
+            x = self.layer(layer, x, _member_ctx(ctx, member))
         return x
 
-    def chain_walk(self, members: list[tuple[TemplateItem, Layer]], shape: Shape,
+    def chain_walk(self, members: list[tuple[TemplateItem | Scope, Layer]], shape: Shape,
                    ctx: Ctx) -> tuple[list[Item], Shape]:
         """The members of an nn.Sequential class (:meth:`template_walk`), as :meth:`chain`."""
         items: list[Item] = []
-        for item, layer in members:
-            new, shape = self.chain(layer, shape, _item_ctx(ctx, item))
+        for member, layer in members:
+            new, shape = self.chain(layer, shape, _member_ctx(ctx, member))
             items.extend(new)
         inplace_in_chain(items)
         return items, shape
@@ -989,42 +986,53 @@ def _free_key(path: str, keys: set[str]) -> str:
     return f"{path}#{sharing(path, keys)}" if path in keys else path
 
 
-def _ast_walk_reason(template: BlockTemplate | None, body: Layer) -> str | None:
-    """Why a class takes the AST walk (None: its template's, :meth:`ClassBuilder.template_walk`)."""
+def _walk_members(template: BlockTemplate | None,
+                  body: Layer) -> list[tuple[TemplateItem | Scope, Layer]] | str:
+    """The template's members (:meth:`ClassBuilder.template_walk`) with the AST layer of each,
+    or why the class takes the AST walk."""
     if template is None:
         return "no template"
-    if template.scopes:
-        kinds = sorted({scope.kind for scope in template.scopes.values()})
-        return f"a construct or a `when:` ({', '.join(kinds)})"
-    if template.outputs:
-        return "an `output:`"
-    before = INPUT
+    layers: dict[Loc, Layer] = {}
+    for layer in _leaves(body):
+        if layer.loc in layers:  # (not from one spec)
+            return "two layers at one location"
+        layers[layer.loc] = layer
+    members: list[tuple[TemplateItem | Scope, Layer]] = []
     for key in template.members:
-        if template.items[key].inputs != (before,):
-            return "a layer not fed by the one before it (`from:`)"
-        before = key
-    leaves = _leaves(body)
-    calls = {layer.loc for layer in leaves if isinstance(layer, Call)}
-    if len(calls) != len(leaves) or any(template.items[key].loc not in calls
-                                        for key in template.members):
-        return "items whose layers are not the body's, one each"
-    return None
+        member: TemplateItem | Scope
+        if key in template.items:
+            member = template.items[key]
+            if member.kind == "select":  # (made by the layer under a `when:` before it)
+                continue
+        else:
+            member = template.scopes[key]
+        layer = layers.get(member.loc) if member.loc is not None else None
+        if layer is None or (isinstance(member, TemplateItem) and not isinstance(layer, Call)):
+            return "a member whose layer is not one of the body's (an unnamed sequence with " \
+                   "`from:` or `output:`)"
+        if any(other is layer for _, other in members):
+            return "two members of one layer"
+        members.append((member, layer))
+    return members
 
 
 def _leaves(layer: Layer) -> list[Layer]:
-    """A body's layers, through unnamed sequences without meta keys but ``freeze:`` (which
-    their items carry)."""
+    """A body's layers, through unnamed sequences without meta keys (with ``freeze:`` only when
+    their layers are ops and block uses: their items carry it, constructs' scopes do not)."""
     meta = layer.meta
     if isinstance(layer, Seq) and not layer.name and meta.inputs is None and meta.when is None \
             and meta.output is None:
-        return [leaf for item in layer.items for leaf in _leaves(item)]
+        leaves = [leaf for item in layer.items for leaf in _leaves(item)]
+        if not meta.freeze or all(isinstance(leaf, Call) for leaf in leaves):
+            return leaves
     return [layer]
 
 
-def _item_ctx(ctx: Ctx, item: TemplateItem) -> Ctx:
-    """The context of an item's layer: frozen when the item is (its own or an enclosing
-    layer's ``freeze:``)."""
-    return replace(ctx, frozen=True) if item.freeze and not ctx.frozen else ctx
+def _member_ctx(ctx: Ctx, member: TemplateItem | Scope) -> Ctx:
+    """The context of a member's layer: frozen when an item is (its own or an enclosing
+    layer's ``freeze:``; a construct's layer has its own)."""
+    frozen = isinstance(member, TemplateItem) and member.freeze and not ctx.frozen
+    return replace(ctx, frozen=True) if frozen else ctx
 
 
 def _copy(node: ast.expr) -> ast.expr:
