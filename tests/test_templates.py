@@ -1103,3 +1103,40 @@ def test_a_let_over_a_local_and_a_written_in_spec_parameter_comes_from_the_templ
     width, channels = template.locals["width"], template.locals["in.c"]
     template.lets[local] = Sym.parse(f"{width} * {channels} + 1", 7)  # (the AST: in.c * width)
     assert mid_line() == "mid = 2 * in_channels + 1"
+
+
+def test_a_block_argument_over_a_local_and_a_written_in_spec_parameter_comes_from_the_item(
+        tmp_path):
+    """A block use's argument reading both a local of the class and a spec parameter the class
+    writes in is its item's expression with the parameter's value in its place, as a let's is:
+    what the item says reaches the call."""
+    from archdsl.codegen.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"
+        "blocks:\n"
+        "  inner:\n"
+        "    params: {c: int}\n"
+        "    body: {conv: {out: c, k: 1}}\n"
+        "  unit:\n"
+        "    params: {out: int}\n"
+        "    body:\n"
+        "      - a: {inner: {c: \"in.c * width\"}}\n"
+        "      - b: {conv: {out: out, k: 1}}\n"
+        "network:\n"
+        "  - unit: {out: 8}\n"
+        "  - unit: {out: 16}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    item = template.items["a"]
+    assert item.kind == "use" and isinstance(item.attrs["c"], Sym)
+
+    def call_line():
+        (unit,) = [c for c in Planner(graph).plan(()).classes if c.name == "Unit"]
+        return next(line.strip() for line in unit.init if line.strip().startswith("self.a ="))
+
+    assert call_line() == "self.a = Inner(in_channels, in_channels * 2)"
+    width, channels = template.locals["width"], template.locals["in.c"]
+    item.attrs["c"] = Sym.parse(f"{width} * {channels} + 1", 7)  # (the AST: in.c * width)
+    assert call_line() == "self.a = Inner(in_channels, 2 * in_channels + 1)"

@@ -346,7 +346,8 @@ class ClassBuilder(ModuleMaker):
         """A template expression over this class's locals and spec parameters it writes in, with
         those parameters' values in their place, as the class's own evaluation writes them
         (``make_divisible(c * 1.0, 8)``: an expression's names replaced, then tidied); only for
-        an expression the template evaluated whole (a let's), not one op rules composed."""
+        an expression the template evaluated whole (a let, a block argument), not one op rules
+        composed."""
         assert self.template is not None
         params = self.planner.graph.params
         values = {local: literal(params[key]) for key, local in self.template.locals.items()
@@ -360,11 +361,17 @@ class ClassBuilder(ModuleMaker):
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
         its template item (``key``: :meth:`layer_key`) has them, over this class's locals; None
         when the template does not say (not a generic class of the probed instance, no such
-        item, or a value reading both a local of the class and a spec parameter it writes in)."""
+        item, or an op attribute reading both a local of the class and a spec parameter it
+        writes in; a block argument, an expression evaluated whole, has its value written in:
+        :meth:`written_into`)."""
         item = self.item(target, key)
         if item is None:
             return None
         values = {name: self.ours(value) for name, value in item.attrs.items()}
+        if item.kind == "use":
+            values = {name: self.written_into(item.attrs[name])
+                      if value is MISSING and isinstance(item.attrs[name], Sym) else value
+                      for name, value in values.items()}
         return None if any(value is MISSING for value in values.values()) else values
 
     def item_shape(self, target: str, key: str | None,
