@@ -883,8 +883,9 @@ def test_a_class_written_per_use_reads_the_template_of_its_use(tmp_path, monkeyp
 
 def test_a_layer_under_a_when_reads_its_items_shape_as_the_condition_decides_it(tmp_path):
     """Under `if stride > 1` the translator narrows its input's sizes (`8 if stride > 1 else 4`
-    is 8 there); the items' sizes are narrowed the same way, so a layer there still reads its
-    output shape from its item: what the item says reaches the next member."""
+    is 8 there), and the template expander narrows its items' the same way (a layer under a
+    symbolic `when:` is expanded on its input as the condition decides it), so a layer there
+    reads its output shape from its item: what the item says reaches the next member."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -901,7 +902,9 @@ def test_a_layer_under_a_when_reads_its_items_shape_as_the_condition_decides_it(
     graph = archdsl.load(spec)
     unit = block_templates(graph)["unit"]
     first = unit.items["b.0"]
-    assert first.in_shapes[0][0].text == "8 if stride > 1 else 4"
+    assert unit.items["a"].shape[0].text == "8 if stride > 1 else 4"
+    (when,) = [scope for scope in unit.scopes.values() if scope.kind == "when"]
+    assert when.in_shape[0].text == "8 if stride > 1 else 4" and first.in_shapes[0][0] == 8
     source = generate(graph).source
     assert "nn.Conv2d(8, 2, kernel_size=1)" in source and "nn.Conv2d(2, 5, kernel_size=1)" in source
     first.shape = (3, *first.shape[1:])  # (the op's rule: 2)
@@ -1140,3 +1143,29 @@ def test_a_block_argument_over_a_local_and_a_written_in_spec_parameter_comes_fro
     width, channels = template.locals["width"], template.locals["in.c"]
     item.attrs["c"] = Sym.parse(f"{width} * {channels} + 1", 7)  # (the AST: in.c * width)
     assert call_line() == "self.a = Inner(in_channels, 2 * in_channels + 1)"
+
+
+def test_a_layer_after_a_when_reads_its_items_shape(tmp_path):
+    """After a layer under `if stride > 1` the translator's input is the choice between that
+    layer's output, over sizes it narrowed, and its input; the template's choice is over the
+    same narrowed sizes, so the layer after it reads its output shape from its item too."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {stride: int}\n"
+        "    body:\n"
+        "      - a: {conv: {out: \"8 if stride > 1 else 4\", k: 1}}\n"
+        "      - b: relu\n"
+        "        when: \"stride > 1\"\n"
+        "      - c: {conv: {out: 3, k: 1}}\n"
+        "      - d: {conv: {out: 2, k: 1}}\n"
+        "network:\n"
+        "  - unit: {stride: 2}\n"
+        "  - unit: {stride: 1}\n")
+    graph = archdsl.load(spec)
+    c = block_templates(graph)["unit"].items["c"]
+    assert "self.d = nn.Conv2d(3, 2, kernel_size=1)" in generate(graph).source
+    c.shape = (6, *c.shape[1:])  # (the op's rule: 3)
+    assert "self.d = nn.Conv2d(6, 2, kernel_size=1)" in generate(graph).source

@@ -36,7 +36,7 @@ from ..ir import INPUT, BlockTemplate, Graph, Node, Scope, TemplateItem
 from ..ops import REGISTRY, Attrs, OpError
 from ..spec import BlockDef, Call, Layer, Repeat, Residual, Spec, Value
 from .namespace import Namespace, NotGeneric
-from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_of, select
+from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_of, refine, select
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
 __all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_templates", "bound_template",
@@ -315,11 +315,17 @@ class TemplateExpander(Expander):
                                         "depends on the block's parameters", layer.loc))
         # the layer gets a scope of its own (``when``: the condition), its items the conjunction
         scope, inner = self.when_scope(layer, cond, x, ctx)
+        # inside, the input's sizes are those the condition decides (as the translator narrows
+        # them: its items read what the class computes under `if cond`)
+        fed = self.graph.nodes[x]
+        given = fed.shape
+        fed.shape = refine(given, cond)
         self.conditions.append(cond)
         try:
             out = super()._expand(replace(layer, meta=replace(layer.meta, when=None)), x, inner)
         finally:
             self.conditions.pop()
+            fed.shape = given
         self.close_scope(scope, out)
         # the later members' automatic names (numbers, `cat_1`) count this one's names only
         # where it exists

@@ -338,24 +338,23 @@ class ModuleMaker:
         ctx = frozen_ctx(ctx, layer)
         given = shape
         shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
-        with self.assuming(cond):
-            if isinstance(layer, Seq) and not layer.name:
-                items, out = self.chain_members(layer.items, shape, ctx)
-            elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
-                items, out = [], shape
-                names = self.copy_names(layer, ctx)
-                for i in range(self.count(layer, ctx)):
-                    item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-                    new, out = self.chain(self.repeat_item(layer, i, item_ctx, names), out, item_ctx)
-                    items.extend(new)
-            elif passes_through(layer):
-                return [], given
-            else:
-                name, key = self.layer_key(layer, default_name(layer), ctx)
-                check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
-                                container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
-                result = self.module_of(layer, shape, ctx, key)
-                items, out = [Item(name, layer.name is None, result)], result.shape
+        if isinstance(layer, Seq) and not layer.name:
+            items, out = self.chain_members(layer.items, shape, ctx)
+        elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
+            items, out = [], shape
+            names = self.copy_names(layer, ctx)
+            for i in range(self.count(layer, ctx)):
+                item_ctx = ctx.with_env(ctx.env.with_values(i=i))
+                new, out = self.chain(self.repeat_item(layer, i, item_ctx, names), out, item_ctx)
+                items.extend(new)
+        elif passes_through(layer):
+            return [], given
+        else:
+            name, key = self.layer_key(layer, default_name(layer), ctx)
+            check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
+                            container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
+            result = self.module_of(layer, shape, ctx, key)
+            items, out = [Item(name, layer.name is None, result)], result.shape
         if cond is not None:
             for item in items:
                 item.cond = cond if item.cond is None else _and(cond, item.cond)

@@ -95,7 +95,6 @@ class ClassBuilder(ModuleMaker):
         # the keys its layers have (as the template's items and scopes are keyed: layer_key)
         self.item_keys: set[str] = set()
         self.scope_keys: set[str] = set()
-        self.assumed: list[Sym] = []  # the conditions of the `if`s being translated (assuming)
         # a generic block class: its template and the template's locals as this class names
         # them (:meth:`read_items`)
         self.template: BlockTemplate | None = None
@@ -377,34 +376,17 @@ class ClassBuilder(ModuleMaker):
     def item_shape(self, target: str, key: str | None,
                    shapes: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
         """An op layer's or a block use's output shape as its template item has it, over this
-        class's locals and as the ``if``s it is under decide (:meth:`assuming`: the inputs'
-        sizes are narrowed there, the item's are not), when its inputs are the item's; None
-        when they are not or the template does not say."""
+        class's locals (under the ``if`` of a `when:` on a parameter, its input's sizes narrowed
+        by the condition, as the translator narrows them: ``refine``), when its inputs are the
+        item's; None when they are not or the template does not say."""
         item = self.item(target, key)
         if item is None:
             return None
-        given = self.narrowed(tuple(tuple(self.ours(d) for d in s) for s in item.in_shapes))
-        out = self.narrowed(tuple(self.ours(d) for d in item.shape))
+        given = tuple(tuple(self.ours(d) for d in shape) for shape in item.in_shapes)
+        out = tuple(self.ours(d) for d in item.shape)
         if MISSING in out or key_of(given) != key_of(tuple(tuple(s) for s in shapes)):
             return None
         return out
-
-    @contextmanager
-    def assuming(self, cond: Sym | None) -> Iterator[None]:
-        """While the layers under ``if cond`` are translated (their inputs' sizes narrowed by
-        ``refine``: :func:`_assuming`, :meth:`chain`), their items' sizes are read narrowed."""
-        if cond is not None:
-            self.assumed.append(cond)
-        try:
-            yield
-        finally:
-            if cond is not None:
-                self.assumed.pop()
-
-    def narrowed(self, value: Any) -> Any:
-        for cond in self.assumed:
-            value = refine(value, cond)
-        return value
 
     def item(self, target: str, key: str | None) -> TemplateItem | None:
         """The template item of the op layer or block use ``key`` (:meth:`layer_key`) of
@@ -703,7 +685,7 @@ class ClassBuilder(ModuleMaker):
             raise NotGeneric(Diagnostic("an auxiliary output under a `when:` on a parameter",
                                         layer.loc))
         bare = replace(layer, meta=replace(layer.meta, when=None))
-        with _assuming(x, cond), self.assuming(cond):
+        with _assuming(x, cond):
             then, block = self.conditional_body(bare, x, ctx, cond)
         shape = tuple(select(cond, t, e) for t, e in zip(then.shape, x.shape))
         out = self.fb.merge(block, then, x, shape, hint if isinstance(hint, str) else None)
