@@ -1169,3 +1169,30 @@ def test_a_layer_after_a_when_reads_its_items_shape(tmp_path):
     assert "self.d = nn.Conv2d(3, 2, kernel_size=1)" in generate(graph).source
     c.shape = (6, *c.shape[1:])  # (the op's rule: 3)
     assert "self.d = nn.Conv2d(6, 2, kernel_size=1)" in generate(graph).source
+
+
+def test_a_class_takes_its_member_reads_from_its_template(tmp_path):
+    """The dotted names a body's `from:`s read are the template's (`member_reads`, recorded as
+    the expander resolves them): what it says decides whether a named sequence runs member by
+    member; a read under a `when:` false (not expanded) splits none."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - layer1: [{conv1: {conv: {out: width, k: 1}}}, {bn1: bn}]\n"
+        "      - relu\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n"
+        "  - layer2: [{conv1: {conv: {out: 8, k: 1}}}, {bn1: bn}]\n"
+        "  - {add: {}, from: [layer2, layer2.bn1], when: false}\n")
+    graph = archdsl.load(spec)
+    templates = block_templates(graph)
+    assert templates["unit"].member_reads == frozenset() == templates[""].member_reads
+    source = generate(graph).source
+    assert "x = self.layer1(x)" in source and "x = self.layer2(x)" in source
+    templates["unit"].member_reads = frozenset({"layer1.bn1"})  # (no layer reads it)
+    assert "bn1 = self.layer1[1](x)" in generate(graph).source

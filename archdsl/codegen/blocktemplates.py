@@ -264,6 +264,13 @@ class TemplateExpander(Expander):
                                             tmpl.loc))
         return super().template(tmpl, env)
 
+    def lookup(self, name: str, loc: Loc, ctx: Ctx, current: str | None = None) -> str | None:
+        """As the expander resolves a `from:`; a dotted name is one of the body's
+        ``member_reads``."""
+        if "." in name:
+            self.result.member_reads |= {name}
+        return super().lookup(name, loc, ctx, current)
+
     def check_shape(self, shape: Any, name: str, loc: Loc | None) -> None:
         if _plain(shape):
             super().check_shape(shape, name, loc)

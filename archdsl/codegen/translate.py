@@ -133,7 +133,8 @@ class ClassBuilder(ModuleMaker):
         # (a template per use: the class refuses where it does; its names from the AST)
         self.shared_names = shared_item_names(template) if template.per_use is None \
             else shared_names(spec.network)
-        self.member_reads = member_reads(spec.network)
+        self.member_reads = template.member_reads if template.per_use is None \
+            else member_reads(spec.network)
         doc = _network_doc(header, graph.name, self.ctor_params, bool(self.checks))
         if sequential_body(spec.network):
             items, _ = self.chain(spec.network, in_shape, ctx)
@@ -209,7 +210,8 @@ class ClassBuilder(ModuleMaker):
         # (a block only a class reaches has its declarations only: its body's names)
         self.shared_names = shared_names(block.body) if template.per_use is not None \
             else shared_item_names(template)
-        self.member_reads = member_reads(block.body)
+        self.member_reads = member_reads(block.body) if template.per_use is not None \
+            else template.member_reads
         signature = self.block_signature(template, params) + [
             f"{local}: {_TYPES[header.params[p][0]]} = "
             f"{unparse(to_node(self.spec_values[p].probe))}" for p, local in spec_params.items()]
@@ -243,7 +245,7 @@ class ClassBuilder(ModuleMaker):
         ctx.names.update(zip(names, self.fb.inputs))
         self.shared_names = shared_item_names(bound)  # (as a generic class's; with every value
         # plain no layer is under a symbolic `when:`, so none asks: none_when_absent)
-        self.member_reads = member_reads(block.body)
+        self.member_reads = bound.member_reads
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         given = " and ".join(_fmt(s) for s in (in_shape, *more))
         template = self.planner.template(block.name)
