@@ -55,10 +55,16 @@ class Node:
 
 @dataclass
 class Scope:
-    """One instance of a construct. ``members`` lists child scope paths and node names in order."""
+    """One instance of a construct. ``members`` lists child scope paths and node names in order.
+
+    ``meta`` is what the expander records: a repeat's ``count``, a residual's ``connect``, a
+    parallel's ``merge``...; in a block template also a ``when`` scope's condition (a layer under
+    a ``when:``: a Sym, or a bool when plain, the scope empty when false), every repeat's
+    ``count`` (unnamed ones too) and, for a scope made in a repeat's copy, its ``index``.
+    """
 
     path: str
-    kind: str  # network, block, seq, repeat, dense, parallel, residual
+    kind: str  # network, block, seq, repeat, dense, parallel, residual; when (a template's)
     loc: Loc | None
     block: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
