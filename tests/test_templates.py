@@ -1017,8 +1017,9 @@ def test_a_class_no_instance_probes_reads_a_template_probed_by_its_own_use(tmp_p
 
 def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     """A class takes its layers from its template's members, in order (items, and the scopes of
-    constructs and `when:`s, whose members still come from the AST: a `when:`'s `select` is its
-    layer's), an item frozen as it is (an unnamed sequence's `freeze:` too); one whose members
+    constructs, whose members still come from the AST, and of `when:`s, whose members come from
+    the scope: a `when:`'s `select` is its layer's), an item frozen as it is (an unnamed
+    sequence's `freeze:` too); one whose members
     are not the body's layers (an unnamed sequence with `from:`) walks its AST and says why
     (ClassBuilder.ast_walk). What the template says reaches the class."""
     spec = tmp_path / "net.yaml"
@@ -1035,7 +1036,7 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
         "    body:\n"
         "      - c: {conv: {out: in.c, k: 1}}\n"
         "      - residual: {body: [{conv: {out: in.c, k: 3, pad: 1}}]}\n"
-        "      - {relu: {}, when: act}\n"
+        "      - {seq: [{gelu: {}}, silu], when: act}\n"
         "  fork:\n"
         "    body:\n"
         "      - a: {conv: {out: 4, k: 1}}\n"
@@ -1067,11 +1068,15 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     unit.items["conv"].freeze = True  # (the AST has no `freeze:`)
     unit.members.remove("relu")
     skip.members[:2] = reversed(skip.members[:2])  # the residual first
+    (when,) = [scope for scope in skip.scopes.values() if scope.kind == "when"]
+    assert "self.silu = nn.SiLU()" in source
+    when.members.remove("silu")  # (a member of the unnamed sequence under `when: act`)
     source = generate(graph).source
     assert "self.conv = frozen(nn.Conv2d(in_channels, width, kernel_size=3, padding=1))\n" in source
     assert "self.relu = nn.ReLU(inplace=True)\n" not in source
     assert "padding=1)\n        self.c = nn.Conv2d(in_channels, in_channels, kernel_size=1)\n" \
         in source
+    assert "self.gelu = nn.GELU()" in source and "SiLU" not in source
 
 
 def test_a_let_over_a_local_and_a_written_in_spec_parameter_comes_from_the_template(tmp_path):

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
-from ..errors import Diagnostic
+from ..errors import Diagnostic, Loc
 from ..expand import NameSet
-from ..ir import BlockTemplate
+from ..ir import BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY, Attrs, Lowering, Op
 from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
 from .code import (
@@ -41,9 +41,9 @@ from .pysrc import unparse
 from .sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
 from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_lowering, op_shape
 
-__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "chainable",
+__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "ast_steps", "chainable",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
-           "shared_item_names", "shared_names"]
+           "shared_item_names", "shared_names", "walk_steps"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
 
@@ -67,6 +67,74 @@ class Item:
     auto: bool  # numbered by position (not named in the spec)
     module: ModuleResult
     cond: Any = None  # a Sym: exists only when true
+
+
+@dataclass
+class Step:
+    """One member of a walk: a template item or scope (None: a layer walked over the AST), the
+    AST layer it was made by (found by its location: still what is translated), and the steps
+    of its own members where the template walks them (a `when:`'s scope; None: over the AST)."""
+
+    member: TemplateItem | Scope | None
+    layer: Layer
+    inner: list[Step] | None = None
+
+    def ctx(self, ctx: Ctx) -> Ctx:
+        """The context of the member's layer: frozen when an item is (its own or an enclosing
+        layer's ``freeze:``; a construct's layer has its own)."""
+        frozen = isinstance(self.member, TemplateItem) and self.member.freeze and not ctx.frozen
+        return replace(ctx, frozen=True) if frozen else ctx
+
+
+def ast_steps(seq: Seq) -> list[Step]:
+    """An unnamed sequence's members as the AST has them (where no template walks them)."""
+    return [Step(None, layer) for layer in seq.items]
+
+
+def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[Step] | str:
+    """The members ``keys`` of ``template`` (its body's, or a scope's) with the layer of
+    ``body`` each was made by (found by its location among :func:`leaves`); the members of a
+    `when:`'s scope with its layer's, in turn; or why they cannot be (then the class, or the
+    layer under the `when:`, is walked over the AST)."""
+    layers: dict[Loc, Layer] = {}
+    for layer in leaves(body):
+        if layer.loc in layers:  # (not from one spec)
+            return "two layers at one location"
+        layers[layer.loc] = layer
+    steps: list[Step] = []
+    for key in keys:
+        member: TemplateItem | Scope
+        if key in template.items:
+            member = template.items[key]
+            if member.kind == "select":  # (made by the layer under a `when:` before it)
+                continue
+        else:
+            member = template.scopes[key]
+        layer = layers.get(member.loc) if member.loc is not None else None
+        if layer is None or (isinstance(member, TemplateItem) and not isinstance(layer, Call)):
+            return "a member whose layer is not one of the body's (an unnamed sequence with " \
+                   "`from:` or `output:`)"
+        if any(step.layer is layer for step in steps):
+            return "two members of one layer"
+        inner = None
+        if isinstance(member, Scope) and member.kind == "when":
+            bare = replace(layer, meta=replace(layer.meta, when=None))
+            found = walk_steps(template, member.members, bare)
+            inner = None if isinstance(found, str) else found
+        steps.append(Step(member, layer, inner))
+    return steps
+
+
+def leaves(layer: Layer) -> list[Layer]:
+    """A body's layers, through unnamed sequences without meta keys (with ``freeze:`` only when
+    their layers are ops and block uses: their items carry it, constructs' scopes do not)."""
+    meta = layer.meta
+    if isinstance(layer, Seq) and not layer.name and meta.inputs is None and meta.when is None \
+            and meta.output is None:
+        found = [leaf for item in layer.items for leaf in leaves(item)]
+        if not meta.freeze or all(isinstance(leaf, Call) for leaf in found):
+            return found
+    return [layer]
 
 
 @dataclass
@@ -197,7 +265,7 @@ class ModuleMaker:
         if not chainable(seq):
             raise self.fail("a named sequence with branches or `from:` cannot be generated "
                             "yet", seq, hint="use an unnamed sequence, or a block")
-        return self.chain_members(seq.items, shape, ctx.child(key, numbered=True))
+        return self.chain_members(ast_steps(seq), shape, ctx.child(key, numbered=True))
 
     def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
                      more: tuple[Shape, ...] = ()) -> ModuleResult:
@@ -327,8 +395,10 @@ class ModuleMaker:
         return layer
 
     # --- nn.Sequential ------------------------------------------------------------------------
-    def chain(self, layer: Layer, shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
-        """The members one layer adds to an nn.Sequential (an unnamed list adds each of its own)."""
+    def chain(self, layer: Layer, shape: Shape, ctx: Ctx,
+              steps: list[Step] | None = None) -> tuple[list[Item], Shape]:
+        """The members one layer adds to an nn.Sequential (an unnamed list adds each of its own:
+        ``steps``, as its template walks them)."""
         if self.folded_away(layer, ctx):
             return [], shape
         when = self.condition(layer.meta.when, ctx, layer)
@@ -339,7 +409,8 @@ class ModuleMaker:
         given = shape
         shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
         if isinstance(layer, Seq) and not layer.name:
-            items, out = self.chain_members(layer.items, shape, ctx)
+            items, out = self.chain_members(steps if steps is not None else ast_steps(layer),
+                                            shape, ctx)
         elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
             items, out = [], shape
             names = self.copy_names(layer, ctx)
@@ -361,14 +432,15 @@ class ModuleMaker:
             out = tuple(select(cond, o, s) for o, s in zip(out, given))
         return items, out
 
-    def chain_members(self, layers: tuple[Layer, ...], shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
+    def chain_members(self, steps: list[Step], shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
         items: list[Item] = []
-        for layer in layers:
+        for step in steps:
+            layer = step.layer
             if not chainable(layer):
                 raise self.fail("this layer cannot be part of an nn.Sequential", layer,
                                 hint="`from:`, `output:`, merges and unnamed branches need a "
                                      "block (or an unnamed sequence) around them")
-            new, shape = self.chain(layer, shape, ctx)
+            new, shape = self.chain(layer, shape, step.ctx(ctx), step.inner)
             items.extend(new)
         inplace_in_chain(items)
         return items, shape

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import Diagnostic, Loc
 from ..expand import NameSet, auto_name
-from ..ir import BlockTemplate, Scope, TemplateItem
+from ..ir import BlockTemplate, TemplateItem
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
 from .blocktemplates import USES_SEVERAL_INPUTS, network_template, sharing
@@ -35,15 +35,17 @@ from .modules import (
     Item,
     ModuleMaker,
     Shape,
+    Step,
+    ast_steps,
     default_name,
     frozen_ctx,
     has_params,
-    inplace_in_chain,
     member_reads,
     passes_through,
     sequential_body,
     shared_item_names,
     shared_names,
+    walk_steps,
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
 from .pysrc import LINE_LENGTH, docstring_lines, literal, parse_expr, unparse
@@ -558,35 +560,35 @@ class ClassBuilder(ModuleMaker):
         return ast.Name(marker, ast.Load())
 
     # --- the walk ------------------------------------------------------------------------------
-    def template_walk(self, body: Layer) -> list[tuple[TemplateItem | Scope, Layer]] | None:
+    def template_walk(self, body: Layer) -> list[Step] | None:
         """The class's layers as its template has them: the body's members in order (items and
         scopes; a `when:`'s ``select`` is its layer's), each with its AST layer, found by its
-        location (the layer is still translated from it, a construct's or a `when:`'s members
-        over the AST); None when the class takes the AST walk (``ast_walk`` says why)."""
-        members = _walk_members(self.template, body)
-        self.ast_walk = members if isinstance(members, str) else None
-        return None if isinstance(members, str) else members
+        location (the layer is still translated from it; a `when:`'s members are walked from
+        its scope, a construct's over the AST: :func:`walk_steps`); None when the class takes
+        the AST walk (``ast_walk`` says why)."""
+        if self.template is None:
+            self.ast_walk = "no template"
+            return None
+        steps = walk_steps(self.template, self.template.members, body)
+        self.ast_walk = steps if isinstance(steps, str) else None
+        return None if isinstance(steps, str) else steps
 
-    def walk(self, members: list[tuple[TemplateItem | Scope, Layer]], x: FValue,
-             ctx: Ctx) -> FValue:
-        """Translate the class's members (:meth:`template_walk`) one after the other."""
-        for member, layer in members:
-            x = self.layer(layer, x, _member_ctx(ctx, member))
+    def walk(self, steps: list[Step], x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
+        """Translate the members of a class or an unnamed sequence one after the other (the
+        first takes ``hint``)."""
+        for k, step in enumerate(steps):
+            x = self.layer(step.layer, x, step.ctx(ctx), hint if k == 0 else None, step.inner)
         return x
 
-    def chain_walk(self, members: list[tuple[TemplateItem | Scope, Layer]], shape: Shape,
-                   ctx: Ctx) -> tuple[list[Item], Shape]:
+    def chain_walk(self, steps: list[Step], shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
         """The members of an nn.Sequential class (:meth:`template_walk`), as :meth:`chain`."""
-        items: list[Item] = []
-        for member, layer in members:
-            new, shape = self.chain(layer, shape, _member_ctx(ctx, member))
-            items.extend(new)
-        inplace_in_chain(items)
-        return items, shape
+        return self.chain_members(steps, shape, ctx)
 
     # --- layers in a module class ---------------------------------------------------------------
-    def layer(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
-        """Translate ``layer`` fed by ``x``: attributes into __init__, statements into forward."""
+    def layer(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any = None,
+              steps: list[Step] | None = None) -> FValue:
+        """Translate ``layer`` fed by ``x``: attributes into __init__, statements into forward;
+        ``steps``: its members as its template walks them (an unnamed sequence's)."""
         folded = self.folded_away(layer, ctx)  # (then its readers read the conv)
         when = False if folded else self.condition(layer.meta.when, ctx, layer)
         if when is False:
@@ -594,19 +596,20 @@ class ClassBuilder(ModuleMaker):
                 ctx.names[layer.name] = x
             return x
         if isinstance(when, Sym):
-            out = self.conditional(layer, x, ctx, when, hint)
+            out = self.conditional(layer, x, ctx, when, hint, steps)
         else:
-            out = self.present(layer, x, ctx, hint)
+            out = self.present(layer, x, ctx, hint, steps)
         return out
 
-    def present(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any) -> FValue:
+    def present(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
+                steps: list[Step] | None = None) -> FValue:
         meta = layer.meta
         inputs = [x] if meta.inputs is None else [self.lookup(n, ctx, layer) for n, _ in meta.inputs]
         if meta.freeze and not ctx.frozen:
             ctx = replace(ctx, frozen=True)
         if meta.output is not None:
-            return self.side_output(layer, inputs, ctx)
-        out = self.dispatch(layer, inputs, ctx, hint)
+            return self.side_output(layer, inputs, ctx, steps)
+        out = self.dispatch(layer, inputs, ctx, hint, steps)
         if layer.name:
             ctx.names[layer.name] = out
         return out
@@ -624,17 +627,15 @@ class ClassBuilder(ModuleMaker):
         raise self.fail(f"`from: {name}` names a layer outside this generated class", layer,
                         hint="the code generator supports `from:` within one block or construct")
 
-    def dispatch(self, layer: Layer, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
+    def dispatch(self, layer: Layer, inputs: list[FValue], ctx: Ctx, hint: Any,
+                 steps: list[Step] | None = None) -> FValue:
         if isinstance(layer, Call) and not layer.is_block:
             return self.op_call(layer, inputs, ctx, hint)
         if isinstance(layer, Call) and len(inputs) > 1:  # a block with several inputs
             return self.submodule(layer, inputs[0], ctx, hint, inputs[1:])
         x = inputs[0]
         if isinstance(layer, Seq) and not layer.name:
-            out = x
-            for k, item in enumerate(layer.items):
-                out = self.layer(item, out, ctx, hint if k == 0 else None)
-            return out
+            return self.walk(steps if steps is not None else ast_steps(layer), x, ctx, hint)
         if isinstance(layer, Repeat) and not layer.name:
             return self.inline_dense(layer, x, ctx) if layer.dense else self.inline_repeat(layer, x, ctx)
         if isinstance(layer, Parallel) and not layer.name:
@@ -681,21 +682,23 @@ class ClassBuilder(ModuleMaker):
         return self.fb.assign(f"self.{name}({slots})", [x, *more], result.shape, op=result.op,
                               hint=hint, inplace=result.inplace)
 
-    def conditional(self, layer: Layer, x: FValue, ctx: Ctx, cond: Sym, hint: Any) -> FValue:
+    def conditional(self, layer: Layer, x: FValue, ctx: Ctx, cond: Sym, hint: Any,
+                    steps: list[Step] | None = None) -> FValue:
         """A layer with a symbolic ``when:``: built under ``if`` in __init__, run under ``if``."""
         if layer.meta.output is not None:  # the outputs tuple would change with the condition
             raise NotGeneric(Diagnostic("an auxiliary output under a `when:` on a parameter",
                                         layer.loc))
         bare = replace(layer, meta=replace(layer.meta, when=None))
         with _assuming(x, cond):
-            then, block = self.conditional_body(bare, x, ctx, cond)
+            then, block = self.conditional_body(bare, x, ctx, cond, steps)
         shape = tuple(select(cond, t, e) for t, e in zip(then.shape, x.shape))
         out = self.fb.merge(block, then, x, shape, hint if isinstance(hint, str) else None)
         if layer.name:
             ctx.names[layer.name] = out
         return out
 
-    def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym) -> tuple[FValue, Any]:
+    def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym,
+                         steps: list[Step] | None = None) -> tuple[FValue, Any]:
         if self.none_when_absent(bare, x.shape, ctx):
             name, key = self.layer_key(bare, default_name(bare), ctx)
             name = self.attribute(name, bare)
@@ -710,14 +713,15 @@ class ClassBuilder(ModuleMaker):
         else:
             body = []
             with self.sink(body), self.fb.branch(self.in_forward(cond.node)) as block:
-                then = self.present(bare, x, ctx, None)
+                then = self.present(bare, x, ctx, None, steps)
             if body:
                 self.emit(If(cond, body))
             self.placeholders.extend(a for a in _assigned_attributes(body)
                                      if a not in self.placeholders)
         return then, block
 
-    def side_output(self, layer: Layer, inputs: list[FValue], ctx: Ctx) -> FValue:
+    def side_output(self, layer: Layer, inputs: list[FValue], ctx: Ctx,
+                    steps: list[Step] | None = None) -> FValue:
         """``output: NAME``: computed in training mode only, returned in the outputs tuple."""
         name, _ = layer.meta.output
         if not self.is_network:
@@ -725,7 +729,7 @@ class ClassBuilder(ModuleMaker):
                             hint="mark auxiliary outputs on layers of the network itself")
         bare = replace(layer, meta=replace(layer.meta, output=None))
         with self.fb.branch(parse_expr("self.training")):
-            out = self.dispatch(bare, inputs, ctx, name)
+            out = self.dispatch(bare, inputs, ctx, name, steps)
         if layer.name:
             ctx.names[layer.name] = out
         field_name = self.output_names.create(name.lstrip("_"), fallback="aux")
@@ -975,55 +979,6 @@ def _assuming(x: FValue, cond: Sym) -> Iterator[None]:
 def _free_key(path: str, keys: set[str]) -> str:
     """``path``, or ``path#k`` when taken (as the template expander keys a shared name)."""
     return f"{path}#{sharing(path, keys)}" if path in keys else path
-
-
-def _walk_members(template: BlockTemplate | None,
-                  body: Layer) -> list[tuple[TemplateItem | Scope, Layer]] | str:
-    """The template's members (:meth:`ClassBuilder.template_walk`) with the AST layer of each,
-    or why the class takes the AST walk."""
-    if template is None:
-        return "no template"
-    layers: dict[Loc, Layer] = {}
-    for layer in _leaves(body):
-        if layer.loc in layers:  # (not from one spec)
-            return "two layers at one location"
-        layers[layer.loc] = layer
-    members: list[tuple[TemplateItem | Scope, Layer]] = []
-    for key in template.members:
-        member: TemplateItem | Scope
-        if key in template.items:
-            member = template.items[key]
-            if member.kind == "select":  # (made by the layer under a `when:` before it)
-                continue
-        else:
-            member = template.scopes[key]
-        layer = layers.get(member.loc) if member.loc is not None else None
-        if layer is None or (isinstance(member, TemplateItem) and not isinstance(layer, Call)):
-            return "a member whose layer is not one of the body's (an unnamed sequence with " \
-                   "`from:` or `output:`)"
-        if any(other is layer for _, other in members):
-            return "two members of one layer"
-        members.append((member, layer))
-    return members
-
-
-def _leaves(layer: Layer) -> list[Layer]:
-    """A body's layers, through unnamed sequences without meta keys (with ``freeze:`` only when
-    their layers are ops and block uses: their items carry it, constructs' scopes do not)."""
-    meta = layer.meta
-    if isinstance(layer, Seq) and not layer.name and meta.inputs is None and meta.when is None \
-            and meta.output is None:
-        leaves = [leaf for item in layer.items for leaf in _leaves(item)]
-        if not meta.freeze or all(isinstance(leaf, Call) for leaf in leaves):
-            return leaves
-    return [layer]
-
-
-def _member_ctx(ctx: Ctx, member: TemplateItem | Scope) -> Ctx:
-    """The context of a member's layer: frozen when an item is (its own or an enclosing
-    layer's ``freeze:``; a construct's layer has its own)."""
-    frozen = isinstance(member, TemplateItem) and member.freeze and not ctx.frozen
-    return replace(ctx, frozen=True) if frozen else ctx
 
 
 def _copy(node: ast.expr) -> ast.expr:
