@@ -1017,11 +1017,12 @@ def test_a_class_no_instance_probes_reads_a_template_probed_by_its_own_use(tmp_p
 
 def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     """A class takes its layers from its template's members, in order (items, and the scopes of
-    constructs, whose members still come from the AST, and of `when:`s, whose members come from
-    the scope: a `when:`'s `select` is its layer's), an item frozen as it is (an unnamed
-    sequence's `freeze:` too); one whose members
-    are not the body's layers (an unnamed sequence with `from:`) walks its AST and says why
-    (ClassBuilder.ast_walk). What the template says reaches the class."""
+    constructs and `when:`s, whose members come from the scope too: an unnamed residual's or
+    parallel's by part, a named sequence's still from the AST; a `when:`'s `select` is its
+    layer's, a construct's merge its own), an item frozen as it is (an unnamed sequence's
+    `freeze:` too); one whose members are not the body's layers (an unnamed sequence with
+    `from:`) walks its AST and says why (ClassBuilder.ast_walk). What the template says
+    reaches the class."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -1035,7 +1036,8 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
         "    params: {act: bool}\n"
         "    body:\n"
         "      - c: {conv: {out: in.c, k: 1}}\n"
-        "      - residual: {body: [{conv: {out: in.c, k: 3, pad: 1}}]}\n"
+        "      - residual: {body: [{conv: {out: in.c, k: 3, pad: 1}}, tanh]}\n"
+        "      - parallel: [{conv: {out: 2, k: 1}}, [{conv: {out: 3, k: 1}}, mish]]\n"
         "      - {seq: [{gelu: {}}, silu], when: act}\n"
         "  fork:\n"
         "    body:\n"
@@ -1069,11 +1071,14 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     unit.members.remove("relu")
     skip.members[:2] = reversed(skip.members[:2])  # the residual first
     (when,) = [scope for scope in skip.scopes.values() if scope.kind == "when"]
-    assert "self.silu = nn.SiLU()" in source
+    assert "self.silu = nn.SiLU()" in source and "nn.Tanh()" in source and "nn.Mish()" in source
     when.members.remove("silu")  # (a member of the unnamed sequence under `when: act`)
+    for scope in skip.scopes.values():  # (of the residual's body, of a parallel branch)
+        scope.members = [key for key in scope.members if key not in ("tanh", "mish")]
     source = generate(graph).source
     assert "self.conv = frozen(nn.Conv2d(in_channels, width, kernel_size=3, padding=1))\n" in source
     assert "self.relu = nn.ReLU(inplace=True)\n" not in source
+    assert "Tanh" not in source and "Mish" not in source
     assert "padding=1)\n        self.c = nn.Conv2d(in_channels, in_channels, kernel_size=1)\n" \
         in source
     assert "self.gelu = nn.GELU()" in source and "SiLU" not in source

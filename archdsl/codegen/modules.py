@@ -78,6 +78,19 @@ class Step:
     member: TemplateItem | Scope | None
     layer: Layer
     inner: list[Step] | None = None
+    parts: dict[str, list[Step]] | None = None  # an unnamed residual's or parallel's parts
+    # (``body``, ``shortcut``, ``after``; a branch by its index), where the template walks them
+
+    def members(self, layer: Layer) -> tuple[list[Step] | None, dict[str, list[Step]] | None]:
+        """The steps of ``layer``'s members (an unnamed sequence's) or parts (a residual's, a
+        parallel's), where the template walks them: this step's, or, for a layer under a
+        `when:` (``layer`` without it), its own step's in the `when:`'s scope."""
+        step = self
+        if isinstance(step.member, Scope) and step.member.kind == "when":
+            if step.inner is None or len(step.inner) != 1 or step.inner[0].layer.loc != layer.loc:
+                return step.inner, None  # (an unnamed sequence's members)
+            step = step.inner[0]
+        return None, step.parts
 
     def ctx(self, ctx: Ctx) -> Ctx:
         """The context of the member's layer: frozen when an item is (its own or an enclosing
@@ -116,13 +129,43 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[St
                    "`from:` or `output:`)"
         if any(step.layer is layer for step in steps):
             return "two members of one layer"
-        inner = None
+        inner = parts = None
         if isinstance(member, Scope) and member.kind == "when":
             bare = replace(layer, meta=replace(layer.meta, when=None))
             found = walk_steps(template, member.members, bare)
             inner = None if isinstance(found, str) else found
-        steps.append(Step(member, layer, inner))
+        elif isinstance(member, Scope) and not member.named:
+            parts = _parts(template, member, layer)
+        steps.append(Step(member, layer, inner, parts))
     return steps
+
+
+def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, list[Step]] | None:
+    """The steps of an unnamed residual's or parallel's parts, each the scope's members made
+    by that part's layers (its merges are the construct's own); None when the template does
+    not walk them."""
+    if isinstance(layer, Residual):
+        named = {"body": layer.body, "shortcut": layer.shortcut, "after": layer.after}
+    elif isinstance(layer, Parallel):
+        named = {**{str(k): branch for k, branch in enumerate(layer.branches)},
+                 "after": layer.after}
+    else:
+        return None
+    parts: dict[str, list[Step]] = {}
+    for name, part in named.items():
+        if part is None:
+            continue
+        locs = {leaf.loc for leaf in leaves(part)}
+        keys = [key for key in scope.members if _loc(template, key) in locs]
+        found = walk_steps(template, keys, part)
+        if isinstance(found, str):
+            return None
+        parts[name] = found
+    return parts
+
+
+def _loc(template: BlockTemplate, key: str) -> Loc | None:
+    return template.items[key].loc if key in template.items else template.scopes[key].loc
 
 
 def leaves(layer: Layer) -> list[Layer]:
@@ -396,9 +439,9 @@ class ModuleMaker:
 
     # --- nn.Sequential ------------------------------------------------------------------------
     def chain(self, layer: Layer, shape: Shape, ctx: Ctx,
-              steps: list[Step] | None = None) -> tuple[list[Item], Shape]:
+              step: Step | None = None) -> tuple[list[Item], Shape]:
         """The members one layer adds to an nn.Sequential (an unnamed list adds each of its own:
-        ``steps``, as its template walks them)."""
+        as its template walks them, ``step``'s)."""
         if self.folded_away(layer, ctx):
             return [], shape
         when = self.condition(layer.meta.when, ctx, layer)
@@ -409,6 +452,7 @@ class ModuleMaker:
         given = shape
         shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
         if isinstance(layer, Seq) and not layer.name:
+            steps = step.members(layer)[0] if step is not None else None
             items, out = self.chain_members(steps if steps is not None else ast_steps(layer),
                                             shape, ctx)
         elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
@@ -440,7 +484,7 @@ class ModuleMaker:
                 raise self.fail("this layer cannot be part of an nn.Sequential", layer,
                                 hint="`from:`, `output:`, merges and unnamed branches need a "
                                      "block (or an unnamed sequence) around them")
-            new, shape = self.chain(layer, shape, step.ctx(ctx), step.inner)
+            new, shape = self.chain(layer, shape, step.ctx(ctx), step)
             items.extend(new)
         inplace_in_chain(items)
         return items, shape

@@ -577,7 +577,7 @@ class ClassBuilder(ModuleMaker):
         """Translate the members of a class or an unnamed sequence one after the other (the
         first takes ``hint``)."""
         for k, step in enumerate(steps):
-            x = self.layer(step.layer, x, step.ctx(ctx), hint if k == 0 else None, step.inner)
+            x = self.layer(step.layer, x, step.ctx(ctx), hint if k == 0 else None, step)
         return x
 
     def chain_walk(self, steps: list[Step], shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
@@ -586,9 +586,9 @@ class ClassBuilder(ModuleMaker):
 
     # --- layers in a module class ---------------------------------------------------------------
     def layer(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any = None,
-              steps: list[Step] | None = None) -> FValue:
+              step: Step | None = None) -> FValue:
         """Translate ``layer`` fed by ``x``: attributes into __init__, statements into forward;
-        ``steps``: its members as its template walks them (an unnamed sequence's)."""
+        ``step``: its step in the template's walk (its members' and parts' steps)."""
         folded = self.folded_away(layer, ctx)  # (then its readers read the conv)
         when = False if folded else self.condition(layer.meta.when, ctx, layer)
         if when is False:
@@ -596,20 +596,20 @@ class ClassBuilder(ModuleMaker):
                 ctx.names[layer.name] = x
             return x
         if isinstance(when, Sym):
-            out = self.conditional(layer, x, ctx, when, hint, steps)
+            out = self.conditional(layer, x, ctx, when, hint, step)
         else:
-            out = self.present(layer, x, ctx, hint, steps)
+            out = self.present(layer, x, ctx, hint, step)
         return out
 
     def present(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
-                steps: list[Step] | None = None) -> FValue:
+                step: Step | None = None) -> FValue:
         meta = layer.meta
         inputs = [x] if meta.inputs is None else [self.lookup(n, ctx, layer) for n, _ in meta.inputs]
         if meta.freeze and not ctx.frozen:
             ctx = replace(ctx, frozen=True)
         if meta.output is not None:
-            return self.side_output(layer, inputs, ctx, steps)
-        out = self.dispatch(layer, inputs, ctx, hint, steps)
+            return self.side_output(layer, inputs, ctx, step)
+        out = self.dispatch(layer, inputs, ctx, hint, step)
         if layer.name:
             ctx.names[layer.name] = out
         return out
@@ -628,20 +628,21 @@ class ClassBuilder(ModuleMaker):
                         hint="the code generator supports `from:` within one block or construct")
 
     def dispatch(self, layer: Layer, inputs: list[FValue], ctx: Ctx, hint: Any,
-                 steps: list[Step] | None = None) -> FValue:
+                 step: Step | None = None) -> FValue:
         if isinstance(layer, Call) and not layer.is_block:
             return self.op_call(layer, inputs, ctx, hint)
         if isinstance(layer, Call) and len(inputs) > 1:  # a block with several inputs
             return self.submodule(layer, inputs[0], ctx, hint, inputs[1:])
         x = inputs[0]
+        steps, parts = step.members(layer) if step is not None else (None, None)
         if isinstance(layer, Seq) and not layer.name:
             return self.walk(steps if steps is not None else ast_steps(layer), x, ctx, hint)
         if isinstance(layer, Repeat) and not layer.name:
             return self.inline_dense(layer, x, ctx) if layer.dense else self.inline_repeat(layer, x, ctx)
         if isinstance(layer, Parallel) and not layer.name:
-            return self.parallel(layer, x, ctx, hint)
+            return self.parallel(layer, x, ctx, hint, parts)
         if isinstance(layer, Residual) and not layer.name:
-            return self.residual(layer, x, ctx, hint)
+            return self.residual(layer, x, ctx, hint, parts)
         if isinstance(layer, Seq) and self.read_inside(layer):
             return self.split_sequence(layer, x, ctx)
         return self.submodule(layer, x, ctx, hint)
@@ -683,14 +684,14 @@ class ClassBuilder(ModuleMaker):
                               hint=hint, inplace=result.inplace)
 
     def conditional(self, layer: Layer, x: FValue, ctx: Ctx, cond: Sym, hint: Any,
-                    steps: list[Step] | None = None) -> FValue:
+                    step: Step | None = None) -> FValue:
         """A layer with a symbolic ``when:``: built under ``if`` in __init__, run under ``if``."""
         if layer.meta.output is not None:  # the outputs tuple would change with the condition
             raise NotGeneric(Diagnostic("an auxiliary output under a `when:` on a parameter",
                                         layer.loc))
         bare = replace(layer, meta=replace(layer.meta, when=None))
         with _assuming(x, cond):
-            then, block = self.conditional_body(bare, x, ctx, cond, steps)
+            then, block = self.conditional_body(bare, x, ctx, cond, step)
         shape = tuple(select(cond, t, e) for t, e in zip(then.shape, x.shape))
         out = self.fb.merge(block, then, x, shape, hint if isinstance(hint, str) else None)
         if layer.name:
@@ -698,7 +699,7 @@ class ClassBuilder(ModuleMaker):
         return out
 
     def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym,
-                         steps: list[Step] | None = None) -> tuple[FValue, Any]:
+                         step: Step | None = None) -> tuple[FValue, Any]:
         if self.none_when_absent(bare, x.shape, ctx):
             name, key = self.layer_key(bare, default_name(bare), ctx)
             name = self.attribute(name, bare)
@@ -713,7 +714,7 @@ class ClassBuilder(ModuleMaker):
         else:
             body = []
             with self.sink(body), self.fb.branch(self.in_forward(cond.node)) as block:
-                then = self.present(bare, x, ctx, None, steps)
+                then = self.present(bare, x, ctx, None, step)
             if body:
                 self.emit(If(cond, body))
             self.placeholders.extend(a for a in _assigned_attributes(body)
@@ -721,7 +722,7 @@ class ClassBuilder(ModuleMaker):
         return then, block
 
     def side_output(self, layer: Layer, inputs: list[FValue], ctx: Ctx,
-                    steps: list[Step] | None = None) -> FValue:
+                    step: Step | None = None) -> FValue:
         """``output: NAME``: computed in training mode only, returned in the outputs tuple."""
         name, _ = layer.meta.output
         if not self.is_network:
@@ -729,7 +730,7 @@ class ClassBuilder(ModuleMaker):
                             hint="mark auxiliary outputs on layers of the network itself")
         bare = replace(layer, meta=replace(layer.meta, output=None))
         with self.fb.branch(parse_expr("self.training")):
-            out = self.dispatch(bare, inputs, ctx, name, steps)
+            out = self.dispatch(bare, inputs, ctx, name, step)
         if layer.name:
             ctx.names[layer.name] = out
         field_name = self.output_names.create(name.lstrip("_"), fallback="aux")
@@ -795,18 +796,28 @@ class ClassBuilder(ModuleMaker):
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
         return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
 
-    def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any) -> FValue:
+    def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any,
+                 parts: dict[str, list[Step]] | None = None) -> FValue:
         live = [k for k, branch in enumerate(par.branches) if self.branch_exists(branch, x, ctx)]
         if not live:  # every branch dropped: the construct passes its input through
             return x
-        outs = [self.layer(par.branches[k], x, ctx, _branch_hint(par.branches[k], k)) for k in live]
+        outs = [self.part(par.branches[k], parts, str(k), x, ctx, _branch_hint(par.branches[k], k))
+                for k in live]
         if len(outs) == 1:
             merged = outs[0]
         else:
             merged = self.merge(par.merge, outs, ctx, hint if hint is not None else x)
         if par.after is not None:
-            merged = self.layer(par.after, merged, ctx)
+            merged = self.part(par.after, parts, "after", merged, ctx)
         return merged
+
+    def part(self, layer: Layer, parts: dict[str, list[Step]] | None, name: str, x: FValue,
+             ctx: Ctx, hint: Any = None) -> FValue:
+        """A residual's or parallel's part ``name`` (its ``layer``): as the template walks it
+        (``parts``, :func:`~archdsl.codegen.modules.walk_steps`), else over the AST."""
+        if parts is None:
+            return self.layer(layer, x, ctx, hint)
+        return self.walk(parts[name], x, ctx, hint)
 
     def branch_exists(self, branch: Layer, x: FValue, ctx: Ctx) -> bool:
         """A branch whose ``when:`` is false is dropped from the merge (not an identity branch),
@@ -820,9 +831,11 @@ class ClassBuilder(ModuleMaker):
             ctx.names[branch.name] = x
         return when is not False
 
-    def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any) -> FValue:
-        body = self.layer(res.body, x, ctx, hint or "out")
-        shortcut = x if res.shortcut is None else self.layer(res.shortcut, x, ctx, "identity")
+    def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any,
+                 parts: dict[str, list[Step]] | None = None) -> FValue:
+        body = self.part(res.body, parts, "body", x, ctx, hint or "out")
+        shortcut = x if res.shortcut is None else self.part(res.shortcut, parts, "shortcut", x, ctx,
+                                                             "identity")
         connect = self.condition(res.connect, ctx, res, "connect")
         out = body
         if connect is True:
@@ -834,7 +847,7 @@ class ClassBuilder(ModuleMaker):
                 added = self.merge("add", [body, shortcut], ctx, None, body.shape, key)
             out = self.fb.merge(block, added, body, body.shape)
         if res.after is not None:
-            out = self.layer(res.after, out, ctx)
+            out = self.part(res.after, parts, "after", out, ctx)
         return out
 
     # --- finishing ---------------------------------------------------------------------------
