@@ -1018,7 +1018,7 @@ def test_a_class_no_instance_probes_reads_a_template_probed_by_its_own_use(tmp_p
 def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     """A class takes its layers from its template's members, in order (items, and the scopes of
     constructs and `when:`s, whose members come from the scope too: an unnamed residual's or
-    parallel's by part, a named sequence's still from the AST; a `when:`'s `select` is its
+    parallel's by part, a named sequence's (an nn.Sequential's); a `when:`'s `select` is its
     layer's, a construct's merge its own), an item frozen as it is (an unnamed sequence's
     `freeze:` too); one whose members are not the body's layers (an unnamed sequence with
     `from:`) walks its AST and says why (ClassBuilder.ast_walk). What the template says
@@ -1032,6 +1032,7 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
         "    body:\n"
         "      - conv: {conv: {out: width, k: 3, pad: 1}}\n"
         "      - [{bn: {}}, relu]\n"
+        "      - tail: [{conv: {out: width, k: 1}}, hardswish]\n"
         "  skip:\n"
         "    params: {act: bool}\n"
         "    body:\n"
@@ -1061,7 +1062,8 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     monkeypatch.setattr(ClassBuilder, "build_block", recorded)
     source = generate(graph).source
     assert walks == {"unit": None, "skip": None, "fork": "a member whose layer is not one of the "
-                     "body's (an unnamed sequence with `from:` or `output:`)"}
+                     "body's (an unnamed sequence with `from:` or `output:`, or `freeze:` over a "
+                     "construct)"}
     assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=3, padding=1)\n" in source
     assert "self.relu = nn.ReLU(inplace=True)\n" in source
     assert "self.c = nn.Conv2d(in_channels, in_channels, kernel_size=1)\n        self.conv = " \
@@ -1069,6 +1071,8 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     unit, skip = graph.templates["unit"], graph.templates["skip"]
     unit.items["conv"].freeze = True  # (the AST has no `freeze:`)
     unit.members.remove("relu")
+    assert "nn.Hardswish()" in source
+    unit.scopes["tail"].members.remove("tail.1")  # (a member of the named sequence `tail`)
     skip.members[:2] = reversed(skip.members[:2])  # the residual first
     (when,) = [scope for scope in skip.scopes.values() if scope.kind == "when"]
     assert "self.silu = nn.SiLU()" in source and "nn.Tanh()" in source and "nn.Mish()" in source
@@ -1078,7 +1082,7 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     source = generate(graph).source
     assert "self.conv = frozen(nn.Conv2d(in_channels, width, kernel_size=3, padding=1))\n" in source
     assert "self.relu = nn.ReLU(inplace=True)\n" not in source
-    assert "Tanh" not in source and "Mish" not in source
+    assert "Tanh" not in source and "Mish" not in source and "Hardswish" not in source
     assert "padding=1)\n        self.c = nn.Conv2d(in_channels, in_channels, kernel_size=1)\n" \
         in source
     assert "self.gelu = nn.GELU()" in source and "SiLU" not in source
@@ -1206,3 +1210,36 @@ def test_a_class_takes_its_member_reads_from_its_template(tmp_path):
     assert "x = self.layer1(x)" in source and "x = self.layer2(x)" in source
     templates["unit"].member_reads = frozenset({"layer1.bn1"})  # (no layer reads it)
     assert "bn1 = self.layer1[1](x)" in generate(graph).source
+
+
+def test_the_template_walk_freezes_as_the_ast_walk(tmp_path, monkeypatch):
+    """`freeze:` on a named sequence (frozen once, its members not), on its members, on an
+    unnamed sequence inside it or not, on a construct: the class is the one the AST walk
+    writes."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - s: [{conv: {out: 4, k: 1}}, {conv: {out: 4, k: 1}, freeze: true}, [bn, relu]]\n"
+        "        freeze: true\n"
+        "      - t: [{conv: {out: 4, k: 1}}, {seq: [{conv: {out: 4, k: 1}}, bn], freeze: true}]\n"
+        "      - {residual: {body: [{conv: {out: 4, k: 1}}, bn]}, freeze: true}\n"
+        "      - {seq: [{conv: {out: 4, k: 1}}, bn], freeze: true}\n"
+        "network:\n"
+        "  - unit\n")
+    graph = archdsl.load(spec)
+    walks = []
+    built = ClassBuilder.build_block
+
+    def recorded(builder, block, *args, **kwargs):
+        result = built(builder, block, *args, **kwargs)
+        walks.append(builder.ast_walk)
+        return result
+
+    monkeypatch.setattr(ClassBuilder, "build_block", recorded)
+    walked = generate(graph).source
+    assert walks == [None] and "frozen(" in walked
+    monkeypatch.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
+    assert generate(graph).source == walked

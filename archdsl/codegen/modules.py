@@ -80,9 +80,11 @@ class Step:
     inner: list[Step] | None = None
     parts: dict[str, list[Step]] | None = None  # an unnamed residual's or parallel's parts
     # (``body``, ``shortcut``, ``after``; a branch by its index), where the template walks them
+    inherit: bool = True  # an item's ``freeze`` freezes its layer (not in a named sequence: an
+    # nn.Sequential is frozen once, its members not, and its members' own `freeze:` is theirs)
 
     def members(self, layer: Layer) -> tuple[list[Step] | None, dict[str, list[Step]] | None]:
-        """The steps of ``layer``'s members (an unnamed sequence's) or parts (a residual's, a
+        """The steps of ``layer``'s members (a sequence's) or parts (a residual's, a
         parallel's), where the template walks them: this step's, or, for a layer under a
         `when:` (``layer`` without it), its own step's in the `when:`'s scope."""
         step = self
@@ -90,12 +92,13 @@ class Step:
             if step.inner is None or len(step.inner) != 1 or step.inner[0].layer.loc != layer.loc:
                 return step.inner, None  # (an unnamed sequence's members)
             step = step.inner[0]
-        return None, step.parts
+        return step.inner, step.parts
 
     def ctx(self, ctx: Ctx) -> Ctx:
         """The context of the member's layer: frozen when an item is (its own or an enclosing
         layer's ``freeze:``; a construct's layer has its own)."""
-        frozen = isinstance(self.member, TemplateItem) and self.member.freeze and not ctx.frozen
+        frozen = self.inherit and isinstance(self.member, TemplateItem) and self.member.freeze \
+            and not ctx.frozen
         return replace(ctx, frozen=True) if frozen else ctx
 
 
@@ -104,13 +107,15 @@ def ast_steps(seq: Seq) -> list[Step]:
     return [Step(None, layer) for layer in seq.items]
 
 
-def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[Step] | str:
+def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
+               inherit: bool = True) -> list[Step] | str:
     """The members ``keys`` of ``template`` (its body's, or a scope's) with the layer of
     ``body`` each was made by (found by its location among :func:`leaves`); the members of a
     `when:`'s scope with its layer's, in turn; or why they cannot be (then the class, or the
-    layer under the `when:`, is walked over the AST)."""
+    layer under the `when:`, is walked over the AST). Not ``inherit``: the members of a named
+    sequence (:attr:`Step.inherit`; an unnamed sequence with ``freeze:`` is no leaf there)."""
     layers: dict[Loc, Layer] = {}
-    for layer in leaves(body):
+    for layer in leaves(body, inherit):
         if layer.loc in layers:  # (not from one spec)
             return "two layers at one location"
         layers[layer.loc] = layer
@@ -126,17 +131,20 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[St
         layer = layers.get(member.loc) if member.loc is not None else None
         if layer is None or (isinstance(member, TemplateItem) and not isinstance(layer, Call)):
             return "a member whose layer is not one of the body's (an unnamed sequence with " \
-                   "`from:` or `output:`)"
+                   "`from:` or `output:`, or `freeze:` over a construct)"
         if any(step.layer is layer for step in steps):
             return "two members of one layer"
         inner = parts = None
         if isinstance(member, Scope) and member.kind == "when":
             bare = replace(layer, meta=replace(layer.meta, when=None))
-            found = walk_steps(template, member.members, bare)
+            found = walk_steps(template, member.members, bare, inherit)
+            inner = None if isinstance(found, str) else found
+        elif isinstance(member, Scope) and member.kind == "seq" and isinstance(layer, Seq):
+            found = walk_steps(template, member.members, Seq(layer.loc, items=layer.items), False)
             inner = None if isinstance(found, str) else found
         elif isinstance(member, Scope) and not member.named:
             parts = _parts(template, member, layer)
-        steps.append(Step(member, layer, inner, parts))
+        steps.append(Step(member, layer, inner, parts, inherit))
     return steps
 
 
@@ -168,14 +176,15 @@ def _loc(template: BlockTemplate, key: str) -> Loc | None:
     return template.items[key].loc if key in template.items else template.scopes[key].loc
 
 
-def leaves(layer: Layer) -> list[Layer]:
+def leaves(layer: Layer, inherit: bool = True) -> list[Layer]:
     """A body's layers, through unnamed sequences without meta keys (with ``freeze:`` only when
-    their layers are ops and block uses: their items carry it, constructs' scopes do not)."""
+    their layers are ops and block uses, and their items' freeze is theirs: ``inherit``; their
+    items carry it, constructs' scopes do not)."""
     meta = layer.meta
     if isinstance(layer, Seq) and not layer.name and meta.inputs is None and meta.when is None \
             and meta.output is None:
-        found = [leaf for item in layer.items for leaf in leaves(item)]
-        if not meta.freeze or all(isinstance(leaf, Call) for leaf in found):
+        found = [leaf for item in layer.items for leaf in leaves(item, inherit)]
+        if not meta.freeze or (inherit and all(isinstance(leaf, Call) for leaf in found)):
             return found
     return [layer]
 
@@ -285,14 +294,14 @@ class ModuleMaker:
 
     # --- single modules (attributes and nn.Sequential members) --------------------------------
     def module_of(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
-                  more: tuple[Shape, ...] = ()) -> ModuleResult:
-        """The constructor expression of a layer that is one module (named: ``key``), and its
-        output shape.
+                  more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
+        """The constructor expression of a layer that is one module (named: ``key``; ``step``:
+        its step in the template's walk), and its output shape.
 
         Under ``freeze:`` the module is wrapped once in ``frozen(...)`` (its members are not).
         """
         frozen = ctx.frozen or layer.meta.freeze
-        result = self.plain_module(layer, shape, replace(ctx, frozen=False), key, more)
+        result = self.plain_module(layer, shape, replace(ctx, frozen=False), key, more, step)
         if frozen and result.has_params:
             result = replace(result, expr=Frozen(result.expr))
         return result
@@ -302,22 +311,25 @@ class ModuleMaker:
         return isinstance(layer, Seq) and bool(layer.name) and any(
             read.startswith(layer.name + ".") for read in self.member_reads)
 
-    def sequence_items(self, seq: Seq, shape: Shape, ctx: Ctx,
-                       key: str) -> tuple[list[Item], Shape]:
-        """The members of a named sequence (an nn.Sequential; its key ``key``)."""
+    def sequence_items(self, seq: Seq, shape: Shape, ctx: Ctx, key: str,
+                       step: Step | None = None) -> tuple[list[Item], Shape]:
+        """The members of a named sequence (an nn.Sequential; its key ``key``), as the template
+        walks them (``step``'s) or over the AST."""
         if not chainable(seq):
             raise self.fail("a named sequence with branches or `from:` cannot be generated "
                             "yet", seq, hint="use an unnamed sequence, or a block")
-        return self.chain_members(ast_steps(seq), shape, ctx.child(key, numbered=True))
+        steps = step.members(seq)[0] if step is not None else None
+        return self.chain_members(steps if steps is not None else ast_steps(seq), shape,
+                                  ctx.child(key, numbered=True))
 
     def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
-                     more: tuple[Shape, ...] = ()) -> ModuleResult:
+                     more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
         if isinstance(layer, Call) and layer.is_block:
             return self.block_call(layer, shape, ctx, key, more)
         if isinstance(layer, Call):
             return self.op_module(layer, shape, ctx, key)
         if isinstance(layer, Seq):
-            items, out = self.sequence_items(layer, shape, ctx, key)
+            items, out = self.sequence_items(layer, shape, ctx, key, step)
             return ModuleResult(self.sequential(items, ctx), out)
         if isinstance(layer, Repeat):
             return self.repeat_module(layer, shape, ctx, key)
@@ -468,7 +480,7 @@ class ModuleMaker:
             name, key = self.layer_key(layer, default_name(layer), ctx)
             check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
                             container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
-            result = self.module_of(layer, shape, ctx, key)
+            result = self.module_of(layer, shape, ctx, key, step=step)
             items, out = [Item(name, layer.name is None, result)], result.shape
         if cond is not None:
             for item in items:

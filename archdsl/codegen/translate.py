@@ -632,7 +632,7 @@ class ClassBuilder(ModuleMaker):
         if isinstance(layer, Call) and not layer.is_block:
             return self.op_call(layer, inputs, ctx, hint)
         if isinstance(layer, Call) and len(inputs) > 1:  # a block with several inputs
-            return self.submodule(layer, inputs[0], ctx, hint, inputs[1:])
+            return self.submodule(layer, inputs[0], ctx, hint, inputs[1:], step)
         x = inputs[0]
         steps, parts = step.members(layer) if step is not None else (None, None)
         if isinstance(layer, Seq) and not layer.name:
@@ -644,17 +644,17 @@ class ClassBuilder(ModuleMaker):
         if isinstance(layer, Residual) and not layer.name:
             return self.residual(layer, x, ctx, hint, parts)
         if isinstance(layer, Seq) and self.read_inside(layer):
-            return self.split_sequence(layer, x, ctx)
-        return self.submodule(layer, x, ctx, hint)
+            return self.split_sequence(layer, x, ctx, step)
+        return self.submodule(layer, x, ctx, hint, step=step)
 
-    def split_sequence(self, seq: Seq, x: FValue, ctx: Ctx) -> FValue:
+    def split_sequence(self, seq: Seq, x: FValue, ctx: Ctx, step: Step | None = None) -> FValue:
         """A named sequence a member of which is read elsewhere (``from: layer1.bn1``): one
         nn.Sequential still (its state_dict keys), run member by member in forward
         (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
         name, key = self.layer_key(seq, "seq", ctx)
         name = self.attribute(name, seq)
         frozen = ctx.frozen or seq.meta.freeze
-        items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key)
+        items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key, step)
         if any(item.cond is not None for item in items):
             raise NotGeneric(Diagnostic("a member of a sequence read with `from:` under a "
                                         "`when:` on a parameter", seq.loc))
@@ -672,12 +672,12 @@ class ClassBuilder(ModuleMaker):
         return out
 
     def submodule(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
-                  more: list[FValue] | tuple[FValue, ...] = ()) -> FValue:
+                  more: list[FValue] | tuple[FValue, ...] = (), step: Step | None = None) -> FValue:
         """A layer that is one module: ``self.name = ...`` and ``out = self.name(x)`` (a block
         with several inputs: ``self.name(x, y)``)."""
         name, key = self.layer_key(layer, default_name(layer), ctx)
         name = self.attribute(name, layer)
-        result = self.module_of(layer, x.shape, ctx, key, tuple(v.shape for v in more))
+        result = self.module_of(layer, x.shape, ctx, key, tuple(v.shape for v in more), step)
         self.emit(Assign(f"self.{name}", result.expr))
         slots = ", ".join("{" + str(i) + "}" for i in range(1 + len(more)))
         return self.fb.assign(f"self.{name}({slots})", [x, *more], result.shape, op=result.op,
@@ -705,7 +705,7 @@ class ClassBuilder(ModuleMaker):
             name = self.attribute(name, bare)
             body: list[Stmt] = []
             with self.sink(body):
-                result = self.module_of(bare, x.shape, frozen_ctx(ctx, bare), key)
+                result = self.module_of(bare, x.shape, frozen_ctx(ctx, bare), key, step=step)
             body.append(Assign(f"self.{name}", result.expr))
             self.emit(If(cond, body, [Assign(f"self.{name}", None)]))
             with self.fb.branch(parse_expr(f"self.{name} is not None")) as block:
