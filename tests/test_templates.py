@@ -1243,3 +1243,69 @@ def test_the_template_walk_freezes_as_the_ast_walk(tmp_path, monkeypatch):
     assert walks == [None] and "frozen(" in walked
     monkeypatch.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
     assert generate(graph).source == walked
+
+
+def test_the_translator_evaluates_nothing_the_template_does_not_say(tmp_path):
+    """A class reads its `when:`s, repeat counts, block arguments and lets from its template
+    only: one the template does not record is an internal error, not a second evaluation of the
+    AST (which would hide a template that lost it)."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  inner:\n"
+        "    params: {width: int}\n"
+        "    body: {conv: {out: width, k: 1}}\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    let: {w2: width * 2}\n"
+        "    body:\n"
+        "      - a: {conv: {out: w2, k: 1}}\n"
+        "        when: \"width > 1\"\n"
+        "      - repeat: 2\n"
+        "        layer: {inner: {width: width}}\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    assert "self.a = nn.Conv2d" in generate(graph).source
+    template = block_templates(graph)["unit"]
+
+    def refused(edit, message):
+        saved = {k: (dict(s.meta)) for k, s in template.scopes.items()}, dict(template.items), \
+            dict(template.lets)
+        edit()
+        with pytest.raises(AssertionError, match=message):
+            generate(graph)
+        for key, meta in saved[0].items():
+            template.scopes[key].meta = meta
+        template.items, template.lets = saved[1], saved[2]
+
+    when = next(s for s in template.scopes.values() if s.kind == "when")
+    refused(lambda: when.meta.pop("when"), "no template scope records it")
+    counted = next(s for s in template.scopes.values() if "count" in s.meta)
+    refused(lambda: counted.meta.pop("count"), "no template scope records its count")
+    use = next(k for k, item in template.items.items() if item.kind == "use")
+    refused(lambda: template.items.pop(use), "no template item")
+    refused(lambda: template.lets.clear(), "let `w2` not in its template")
+    assert "self.a = nn.Conv2d" in generate(graph).source  # (all restored)
+
+
+def test_a_network_class_the_template_refuses_says_the_templates_reason():
+    """The network class over a constructor argument its template cannot follow refuses with
+    the template's reason (make_plan writes the argument in and names it), without translating
+    its body: GoogLeNet's aux_logits (an output under a `when:`), ResNet-CIFAR's depth (a repeat
+    count)."""
+    from archdsl.codegen.blocktemplates import network_template
+    from archdsl.codegen.namespace import CodegenError
+
+    for name, param, reason in [
+            ("googlenet", "aux_logits", "an auxiliary output under a `when:` on a parameter"),
+            ("resnet_cifar", "depth", "a repeat count that depends on block parameters")]:
+        graph = archdsl.load(SPECS / f"{name}.yaml")
+        block_templates(graph)
+        assert network_template(graph, (param,)).per_use == reason
+        with pytest.raises(CodegenError, match=reason.replace("`", ".")):
+            Planner(graph).plan((param,))
+        assert f"`{param}=" in generate(graph).source and reason.split(" on ")[0] in \
+            " ".join(generate(graph).source.split())

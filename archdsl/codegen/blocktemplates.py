@@ -317,9 +317,12 @@ class TemplateExpander(Expander):
         """A layer under a ``when:`` that follows the parameters: its items carry the condition,
         and its output is the layer's output when true, its input when false."""
         assert x is not None
-        if layer.meta.inputs is not None or layer.meta.output is not None:
-            raise NotGeneric(Diagnostic("a layer with `from:` or `output:` under a `when:` that "
-                                        "depends on the block's parameters", layer.loc))
+        if layer.meta.output is not None:  # the outputs tuple would change with the condition
+            raise NotGeneric(Diagnostic("an auxiliary output under a `when:` on a parameter",
+                                        layer.loc))
+        if layer.meta.inputs is not None:
+            raise NotGeneric(Diagnostic("a layer with `from:` under a `when:` that depends on "
+                                        "the block's parameters", layer.loc))
         # the layer gets a scope of its own (``when``: the condition), its items the conjunction
         scope, inner = self.when_scope(layer, cond, x, ctx)
         # inside, the input's sizes are those the condition decides (as the translator narrows

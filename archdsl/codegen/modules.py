@@ -39,11 +39,11 @@ from .forward import FValue, fresh_output
 from .namespace import NotGeneric, check_attribute
 from .pysrc import unparse
 from .sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
-from .values import ANY_WORD, Env, coerce_param, eval_value, op_attrs, op_lowering, op_shape
+from .values import Env, coerce_param, op_attrs, op_lowering, op_shape
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "ast_steps", "chainable",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
-           "shared_item_names", "shared_names", "walk_steps"]
+           "shared_item_names", "walk_steps"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
 
@@ -218,8 +218,8 @@ class Ctx:
 class ModuleMaker:
     """Module expressions for :class:`~archdsl.codegen.translate.ClassBuilder` (mixed in)."""
 
-    shared_names: frozenset[str] = frozenset()  # of the class being built (:func:`shared_names`)
-    member_reads: frozenset[str] = frozenset()  # its `from: seq.member` names (:func:`member_reads`)
+    shared_names: frozenset[str] = frozenset()  # of the class being built (:func:`shared_item_names`)
+    member_reads: frozenset[str] = frozenset()  # its `from: seq.member` names (its template's)
 
     def item_values(self, target: str, key: str | None) -> dict[str, Any] | None:  # (ClassBuilder's)
         return None
@@ -237,12 +237,14 @@ class ModuleMaker:
                  key: str | None) -> tuple[dict[str, Any], Shape]:
         """An op's attributes (finalised) and output shape, plain or symbolic; ``key``: the
         layer's in the class (:meth:`~archdsl.codegen.translate.ClassBuilder.layer_key`)."""
-        attrs = self.item_values(op.name, key)  # (a generic block class: from its template)
-        if attrs is None:
+        attrs = self.item_values(op.name, key)  # (from its template item)
+        if attrs is None:  # no item: in no class of zoo+corpus; a layer a test's edited template
+            # adds (a `when:` made true, a count raised on its scope) has none
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
         if call.loc in self.planner.absorbing:  # a batch norm was folded into it
             attrs = op.absorb_norm(attrs)
-        shape = self.item_shape(op.name, key, shapes)  # (ditto)
+        shape = self.item_shape(op.name, key, shapes)  # (ditto; the op's rule where the
+        # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
         return attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
 
     def folded_away(self, layer: Layer, ctx: Ctx) -> bool:
@@ -355,19 +357,11 @@ class ModuleMaker:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
         block = self.planner.spec.blocks[call.target]
-        args = self.item_values(block.name, item_key)  # (a generic block class: from its template)
-        if args is None:
-            args = {}
-            for key, value in call.args.items():
-                decl = block.params[key]
-                words = ANY_WORD if decl.type == "str" else ()
-                args[key] = coerce_param(eval_value(value, ctx.env, words), decl.type)
-            for key, decl in block.params.items():
-                if key not in args:
-                    args[key] = coerce_param(decl.default, decl.type)
+        args = self.item_values(block.name, item_key)  # (from its template item)
+        assert args is not None, f"use of `{block.name}` at {call.loc}: no template item {item_key}"
         lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(block.name)}
         out = self.item_shape(block.name, item_key, [shape, *more])  # (ditto)
-        if out is None:
+        if out is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
             out = self.planner.block_output(block, {**args, **lifted}, shape, more)
         info = self.planner.block_info(call.target, (args, shape))
         if info is None:  # no generic class: one class for this use
@@ -422,9 +416,8 @@ class ModuleMaker:
 
     def count(self, rep: Repeat, ctx: Ctx, key: str | None = None) -> int:
         """The repeat's count; ``key``: a named one's (its template scope's path)."""
-        count = self.scope_value("count", rep, ctx, key)  # (a generic block class: its template's)
-        if count is None:
-            count = eval_value(rep.count, ctx.env)
+        count = self.scope_value("count", rep, ctx, key)  # (its template scope's)
+        assert count is not None, f"repeat at {rep.loc}: no template scope records its count"
         if isinstance(count, Sym):
             raise NotGeneric(Diagnostic("a repeat count that depends on block parameters",
                                         rep.loc))
@@ -437,14 +430,12 @@ class ModuleMaker:
         return None if rep.name_template is None else self.scope_value("names", rep, ctx, key)
 
     def repeat_item(self, rep: Repeat, i: int, ctx: Ctx, names: Any = None) -> Layer:
-        """Copy ``i`` of the repeated layer, named as the repeat names it (``names``: its
-        template's names, else its name template evaluated)."""
+        """Copy ``i`` of the repeated layer, named as the repeat names it (``names``: the names
+        its template scope gives the copies, :meth:`copy_names`)."""
         layer = rep.layer
         if rep.name_template is not None:
-            name = names[i] if names is not None else "".join(
-                str(eval_value(p, ctx.env)) if p.is_expr else str(p.literal)
-                for p in rep.name_template.items or ())
-            return replace(layer, name=name, name_loc=rep.name_template.loc)
+            assert names is not None, f"repeat at {rep.loc}: no template scope names its copies"
+            return replace(layer, name=names[i], name_loc=rep.name_template.loc)
         if rep.name:
             return replace(layer, name=str(i), name_loc=None)
         return layer
@@ -647,29 +638,9 @@ def sequential_body(layer: Layer) -> bool:
     return any(n.isdigit() for n in direct_names(layer)) and chainable(layer)
 
 
-def member_reads(body: Layer) -> frozenset[str]:
-    """The dotted names a class's body reads with ``from:`` (``layer1.conv2``: a member of a
-    named sequence, or a layer named with a dot, ``paths.0``); not inside the blocks it uses."""
-    reads: set[str] = set()
-    stack: list[Layer | None] = [body]
-    while stack:
-        layer = stack.pop()
-        if layer is None:
-            continue
-        reads.update(name for name, _ in layer.meta.inputs or () if "." in name)
-        if isinstance(layer, Seq):
-            stack.extend(layer.items)
-        elif isinstance(layer, Repeat):
-            stack.append(layer.layer)
-        elif isinstance(layer, Parallel):
-            stack.extend((*layer.branches, layer.after))
-        elif isinstance(layer, Residual):
-            stack.extend((layer.body, layer.shortcut, layer.after))
-    return frozenset(reads)
-
-
 def shared_item_names(template: BlockTemplate) -> frozenset[str]:
-    """:func:`shared_names` of a generic class, from its template: the names of the class's own
+    """The attribute names more than one layer of a class gives (layers under exclusive
+    ``when:``s, which the expander allows to share a name), from its template: the names of its own
     naming scope (not inside a named construct) that more than one item or construct has (keys
     ``proj#1``, scopes ``branch2#1``), layers the spec named."""
     scopes = template.scopes
@@ -684,36 +655,6 @@ def shared_item_names(template: BlockTemplate) -> frozenset[str]:
     keys = [k for k, item in template.items.items() if item.named and own(item.scope)]
     keys += [p for p, scope in scopes.items() if scope.named and own(scope.parent or "")]
     return frozenset(k.split("#")[0] for k in keys if "#" in k)
-
-
-def shared_names(body: Layer) -> frozenset[str]:
-    """The attribute names that more than one layer of a class's body gives (layers under
-    exclusive ``when:``s, which the expander allows to share a name)."""
-    seen: set[str] = set()
-    shared: set[str] = set()
-
-    def walk(layer: Layer | None, repeated: bool) -> None:
-        if layer is None:
-            return
-        if layer.name:
-            if layer.name in seen or repeated:
-                shared.add(layer.name)
-            seen.add(layer.name)
-        elif isinstance(layer, Seq):
-            for item in layer.items:
-                walk(item, repeated)
-        elif isinstance(layer, Repeat):  # without a name template, each item has the layer's name
-            walk(layer.layer, repeated or layer.name_template is None)
-        elif isinstance(layer, Parallel):
-            for branch in layer.branches:
-                walk(branch, repeated)
-            walk(layer.after, repeated)
-        elif isinstance(layer, Residual):
-            for part in (layer.body, layer.shortcut, layer.after):
-                walk(part, repeated)
-
-    walk(body, False)
-    return frozenset(shared)
 
 
 def frozen_ctx(ctx: Ctx, layer: Layer) -> Ctx:

@@ -40,11 +40,9 @@ from .modules import (
     default_name,
     frozen_ctx,
     has_params,
-    member_reads,
     passes_through,
     sequential_body,
     shared_item_names,
-    shared_names,
     walk_steps,
 )
 from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
@@ -62,7 +60,7 @@ from .sym import (
     select,
     substitute,
 )
-from .values import Env, coerce_param, eval_value, op_lowering, op_shape, tidy
+from .values import Env, coerce_param, op_lowering, op_shape, tidy
 
 __all__ = ["ClassBuilder"]
 
@@ -124,19 +122,19 @@ class ClassBuilder(ModuleMaker):
             header = network_template(graph, (), self.locals, body=False)
             template = self.planner.template("")
         self.planner.header = header
+        if template.per_use is not None:  # what stops the template stops the class (a count
+            # or an auxiliary output under a `when:` following the arguments: make_plan writes
+            # the parameter in, and says why)
+            raise NotGeneric(Diagnostic(template.per_use, None))
         values, signature = self.network_params(header)
-        if template.per_use is None:
-            self.read_template(template, dict(template.locals))
+        self.read_template(template, dict(template.locals))
         in_shape = header.inputs
         env = Env(values, in_shape)
         self.network_checks(header)
         self.fb = ForwardBuilder(in_shape)
         ctx = Ctx(env, block_input=self.fb.input)
-        # (a template per use: the class refuses where it does; its names from the AST)
-        self.shared_names = shared_item_names(template) if template.per_use is None \
-            else shared_names(spec.network)
-        self.member_reads = template.member_reads if template.per_use is None \
-            else member_reads(spec.network)
+        self.shared_names = shared_item_names(template)
+        self.member_reads = template.member_reads
         doc = _network_doc(header, graph.name, self.ctor_params, bool(self.checks))
         if sequential_body(spec.network):
             items, _ = self.chain(spec.network, in_shape, ctx)
@@ -209,11 +207,11 @@ class ClassBuilder(ModuleMaker):
         env = self.bind_lets(block, Env(values, inp))
         self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
-        # (a block only a class reaches has its declarations only: its body's names)
-        self.shared_names = shared_names(block.body) if template.per_use is not None \
-            else shared_item_names(template)
-        self.member_reads = member_reads(block.body) if template.per_use is not None \
-            else template.member_reads
+        # (the template read: a block only a class reaches has its declarations only, the one
+        # probed by the call that reaches it its body)
+        assert self.template is not None
+        self.shared_names = shared_item_names(self.template)
+        self.member_reads = self.template.member_reads
         signature = self.block_signature(template, params) + [
             f"{local}: {_TYPES[header.params[p][0]]} = "
             f"{unparse(to_node(self.spec_values[p].probe))}" for p, local in spec_params.items()]
@@ -274,10 +272,9 @@ class ClassBuilder(ModuleMaker):
         """Evaluate the block's lets in order (a generic class's symbolic ones: as its template
         has them, :meth:`template_let`); a symbolic one becomes a local of __init__ (written only
         if used), unless ``inline`` (dry runs and one-use classes)."""
-        for key, value in block.lets:
+        for key, _ in block.lets:
             result = self.template_let(key)
-            if result is MISSING:
-                result = eval_value(value, env)
+            assert result is not MISSING, f"block `{block.name}`: let `{key}` not in its template"
             if isinstance(result, Sym) and not inline:
                 local = self.locals.create(key, fallback="v")
                 self.lets.append((local, result))
@@ -297,11 +294,12 @@ class ClassBuilder(ModuleMaker):
         parameters, spec parameters; its lets are added as they are bound)."""
         if instance is None or instance is not self.planner.first_instance(template.name):
             args, in_shape = probes
-            if MISSING in in_shape or MISSING in args.values():
-                return
+            assert MISSING not in in_shape and MISSING not in args.values(), \
+                f"block `{template.name}`: a generic class built without probes"
             template = self.planner.probed(template.name, args, in_shape)
-        if template.per_use is None:
-            self.read_template(template, ours)
+        assert template.per_use is None, \
+            f"block `{template.name}`: a generic class of a template per use ({template.per_use})"
+        self.read_template(template, ours)
 
     def read_template(self, template: BlockTemplate, ours: dict[str, str]) -> None:
         """Read values from ``template``: a generic class's (:meth:`read_items`), or the bound
@@ -513,9 +511,8 @@ class ClassBuilder(ModuleMaker):
     def condition(self, value: Any, ctx: Ctx, layer: Layer, key: str = "when") -> Any:
         if value is None:
             return True
-        result = self.scope_value(key, layer, ctx)  # (a generic block class: its template's)
-        if result is None:
-            result = eval_value(value, ctx.env)
+        result = self.scope_value(key, layer, ctx)  # (its template's)
+        assert result is not None, f"`{key}:` at {layer.loc}: no template scope records it"
         if isinstance(result, Sym):
             if not is_known(result):
                 raise NotGeneric(Diagnostic(f"`{key}:` depends on a size the generated class "
@@ -791,7 +788,7 @@ class ClassBuilder(ModuleMaker):
         shapes = [v.shape for v in inputs]
         if shape is None:
             shape = self.item_shape(op_name, key, shapes)
-        if shape is None:
+        if shape is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
             shape = op_shape(op, {}, shapes, None)
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
         return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
