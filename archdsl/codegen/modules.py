@@ -238,8 +238,10 @@ class ModuleMaker:
         """An op's attributes (finalised) and output shape, plain or symbolic; ``key``: the
         layer's in the class (:meth:`~archdsl.codegen.translate.ClassBuilder.layer_key`)."""
         attrs = self.item_values(op.name, key)  # (from its template item)
-        if attrs is None:  # no item: in no class of zoo+corpus; a layer a test's edited template
-            # adds (a `when:` made true, a count raised on its scope) has none
+        if attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
+            # the class and a spec parameter it writes in (`in.c * base * width`: the template
+            # evaluated it before op rules composed it, so it cannot be written into as a let
+            # is), or no item (a layer a test's edited template adds: a `when:` made true)
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
         if call.loc in self.planner.absorbing:  # a batch norm was folded into it
             attrs = op.absorb_norm(attrs)

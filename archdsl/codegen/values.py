@@ -21,11 +21,8 @@ from .namespace import CodegenError, NotGeneric
 from .pysrc import parse_expr
 from .sym import MISSING, Sym, Undecidable, all_plain, deciding_by_probe, is_known, probe_of, render
 
-__all__ = ["ANY_WORD", "Env", "coerce_attrs", "coerce_param", "eval_value", "op_attrs", "op_lowering", "op_shape", "tidy",
+__all__ = ["Env", "coerce_attrs", "coerce_param", "eval_value", "op_attrs", "op_lowering", "op_shape", "tidy",
            "words_of"]
-
-ANY_WORD = object()  # a str-typed block parameter: any bare word is a string
-
 
 @dataclass(frozen=True)
 class Env:
@@ -49,8 +46,6 @@ def _is_word(value: Value, env: Env, words: Any) -> bool:
     """A bare word the attribute takes literally (``pad: same``), as the expander decides."""
     if not words or not (isinstance(value.literal, str) and value.literal.isidentifier()):
         return False
-    if words is ANY_WORD:
-        return value.literal not in env.values
     return value.literal in words
 
 
