@@ -1309,3 +1309,36 @@ def test_a_network_class_the_template_refuses_says_the_templates_reason():
             Planner(graph).plan((param,))
         assert f"`{param}=" in generate(graph).source and reason.split(" on ")[0] in \
             " ".join(generate(graph).source.split())
+
+
+def test_a_class_walks_a_repeats_copies_from_its_template(tmp_path, monkeypatch):
+    """A repeat's copies (a named repeat's nn.Sequential, an unnamed repeat's and dense block's
+    layers) are walked from the repeat's scope, copy by copy: the class is the AST walk's, and
+    what one copy's members say reaches that copy only."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - stage: {repeat: 2, layer: [{conv: {out: 4, k: 1}}, relu]}\n"
+        "      - {repeat: 2, layer: [{conv: {out: 4, k: 3, pad: 1}}, gelu]}\n"
+        "      - {dense: 2, layer: [{conv: {out: 2, k: 1}}, silu]}\n"
+        "network:\n"
+        "  - unit\n")
+    graph = archdsl.load(spec)
+    walked = generate(graph).source
+    with monkeypatch.context() as patched:
+        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
+        assert generate(graph).source == walked
+    assert "nn.Sequential(nn.Conv2d(4, 4, kernel_size=1), nn.ReLU(inplace=True))" in walked
+    assert "self.conv_1 = nn.Conv2d(4, 4, kernel_size=3, padding=1)\n        self.gelu_1" in walked
+    unit = graph.templates["unit"]
+    unit.scopes["stage.1"].members.reverse()  # (the second copy's sequence: relu, then conv)
+    (repeat,) = [s for s in unit.scopes.values() if s.kind == "repeat" and not s.named]
+    repeat.members[2:] = reversed(repeat.members[2:])  # (the second copy: gelu, then conv)
+    source = generate(graph).source
+    assert "nn.Sequential(nn.ReLU(), nn.Conv2d(4, 4, kernel_size=1))" in source
+    assert "self.gelu_1 = nn.GELU()\n        self.conv_1 = nn.Conv2d(4, 4, kernel_size=3" in source
+    assert "nn.Conv2d(in_channels, 4, kernel_size=1),\n                nn.ReLU(inplace=True)" \
+        in source

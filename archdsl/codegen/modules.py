@@ -41,7 +41,7 @@ from .pysrc import unparse
 from .sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
 from .values import Env, coerce_param, op_attrs, op_lowering, op_shape
 
-__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "ast_steps", "chainable",
+__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "ast_steps", "chainable", "copy_step",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
            "shared_item_names", "walk_steps"]
 
@@ -142,6 +142,9 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
         elif isinstance(member, Scope) and member.kind == "seq" and isinstance(layer, Seq):
             found = walk_steps(template, member.members, Seq(layer.loc, items=layer.items), False)
             inner = None if isinstance(found, str) else found
+        elif isinstance(member, Scope) and member.kind in ("repeat", "dense") \
+                and isinstance(layer, Repeat):
+            parts = _copies(template, member, layer, inherit and not member.named)
         elif isinstance(member, Scope) and not member.named:
             parts = _parts(template, member, layer)
         steps.append(Step(member, layer, inner, parts, inherit))
@@ -170,6 +173,43 @@ def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, lis
             return None
         parts[name] = found
     return parts
+
+
+def _copies(template: BlockTemplate, scope: Scope, rep: Repeat,
+            inherit: bool) -> dict[str, list[Step]] | None:
+    """The steps of a repeat's copies (by index), each the scope's members its copy made (the
+    same number each: a `when:`'s scope is there when false too; a dense block's concats are
+    its own); None when the template does not walk them."""
+    count = scope.meta.get("count")
+    copy = copy_layer(rep, "0")
+    locs = {leaf.loc for leaf in leaves(copy, inherit)}
+    keys = [key for key in scope.members if _loc(template, key) in locs
+            and not (key in template.items and template.items[key].kind == "select")]
+    if not isinstance(count, int) or count <= 0 or not keys or len(keys) % count:
+        return None
+    size = len(keys) // count
+    parts: dict[str, list[Step]] = {}
+    for i in range(count):
+        found = walk_steps(template, keys[i * size:(i + 1) * size], copy, inherit)
+        if isinstance(found, str):
+            return None
+        parts[str(i)] = found
+    return parts
+
+
+def copy_layer(rep: Repeat, name: str) -> Layer:
+    """A repeat's layer as a copy has it: named when the repeat names its copies."""
+    return replace(rep.layer, name=name) if rep.name or rep.name_template else rep.layer
+
+
+def copy_step(parts: dict[str, list[Step]] | None, i: int, layer: Layer) -> Step | None:
+    """The step of copy ``i`` (``layer``) of a repeat whose copies the template walks."""
+    steps = parts.get(str(i)) if parts is not None else None
+    if steps is None:
+        return None
+    if len(steps) == 1 and steps[0].layer.loc == layer.loc:
+        return steps[0]
+    return Step(None, layer, steps)  # (an unnamed sequence's members)
 
 
 def _loc(template: BlockTemplate, key: str) -> Loc | None:
@@ -336,7 +376,7 @@ class ModuleMaker:
             items, out = self.sequence_items(layer, shape, ctx, key, step)
             return ModuleResult(self.sequential(items, ctx), out)
         if isinstance(layer, Repeat):
-            return self.repeat_module(layer, shape, ctx, key)
+            return self.repeat_module(layer, shape, ctx, key, step)
         raise self.fail("a named parallel or residual construct cannot be generated yet", layer,
                         hint="make it the body of a block, or leave it unnamed")
 
@@ -389,8 +429,10 @@ class ModuleMaker:
         keywords = [(k, self.hoisted(v)) for k, v in keywords]
         return ModuleResult(Ctor(info.class_name, positional, keywords), out)
 
-    def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx, key: str) -> ModuleResult:
+    def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx, key: str,
+                      step: Step | None = None) -> ModuleResult:
         count, names = self.count(rep, ctx, key), self.copy_names(rep, ctx, key)
+        copies = step.members(rep)[1] if step is not None else None
         inner = ctx.child(key, numbered=False, dense=rep.dense)
         items: list[Item] = []
         features = shape
@@ -400,7 +442,7 @@ class ModuleMaker:
             layer = self.repeat_item(rep, i, item_ctx, names)
             if rep.dense:
                 features = (channels, *shape[1:])
-            new, out = self.chain(layer, features, item_ctx)
+            new, out = self.chain(layer, features, item_ctx, copy_step(copies, i, layer))
             items.extend(new)
             if rep.dense:
                 channels = channels + out[0]
@@ -463,9 +505,11 @@ class ModuleMaker:
         elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
             items, out = [], shape
             names = self.copy_names(layer, ctx)
+            copies = step.members(layer)[1] if step is not None else None
             for i in range(self.count(layer, ctx)):
                 item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-                new, out = self.chain(self.repeat_item(layer, i, item_ctx, names), out, item_ctx)
+                copy = self.repeat_item(layer, i, item_ctx, names)
+                new, out = self.chain(copy, out, item_ctx, copy_step(copies, i, copy))
                 items.extend(new)
         elif passes_through(layer):
             return [], given

@@ -37,6 +37,7 @@ from .modules import (
     Shape,
     Step,
     ast_steps,
+    copy_step,
     default_name,
     frozen_ctx,
     has_params,
@@ -635,7 +636,8 @@ class ClassBuilder(ModuleMaker):
         if isinstance(layer, Seq) and not layer.name:
             return self.walk(steps if steps is not None else ast_steps(layer), x, ctx, hint)
         if isinstance(layer, Repeat) and not layer.name:
-            return self.inline_dense(layer, x, ctx) if layer.dense else self.inline_repeat(layer, x, ctx)
+            return self.inline_dense(layer, x, ctx, parts) if layer.dense \
+                else self.inline_repeat(layer, x, ctx, parts)
         if isinstance(layer, Parallel) and not layer.name:
             return self.parallel(layer, x, ctx, hint, parts)
         if isinstance(layer, Residual) and not layer.name:
@@ -756,15 +758,18 @@ class ClassBuilder(ModuleMaker):
                               transform=self.forward_names)
 
     # --- inline constructs (unnamed: their layers are this class's attributes) -----------------
-    def inline_repeat(self, rep: Repeat, x: FValue, ctx: Ctx) -> FValue:
+    def inline_repeat(self, rep: Repeat, x: FValue, ctx: Ctx,
+                      copies: dict[str, list[Step]] | None = None) -> FValue:
         out = x
         names = self.copy_names(rep, ctx)
         for i in range(self.count(rep, ctx)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-            out = self.layer(self.repeat_item(rep, i, item_ctx, names), out, item_ctx)
+            copy = self.repeat_item(rep, i, item_ctx, names)
+            out = self.layer(copy, out, item_ctx, None, copy_step(copies, i, copy))
         return out
 
-    def inline_dense(self, rep: Repeat, x: FValue, ctx: Ctx) -> FValue:
+    def inline_dense(self, rep: Repeat, x: FValue, ctx: Ctx,
+                     copies: dict[str, list[Step]] | None = None) -> FValue:
         features = [x]
         out = x
         names = self.copy_names(rep, ctx)
@@ -772,7 +777,8 @@ class ClassBuilder(ModuleMaker):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             if i > 0:
                 out = self.merge("concat", features, item_ctx, None)
-            out = self.layer(self.repeat_item(rep, i, item_ctx, names), out, item_ctx)
+            copy = self.repeat_item(rep, i, item_ctx, names)
+            out = self.layer(copy, out, item_ctx, None, copy_step(copies, i, copy))
             features.append(out)
         if len(features) > 1:
             out = self.merge("concat", features, ctx, None)
