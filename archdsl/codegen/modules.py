@@ -126,8 +126,10 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
             member = template.items[key]
             if member.kind == "select":  # (made by the layer under a `when:` before it)
                 continue
-        else:
+        elif key in template.scopes:
             member = template.scopes[key]
+        else:
+            return f"a member the template does not have ({key})"
         layer = layers.get(member.loc) if member.loc is not None else None
         if layer is None or (isinstance(member, TemplateItem) and not isinstance(layer, Call)):
             return "a member whose layer is not one of the body's (an unnamed sequence with " \
@@ -162,6 +164,8 @@ def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, lis
                  "after": layer.after}
     else:
         return None
+    if any(_loc(template, key) is None for key in scope.members):  # (one it does not have)
+        return None
     parts: dict[str, list[Step]] = {}
     for name, part in named.items():
         if part is None:
@@ -181,6 +185,8 @@ def _copies(template: BlockTemplate, scope: Scope, rep: Repeat,
     same number each: a `when:`'s scope is there when false too; a dense block's concats are
     its own); None when the template does not walk them."""
     count = scope.meta.get("count")
+    if any(_loc(template, key) is None for key in scope.members):  # (one it does not have)
+        return None
     copy = copy_layer(rep, "0")
     locs = {leaf.loc for leaf in leaves(copy, inherit)}
     keys = [key for key in scope.members if _loc(template, key) in locs
@@ -213,7 +219,9 @@ def copy_step(parts: dict[str, list[Step]] | None, i: int, layer: Layer) -> Step
 
 
 def _loc(template: BlockTemplate, key: str) -> Loc | None:
-    return template.items[key].loc if key in template.items else template.scopes[key].loc
+    if key in template.items:
+        return template.items[key].loc
+    return template.scopes[key].loc if key in template.scopes else None
 
 
 def leaves(layer: Layer, inherit: bool = True) -> list[Layer]:
