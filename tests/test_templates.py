@@ -1288,6 +1288,9 @@ def test_the_translator_evaluates_nothing_the_template_does_not_say(tmp_path):
     use = next(k for k, item in template.items.items() if item.kind == "use")
     refused(lambda: template.items.pop(use), "no template item")
     refused(lambda: template.lets.clear(), "let `w2` not in its template")
+    # what the template refuses (a count or a branch's `when:` following the parameters) the
+    # class does not refuse again: a template holding one is an internal error too
+    refused(lambda: counted.meta.update(count=when.meta["when"]), "a symbolic count")
     assert "self.a = nn.Conv2d" in generate(graph).source  # (all restored)
 
 

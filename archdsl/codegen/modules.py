@@ -470,9 +470,7 @@ class ModuleMaker:
         """The repeat's count; ``key``: a named one's (its template scope's path)."""
         count = self.scope_value("count", rep, ctx, key)  # (its template scope's)
         assert count is not None, f"repeat at {rep.loc}: no template scope records its count"
-        if isinstance(count, Sym):
-            raise NotGeneric(Diagnostic("a repeat count that depends on block parameters",
-                                        rep.loc))
+        assert not isinstance(count, Sym), f"repeat at {rep.loc}: a symbolic count in a template"
         return count
 
     def copy_names(self, rep: Repeat, ctx: Ctx, key: str | None = None) -> Any:

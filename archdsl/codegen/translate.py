@@ -685,9 +685,8 @@ class ClassBuilder(ModuleMaker):
     def conditional(self, layer: Layer, x: FValue, ctx: Ctx, cond: Sym, hint: Any,
                     step: Step | None = None) -> FValue:
         """A layer with a symbolic ``when:``: built under ``if`` in __init__, run under ``if``."""
-        if layer.meta.output is not None:  # the outputs tuple would change with the condition
-            raise NotGeneric(Diagnostic("an auxiliary output under a `when:` on a parameter",
-                                        layer.loc))
+        assert layer.meta.output is None, \
+            f"output: at {layer.loc} under a symbolic when: (its template refuses it)"
         bare = replace(layer, meta=replace(layer.meta, when=None))
         with _assuming(x, cond):
             then, block = self.conditional_body(bare, x, ctx, cond, step)
@@ -825,11 +824,10 @@ class ClassBuilder(ModuleMaker):
     def branch_exists(self, branch: Layer, x: FValue, ctx: Ctx) -> bool:
         """A branch whose ``when:`` is false is dropped from the merge (not an identity branch),
         as the expander drops it; one whose ``when:`` depends on the block's parameters would
-        change the merge's inputs per use, so the block is written per use."""
+        change the merge's inputs per use, so the block is written per use (its template
+        refuses it)."""
         when = self.condition(branch.meta.when, ctx, branch)
-        if isinstance(when, Sym):
-            raise NotGeneric(Diagnostic("a parallel branch whose `when:` depends on the block's "
-                                        "parameters", branch.loc))
+        assert not isinstance(when, Sym), f"branch at {branch.loc}: a symbolic when: in a template"
         if when is False and branch.name:
             ctx.names[branch.name] = x
         return when is not False
