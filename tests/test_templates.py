@@ -1345,3 +1345,64 @@ def test_a_class_walks_a_repeats_copies_from_its_template(tmp_path, monkeypatch)
     assert "self.gelu_1 = nn.GELU()\n        self.conv_1 = nn.Conv2d(4, 4, kernel_size=3" in source
     assert "nn.Conv2d(in_channels, 4, kernel_size=1),\n                nn.ReLU(inplace=True)" \
         in source
+
+
+def test_the_network_class_walks_its_templates_members(tmp_path, monkeypatch):
+    """The network class takes its layers from its template's members as a block class does
+    (an nn.Sequential network and a module one, its named sequence's and its constructs' members
+    from their scopes): the class is the AST walk's, and a member reordered or removed on the
+    network template reaches the network class."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "network:\n"
+        "  - {conv: {out: 4, k: 3, pad: 1}}\n"
+        "  - bn\n"
+        "  - relu\n"
+        "  - tail: [{conv: {out: 4, k: 1}}, hardswish]\n"
+        "  - mish\n")
+    built = ClassBuilder.build_network
+    walks = []
+
+    def recorded(builder, *args, **kwargs):
+        result = built(builder, *args, **kwargs)
+        walks.append(builder.ast_walk)
+        return result
+
+    monkeypatch.setattr(ClassBuilder, "build_network", recorded)
+    graph = archdsl.load(spec)
+    walked = generate(graph).source
+    assert walks == [None]
+    with monkeypatch.context() as patched:
+        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
+        assert generate(graph).source == walked
+    assert "nn.ReLU(inplace=True)" in walked and "nn.Hardswish()" in walked
+    network = graph.templates[""]
+    network.members.remove("relu")
+    network.members[-2:] = reversed(network.members[-2:])  # mish before the named sequence
+    network.scopes["tail"].members.remove("tail.1")
+    source = generate(graph).source
+    assert "ReLU" not in source and "Hardswish" not in source
+    assert source.index("nn.Mish()") < source.index("nn.Sequential(")
+
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "network:\n"
+        "  - stem: {conv: {out: 4, k: 1}}\n"
+        "  - residual: {body: [{conv: {out: 4, k: 3, pad: 1}}, tanh]}\n"
+        "  - parallel: [{conv: {out: 2, k: 1}}, [{conv: {out: 3, k: 1}}, gelu]]\n"
+        "  - silu\n")
+    graph = archdsl.load(spec)
+    walks.clear()
+    walked = generate(graph).source
+    assert walks == [None] and "class Net(nn.Module)" in walked
+    with monkeypatch.context() as patched:
+        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
+        assert generate(graph).source == walked
+    assert "nn.Tanh()" in walked and "nn.GELU()" in walked and "nn.SiLU()" in walked
+    network = graph.templates[""]
+    network.members.remove("silu")
+    for scope in network.scopes.values():  # (of the residual's body, of a parallel branch)
+        scope.members = [key for key in scope.members if key not in ("tanh", "gelu")]
+    source = generate(graph).source
+    assert "Tanh" not in source and "GELU" not in source and "SiLU" not in source

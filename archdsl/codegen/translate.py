@@ -112,7 +112,9 @@ class ClassBuilder(ModuleMaker):
         """The network class; the spec parameters named in ``ctor_params`` are its constructor
         arguments (symbolic, with the graph's values as defaults and probes), checked by the
         spec's ``checks:``; the others are written in. Its layers' values come from its template
-        over those arguments, as a generic block class's do (:meth:`read_template`)."""
+        over those arguments, as a generic block class's do (:meth:`read_template`), and its
+        layers are walked from that template's members as a block class's are
+        (:meth:`template_walk`; a template per use refuses the class before)."""
         graph, spec = self.planner.graph, self.planner.spec
         self.is_network = True
         if ctor_params:  # its template over its constructor arguments (its locals the class's),
@@ -137,10 +139,13 @@ class ClassBuilder(ModuleMaker):
         self.shared_names = shared_item_names(template)
         self.member_reads = template.member_reads
         doc = _network_doc(header, graph.name, self.ctor_params, bool(self.checks))
+        walk = self.template_walk(spec.network)
         if sequential_body(spec.network):
-            items, _ = self.chain(spec.network, in_shape, ctx)
+            items, _ = self.chain_walk(walk, in_shape, ctx) if walk is not None \
+                else self.chain(spec.network, in_shape, ctx)
             return self.sequential_plan(items, signature, doc, [])
-        out = self.layer(spec.network, self.fb.input, ctx)
+        out = self.walk(walk, self.fb.input, ctx) if walk is not None \
+            else self.layer(spec.network, self.fb.input, ctx)
         self.check_network_shape(out)
         self.network_return(out)
         return self.module_plan(signature, doc, [])
