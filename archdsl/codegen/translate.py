@@ -338,10 +338,11 @@ class ClassBuilder(ModuleMaker):
 
     def template_let(self, key: str) -> Any:
         """A let as the template has it (symbolic or plain), over this class's locals (MISSING:
-        not a generic class of the probed instance, or one reading a name the class has not).
-        One reading both a local of the class and a spec parameter it writes in has the
-        parameter's value written in its place (:meth:`written_into`)."""
-        if self.template is None or key not in self.template.locals:
+        not in the template, or one reading a name the class has not). One reading both a local
+        of the class and a spec parameter it writes in has the parameter's value written in its
+        place (:meth:`written_into`)."""
+        assert self.template is not None
+        if key not in self.template.locals:
             return MISSING
         value = self.template.lets.get(self.template.locals[key], MISSING)
         if value is MISSING:
@@ -398,8 +399,9 @@ class ClassBuilder(ModuleMaker):
 
     def item(self, target: str, key: str | None) -> TemplateItem | None:
         """The template item of the op layer or block use ``key`` (:meth:`layer_key`) of
-        ``target``; None when this class reads no template."""
-        if self.template is None or key is None:
+        ``target``; None when its template has none."""
+        assert self.template is not None
+        if key is None:
             return None
         item = self.template.items.get(key)
         if item is None or item.kind not in ("op", "use") or item.target != target:
@@ -412,8 +414,7 @@ class ClassBuilder(ModuleMaker):
         (a named construct's, :meth:`layer_key`), else those at the layer's location made in
         the repeat copy of this index (``ctx``'s ``i``: a value that follows it differs between
         the copies), when they agree; None when the template does not say."""
-        if self.template is None:
-            return None
+        assert self.template is not None
         scope = self.template.scopes.get(path) if path is not None else None
         if scope is not None and scope.loc == layer.loc and key in scope.meta:
             found = [scope.meta[key]]
