@@ -269,7 +269,9 @@ def test_a_layer_under_a_symbolic_when_has_a_scope_of_its_own():
                                                         if i in conditional)))
 
 
-def test_constructs_sharing_a_name_under_exclusive_whens_keep_their_own_scopes(tmp_path):
+def _exclusive_branches(tmp_path, second: str):
+    """A block with two sequences named `branch2` under exclusive `when:`s (the second one's
+    layer ``second``), used once each way."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -279,12 +281,16 @@ def test_constructs_sharing_a_name_under_exclusive_whens_keep_their_own_scopes(t
         "    body:\n"
         "      - branch2: [{conv: {out: 8, k: 1}}, relu]\n"
         "        when: wide\n"
-        "      - branch2: [{conv: {out: 6, k: 3, pad: 1}}]\n"
+        f"      - branch2: [{second}]\n"
         "        when: not wide\n"
         "network:\n"
         "  - a: {unit: {wide: true}}\n"
         "  - b: {unit: {wide: false}}\n")
-    graph = archdsl.load(spec)
+    return archdsl.load(spec)
+
+
+def test_constructs_sharing_a_name_under_exclusive_whens_keep_their_own_scopes(tmp_path):
+    graph = _exclusive_branches(tmp_path, "{conv: {out: 6, k: 3, pad: 1}}")
     unit = block_templates(graph)["unit"]
     assert unit.per_use is None
     named = {p: s for p, s in unit.scopes.items() if s.kind == "seq"}
@@ -585,21 +591,7 @@ def test_a_generic_class_finds_its_items_by_key(tmp_path):
     """A layer's item is the one keyed by its path in the class: the second of two sequences
     named `branch2` (under exclusive `when:`s) reads `branch2#1.0`, not `branch2.0`, whose
     conv is at the same place in its sequence. What each item says reaches its own layer."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {wide: bool}\n"
-        "    body:\n"
-        "      - branch2: [{conv: {out: 8, k: 1}}, relu]\n"
-        "        when: wide\n"
-        "      - branch2: [{conv: {out: 6, k: 1}}]\n"
-        "        when: not wide\n"
-        "network:\n"
-        "  - a: {unit: {wide: true}}\n"
-        "  - b: {unit: {wide: false}}\n")
-    graph = archdsl.load(spec)
+    graph = _exclusive_branches(tmp_path, "{conv: {out: 6, k: 1}}")
     unit = block_templates(graph)["unit"]
     source = generate(graph).source
     assert "nn.Conv2d(in_channels, 8, kernel_size=1)" in source
