@@ -1398,3 +1398,31 @@ def test_the_network_class_walks_its_templates_members(tmp_path, monkeypatch):
         scope.members = [key for key in scope.members if key not in ("tanh", "gelu")]
     source = generate(graph).source
     assert "Tanh" not in source and "GELU" not in source and "SiLU" not in source
+
+
+def test_a_generic_class_takes_its_op_layers_op_from_their_items(tmp_path):
+    """A walked op layer is translated from its template item: its op is the item's target,
+    as an attribute of a module class and as a member of a named sequence (an nn.Sequential).
+    What the item says reaches the code."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: c, k: 1}}\n"
+        "      - relu\n"
+        "      - tail: [{conv: {out: c, k: 1}}, relu]\n"
+        "network:\n"
+        "  - unit: {c: 4}\n"
+        "  - unit: {c: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    source = generate(graph).source
+    assert "nn.Sigmoid()" not in source
+    unit.items["relu"].target = "sigmoid"  # (the AST: relu)
+    source = generate(graph).source
+    assert source.count("nn.Sigmoid()") == 1
+    unit.items["tail.1"].target = "sigmoid"  # (ditto, in the nn.Sequential)
+    assert generate(graph).source.count("nn.Sigmoid()") == 2

@@ -297,6 +297,28 @@ class ModuleMaker:
         # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
         return attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
 
+    def op_item(self, call: Call, key: str, step: Step | None) -> TemplateItem | Call:
+        """What the op layer ``call`` (keyed ``key`` as the context names it, :meth:`layer_key`)
+        is translated from: its step's template item (``step``: the layer's, or its `when:`'s
+        scope's), where it is the item the template keys ``key``; its op is the item's
+        ``target``. The AST layer only where the template does not walk the layer
+        (``ast_walk``) or its step's item is not the one keyed ``key``. Still from the AST
+        layer: its attribute name (``layer_key``, which also counts it for the names after
+        it), its location, its ``from:``/``output:``/``freeze:`` and whether it is folded or
+        absorbs a batch norm (``Planner.folded_norms``/``absorbing``: bound and probed
+        templates carry no fold marks)."""
+        member = step.member if step is not None else None
+        if isinstance(member, Scope) and member.kind == "when" and step is not None \
+                and step.inner is not None and len(step.inner) == 1:
+            member = step.inner[0].member
+        assert self.template is not None
+        if not (isinstance(member, TemplateItem) and member.kind == "op"
+                and member.loc == call.loc and self.template.items.get(key) is member):
+            return call  # (not the item keyed `key`: in no class of zoo+corpus, only after
+            # a test's edit, e.g. a `when:` made true where the template has no item)
+        assert member.name == re.sub(r"#\d+", "", key), f"op at {call.loc}: item {member.name}"
+        return member
+
     def folded_away(self, layer: Layer, ctx: Ctx) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
         its name, as the expander gave it one, and nothing else."""
@@ -379,7 +401,7 @@ class ModuleMaker:
         if isinstance(layer, Call) and layer.is_block:
             return self.block_call(layer, shape, ctx, key, more)
         if isinstance(layer, Call):
-            return self.op_module(layer, shape, ctx, key)
+            return self.op_module(layer, shape, ctx, key, step)
         if isinstance(layer, Seq):
             items, out = self.sequence_items(layer, shape, ctx, key, step)
             return ModuleResult(self.sequential(items, ctx), out)
@@ -388,8 +410,9 @@ class ModuleMaker:
         raise self.fail("a named parallel or residual construct cannot be generated yet", layer,
                         hint="make it the body of a block, or leave it unnamed")
 
-    def op_module(self, call: Call, shape: Shape, ctx: Ctx, key: str) -> ModuleResult:
-        op = REGISTRY[call.target]
+    def op_module(self, call: Call, shape: Shape, ctx: Ctx, key: str,
+                  step: Step | None = None) -> ModuleResult:
+        op = REGISTRY[self.op_item(call, key, step).target]
         attrs, out = self.op_shape(op, call, ctx.env, [shape], key)
         lowering = op_lowering(op, attrs, [shape], out, call.loc)
         if lowering.module is None:

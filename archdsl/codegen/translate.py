@@ -634,7 +634,7 @@ class ClassBuilder(ModuleMaker):
     def dispatch(self, layer: Layer, inputs: list[FValue], ctx: Ctx, hint: Any,
                  step: Step | None = None) -> FValue:
         if isinstance(layer, Call) and not layer.is_block:
-            return self.op_call(layer, inputs, ctx, hint)
+            return self.op_call(layer, inputs, ctx, hint, step)
         if isinstance(layer, Call) and len(inputs) > 1:  # a block with several inputs
             return self.submodule(layer, inputs[0], ctx, hint, inputs[1:], step)
         x = inputs[0]
@@ -742,12 +742,13 @@ class ClassBuilder(ModuleMaker):
         return inputs[0]
 
     # --- ops -------------------------------------------------------------------------------
-    def op_call(self, call: Call, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
-        op = REGISTRY[call.target]
+    def op_call(self, call: Call, inputs: list[FValue], ctx: Ctx, hint: Any,
+                step: Step | None = None) -> FValue:
         if passes_through(call, len(inputs)):
             return inputs[0]
         shapes = [v.shape for v in inputs]
         name, key = self.layer_key(call, call.target, ctx)
+        op = REGISTRY[self.op_item(call, key, step).target]
         attrs, shape = self.op_shape(op, call, ctx.env, shapes, key)
         lowering = op_lowering(op, attrs, shapes, shape, call.loc)
         if lowering.has_attribute:
