@@ -86,7 +86,7 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
     as the expander does."""
     keyed = []
 
-    def checked(original):
+    def checked(original):  # a block use's or merge's item, found by key
         def lookup(builder, target, key, *args):
             if builder.template is not None:
                 item = builder.template.items.get(key)
@@ -95,8 +95,18 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
             return original(builder, target, key, *args)
         return lookup
 
-    monkeypatch.setattr(ClassBuilder, "item_values", checked(ClassBuilder.item_values))
-    monkeypatch.setattr(ClassBuilder, "item_shape", checked(ClassBuilder.item_shape))
+    def stepped(original):  # an op layer's item, as its step gives it: the one keyed so
+        def lookup(builder, call, key, step):
+            item = original(builder, call, key, step)
+            assert builder.template is not None
+            assert item is not None and item is builder.template.items.get(key), \
+                (builder.template.name, key)
+            keyed.append(key)
+            return item
+        return lookup
+
+    monkeypatch.setattr(ClassBuilder, "item", checked(ClassBuilder.item))
+    monkeypatch.setattr(ClassBuilder, "op_item", stepped(ClassBuilder.op_item))
     graph = archdsl.load(spec)
     Planner(graph).plan()
     assert keyed or not any(name and t.per_use is None for name, t in graph.templates.items())
@@ -1426,3 +1436,29 @@ def test_a_generic_class_takes_its_op_layers_op_from_their_items(tmp_path):
     assert source.count("nn.Sigmoid()") == 1
     unit.items["tail.1"].target = "sigmoid"  # (ditto, in the nn.Sequential)
     assert generate(graph).source.count("nn.Sigmoid()") == 2
+
+
+def test_a_layer_under_a_symbolic_when_is_probed_from_its_item(tmp_path):
+    """Whether an op layer under a symbolic `when:` is one module (an attribute None when
+    absent) is asked of its step's template item, as the layer is then translated from it: an
+    item whose op is no module is run under the `if`, not built as an attribute."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {act: bool}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: 4, k: 1}}\n"
+        "      - nl: relu\n"
+        "        when: act\n"
+        "network:\n"
+        "  - a: {unit: {act: true}}\n"
+        "  - b: {unit: {act: false}}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    source = generate(graph).source
+    assert "self.nl = nn.ReLU()\n" in source and "self.nl = None\n" in source
+    unit.items["nl"].target = "identity"  # (the AST: relu, one module)
+    source = generate(graph).source
+    assert "self.nl" not in source and "Identity" not in source

@@ -269,10 +269,13 @@ class ModuleMaker:
     shared_names: frozenset[str] = frozenset()  # of the class being built (:func:`shared_item_names`)
     member_reads: frozenset[str] = frozenset()  # its `from: seq.member` names (its template's)
 
-    def item_values(self, target: str, key: str | None) -> dict[str, Any] | None:  # (ClassBuilder's)
+    def item(self, target: str, key: str | None) -> TemplateItem | None:  # (ClassBuilder's)
         return None
 
-    def item_shape(self, target: str, key: str | None,
+    def item_values(self, item: TemplateItem | None) -> dict[str, Any] | None:  # (ClassBuilder's)
+        return None
+
+    def item_shape(self, item: TemplateItem | None,
                    shapes: list[Shape]) -> Shape | None:  # (ClassBuilder's)
         return None
 
@@ -282,27 +285,29 @@ class ModuleMaker:
 
     # --- ops --------------------------------------------------------------------------------
     def op_shape(self, op: Op, call: Call, env: Env, shapes: list[Shape],
-                 key: str | None) -> tuple[dict[str, Any], Shape]:
-        """An op's attributes (finalised) and output shape, plain or symbolic; ``key``: the
-        layer's in the class (:meth:`~archdsl.codegen.translate.ClassBuilder.layer_key`)."""
-        attrs = self.item_values(op.name, key)  # (from its template item)
+                 item: TemplateItem | None) -> tuple[dict[str, Any], Shape]:
+        """An op's attributes (finalised) and output shape, plain or symbolic; ``item``: the
+        layer's template item, as its step gives it (:meth:`op_item`), or None."""
+        attrs = self.item_values(item)  # (from its template item)
         if attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
             # the class and a spec parameter it writes in (`in.c * base * width`: the template
             # evaluated it before op rules composed it, so it cannot be written into as a let
-            # is), or no item (a layer a test's edited template adds: a `when:` made true)
+            # is), or no item (the template does not walk the layer, or a layer a test's
+            # edited template adds: a `when:` made true)
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
         if call.loc in self.planner.absorbing:  # a batch norm was folded into it
             attrs = op.absorb_norm(attrs)
-        shape = self.item_shape(op.name, key, shapes)  # (ditto; the op's rule where the
+        shape = self.item_shape(item, shapes)  # (ditto; the op's rule where the
         # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
         return attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
 
-    def op_item(self, call: Call, key: str, step: Step | None) -> TemplateItem | Call:
+    def op_item(self, call: Call, key: str, step: Step | None) -> TemplateItem | None:
         """What the op layer ``call`` (keyed ``key`` as the context names it, :meth:`layer_key`)
         is translated from: its step's template item (``step``: the layer's, or its `when:`'s
         scope's), where it is the item the template keys ``key``; its op is the item's
-        ``target``. The AST layer only where the template does not walk the layer
-        (``ast_walk``) or its step's item is not the one keyed ``key``. Still from the AST
+        ``target``, its attributes and shape the item's (:meth:`op_shape`). None (the AST
+        layer's) only where the template does not walk the layer (``ast_walk``) or its step's
+        item is not the one keyed ``key``. Still from the AST
         layer: its attribute name (``layer_key``, which also counts it for the names after
         it), its location, its ``from:``/``output:``/``freeze:`` and whether it is folded or
         absorbs a batch norm (``Planner.folded_norms``/``absorbing``: bound and probed
@@ -314,7 +319,7 @@ class ModuleMaker:
         assert self.template is not None
         if not (isinstance(member, TemplateItem) and member.kind == "op"
                 and member.loc == call.loc and self.template.items.get(key) is member):
-            return call  # (not the item keyed `key`: in no class of zoo+corpus, only after
+            return None  # (not the item keyed `key`: in no class of zoo+corpus, only after
             # a test's edit, e.g. a `when:` made true where the template has no item)
         assert member.name == re.sub(r"#\d+", "", key), f"op at {call.loc}: item {member.name}"
         return member
@@ -348,12 +353,13 @@ class ModuleMaker:
                 raise NotGeneric(Diagnostic(f"`{call.target}`: a size here cannot be computed in "
                                             "a generic class", call.loc))
 
-    def none_when_absent(self, layer: Layer, shape: Shape, ctx: Ctx) -> bool:
+    def none_when_absent(self, layer: Layer, shape: Shape, ctx: Ctx,
+                         step: Step | None = None) -> bool:
         """Can a layer under a symbolic ``when:`` be ``self.name = None`` when absent and run under
         ``if self.name is not None``? Only when it is one module (an op whose lowering is a
         module, a block, a named sequence or repeat) and no other layer of the class has its name
         (two layers under exclusive ``when:``s share one attribute: each runs under its own
-        condition)."""
+        condition). ``step``: the layer's in the template's walk."""
         if layer.meta.inputs is not None or layer.meta.output is not None:
             return False
         if layer.name and layer.name in self.shared_names:
@@ -361,8 +367,9 @@ class ModuleMaker:
         if self.read_inside(layer):  # (run member by member: see split_sequence)
             return False
         if isinstance(layer, Call) and not layer.is_block:
-            op = REGISTRY[layer.target]
-            attrs, out = self.op_shape(op, layer, ctx.env, [shape], self.next_key(layer, ctx))
+            item = self.op_item(layer, self.next_key(layer, ctx), step)
+            op = REGISTRY[(item or layer).target]
+            attrs, out = self.op_shape(op, layer, ctx.env, [shape], item)
             return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
         return isinstance(layer, Call) or (bool(layer.name) and isinstance(layer, (Seq, Repeat)))
 
@@ -412,8 +419,9 @@ class ModuleMaker:
 
     def op_module(self, call: Call, shape: Shape, ctx: Ctx, key: str,
                   step: Step | None = None) -> ModuleResult:
-        op = REGISTRY[self.op_item(call, key, step).target]
-        attrs, out = self.op_shape(op, call, ctx.env, [shape], key)
+        item = self.op_item(call, key, step)
+        op = REGISTRY[(item or call).target]
+        attrs, out = self.op_shape(op, call, ctx.env, [shape], item)
         lowering = op_lowering(op, attrs, [shape], out, call.loc)
         if lowering.module is None:
             if op.module_form is None:
@@ -430,10 +438,11 @@ class ModuleMaker:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
         block = self.planner.spec.blocks[call.target]
-        args = self.item_values(block.name, item_key)  # (from its template item)
+        item = self.item(block.name, item_key)
+        args = self.item_values(item)  # (from its template item)
         assert args is not None, f"use of `{block.name}` at {call.loc}: no template item {item_key}"
         lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(block.name)}
-        out = self.item_shape(block.name, item_key, [shape, *more])  # (ditto)
+        out = self.item_shape(item, [shape, *more])  # (ditto)
         if out is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
             out = self.planner.block_output(block, {**args, **lifted}, shape, more)
         info = self.planner.block_info(call.target, (args, shape))

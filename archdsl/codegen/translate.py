@@ -365,14 +365,13 @@ class ClassBuilder(ModuleMaker):
         names = {old: ast.Name(new, ast.Load()) for old, new in self.renames.items()}
         return Sym(tidy(substitute(value.node, {**names, **values})), value.probe, value.pair)
 
-    def item_values(self, target: str, key: str | None) -> dict[str, Any] | None:
+    def item_values(self, item: TemplateItem | None) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
-        its template item (``key``: :meth:`layer_key`) has them, over this class's locals; None
-        when the template does not say (not a generic class of the probed instance, no such
-        item, or an op attribute reading both a local of the class and a spec parameter it
+        its template item (``item``: an op layer's as its step gives it, :meth:`op_item`; a
+        block use's by key, :meth:`item`) has them, over this class's locals; None when the
+        template does not say (no item, or an op attribute reading both a local of the class and a spec parameter it
         writes in; a block argument, an expression evaluated whole, has its value written in:
         :meth:`written_into`)."""
-        item = self.item(target, key)
         if item is None:
             return None
         values = {name: self.ours(value) for name, value in item.attrs.items()}
@@ -382,13 +381,13 @@ class ClassBuilder(ModuleMaker):
                       for name, value in values.items()}
         return None if any(value is MISSING for value in values.values()) else values
 
-    def item_shape(self, target: str, key: str | None,
+    def item_shape(self, item: TemplateItem | None,
                    shapes: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
         """An op layer's or a block use's output shape as its template item has it, over this
         class's locals (under the ``if`` of a `when:` on a parameter, its input's sizes narrowed
         by the condition, as the translator narrows them: ``refine``), when its inputs are the
-        item's; None when they are not or the template does not say."""
-        item = self.item(target, key)
+        item's; None when they are not or there is no item (``item``: as
+        :meth:`item_values`)."""
         if item is None:
             return None
         given = tuple(tuple(self.ours(d) for d in shape) for shape in item.in_shapes)
@@ -704,7 +703,7 @@ class ClassBuilder(ModuleMaker):
 
     def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym,
                          step: Step | None = None) -> tuple[FValue, Any]:
-        if self.none_when_absent(bare, x.shape, ctx):
+        if self.none_when_absent(bare, x.shape, ctx, step):
             name, key = self.layer_key(bare, default_name(bare), ctx)
             name = self.attribute(name, bare)
             body: list[Stmt] = []
@@ -748,8 +747,9 @@ class ClassBuilder(ModuleMaker):
             return inputs[0]
         shapes = [v.shape for v in inputs]
         name, key = self.layer_key(call, call.target, ctx)
-        op = REGISTRY[self.op_item(call, key, step).target]
-        attrs, shape = self.op_shape(op, call, ctx.env, shapes, key)
+        item = self.op_item(call, key, step)
+        op = REGISTRY[(item or call).target]
+        attrs, shape = self.op_shape(op, call, ctx.env, shapes, item)
         lowering = op_lowering(op, attrs, shapes, shape, call.loc)
         if lowering.has_attribute:
             attr = self.attribute(name, call)
@@ -799,7 +799,7 @@ class ClassBuilder(ModuleMaker):
         key = key if key is not None else self.merge_key(op.node_name or op_name, ctx)
         shapes = [v.shape for v in inputs]
         if shape is None:
-            shape = self.item_shape(op_name, key, shapes)
+            shape = self.item_shape(self.item(op_name, key), shapes)
         if shape is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
             shape = op_shape(op, {}, shapes, None)
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
