@@ -86,7 +86,7 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
     as the expander does."""
     keyed = []
 
-    def checked(original):  # a block use's or merge's item, found by key
+    def checked(original):  # a merge's item, found by key
         def lookup(builder, target, key, *args):
             if builder.template is not None:
                 item = builder.template.items.get(key)
@@ -95,7 +95,8 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
             return original(builder, target, key, *args)
         return lookup
 
-    def stepped(original):  # an op layer's item, as its step gives it: the one keyed so
+    def stepped(original):  # an op layer's or block use's item, as its step gives it: the one
+        # keyed so
         def lookup(builder, call, key, step):
             item = original(builder, call, key, step)
             assert builder.template is not None
@@ -105,7 +106,7 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
             return item
         return lookup
 
-    monkeypatch.setattr(ClassBuilder, "item", checked(ClassBuilder.item))
+    monkeypatch.setattr(ClassBuilder, "item", checked(ClassBuilder.item))  # (and a use's: ast_walk)
     monkeypatch.setattr(ClassBuilder, "op_item", stepped(ClassBuilder.op_item))
     graph = archdsl.load(spec)
     Planner(graph).plan()

@@ -302,13 +302,13 @@ class ModuleMaker:
         return attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
 
     def op_item(self, call: Call, key: str, step: Step | None) -> TemplateItem | None:
-        """What the op layer ``call`` (keyed ``key`` as the context names it, :meth:`layer_key`)
-        is translated from: its step's template item (``step``: the layer's, or its `when:`'s
-        scope's), where it is the item the template keys ``key``; its op is the item's
-        ``target``, its attributes and shape the item's (:meth:`op_shape`). None (the AST
-        layer's) only where the template does not walk the layer (``ast_walk``) or its step's
-        item is not the one keyed ``key``. Still from the AST
-        layer: its attribute name (``layer_key``, which also counts it for the names after
+        """What the op layer or block use ``call`` (keyed ``key`` as the context names it,
+        :meth:`layer_key`) is translated from: its step's template item (``step``: the layer's,
+        or its `when:`'s scope's), where it is the item the template keys ``key``; its op is the
+        item's ``target``, its attributes and shape the item's (:meth:`op_shape`; a use's
+        arguments and shape: :meth:`block_call`, its block still the AST layer's). None (the
+        AST layer's) only where the template does not walk the layer (``ast_walk``) or its
+        step's item is not the one keyed ``key``. Still from the AST layer: its attribute name (``layer_key``, which also counts it for the names after
         it), its location, its ``from:``/``output:``/``freeze:`` and whether it is folded or
         absorbs a batch norm (``Planner.folded_norms``/``absorbing``: bound and probed
         templates carry no fold marks)."""
@@ -317,11 +317,12 @@ class ModuleMaker:
                 and step.inner is not None and len(step.inner) == 1:
             member = step.inner[0].member
         assert self.template is not None
-        if not (isinstance(member, TemplateItem) and member.kind == "op"
+        kind = "use" if call.is_block else "op"
+        if not (isinstance(member, TemplateItem) and member.kind == kind
                 and member.loc == call.loc and self.template.items.get(key) is member):
             return None  # (not the item keyed `key`: in no class of zoo+corpus, only after
             # a test's edit, e.g. a `when:` made true where the template has no item)
-        assert member.name == re.sub(r"#\d+", "", key), f"op at {call.loc}: item {member.name}"
+        assert member.name == re.sub(r"#\d+", "", key), f"{kind} at {call.loc}: item {member.name}"
         return member
 
     def folded_away(self, layer: Layer, ctx: Ctx) -> bool:
@@ -406,7 +407,7 @@ class ModuleMaker:
     def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
                      more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
         if isinstance(layer, Call) and layer.is_block:
-            return self.block_call(layer, shape, ctx, key, more)
+            return self.block_call(layer, shape, ctx, key, more, step)
         if isinstance(layer, Call):
             return self.op_module(layer, shape, ctx, key, step)
         if isinstance(layer, Seq):
@@ -434,11 +435,13 @@ class ModuleMaker:
         return ModuleResult(expr, out, op.name, inplace, has_params(op, attrs, [shape], out))
 
     def block_call(self, call: Call, shape: Shape, ctx: Ctx, item_key: str,
-                   more: tuple[Shape, ...] = ()) -> ModuleResult:
+                   more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
         block = self.planner.spec.blocks[call.target]
-        item = self.item(block.name, item_key)
+        item = self.op_item(call, item_key, step)  # (the walk's item; by key where the
+        # template is not walked, ast_walk: in no class of zoo+corpus, only after a test's edit)
+        item = item if item is not None else self.item(block.name, item_key)
         args = self.item_values(item)  # (from its template item)
         assert args is not None, f"use of `{block.name}` at {call.loc}: no template item {item_key}"
         lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(block.name)}
