@@ -107,7 +107,7 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
         return lookup
 
     monkeypatch.setattr(ClassBuilder, "item", checked(ClassBuilder.item))  # (and a use's: ast_walk)
-    monkeypatch.setattr(ClassBuilder, "op_item", stepped(ClassBuilder.op_item))
+    monkeypatch.setattr(ClassBuilder, "step_item", stepped(ClassBuilder.step_item))
     graph = archdsl.load(spec)
     Planner(graph).plan()
     assert keyed or not any(name and t.per_use is None for name, t in graph.templates.items())

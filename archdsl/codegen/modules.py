@@ -287,7 +287,7 @@ class ModuleMaker:
     def op_shape(self, op: Op, call: Call, env: Env, shapes: list[Shape],
                  item: TemplateItem | None) -> tuple[dict[str, Any], Shape]:
         """An op's attributes (finalised) and output shape, plain or symbolic; ``item``: the
-        layer's template item, as its step gives it (:meth:`op_item`), or None."""
+        layer's template item, as its step gives it (:meth:`step_item`), or None."""
         attrs = self.item_values(item)  # (from its template item)
         if attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
             # the class and a spec parameter it writes in (`in.c * base * width`: the template
@@ -301,7 +301,7 @@ class ModuleMaker:
         # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
         return attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
 
-    def op_item(self, call: Call, key: str, step: Step | None) -> TemplateItem | None:
+    def step_item(self, call: Call, key: str, step: Step | None) -> TemplateItem | None:
         """What the op layer or block use ``call`` (keyed ``key`` as the context names it,
         :meth:`layer_key`) is translated from: its step's template item (``step``: the layer's,
         or its `when:`'s scope's), where it is the item the template keys ``key``; its op is the
@@ -368,7 +368,7 @@ class ModuleMaker:
         if self.read_inside(layer):  # (run member by member: see split_sequence)
             return False
         if isinstance(layer, Call) and not layer.is_block:
-            item = self.op_item(layer, self.next_key(layer, ctx), step)
+            item = self.step_item(layer, self.next_key(layer, ctx), step)
             op = REGISTRY[(item or layer).target]
             attrs, out = self.op_shape(op, layer, ctx.env, [shape], item)
             return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
@@ -420,7 +420,7 @@ class ModuleMaker:
 
     def op_module(self, call: Call, shape: Shape, ctx: Ctx, key: str,
                   step: Step | None = None) -> ModuleResult:
-        item = self.op_item(call, key, step)
+        item = self.step_item(call, key, step)
         op = REGISTRY[(item or call).target]
         attrs, out = self.op_shape(op, call, ctx.env, [shape], item)
         lowering = op_lowering(op, attrs, [shape], out, call.loc)
@@ -439,7 +439,7 @@ class ModuleMaker:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
         block = self.planner.spec.blocks[call.target]
-        item = self.op_item(call, item_key, step)  # (the walk's item; by key where the
+        item = self.step_item(call, item_key, step)  # (the walk's item; by key where the
         # template is not walked, ast_walk: in no class of zoo+corpus, only after a test's edit)
         item = item if item is not None else self.item(block.name, item_key)
         args = self.item_values(item)  # (from its template item)

@@ -367,7 +367,7 @@ class ClassBuilder(ModuleMaker):
 
     def item_values(self, item: TemplateItem | None) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
-        its template item (``item``: an op layer's as its step gives it, :meth:`op_item`; a
+        its template item (``item``: an op layer's as its step gives it, :meth:`step_item`; a
         block use's by key, :meth:`item`) has them, over this class's locals; None when the
         template does not say (no item, or an op attribute reading both a local of the class and a spec parameter it
         writes in; a block argument, an expression evaluated whole, has its value written in:
@@ -747,7 +747,7 @@ class ClassBuilder(ModuleMaker):
             return inputs[0]
         shapes = [v.shape for v in inputs]
         name, key = self.layer_key(call, call.target, ctx)
-        item = self.op_item(call, key, step)
+        item = self.step_item(call, key, step)
         op = REGISTRY[(item or call).target]
         attrs, shape = self.op_shape(op, call, ctx.env, shapes, item)
         lowering = op_lowering(op, attrs, shapes, shape, call.loc)
