@@ -273,3 +273,44 @@ def test_fold_marks_the_items_of_the_layers_it_folds():
         assert {i.name for i in ops if i.absorbs} == {i.name for i in ops if i.target == "conv"}
     assert {"bn1", "bn2", "downsample.1"} <= {i.name for i in folded.templates["basic"].items.values()
                                               if i.folded}
+
+
+def test_a_class_reads_the_fold_marks_from_its_items():
+    """A class folds a batch norm, and gives its conv a bias, by the marks on the items its
+    template's walk gives them (not by the layers' locations, which the planner only uses to
+    mark the templates it makes itself): ResNet-18's `basic` template with `bn1`'s `folded`
+    and `conv1`'s `absorbs` taken off (the planner's location sets kept) gets its batch norm
+    back and a conv without bias; a class the planner writes per use from a bound template
+    reads marks too."""
+    from dataclasses import replace
+
+    from archdsl.codegen.emit import render_module
+    from archdsl.codegen.plan import Planner
+
+    folded = fold_batchnorm(archdsl.load(SPECS / "resnet18.yaml"))
+
+    def basic_class(planner) -> str:
+        source = render_module(folded, planner.plan())
+        return source.split("class Basic(")[1].split("\nclass ")[0]
+
+    plain = basic_class(Planner(folded))
+    assert "self.bn1" not in plain and "self.bn2" not in plain and "bias=False" not in plain
+    planner = Planner(folded)
+    basic = planner.templates["basic"]
+    items = dict(basic.items)
+    for key, item in items.items():
+        if item.name == "bn1":
+            items[key] = replace(item, folded=False)
+        if item.name == "conv1":
+            items[key] = replace(item, absorbs=False)
+    planner.templates = {**planner.templates, "basic": replace(basic, items=items)}
+    assert planner.folded_norms and planner.absorbing  # (the locations still say folded)
+    edited = basic_class(planner)
+    assert "self.bn1 = nn.BatchNorm2d" in edited and "self.bn2" not in edited
+    conv1 = edited.split("self.conv1 = ")[1].split("self.")[0]
+    assert "bias=False" in conv1
+    bound = Planner(folded).bound(folded.spec.blocks["basic"], {"out": 64, "stride": 1},
+                                  (64, 56, 56))
+    ops = [i for i in bound.items.values() if i.kind == "op"]
+    assert {i.name for i in ops if i.folded} == {i.name for i in ops if i.target == "bn"}
+    assert {i.name for i in ops if i.absorbs} == {i.name for i in ops if i.target == "conv"}

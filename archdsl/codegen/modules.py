@@ -295,7 +295,8 @@ class ModuleMaker:
             # is), or no item (the template does not walk the layer, or a layer a test's
             # edited template adds: a `when:` made true)
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
-        if call.loc in self.planner.absorbing:  # a batch norm was folded into it
+        if item.absorbs if item is not None else call.loc in self.planner.absorbing:
+            # a batch norm was folded into it (its item's mark; no item: its location's)
             attrs = op.absorb_norm(attrs)
         shape = self.item_shape(item, shapes)  # (ditto; the op's rule where the
         # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
@@ -309,26 +310,38 @@ class ModuleMaker:
         arguments and shape: :meth:`block_call`, its block still the AST layer's). None (the
         AST layer's) only where the template does not walk the layer (``ast_walk``) or its
         step's item is not the one keyed ``key``. Still from the AST layer: its attribute name (``layer_key``, which also counts it for the names after
-        it), its location, its ``from:``/``output:``/``freeze:`` and whether it is folded or
-        absorbs a batch norm (``Planner.folded_norms``/``absorbing``: bound and probed
-        templates carry no fold marks)."""
-        member = step.member if step is not None else None
-        if isinstance(member, Scope) and member.kind == "when" and step is not None \
-                and step.inner is not None and len(step.inner) == 1:
-            member = step.inner[0].member
+        it), its location and its ``from:``/``output:``/``freeze:``. Whether it is folded or
+        absorbs a batch norm is its item's mark (:meth:`folded_away`; every template the
+        planner makes is marked too: ``Planner.marked``)."""
+        member = self.walked_item(call, step)
         assert self.template is not None
         kind = "use" if call.is_block else "op"
-        if not (isinstance(member, TemplateItem) and member.kind == kind
-                and member.loc == call.loc and self.template.items.get(key) is member):
+        if not (member is not None and self.template.items.get(key) is member):
             return None  # (not the item keyed `key`: in no class of zoo+corpus, only after
             # a test's edit, e.g. a `when:` made true where the template has no item)
         assert member.name == re.sub(r"#\d+", "", key), f"{kind} at {call.loc}: item {member.name}"
         return member
 
-    def folded_away(self, layer: Layer, ctx: Ctx) -> bool:
+    def walked_item(self, call: Call, step: Step | None) -> TemplateItem | None:
+        """The template item ``step`` (or its `when:`'s scope's one inner step) gives the op layer
+        or block use ``call``, if it is one of its kind at its location (None: none)."""
+        member = step.member if step is not None else None
+        if isinstance(member, Scope) and member.kind == "when" and step is not None \
+                and step.inner is not None and len(step.inner) == 1:
+            member = step.inner[0].member
+        kind = "use" if call.is_block else "op"
+        return member if (isinstance(member, TemplateItem) and member.kind == kind
+                          and member.loc == call.loc) else None
+
+    def folded_away(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
-        its name, as the expander gave it one, and nothing else."""
-        if not (isinstance(layer, Call) and layer.loc in self.planner.folded_norms):
+        its name, as the expander gave it one, and nothing else. Its step's item's mark
+        (``TemplateItem.folded``); its location's (``Planner.folded_norms``) only where it has no
+        item (``ast_walk``)."""
+        if not isinstance(layer, Call) or layer.is_block:
+            return False
+        item = self.walked_item(layer, step)
+        if not (item.folded if item is not None else layer.loc in self.planner.folded_norms):
             return False
         self.layer_name(layer, default_name(layer), ctx)
         return True
@@ -530,7 +543,7 @@ class ModuleMaker:
               step: Step | None = None) -> tuple[list[Item], Shape]:
         """The members one layer adds to an nn.Sequential (an unnamed list adds each of its own:
         as its template walks them, ``step``'s)."""
-        if self.folded_away(layer, ctx):
+        if self.folded_away(layer, ctx, step):
             return [], shape
         when = self.condition(layer.meta.when, ctx, layer)
         if when is False:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import textwrap
+from dataclasses import replace
 from typing import Any
 
 from ..errors import Diagnostic
@@ -158,7 +159,7 @@ class Planner:
         if name in self.templates:
             return self.templates[name]
         if name not in self._declared:
-            self._declared[name] = declared_template(self.graph, name)
+            self._declared[name] = self.marked(declared_template(self.graph, name))
         return self._declared[name]
 
     def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
@@ -201,13 +202,29 @@ class Planner:
             if t.per_use is not None:
                 raise NotGeneric(Diagnostic(f"the output of block `{block.name}` cannot be "
                                             "computed in a generic class", block.loc))
-            self._bound[key] = t
+            self._bound[key] = self.marked(t)
         return self._bound[key]
 
     def probed(self, name: str, args: dict[str, Any], in_shape: tuple[Any, ...]) -> BlockTemplate:
         """Block ``name``'s template probed by these arguments and input sizes (plain): what a
         generic class built from other probes than its template's reads (``probed_template``)."""
-        return probed_template(self.graph, name, args, in_shape, self.template_outputs)
+        return self.marked(probed_template(self.graph, name, args, in_shape,
+                                           self.template_outputs))
+
+    def marked(self, template: BlockTemplate) -> BlockTemplate:
+        """A template the planner makes itself (bound, probed, declared, the network's over its
+        constructor arguments) with the fold marks ``passes.fold_batchnorm`` put on the graph's
+        templates (``folded_norms``/``absorbing``): its items at those layers' locations marked
+        as theirs are (a layer folds in every instance or in none), so a class reads every
+        mark from its step's item."""
+        either = self.folded_norms | self.absorbing
+        if not either or not any(i.loc in either for i in template.items.values()):
+            return template
+        return replace(template, items={
+            key: replace(item, folded=item.loc in self.folded_norms,
+                         absorbs=item.loc in self.absorbing)
+            if item.kind == "op" and item.loc in either else item
+            for key, item in template.items.items()})
 
 
 def _code_of(plan: ClassPlan) -> list[str]:

@@ -119,8 +119,8 @@ class ClassBuilder(ModuleMaker):
         self.is_network = True
         if ctor_params:  # its template over its constructor arguments (its locals the class's),
             # which is its header too
-            header = template = network_template(graph, ctor_params, self.locals,
-                                                 outputs=self.planner.template_outputs)
+            header = template = self.planner.marked(network_template(
+                graph, ctor_params, self.locals, outputs=self.planner.template_outputs))
         else:  # every value written in: the graph's (what `archdsl check` plans), and a header
             header = network_template(graph, (), self.locals, body=False)
             template = self.planner.template("")
@@ -592,7 +592,7 @@ class ClassBuilder(ModuleMaker):
               step: Step | None = None) -> FValue:
         """Translate ``layer`` fed by ``x``: attributes into __init__, statements into forward;
         ``step``: its step in the template's walk (its members' and parts' steps)."""
-        folded = self.folded_away(layer, ctx)  # (then its readers read the conv)
+        folded = self.folded_away(layer, ctx, step)  # (then its readers read the conv)
         when = False if folded else self.condition(layer.meta.when, ctx, layer)
         if when is False:
             if layer.name:
