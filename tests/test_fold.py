@@ -309,8 +309,7 @@ def test_a_class_reads_the_fold_marks_from_its_items():
     assert "self.bn1 = nn.BatchNorm2d" in edited and "self.bn2" not in edited
     conv1 = edited.split("self.conv1 = ")[1].split("self.")[0]
     assert "bias=False" in conv1
-    bound = Planner(folded).bound(folded.spec.blocks["basic"], {"out": 64, "stride": 1},
-                                  (64, 56, 56))
+    bound = Planner(folded).bound("basic", {"out": 64, "stride": 1}, (64, 56, 56))
     ops = [i for i in bound.items.values() if i.kind == "op"]
     assert {i.name for i in ops if i.folded} == {i.name for i in ops if i.target == "bn"}
     assert {i.name for i in ops if i.absorbs} == {i.name for i in ops if i.target == "conv"}

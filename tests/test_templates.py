@@ -1463,3 +1463,39 @@ def test_a_layer_under_a_symbolic_when_is_probed_from_its_item(tmp_path):
     unit.items["nl"].target = "identity"  # (the AST: relu, one module)
     source = generate(graph).source
     assert "self.nl" not in source and "Identity" not in source
+
+
+def test_a_block_use_takes_its_block_from_its_item(tmp_path):
+    """A walked block use is translated from its template item: the block it constructs is the
+    item's target (its declared parameters the target's template's), not the AST call's. What
+    the item says reaches the code."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  inner_a:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - conv: {out: c, k: 1}\n"
+        "  inner_b:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - conv: {out: c, k: 1}\n"
+        "      - relu\n"
+        "  unit:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - inner_a: {c: c}\n"
+        "      - inner_b: {c: c}\n"
+        "network:\n"
+        "  - unit: {c: 4}\n"
+        "  - unit: {c: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    uses = [key for key, item in unit.items.items() if item.kind == "use"]
+    assert [unit.items[key].target for key in uses] == ["inner_a", "inner_b"]
+    source = generate(graph).source
+    assert source.count("= InnerA(") == 1 and source.count("= InnerB(") == 1
+    unit.items[uses[0]].target = "inner_b"  # (the AST: inner_a)
+    source = generate(graph).source
+    assert source.count("= InnerA(") == 0 and source.count("= InnerB(") == 2

@@ -451,35 +451,37 @@ class ModuleMaker:
                    more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
-        block = self.planner.spec.blocks[call.target]
         item = self.step_item(call, item_key, step)  # (the walk's item; by key where the
         # template is not walked, ast_walk: in no class of zoo+corpus, only after a test's edit)
-        item = item if item is not None else self.item(block.name, item_key)
+        item = item if item is not None else self.item(call.target, item_key)
         args = self.item_values(item)  # (from its template item)
-        assert args is not None, f"use of `{block.name}` at {call.loc}: no template item {item_key}"
-        lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(block.name)}
+        assert item is not None and args is not None, \
+            f"use of `{call.target}` at {call.loc}: no template item {item_key}"
+        name = item.target  # the block it uses, and what it declares: its template's
+        declared = self.planner.template(name).params
+        lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(name)}
         out = self.item_shape(item, [shape, *more])  # (ditto)
         if out is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
-            out = self.planner.block_output(block, {**args, **lifted}, shape, more)
-        info = self.planner.block_info(call.target, (args, shape))
+            out = self.planner.block_output(name, {**args, **lifted}, shape, more)
+        info = self.planner.block_info(name, (args, shape))
         if info is None:  # no generic class: one class for this use
             if not all_plain(args) or not all_plain((shape, more)) or not all_plain(lifted):
-                raise NotGeneric(Diagnostic(f"block `{block.name}` is written per use and needs "
+                raise NotGeneric(Diagnostic(f"block `{name}` is written per use and needs "
                                             "known arguments", call.loc))
-            return ModuleResult(Ctor(self.planner.special_class(block, args, shape, more)), out)
+            return ModuleResult(Ctor(self.planner.special_class(name, args, shape, more)), out)
         positional: list[Any] = [shape[0]] + (list(shape[1:]) if info.uses_hw else [])
         keywords: list[tuple[str, Any]] = []
-        for key, decl in block.params.items():
-            if decl.required:
+        for key, (type_, default, required) in declared.items():
+            if required:
                 positional.append(args[key])
-            elif not is_default(args[key], coerce_param(decl.default, decl.type)):
+            elif not is_default(args[key], coerce_param(default, type_)):
                 keywords.append((info.params[key], args[key]))
         for p, value in lifted.items():  # (the class's default: the compiled value)
             if not is_default(value, self.planner.header.params[p][1]):
                 keywords.append((info.spec_params[p], value))
         for value in positional + [v for _, v in keywords]:
             if not is_known(value):
-                raise NotGeneric(Diagnostic(f"a size passed to block `{block.name}` cannot be "
+                raise NotGeneric(Diagnostic(f"a size passed to block `{name}` cannot be "
                                             "computed in a generic class", call.loc))
         positional = [self.hoisted(v) for v in positional]
         keywords = [(k, self.hoisted(v)) for k, v in keywords]

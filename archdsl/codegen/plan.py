@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import Diagnostic
 from ..ir import BlockTemplate, Graph
-from ..spec import BlockDef, Spec
+from ..spec import Spec
 from .blocktemplates import (
     block_templates,
     bound_template,
@@ -162,17 +162,18 @@ class Planner:
             self._declared[name] = self.marked(declared_template(self.graph, name))
         return self._declared[name]
 
-    def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+    def special_class(self, block_name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
                       more: tuple[tuple[Any, ...], ...] = ()) -> str:
-        """A class for one use of a block that cannot be generic: every value written in
-        (``more``: the shapes of the other inputs of a block with several)."""
-        key = (block.name, key_of(args), key_of(in_shape), key_of(more))
+        """A class for one use of block ``block_name`` that cannot be generic: every value
+        written in (``more``: the shapes of the other inputs of a block with several)."""
+        key = (block_name, key_of(args), key_of(in_shape), key_of(more))
         if key not in self._special:
+            block = self.spec.blocks[block_name]  # (its class is still built over the AST)
             count = 1 + sum(1 for k in self._special if k[0] == block.name)
             name = self.globals.create(f"{self.block_classes[block.name]}_{count}")
             builder = ClassBuilder(self, name)
             self._special[key] = name
-            bound = self.bound(block, args, in_shape, more)  # (block_output's, for this use)
+            bound = self.bound(block.name, args, in_shape, more)  # (block_output's, for this use)
             self.classes.append(builder.build_special(block, bound, args, in_shape, more))
         return self._special[key]
 
@@ -185,23 +186,23 @@ class Planner:
         arguments it reads, in the spec's order."""
         return [p for p in self.lifted if p in self.reads.get(block, ())]
 
-    def block_output(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+    def block_output(self, name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
                      more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...]:
-        """The output shape of one use of a block, by translating its body with these values
+        """The output shape of one use of block ``name``, by translating its body with these values
         (``args`` may give the spec parameters it reads too; ``more``: its other inputs)."""
-        return self.bound(block, args, in_shape, more).out_shape
+        return self.bound(name, args, in_shape, more).out_shape
 
-    def bound(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+    def bound(self, name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
               more: tuple[tuple[Any, ...], ...] = ()) -> BlockTemplate:
-        """The template of one use of a block, its values bound (``bound_template``), expanded
+        """The template of one use of block ``name``, its values bound (``bound_template``), expanded
         once per arguments and input shapes: a class written for the use reads it."""
-        key = (block.name, key_of(args), key_of(in_shape), key_of(more))
+        key = (name, key_of(args), key_of(in_shape), key_of(more))
         if key not in self._bound:
-            t = bound_template(self.graph, block.name, {**self.graph.params, **args}, in_shape,
+            t = bound_template(self.graph, name, {**self.graph.params, **args}, in_shape,
                                self.template_outputs, more)
             if t.per_use is not None:
-                raise NotGeneric(Diagnostic(f"the output of block `{block.name}` cannot be "
-                                            "computed in a generic class", block.loc))
+                raise NotGeneric(Diagnostic(f"the output of block `{name}` cannot be "
+                                            "computed in a generic class", t.loc))
             self._bound[key] = self.marked(t)
         return self._bound[key]
 
