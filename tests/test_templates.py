@@ -86,7 +86,8 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
     as the expander does."""
     keyed = []
 
-    def checked(original):  # a merge's item, found by key
+    def checked(original):  # an item found by key (a merge's the walk gives: ClassBuilder.merge
+        # asserts it is the one keyed so)
         def lookup(builder, target, key, *args):
             if builder.template is not None:
                 item = builder.template.items.get(key)

@@ -82,17 +82,26 @@ class Step:
     # (``body``, ``shortcut``, ``after``; a branch by its index), where the template walks them
     inherit: bool = True  # an item's ``freeze`` freezes its layer (not in a named sequence: an
     # nn.Sequential is frozen once, its members not, and its members' own `freeze:` is theirs)
+    merge: TemplateItem | None = None  # an unnamed residual's or parallel's merge item (its
+    # add, concat or mul), where the template walks its parts and has one
 
     def members(self, layer: Layer) -> tuple[list[Step] | None, dict[str, list[Step]] | None]:
         """The steps of ``layer``'s members (a sequence's) or parts (a residual's, a
         parallel's), where the template walks them: this step's, or, for a layer under a
         `when:` (``layer`` without it), its own step's in the `when:`'s scope."""
-        step = self
-        if isinstance(step.member, Scope) and step.member.kind == "when":
-            if step.inner is None or len(step.inner) != 1 or step.inner[0].layer.loc != layer.loc:
-                return step.inner, None  # (an unnamed sequence's members)
-            step = step.inner[0]
-        return step.inner, step.parts
+        step = self.own(layer)
+        return step.inner, (step.parts if step is not self or not self.is_when() else None)
+
+    def is_when(self) -> bool:
+        return isinstance(self.member, Scope) and self.member.kind == "when"
+
+    def own(self, layer: Layer) -> Step:
+        """This step, or, for a layer under a `when:` (``layer`` without it), its one step in
+        the `when:`'s scope (this step where there is not one of ``layer``)."""
+        if self.is_when() and self.inner is not None and len(self.inner) == 1 \
+                and self.inner[0].layer.loc == layer.loc:
+            return self.inner[0]
+        return self
 
     def ctx(self, ctx: Ctx) -> Ctx:
         """The context of the member's layer: frozen when an item is (its own or an enclosing
@@ -149,7 +158,9 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
             parts = _copies(template, member, layer, inherit and not member.named)
         elif isinstance(member, Scope) and not member.named:
             parts = _parts(template, member, layer)
-        steps.append(Step(member, layer, inner, parts, inherit))
+        merge = _merge(template, member, layer) if parts is not None \
+            and isinstance(layer, (Residual, Parallel)) and isinstance(member, Scope) else None
+        steps.append(Step(member, layer, inner, parts, inherit, merge))
     return steps
 
 
@@ -177,6 +188,17 @@ def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, lis
             return None
         parts[name] = found
     return parts
+
+
+def _merge(template: BlockTemplate, scope: Scope, layer: Layer) -> TemplateItem | None:
+    """An unnamed residual's or parallel's merge item: the scope's one op item that none of
+    its parts' layers made (None: it has none, e.g. a residual whose `connect:` is false)."""
+    parts = [layer.body, layer.shortcut, layer.after] if isinstance(layer, Residual) \
+        else [*layer.branches, layer.after] if isinstance(layer, Parallel) else []
+    locs = {leaf.loc for part in parts if part is not None for leaf in leaves(part)}
+    found = [template.items[key] for key in scope.members if key in template.items
+             and template.items[key].kind == "op" and template.items[key].loc not in locs]
+    return found[0] if len(found) == 1 else None
 
 
 def _copies(template: BlockTemplate, scope: Scope, rep: Repeat,

@@ -643,10 +643,11 @@ class ClassBuilder(ModuleMaker):
         if isinstance(layer, Repeat) and not layer.name:
             return self.inline_dense(layer, x, ctx, parts) if layer.dense \
                 else self.inline_repeat(layer, x, ctx, parts)
+        merge = step.own(layer).merge if step is not None else None  # (a construct's)
         if isinstance(layer, Parallel) and not layer.name:
-            return self.parallel(layer, x, ctx, hint, parts)
+            return self.parallel(layer, x, ctx, hint, parts, merge)
         if isinstance(layer, Residual) and not layer.name:
-            return self.residual(layer, x, ctx, hint, parts)
+            return self.residual(layer, x, ctx, hint, parts, merge)
         if isinstance(layer, Seq) and self.read_inside(layer):
             return self.split_sequence(layer, x, ctx, step)
         return self.submodule(layer, x, ctx, hint, step=step)
@@ -791,22 +792,29 @@ class ClassBuilder(ModuleMaker):
         return out
 
     def merge(self, op_name: str, inputs: list[FValue], ctx: Ctx, hint: Any,
-              shape: tuple[Any, ...] | None = None, key: str | None = None) -> FValue:
+              shape: tuple[Any, ...] | None = None, key: str | None = None,
+              item: TemplateItem | None = None) -> FValue:
         """``add``/``mul``/``concat`` of ``inputs`` (named here, unless ``key`` is its key);
         ``shape`` when known (an add run under ``if`` may not type-check for the probed
-        instance, which does not run it), else its template item's or the op's rule's."""
+        instance, which does not run it), else its template item's (``item``: the one its
+        construct's step gives it, :attr:`Step.merge`; else the one keyed so) or the op's
+        rule's."""
         op = REGISTRY[op_name]
         key = key if key is not None else self.merge_key(op.node_name or op_name, ctx)
+        assert self.template is not None
+        assert item is None or (self.template.items.get(key) is item and item.target == op_name), \
+            f"{op_name} {key}: the step's merge item is {item.name if item else None}"
         shapes = [v.shape for v in inputs]
         if shape is None:
-            shape = self.item_shape(self.item(op_name, key), shapes)
+            shape = self.item_shape(item if item is not None else self.item(op_name, key), shapes)
         if shape is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
             shape = op_shape(op, {}, shapes, None)
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
         return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
 
     def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any,
-                 parts: dict[str, list[Step]] | None = None) -> FValue:
+                 parts: dict[str, list[Step]] | None = None,
+                 merge: TemplateItem | None = None) -> FValue:
         live = [k for k, branch in enumerate(par.branches) if self.branch_exists(branch, x, ctx)]
         if not live:  # every branch dropped: the construct passes its input through
             return x
@@ -815,7 +823,7 @@ class ClassBuilder(ModuleMaker):
         if len(outs) == 1:
             merged = outs[0]
         else:
-            merged = self.merge(par.merge, outs, ctx, hint if hint is not None else x)
+            merged = self.merge(par.merge, outs, ctx, hint if hint is not None else x, item=merge)
         if par.after is not None:
             merged = self.part(par.after, parts, "after", merged, ctx)
         return merged
@@ -840,19 +848,20 @@ class ClassBuilder(ModuleMaker):
         return when is not False
 
     def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any,
-                 parts: dict[str, list[Step]] | None = None) -> FValue:
+                 parts: dict[str, list[Step]] | None = None,
+                 merge: TemplateItem | None = None) -> FValue:
         body = self.part(res.body, parts, "body", x, ctx, hint or "out")
         shortcut = x if res.shortcut is None else self.part(res.shortcut, parts, "shortcut", x, ctx,
                                                              "identity")
         connect = self.condition(res.connect, ctx, res, "connect")
         out = body
         if connect is True:
-            out = self.merge("add", [body, shortcut], ctx, None)
+            out = self.merge("add", [body, shortcut], ctx, None, item=merge)
         elif isinstance(connect, Sym):
             key = self.merge_key("add", ctx)
             flag = self.cfg_marker("use_res_connect", connect.node)
             with self.fb.branch(flag) as block:
-                added = self.merge("add", [body, shortcut], ctx, None, body.shape, key)
+                added = self.merge("add", [body, shortcut], ctx, None, body.shape, key, merge)
             out = self.fb.merge(block, added, body, body.shape)
         if res.after is not None:
             out = self.part(res.after, parts, "after", out, ctx)
