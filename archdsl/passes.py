@@ -17,10 +17,10 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import Loc
-from .ir import Graph, Node
+from .ir import BlockTemplate, Graph, Node
 from .ops import Attrs
 
-__all__ = ["FOLDED_META", "fold_batchnorm", "foldable_batchnorms", "folded_convs"]
+__all__ = ["FOLDED_META", "fold_batchnorm", "foldable_batchnorms", "folded_convs", "mark_folds"]
 
 FOLDED_META = "folded_bn"  # node.meta key on a conv that absorbed a batch norm
 
@@ -104,15 +104,21 @@ def _marked(graph: Graph, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     nodes = graph.nodes
     folded = {nodes[bn].loc for _, bn in pairs}
     absorbing = {nodes[conv].loc for conv, _ in pairs}
+    return {name: mark_folds(t, folded, absorbing) for name, t in graph.templates.items()}
+
+
+def mark_folds(template: BlockTemplate, folded: set[Loc | None],
+               absorbing: set[Loc | None]) -> BlockTemplate:
+    """``template`` with the op items at the locations of folded batch-norm layers marked
+    ``folded`` and those at the locations of the convs that absorbed them ``absorbs`` (a layer
+    folds in every instance or in none); the template itself when no item is at either."""
     either = folded | absorbing
-    templates = dict(graph.templates)
-    for name, t in graph.templates.items():
-        items = {key: replace(item, folded=item.loc in folded, absorbs=item.loc in absorbing)
-                 if item.kind == "op" and item.loc in either else item
-                 for key, item in t.items.items()}
-        if any(items[k] is not t.items[k] for k in items):
-            templates[name] = replace(t, items=items)
-    return templates
+    if not any(item.kind == "op" and item.loc in either for item in template.items.values()):
+        return template
+    return replace(template, items={
+        key: replace(item, folded=item.loc in folded, absorbs=item.loc in absorbing)
+        if item.kind == "op" and item.loc in either else item
+        for key, item in template.items.items()})
 
 
 def _by_layer(graph: Graph, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:

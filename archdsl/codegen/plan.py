@@ -11,11 +11,11 @@ from __future__ import annotations
 import ast
 import os
 import textwrap
-from dataclasses import replace
 from typing import Any
 
 from ..errors import Diagnostic
 from ..ir import BlockTemplate, Graph
+from ..passes import mark_folds
 from ..spec import Spec
 from .blocktemplates import (
     block_templates,
@@ -218,14 +218,7 @@ class Planner:
         templates (``folded_norms``/``absorbing``): its items at those layers' locations marked
         as theirs are (a layer folds in every instance or in none), so a class reads every
         mark from its step's item."""
-        either = self.folded_norms | self.absorbing
-        if not either or not any(i.loc in either for i in template.items.values()):
-            return template
-        return replace(template, items={
-            key: replace(item, folded=item.loc in self.folded_norms,
-                         absorbs=item.loc in self.absorbing)
-            if item.kind == "op" and item.loc in either else item
-            for key, item in template.items.items()})
+        return mark_folds(template, self.folded_norms, self.absorbing)
 
 
 def _code_of(plan: ClassPlan) -> list[str]:
