@@ -306,10 +306,13 @@ class ModuleMaker:
         return None
 
     # --- ops --------------------------------------------------------------------------------
-    def op_shape(self, op: Op, call: Call, env: Env, shapes: list[Shape],
-                 item: TemplateItem | None) -> tuple[dict[str, Any], Shape]:
-        """An op's attributes (finalised) and output shape, plain or symbolic; ``item``: the
-        layer's template item, as its step gives it (:meth:`step_item`), or None."""
+    def op_shape(self, call: Call, key: str, step: Step | None, env: Env,
+                 shapes: list[Shape]) -> tuple[Op, dict[str, Any], Shape]:
+        """An op layer's op, attributes (finalised) and output shape, plain or symbolic, from
+        the template item its step gives it (:meth:`step_item`; ``key``: the layer's, as the
+        context names it)."""
+        item = self.step_item(call, key, step)
+        op = REGISTRY[(item or call).target]
         attrs = self.item_values(item)  # (from its template item)
         if attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
             # the class and a spec parameter it writes in (`in.c * base * width`: the template
@@ -322,7 +325,7 @@ class ModuleMaker:
             attrs = op.absorb_norm(attrs)
         shape = self.item_shape(item, shapes)  # (ditto; the op's rule where the
         # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
-        return attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
+        return op, attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
 
     def step_item(self, call: Call, key: str, step: Step | None) -> TemplateItem | None:
         """What the op layer or block use ``call`` (keyed ``key`` as the context names it,
@@ -403,9 +406,8 @@ class ModuleMaker:
         if self.read_inside(layer):  # (run member by member: see split_sequence)
             return False
         if isinstance(layer, Call) and not layer.is_block:
-            item = self.step_item(layer, self.next_key(layer, ctx), step)
-            op = REGISTRY[(item or layer).target]
-            attrs, out = self.op_shape(op, layer, ctx.env, [shape], item)
+            op, attrs, out = self.op_shape(layer, self.next_key(layer, ctx), step, ctx.env,
+                                           [shape])
             return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
         return isinstance(layer, Call) or (bool(layer.name) and isinstance(layer, (Seq, Repeat)))
 
@@ -455,9 +457,7 @@ class ModuleMaker:
 
     def op_module(self, call: Call, shape: Shape, ctx: Ctx, key: str,
                   step: Step | None = None) -> ModuleResult:
-        item = self.step_item(call, key, step)
-        op = REGISTRY[(item or call).target]
-        attrs, out = self.op_shape(op, call, ctx.env, [shape], item)
+        op, attrs, out = self.op_shape(call, key, step, ctx.env, [shape])
         lowering = op_lowering(op, attrs, [shape], out, call.loc)
         if lowering.module is None:
             if op.module_form is None:

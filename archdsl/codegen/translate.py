@@ -748,9 +748,7 @@ class ClassBuilder(ModuleMaker):
             return inputs[0]
         shapes = [v.shape for v in inputs]
         name, key = self.layer_key(call, call.target, ctx)
-        item = self.step_item(call, key, step)
-        op = REGISTRY[(item or call).target]
-        attrs, shape = self.op_shape(op, call, ctx.env, shapes, item)
+        op, attrs, shape = self.op_shape(call, key, step, ctx.env, shapes)
         lowering = op_lowering(op, attrs, shapes, shape, call.loc)
         if lowering.has_attribute:
             attr = self.attribute(name, call)
