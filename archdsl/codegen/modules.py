@@ -350,10 +350,7 @@ class ModuleMaker:
     def walked_item(self, call: Call, step: Step | None) -> TemplateItem | None:
         """The template item ``step`` (or its `when:`'s scope's one inner step) gives the op layer
         or block use ``call``, if it is one of its kind at its location (None: none)."""
-        member = step.member if step is not None else None
-        if isinstance(member, Scope) and member.kind == "when" and step is not None \
-                and step.inner is not None and len(step.inner) == 1:
-            member = step.inner[0].member
+        member = step.own(call).member if step is not None else None
         kind = "use" if call.is_block else "op"
         return member if (isinstance(member, TemplateItem) and member.kind == kind
                           and member.loc == call.loc) else None
