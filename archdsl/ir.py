@@ -116,7 +116,7 @@ class TemplateItem:
 class BlockTemplate:
     """One block definition over symbolic values: what one generic class of it is made from.
 
-    Made by ``codegen.blocktemplates.TemplateExpander`` (the expander in template mode) from the
+    Made by ``blocks.expander.TemplateExpander`` (the expander in template mode) from the
     block's first instance, whose values are the probes. ``locals`` maps each name the body reads (the block's
     parameters, the spec parameters it sees, its lets, ``in.c``/``in.h``/``in.w``) to the
     identifier its values are written over; ``reads`` are the spec parameters it reads, with
@@ -183,7 +183,7 @@ class Graph:
     outputs: dict[str, str] = field(default_factory=dict)
     output_locs: dict[str, Loc | None] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
-    templates: dict[str, BlockTemplate] = field(default_factory=dict)  # codegen.blocktemplates
+    templates: dict[str, BlockTemplate] = field(default_factory=dict)  # blocks.expander
     # node -> the nodes that read it, in the order they were added (each once)
     readers: dict[str, dict[str, None]] = field(default_factory=dict, repr=False, compare=False)
     _nx: Any = field(default=None, init=False, repr=False, compare=False)

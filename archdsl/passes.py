@@ -70,7 +70,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
     if graph.spec is None:
         return _fold_graph(graph, pairs)
     if not graph.templates:
-        from .codegen.blocktemplates import block_templates  # (torch-free; codegen's, made once)
+        from .blocks.expander import block_templates  # (torch-free; the IR layer's, made once)
 
         block_templates(graph)
     covered = _covered(graph)

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import archdsl
+from archdsl.blocks.namespace import Namespace, camel_case, check_attribute
+from archdsl.blocks.pysrc import layout, parse_expr, unparse
 from archdsl.cli import main
 from archdsl.codegen import CodegenError, compile_graph, generate
-from archdsl.codegen.namespace import Namespace, camel_case, check_attribute
-from archdsl.codegen.pysrc import layout, parse_expr, unparse
 from archdsl.codegen.regen import stale_files
 from tests.conftest import ROOT, zoo_specs
 
@@ -696,7 +696,7 @@ def test_permute_joins_a_sequential_and_layer_scale_is_a_bare_parameter(write_sp
 def test_a_condition_decides_itself_and_its_negation_inside_it():
     """Inside ``if hidden == in_channels`` a size ``out if hidden != in_channels else in_channels``
     is ``in_channels`` (EfficientNetV2's FusedMBConv: its third conv is built only then)."""
-    from archdsl.codegen.sym import Sym, refine, select
+    from archdsl.blocks.sym import Sym, refine, select
 
     size = select(Sym(parse_expr("hidden != in_channels"), False), Sym.name("out", 4),
                   Sym.name("in_channels", 8))
@@ -743,8 +743,8 @@ def test_the_compiler_asks_the_ops_and_never_tests_their_names():
     """Code generation, expansion and the passes read op attributes (``passthrough``,
     ``fresh_output``, ``module_form``, ``foldable_norm``...), never op names."""
     package = ROOT / "archdsl"
-    modules = [*sorted((package / "codegen").glob("*.py")), *(package / name for name in (
-        "expand.py", "ir.py", "passes.py", "fold.py"))]
+    modules = [*sorted((package / "codegen").glob("*.py")), *sorted((package / "blocks").glob("*.py")),
+               *(package / name for name in ("expand.py", "ir.py", "passes.py", "fold.py"))]
     found = [hit for module in modules for hit in _op_name_tests(module)]
     assert found == []
 

@@ -1,4 +1,4 @@
-"""Block templates (archdsl.codegen.blocktemplates): every block used, expanded once over symbolic values.
+"""Block templates (archdsl.blocks.expander): every block used, expanded once over symbolic values.
 
 A template is held to the concrete expansion: at its probes (the first instance's values) each
 item has the shape and attributes of the node the expander made for it, and every other instance
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import archdsl
+from archdsl.blocks.expander import block_templates, template_signature
+from archdsl.blocks.sym import MISSING, probe_of
 from archdsl.codegen import generate
-from archdsl.codegen.blocktemplates import block_templates, template_signature
 from archdsl.codegen.plan import Planner
-from archdsl.codegen.sym import MISSING, probe_of
 from archdsl.codegen.translate import ClassBuilder
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -220,7 +220,7 @@ def test_the_network_has_a_template_of_its_own():
 def test_the_network_template_over_parameters_carries_its_declarations():
     """Over the spec parameters the class takes: their types and the graph's values, the input
     over them, the `checks:` as conditions over them, the side outputs."""
-    from archdsl.codegen.blocktemplates import network_template
+    from archdsl.blocks.expander import network_template
 
     graph = archdsl.load(SPECS / "resnet_cifar.yaml")
     t = network_template(graph, ("width", "num_classes"))
@@ -337,7 +337,7 @@ def test_the_network_class_header_is_its_template(tmp_path):
     (`network_template(..., body=False)` over the arguments the class takes): a `--set` value
     is the default, a check over an argument is raised at construction, one over a parameter
     written in (a repeat count) is decided and left out."""
-    from archdsl.codegen.blocktemplates import network_template
+    from archdsl.blocks.expander import network_template
 
     spec = tmp_path / "net.yaml"
     spec.write_text(
@@ -480,7 +480,7 @@ def test_a_generic_class_reads_its_block_arguments_from_the_template(tmp_path):
 def test_a_generic_class_reads_its_symbolic_conditions_from_the_template():
     """A layer's symbolic `when:` is the condition its template scope holds, over the class's
     locals: what the scope says reaches the `if`."""
-    from archdsl.codegen.sym import Sym
+    from archdsl.blocks.sym import Sym
 
     graph = archdsl.load(Path(__file__).parent / "corpus/compiles/when_false_shares_a_name.yaml")
     template = block_templates(graph)["unit"]
@@ -496,7 +496,7 @@ def test_a_generic_class_reads_its_symbolic_conditions_from_the_template():
 def test_a_generic_class_reads_its_lets_from_the_template(tmp_path):
     """A symbolic let is the value its template holds, over the class's locals (the layers read
     the local): what the template says reaches the local's assignment."""
-    from archdsl.codegen.sym import Sym
+    from archdsl.blocks.sym import Sym
 
     spec = tmp_path / "net.yaml"
     spec.write_text(
@@ -546,7 +546,7 @@ def test_a_generic_class_reads_a_named_repeats_count_from_the_template(tmp_path)
 def test_a_template_value_over_a_spec_parameter_the_class_writes_in_is_its_probe(tmp_path):
     """A generic class that writes a spec parameter in (the network class does not take it)
     reads a template value over that parameter alone as its probe, the graph's value."""
-    from archdsl.codegen.sym import Sym
+    from archdsl.blocks.sym import Sym
 
     spec = tmp_path / "net.yaml"
     spec.write_text(
@@ -618,7 +618,7 @@ def test_a_value_that_follows_a_repeats_index_comes_from_its_item(tmp_path):
     """The layers a repeat makes inside a generic class are items of their own (`conv`,
     `conv_1`, ...; `convs.0`, `convs.1` in a named repeat), each with its values at its index:
     the class reads them, not the AST (whose values the index changes at one location)."""
-    from archdsl.codegen.sym import Sym
+    from archdsl.blocks.sym import Sym
 
     spec = tmp_path / "net.yaml"
     spec.write_text(
@@ -745,7 +745,7 @@ def test_a_scope_value_that_follows_a_repeats_index_comes_from_its_copys_scope(t
 def test_a_generic_class_reads_its_layers_output_shapes_from_the_template(tmp_path):
     """An op layer's (a block use's) output shape is its template item's, over the class's
     locals, where its input is the item's: what the item says reaches the next layer's sizes."""
-    from archdsl.codegen.sym import Sym
+    from archdsl.blocks.sym import Sym
 
     spec = tmp_path / "net.yaml"
     spec.write_text(
@@ -919,8 +919,8 @@ def test_the_network_class_reads_its_template(tmp_path, monkeypatch):
     """The network class reads its layers' attributes, its block uses' arguments and its
     conditions from its template: the graph's (every value written in) when it takes no
     argument, else the one over its arguments (its locals the class's own)."""
+    from archdsl.blocks.sym import Sym
     from archdsl.codegen import translate
-    from archdsl.codegen.sym import Sym
 
     spec = tmp_path / "net.yaml"
     spec.write_text(
@@ -1096,7 +1096,7 @@ def test_a_let_over_a_local_and_a_written_in_spec_parameter_comes_from_the_templ
     """A let reading both a local of the class and a spec parameter the class writes in is the
     template's expression with the parameter's value in its place (as the class's own
     evaluation writes it): what the template says reaches the local."""
-    from archdsl.codegen.sym import Sym
+    from archdsl.blocks.sym import Sym
 
     spec = tmp_path / "net.yaml"
     spec.write_text(
@@ -1131,7 +1131,7 @@ def test_a_block_argument_over_a_local_and_a_written_in_spec_parameter_comes_fro
     """A block use's argument reading both a local of the class and a spec parameter the class
     writes in is its item's expression with the parameter's value in its place, as a let's is:
     what the item says reaches the call."""
-    from archdsl.codegen.sym import Sym
+    from archdsl.blocks.sym import Sym
 
     spec = tmp_path / "net.yaml"
     spec.write_text(
@@ -1303,8 +1303,8 @@ def test_a_network_class_the_template_refuses_says_the_templates_reason():
     the template's reason (make_plan writes the argument in and names it), without translating
     its body: GoogLeNet's aux_logits (an output under a `when:`), ResNet-CIFAR's depth (a repeat
     count)."""
-    from archdsl.codegen.blocktemplates import network_template
-    from archdsl.codegen.namespace import CodegenError
+    from archdsl.blocks.expander import network_template
+    from archdsl.blocks.namespace import CodegenError
 
     for name, param, reason in [
             ("googlenet", "aux_logits", "an auxiliary output under a `when:` on a parameter"),

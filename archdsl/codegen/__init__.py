@@ -10,8 +10,8 @@ through the Jinja2 templates in ``templates/``). Nothing here imports torch.
 
 from __future__ import annotations
 
+from ..blocks.namespace import CodegenError
 from .emit import Generated, compile_graph, generate
-from .namespace import CodegenError
 from .plan import make_plan
 
 __all__ = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..blocks.namespace import Namespace
 from ..errors import Loc
 from ..ir import BlockTemplate, Graph
 from ..spec import BlockDef, Spec
-from .namespace import Namespace
 
 __all__ = ["BODY_INDENT", "BlockInfo", "ClassPlan", "ModulePlan", "Planning"]
 

@@ -3,7 +3,7 @@
 Expressions are small objects that produce an ``ast`` node when the plan is rendered, so that a
 decision taken late (whether a ReLU may work in place) still reaches the text. Statements are
 ``Assign``, ``If``, ``ExprStmt``, ``Return`` and ``Comment``; :func:`render_block` lays them out with
-:func:`archdsl.codegen.pysrc.layout`.
+:func:`archdsl.blocks.pysrc.layout`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import keyword
 from dataclasses import dataclass, field
 from typing import Any
 
-from .pysrc import LINE_LENGTH, layout, parse_expr
-from .sym import node_of
+from ..blocks.pysrc import LINE_LENGTH, layout, parse_expr
+from ..blocks.sym import node_of
 
 __all__ = [
     "Assign",

@@ -15,10 +15,10 @@ from typing import Any
 import jinja2
 
 from ..analysis import analyze
+from ..blocks.pysrc import LINE_LENGTH, docstring_lines
 from ..ir import Graph
 from .code import Return, render_block
 from .plan import ClassPlan, ModulePlan, make_plan
-from .pysrc import LINE_LENGTH, docstring_lines
 
 __all__ = ["Generated", "compile_graph", "generate", "import_lines", "module_doc", "render_module"]
 

@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..blocks.namespace import GENERATED_NAMES, PYTHON_NAMES
+from ..blocks.pysrc import parse_expr
+from ..blocks.sym import MISSING, probe_of
 from ..ops import REGISTRY
 from .code import Assign, If, Inplace, Return, Stmt
-from .namespace import GENERATED_NAMES, PYTHON_NAMES
-from .pysrc import parse_expr
-from .sym import MISSING, probe_of
 
 __all__ = ["FAssign", "FIf", "FValue", "ForwardBuilder", "fresh_output", "shape_comment"]
 

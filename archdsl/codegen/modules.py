@@ -14,6 +14,10 @@ from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
+from ..blocks.namespace import NotGeneric, check_attribute
+from ..blocks.pysrc import unparse
+from ..blocks.sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
+from ..blocks.values import Env, coerce_param, op_attrs, op_lowering, op_shape
 from ..errors import Diagnostic, Loc
 from ..expand import NameSet
 from ..ir import BlockTemplate, Scope, TemplateItem
@@ -36,10 +40,6 @@ from .code import (
     Stmt,
 )
 from .forward import FValue, fresh_output
-from .namespace import NotGeneric, check_attribute
-from .pysrc import unparse
-from .sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
-from .values import Env, coerce_param, op_attrs, op_lowering, op_shape
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "ast_steps", "chainable", "copy_step",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",

@@ -13,21 +13,21 @@ import os
 import textwrap
 from typing import Any
 
-from ..errors import Diagnostic
-from ..ir import BlockTemplate, Graph
-from ..passes import mark_folds
-from ..spec import Spec
-from .blocktemplates import (
+from ..blocks.expander import (
     block_templates,
     bound_template,
     declared_template,
     network_template,
     probed_template,
 )
+from ..blocks.namespace import CodegenError, Namespace, NotGeneric, camel_case
+from ..blocks.pysrc import docstring_lines
+from ..blocks.sym import decisions, key_of
+from ..errors import Diagnostic
+from ..ir import BlockTemplate, Graph
+from ..passes import mark_folds
+from ..spec import Spec
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
-from .namespace import CodegenError, Namespace, NotGeneric, camel_case
-from .pysrc import docstring_lines
-from .sym import decisions, key_of
 from .translate import ClassBuilder
 
 __all__ = ["BODY_INDENT", "ClassPlan", "ModulePlan", "Planner", "make_plan"]

@@ -21,12 +21,28 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from ..blocks.expander import USES_SEVERAL_INPUTS, network_template, sharing
+from ..blocks.namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
+from ..blocks.pysrc import LINE_LENGTH, docstring_lines, literal, parse_expr, unparse
+from ..blocks.sym import (
+    MISSING,
+    Sym,
+    all_plain,
+    is_known,
+    key_of,
+    names_in,
+    probe_of,
+    refine,
+    renamed,
+    select,
+    substitute,
+)
+from ..blocks.values import Env, coerce_param, op_lowering, op_shape, tidy
 from ..errors import Diagnostic, Loc
 from ..expand import NameSet, auto_name
 from ..ir import BlockTemplate, TemplateItem
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
-from .blocktemplates import USES_SEVERAL_INPUTS, network_template, sharing
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
 from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Raise, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
@@ -46,22 +62,6 @@ from .modules import (
     shared_item_names,
     walk_steps,
 )
-from .namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
-from .pysrc import LINE_LENGTH, docstring_lines, literal, parse_expr, unparse
-from .sym import (
-    MISSING,
-    Sym,
-    all_plain,
-    is_known,
-    key_of,
-    names_in,
-    probe_of,
-    refine,
-    renamed,
-    select,
-    substitute,
-)
-from .values import Env, coerce_param, op_lowering, op_shape, tidy
 
 __all__ = ["ClassBuilder"]
 

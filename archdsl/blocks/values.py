@@ -1,7 +1,7 @@
 """Spec values in generated code: expressions, op attributes and block arguments.
 
 Inside a generic block class the names an expression reads (block parameters, ``let`` values,
-``in.c``) are the class's locals, so an expression becomes a :class:`~archdsl.codegen.sym.Sym`
+``in.c``) are the class's locals, so an expression becomes a :class:`~archdsl.blocks.sym.Sym`
 written with :func:`archdsl.expr.to_python`; when everything it reads is known it is evaluated,
 exactly as the expander evaluates it.
 """

@@ -3,7 +3,7 @@
 :class:`TemplateExpander` is the one expander (:class:`~archdsl.expand.Expander`) in template
 mode, as ``symbolic._TracingExpander`` is in tracing mode: the block's parameters, the spec
 parameters it sees and its input sizes are ``Sym`` s (with the first instance's values as
-probes); expressions become ``Sym`` s (``codegen.values.eval_value``), each op's own attribute
+probes); expressions become ``Sym`` s (``blocks.values.eval_value``), each op's own attribute
 and shape rules run over them, a ``when:`` that depends on them is a condition on the items it
 makes (each such layer in a scope of its own, as a layer under a plain one is, empty when it is
 false; a ``connect:`` one on the residual's ``add``), a
