@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import Diagnostic, Loc, SpecError
@@ -184,9 +184,29 @@ class Graph:
     output_locs: dict[str, Loc | None] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
     templates: dict[str, BlockTemplate] = field(default_factory=dict)  # blocks.expander
+    # a graph from passes.fold_batchnorm: the locations of the batch-norm layers it folded and of
+    # the conv layers that absorbed them (a layer folds in every instance or in none); every
+    # template made from the graph is marked by them (mark_folds)
+    folded_locs: frozenset[Loc] = frozenset()
+    absorbing_locs: frozenset[Loc] = frozenset()
     # node -> the nodes that read it, in the order they were added (each once)
     readers: dict[str, dict[str, None]] = field(default_factory=dict, repr=False, compare=False)
     _nx: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def mark_folds(self, template: BlockTemplate) -> BlockTemplate:
+        """``template`` (made from this graph) with its op items at the locations of folded
+        batch-norm layers marked ``folded`` and those at the locations of the convs that absorbed
+        them ``absorbs`` (``folded_locs``/``absorbing_locs``); the template itself when no item
+        is at either (every template of a graph no fold made)."""
+        folded, absorbing = self.folded_locs, self.absorbing_locs
+        either = folded | absorbing
+        if not either or not any(item.kind == "op" and item.loc in either
+                                 for item in template.items.values()):
+            return template
+        return replace(template, items={
+            key: replace(item, folded=item.loc in folded, absorbs=item.loc in absorbing)
+            if item.kind == "op" and item.loc in either else item
+            for key, item in template.items.items()})
 
     def add_node(self, node: Node) -> None:
         name = node.name

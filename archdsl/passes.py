@@ -17,10 +17,10 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import Loc
-from .ir import BlockTemplate, Graph, Node
+from .ir import Graph, Node
 from .ops import Attrs
 
-__all__ = ["FOLDED_META", "fold_batchnorm", "foldable_batchnorms", "folded_convs", "mark_folds"]
+__all__ = ["FOLDED_META", "fold_batchnorm", "foldable_batchnorms", "folded_convs"]
 
 FOLDED_META = "folded_bn"  # node.meta key on a conv that absorbed a batch norm
 
@@ -62,9 +62,11 @@ def fold_batchnorm(graph: Graph) -> Graph:
     network), so a batch norm folds only where its layer folds everywhere: every node its layer
     made (the nodes sharing its location) folds into nodes of one conv layer, every node of which
     absorbs one, and each of those nodes is made by a template item (a block written per use has
-    none: its batch norms stay). The new graph's templates mark the items: the batch norm's
-    ``folded``, the conv's ``absorbs`` (what the code generator reads). A graph without its spec
-    (no templates) folds on the graph alone.
+    none: its batch norms stay). The new graph records the folded layers' locations
+    (``Graph.folded_locs``, and the convs' ``absorbing_locs``), by which every template made from
+    it marks its items (``Graph.mark_folds``): the batch norm's ``folded``, the conv's ``absorbs``
+    (what the code generator reads); its own templates are the input graph's, marked. A graph
+    without its spec (no templates) folds on the graph alone.
     """
     pairs = _by_layer(graph, foldable_batchnorms(graph))
     if graph.spec is None:
@@ -76,7 +78,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
     covered = _covered(graph)
     pairs = [(conv, bn) for conv, bn in pairs if bn in covered and conv in covered]
     new = _fold_graph(graph, pairs)
-    new.templates = _marked(graph, pairs)
+    new.templates = {name: new.mark_folds(t) for name, t in graph.templates.items()}
     return new
 
 
@@ -96,29 +98,6 @@ def _covered(graph: Graph) -> set[str]:
         return owner[path]
 
     return {n.name for n in graph.op_nodes() if template_of(n.scope) is not None}
-
-
-def _marked(graph: Graph, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """The graph's templates with the folded layers' items marked (copies of those that change;
-    every other template is shared)."""
-    nodes = graph.nodes
-    folded = {nodes[bn].loc for _, bn in pairs}
-    absorbing = {nodes[conv].loc for conv, _ in pairs}
-    return {name: mark_folds(t, folded, absorbing) for name, t in graph.templates.items()}
-
-
-def mark_folds(template: BlockTemplate, folded: set[Loc | None],
-               absorbing: set[Loc | None]) -> BlockTemplate:
-    """``template`` with the op items at the locations of folded batch-norm layers marked
-    ``folded`` and those at the locations of the convs that absorbed them ``absorbs`` (a layer
-    folds in every instance or in none); the template itself when no item is at either."""
-    either = folded | absorbing
-    if not any(item.kind == "op" and item.loc in either for item in template.items.values()):
-        return template
-    return replace(template, items={
-        key: replace(item, folded=item.loc in folded, absorbs=item.loc in absorbing)
-        if item.kind == "op" and item.loc in either else item
-        for key, item in template.items.items()})
 
 
 def _by_layer(graph: Graph, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -149,7 +128,9 @@ def _fold_graph(graph: Graph, pairs: list[tuple[str, str]]) -> Graph:
     new = Graph(name=graph.name, file=graph.file, input_shape=graph.input_shape,
                 params=dict(graph.params), spec=graph.spec,
                 outputs={k: rename.get(v, v) for k, v in graph.outputs.items()},
-                output_locs=dict(graph.output_locs), warnings=list(graph.warnings))
+                output_locs=dict(graph.output_locs), warnings=list(graph.warnings),
+                folded_locs=graph.folded_locs | {graph.nodes[bn].loc for _, bn in pairs},
+                absorbing_locs=graph.absorbing_locs | {graph.nodes[conv].loc for conv, _ in pairs})
     for node in graph:
         if node.name in rename:
             continue

@@ -275,11 +275,44 @@ def test_fold_marks_the_items_of_the_layers_it_folds():
                                               if i.folded}
 
 
+def test_every_template_made_from_a_folded_graph_is_marked():
+    """The folded graph records the folded layers' locations (`folded_locs`, `absorbing_locs`),
+    and every template built from it, not only its own, marks its items by them: one use's
+    (`bound_template`), other probes' (`probed_template`), the network's over constructor
+    arguments (`network_template`); those of the unfolded graph stay unmarked. A graph folded
+    again keeps them."""
+    from archdsl.blocks.expander import bound_template, network_template, probed_template
+
+    graph = archdsl.load(SPECS / "resnet18.yaml")
+    folded = fold_batchnorm(graph)
+    basic = folded.templates["basic"].items.values()
+    assert folded.folded_locs == {i.loc for t in folded.templates.values()
+                                  for i in t.items.values() if i.folded}
+    assert {i.loc for i in basic if i.target == "bn"} <= folded.folded_locs
+    assert {i.loc for i in basic if i.target == "conv"} <= folded.absorbing_locs
+    assert not graph.folded_locs and not graph.absorbing_locs
+
+    def marks(t):
+        ops = [i for i in t.items.values() if i.kind == "op"]
+        assert ops and any(i.target == "bn" for i in ops)
+        return ({i.name for i in ops if i.folded} == {i.name for i in ops if i.target == "bn"}
+                and {i.name for i in ops if i.absorbs} == {i.name for i in ops if i.target == "conv"})
+
+    for g, marked in ((folded, True), (graph, False)):
+        made = [bound_template(g, "basic", {**g.params, "out": 128, "stride": 2}, (64, 56, 56)),
+                probed_template(g, "basic", {"out": 128, "stride": 2}, (64, 56, 56)),
+                network_template(g, ("in_channels",))]
+        assert [marks(t) for t in made] == [marked] * 3
+        assert not any(i.folded or i.absorbs for t in made for i in t.items.values()) or marked
+    again = fold_batchnorm(folded)
+    assert again.folded_locs == folded.folded_locs and again.absorbing_locs == folded.absorbing_locs
+
+
 def test_a_class_reads_the_fold_marks_from_its_items():
     """A class folds a batch norm, and gives its conv a bias, by the marks on the items its
-    template's walk gives them (not by the layers' locations, which the planner only uses to
-    mark the templates it makes itself): ResNet-18's `basic` template with `bn1`'s `folded`
-    and `conv1`'s `absorbs` taken off (the planner's location sets kept) gets its batch norm
+    template's walk gives them (not by the layers' locations, by which the folded graph marks
+    the templates made from it): ResNet-18's `basic` template with `bn1`'s `folded`
+    and `conv1`'s `absorbs` taken off (the graph's location sets kept) gets its batch norm
     back and a conv without bias; a class the planner writes per use from a bound template
     reads marks too."""
     from dataclasses import replace
@@ -304,7 +337,7 @@ def test_a_class_reads_the_fold_marks_from_its_items():
         if item.name == "conv1":
             items[key] = replace(item, absorbs=False)
     planner.templates = {**planner.templates, "basic": replace(basic, items=items)}
-    assert planner.folded_norms and planner.absorbing  # (the locations still say folded)
+    assert folded.folded_locs and folded.absorbing_locs  # (the locations still say folded)
     edited = basic_class(planner)
     assert "self.bn1 = nn.BatchNorm2d" in edited and "self.bn2" not in edited
     conv1 = edited.split("self.conv1 = ")[1].split("self.")[0]

@@ -18,7 +18,9 @@ templates are compared), else the block is written per use. The concrete expansi
 block bodies are not used: every template is expanded from the block's definition (the
 network's with every value written in reads its block uses' output shapes from the expansion).
 :func:`network_template` makes the network's over given spec parameters (the network class's,
-or its header alone, ``body=False``), :func:`declared_template` what a block declares.
+or its header alone, ``body=False``), :func:`declared_template` what a block declares. Each
+marks what it makes by the graph's folds (``Graph.mark_folds``: a graph from
+``passes.fold_batchnorm``), so no reader copies them.
 """
 
 from __future__ import annotations
@@ -586,7 +588,7 @@ def network_template(graph: Graph, names: tuple[str, ...] | None = None,
         expander.concrete = graph
         expander.env["in"] = InputShape.of(tuple(graph.input_shape))
     try:
-        return expander.build()
+        return graph.mark_folds(expander.build())
     except SpecError as err:  # (a resource limit of the dry runs)
         return expander.per_use(err.diagnostics[0].message)
     except Undecidable as err:
@@ -597,7 +599,7 @@ def declared_template(graph: Graph, name: str) -> BlockTemplate:
     """What block ``name`` declares (parameters, doc, location), its body not expanded: for a
     block no template reaches but a class does (under a `when:` a constructor argument decides)."""
     expander = TemplateExpander(graph.spec, graph.params, graph.spec.blocks[name], {}, ())
-    return expander.per_use("its declarations only: its body was not expanded")
+    return graph.mark_folds(expander.per_use("its declarations only: its body was not expanded"))
 
 
 def bound_template(graph: Graph, name: str, values: dict[str, Any], in_shape: tuple[Any, ...],
@@ -609,8 +611,9 @@ def bound_template(graph: Graph, name: str, values: dict[str, Any], in_shape: tu
     value plain, its items, scopes and lets are what the use's own class is written from
     (``per_use`` set: that cannot be written generically)."""
     spec: Spec = graph.spec
-    return TemplateExpander(spec, graph.params, spec.blocks[name], {}, (), bind=(values, in_shape),
-                            outputs=outputs, more=more).build()
+    return graph.mark_folds(TemplateExpander(spec, graph.params, spec.blocks[name], {}, (),
+                                             bind=(values, in_shape), outputs=outputs,
+                                             more=more).build())
 
 
 def _instance_templates(spec: Spec, graph: Graph, instances: dict[str, list[Scope]],
@@ -668,7 +671,7 @@ def _build(spec: Spec, graph: Graph, name: str, instance: Scope,
     if per_use is not None:
         return expander.per_use(per_use)
     try:
-        return expander.build()
+        return graph.mark_folds(expander.build())
     except SpecError as err:  # (a resource limit of the dry runs)
         return expander.per_use(err.diagnostics[0].message)
     except Undecidable as err:  # a test on the parameters the expander itself makes

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..blocks.namespace import Namespace
-from ..errors import Loc
 from ..ir import BlockTemplate, Graph
 from ..spec import BlockDef, Spec
 
@@ -65,8 +64,6 @@ class Planning(Protocol):
     outputs_class: str
     dense_class: str
     dense_used: bool
-    folded_norms: set[Loc]
-    absorbing: set[Loc]
     lifted: tuple[str, ...]
     header: BlockTemplate  # the network class's template over its arguments (its header)
     template_outputs: dict[Any, tuple[Any, ...]]  # the template expander's dry runs (shared)

@@ -320,7 +320,7 @@ class ModuleMaker:
             # is), or no item (the template does not walk the layer, or a layer a test's
             # edited template adds: a `when:` made true)
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
-        if item.absorbs if item is not None else call.loc in self.planner.absorbing:
+        if item.absorbs if item is not None else call.loc in self.planner.graph.absorbing_locs:
             # a batch norm was folded into it (its item's mark; no item: its location's)
             attrs = op.absorb_norm(attrs)
         shape = self.item_shape(item, shapes)  # (ditto; the op's rule where the
@@ -336,8 +336,8 @@ class ModuleMaker:
         AST layer's) only where the template does not walk the layer (``ast_walk``) or its
         step's item is not the one keyed ``key``. Still from the AST layer: its attribute name (``layer_key``, which also counts it for the names after
         it), its location and its ``from:``/``output:``/``freeze:``. Whether it is folded or
-        absorbs a batch norm is its item's mark (:meth:`folded_away`; every template the
-        planner makes is marked too: ``Planner.marked``)."""
+        absorbs a batch norm is its item's mark (:meth:`folded_away`; every template made from
+        a folded graph is marked: ``Graph.mark_folds``)."""
         member = self.walked_item(call, step)
         assert self.template is not None
         kind = "use" if call.is_block else "op"
@@ -358,12 +358,12 @@ class ModuleMaker:
     def folded_away(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
         its name, as the expander gave it one, and nothing else. Its step's item's mark
-        (``TemplateItem.folded``); its location's (``Planner.folded_norms``) only where it has no
+        (``TemplateItem.folded``); its location's (``Graph.folded_locs``) only where it has no
         item (``ast_walk``)."""
         if not isinstance(layer, Call) or layer.is_block:
             return False
         item = self.walked_item(layer, step)
-        if not (item.folded if item is not None else layer.loc in self.planner.folded_norms):
+        if not (item.folded if item is not None else layer.loc in self.planner.graph.folded_locs):
             return False
         self.layer_name(layer, default_name(layer), ctx)
         return True

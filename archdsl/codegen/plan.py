@@ -25,7 +25,6 @@ from ..blocks.pysrc import docstring_lines
 from ..blocks.sym import decisions, key_of
 from ..errors import Diagnostic
 from ..ir import BlockTemplate, Graph
-from ..passes import mark_folds
 from ..spec import Spec
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .translate import ClassBuilder
@@ -59,12 +58,6 @@ class Planner:
         self.reads = {name: set(t.reads) for name, t in self.templates.items() if name}
         self.lifted: tuple[str, ...] = ()  # the network's constructor arguments (see plan)
         self.header = network_template(graph, (), body=False)  # (the network class's, once planned)
-        # a graph from passes.fold_batchnorm: the batch-norm layers that went, the convs that
-        # absorbed (the marks on their template items)
-        marked = [i for t in self.templates.values() for i in t.items.values()
-                  if i.folded or i.absorbs]
-        self.folded_norms = {i.loc for i in marked if i.folded}
-        self.absorbing = {i.loc for i in marked if i.absorbs}
         self.block_plans: list[ClassPlan] = []  # the classes of blocks, once the network is planned
         if reuse is not None:
             self._reuse_blocks(reuse)
@@ -159,7 +152,7 @@ class Planner:
         if name in self.templates:
             return self.templates[name]
         if name not in self._declared:
-            self._declared[name] = self.marked(declared_template(self.graph, name))
+            self._declared[name] = declared_template(self.graph, name)
         return self._declared[name]
 
     def special_class(self, block_name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
@@ -203,22 +196,13 @@ class Planner:
             if t.per_use is not None:
                 raise NotGeneric(Diagnostic(f"the output of block `{name}` cannot be "
                                             "computed in a generic class", t.loc))
-            self._bound[key] = self.marked(t)
+            self._bound[key] = t
         return self._bound[key]
 
     def probed(self, name: str, args: dict[str, Any], in_shape: tuple[Any, ...]) -> BlockTemplate:
         """Block ``name``'s template probed by these arguments and input sizes (plain): what a
         generic class built from other probes than its template's reads (``probed_template``)."""
-        return self.marked(probed_template(self.graph, name, args, in_shape,
-                                           self.template_outputs))
-
-    def marked(self, template: BlockTemplate) -> BlockTemplate:
-        """A template the planner makes itself (bound, probed, declared, the network's over its
-        constructor arguments) with the fold marks ``passes.fold_batchnorm`` put on the graph's
-        templates (``folded_norms``/``absorbing``): its items at those layers' locations marked
-        as theirs are (a layer folds in every instance or in none), so a class reads every
-        mark from its step's item."""
-        return mark_folds(template, self.folded_norms, self.absorbing)
+        return probed_template(self.graph, name, args, in_shape, self.template_outputs)
 
 
 def _code_of(plan: ClassPlan) -> list[str]:

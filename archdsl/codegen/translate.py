@@ -119,8 +119,8 @@ class ClassBuilder(ModuleMaker):
         self.is_network = True
         if ctor_params:  # its template over its constructor arguments (its locals the class's),
             # which is its header too
-            header = template = self.planner.marked(network_template(
-                graph, ctor_params, self.locals, outputs=self.planner.template_outputs))
+            header = template = network_template(
+                graph, ctor_params, self.locals, outputs=self.planner.template_outputs)
         else:  # every value written in: the graph's (what `archdsl check` plans), and a header
             header = network_template(graph, (), self.locals, body=False)
             template = self.planner.template("")
