@@ -675,31 +675,32 @@ class Expander:
     def expand_parallel(self, par: Parallel, x: str, ctx: Ctx) -> str | None:
         scope, inner = self.construct_scope("parallel", par, ctx, x)
         scope.meta["merge"] = par.merge
-        branches = [b for b in par.branches if self.branch_live(b, inner)]
-        if not branches:
+        live = [k for k, branch in enumerate(par.branches)
+                if self.branch_live(str(k), branch, inner)]
+        if not live:
             return self.close_scope(scope, x)
-        outs = [self.expand(branch, x, inner) for branch in branches]
+        outs = [self.expand_part(str(k), par.branches[k], x, inner) for k in live]
         if any(o is None for o in outs):
             return None
         if len(outs) == 1:
             merged = outs[0]
         else:
-            name = self.auto_name(REGISTRY[par.merge].node_name or par.merge, inner, structural=True)
-            merged = self.add_op(par.merge, {}, outs, inner, name, par.merge_loc or par.loc)
+            merged = self.merge_op(par.merge, outs, inner, par.merge_loc or par.loc)
         scope.meta["merge_node"] = merged
         scope.meta["branch_outputs"] = outs
         if par.after is not None:
-            merged = self.expand(par.after, merged, inner)
+            merged = self.expand_part("after", par.after, merged, inner)
         return self.close_scope(scope, merged)
 
-    def branch_live(self, branch: Layer, ctx: Ctx) -> bool:
-        """A parallel branch whose `when:` is false is dropped (it is not an identity branch)."""
+    def branch_live(self, name: str, branch: Layer, ctx: Ctx) -> bool:
+        """A parallel branch (its part ``name``, its index) whose `when:` is false is dropped (it
+        is not an identity branch)."""
         return branch.meta.when is None or self.truth(branch.meta.when, ctx.env, "when")
 
     def expand_residual(self, res: Residual, x: str, ctx: Ctx) -> str | None:
         scope, inner = self.construct_scope("residual", res, ctx, x)
-        body = self.expand(res.body, x, inner)
-        shortcut = x if res.shortcut is None else self.expand(res.shortcut, x, inner)
+        body = self.expand_part("body", res.body, x, inner)
+        shortcut = x if res.shortcut is None else self.expand_part("shortcut", res.shortcut, x, inner)
         if body is None or shortcut is None:
             return None
         connect = res.connect is None or self.truth(res.connect, inner.env, "connect")
@@ -708,11 +709,22 @@ class Expander:
         scope.meta["shortcut_output"] = shortcut
         out = body
         if connect:
-            name = self.auto_name("add", inner, structural=True)
-            out = self.add_op("add", {}, [body, shortcut], inner, name, res.loc)
+            out = self.merge_op("add", [body, shortcut], inner, res.loc)
         if res.after is not None:
-            out = self.expand(res.after, out, inner)
+            out = self.expand_part("after", res.after, out, inner)
         return self.close_scope(scope, out)
+
+    def expand_part(self, name: str, layer: Layer, x: str, ctx: Ctx) -> str | None:
+        """One part of the construct whose scope is ``ctx.scope``: a residual's ``body``,
+        ``shortcut`` or ``after``, a parallel's branch (by its index) or ``after`` (the template
+        expander records which members each part made: ``Scope.meta["parts"]``)."""
+        return self.expand(layer, x, ctx)
+
+    def merge_op(self, op_name: str, inputs: list[str], ctx: Ctx, loc: Loc | None) -> str:
+        """The merge of the construct whose scope is ``ctx.scope`` (a residual's ``add``, a
+        parallel's ``add``/``concat``/``mul``), named as its op names its nodes."""
+        name = self.auto_name(REGISTRY[op_name].node_name or op_name, ctx, structural=True)
+        return self.add_op(op_name, {}, inputs, ctx, name, loc)
 
     def construct_scope(self, kind: str, layer: Layer, ctx: Ctx, x: str) -> tuple[Scope, Ctx]:
         """Named constructs open a naming scope; unnamed ones record a scope but share names."""

@@ -1500,3 +1500,33 @@ def test_a_block_use_takes_its_block_from_its_item(tmp_path):
     unit.items[uses[0]].target = "inner_b"  # (the AST: inner_a)
     source = generate(graph).source
     assert source.count("= InnerA(") == 0 and source.count("= InnerB(") == 2
+
+
+def test_a_construct_walks_its_parts_as_its_scope_records_them(tmp_path):
+    """An unnamed residual's and parallel's scope records which part made each member
+    (``meta["parts"]``: ``body``, ``shortcut``, ``after``, a branch's index, ``merge``), and
+    the class walks each part's members as the record says: a member the record moves to
+    another part is translated there."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  skip:\n"
+        "    body:\n"
+        "      - residual: {body: [{conv: {out: in.c, k: 3, pad: 1}}, tanh], after: gelu}\n"
+        "      - parallel: [{conv: {out: 2, k: 1}}, [{conv: {out: 3, k: 1}}, mish]]\n"
+        "network:\n"
+        "  - skip\n")
+    graph = archdsl.load(spec)
+    source = generate(graph).source
+    assert "out = self.tanh(out)  # N x 3 x 8 x 8\n        out = out + x" in source
+    assert "branch2 = self.mish(branch2)" in source
+    residual, parallel = graph.templates["skip"].scopes.values()
+    assert residual.meta["parts"] == {"conv": "body", "tanh": "body", "add": "merge",
+                                      "gelu": "after"}
+    assert parallel.meta["parts"] == {"conv_1": "0", "conv_2": "1", "mish": "1", "cat": "merge"}
+    residual.meta["parts"]["tanh"] = "after"
+    parallel.meta["parts"]["mish"] = "0"
+    source = generate(graph).source
+    assert "out = out + x  # N x 3 x 8 x 8\n        out = self.tanh(out)" in source
+    assert "branch1 = self.mish(branch1)" in source

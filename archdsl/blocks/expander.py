@@ -306,13 +306,15 @@ class TemplateExpander(Expander):
         return scope, Ctx(scope, ctx.prefix, ctx.env, ctx.chain, ctx.numbered, ctx.used,
                           ctx.locals, ctx.counter, ctx.parent, ctx.block_input)
 
-    def branch_live(self, branch: Layer, ctx: Ctx) -> bool:
-        """As the expander decides; a dropped branch's ``when:`` is recorded by an empty scope
-        (a live one's by the scope it is expanded in)."""
-        live = super().branch_live(branch, ctx)
+    def branch_live(self, name: str, branch: Layer, ctx: Ctx) -> bool:
+        """As the expander decides; a dropped branch's ``when:`` is recorded by an empty scope,
+        the parallel's part ``name`` (a live one's by the scope it is expanded in)."""
+        live = super().branch_live(name, branch, ctx)
         x = ctx.scope.input
         if not live and x is not None:
-            self.close_scope(self.when_scope(branch, False, x, ctx)[0], x)
+            scope = self.when_scope(branch, False, x, ctx)[0]
+            self.close_scope(scope, x)
+            ctx.scope.meta.setdefault("parts", {})[scope.path] = name
         return live
 
     def conditional(self, layer: Layer, cond: Sym, x: str | None, ctx: Ctx) -> str | None:
@@ -395,8 +397,9 @@ class TemplateExpander(Expander):
         if not isinstance(connect, Sym):
             return super().expand_residual(res, x, ctx)
         scope, inner = self.construct_scope("residual", res, ctx, x)
-        body = self.expand(res.body, x, inner)
-        shortcut = x if res.shortcut is None else self.expand(res.shortcut, x, inner)
+        body = self.expand_part("body", res.body, x, inner)
+        shortcut = x if res.shortcut is None else self.expand_part("shortcut", res.shortcut, x,
+                                                                    inner)
         if body is None or shortcut is None:
             return None
         scope.meta.update(connect=connect, body_output=body, shortcut_output=shortcut)
@@ -410,9 +413,25 @@ class TemplateExpander(Expander):
                                    shapes, shapes[0], inner.scope.path, res.loc), inner)
         finally:
             self.conditions.pop()
+        scope.meta.setdefault("parts", {})[out] = "merge"
         if res.after is not None:
-            out = self.expand(res.after, out, inner)
+            out = self.expand_part("after", res.after, out, inner)
         return self.close_scope(scope, out)
+
+    def expand_part(self, name: str, layer: Layer, x: str, ctx: Ctx) -> str | None:
+        """As the expander makes it; the construct's scope records which part made each of its
+        members (``meta["parts"]``: member -> ``name``)."""
+        scope = ctx.scope
+        made = len(scope.members)
+        out = super().expand_part(name, layer, x, ctx)
+        scope.meta.setdefault("parts", {}).update(dict.fromkeys(scope.members[made:], name))
+        return out
+
+    def merge_op(self, op_name: str, inputs: list[str], ctx: Ctx, loc: Loc | None) -> str:
+        """As the expander makes it; the construct's scope records it (its part ``merge``)."""
+        out = super().merge_op(op_name, inputs, ctx, loc)
+        ctx.scope.meta.setdefault("parts", {})[out] = "merge"
+        return out
 
     def add_op(self, op_name: str, raw: dict[str, Any], inputs: list[str], ctx: Ctx, name: str,
                loc: Loc | None, arg_locs: dict[str, Loc] | None = None) -> str:

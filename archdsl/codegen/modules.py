@@ -158,16 +158,16 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
             parts = _copies(template, member, layer, inherit and not member.named)
         elif isinstance(member, Scope) and not member.named:
             parts = _parts(template, member, layer)
-        merge = _merge(template, member, layer) if parts is not None \
+        merge = _merge(template, member) if parts is not None \
             and isinstance(layer, (Residual, Parallel)) and isinstance(member, Scope) else None
         steps.append(Step(member, layer, inner, parts, inherit, merge))
     return steps
 
 
 def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, list[Step]] | None:
-    """The steps of an unnamed residual's or parallel's parts, each the scope's members made
-    by that part's layers (its merges are the construct's own); None when the template does
-    not walk them."""
+    """The steps of an unnamed residual's or parallel's parts, each the scope's members its
+    record says that part made (``meta["parts"]``; their layers found among all the parts');
+    None when the template does not walk them."""
     if isinstance(layer, Residual):
         named = {"body": layer.body, "shortcut": layer.shortcut, "after": layer.after}
     elif isinstance(layer, Parallel):
@@ -175,30 +175,27 @@ def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, lis
                  "after": layer.after}
     else:
         return None
-    if any(_loc(template, key) is None for key in scope.members):  # (one it does not have)
+    made = scope.meta.get("parts")
+    if made is None:
         return None
+    every = Seq(layer.loc, items=[part for part in named.values() if part is not None])
     parts: dict[str, list[Step]] = {}
     for name, part in named.items():
         if part is None:
             continue
-        locs = {leaf.loc for leaf in leaves(part)}
-        keys = [key for key in scope.members if _loc(template, key) in locs]
-        found = walk_steps(template, keys, part)
+        found = walk_steps(template, [key for key in scope.members if made.get(key) == name], every)
         if isinstance(found, str):
             return None
         parts[name] = found
     return parts
 
 
-def _merge(template: BlockTemplate, scope: Scope, layer: Layer) -> TemplateItem | None:
-    """An unnamed residual's or parallel's merge item: the scope's one op item that none of
-    its parts' layers made (None: it has none, e.g. a residual whose `connect:` is false)."""
-    parts = [layer.body, layer.shortcut, layer.after] if isinstance(layer, Residual) \
-        else [*layer.branches, layer.after] if isinstance(layer, Parallel) else []
-    locs = {leaf.loc for part in parts if part is not None for leaf in leaves(part)}
-    found = [template.items[key] for key in scope.members if key in template.items
-             and template.items[key].kind == "op" and template.items[key].loc not in locs]
-    return found[0] if len(found) == 1 else None
+def _merge(template: BlockTemplate, scope: Scope) -> TemplateItem | None:
+    """An unnamed residual's or parallel's merge item, as its scope records it (None: it has
+    none, e.g. a residual whose `connect:` is false)."""
+    made = scope.meta.get("parts", {})
+    found = [key for key in scope.members if made.get(key) == "merge"]
+    return template.items.get(found[0]) if len(found) == 1 else None
 
 
 def _copies(template: BlockTemplate, scope: Scope, rep: Repeat,
