@@ -41,6 +41,7 @@ class ModulePlan:
     factory: str
     factory_params: list[str] = field(default_factory=list)  # ``num_classes: int = 1000``
     factory_args: list[str] = field(default_factory=list)  # passed on by keyword: ``num_classes``
+    doc: str = ""  # what the spec says it is (its `doc:`, as the network's template records it)
 
 
 @dataclass

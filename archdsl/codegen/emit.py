@@ -101,8 +101,7 @@ def signature(name: str, params: list[str], returns: str, indent: int,
 def module_doc(graph: Graph, plan: ModulePlan) -> list[str]:
     """The module docstring: what the spec is, where it came from, its size and cost."""
     params, trainable, macs = _totals(graph)
-    spec = graph.spec
-    summary = (spec.doc or f"The network `{graph.name}`.").splitlines()
+    summary = (plan.doc or f"The network `{graph.name}`.").splitlines()
     outputs = graph.output_shapes()
     shown = ", ".join(f"{name} N x {_dims(shape)}" for name, shape in outputs.items())
     settings = ", ".join(f"{k}={v!r}" for k, v in graph.params.items()) or "none"

@@ -123,7 +123,7 @@ class Planner:
         return ModulePlan(self.graph.name, os.path.basename(self.graph.file), self.classes,
                           self.network_class, self.factory,
                           [p for p in network.params if p.split(":")[0] in locals_],
-                          list(locals_))
+                          list(locals_), doc=self.templates[""].doc)
 
     # --- blocks ------------------------------------------------------------------------------
     def block_info(self, name: str, call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
