@@ -716,8 +716,9 @@ class Expander:
 
     def expand_part(self, name: str, layer: Layer, x: str, ctx: Ctx) -> str | None:
         """One part of the construct whose scope is ``ctx.scope``: a residual's ``body``,
-        ``shortcut`` or ``after``, a parallel's branch (by its index) or ``after`` (the template
-        expander records which members each part made: ``Scope.meta["parts"]``)."""
+        ``shortcut`` or ``after``, a parallel's branch (by its index) or ``after``, a repeat's
+        or dense block's copy (by its index) (the template expander records which members each
+        part made: ``Scope.meta["parts"]``)."""
         return self.expand(layer, x, ctx)
 
     def merge_op(self, op_name: str, inputs: list[str], ctx: Ctx, loc: Loc | None) -> str:
@@ -796,7 +797,7 @@ class Expander:
             if rep.dense and i > 0:
                 cat = self.auto_name("cat", child_ctx, structural=True)
                 out = self.add_op("concat", {}, list(features), child_ctx, cat, rep.loc)
-            out = self.expand(layer, out, child_ctx)
+            out = self.expand_part(str(i), layer, out, child_ctx)
             if out is None:
                 return None
             features.append(out)

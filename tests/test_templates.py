@@ -1530,3 +1530,33 @@ def test_a_construct_walks_its_parts_as_its_scope_records_them(tmp_path):
     source = generate(graph).source
     assert "out = out + x  # N x 3 x 8 x 8\n        out = self.tanh(out)" in source
     assert "branch1 = self.mish(branch1)" in source
+
+
+def test_a_repeat_walks_its_copies_as_its_scope_records_them(tmp_path):
+    """A repeat's scope records which copy made each member (``meta["parts"]``, by the copy's
+    index), and the class walks each copy's members as the record says: a member the record
+    gives no copy is not built."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - {repeat: 2, layer: [{conv: {out: 4, k: 3, pad: 1}}, gelu]}\n"
+        "      - stage: {repeat: 2, layer: [{conv: {out: 4, k: 1}}, relu]}\n"
+        "network:\n"
+        "  - unit\n")
+    graph = archdsl.load(spec)
+    source = generate(graph).source
+    assert "self.conv_1 = nn.Conv2d(4, 4, kernel_size=3, padding=1)\n        self.gelu_1" in source
+    unit = graph.templates["unit"]
+    (repeat,) = [s for s in unit.scopes.values() if s.kind == "repeat" and not s.named]
+    assert repeat.meta["parts"] == {"conv": "0", "gelu": "0", "conv_1": "1", "gelu_1": "1"}
+    assert unit.scopes["stage"].meta["parts"] == {"stage.0": "0", "stage.1": "1"}
+    del repeat.meta["parts"]["gelu_1"]
+    unit.scopes["stage"].meta["parts"]["stage.0"] = "none"
+    source = generate(graph).source
+    assert "self.conv_1 = nn.Conv2d(4, 4, kernel_size=3, padding=1)\n        self.stage" in source
+    assert "gelu_1" not in source
+    assert "self.stage = nn.Sequential(\n            nn.Sequential(),\n            nn.Sequential(" \
+        in source

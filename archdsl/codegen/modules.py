@@ -155,7 +155,7 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
             inner = None if isinstance(found, str) else found
         elif isinstance(member, Scope) and member.kind in ("repeat", "dense") \
                 and isinstance(layer, Repeat):
-            parts = _copies(template, member, layer, inherit and not member.named)
+            parts = _parts(template, member, layer, inherit and not member.named)
         elif isinstance(member, Scope) and not member.named:
             parts = _parts(template, member, layer)
         merge = _merge(template, member) if parts is not None \
@@ -164,26 +164,33 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
     return steps
 
 
-def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, list[Step]] | None:
-    """The steps of an unnamed residual's or parallel's parts, each the scope's members its
-    record says that part made (``meta["parts"]``; their layers found among all the parts');
-    None when the template does not walk them."""
+def _parts(template: BlockTemplate, scope: Scope, layer: Layer,
+           inherit: bool = True) -> dict[str, list[Step]] | None:
+    """The steps of an unnamed residual's or parallel's parts, or a repeat's copies (by index),
+    each the scope's members its record says that part made (``meta["parts"]``; their layers
+    found among all the parts', a copy's in the repeated layer); None when the template does
+    not walk them. ``inherit``: as :func:`walk_steps`' (a named repeat's copies: not)."""
     if isinstance(layer, Residual):
         named = {"body": layer.body, "shortcut": layer.shortcut, "after": layer.after}
     elif isinstance(layer, Parallel):
         named = {**{str(k): branch for k, branch in enumerate(layer.branches)},
                  "after": layer.after}
+    elif isinstance(layer, Repeat) and isinstance(scope.meta.get("count"), int):
+        copy = copy_layer(layer, "0")
+        named = {str(i): copy for i in range(scope.meta["count"])}
     else:
         return None
     made = scope.meta.get("parts")
     if made is None:
         return None
-    every = Seq(layer.loc, items=[part for part in named.values() if part is not None])
+    every = Seq(layer.loc, items=list({id(part): part for part in named.values()
+                                       if part is not None}.values()))
     parts: dict[str, list[Step]] = {}
     for name, part in named.items():
         if part is None:
             continue
-        found = walk_steps(template, [key for key in scope.members if made.get(key) == name], every)
+        keys = [key for key in scope.members if made.get(key) == name]
+        found = walk_steps(template, keys, every, inherit)
         if isinstance(found, str):
             return None
         parts[name] = found
@@ -196,30 +203,6 @@ def _merge(template: BlockTemplate, scope: Scope) -> TemplateItem | None:
     made = scope.meta.get("parts", {})
     found = [key for key in scope.members if made.get(key) == "merge"]
     return template.items.get(found[0]) if len(found) == 1 else None
-
-
-def _copies(template: BlockTemplate, scope: Scope, rep: Repeat,
-            inherit: bool) -> dict[str, list[Step]] | None:
-    """The steps of a repeat's copies (by index), each the scope's members its copy made (the
-    same number each: a `when:`'s scope is there when false too; a dense block's concats are
-    its own); None when the template does not walk them."""
-    count = scope.meta.get("count")
-    if any(_loc(template, key) is None for key in scope.members):  # (one it does not have)
-        return None
-    copy = copy_layer(rep, "0")
-    locs = {leaf.loc for leaf in leaves(copy, inherit)}
-    keys = [key for key in scope.members if _loc(template, key) in locs
-            and not (key in template.items and template.items[key].kind == "select")]
-    if not isinstance(count, int) or count <= 0 or not keys or len(keys) % count:
-        return None
-    size = len(keys) // count
-    parts: dict[str, list[Step]] = {}
-    for i in range(count):
-        found = walk_steps(template, keys[i * size:(i + 1) * size], copy, inherit)
-        if isinstance(found, str):
-            return None
-        parts[str(i)] = found
-    return parts
 
 
 def copy_layer(rep: Repeat, name: str) -> Layer:
@@ -235,12 +218,6 @@ def copy_step(parts: dict[str, list[Step]] | None, i: int, layer: Layer) -> Step
     if len(steps) == 1 and steps[0].layer.loc == layer.loc:
         return steps[0]
     return Step(None, layer, steps)  # (an unnamed sequence's members)
-
-
-def _loc(template: BlockTemplate, key: str) -> Loc | None:
-    if key in template.items:
-        return template.items[key].loc
-    return template.scopes[key].loc if key in template.scopes else None
 
 
 def leaves(layer: Layer, inherit: bool = True) -> list[Layer]:
