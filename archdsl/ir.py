@@ -114,6 +114,8 @@ class TemplateItem:
     freeze: bool = False  # under a `freeze:` (its own or an enclosing layer's)
     folded: bool = False  # a batch norm folded into the conv before it (passes.fold_batchnorm)
     absorbs: bool = False  # a conv that absorbed the batch norm after it (ditto)
+    key: str = ""  # its key in ``BlockTemplate.items`` (the name, ``proj#1`` for a second ``proj``,
+    # ``branch2#1.conv`` inside a construct sharing a name): its path as the class keys it
 
 
 @dataclass

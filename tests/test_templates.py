@@ -18,6 +18,7 @@ from archdsl.blocks.sym import MISSING, probe_of
 from archdsl.codegen import generate
 from archdsl.codegen.plan import Planner
 from archdsl.codegen.translate import ClassBuilder
+from archdsl.spec import Call
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ZOO = sorted(p.stem for p in SPECS.glob("*.yaml"))
@@ -31,6 +32,24 @@ def _probe(value):
 
 def _instances(graph, block):
     return [s for s in graph.scopes.values() if s.kind == "block" and s.block == block]
+
+
+def _rekeyed(template, old: str, new: str) -> None:
+    """The item or scope of ``template`` keyed ``old``, and what is inside it, keyed ``new``."""
+    def key(k):
+        return new + k[len(old):] if k == old or k.startswith(old + ".") else k
+
+    for item in template.items.values():
+        item.key, item.name, item.inputs = key(item.key), key(item.name), tuple(map(key, item.inputs))
+    for scope in template.scopes.values():
+        scope.path, scope.members = key(scope.path), [key(m) for m in scope.members]
+        scope.parent = key(scope.parent) if scope.parent is not None else None
+        if "parts" in scope.meta:  # (a construct's: which part made each member)
+            scope.meta["parts"] = {key(k): part for k, part in scope.meta["parts"].items()}
+    template.items = {item.key: item for item in template.items.values()}
+    template.scopes = {scope.path: scope for scope in template.scopes.values()}
+    template.members = [key(m) for m in template.members]
+    template.output = key(template.output)
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -82,8 +101,9 @@ def test_generic_blocks_are_those_code_generation_writes_once(name):
 def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkeypatch):
     """Every op layer, block use and merge of a generic class built from its template's probes
     (or of a class written per use: its use's bound template) has the key (its path in the
-    class, `proj#1` for a second `proj`) of an item of that op or block: the translator names
-    as the expander does."""
+    class, `proj#1` for a second `proj`) of an item of that op or block, a named sequence or
+    repeat that of its scope: the translator names as the template does (a walked layer: as
+    its item or scope is keyed)."""
     keyed = []
 
     def checked(original):  # an item found by key (a merge's the walk gives: ClassBuilder.merge
@@ -96,19 +116,25 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
             return original(builder, target, key, *args)
         return lookup
 
-    def stepped(original):  # an op layer's or block use's item, as its step gives it: the one
-        # keyed so
-        def lookup(builder, call, key, step):
-            item = original(builder, call, key, step)
-            assert builder.template is not None
-            assert item is not None and item is builder.template.items.get(key), \
-                (builder.template.name, key)
+    def named(original):  # a walked layer's key (layer_key: its name too) is that of the item
+        # its step gives it (an op layer's, a block use's: of its op or block), or of its named
+        # construct's scope
+        def key_of(builder, layer, default, ctx, step=None):
+            name, key = original(builder, layer, default, ctx, step)
+            assert builder.template is not None and step is not None
+            if isinstance(layer, Call):
+                item = builder.template.items.get(key)
+                assert item is not None and item is builder.walked_item(layer, step), \
+                    (builder.template.name, key)
+                assert item.key == key and item.target == layer.target, (builder.template.name, key)
+            else:
+                assert builder.template.scopes[key] is builder.walked_member(layer, step), key
             keyed.append(key)
-            return item
-        return lookup
+            return name, key
+        return key_of
 
     monkeypatch.setattr(ClassBuilder, "item", checked(ClassBuilder.item))  # (and a use's: ast_walk)
-    monkeypatch.setattr(ClassBuilder, "step_item", stepped(ClassBuilder.step_item))
+    monkeypatch.setattr(ClassBuilder, "layer_key", named(ClassBuilder.layer_key))
     graph = archdsl.load(spec)
     Planner(graph).plan()
     assert keyed or not any(name and t.per_use is None for name, t in graph.templates.items())
@@ -738,7 +764,9 @@ def test_a_scope_value_that_follows_a_repeats_index_comes_from_its_copys_scope(t
     whens[0].meta["when"] = True  # (the AST: false for i == 0)
     inner[1].meta["count"] = 4  # (the AST: 2 for i == 1)
     source = generate(graph).source
-    assert "self.conv_2 = nn.Conv2d(width, width, kernel_size=1)\n" in source
+    # (copy 0 has no item: named over the AST, after the names the template's items have)
+    assert "self.conv_2 = nn.Conv2d(in_channels, width, kernel_size=1)\n" in source
+    assert "self.conv_1 = nn.Conv2d(width, width, kernel_size=1)\n" in source
     assert "self.relu_4 = nn.ReLU()\n" in source and "self.relu_5 =" not in source
 
 
@@ -780,7 +808,8 @@ def test_a_generic_class_reads_its_layers_output_shapes_from_the_template(tmp_pa
 
 def test_a_generic_class_names_a_repeats_copies_as_its_template_scope_records(tmp_path):
     """The names a repeat's name template gives its copies are recorded on the repeat's
-    template scope (`names`), and the class names its layers with them."""
+    template scope (`names`) and key the copies' items, and the class names its layers as
+    they are keyed."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -800,6 +829,8 @@ def test_a_generic_class_names_a_repeats_copies_as_its_template_scope_records(tm
     source = generate(graph).source
     assert "self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1)" in source
     scope.meta["names"] = ("first", "second")  # (the name template: conv1, conv2)
+    _rekeyed(unit, "conv1", "first")
+    _rekeyed(unit, "conv2", "second")
     source = generate(graph).source
     assert "self.first = nn.Conv2d(in_channels, width, kernel_size=1)" in source
     assert "self.second = nn.Conv2d(width, width, kernel_size=1)" in source
@@ -1341,7 +1372,10 @@ def test_a_class_walks_a_repeats_copies_from_its_template(tmp_path, monkeypatch)
     assert "nn.Sequential(nn.Conv2d(4, 4, kernel_size=1), nn.ReLU(inplace=True))" in walked
     assert "self.conv_1 = nn.Conv2d(4, 4, kernel_size=3, padding=1)\n        self.gelu_1" in walked
     unit = graph.templates["unit"]
-    unit.scopes["stage.1"].members.reverse()  # (the second copy's sequence: relu, then conv)
+    unit.scopes["stage.1"].members.reverse()  # (the second copy's sequence: relu, then conv,
+    # numbered so)
+    for old, new in [("stage.1.0", "was0"), ("stage.1.1", "stage.1.0"), ("was0", "stage.1.1")]:
+        _rekeyed(unit, old, new)
     (repeat,) = [s for s in unit.scopes.values() if s.kind == "repeat" and not s.named]
     repeat.members[2:] = reversed(repeat.members[2:])  # (the second copy: gelu, then conv)
     source = generate(graph).source
@@ -1560,3 +1594,35 @@ def test_a_repeat_walks_its_copies_as_its_scope_records_them(tmp_path):
     assert "gelu_1" not in source
     assert "self.stage = nn.Sequential(\n            nn.Sequential(),\n            nn.Sequential(" \
         in source
+
+
+def test_a_generic_class_names_its_layers_as_their_items_and_scopes_key_them(tmp_path):
+    """A walked layer's attribute name (and the names inside it) is its template item's key, or
+    its named sequence's scope's path, not the AST layer's name: what the template says reaches
+    the code."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: c, k: 1}}\n"
+        "      - relu\n"
+        "      - tail: [{conv: {out: c, k: 1}}, relu]\n"
+        "network:\n"
+        "  - unit: {c: 4}\n"
+        "  - unit: {c: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    source = generate(graph).source
+    assert "self.conv = nn.Conv2d(" in source and "self.tail = nn.Sequential(" in source
+    _rekeyed(unit, "conv", "stem")  # (the AST: conv)
+    source = generate(graph).source
+    assert "self.stem = nn.Conv2d(" in source and "self.stem(x)" in source
+    assert "self.conv" not in source
+    _rekeyed(unit, "relu", "act")  # (the AST: unnamed, relu)
+    _rekeyed(unit, "tail", "head")  # (the AST: tail; its members head.0, head.1)
+    source = generate(graph).source
+    assert "self.act = nn.ReLU(" in source and "self.head = nn.Sequential(" in source
+    assert "self.relu" not in source and "self.tail" not in source

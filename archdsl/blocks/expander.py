@@ -174,7 +174,7 @@ class TemplateExpander(Expander):
             t.items[node.name] = TemplateItem(
                 node.meta["name"], node.meta["kind"], node.op, node.attrs.as_dict(), node.inputs,
                 node.in_shapes, node.shape, node.scope, node.meta["when"], node.loc,
-                node.meta["name_varies"], node.meta["named"], node.freeze)
+                node.meta["name_varies"], node.meta["named"], node.freeze, key=node.name)
         seen = {v: k for k, v in t.locals.items() if k in self.spec.params
                 and k not in block.params}
         t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)

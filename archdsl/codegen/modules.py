@@ -43,7 +43,7 @@ from .forward import FValue, fresh_output
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "ast_steps", "chainable", "copy_step",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
-           "shared_item_names", "walk_steps"]
+           "shared_item_names", "walk_steps", "walked_keys"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
 
@@ -164,6 +164,18 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
     return steps
 
 
+def walked_keys(steps: list[Step]) -> set[str]:
+    """The keys of the items and scopes ``steps`` give their layers (their members', parts' and
+    copies' in turn)."""
+    keys: set[str] = set()
+    for step in steps:
+        if isinstance(step.member, (TemplateItem, Scope)):
+            keys.add(step.member.key if isinstance(step.member, TemplateItem) else step.member.path)
+        for inner in [step.inner or [], *(step.parts or {}).values()]:
+            keys |= walked_keys(inner)
+    return keys
+
+
 def _parts(template: BlockTemplate, scope: Scope, layer: Layer,
            inherit: bool = True) -> dict[str, list[Step]] | None:
     """The steps of an unnamed residual's or parallel's parts, or a repeat's copies (by index),
@@ -280,12 +292,11 @@ class ModuleMaker:
         return None
 
     # --- ops --------------------------------------------------------------------------------
-    def op_shape(self, call: Call, key: str, step: Step | None, env: Env,
+    def op_shape(self, call: Call, step: Step | None, env: Env,
                  shapes: list[Shape]) -> tuple[Op, dict[str, Any], Shape]:
         """An op layer's op, attributes (finalised) and output shape, plain or symbolic, from
-        the template item its step gives it (:meth:`step_item`; ``key``: the layer's, as the
-        context names it)."""
-        item = self.step_item(call, key, step)
+        the template item its step gives it (:meth:`walked_item`)."""
+        item = self.walked_item(call, step)
         op = REGISTRY[(item or call).target]
         attrs = self.item_values(item)  # (from its template item)
         if attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
@@ -301,33 +312,32 @@ class ModuleMaker:
         # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
         return op, attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
 
-    def step_item(self, call: Call, key: str, step: Step | None) -> TemplateItem | None:
-        """What the op layer or block use ``call`` (keyed ``key`` as the context names it,
-        :meth:`layer_key`) is translated from: its step's template item (``step``: the layer's,
-        or its `when:`'s scope's), where it is the item the template keys ``key``; its op is the
-        item's ``target``, its attributes and shape the item's (:meth:`op_shape`; a use's
-        arguments and shape: :meth:`block_call`, its block still the AST layer's). None (the
-        AST layer's) only where the template does not walk the layer (``ast_walk``) or its
-        step's item is not the one keyed ``key``. Still from the AST layer: its attribute name (``layer_key``, which also counts it for the names after
-        it), its location and its ``from:``/``output:``/``freeze:``. Whether it is folded or
-        absorbs a batch norm is its item's mark (:meth:`folded_away`; every template made from
-        a folded graph is marked: ``Graph.mark_folds``)."""
-        member = self.walked_item(call, step)
-        assert self.template is not None
-        kind = "use" if call.is_block else "op"
-        if not (member is not None and self.template.items.get(key) is member):
-            return None  # (not the item keyed `key`: in no class of zoo+corpus, only after
-            # a test's edit, e.g. a `when:` made true where the template has no item)
-        assert member.name == re.sub(r"#\d+", "", key), f"{kind} at {call.loc}: item {member.name}"
-        return member
-
     def walked_item(self, call: Call, step: Step | None) -> TemplateItem | None:
-        """The template item ``step`` (or its `when:`'s scope's one inner step) gives the op layer
-        or block use ``call``, if it is one of its kind at its location (None: none)."""
+        """What the op layer or block use ``call`` is translated from: the template item
+        ``step`` (or its `when:`'s scope's one inner step) gives it, if it is one of its kind at
+        its location; its name and key are the item's (:meth:`layer_key`), its op the item's
+        ``target``, its attributes and shape the item's (:meth:`op_shape`; a use's block,
+        arguments and shape: :meth:`block_call`). None (the AST layer's) only where the template
+        does not walk the layer (``ast_walk``; or a test's edit, e.g. a `when:` made true where
+        the template has no item). Still from the AST layer: its location and its
+        ``from:``/``output:``/``freeze:``. Whether it is folded or absorbs a batch norm is its
+        item's mark (:meth:`folded_away`; every template made from a folded graph is marked:
+        ``Graph.mark_folds``)."""
         member = step.own(call).member if step is not None else None
         kind = "use" if call.is_block else "op"
         return member if (isinstance(member, TemplateItem) and member.kind == kind
                           and member.loc == call.loc) else None
+
+    def walked_member(self, layer: Layer, step: Step | None) -> TemplateItem | Scope | None:
+        """The item (:meth:`walked_item`) or, for a named sequence or repeat, the scope ``step``
+        gives ``layer`` (None: none; over the AST)."""
+        if isinstance(layer, Call):
+            return self.walked_item(layer, step)
+        member = step.own(layer).member if step is not None else None
+        kind = "seq" if isinstance(layer, Seq) else ("dense" if layer.dense else "repeat") \
+            if isinstance(layer, Repeat) else None
+        return member if (isinstance(member, Scope) and member.kind == kind
+                          and member.loc == layer.loc) else None
 
     def folded_away(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
@@ -339,7 +349,7 @@ class ModuleMaker:
         item = self.walked_item(layer, step)
         if not (item.folded if item is not None else layer.loc in self.planner.graph.folded_locs):
             return False
-        self.layer_name(layer, default_name(layer), ctx)
+        self.layer_name(layer, default_name(layer), ctx, step)
         return True
 
     def ctor(self, op: Op, lowering: Lowering, ctx: Ctx, call: Call) -> tuple[Expr, Inplace | None]:
@@ -377,8 +387,7 @@ class ModuleMaker:
         if self.read_inside(layer):  # (run member by member: see split_sequence)
             return False
         if isinstance(layer, Call) and not layer.is_block:
-            op, attrs, out = self.op_shape(layer, self.next_key(layer, ctx), step, ctx.env,
-                                           [shape])
+            op, attrs, out = self.op_shape(layer, step, ctx.env, [shape])
             return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
         return isinstance(layer, Call) or (bool(layer.name) and isinstance(layer, (Seq, Repeat)))
 
@@ -428,7 +437,7 @@ class ModuleMaker:
 
     def op_module(self, call: Call, shape: Shape, ctx: Ctx, key: str,
                   step: Step | None = None) -> ModuleResult:
-        op, attrs, out = self.op_shape(call, key, step, ctx.env, [shape])
+        op, attrs, out = self.op_shape(call, step, ctx.env, [shape])
         lowering = op_lowering(op, attrs, [shape], out, call.loc)
         if lowering.module is None:
             if op.module_form is None:
@@ -444,7 +453,7 @@ class ModuleMaker:
                    more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
-        item = self.step_item(call, item_key, step)  # (the walk's item; by key where the
+        item = self.walked_item(call, step)  # (the walk's item; by key where the
         # template is not walked, ast_walk: in no class of zoo+corpus, only after a test's edit)
         item = item if item is not None else self.item(call.target, item_key)
         args = self.item_values(item)  # (from its template item)
@@ -563,7 +572,7 @@ class ModuleMaker:
         elif passes_through(layer):
             return [], given
         else:
-            name, key = self.layer_key(layer, default_name(layer), ctx)
+            name, key = self.layer_key(layer, default_name(layer), ctx, step)
             check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
                             container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
             result = self.module_of(layer, shape, ctx, key, step=step)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import copy
 import os
+import re
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ from ..blocks.sym import (
 )
 from ..blocks.values import Env, coerce_param, op_lowering, op_shape, tidy
 from ..errors import Diagnostic, Loc
-from ..expand import NameSet, auto_name
+from ..expand import auto_name
 from ..ir import BlockTemplate, TemplateItem
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
@@ -61,6 +62,7 @@ from .modules import (
     sequential_body,
     shared_item_names,
     walk_steps,
+    walked_keys,
 )
 
 __all__ = ["ClassBuilder"]
@@ -106,6 +108,7 @@ class ClassBuilder(ModuleMaker):
         self.scope_values_at: dict[tuple[str, Loc, Any], list[Any]] = {}
         # why the class's layers are walked over its AST, not its template (:meth:`template_walk`)
         self.ast_walk: str | None = "not built"
+        self.walked: set[str] = set()  # the keys of the items and scopes its walk gives layers
 
     # --- entry points ------------------------------------------------------------------------
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
@@ -367,7 +370,7 @@ class ClassBuilder(ModuleMaker):
 
     def item_values(self, item: TemplateItem | None) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
-        its template item (``item``: an op layer's as its step gives it, :meth:`step_item`; a
+        its template item (``item``: an op layer's as its step gives it, :meth:`walked_item`; a
         block use's by key, :meth:`item`) has them, over this class's locals; None when the
         template does not say (no item, or an op attribute reading both a local of the class and a spec parameter it
         writes in; a block argument, an expression evaluated whole, has its value written in:
@@ -473,13 +476,29 @@ class ClassBuilder(ModuleMaker):
         """A merge's automatic (structural) name, as its key in the class."""
         return self.claim_key(ctx.prefix + auto_name(base, ctx, structural=True), self.item_keys)
 
-    def layer_name(self, layer: Layer, default: str, ctx: Ctx) -> str:
-        return self.layer_key(layer, default, ctx)[0]
+    def layer_name(self, layer: Layer, default: str, ctx: Ctx, step: Step | None = None) -> str:
+        return self.layer_key(layer, default, ctx, step)[0]
 
-    def layer_key(self, layer: Layer, default: str, ctx: Ctx) -> tuple[str, str]:
+    def layer_key(self, layer: Layer, default: str, ctx: Ctx,
+                  step: Step | None = None) -> tuple[str, str]:
         """The layer's name, and its key in the class: its path as the template keys its item
         (an op or a block use) or its scope (a named construct), ``proj#1`` for the second
-        layer named ``proj`` (under exclusive `when:`s)."""
+        layer named ``proj`` (under exclusive `when:`s), and the name that path gives it in
+        ``ctx``: the key of the item or scope its step gives it (``step``: the layer's in the
+        template's walk, :meth:`walked_member`); else, over the AST (``ast_walk``), as the
+        expander names (``auto_name``). Either way the name is taken in ``ctx`` (its number
+        counted), for the names given after it over the AST (a dense block's concats)."""
+        member = self.walked_member(layer, step)
+        keys = self.item_keys if isinstance(layer, Call) else self.scope_keys
+        if member is not None:
+            key = member.key if isinstance(member, TemplateItem) else member.path
+            assert key.startswith(ctx.prefix), f"{key} named in {ctx.prefix!r}"
+            name = re.sub(r"#\d+", "", key[len(ctx.prefix):])
+            if ctx.numbered:
+                ctx.counter[0] += 1
+            ctx.used.add(name)
+            keys.add(key)
+            return name, key
         if layer.name:
             if ctx.numbered:
                 ctx.counter[0] += 1
@@ -487,20 +506,16 @@ class ClassBuilder(ModuleMaker):
             name = layer.name
         else:
             name = auto_name(default, ctx)
-        keys = self.item_keys if isinstance(layer, Call) else self.scope_keys
+            while ctx.prefix + name in self.walked:  # (a layer the walked template has no
+                # item for, after a test's edit, e.g. a `when:` made true: not named as an item
+                # the walk names is)
+                name = auto_name(default, ctx)
         return name, self.claim_key(ctx.prefix + name, keys)
-
-    def next_key(self, layer: Layer, ctx: Ctx) -> str:
-        """The key :meth:`layer_key` will give the layer next (nothing is named)."""
-        used = NameSet(ctx.used)
-        used.last_suffix = dict(ctx.used.last_suffix)
-        name = layer.name or auto_name(default_name(layer), replace(ctx, used=used,
-                                                                    counter=list(ctx.counter)))
-        return _free_key(ctx.prefix + name, self.item_keys)
 
     @staticmethod
     def claim_key(path: str, keys: set[str]) -> str:
-        key = _free_key(path, keys)
+        """``path``, or ``path#k`` when taken (as the template expander keys a shared name)."""
+        key = f"{path}#{sharing(path, keys)}" if path in keys else path
         keys.add(key)
         return key
 
@@ -573,8 +588,11 @@ class ClassBuilder(ModuleMaker):
             self.ast_walk = "no template"
             return None
         steps = walk_steps(self.template, self.template.members, body)
-        self.ast_walk = steps if isinstance(steps, str) else None
-        return None if isinstance(steps, str) else steps
+        if isinstance(steps, str):
+            self.ast_walk = steps
+            return None
+        self.ast_walk, self.walked = None, walked_keys(steps)
+        return steps
 
     def walk(self, steps: list[Step], x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
         """Translate the members of a class or an unnamed sequence one after the other (the
@@ -656,7 +674,7 @@ class ClassBuilder(ModuleMaker):
         """A named sequence a member of which is read elsewhere (``from: layer1.bn1``): one
         nn.Sequential still (its state_dict keys), run member by member in forward
         (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
-        name, key = self.layer_key(seq, "seq", ctx)
+        name, key = self.layer_key(seq, "seq", ctx, step)
         name = self.attribute(name, seq)
         frozen = ctx.frozen or seq.meta.freeze
         items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key, step)
@@ -680,7 +698,7 @@ class ClassBuilder(ModuleMaker):
                   more: list[FValue] | tuple[FValue, ...] = (), step: Step | None = None) -> FValue:
         """A layer that is one module: ``self.name = ...`` and ``out = self.name(x)`` (a block
         with several inputs: ``self.name(x, y)``)."""
-        name, key = self.layer_key(layer, default_name(layer), ctx)
+        name, key = self.layer_key(layer, default_name(layer), ctx, step)
         name = self.attribute(name, layer)
         result = self.module_of(layer, x.shape, ctx, key, tuple(v.shape for v in more), step)
         self.emit(Assign(f"self.{name}", result.expr))
@@ -705,7 +723,7 @@ class ClassBuilder(ModuleMaker):
     def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym,
                          step: Step | None = None) -> tuple[FValue, Any]:
         if self.none_when_absent(bare, x.shape, ctx, step):
-            name, key = self.layer_key(bare, default_name(bare), ctx)
+            name, key = self.layer_key(bare, default_name(bare), ctx, step)
             name = self.attribute(name, bare)
             body: list[Stmt] = []
             with self.sink(body):
@@ -747,8 +765,8 @@ class ClassBuilder(ModuleMaker):
         if passes_through(call, len(inputs)):
             return inputs[0]
         shapes = [v.shape for v in inputs]
-        name, key = self.layer_key(call, call.target, ctx)
-        op, attrs, shape = self.op_shape(call, key, step, ctx.env, shapes)
+        name, _ = self.layer_key(call, call.target, ctx, step)
+        op, attrs, shape = self.op_shape(call, step, ctx.env, shapes)
         lowering = op_lowering(op, attrs, shapes, shape, call.loc)
         if lowering.has_attribute:
             attr = self.attribute(name, call)
@@ -1002,11 +1020,6 @@ def _assuming(x: FValue, cond: Sym) -> Iterator[None]:
         yield
     finally:
         x.shape = saved
-
-
-def _free_key(path: str, keys: set[str]) -> str:
-    """``path``, or ``path#k`` when taken (as the template expander keys a shared name)."""
-    return f"{path}#{sharing(path, keys)}" if path in keys else path
 
 
 def _copy(node: ast.expr) -> ast.expr:
