@@ -1,4 +1,4 @@
-"""Decisions: from a checked graph and its spec AST to the plan of the generated module.
+"""Decisions: from a checked graph (its templates) to the plan of the generated module.
 
 The :class:`Planner` decides which classes the module has (one per block used, generic in the
 block's parameters; the network; ``DenseBlock`` and the outputs tuple when needed), names them
@@ -13,6 +13,7 @@ import os
 import textwrap
 from typing import Any
 
+from ..blocks.definitions import block_definition, block_names, spec_of
 from ..blocks.expander import (
     block_templates,
     bound_template,
@@ -37,7 +38,7 @@ class Planner:
 
     def __init__(self, graph: Graph, reuse: Planner | None = None):
         self.graph = graph
-        self.spec: Spec = graph.spec
+        self.spec: Spec = spec_of(graph)  # (the translator's: build_network walks its network)
         self.globals = Namespace()
         self.network_class = self.globals.create(camel_case(graph.name), fallback="Net")
         self.factory = self.globals.create(graph.name.replace("-", "_").replace(".", "_"),
@@ -45,7 +46,7 @@ class Planner:
         self.outputs_class = self.globals.create(self.network_class + "Outputs")
         self.dense_class = self.globals.create("DenseBlock")
         self.block_classes = {name: self.globals.create(camel_case(name), fallback="Block")
-                              for name in self.spec.blocks}  # all first: no local hides one
+                              for name in block_names(graph)}  # all first: no local hides one
         self.blocks: dict[str, BlockInfo | None] = {}
         self.classes: list[ClassPlan] = []
         self.dense_used = False
@@ -135,7 +136,7 @@ class Planner:
         if name not in self.blocks and template is not None and template.per_use is not None:
             self.blocks[name] = None  # (its template says why)
         if name not in self.blocks:
-            block = self.spec.blocks[name]
+            block = block_definition(self.graph, name)
             builder = ClassBuilder(self, self.block_classes[name])
             try:  # (the template checked that every instance decides its tests as the first)
                 info, plan = builder.build_block(block, self._instances.get(name), call)
@@ -161,7 +162,8 @@ class Planner:
         written in (``more``: the shapes of the other inputs of a block with several)."""
         key = (block_name, key_of(args), key_of(in_shape), key_of(more))
         if key not in self._special:
-            block = self.spec.blocks[block_name]  # (its class is still built over the AST)
+            # (its class is still built over the block's AST definition)
+            block = block_definition(self.graph, block_name)
             count = 1 + sum(1 for k in self._special if k[0] == block.name)
             name = self.globals.create(f"{self.block_classes[block.name]}_{count}")
             builder = ClassBuilder(self, name)
@@ -243,8 +245,7 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
     only), or no layer uses it. Without ``ctor_params``, every parameter is written in (what
     ``archdsl check`` plans: the refusals are the same).
     """
-    if graph.spec is None:
-        raise ValueError("the graph has no spec (load it with archdsl.load)")
+    spec_of(graph)  # (a graph without its spec has no module)
     if not graph.templates:  # (before counting the tests the plans decide by their probes)
         block_templates(graph)
     before = decisions()
