@@ -7,9 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 import archdsl
 from archdsl.blocks.expander import block_templates
-from archdsl.codegen import compile_graph
+from archdsl.codegen import CodegenError, compile_graph
+from archdsl.errors import Loc
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -37,3 +40,31 @@ def test_the_planner_and_the_layout_read_no_spec():
              if isinstance(node, ast.Attribute) and node.attr == "spec"
              and isinstance(node.ctx, ast.Load)]
     assert reads == []
+
+
+def test_a_block_used_on_two_ranks_is_refused_where_its_template_says_it_is_defined(write_spec):
+    """The planner's refusal of a block whose class differs between images and flat features
+    is located where the block's template says the block is defined (``BlockTemplate.loc``),
+    not by its AST definition: moved on the template, the diagnostic moves."""
+
+    path = write_spec("""
+        name: ranks
+        input: [3, 8, 8]
+        blocks:
+          norm_act:
+            body: [bn, relu]
+        network:
+          - a: norm_act
+          - flatten
+          - b: norm_act
+    """)
+    graph = archdsl.load(path)
+    with pytest.raises(CodegenError, match="inputs of different ranks") as err:
+        compile_graph(graph)
+    assert err.value.diagnostics[0].loc.line == 4  # (`norm_act:`)
+    block_templates(graph)
+    moved = Loc(str(path), 40, 3)
+    graph.templates["norm_act"] = replace(graph.templates["norm_act"], loc=moved)
+    with pytest.raises(CodegenError, match="inputs of different ranks") as err:
+        compile_graph(graph)
+    assert err.value.diagnostics[0].loc == moved

@@ -99,7 +99,7 @@ class Planner:
                 raise CodegenError(Diagnostic(
                     f"block `{name}` is used on inputs of different ranks ({first.path}: "
                     f"{_fmt(first.in_shape)}, {others[0].path}: {_fmt(others[0].in_shape)}) and "
-                    "needs different code for each", info.block.loc,
+                    "needs different code for each", self.template(name).loc,
                     hint="define one block for images and one for flat features"))
 
     def plan(self, ctor_params: tuple[str, ...] = ()) -> ModulePlan:
@@ -164,11 +164,11 @@ class Planner:
         if key not in self._special:
             # (its class is still built over the block's AST definition)
             block = block_definition(self.graph, block_name)
-            count = 1 + sum(1 for k in self._special if k[0] == block.name)
-            name = self.globals.create(f"{self.block_classes[block.name]}_{count}")
+            count = 1 + sum(1 for k in self._special if k[0] == block_name)
+            name = self.globals.create(f"{self.block_classes[block_name]}_{count}")
             builder = ClassBuilder(self, name)
             self._special[key] = name
-            bound = self.bound(block.name, args, in_shape, more)  # (block_output's, for this use)
+            bound = self.bound(block_name, args, in_shape, more)  # (block_output's, for this use)
             self.classes.append(builder.build_special(block, bound, args, in_shape, more))
         return self._special[key]
 
