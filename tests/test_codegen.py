@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.blocks.namespace import Namespace, camel_case, check_attribute
+from archdsl.blocks.namespace import Namespace
 from archdsl.blocks.pysrc import layout, parse_expr, unparse
 from archdsl.cli import main
 from archdsl.codegen import CodegenError, compile_graph, generate
+from archdsl.codegen.names import camel_case, check_attribute
 from archdsl.codegen.regen import stale_files
 from tests.conftest import ROOT, zoo_specs
 

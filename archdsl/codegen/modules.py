@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
-from ..blocks.namespace import NotGeneric, check_attribute
+from ..blocks.namespace import NotGeneric
 from ..blocks.pysrc import unparse
 from ..blocks.sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
 from ..blocks.values import Env, coerce_param, op_attrs, op_lowering, op_shape
@@ -40,6 +40,7 @@ from .code import (
     Stmt,
 )
 from .forward import FValue, fresh_output
+from .names import check_attribute
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "ast_steps", "chainable", "copy_step",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",

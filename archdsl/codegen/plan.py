@@ -21,13 +21,14 @@ from ..blocks.expander import (
     network_template,
     probed_template,
 )
-from ..blocks.namespace import CodegenError, Namespace, NotGeneric, camel_case
+from ..blocks.namespace import CodegenError, Namespace, NotGeneric
 from ..blocks.pysrc import docstring_lines
 from ..blocks.sym import decisions, key_of
 from ..errors import Diagnostic
 from ..ir import BlockTemplate, Graph
 from ..spec import Spec
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
+from .names import camel_case
 from .translate import ClassBuilder
 
 __all__ = ["BODY_INDENT", "ClassPlan", "ModulePlan", "Planner", "make_plan"]

@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..blocks.expander import USES_SEVERAL_INPUTS, network_template, sharing
-from ..blocks.namespace import MODULE_ATTRIBUTES, CodegenError, Namespace, NotGeneric, member_access
+from ..blocks.namespace import CodegenError, Namespace, NotGeneric
 from ..blocks.pysrc import LINE_LENGTH, docstring_lines, literal, parse_expr, unparse
 from ..blocks.sym import (
     MISSING,
@@ -64,6 +64,7 @@ from .modules import (
     walk_steps,
     walked_keys,
 )
+from .names import MODULE_ATTRIBUTES, member_access
 
 __all__ = ["ClassBuilder"]
 
