@@ -64,7 +64,8 @@ class Scope:
     residual's, parallel's, repeat's or dense block's ``parts``: which part made each member
     (member -> ``body``, ``shortcut``, ``after``, a branch's or copy's index as a string (a
     dropped branch's: its empty ``when`` scope), or ``merge``: its add, concat or mul; a dense
-    block's concats are in none).
+    block's concats are in none), and ``freeze``: true under a `freeze:` of its own layer or of
+    an unnamed sequence around it in its parent scope (as ``TemplateItem.own_freeze``).
     """
 
     path: str
@@ -112,6 +113,8 @@ class TemplateItem:
     named: bool = False  # the layer had a name (the spec's, or its repeat's `0`, `1`, a name
     # template): else an automatic one (a position number in an nn.Sequential, `conv_1`, `add`)
     freeze: bool = False  # under a `freeze:` (its own or an enclosing layer's)
+    own_freeze: bool = False  # under a `freeze:` of its own layer or of an unnamed sequence
+    # around it in its scope (a scope's own: its ``meta["freeze"]``), not of a scope above it
     folded: bool = False  # a batch norm folded into the conv before it (passes.fold_batchnorm)
     absorbs: bool = False  # a conv that absorbed the batch norm after it (ditto)
     key: str = ""  # its key in ``BlockTemplate.items`` (the name, ``proj#1`` for a second ``proj``,

@@ -1097,14 +1097,13 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     monkeypatch.setattr(ClassBuilder, "build_block", recorded)
     source = generate(graph).source
     assert walks == {"unit": None, "skip": None, "fork": "a member whose layer is not one of the "
-                     "body's (an unnamed sequence with `from:` or `output:`, or `freeze:` over a "
-                     "construct)"}
+                     "body's (an unnamed sequence with `from:` or `output:`)"}
     assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=3, padding=1)\n" in source
     assert "self.relu = nn.ReLU(inplace=True)\n" in source
     assert "self.c = nn.Conv2d(in_channels, in_channels, kernel_size=1)\n        self.conv = " \
         in source
     unit, skip = graph.templates["unit"], graph.templates["skip"]
-    unit.items["conv"].freeze = True  # (the AST has no `freeze:`)
+    unit.items["conv"].own_freeze = True  # (the AST has no `freeze:`)
     unit.members.remove("relu")
     assert "nn.Hardswish()" in source
     unit.scopes["tail"].members.remove("tail.1")  # (a member of the named sequence `tail`)
@@ -1626,3 +1625,58 @@ def test_a_generic_class_names_its_layers_as_their_items_and_scopes_key_them(tmp
     source = generate(graph).source
     assert "self.act = nn.ReLU(" in source and "self.head = nn.Sequential(" in source
     assert "self.relu" not in source and "self.tail" not in source
+
+
+def test_a_class_freezes_what_its_template_records_as_frozen(tmp_path, monkeypatch):
+    """An item records a `freeze:` of its own layer or of an unnamed sequence around it in its
+    scope (``own_freeze``; ``freeze`` is any, a named sequence's too), a scope its own
+    (``meta["freeze"]``): an unnamed sequence with `freeze:` around a construct is walked too
+    (the class the AST walk writes), and what the record says reaches the class."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - seq: [{conv: {out: 4, k: 1}}, {residual: {body: [{conv: {out: 4, k: 1}}, bn]}}]\n"
+        "        freeze: true\n"
+        "      - s: [{conv: {out: 4, k: 1}, freeze: true}, relu]\n"
+        "      - {conv: {out: 4, k: 1}, freeze: true}\n"
+        "      - parallel: [{conv: {out: 2, k: 1}}, {conv: {out: 2, k: 1}}]\n"
+        "network:\n"
+        "  - unit\n")
+    graph = archdsl.load(spec)
+    walks = []
+    built = ClassBuilder.build_block
+
+    def recorded(builder, block, *args, **kwargs):
+        result = built(builder, block, *args, **kwargs)
+        walks.append(builder.ast_walk)
+        return result
+
+    monkeypatch.setattr(ClassBuilder, "build_block", recorded)
+    walked = generate(graph).source
+    assert walks == [None]
+    with monkeypatch.context() as patched:
+        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
+        assert generate(graph).source == walked
+    unit = graph.templates["unit"]
+    assert {k: i.own_freeze for k, i in unit.items.items() if i.own_freeze} == {
+        "conv": True, "s.0": True, "conv_2": True}
+    residual, s, parallel = unit.scopes.values()
+    assert residual.meta["freeze"] and "freeze" not in s.meta and "freeze" not in parallel.meta
+    assert "self.bn = frozen(nn.BatchNorm2d(4))" in walked
+    assert "self.s = nn.Sequential(\n            frozen(nn.Conv2d(4, 4, kernel_size=1))," in walked
+    assert "self.conv_2 = frozen(nn.Conv2d(4, 4, kernel_size=1))" in walked
+    del residual.meta["freeze"]
+    unit.items["s.0"].own_freeze = unit.items["conv_2"].own_freeze = False
+    s.meta["freeze"] = parallel.meta["freeze"] = True
+    source = generate(graph).source
+    assert "self.conv = frozen(nn.Conv2d(in_channels, 4, kernel_size=1))" in source
+    assert "self.conv_1 = nn.Conv2d(4, 4, kernel_size=1)\n        self.bn = nn.BatchNorm2d(4)\n" \
+        in source
+    assert "self.s = frozen(\n            nn.Sequential(nn.Conv2d(4, 4, kernel_size=1), " \
+        "nn.ReLU(inplace=True)),\n" in source
+    assert "self.conv_2 = nn.Conv2d(4, 4, kernel_size=1)\n" in source
+    assert "self.conv_3 = frozen(nn.Conv2d(4, 2, kernel_size=1))\n" \
+           "        self.conv_4 = frozen(nn.Conv2d(4, 2, kernel_size=1))\n" in source

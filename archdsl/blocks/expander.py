@@ -85,6 +85,7 @@ class TemplateExpander(Expander):
         self.concrete: Graph | None = None  # the network's expansion, when every value is plain
         self.conditions: list[Sym] = []  # the symbolic `when:`s the layer being expanded is under
         self.renaming: set[int] = set()  # naming scopes with a conditional member so far
+        self.freezing: list[str] = []  # the scopes a layer with `freeze:` is being expanded in
         self.varying: set[str] = set()  # automatic names given in them since
         self.outputs = {} if outputs is None else outputs  # dry runs: (block, args, input) -> shape
         self.dry = bind is not None
@@ -174,7 +175,8 @@ class TemplateExpander(Expander):
             t.items[node.name] = TemplateItem(
                 node.meta["name"], node.meta["kind"], node.op, node.attrs.as_dict(), node.inputs,
                 node.in_shapes, node.shape, node.scope, node.meta["when"], node.loc,
-                node.meta["name_varies"], node.meta["named"], node.freeze, key=node.name)
+                node.meta["name_varies"], node.meta["named"], node.freeze, key=node.name,
+                own_freeze=node.meta["own_freeze"])
         seen = {v: k for k, v in t.locals.items() if k in self.spec.params
                 and k not in block.params}
         t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)
@@ -246,11 +248,23 @@ class TemplateExpander(Expander):
         path = ctx.prefix + name
         if path in self.graph.scopes:
             name = f"{name}#{sharing(path, self.graph.scopes)}"
-        return _indexed(super().open_scope(kind, name, layer, ctx, x, **kw), ctx)
+        return self.opened(super().open_scope(kind, name, layer, ctx, x, **kw), ctx)
 
     def construct_scope(self, kind: str, layer: Layer, ctx: Ctx, x: str) -> tuple[Scope, Ctx]:
         scope, inner = super().construct_scope(kind, layer, ctx, x)
-        return _indexed(scope, ctx), inner
+        return self.opened(scope, ctx), inner
+
+    def opened(self, scope: Scope, ctx: Ctx) -> Scope:
+        """A scope made in ``ctx``: in a repeat's copy it records the copy's index
+        (``meta["index"]``: what a scope records follows its location and that index only, its
+        block's values being the template's locals, so the class finds it by both); under a
+        `freeze:` of its own layer or of an unnamed sequence around it (not of a scope above),
+        ``meta["freeze"]``."""
+        if "i" in ctx.env:
+            scope.meta["index"] = ctx.env["i"]
+        if ctx.scope.path in self.freezing:
+            scope.meta["freeze"] = True
+        return scope
 
     def claim(self, name: str, ctx: Ctx, loc: Loc | None) -> str:
         """Layers under exclusive ``when:``s may share a name (the concrete expansion checked
@@ -282,6 +296,10 @@ class TemplateExpander(Expander):
 
     # --- layers ----------------------------------------------------------------------------
     def _expand(self, layer: Layer, x: str | None, ctx: Ctx) -> str | None:
+        freeze = bool(layer.meta.freeze)  # (what it makes in ctx.scope records it: the items'
+        # own_freeze, the scopes' meta["freeze"])
+        if freeze:
+            self.freezing.append(ctx.scope.path)
         try:
             when = layer.meta.when
             cond = self.eval_value(when, ctx.env) if when is not None else None
@@ -294,6 +312,9 @@ class TemplateExpander(Expander):
             return super()._expand(layer, x, ctx)
         except NotGeneric as err:
             raise PerUse(err.diagnostics[0]) from None
+        finally:
+            if freeze:
+                self.freezing.pop()
 
     def when_scope(self, layer: Layer, cond: Any, x: str, ctx: Ctx) -> tuple[Scope, Ctx]:
         """The scope of a layer under a ``when:`` (``meta["when"]``: its value, a Sym or a bool),
@@ -301,7 +322,7 @@ class TemplateExpander(Expander):
         scope = Scope(f"{ctx.prefix}<when{len(self.graph.scopes)}>", "when", layer.loc,
                       parent=ctx.scope.path, input=x, in_shape=self.graph.nodes[x].shape,
                       named=False, meta={"when": cond})
-        self.graph.scopes[_indexed(scope, ctx).path] = scope
+        self.graph.scopes[self.opened(scope, ctx).path] = scope
         ctx.scope.members.append(scope.path)
         return scope, Ctx(scope, ctx.prefix, ctx.env, ctx.chain, ctx.numbered, ctx.used,
                           ctx.locals, ctx.counter, ctx.parent, ctx.block_input)
@@ -453,7 +474,7 @@ class TemplateExpander(Expander):
         node.meta["name"] = shown
         name_varies = any(shown == v or shown.startswith(v + ".") for v in self.varying)
         node.meta.update(kind=kind, when=self.condition(), name_varies=name_varies,
-                         named=self.named_next)
+                         named=self.named_next, own_freeze=ctx.scope.path in self.freezing)
         self.named_next = False
         self.graph.add_node(node)
         ctx.scope.members.append(node.name)
@@ -504,15 +525,6 @@ def sharing(key: str, taken: Any) -> int:
     """How many keys ``key`` has already: itself, ``key#1``, ``key#2``..."""
     return sum(1 for k in taken if k == key or (k.startswith(key + "#")
                                                    and k[len(key) + 1:].isdigit()))
-
-
-def _indexed(scope: Scope, ctx: Ctx) -> Scope:
-    """A scope made in a repeat's copy records the copy's index (``meta["index"]``): what a
-    scope records follows its location and that index only (its block's values are the
-    template's locals), so the class finds it by both."""
-    if "i" in ctx.env:
-        scope.meta["index"] = ctx.env["i"]
-    return scope
 
 
 def _env(env: dict[str, Any]) -> Env:

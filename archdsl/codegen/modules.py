@@ -81,8 +81,6 @@ class Step:
     inner: list[Step] | None = None
     parts: dict[str, list[Step]] | None = None  # an unnamed residual's or parallel's parts
     # (``body``, ``shortcut``, ``after``; a branch by its index), where the template walks them
-    inherit: bool = True  # an item's ``freeze`` freezes its layer (not in a named sequence: an
-    # nn.Sequential is frozen once, its members not, and its members' own `freeze:` is theirs)
     merge: TemplateItem | None = None  # an unnamed residual's or parallel's merge item (its
     # add, concat or mul), where the template walks its parts and has one
 
@@ -105,11 +103,19 @@ class Step:
         return self
 
     def ctx(self, ctx: Ctx) -> Ctx:
-        """The context of the member's layer: frozen when an item is (its own or an enclosing
-        layer's ``freeze:``; a construct's layer has its own)."""
-        frozen = self.inherit and isinstance(self.member, TemplateItem) and self.member.freeze \
-            and not ctx.frozen
-        return replace(ctx, frozen=True) if frozen else ctx
+        """The context of the member's layer: frozen when its record says so (an item's
+        ``own_freeze``, a scope's ``meta["freeze"]``: its layer's `freeze:` or an unnamed
+        sequence's around it; one of a scope above it froze that scope's whole module, or
+        ``ctx``, already)."""
+        member = self.member
+        frozen = member.own_freeze if isinstance(member, TemplateItem) \
+            else isinstance(member, Scope) and bool(member.meta.get("freeze"))
+        return replace(ctx, frozen=True) if frozen and not ctx.frozen else ctx
+
+    def walked(self) -> bool:
+        """Does the template walk this step (its member's record says what it is), not the
+        AST?"""
+        return self.member is not None or self.inner is not None
 
 
 def ast_steps(seq: Seq) -> list[Step]:
@@ -117,15 +123,13 @@ def ast_steps(seq: Seq) -> list[Step]:
     return [Step(None, layer) for layer in seq.items]
 
 
-def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
-               inherit: bool = True) -> list[Step] | str:
+def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[Step] | str:
     """The members ``keys`` of ``template`` (its body's, or a scope's) with the layer of
     ``body`` each was made by (found by its location among :func:`leaves`); the members of a
     `when:`'s scope with its layer's, in turn; or why they cannot be (then the class, or the
-    layer under the `when:`, is walked over the AST). Not ``inherit``: the members of a named
-    sequence (:attr:`Step.inherit`; an unnamed sequence with ``freeze:`` is no leaf there)."""
+    layer under the `when:`, is walked over the AST)."""
     layers: dict[Loc, Layer] = {}
-    for layer in leaves(body, inherit):
+    for layer in leaves(body):
         if layer.loc in layers:  # (not from one spec)
             return "two layers at one location"
         layers[layer.loc] = layer
@@ -143,25 +147,23 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer,
         layer = layers.get(member.loc) if member.loc is not None else None
         if layer is None or (isinstance(member, TemplateItem) and not isinstance(layer, Call)):
             return "a member whose layer is not one of the body's (an unnamed sequence with " \
-                   "`from:` or `output:`, or `freeze:` over a construct)"
+                   "`from:` or `output:`)"
         if any(step.layer is layer for step in steps):
             return "two members of one layer"
         inner = parts = None
         if isinstance(member, Scope) and member.kind == "when":
             bare = replace(layer, meta=replace(layer.meta, when=None))
-            found = walk_steps(template, member.members, bare, inherit)
+            found = walk_steps(template, member.members, bare)
             inner = None if isinstance(found, str) else found
         elif isinstance(member, Scope) and member.kind == "seq" and isinstance(layer, Seq):
-            found = walk_steps(template, member.members, Seq(layer.loc, items=layer.items), False)
+            found = walk_steps(template, member.members, Seq(layer.loc, items=layer.items))
             inner = None if isinstance(found, str) else found
-        elif isinstance(member, Scope) and member.kind in ("repeat", "dense") \
-                and isinstance(layer, Repeat):
-            parts = _parts(template, member, layer, inherit and not member.named)
-        elif isinstance(member, Scope) and not member.named:
+        elif isinstance(member, Scope) and (not member.named or (
+                member.kind in ("repeat", "dense") and isinstance(layer, Repeat))):
             parts = _parts(template, member, layer)
         merge = _merge(template, member) if parts is not None \
             and isinstance(layer, (Residual, Parallel)) and isinstance(member, Scope) else None
-        steps.append(Step(member, layer, inner, parts, inherit, merge))
+        steps.append(Step(member, layer, inner, parts, merge))
     return steps
 
 
@@ -177,12 +179,11 @@ def walked_keys(steps: list[Step]) -> set[str]:
     return keys
 
 
-def _parts(template: BlockTemplate, scope: Scope, layer: Layer,
-           inherit: bool = True) -> dict[str, list[Step]] | None:
+def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, list[Step]] | None:
     """The steps of an unnamed residual's or parallel's parts, or a repeat's copies (by index),
     each the scope's members its record says that part made (``meta["parts"]``; their layers
     found among all the parts', a copy's in the repeated layer); None when the template does
-    not walk them. ``inherit``: as :func:`walk_steps`' (a named repeat's copies: not)."""
+    not walk them."""
     if isinstance(layer, Residual):
         named = {"body": layer.body, "shortcut": layer.shortcut, "after": layer.after}
     elif isinstance(layer, Parallel):
@@ -203,7 +204,7 @@ def _parts(template: BlockTemplate, scope: Scope, layer: Layer,
         if part is None:
             continue
         keys = [key for key in scope.members if made.get(key) == name]
-        found = walk_steps(template, keys, every, inherit)
+        found = walk_steps(template, keys, every)
         if isinstance(found, str):
             return None
         parts[name] = found
@@ -233,16 +234,13 @@ def copy_step(parts: dict[str, list[Step]] | None, i: int, layer: Layer) -> Step
     return Step(None, layer, steps)  # (an unnamed sequence's members)
 
 
-def leaves(layer: Layer, inherit: bool = True) -> list[Layer]:
-    """A body's layers, through unnamed sequences without meta keys (with ``freeze:`` only when
-    their layers are ops and block uses, and their items' freeze is theirs: ``inherit``; their
-    items carry it, constructs' scopes do not)."""
+def leaves(layer: Layer) -> list[Layer]:
+    """A body's layers, through unnamed sequences without ``from:``, ``when:`` or ``output:``
+    (their ``freeze:`` is recorded on what they make: :meth:`Step.ctx`)."""
     meta = layer.meta
     if isinstance(layer, Seq) and not layer.name and meta.inputs is None and meta.when is None \
             and meta.output is None:
-        found = [leaf for item in layer.items for leaf in leaves(item, inherit)]
-        if not meta.freeze or (inherit and all(isinstance(leaf, Call) for leaf in found)):
-            return found
+        return [leaf for item in layer.items for leaf in leaves(item)]
     return [layer]
 
 
@@ -400,7 +398,7 @@ class ModuleMaker:
 
         Under ``freeze:`` the module is wrapped once in ``frozen(...)`` (its members are not).
         """
-        frozen = ctx.frozen or layer.meta.freeze
+        frozen = ctx.frozen  # (its own `freeze:` too: every caller's frozen_ctx)
         result = self.plain_module(layer, shape, replace(ctx, frozen=False), key, more, step)
         if frozen and result.has_params:
             result = replace(result, expr=Frozen(result.expr))
@@ -554,7 +552,7 @@ class ModuleMaker:
         if when is False:
             return [], shape
         cond = when if isinstance(when, Sym) else None
-        ctx = frozen_ctx(ctx, layer)
+        ctx = frozen_ctx(ctx, layer, step)
         given = shape
         shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
         if isinstance(layer, Seq) and not layer.name:
@@ -762,8 +760,11 @@ def shared_item_names(template: BlockTemplate) -> frozenset[str]:
     return frozenset(k.split("#")[0] for k in keys if "#" in k)
 
 
-def frozen_ctx(ctx: Ctx, layer: Layer) -> Ctx:
-    """The context for a layer's members: frozen under ``freeze: true``."""
+def frozen_ctx(ctx: Ctx, layer: Layer, step: Step | None = None) -> Ctx:
+    """The context for a layer's members: frozen under its own ``freeze: true``, as its step's
+    record says where the template walks it (:meth:`Step.ctx`), else as its AST layer says."""
+    if step is not None and step.walked():
+        return step.ctx(ctx)
     return replace(ctx, frozen=True) if layer.meta.freeze and not ctx.frozen else ctx
 
 

@@ -627,8 +627,7 @@ class ClassBuilder(ModuleMaker):
                 step: Step | None = None) -> FValue:
         meta = layer.meta
         inputs = [x] if meta.inputs is None else [self.lookup(n, ctx, layer) for n, _ in meta.inputs]
-        if meta.freeze and not ctx.frozen:
-            ctx = replace(ctx, frozen=True)
+        ctx = frozen_ctx(ctx, layer, step)
         if meta.output is not None:
             return self.side_output(layer, inputs, ctx, step)
         out = self.dispatch(layer, inputs, ctx, hint, step)
@@ -677,7 +676,7 @@ class ClassBuilder(ModuleMaker):
         (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
         name, key = self.layer_key(seq, "seq", ctx, step)
         name = self.attribute(name, seq)
-        frozen = ctx.frozen or seq.meta.freeze
+        frozen = ctx.frozen  # (its own `freeze:` too: present's frozen_ctx)
         items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key, step)
         if any(item.cond is not None for item in items):
             raise NotGeneric(Diagnostic("a member of a sequence read with `from:` under a "
@@ -728,7 +727,8 @@ class ClassBuilder(ModuleMaker):
             name = self.attribute(name, bare)
             body: list[Stmt] = []
             with self.sink(body):
-                result = self.module_of(bare, x.shape, frozen_ctx(ctx, bare), key, step=step)
+                result = self.module_of(bare, x.shape, frozen_ctx(ctx, bare, step), key,
+                                        step=step)
             body.append(Assign(f"self.{name}", result.expr))
             self.emit(If(cond, body, [Assign(f"self.{name}", None)]))
             with self.fb.branch(parse_expr(f"self.{name} is not None")) as block:
