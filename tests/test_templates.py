@@ -545,6 +545,31 @@ def test_a_generic_class_reads_its_lets_from_the_template(tmp_path):
     assert "        mid = expansion * in_channels\n" in generate(graph).source
 
 
+def test_a_class_binds_the_lets_its_template_records_in_its_order(tmp_path):
+    """The lets a class binds, and their order (the order of its ``__init__``'s locals), are
+    the template's (``BlockTemplate.lets``, in the order the expander evaluated them), not the
+    block definition's: an order changed on the template reaches the class."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {e: int}\n"
+        "    let: {mid: \"in.c * e\", wide: \"in.c + e\"}\n"
+        "    body:\n"
+        "      - a: {conv: {out: wide, k: 1}}\n"
+        "      - b: {conv: {out: mid, k: 1}}\n"
+        "network:\n"
+        "  - unit: {e: 2}\n"
+        "  - unit: {e: 4}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    lets = "        mid = in_channels * e\n        wide = in_channels + e\n"
+    assert lets in generate(graph).source
+    template.lets = dict(reversed(template.lets.items()))  # (the AST: mid, then wide)
+    assert "        wide = in_channels + e\n        mid = in_channels * e\n" in generate(graph).source
+
+
 def test_a_generic_class_reads_a_named_repeats_count_from_the_template(tmp_path):
     """A named repeat's count is the one its template scope records: what it says is the
     number of members of the class's nn.Sequential."""
@@ -1321,7 +1346,9 @@ def test_the_translator_evaluates_nothing_the_template_does_not_say(tmp_path):
     refused(lambda: counted.meta.pop("count"), "no template scope records its count")
     use = next(k for k, item in template.items.items() if item.kind == "use")
     refused(lambda: template.items.pop(use), "no template item")
-    refused(lambda: template.lets.clear(), "let `w2` not in its template")
+    # (the lets bound are those the template records, in its order: one it holds no value for)
+    refused(lambda: template.lets.update({template.locals["w2"]: MISSING}),
+            "let `w2`: no value in its template")
     # what the template refuses (a count or a branch's `when:` following the parameters) the
     # class does not refuse again: a template holding one is an internal error too
     refused(lambda: counted.meta.update(count=when.meta["when"]), "a symbolic count")

@@ -214,7 +214,7 @@ class ClassBuilder(ModuleMaker):
         self.class_locals |= set(in_names) | set(params.values()) | set(spec_params.values())
         self.read_items(template, instance, {**dict(zip(("in.c", "in.h", "in.w"), in_names)),
                                              **spec_params, **params}, (probe_args, in_probe))
-        env = self.bind_lets(block, Env(values, inp))
+        env = self.bind_lets(Env(values, inp))
         self.fb = ForwardBuilder(inp, comments=instance is not None)
         ctx = Ctx(env, block_input=self.fb.input)
         # (the template read: a block only a class reaches has its declarations only, the one
@@ -247,7 +247,7 @@ class ClassBuilder(ModuleMaker):
         several inputs (``more``: the others' shapes) has ``forward(self, low, high)``."""
         self.read_template(bound, {})
         values = {**self.planner.graph.params, **args}
-        env = self.bind_lets(block, Env(values, in_shape), inline=True)
+        env = self.bind_lets(Env(values, in_shape), inline=True)
         names = [name for name, _ in block.inputs]
         self.fb = ForwardBuilder(in_shape, more=tuple(zip(names[1:], more)),
                                  first=names[0] if names else "x")
@@ -278,13 +278,17 @@ class ClassBuilder(ModuleMaker):
         self.fb.ret([out], lambda names: names[0])
         return self.module_plan([], doc, [])
 
-    def bind_lets(self, block: BlockDef, env: Env, inline: bool = False) -> Env:
-        """Evaluate the block's lets in order (a generic class's symbolic ones: as its template
-        has them, :meth:`template_let`); a symbolic one becomes a local of __init__ (written only
-        if used), unless ``inline`` (dry runs and one-use classes)."""
-        for key, _ in block.lets:
+    def bind_lets(self, env: Env, inline: bool = False) -> Env:
+        """Evaluate the lets the class's template records, in its order (a generic class's
+        symbolic ones: as its template has them, :meth:`template_let`); a symbolic one becomes a
+        local of __init__ (written only if used), unless ``inline`` (dry runs and one-use
+        classes)."""
+        assert self.template is not None
+        keys = {local: key for key, local in self.template.locals.items()}
+        for key in [keys[local] for local in self.template.lets]:
             result = self.template_let(key)
-            assert result is not MISSING, f"block `{block.name}`: let `{key}` not in its template"
+            assert result is not MISSING, \
+                f"block `{self.template.name}`: let `{key}`: no value in its template the class reads"
             if isinstance(result, Sym) and not inline:
                 local = self.locals.create(key, fallback="v")
                 self.lets.append((local, result))
