@@ -1707,3 +1707,34 @@ def test_a_class_freezes_what_its_template_records_as_frozen(tmp_path, monkeypat
     assert "self.conv_2 = nn.Conv2d(4, 4, kernel_size=1)\n" in source
     assert "self.conv_3 = frozen(nn.Conv2d(4, 2, kernel_size=1))\n" \
            "        self.conv_4 = frozen(nn.Conv2d(4, 2, kernel_size=1))\n" in source
+
+
+def test_a_from_reads_what_its_items_input_keys_name(tmp_path):
+    """A walked layer's `from:` reads the values computed under its template item's input keys
+    (its ``inputs``), not the names the AST's `from:` gives: an input edited on the item reaches
+    the forward."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - a: {conv: {out: c, k: 1}}\n"
+        "      - b: relu\n"
+        "      - d: {conv: {out: c, k: 1}, from: a}\n"
+        "      - {add: {}, from: [b, d]}\n"
+        "network:\n"
+        "  - unit: {c: 4}\n"
+        "  - unit: {c: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert unit.items["d"].inputs == ("a",) and unit.items["add"].inputs == ("b", "d")
+    source = generate(graph).source
+    assert "x_1 = self.b(x)  # N x 4 x 8 x 8\n        x = self.d(x)  # N x 4 x 8 x 8\n" \
+           "        x_1 = x_1 + x  #" in source
+    unit.items["d"].inputs = ("b",)  # (the AST: from: a)
+    unit.items["add"].inputs = ("d", "a")  # (the AST: from: [b, d])
+    source = generate(graph).source
+    assert "x_1 = self.b(x)  # N x 4 x 8 x 8\n        x_1 = self.d(x_1)  # N x 4 x 8 x 8\n" \
+           "        x_1 = x_1 + x  #" in source

@@ -328,13 +328,13 @@ class ModuleMaker:
                           and member.loc == call.loc) else None
 
     def walked_member(self, layer: Layer, step: Step | None) -> TemplateItem | Scope | None:
-        """The item (:meth:`walked_item`) or, for a named sequence or repeat, the scope ``step``
-        gives ``layer`` (None: none; over the AST)."""
+        """The item (:meth:`walked_item`) or, for a construct, the scope ``step`` gives
+        ``layer`` (None: none; over the AST)."""
         if isinstance(layer, Call):
             return self.walked_item(layer, step)
         member = step.own(layer).member if step is not None else None
-        kind = "seq" if isinstance(layer, Seq) else ("dense" if layer.dense else "repeat") \
-            if isinstance(layer, Repeat) else None
+        kind = "dense" if isinstance(layer, Repeat) and layer.dense else \
+            {Seq: "seq", Repeat: "repeat", Parallel: "parallel", Residual: "residual"}[type(layer)]
         return member if (isinstance(member, Scope) and member.kind == kind
                           and member.loc == layer.loc) else None
 

@@ -41,7 +41,7 @@ from ..blocks.sym import (
 from ..blocks.values import Env, coerce_param, op_lowering, op_shape, tidy
 from ..errors import Diagnostic, Loc
 from ..expand import auto_name
-from ..ir import BlockTemplate, TemplateItem
+from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
 from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
@@ -110,6 +110,10 @@ class ClassBuilder(ModuleMaker):
         # why the class's layers are walked over its AST, not its template (:meth:`template_walk`)
         self.ast_walk: str | None = "not built"
         self.walked: set[str] = set()  # the keys of the items and scopes its walk gives layers
+        # what the class computes, by template key (an item's, a scope's output, a select's):
+        # what a walked layer's inputs are (:meth:`inputs_of`)
+        self.produced: dict[str, FValue] = {}
+        self.selects: dict[str, str] = {}  # a symbolic `when:`'s layer's output key -> its select
 
     # --- entry points ------------------------------------------------------------------------
     def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
@@ -253,6 +257,7 @@ class ClassBuilder(ModuleMaker):
                                  first=names[0] if names else "x")
         ctx = Ctx(env, block_input=self.fb.input)
         ctx.names.update(zip(names, self.fb.inputs))
+        self.produced.update((f"<{n}>", value) for n, value in zip(names[1:], self.fb.inputs[1:]))
         self.shared_names = shared_item_names(bound)  # (as a generic class's; with every value
         # plain no layer is under a symbolic `when:`, so none asks: none_when_absent)
         self.member_reads = bound.member_reads
@@ -319,6 +324,8 @@ class ClassBuilder(ModuleMaker):
         """Read values from ``template``: a generic class's (:meth:`read_items`), or the bound
         template of the one use a class is written for (``ours`` empty: every value plain)."""
         self.template = template
+        self.selects = {item.inputs[0]: key for key, item in template.items.items()
+                        if item.kind == "select"}
         self.renames = {local: ours[key] for key, local in template.locals.items() if key in ours}
         self.written_in = {local for key, local in template.locals.items()
                            if key in self.planner.graph.params and local not in self.renames
@@ -620,23 +627,51 @@ class ClassBuilder(ModuleMaker):
         if when is False:
             if layer.name:
                 ctx.names[layer.name] = x
-            return x
-        if isinstance(when, Sym):
+            if folded:
+                self.record(layer, step, x)
+            out = x
+        elif isinstance(when, Sym):
             out = self.conditional(layer, x, ctx, when, hint, step)
         else:
             out = self.present(layer, x, ctx, hint, step)
+        scope = step.member if step is not None and step.is_when() else None
+        if isinstance(scope, Scope) and scope.output in self.selects:  # (its select: what the
+            # layers after it read; with the class's `when:` plain too, a parameter written in)
+            self.produced[self.selects[scope.output]] = out
         return out
+
+    def record(self, layer: Layer, step: Step | None, out: FValue) -> None:
+        """What a walked layer computes, under its item's key or its scope's output's."""
+        member = self.walked_member(layer, step)
+        if member is not None:
+            self.produced[member.key if isinstance(member, TemplateItem) else member.output] = out
+
+    def inputs_of(self, layer: Layer, ctx: Ctx, step: Step | None) -> list[FValue] | None:
+        """A walked layer's inputs, as its item (its ``inputs``) or scope (its ``input``) has
+        them: the values computed under those keys (None: not walked, or one not computed
+        here: a dense block's concat)."""
+        member = self.walked_member(layer, step)
+        if member is None:
+            return None
+        keys = member.inputs if isinstance(member, TemplateItem) else (member.input,)
+        values = [ctx.block_input if key == INPUT else self.produced.get(key) for key in keys]
+        return None if None in values else values  # type: ignore[return-value]
 
     def present(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
                 step: Step | None = None) -> FValue:
         meta = layer.meta
-        inputs = [x] if meta.inputs is None else [self.lookup(n, ctx, layer) for n, _ in meta.inputs]
+        # a `from:` reads what its item's (scope's) input keys name; by name over the AST
+        # (ast_walk), or where one is not computed here (a test's edit)
+        inputs = None if meta.inputs is None else self.inputs_of(layer, ctx, step)
+        if inputs is None:
+            inputs = [x] if meta.inputs is None else [self.lookup(n, ctx, layer) for n, _ in meta.inputs]
         ctx = frozen_ctx(ctx, layer, step)
         if meta.output is not None:
             return self.side_output(layer, inputs, ctx, step)
         out = self.dispatch(layer, inputs, ctx, hint, step)
         if layer.name:
             ctx.names[layer.name] = out
+        self.record(layer, step, out)
         return out
 
     def lookup(self, name: str, ctx: Ctx, layer: Layer) -> FValue:
@@ -696,6 +731,7 @@ class ClassBuilder(ModuleMaker):
             out = self.fb.assign(f"self.{name}[{k}]({{0}})", [out], item.module.shape,
                                  op=item.module.op, hint=hint, inplace=item.module.inplace)
             ctx.names[path] = out
+            self.produced[f"{key}.{item.name}"] = out
         return out
 
     def submodule(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
@@ -760,6 +796,7 @@ class ClassBuilder(ModuleMaker):
             out = self.dispatch(bare, inputs, ctx, name, step)
         if layer.name:
             ctx.names[layer.name] = out
+        self.record(layer, step, out)
         field_name = self.output_names.create(name.lstrip("_"), fallback="aux")
         self.outputs[field_name] = out
         return inputs[0]
@@ -831,7 +868,8 @@ class ClassBuilder(ModuleMaker):
         if shape is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
             shape = op_shape(op, {}, shapes, None)
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
-        return self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
+        self.produced[key] = out = self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
+        return out
 
     def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any,
                  parts: dict[str, list[Step]] | None = None,
