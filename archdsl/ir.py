@@ -155,6 +155,7 @@ class BlockTemplate:
     loc: Loc | None = None  # ... where it is defined,
     outputs: dict[str, str] = field(default_factory=dict)  # its `output:`s (name -> item key),
     checks: tuple[tuple[Any, str], ...] = ()  # its `checks:`: (condition over the locals, message)
+    input_names: tuple[str, ...] = ()  # its `inputs:` in order (a block with several; empty: one)
     # the dotted names its body's `from:`s read (`layer1.bn1`: a member of a named sequence, or a
     # layer named with a dot), not inside the blocks it uses
     member_reads: frozenset[str] = frozenset()

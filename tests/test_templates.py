@@ -941,6 +941,40 @@ def test_a_class_written_per_use_reads_the_template_of_its_use(tmp_path, monkeyp
     assert "self.relu_2 = nn.ReLU()\n" in source and "self.relu_3" not in source
 
 
+def test_a_block_with_several_inputs_names_them_as_its_template_records(tmp_path, monkeypatch):
+    """A block with several inputs is written per use; its class's forward takes them under the
+    names its template records (``BlockTemplate.input_names``, the block's ``inputs:``), not the
+    block definition's: a name changed on the use's template reaches the class."""
+    from archdsl.codegen import plan
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [4, 8, 8]\n"
+        "blocks:\n"
+        "  fuse:\n"
+        "    inputs: [fine, coarse]\n"
+        "    body:\n"
+        "      - {mul: {}, from: [fine, coarse]}\n"
+        "      - {conv: {out: 4, k: 1}}\n"
+        "network:\n"
+        "  - a: {conv: {out: 4, k: 1}}\n"
+        "  - q: {fuse: {}, from: [a, input]}\n")
+    graph = archdsl.load(spec)
+    signature = "def forward(self, {}: Tensor, coarse: Tensor) -> Tensor:"
+    assert signature.format("fine") in generate(graph).source
+    made = plan.bound_template
+
+    def edited(graph, name, *args, **kwargs):
+        t = made(graph, name, *args, **kwargs)
+        if name == "fuse":
+            assert t.input_names == ("fine", "coarse")
+            t.input_names = ("low", "coarse")  # (the AST: fine)
+        return t
+
+    monkeypatch.setattr(plan, "bound_template", edited)
+    assert signature.format("low") in generate(graph).source
+
+
 def test_a_layer_under_a_when_reads_its_items_shape_as_the_condition_decides_it(tmp_path):
     """Under `if stride > 1` the translator narrows its input's sizes (`8 if stride > 1 else 4`
     is 8 there), and the template expander narrows its items' the same way (a layer under a

@@ -130,7 +130,8 @@ class TemplateExpander(Expander):
                             False) for n in self.network}
         else:
             declared = {n: (d.type, d.default, d.required) for n, d in block.params.items()}
-        return BlockTemplate(block.name, declared, local, inp, doc=block.doc, loc=block.loc)
+        return BlockTemplate(block.name, declared, local, inp, doc=block.doc, loc=block.loc,
+                             input_names=tuple(name for name, _ in block.inputs))
 
     def build(self) -> BlockTemplate:
         """Expand the body; a block that cannot be generic has ``per_use`` set (and no items)."""

@@ -252,7 +252,7 @@ class ClassBuilder(ModuleMaker):
         self.read_template(bound, {})
         values = {**self.planner.graph.params, **args}
         env = self.bind_lets(Env(values, in_shape), inline=True)
-        names = [name for name, _ in block.inputs]
+        names = list(bound.input_names)
         self.fb = ForwardBuilder(in_shape, more=tuple(zip(names[1:], more)),
                                  first=names[0] if names else "x")
         ctx = Ctx(env, block_input=self.fb.input)
