@@ -1772,3 +1772,24 @@ def test_a_from_reads_what_its_items_input_keys_name(tmp_path):
     source = generate(graph).source
     assert "x_1 = self.b(x)  # N x 4 x 8 x 8\n        x_1 = self.d(x_1)  # N x 4 x 8 x 8\n" \
            "        x_1 = x_1 + x  #" in source
+
+
+def test_a_side_output_is_the_one_its_template_records(tmp_path):
+    """A walked layer's auxiliary output (`output:`) is the template's (``outputs``: its name ->
+    the key of the item it is), not the AST's: a name edited there reaches the network class."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "network:\n"
+        "  - conv: {conv: {out: 4, k: 1}}\n"
+        "  - {conv: {out: 2, k: 1}, output: aux}\n"
+        "  - relu\n")
+    graph = archdsl.load(spec)
+    net = block_templates(graph)[""]
+    assert net.outputs == {"aux": "conv_1"}
+    source = generate(graph).source
+    assert "    aux: Tensor\n" in source and "aux = self.conv_1(x)" in source
+    net.outputs = {"extra": "conv_1"}  # (the AST: aux)
+    source = generate(graph).source
+    assert "    extra: Tensor\n" in source and "extra = self.conv_1(x)" in source
+    assert "aux: Tensor" not in source and "aux = " not in source

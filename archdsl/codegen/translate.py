@@ -666,8 +666,9 @@ class ClassBuilder(ModuleMaker):
         if inputs is None:
             inputs = [x] if meta.inputs is None else [self.lookup(n, ctx, layer) for n, _ in meta.inputs]
         ctx = frozen_ctx(ctx, layer, step)
-        if meta.output is not None:
-            return self.side_output(layer, inputs, ctx, step)
+        output = self.output_of(layer, step)
+        if output is not None:
+            return self.side_output(layer, output, inputs, ctx, step)
         out = self.dispatch(layer, inputs, ctx, hint, step)
         if layer.name:
             ctx.names[layer.name] = out
@@ -784,10 +785,19 @@ class ClassBuilder(ModuleMaker):
                                      if a not in self.placeholders)
         return then, block
 
-    def side_output(self, layer: Layer, inputs: list[FValue], ctx: Ctx,
+    def output_of(self, layer: Layer, step: Step | None) -> str | None:
+        """A layer's ``output:`` name: for a walked layer, as its template records it (the
+        output whose node is its item's key or its scope's output), else the AST's."""
+        member = self.walked_member(layer, step)
+        if member is None:
+            return layer.meta.output[0] if layer.meta.output is not None else None
+        assert self.template is not None
+        key = member.key if isinstance(member, TemplateItem) else member.output
+        return next((name for name, out in self.template.outputs.items() if out == key), None)
+
+    def side_output(self, layer: Layer, name: str, inputs: list[FValue], ctx: Ctx,
                     step: Step | None = None) -> FValue:
         """``output: NAME``: computed in training mode only, returned in the outputs tuple."""
-        name, _ = layer.meta.output
         if not self.is_network:
             raise self.fail(f"`output: {name}` inside a block cannot be generated", layer,
                             hint="mark auxiliary outputs on layers of the network itself")
@@ -1134,3 +1144,4 @@ def _block_doc(template: BlockTemplate, file: str, instance: Any) -> list[str]:
 
 def _fmt(shape: tuple[int, ...]) -> str:
     return " x ".join(str(d) for d in shape)
+
