@@ -240,7 +240,7 @@ class ClassBuilder(ModuleMaker):
                 else self.layer(block.body, self.fb.input, ctx)
             self.fb.ret([out], lambda names: names[0])
             plan = self.module_plan(signature, doc, in_names)
-        self.check_block_shape(block, instance, out)
+        self.check_block_shape(instance, out)
         uses_hw = any(p.startswith(("in_height", "in_width")) for p in plan.params)
         return BlockInfo(block, self.name, params, uses_hw, plan, spec_params), plan
 
@@ -453,13 +453,14 @@ class ClassBuilder(ModuleMaker):
         return required + optional
 
     # --- checks against the static analysis ----------------------------------------------------
-    def check_block_shape(self, block: BlockDef, instance: Any, out: Any) -> None:
+    def check_block_shape(self, instance: Any, out: Any) -> None:
+        """The class's output at its probes is what its instance (a block scope) gives."""
         shape = out.shape if isinstance(out, FValue) else out
         if instance is None:
             return
         probed = tuple(probe_of(d) for d in shape)
         if MISSING not in probed and probed != tuple(instance.out_shape):
-            raise AssertionError(f"codegen: block {block.name} gives {probed} for {instance.path}, "
+            raise AssertionError(f"codegen: block {instance.block} gives {probed} for {instance.path}, "
                                  f"the graph {instance.out_shape}")
 
     def check_network_shape(self, out: FValue) -> None:
