@@ -1793,3 +1793,30 @@ def test_a_side_output_is_the_one_its_template_records(tmp_path):
     source = generate(graph).source
     assert "    extra: Tensor\n" in source and "extra = self.conv_1(x)" in source
     assert "aux: Tensor" not in source and "aux = " not in source
+
+
+def test_a_parallel_names_its_branches_outputs_as_its_scope_records(tmp_path):
+    """A parallel's scope records the name the spec gives each branch (``meta["hints"]``: its
+    own, or its sequence's last named layer's), and the class names the branch's output so,
+    else by position: what the record says reaches the forward."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - parallel:\n"
+        "          - left: {conv: {out: 2, k: 1}}\n"
+        "          - [{conv: {out: 3, k: 1}}, {act: mish}]\n"
+        "          - {conv: {out: 1, k: 1}}\n"
+        "network:\n"
+        "  - unit\n")
+    graph = archdsl.load(spec)
+    source = generate(graph).source
+    assert "x = torch.cat([left, act, branch3], 1)" in source
+    (parallel,) = graph.templates["unit"].scopes.values()
+    assert parallel.meta["hints"] == {"0": "left", "1": "act"}
+    parallel.meta["hints"] = {"0": "stem", "2": "tail"}
+    source = generate(graph).source
+    assert "stem = self.left(x)" in source and "branch2 = self.act(branch2)" in source
+    assert "x = torch.cat([stem, branch2, tail], 1)" in source

@@ -36,12 +36,13 @@ from ..expand import DEFAULT_MAX_NODES, Ctx, Expander
 from ..expr import InputShape
 from ..ir import INPUT, BlockTemplate, Graph, Node, Scope, TemplateItem
 from ..ops import REGISTRY, Attrs, OpError
-from ..spec import BlockDef, Call, Layer, Repeat, Residual, Spec, Value
+from ..spec import BlockDef, Call, Layer, Repeat, Residual, Seq, Spec, Value
 from .namespace import Namespace, NotGeneric
 from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_of, refine, select
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
 __all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_templates", "bound_template",
+           "branch_name",
            "declared_template", "network_template", "probed_template", "sharing", "template_signature"]
 
 _IN_NAMES = ("in_channels", "in_height", "in_width")
@@ -330,7 +331,11 @@ class TemplateExpander(Expander):
 
     def branch_live(self, name: str, branch: Layer, ctx: Ctx) -> bool:
         """As the expander decides; a dropped branch's ``when:`` is recorded by an empty scope,
-        the parallel's part ``name`` (a live one's by the scope it is expanded in)."""
+        the parallel's part ``name`` (a live one's by the scope it is expanded in). The
+        parallel's scope records the name the spec gives the branch (``meta["hints"]``: ``name``
+        -> :func:`branch_name`), where it gives one."""
+        if branch_name(branch) is not None:
+            ctx.scope.meta.setdefault("hints", {})[name] = branch_name(branch)
         live = super().branch_live(name, branch, ctx)
         x = ctx.scope.input
         if not live and x is not None:
@@ -520,6 +525,18 @@ class TemplateExpander(Expander):
                 raise NotGeneric(Diagnostic(dry.per_use, loc))
             self.outputs[key] = dry.out_shape
         return self.outputs[key]
+
+
+def branch_name(branch: Layer) -> str | None:
+    """The name the spec gives a parallel branch (what the class names its output): its own, or
+    its last named layer's when it is a sequence; not a number (a repeat's copy); None: none."""
+    if branch.name and not branch.name.isdigit():
+        return branch.name
+    if isinstance(branch, Seq):
+        for item in reversed(branch.items):
+            if item.name and not item.name.isdigit():
+                return item.name
+    return None
 
 
 def sharing(key: str, taken: Any) -> int:

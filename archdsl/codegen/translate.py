@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from ..blocks.expander import USES_SEVERAL_INPUTS, network_template, sharing
+from ..blocks.expander import USES_SEVERAL_INPUTS, branch_name, network_template, sharing
 from ..blocks.namespace import CodegenError, Namespace, NotGeneric
 from ..blocks.pysrc import LINE_LENGTH, docstring_lines, literal, parse_expr, unparse
 from ..blocks.sym import (
@@ -702,9 +702,12 @@ class ClassBuilder(ModuleMaker):
         if isinstance(layer, Repeat) and not layer.name:
             return self.inline_dense(layer, x, ctx, parts) if layer.dense \
                 else self.inline_repeat(layer, x, ctx, parts)
-        merge = step.own(layer).merge if step is not None else None  # (a construct's)
+        own = step.own(layer) if step is not None else None  # (a construct's step)
+        merge = own.merge if own is not None else None
         if isinstance(layer, Parallel) and not layer.name:
-            return self.parallel(layer, x, ctx, hint, parts, merge)
+            hints = own.member.meta.get("hints", {}) if own is not None \
+                and isinstance(own.member, Scope) else None
+            return self.parallel(layer, x, ctx, hint, parts, merge, hints)
         if isinstance(layer, Residual) and not layer.name:
             return self.residual(layer, x, ctx, hint, parts, merge)
         if isinstance(layer, Seq) and self.read_inside(layer):
@@ -884,11 +887,17 @@ class ClassBuilder(ModuleMaker):
 
     def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any,
                  parts: dict[str, list[Step]] | None = None,
-                 merge: TemplateItem | None = None) -> FValue:
+                 merge: TemplateItem | None = None,
+                 hints: dict[str, str] | None = None) -> FValue:
+        """An unnamed parallel: each live branch's output named as its scope's record says
+        (``hints``: :func:`~archdsl.blocks.expander.branch_name`; the AST's where the template
+        does not walk it), else by its position."""
         live = [k for k, branch in enumerate(par.branches) if self.branch_exists(branch, x, ctx)]
         if not live:  # every branch dropped: the construct passes its input through
             return x
-        outs = [self.part(par.branches[k], parts, str(k), x, ctx, _branch_hint(par.branches[k], k))
+        names = {str(k): hints.get(str(k)) if hints is not None else branch_name(par.branches[k])
+                 for k in live}
+        outs = [self.part(par.branches[k], parts, str(k), x, ctx, names[str(k)] or f"branch{k + 1}")
                 for k in live]
         if len(outs) == 1:
             merged = outs[0]
@@ -1107,17 +1116,6 @@ def _positional(template: str, count: int, module: str | None) -> str:
     slots = ["{" + str(i) + "}" for i in range(count)]
     fields = {f"x{i}": slot for i, slot in enumerate(slots)}
     return template.format(m=module or "", x="{0}", xs=", ".join(slots), **fields)
-
-
-def _branch_hint(branch: Layer, index: int) -> str:
-    """A variable name for a parallel branch: its name, or its last named layer's."""
-    if branch.name and not branch.name.isdigit():
-        return branch.name
-    if isinstance(branch, Seq):
-        for item in reversed(branch.items):
-            if item.name and not item.name.isdigit():
-                return item.name
-    return f"branch{index + 1}"
 
 
 def _network_doc(header: BlockTemplate, name: str, ctor_params: dict[str, str],
