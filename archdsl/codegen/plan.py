@@ -163,14 +163,14 @@ class Planner:
         written in (``more``: the shapes of the other inputs of a block with several)."""
         key = (block_name, key_of(args), key_of(in_shape), key_of(more))
         if key not in self._special:
-            # (its class is still built over the block's AST definition)
-            block = block_definition(self.graph, block_name)
             count = 1 + sum(1 for k in self._special if k[0] == block_name)
             name = self.globals.create(f"{self.block_classes[block_name]}_{count}")
             builder = ClassBuilder(self, name)
             self._special[key] = name
             bound = self.bound(block_name, args, in_shape, more)  # (block_output's, for this use)
-            self.classes.append(builder.build_special(block, bound, args, in_shape, more))
+            # (its layers are still translated from the block's body as the spec writes it)
+            body = block_definition(self.graph, block_name).body
+            self.classes.append(builder.build_special(body, bound, args, in_shape, more))
         return self._special[key]
 
     def first_instance(self, block: str) -> Any:

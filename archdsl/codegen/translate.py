@@ -244,11 +244,13 @@ class ClassBuilder(ModuleMaker):
         uses_hw = any(p.startswith(("in_height", "in_width")) for p in plan.params)
         return BlockInfo(block, self.name, params, uses_hw, plan, spec_params), plan
 
-    def build_special(self, block: BlockDef, bound: BlockTemplate, args: dict[str, Any],
+    def build_special(self, body: Layer, bound: BlockTemplate, args: dict[str, Any],
                       in_shape: tuple[Any, ...], more: tuple[tuple[Any, ...], ...] = ()) -> ClassPlan:
         """The class of one use of a block, with every argument and size written in, read from
         ``bound``, the use's template (every value plain: :meth:`read_template`); a block with
-        several inputs (``more``: the others' shapes) has ``forward(self, low, high)``."""
+        several inputs (``more``: the others' shapes) has ``forward(self, low, high)``. ``body``
+        is the block's as the spec writes it (its layers are still translated from its AST:
+        :meth:`template_walk`)."""
         self.read_template(bound, {})
         values = {**self.planner.graph.params, **args}
         env = self.bind_lets(Env(values, in_shape), inline=True)
@@ -263,7 +265,7 @@ class ClassBuilder(ModuleMaker):
         self.member_reads = bound.member_reads
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         given = " and ".join(_fmt(s) for s in (in_shape, *more))
-        template = self.planner.template(block.name)
+        template = self.planner.template(bound.name)
         if more:
             why = "it has several inputs"
         elif template.per_use == USES_SEVERAL_INPUTS:
@@ -273,13 +275,13 @@ class ClassBuilder(ModuleMaker):
         note = (f"Written for one use: input{'s' if more else ''} {given}, "
                 f"{shown or 'no arguments'} ({why}, so it has no generic class).")
         doc = [*_block_doc(template, self.planner.graph.file, None), "", note]
-        walk = self.template_walk(block.body)
-        if sequential_body(block.body):
+        walk = self.template_walk(body)
+        if sequential_body(body):
             items, _ = self.chain_walk(walk, in_shape, ctx) if walk is not None \
-                else self.chain(block.body, in_shape, ctx)
+                else self.chain(body, in_shape, ctx)
             return self.sequential_plan(items, [], doc, [])
         out = self.walk(walk, self.fb.input, ctx) if walk is not None \
-            else self.layer(block.body, self.fb.input, ctx)
+            else self.layer(body, self.fb.input, ctx)
         self.fb.ret([out], lambda names: names[0])
         return self.module_plan([], doc, [])
 
