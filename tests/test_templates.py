@@ -1820,3 +1820,32 @@ def test_a_parallel_names_its_branches_outputs_as_its_scope_records(tmp_path):
     source = generate(graph).source
     assert "stem = self.left(x)" in source and "branch2 = self.act(branch2)" in source
     assert "x = torch.cat([stem, branch2, tail], 1)" in source
+
+
+def test_a_walked_layers_when_is_its_own_steps_scopes(tmp_path):
+    """A walked layer's `when:` is its step's `when:` scope's condition, not the one the scopes
+    at its location record for its repeat index: in nested repeats (where copies of both share
+    an index) an edit to one copy's scope reaches that copy only."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: width, k: 1}}\n"
+        "      - repeat: 2\n"
+        "        layer: {repeat: 2, layer: {conv: {out: width, k: 1}, when: \"i > 0\"}}\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    whens = [s for s in unit.scopes.values() if s.kind == "when"]
+    assert [(s.meta["index"], s.meta["when"]) for s in whens] == \
+        [(0, False), (1, True), (0, False), (1, True)]
+    assert "self.conv_2 = nn.Conv2d(width, width, kernel_size=1)\n" in generate(graph).source
+    whens[3].meta["when"] = False  # (the AST: i > 0, true; the other copy's index 1: true)
+    source = generate(graph).source
+    assert "self.conv_1 = nn.Conv2d(width, width, kernel_size=1)\n" in source
+    assert "self.conv_2" not in source

@@ -544,10 +544,21 @@ class ClassBuilder(ModuleMaker):
         return access
 
     # --- conditions and config attributes -----------------------------------------------------
-    def condition(self, value: Any, ctx: Ctx, layer: Layer, key: str = "when") -> Any:
-        if value is None:
+    def condition(self, value: Any, ctx: Ctx, layer: Layer, key: str = "when",
+                  step: Step | None = None) -> Any:
+        """A layer's `when:` (``value``: the AST's) or a residual's `connect:`, as its template
+        records it: a walked layer's (``step``) is its step's `when:` scope's condition (none:
+        True); else the scope's at the layer's location (:meth:`scope_value`)."""
+        if step is not None and key == "when":
+            scope = step.member if step.is_when() else None
+            if not isinstance(scope, Scope) or scope.loc != layer.loc:
+                return True
+            result = self.ours(scope.meta.get("when", MISSING))
+            result = None if result is MISSING else result
+        elif value is None:
             return True
-        result = self.scope_value(key, layer, ctx)  # (its template's)
+        else:
+            result = self.scope_value(key, layer, ctx)  # (its template's)
         assert result is not None, f"`{key}:` at {layer.loc}: no template scope records it"
         if isinstance(result, Sym):
             if not is_known(result):
@@ -626,7 +637,7 @@ class ClassBuilder(ModuleMaker):
         """Translate ``layer`` fed by ``x``: attributes into __init__, statements into forward;
         ``step``: its step in the template's walk (its members' and parts' steps)."""
         folded = self.folded_away(layer, ctx, step)  # (then its readers read the conv)
-        when = False if folded else self.condition(layer.meta.when, ctx, layer)
+        when = False if folded else self.condition(layer.meta.when, ctx, layer, step=step)
         if when is False:
             if layer.name:
                 ctx.names[layer.name] = x
