@@ -1148,9 +1148,9 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     walks = {}
     built = ClassBuilder.build_block
 
-    def recorded(builder, block, *args, **kwargs):
-        result = built(builder, block, *args, **kwargs)
-        walks[block.name] = builder.ast_walk
+    def recorded(builder, name, *args, **kwargs):
+        result = built(builder, name, *args, **kwargs)
+        walks[name] = builder.ast_walk
         return result
 
     monkeypatch.setattr(ClassBuilder, "build_block", recorded)

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from ..blocks.namespace import Namespace
 from ..ir import BlockTemplate, Graph
-from ..spec import BlockDef, Spec
+from ..spec import Spec
 
 __all__ = ["BODY_INDENT", "BlockInfo", "ClassPlan", "ModulePlan", "Planning"]
 
@@ -48,7 +48,6 @@ class ModulePlan:
 class BlockInfo:
     """A block's generated class: its name, its ctor parameter names, whether it reads in.h/in.w."""
 
-    block: BlockDef
     class_name: str
     params: dict[str, str]
     uses_hw: bool = False
@@ -80,8 +79,8 @@ class Planning(Protocol):
     def block_info(self, name: str, call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
                    ) -> BlockInfo | None: ...
 
-    def special_class(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+    def special_class(self, block_name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
                       more: tuple[tuple[Any, ...], ...] = ()) -> str: ...
 
-    def block_output(self, block: BlockDef, args: dict[str, Any], in_shape: tuple[Any, ...],
+    def block_output(self, name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
                      more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...]: ...

@@ -95,7 +95,8 @@ class Planner:
                       and first is not None and len(s.in_shape) != len(first.in_shape)]
             if not others:
                 continue
-            _, plan = ClassBuilder(self, info.class_name).build_block(info.block, others[0])
+            body = block_definition(self.graph, name).body  # (still translated from)
+            _, plan = ClassBuilder(self, info.class_name).build_block(name, body, others[0])
             if _code_of(plan) != _code_of(info.plan):
                 raise CodegenError(Diagnostic(
                     f"block `{name}` is used on inputs of different ranks ({first.path}: "
@@ -137,10 +138,10 @@ class Planner:
         if name not in self.blocks and template is not None and template.per_use is not None:
             self.blocks[name] = None  # (its template says why)
         if name not in self.blocks:
-            block = block_definition(self.graph, name)
+            body = block_definition(self.graph, name).body  # (its layers: still translated from)
             builder = ClassBuilder(self, self.block_classes[name])
             try:  # (the template checked that every instance decides its tests as the first)
-                info, plan = builder.build_block(block, self._instances.get(name), call)
+                info, plan = builder.build_block(name, body, self._instances.get(name), call)
             except NotGeneric:
                 self.blocks[name] = None
                 return None

@@ -43,7 +43,7 @@ from ..errors import Diagnostic, Loc
 from ..expand import auto_name
 from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
-from ..spec import BlockDef, Call, Layer, Parallel, Repeat, Residual, Seq
+from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
 from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Raise, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
@@ -179,10 +179,12 @@ class ClassBuilder(ModuleMaker):
                 error = ast.Call(ast.Name("ValueError", ast.Load()), [ast.Constant(message)], [])
                 self.checks.append(If(failed, [Raise(error)]))
 
-    def build_block(self, block: BlockDef, instance: Any,
+    def build_block(self, name: str, body: Layer, instance: Any,
                     call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
                     ) -> tuple[BlockInfo, ClassPlan]:
-        """The generic class of ``block``; ``instance`` (a use in the graph) gives the probes.
+        """The generic class of block ``name``, read from its template; ``instance`` (a use in
+        the graph) gives the probes. ``body`` is the block's as the spec writes it (its layers
+        are still translated from its AST: :meth:`template_walk`).
 
         A block no instance uses (a layer under a false ``when:`` everywhere) is probed with the
         arguments and input of the ``call`` that reaches it, and has no shape comments.
@@ -199,7 +201,7 @@ class ClassBuilder(ModuleMaker):
         for local in in_names:
             self.locals.create(local)
         inp = tuple(Sym.name(n, p) for n, p in zip(in_names, in_probe))
-        template = self.planner.template(block.name)
+        template = self.planner.template(name)
         params: dict[str, str] = {}
         values: dict[str, Any] = dict(self.planner.graph.params)
         for pname, (type_name, _, _) in template.params.items():
@@ -209,7 +211,7 @@ class ClassBuilder(ModuleMaker):
             values[pname] = Sym.name(local, coerce_param(probe, type_name), type_name == "pair")
         spec_params: dict[str, str] = {}  # the network's arguments this block reads
         header = self.planner.header
-        for pname in self.planner.spec_params_of(block.name):
+        for pname in self.planner.spec_params_of(name):
             type_name, value, _ = header.params[pname]  # (the network's: its default)
             spec_params[pname] = self.locals.create(pname, fallback="p")
             self.spec_values[pname] = Sym.name(spec_params[pname], value, type_name == "pair")
@@ -230,19 +232,19 @@ class ClassBuilder(ModuleMaker):
             f"{local}: {_TYPES[header.params[p][0]]} = "
             f"{unparse(to_node(self.spec_values[p].probe))}" for p, local in spec_params.items()]
         doc = _block_doc(template, self.planner.graph.file, instance)
-        walk = self.template_walk(block.body)
-        if sequential_body(block.body):
+        walk = self.template_walk(body)
+        if sequential_body(body):
             items, out = self.chain_walk(walk, inp, ctx) if walk is not None \
-                else self.chain(block.body, inp, ctx)
+                else self.chain(body, inp, ctx)
             plan = self.sequential_plan(items, signature, doc, in_names)
         else:
             out = self.walk(walk, self.fb.input, ctx) if walk is not None \
-                else self.layer(block.body, self.fb.input, ctx)
+                else self.layer(body, self.fb.input, ctx)
             self.fb.ret([out], lambda names: names[0])
             plan = self.module_plan(signature, doc, in_names)
         self.check_block_shape(instance, out)
         uses_hw = any(p.startswith(("in_height", "in_width")) for p in plan.params)
-        return BlockInfo(block, self.name, params, uses_hw, plan, spec_params), plan
+        return BlockInfo(self.name, params, uses_hw, plan, spec_params), plan
 
     def build_special(self, body: Layer, bound: BlockTemplate, args: dict[str, Any],
                       in_shape: tuple[Any, ...], more: tuple[tuple[Any, ...], ...] = ()) -> ClassPlan:
