@@ -2,16 +2,17 @@
 
 The IR layer's door to the spec AST for code generation, which reads the graph: the blocks a
 spec defines (its libraries' too), in order, so that their classes are named before any is
-planned, and a block's definition, which a class still walks (``ClassBuilder.build_block``,
-``build_special``) until its template records all it needs (issue 11).
+planned, and a block's body, whose layers a class is still translated from
+(``ClassBuilder.build_block``, ``build_special``: everything else they read from the block's
+template) until the walk reads its template's items and scopes only (issue 11).
 """
 
 from __future__ import annotations
 
 from ..ir import Graph
-from ..spec import BlockDef, Spec
+from ..spec import Layer, Spec
 
-__all__ = ["block_definition", "block_names", "spec_of"]
+__all__ = ["block_body", "block_names", "spec_of"]
 
 
 def spec_of(graph: Graph) -> Spec:
@@ -26,6 +27,6 @@ def block_names(graph: Graph) -> tuple[str, ...]:
     return tuple(spec_of(graph).blocks)
 
 
-def block_definition(graph: Graph, name: str) -> BlockDef:
-    """Block ``name``'s definition (its parameters, body, doc, location)."""
-    return spec_of(graph).blocks[name]
+def block_body(graph: Graph, name: str) -> Layer:
+    """Block ``name``'s body, as the spec writes it."""
+    return spec_of(graph).blocks[name].body

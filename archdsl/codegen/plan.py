@@ -13,7 +13,7 @@ import os
 import textwrap
 from typing import Any
 
-from ..blocks.definitions import block_definition, block_names, spec_of
+from ..blocks.definitions import block_body, block_names, spec_of
 from ..blocks.expander import (
     block_templates,
     bound_template,
@@ -95,7 +95,7 @@ class Planner:
                       and first is not None and len(s.in_shape) != len(first.in_shape)]
             if not others:
                 continue
-            body = block_definition(self.graph, name).body  # (still translated from)
+            body = block_body(self.graph, name)  # (still translated from)
             _, plan = ClassBuilder(self, info.class_name).build_block(name, body, others[0])
             if _code_of(plan) != _code_of(info.plan):
                 raise CodegenError(Diagnostic(
@@ -138,7 +138,7 @@ class Planner:
         if name not in self.blocks and template is not None and template.per_use is not None:
             self.blocks[name] = None  # (its template says why)
         if name not in self.blocks:
-            body = block_definition(self.graph, name).body  # (its layers: still translated from)
+            body = block_body(self.graph, name)  # (its layers: still translated from)
             builder = ClassBuilder(self, self.block_classes[name])
             try:  # (the template checked that every instance decides its tests as the first)
                 info, plan = builder.build_block(name, body, self._instances.get(name), call)
@@ -170,7 +170,7 @@ class Planner:
             self._special[key] = name
             bound = self.bound(block_name, args, in_shape, more)  # (block_output's, for this use)
             # (its layers are still translated from the block's body as the spec writes it)
-            body = block_definition(self.graph, block_name).body
+            body = block_body(self.graph, block_name)
             self.classes.append(builder.build_special(body, bound, args, in_shape, more))
         return self._special[key]
 
