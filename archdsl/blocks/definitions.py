@@ -2,9 +2,9 @@
 
 The IR layer's door to the spec AST for code generation, which reads the graph: the blocks a
 spec defines (its libraries' too), in order, so that their classes are named before any is
-planned, and a block's body, whose layers a class is still translated from
-(``ClassBuilder.build_block``, ``build_special``: everything else they read from the block's
-template) until the walk reads its template's items and scopes only (issue 11).
+planned, and a block's (the network's) body, whose layers a class is still translated from
+(``ClassBuilder.build_block``, ``build_special``, ``build_network``: everything else they read
+from the template) until the walk reads its template's items and scopes only (issue 11).
 """
 
 from __future__ import annotations
@@ -28,5 +28,7 @@ def block_names(graph: Graph) -> tuple[str, ...]:
 
 
 def block_body(graph: Graph, name: str) -> Layer:
-    """Block ``name``'s body, as the spec writes it."""
-    return spec_of(graph).blocks[name].body
+    """Block ``name``'s body, as the spec writes it (``""``: the network's, as its template is
+    named)."""
+    spec = spec_of(graph)
+    return spec.blocks[name].body if name else spec.network

@@ -7,7 +7,6 @@ from typing import Any, Protocol
 
 from ..blocks.namespace import Namespace
 from ..ir import BlockTemplate, Graph
-from ..spec import Spec
 
 __all__ = ["BODY_INDENT", "BlockInfo", "ClassPlan", "ModulePlan", "Planning"]
 
@@ -59,7 +58,6 @@ class Planning(Protocol):
     """What a class translator asks of the module planner (:class:`~archdsl.codegen.plan.Planner`)."""
 
     graph: Graph
-    spec: Spec
     globals: Namespace
     outputs_class: str
     dense_class: str

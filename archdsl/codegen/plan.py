@@ -26,7 +26,6 @@ from ..blocks.pysrc import docstring_lines
 from ..blocks.sym import decisions, key_of
 from ..errors import Diagnostic
 from ..ir import BlockTemplate, Graph
-from ..spec import Spec
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, ModulePlan
 from .names import camel_case
 from .translate import ClassBuilder
@@ -39,7 +38,6 @@ class Planner:
 
     def __init__(self, graph: Graph, reuse: Planner | None = None):
         self.graph = graph
-        self.spec: Spec = spec_of(graph)  # (the translator's: build_network walks its network)
         self.globals = Namespace()
         self.network_class = self.globals.create(camel_case(graph.name), fallback="Net")
         self.factory = self.globals.create(graph.name.replace("-", "_").replace(".", "_"),
@@ -109,7 +107,7 @@ class Planner:
         # a block that reads a constructor argument (or uses one that does) takes it too
         self.lifted = ctor_params
         builder = ClassBuilder(self, self.network_class)
-        network = builder.build_network(ctor_params)
+        network = builder.build_network(block_body(self.graph, ""), ctor_params)
         self.block_plans = list(self.classes)
         if not set(builder.ctor_params.values()) <= _names_in_init(network):
             raise NotGeneric(Diagnostic("a spec parameter no layer of the class uses", None))

@@ -116,14 +116,15 @@ class ClassBuilder(ModuleMaker):
         self.selects: dict[str, str] = {}  # a symbolic `when:`'s layer's output key -> its select
 
     # --- entry points ------------------------------------------------------------------------
-    def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
+    def build_network(self, body: Layer, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
         """The network class; the spec parameters named in ``ctor_params`` are its constructor
         arguments (symbolic, with the graph's values as defaults and probes), checked by the
         spec's ``checks:``; the others are written in. Its layers' values come from its template
         over those arguments, as a generic block class's do (:meth:`read_template`), and its
         layers are walked from that template's members as a block class's are
-        (:meth:`template_walk`; a template per use refuses the class before)."""
-        graph, spec = self.planner.graph, self.planner.spec
+        (:meth:`template_walk`; a template per use refuses the class before). ``body`` is the
+        network's as the spec writes it (its layers are still translated from its AST)."""
+        graph = self.planner.graph
         self.is_network = True
         if ctor_params:  # its template over its constructor arguments (its locals the class's),
             # which is its header too
@@ -147,13 +148,13 @@ class ClassBuilder(ModuleMaker):
         self.shared_names = shared_item_names(template)
         self.member_reads = template.member_reads
         doc = _network_doc(header, graph.name, self.ctor_params, bool(self.checks))
-        walk = self.template_walk(spec.network)
-        if sequential_body(spec.network):
+        walk = self.template_walk(body)
+        if sequential_body(body):
             items, _ = self.chain_walk(walk, in_shape, ctx) if walk is not None \
-                else self.chain(spec.network, in_shape, ctx)
+                else self.chain(body, in_shape, ctx)
             return self.sequential_plan(items, signature, doc, [])
         out = self.walk(walk, self.fb.input, ctx) if walk is not None \
-            else self.layer(spec.network, self.fb.input, ctx)
+            else self.layer(body, self.fb.input, ctx)
         self.check_network_shape(out)
         self.network_return(out)
         return self.module_plan(signature, doc, [])
