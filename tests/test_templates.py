@@ -1849,3 +1849,43 @@ def test_a_walked_layers_when_is_its_own_steps_scopes(tmp_path):
     source = generate(graph).source
     assert "self.conv_1 = nn.Conv2d(width, width, kernel_size=1)\n" in source
     assert "self.conv_2" not in source
+
+
+def test_a_walked_constructs_connect_and_count_are_its_own_scopes(tmp_path):
+    """A walked residual's `connect:` and a walked repeat's count are what its own scope (its
+    step's) records, not the scopes' at its location for its repeat index: in nested repeats
+    (where copies of both share an index) an edit to one copy's scope reaches that copy only."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: width, k: 1}}\n"
+        "      - repeat: 2\n"
+        "        layer:\n"
+        "          repeat: 2\n"
+        "          layer:\n"
+        "            residual:\n"
+        "              body: {conv: {out: width, k: 1}}\n"
+        "              connect: \"i > 0\"\n"
+        "      - repeat: 2\n"
+        "        layer: {repeat: 2, layer: {repeat: \"i + 1\", layer: relu}}\n"
+        "network:\n"
+        "  - unit: {width: 4}\n"
+        "  - unit: {width: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    residuals = [s for s in unit.scopes.values() if s.kind == "residual"]
+    assert [(s.meta["index"], s.meta["connect"]) for s in residuals] == \
+        [(0, False), (1, True), (0, False), (1, True)]
+    source = generate(graph).source
+    assert source.count(" + out  #") == 2 and "self.relu_5 = nn.ReLU()" in source
+    residuals[3].meta["connect"] = False  # (the AST: i > 0, true; the other copy's index 1: true)
+    innermost = [s for s in unit.scopes.values() if s.kind == "repeat"][-1]
+    assert (innermost.meta["index"], innermost.meta["count"]) == (1, 2)
+    innermost.meta["count"] = 1  # (the AST: i + 1, 2; the other copy's index 1: 2)
+    source = generate(graph).source
+    assert source.count(" + out  #") == 1
+    assert "self.relu_4 = nn.ReLU()" in source and "self.relu_5" not in source

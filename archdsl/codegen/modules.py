@@ -286,8 +286,8 @@ class ModuleMaker:
                    shapes: list[Shape]) -> Shape | None:  # (ClassBuilder's)
         return None
 
-    def scope_value(self, key: str, layer: Layer, ctx: Ctx,
-                    path: str | None = None) -> Any:  # (ClassBuilder's)
+    def scope_value(self, key: str, layer: Layer, ctx: Ctx, path: str | None = None,
+                    scope: Scope | None = None) -> Any:  # (ClassBuilder's)
         return None
 
     # --- ops --------------------------------------------------------------------------------
@@ -326,6 +326,11 @@ class ModuleMaker:
         kind = "use" if call.is_block else "op"
         return member if (isinstance(member, TemplateItem) and member.kind == kind
                           and member.loc == call.loc) else None
+
+    def walked_scope(self, layer: Layer, step: Step | None) -> Scope | None:
+        """The scope ``step`` gives the construct ``layer`` (:meth:`walked_member`)."""
+        member = self.walked_member(layer, step) if not isinstance(layer, Call) else None
+        return member if isinstance(member, Scope) else None
 
     def walked_member(self, layer: Layer, step: Step | None) -> TemplateItem | Scope | None:
         """The item (:meth:`walked_item`) or, for a construct, the scope ``step`` gives
@@ -490,7 +495,8 @@ class ModuleMaker:
 
     def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx, key: str,
                       step: Step | None = None) -> ModuleResult:
-        count, names = self.count(rep, ctx, key), self.copy_names(rep, ctx, key)
+        scope = self.walked_scope(rep, step)
+        count, names = self.count(rep, ctx, key, scope), self.copy_names(rep, ctx, key, scope)
         copies = step.members(rep)[1] if step is not None else None
         inner = ctx.child(key, numbered=False, dense=rep.dense)
         items: list[Item] = []
@@ -517,18 +523,22 @@ class ModuleMaker:
         inplace_in_chain(items)
         return ModuleResult(self.sequential(items, ctx), features)
 
-    def count(self, rep: Repeat, ctx: Ctx, key: str | None = None) -> int:
-        """The repeat's count; ``key``: a named one's (its template scope's path)."""
-        count = self.scope_value("count", rep, ctx, key)  # (its template scope's)
+    def count(self, rep: Repeat, ctx: Ctx, key: str | None = None,
+              scope: Scope | None = None) -> int:
+        """The repeat's count, as its template scope records it (``scope``: a walked one's;
+        ``key``: a named one's path; :meth:`scope_value`)."""
+        count = self.scope_value("count", rep, ctx, key, scope)
         assert count is not None, f"repeat at {rep.loc}: no template scope records its count"
         assert not isinstance(count, Sym), f"repeat at {rep.loc}: a symbolic count in a template"
         return count
 
-    def copy_names(self, rep: Repeat, ctx: Ctx, key: str | None = None) -> Any:
+    def copy_names(self, rep: Repeat, ctx: Ctx, key: str | None = None,
+                   scope: Scope | None = None) -> Any:
         """The names a repeat's name template gives its copies (``layer1``, ``layer2``...), as
-        its template scope records them (:meth:`scope_value`; ``key``: a named repeat's path);
-        None when it has no name template or the template does not say."""
-        return None if rep.name_template is None else self.scope_value("names", rep, ctx, key)
+        its template scope records them (:meth:`scope_value`, as :meth:`count`); None when it
+        has no name template or the template does not say."""
+        return None if rep.name_template is None \
+            else self.scope_value("names", rep, ctx, key, scope)
 
     def repeat_item(self, rep: Repeat, i: int, ctx: Ctx, names: Any = None) -> Layer:
         """Copy ``i`` of the repeated layer, named as the repeat names it (``names``: the names
@@ -561,9 +571,10 @@ class ModuleMaker:
                                             shape, ctx)
         elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
             items, out = [], shape
-            names = self.copy_names(layer, ctx)
+            scope = self.walked_scope(layer, step)
+            names = self.copy_names(layer, ctx, scope=scope)
             copies = step.members(layer)[1] if step is not None else None
-            for i in range(self.count(layer, ctx)):
+            for i in range(self.count(layer, ctx, scope=scope)):
                 item_ctx = ctx.with_env(ctx.env.with_values(i=i))
                 copy = self.repeat_item(layer, i, item_ctx, names)
                 new, out = self.chain(copy, out, item_ctx, copy_step(copies, i, copy))

@@ -427,14 +427,17 @@ class ClassBuilder(ModuleMaker):
             return None
         return item
 
-    def scope_value(self, key: str, layer: Layer, ctx: Ctx, path: str | None = None) -> Any:
+    def scope_value(self, key: str, layer: Layer, ctx: Ctx, path: str | None = None,
+                    scope: Scope | None = None) -> Any:
         """What the layer's template scope records under ``key`` (a ``when:``, a residual's
-        ``connect:``, a repeat's ``count``), over this class's locals: the scope keyed ``path``
-        (a named construct's, :meth:`layer_key`), else those at the layer's location made in
-        the repeat copy of this index (``ctx``'s ``i``: a value that follows it differs between
-        the copies), when they agree; None when the template does not say."""
+        ``connect:``, a repeat's ``count`` and ``names``), over this class's locals: a walked
+        layer's own (``scope``: its step's, :meth:`walked_scope`), or the scope keyed ``path``
+        (a named construct's, :meth:`layer_key`), else (over the AST) those at the layer's
+        location made in the repeat copy of this index (``ctx``'s ``i``: a value that follows
+        it differs between the copies), when they agree; None when the template does not say."""
         assert self.template is not None
-        scope = self.template.scopes.get(path) if path is not None else None
+        if scope is None and path is not None:
+            scope = self.template.scopes.get(path)
         if scope is not None and scope.loc == layer.loc and key in scope.meta:
             found = [scope.meta[key]]
         else:
@@ -560,8 +563,8 @@ class ClassBuilder(ModuleMaker):
             result = None if result is MISSING else result
         elif value is None:
             return True
-        else:
-            result = self.scope_value(key, layer, ctx)  # (its template's)
+        else:  # (its template's: a residual's own scope, its step's)
+            result = self.scope_value(key, layer, ctx, scope=self.walked_scope(layer, step))
         assert result is not None, f"`{key}:` at {layer.loc}: no template scope records it"
         if isinstance(result, Sym):
             if not is_known(result):
@@ -716,8 +719,9 @@ class ClassBuilder(ModuleMaker):
         if isinstance(layer, Seq) and not layer.name:
             return self.walk(steps if steps is not None else ast_steps(layer), x, ctx, hint)
         if isinstance(layer, Repeat) and not layer.name:
-            return self.inline_dense(layer, x, ctx, parts) if layer.dense \
-                else self.inline_repeat(layer, x, ctx, parts)
+            scope = self.walked_scope(layer, step)
+            return self.inline_dense(layer, x, ctx, parts, scope) if layer.dense \
+                else self.inline_repeat(layer, x, ctx, parts, scope)
         own = step.own(layer) if step is not None else None  # (a construct's step)
         merge = own.merge if own is not None else None
         if isinstance(layer, Parallel) and not layer.name:
@@ -725,7 +729,7 @@ class ClassBuilder(ModuleMaker):
                 and isinstance(own.member, Scope) else None
             return self.parallel(layer, x, ctx, hint, parts, merge, hints)
         if isinstance(layer, Residual) and not layer.name:
-            return self.residual(layer, x, ctx, hint, parts, merge)
+            return self.residual(layer, x, ctx, hint, parts, merge, step)
         if isinstance(layer, Seq) and self.read_inside(layer):
             return self.split_sequence(layer, x, ctx, step)
         return self.submodule(layer, x, ctx, hint, step=step)
@@ -854,21 +858,23 @@ class ClassBuilder(ModuleMaker):
 
     # --- inline constructs (unnamed: their layers are this class's attributes) -----------------
     def inline_repeat(self, rep: Repeat, x: FValue, ctx: Ctx,
-                      copies: dict[str, list[Step]] | None = None) -> FValue:
+                      copies: dict[str, list[Step]] | None = None,
+                      scope: Scope | None = None) -> FValue:
         out = x
-        names = self.copy_names(rep, ctx)
-        for i in range(self.count(rep, ctx)):
+        names = self.copy_names(rep, ctx, scope=scope)
+        for i in range(self.count(rep, ctx, scope=scope)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             copy = self.repeat_item(rep, i, item_ctx, names)
             out = self.layer(copy, out, item_ctx, None, copy_step(copies, i, copy))
         return out
 
     def inline_dense(self, rep: Repeat, x: FValue, ctx: Ctx,
-                     copies: dict[str, list[Step]] | None = None) -> FValue:
+                     copies: dict[str, list[Step]] | None = None,
+                     scope: Scope | None = None) -> FValue:
         features = [x]
         out = x
-        names = self.copy_names(rep, ctx)
-        for i in range(self.count(rep, ctx)):
+        names = self.copy_names(rep, ctx, scope=scope)
+        for i in range(self.count(rep, ctx, scope=scope)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             if i > 0:
                 out = self.merge("concat", features, item_ctx, None)
@@ -944,11 +950,11 @@ class ClassBuilder(ModuleMaker):
 
     def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any,
                  parts: dict[str, list[Step]] | None = None,
-                 merge: TemplateItem | None = None) -> FValue:
+                 merge: TemplateItem | None = None, step: Step | None = None) -> FValue:
         body = self.part(res.body, parts, "body", x, ctx, hint or "out")
         shortcut = x if res.shortcut is None else self.part(res.shortcut, parts, "shortcut", x, ctx,
                                                              "identity")
-        connect = self.condition(res.connect, ctx, res, "connect")
+        connect = self.condition(res.connect, ctx, res, "connect", step)
         out = body
         if connect is True:
             out = self.merge("add", [body, shortcut], ctx, None, item=merge)
