@@ -722,8 +722,10 @@ class Expander:
         return self.expand(layer, x, ctx)
 
     def merge_op(self, op_name: str, inputs: list[str], ctx: Ctx, loc: Loc | None) -> str:
-        """The merge of the construct whose scope is ``ctx.scope`` (a residual's ``add``, a
-        parallel's ``add``/``concat``/``mul``), named as its op names its nodes."""
+        """A merge of the construct whose scope is ``ctx.scope`` (a residual's ``add``, a
+        parallel's ``add``/``concat``/``mul``, a dense block's ``concat`` of its input and
+        copies so far, before each copy after the first and at its end), named as its op
+        names its nodes."""
         name = self.auto_name(REGISTRY[op_name].node_name or op_name, ctx, structural=True)
         return self.add_op(op_name, {}, inputs, ctx, name, loc)
 
@@ -795,15 +797,13 @@ class Expander:
             elif rep.name:
                 layer = _named(layer, str(i), None)
             if rep.dense and i > 0:
-                cat = self.auto_name("cat", child_ctx, structural=True)
-                out = self.add_op("concat", {}, list(features), child_ctx, cat, rep.loc)
+                out = self.merge_op("concat", list(features), child_ctx, rep.loc)
             out = self.expand_part(str(i), layer, out, child_ctx)
             if out is None:
                 return None
             features.append(out)
         if rep.dense and count > 0:
-            cat = self.auto_name("cat", inner, structural=True)
-            out = self.add_op("concat", {}, list(features), inner, cat, rep.loc)
+            out = self.merge_op("concat", list(features), inner, rep.loc)
         return self.close_scope(scope, out) if scope else out
 
     def template(self, tmpl: Value, env: dict[str, Any]) -> str:

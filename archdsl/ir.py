@@ -63,8 +63,8 @@ class Scope:
     ``count`` (unnamed ones too), for a scope made in a repeat's copy, its ``index``, and a
     residual's, parallel's, repeat's or dense block's ``parts``: which part made each member
     (member -> ``body``, ``shortcut``, ``after``, a branch's or copy's index as a string (a
-    dropped branch's: its empty ``when`` scope), or ``merge``: its add, concat or mul; a dense
-    block's concats are in none), and ``freeze``: true under a `freeze:` of its own layer or of
+    dropped branch's: its empty ``when`` scope), or ``merge``: its add, concat or mul, a dense
+    block's concats), and ``freeze``: true under a `freeze:` of its own layer or of
     an unnamed sequence around it in its parent scope (as ``TemplateItem.own_freeze``); a
     parallel's ``hints``: a branch's index -> the name the spec gives that branch (its own,
     or its last named layer's: ``blocks.expander.branch_name``), where it gives one.

@@ -1889,3 +1889,35 @@ def test_a_walked_constructs_connect_and_count_are_its_own_scopes(tmp_path):
     source = generate(graph).source
     assert source.count(" + out  #") == 1
     assert "self.relu_4 = nn.ReLU()" in source and "self.relu_5" not in source
+
+
+def test_an_unnamed_dense_blocks_concats_are_the_merges_its_scope_records(tmp_path, monkeypatch):
+    """An unnamed dense block's scope records its concats (before each copy after the first, and
+    at its end) as its merges (``meta["parts"]``), and the class's concats are those items, in
+    order, not ones found by key."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - {dense: 3, layer: [{conv: {out: 2, k: 1}}, relu]}\n"
+        "      - {conv: {out: 4, k: 1}}\n"
+        "network:\n"
+        "  - unit\n")
+    graph = archdsl.load(spec)
+    (dense,) = block_templates(graph)["unit"].scopes.values()
+    assert dense.meta["parts"] == {"conv": "0", "relu": "0", "cat": "merge", "conv_1": "1",
+                                   "relu_1": "1", "cat_1": "merge", "conv_2": "2",
+                                   "relu_2": "2", "cat_2": "merge"}
+    given = []
+    merge = ClassBuilder.merge
+
+    def recorded(builder, op_name, *args, item=None, **kwargs):
+        given.append(item.key if item is not None else None)
+        return merge(builder, op_name, *args, item=item, **kwargs)
+
+    monkeypatch.setattr(ClassBuilder, "merge", recorded)
+    source = generate(graph).source
+    assert given == ["cat", "cat_1", "cat_2"]
+    assert "x_3 = torch.cat([x, x_1, x_2], 1)  # N x 7 x 8 x 8\n" in source

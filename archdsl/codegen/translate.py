@@ -871,18 +871,24 @@ class ClassBuilder(ModuleMaker):
     def inline_dense(self, rep: Repeat, x: FValue, ctx: Ctx,
                      copies: dict[str, list[Step]] | None = None,
                      scope: Scope | None = None) -> FValue:
+        """An unnamed dense block: its concats are the items its scope records as its merges
+        (``meta["parts"]``), in order; by key where the template does not walk it."""
+        assert self.template is not None
+        made = scope.meta.get("parts", {}) if scope is not None and copies is not None else {}
+        concats = iter([self.template.items[key] for key in scope.members
+                        if made.get(key) == "merge"] if scope is not None else [])
         features = [x]
         out = x
         names = self.copy_names(rep, ctx, scope=scope)
         for i in range(self.count(rep, ctx, scope=scope)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             if i > 0:
-                out = self.merge("concat", features, item_ctx, None)
+                out = self.merge("concat", features, item_ctx, None, item=next(concats, None))
             copy = self.repeat_item(rep, i, item_ctx, names)
             out = self.layer(copy, out, item_ctx, None, copy_step(copies, i, copy))
             features.append(out)
         if len(features) > 1:
-            out = self.merge("concat", features, ctx, None)
+            out = self.merge("concat", features, ctx, None, item=next(concats, None))
         return out
 
     def merge(self, op_name: str, inputs: list[FValue], ctx: Ctx, hint: Any,
