@@ -620,10 +620,11 @@ def test_a_template_value_over_a_spec_parameter_the_class_writes_in_is_its_probe
     assert conv_line() == "self.conv = nn.Conv2d(in_channels, 4, kernel_size=1, bias=False)"
 
 
-def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path):
+def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path, monkeypatch):
     """A plain let is recorded by the template too (a local of it, its value plain), and the
     class binds the value the template holds: what the template says reaches a value the class
-    still evaluates (one reading a local of the class and a spec parameter it writes in)."""
+    still evaluates (an op layer's attribute in a class walked over its AST: `ast_walk`, here
+    for an unnamed sequence with `from:`)."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"
@@ -633,19 +634,29 @@ def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path):
         "    let: {base: 4}\n"
         "    body:\n"
         "      - a: {conv: {out: \"in.c * base * width\", k: 1}}\n"
-        "      - b: {conv: {out: out, k: 1}}\n"
+        "      - {seq: [{conv: {out: out, k: 1}}], from: a}\n"
         "network:\n"
         "  - unit: {out: 8}\n"
         "  - unit: {out: 16}\n")
     graph = archdsl.load(spec)
     template = block_templates(graph)["unit"]
     assert template.per_use is None and template.lets[template.locals["base"]] == 4
+    walks = []
+    built = ClassBuilder.build_block
+
+    def recorded(builder, name, *args, **kwargs):
+        result = built(builder, name, *args, **kwargs)
+        walks.append(builder.ast_walk)
+        return result
+
+    monkeypatch.setattr(ClassBuilder, "build_block", recorded)
 
     def conv_line():
         (unit,) = [c for c in Planner(graph).plan(()).classes if c.name == "Unit"]
         return next(line.strip() for line in unit.init if "self.a =" in line)
 
     assert conv_line() == "self.a = nn.Conv2d(in_channels, in_channels * 4 * 2, kernel_size=1)"
+    assert walks and all(walk is not None for walk in walks)  # (over the AST)
     template.lets[template.locals["base"]] = 5  # (the AST: 4)
     assert conv_line() == "self.a = nn.Conv2d(in_channels, in_channels * 5 * 2, kernel_size=1)"
 
@@ -1250,6 +1261,51 @@ def test_a_block_argument_over_a_local_and_a_written_in_spec_parameter_comes_fro
     width, channels = template.locals["width"], template.locals["in.c"]
     item.attrs["c"] = Sym.parse(f"{width} * {channels} + 1", 7)  # (the AST: in.c * width)
     assert call_line() == "self.a = Inner(in_channels, 2 * in_channels + 1)"
+
+
+def test_an_op_attribute_over_a_local_and_a_written_in_spec_parameter_comes_from_the_item(
+        tmp_path):
+    """An op attribute reading both a local of the class and a spec parameter the class writes
+    in is its item's attribute as the layer gives it, before the op's rules completed it
+    (`TemplateItem.given_attrs`), with the parameter's value in its place; the class completes
+    it with the op's rules (a pool's stride is its kernel): what the item gives reaches the
+    class, not the AST's value."""
+    from archdsl.blocks.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [4, 16, 16]\nparams: {width: 2}\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {out: int}\n"
+        "    let: {base: 4}\n"
+        "    body:\n"
+        "      - p: {maxpool: {k: \"in.c * width // base\"}}\n"
+        "      - a: {conv: {out: \"in.c * base * width\", k: 1}}\n"
+        "      - b: {conv: {out: out, k: 1}}\n"
+        "network:\n"
+        "  - unit: {out: 8}\n"
+        "  - unit: {out: 16}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    pool, conv = template.items["p"], template.items["a"]
+    width, channels = template.locals["width"], template.locals["in.c"]
+    assert pool.given_attrs["stride"] is None and pool.attrs["stride"] == pool.attrs["k"]
+    assert conv.given_attrs["out"].text == f"{channels} * 4 * {width}"
+
+    def lines():
+        (unit,) = [c for c in Planner(graph).plan(()).classes if c.name == "Unit"]
+        return [line.strip() for line in unit.init if line.strip().startswith(("self.a =",
+                                                                               "self.p ="))]
+
+    assert lines() == ["self.p = nn.MaxPool2d(kernel_size=in_channels * 2 // 4)",
+                       "self.a = nn.Conv2d(in_channels, in_channels * 4 * 2, kernel_size=1)"]
+    k = Sym.parse(f"{channels} // {width}", 2)  # (the AST: in.c * width // base)
+    pool.given_attrs["k"] = (k, k)
+    conv.given_attrs["out"] = Sym.parse(f"{width} * {channels} + 1", 9)  # (the AST's: 32)
+    assert lines() == ["self.p = nn.MaxPool2d(kernel_size=in_channels // 2)",  # (its stride
+                       # the kernel, as the class completed it: not the item's finalised one)
+                       "self.a = nn.Conv2d(in_channels, 2 * in_channels + 1, kernel_size=1)"]
 
 
 def test_a_layer_after_a_when_reads_its_items_shape(tmp_path):

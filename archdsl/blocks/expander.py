@@ -178,7 +178,7 @@ class TemplateExpander(Expander):
                 node.meta["name"], node.meta["kind"], node.op, node.attrs.as_dict(), node.inputs,
                 node.in_shapes, node.shape, node.scope, node.meta["when"], node.loc,
                 node.meta["name_varies"], node.meta["named"], node.freeze, key=node.name,
-                own_freeze=node.meta["own_freeze"])
+                own_freeze=node.meta["own_freeze"], given_attrs=node.meta.get("given"))
         seen = {v: k for k, v in t.locals.items() if k in self.spec.params
                 and k not in block.params}
         t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)
@@ -465,12 +465,15 @@ class TemplateExpander(Expander):
         op = REGISTRY[op_name]
         in_shapes = [self.graph.nodes[i].shape for i in inputs]
         try:
-            attrs = op.finalize(coerce_attrs(op, raw, loc), in_shapes)
+            given = coerce_attrs(op, raw, loc)
+            attrs = op.finalize(given, in_shapes)
             shape = op_shape(op, attrs, in_shapes, loc)
         except OpError as err:  # a plain rule failing: a layer the probed instance skips
             raise NotGeneric(Diagnostic(f"`{op_name}`: {err.message}", loc)) from None
-        return self.record(Node(ctx.prefix + name, op_name, Attrs(attrs), tuple(inputs),
-                                tuple(in_shapes), shape, ctx.scope.path, loc), ctx)
+        node = Node(ctx.prefix + name, op_name, Attrs(attrs), tuple(inputs), tuple(in_shapes),
+                    shape, ctx.scope.path, loc, meta={"given": given})  # (before `finalize`:
+        # the item's ``given_attrs``)
+        return self.record(node, ctx)
 
     def record(self, node: Node, ctx: Ctx, kind: str = "op") -> str:
         """Add an item (a node of the template's own graph) under the current conditions."""

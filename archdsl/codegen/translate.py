@@ -390,16 +390,40 @@ class ClassBuilder(ModuleMaker):
         its template item (``item``: an op layer's as its step gives it, :meth:`walked_item`; a
         block use's by key, :meth:`item`) has them, over this class's locals; None when the
         template does not say (no item, or an op attribute reading both a local of the class and a spec parameter it
-        writes in; a block argument, an expression evaluated whole, has its value written in:
-        :meth:`written_into`)."""
+        writes in: :meth:`item_given`; a block argument, an expression evaluated whole, has its
+        value written in: :meth:`written_into`)."""
         if item is None:
             return None
-        values = {name: self.ours(value) for name, value in item.attrs.items()}
         if item.kind == "use":
-            values = {name: self.written_into(item.attrs[name])
-                      if value is MISSING and isinstance(item.attrs[name], Sym) else value
-                      for name, value in values.items()}
+            return self.ours_written(item.attrs)
+        values = {name: self.ours(value) for name, value in item.attrs.items()}
         return None if any(value is MISSING for value in values.values()) else values
+
+    def item_given(self, item: TemplateItem | None) -> dict[str, Any] | None:
+        """An op layer's attributes before the op's rules completed them, as its template item
+        has them (``TemplateItem.given_attrs``), over this class's locals, an attribute reading
+        both a local of the class and a spec parameter it writes in with the parameter's value
+        written in (:meth:`written_into`): for the class to finalise (the op's rules may have
+        composed the finalised ones, which cannot be written into); None when the template does
+        not say (no item)."""
+        return None if item is None or item.given_attrs is None \
+            else self.ours_written(item.given_attrs)
+
+    def ours_written(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        """``values`` (a template item's) over this class's locals (:meth:`ours`), one that reads
+        both a local of the class and a spec parameter it writes in with the parameter's value
+        written in (:meth:`written_into`; a pair's each); None when one cannot be."""
+        def written(value: Any) -> Any:
+            result = self.ours(value)
+            if result is not MISSING or not isinstance(value, (Sym, tuple)):
+                return result
+            if isinstance(value, Sym):
+                return self.written_into(value)
+            parts = tuple(written(part) for part in value)
+            return MISSING if any(part is MISSING for part in parts) else parts
+
+        ours = {name: written(value) for name, value in values.items()}
+        return None if any(value is MISSING for value in ours.values()) else ours
 
     def item_shape(self, item: TemplateItem | None,
                    shapes: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
