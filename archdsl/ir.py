@@ -65,7 +65,8 @@ class Scope:
     (member -> ``body``, ``shortcut``, ``after``, a branch's or copy's index as a string (a
     dropped branch's: its empty ``when`` scope), or ``merge``: its add, concat or mul, a dense
     block's concats), and ``freeze``: true under a `freeze:` of its own layer or of
-    an unnamed sequence around it in its parent scope (as ``TemplateItem.own_freeze``); a
+    an unnamed sequence around it in its parent scope (as ``TemplateItem.own_freeze``), and
+    ``reads``: true when its layer has a `from:` (as ``TemplateItem.reads``); a
     parallel's ``hints``: a branch's index -> the name the spec gives that branch (its own,
     or its last named layer's: ``blocks.expander.branch_name``), where it gives one.
     """
@@ -124,6 +125,8 @@ class TemplateItem:
     given_attrs: dict[str, Any] | None = None  # an op's attributes as its layer gives them
     # (evaluated, coerced, defaults filled), before the op's rules complete them (``Op.finalize``:
     # ``attrs``); what a class that writes spec parameters in finalises itself. None: not an op
+    reads: bool = False  # its layer has a `from:` (``inputs`` are what it names); a scope's
+    # layer: its ``meta["reads"]``
 
 
 @dataclass

@@ -1977,3 +1977,35 @@ def test_an_unnamed_dense_blocks_concats_are_the_merges_its_scope_records(tmp_pa
     source = generate(graph).source
     assert given == ["cat", "cat_1", "cat_2"]
     assert "x_3 = torch.cat([x, x_1, x_2], 1)  # N x 7 x 8 x 8\n" in source
+
+
+def test_whether_a_walked_layer_has_a_from_is_its_items(tmp_path):
+    """Whether a walked layer reads a `from:` (its item's input keys) or the layer before it is
+    what its item records (``reads``; a scope's ``meta["reads"]``), not the AST's: a `from:`
+    taken off or put on an item reaches the forward."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - a: {conv: {out: c, k: 1}}\n"
+        "      - b: relu\n"
+        "      - d: {conv: {out: c, k: 1}, from: a}\n"
+        "      - e: relu\n"
+        "      - {add: {}, from: [b, e]}\n"
+        "network:\n"
+        "  - unit: {c: 4}\n"
+        "  - unit: {c: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert [key for key, item in unit.items.items() if item.reads] == ["d", "add"]
+    source = generate(graph).source
+    assert "x_1 = self.b(x)  # N x 4 x 8 x 8\n        x = self.d(x)  #" in source
+    assert "x = self.e(x)  #" in source
+    unit.items["d"].reads = False  # (the AST: from: a; its item's input key is still a)
+    unit.items["e"].reads, unit.items["e"].inputs = True, ("a",)  # (the AST: no from:)
+    source = generate(graph).source
+    assert "x_1 = self.b(x)  # N x 4 x 8 x 8\n        x_1_1 = self.d(x_1)  #" in source
+    assert "x = self.e(x)  #" in source

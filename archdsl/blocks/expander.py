@@ -87,6 +87,7 @@ class TemplateExpander(Expander):
         self.conditions: list[Sym] = []  # the symbolic `when:`s the layer being expanded is under
         self.renaming: set[int] = set()  # naming scopes with a conditional member so far
         self.freezing: list[str] = []  # the scopes a layer with `freeze:` is being expanded in
+        self.reads_next = False  # the layer being expanded has a `from:` (see ``record``)
         self.varying: set[str] = set()  # automatic names given in them since
         self.outputs = {} if outputs is None else outputs  # dry runs: (block, args, input) -> shape
         self.dry = bind is not None
@@ -178,7 +179,8 @@ class TemplateExpander(Expander):
                 node.meta["name"], node.meta["kind"], node.op, node.attrs.as_dict(), node.inputs,
                 node.in_shapes, node.shape, node.scope, node.meta["when"], node.loc,
                 node.meta["name_varies"], node.meta["named"], node.freeze, key=node.name,
-                own_freeze=node.meta["own_freeze"], given_attrs=node.meta.get("given"))
+                own_freeze=node.meta["own_freeze"], given_attrs=node.meta.get("given"),
+                reads=node.meta["reads"])
         seen = {v: k for k, v in t.locals.items() if k in self.spec.params
                 and k not in block.params}
         t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)
@@ -266,6 +268,10 @@ class TemplateExpander(Expander):
             scope.meta["index"] = ctx.env["i"]
         if ctx.scope.path in self.freezing:
             scope.meta["freeze"] = True
+        if self.reads_next and scope.kind != "when":  # (its layer's `from:`; a `when:`'s
+            # scope is made before the layer's own item or scope)
+            scope.meta["reads"] = True
+            self.reads_next = False
         return scope
 
     def claim(self, name: str, ctx: Ctx, loc: Loc | None) -> str:
@@ -298,6 +304,8 @@ class TemplateExpander(Expander):
 
     # --- layers ----------------------------------------------------------------------------
     def _expand(self, layer: Layer, x: str | None, ctx: Ctx) -> str | None:
+        self.reads_next = layer.meta.inputs is not None  # (the item or scope it makes next
+        # records it)
         freeze = bool(layer.meta.freeze)  # (what it makes in ctx.scope records it: the items'
         # own_freeze, the scopes' meta["freeze"])
         if freeze:
@@ -483,8 +491,9 @@ class TemplateExpander(Expander):
         node.meta["name"] = shown
         name_varies = any(shown == v or shown.startswith(v + ".") for v in self.varying)
         node.meta.update(kind=kind, when=self.condition(), name_varies=name_varies,
-                         named=self.named_next, own_freeze=ctx.scope.path in self.freezing)
-        self.named_next = False
+                         named=self.named_next, own_freeze=ctx.scope.path in self.freezing,
+                         reads=self.reads_next)
+        self.named_next = self.reads_next = False
         self.graph.add_node(node)
         ctx.scope.members.append(node.name)
         return node.name

@@ -332,6 +332,17 @@ class ModuleMaker:
         return member if (isinstance(member, TemplateItem) and member.kind == kind
                           and member.loc == call.loc) else None
 
+    def reads_from(self, layer: Layer, step: Step | None) -> bool:
+        """Has ``layer`` a `from:`? As its item or scope records it (``reads``), where its step
+        gives it one (:meth:`walked_member`); else the AST's."""
+        member = self.walked_member(layer, step)
+        if member is None:
+            return layer.meta.inputs is not None
+        return member.reads if isinstance(member, TemplateItem) else bool(member.meta.get("reads"))
+
+    def output_of(self, layer: Layer, step: Step | None) -> str | None:  # (ClassBuilder's)
+        return None
+
     def walked_scope(self, layer: Layer, step: Step | None) -> Scope | None:
         """The scope ``step`` gives the construct ``layer`` (:meth:`walked_member`)."""
         member = self.walked_member(layer, step) if not isinstance(layer, Call) else None
@@ -389,7 +400,7 @@ class ModuleMaker:
         module, a block, a named sequence or repeat) and no other layer of the class has its name
         (two layers under exclusive ``when:``s share one attribute: each runs under its own
         condition). ``step``: the layer's in the template's walk."""
-        if layer.meta.inputs is not None or layer.meta.output is not None:
+        if self.reads_from(layer, step) or self.output_of(layer, step) is not None:
             return False
         if layer.name and layer.name in self.shared_names:
             return False

@@ -704,11 +704,11 @@ class ClassBuilder(ModuleMaker):
     def present(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
                 step: Step | None = None) -> FValue:
         meta = layer.meta
-        # a `from:` reads what its item's (scope's) input keys name; by name over the AST
-        # (ast_walk), or where one is not computed here (a test's edit)
-        inputs = None if meta.inputs is None else self.inputs_of(layer, ctx, step)
-        if inputs is None:
-            inputs = [x] if meta.inputs is None else [self.lookup(n, ctx, layer) for n, _ in meta.inputs]
+        # a `from:` reads what its item's (scope's) input keys name
+        inputs = self.inputs_of(layer, ctx, step) if self.reads_from(layer, step) else [x]
+        if inputs is None:  # by name over the AST (ast_walk), or where a key is not computed
+            # here (a test's edit)
+            inputs = [self.lookup(n, ctx, layer) for n, _ in meta.inputs or ()]
         ctx = frozen_ctx(ctx, layer, step)
         output = self.output_of(layer, step)
         if output is not None:
