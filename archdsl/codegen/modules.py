@@ -301,14 +301,16 @@ class ModuleMaker:
         item = self.walked_item(call, step)
         op = REGISTRY[(item or call).target]
         attrs = self.item_values(item)  # (from its template item)
-        if attrs is None and item is not None:  # in no class of zoo+corpus: an attribute
-            # reading both a local of the class and a spec parameter it writes in (`in.c * base *
-            # width`): the item's attributes before the op's rules composed them, written into
-            given = self.item_given(item)
-            attrs = op.finalize(given, shapes) if given is not None else None
-        if attrs is None:  # no item: the template does not walk the layer (`ast_walk`), or a
-            # layer a test's edited template adds (a `when:` made true, a repeat count raised)
+        if item is None:  # the template does not walk the layer (`ast_walk`), or a layer a
+            # test's edited template adds (a `when:` made true, a repeat count raised): the AST's
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
+        elif attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
+            # the class and a spec parameter it writes in (`in.c * base * width`): the item's
+            # attributes before the op's rules composed them, written into, finalised here
+            given = self.item_given(item)
+            assert given is not None, \
+                f"op layer at {call.loc}: its template item {item.key} gives no attributes"
+            attrs = op.finalize(given, shapes)
         if item.absorbs if item is not None else call.loc in self.planner.graph.absorbing_locs:
             # a batch norm was folded into it (its item's mark; no item: its location's)
             attrs = op.absorb_norm(attrs)
