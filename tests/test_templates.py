@@ -2009,3 +2009,41 @@ def test_whether_a_walked_layer_has_a_from_is_its_items(tmp_path):
     source = generate(graph).source
     assert "x_1 = self.b(x)  # N x 4 x 8 x 8\n        x_1_1 = self.d(x_1)  #" in source
     assert "x = self.e(x)  #" in source
+
+
+def test_a_walked_residual_and_branch_read_their_conditions_from_their_scopes(tmp_path):
+    """A walked residual's `connect:` is its scope's record even where the AST writes none (the
+    expander records true), and a walked parallel branch's `when:` is its part's `when:`
+    scope's, not the scopes' at its location and repeat index: in nested repeats, edits to one
+    copy's scopes reach that copy only."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - repeat: 2\n"
+        "        layer:\n"
+        "          repeat: 2\n"
+        "          layer:\n"
+        "            - {residual: {body: {conv: {out: 3, k: 1}}}}\n"
+        "            - parallel: [{conv: {out: 3, k: 1}}, {tanh: {}, when: \"i > 0\"}]\n"
+        "              merge: add\n"
+        "network:\n"
+        "  - unit\n")
+    graph = archdsl.load(spec)
+    source = generate(graph).source
+    assert "out = self.conv_6(branch1)  # N x 3 x 8 x 8\n        out = out + branch1  #" in source
+    assert "branch2 = self.tanh_1(out)" in source
+    scopes = graph.templates["unit"].scopes.values()
+    residuals = [s for s in scopes if s.kind == "residual"]
+    whens = [s for s in scopes if s.kind == "when"]
+    assert [s.meta["connect"] for s in residuals] == [True] * 4
+    assert [(s.meta["when"], s.meta["index"]) for s in whens] == [(False, 0), (True, 1)] * 2
+    residuals[3].meta["connect"] = False  # (the second outer copy's second inner copy)
+    whens[3].meta["when"] = False
+    source = generate(graph).source
+    assert "out = self.conv_6(branch1)  # N x 3 x 8 x 8\n        branch1 = self.conv_7(out)" \
+        in source
+    assert "out = out + branch1  # N x 3 x 8 x 8\n        branch1 = self.conv_3(out)" in source
+    assert "branch2 = self.tanh(out)" in source and "tanh_1" not in source

@@ -585,9 +585,10 @@ class ClassBuilder(ModuleMaker):
                 return True
             result = self.ours(scope.meta.get("when", MISSING))
             result = None if result is MISSING else result
-        elif value is None:
+        elif value is None and (step is None or key == "when"):
             return True
-        else:  # (its template's: a residual's own scope, its step's)
+        else:  # (its template's: a residual's own scope, its step's, which records `connect:`
+            # where the AST has none too)
             result = self.scope_value(key, layer, ctx, scope=self.walked_scope(layer, step))
         assert result is not None, f"`{key}:` at {layer.loc}: no template scope records it"
         if isinstance(result, Sym):
@@ -944,7 +945,8 @@ class ClassBuilder(ModuleMaker):
         """An unnamed parallel: each live branch's output named as its scope's record says
         (``hints``: :func:`~archdsl.blocks.expander.branch_name`; the AST's where the template
         does not walk it), else by its position."""
-        live = [k for k, branch in enumerate(par.branches) if self.branch_exists(branch, x, ctx)]
+        live = [k for k, branch in enumerate(par.branches)
+                if self.branch_exists(branch, x, ctx, parts[str(k)] if parts is not None else None)]
         if not live:  # every branch dropped: the construct passes its input through
             return x
         names = {str(k): hints.get(str(k)) if hints is not None else branch_name(par.branches[k])
@@ -967,12 +969,18 @@ class ClassBuilder(ModuleMaker):
             return self.layer(layer, x, ctx, hint)
         return self.walk(parts[name], x, ctx, hint)
 
-    def branch_exists(self, branch: Layer, x: FValue, ctx: Ctx) -> bool:
+    def branch_exists(self, branch: Layer, x: FValue, ctx: Ctx,
+                      steps: list[Step] | None = None) -> bool:
         """A branch whose ``when:`` is false is dropped from the merge (not an identity branch),
         as the expander drops it; one whose ``when:`` depends on the block's parameters would
         change the merge's inputs per use, so the block is written per use (its template
-        refuses it)."""
-        when = self.condition(branch.meta.when, ctx, branch)
+        refuses it). ``steps``: its part's, where the template walks it (a branch under a
+        `when:` is one step, its `when:` scope, recording the condition: :meth:`condition`;
+        one that is not, or made nothing, has none)."""
+        if steps == []:  # (a walked part that made nothing: no `when:` scope)
+            return True
+        step = steps[0] if steps else None
+        when = self.condition(branch.meta.when, ctx, branch, step=step)
         assert not isinstance(when, Sym), f"branch at {branch.loc}: a symbolic when: in a template"
         if when is False and branch.name:
             ctx.names[branch.name] = x
