@@ -2047,3 +2047,31 @@ def test_a_walked_residual_and_branch_read_their_conditions_from_their_scopes(tm
         in source
     assert "out = out + branch1  # N x 3 x 8 x 8\n        branch1 = self.conv_3(out)" in source
     assert "branch2 = self.tanh(out)" in source and "tanh_1" not in source
+
+
+def test_a_walked_merge_takes_its_op_and_key_from_its_item(tmp_path):
+    """A walked construct's merge is its item's op under its item's key, not the AST's (a
+    residual's `add`, a parallel's `merge:`) named again: what the item says reaches the
+    forward."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: c, k: 1}}\n"
+        "      - residual: {body: {conv: {out: c, k: 1}}}\n"
+        "      - relu\n"
+        "network:\n"
+        "  - unit: {c: 4}\n"
+        "  - unit: {c: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert unit.items["add"].target == "add"
+    source = generate(graph).source
+    assert "out = out + x  #" in source
+    unit.items["add"].target = "mul"  # (the AST: a residual adds)
+    _rekeyed(unit, "add", "sum")  # (the AST's automatic name: add)
+    source = generate(graph).source
+    assert "out = out * x  #" in source and "out + x" not in source

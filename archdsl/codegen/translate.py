@@ -517,9 +517,25 @@ class ClassBuilder(ModuleMaker):
         return CodegenError(Diagnostic(message, layer.loc if layer is not None else None, hint=hint))
 
     # --- naming (as the expander names) ------------------------------------------------------
-    def merge_key(self, base: str, ctx: Ctx) -> str:
-        """A merge's automatic (structural) name, as its key in the class."""
+    def merge_key(self, base: str, ctx: Ctx, item: TemplateItem | None = None) -> str:
+        """A merge's key in the class: its item's (``item``: the one its construct's step
+        gives it), its name taken in ``ctx`` (:meth:`taken`); else, over the AST, its automatic
+        (structural) name."""
+        if item is not None:
+            return self.taken(item.key, ctx, self.item_keys, counted=False)[1]
         return self.claim_key(ctx.prefix + auto_name(base, ctx, structural=True), self.item_keys)
+
+    def taken(self, key: str, ctx: Ctx, keys: set[str], counted: bool = True) -> tuple[str, str]:
+        """The name a template key gives in ``ctx`` (its path there, without ``#k``), and the
+        key, both taken there (the name counted in a numbered sequence, unless a merge's), for
+        the names given after them over the AST."""
+        assert key.startswith(ctx.prefix), f"{key} named in {ctx.prefix!r}"
+        name = re.sub(r"#\d+", "", key[len(ctx.prefix):])
+        if ctx.numbered and counted:
+            ctx.counter[0] += 1
+        ctx.used.add(name)
+        keys.add(key)
+        return name, key
 
     def layer_name(self, layer: Layer, default: str, ctx: Ctx, step: Step | None = None) -> str:
         return self.layer_key(layer, default, ctx, step)[0]
@@ -536,14 +552,8 @@ class ClassBuilder(ModuleMaker):
         member = self.walked_member(layer, step)
         keys = self.item_keys if isinstance(layer, Call) else self.scope_keys
         if member is not None:
-            key = member.key if isinstance(member, TemplateItem) else member.path
-            assert key.startswith(ctx.prefix), f"{key} named in {ctx.prefix!r}"
-            name = re.sub(r"#\d+", "", key[len(ctx.prefix):])
-            if ctx.numbered:
-                ctx.counter[0] += 1
-            ctx.used.add(name)
-            keys.add(key)
-            return name, key
+            return self.taken(member.key if isinstance(member, TemplateItem) else member.path,
+                              ctx, keys)
         if layer.name:
             if ctx.numbered:
                 ctx.counter[0] += 1
@@ -919,23 +929,23 @@ class ClassBuilder(ModuleMaker):
     def merge(self, op_name: str, inputs: list[FValue], ctx: Ctx, hint: Any,
               shape: tuple[Any, ...] | None = None, key: str | None = None,
               item: TemplateItem | None = None) -> FValue:
-        """``add``/``mul``/``concat`` of ``inputs`` (named here, unless ``key`` is its key);
-        ``shape`` when known (an add run under ``if`` may not type-check for the probed
-        instance, which does not run it), else its template item's (``item``: the one its
-        construct's step gives it, :attr:`Step.merge`; else the one keyed so) or the op's
-        rule's."""
-        op = REGISTRY[op_name]
-        key = key if key is not None else self.merge_key(op.node_name or op_name, ctx)
+        """``add``/``mul``/``concat`` of ``inputs``: its op and key its item's (``item``: the
+        one its construct's step gives it, :attr:`Step.merge`), else ``op_name``'s, named here
+        (:meth:`merge_key`) unless ``key`` is its key; ``shape`` when known (an add run under
+        ``if`` may not type-check for the probed instance, which does not run it), else its
+        template item's (the one keyed so where no step gives one) or the op's rule's."""
+        op = REGISTRY[item.target if item is not None else op_name]  # (its item's op)
+        key = key if key is not None else self.merge_key(op.node_name or op.name, ctx, item)
         assert self.template is not None
-        assert item is None or (self.template.items.get(key) is item and item.target == op_name), \
-            f"{op_name} {key}: the step's merge item is {item.name if item else None}"
+        assert item is None or self.template.items.get(key) is item, \
+            f"{op.name} {key}: the step's merge item is {item.name}"
         shapes = [v.shape for v in inputs]
         if shape is None:
             shape = self.item_shape(item if item is not None else self.item(op_name, key), shapes)
         if shape is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
             shape = op_shape(op, {}, shapes, None)
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
-        self.produced[key] = out = self.fb.assign(template, inputs, shape, op=op_name, hint=hint)
+        self.produced[key] = out = self.fb.assign(template, inputs, shape, op=op.name, hint=hint)
         return out
 
     def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any,
@@ -997,7 +1007,7 @@ class ClassBuilder(ModuleMaker):
         if connect is True:
             out = self.merge("add", [body, shortcut], ctx, None, item=merge)
         elif isinstance(connect, Sym):
-            key = self.merge_key("add", ctx)
+            key = self.merge_key("add", ctx, merge)
             flag = self.cfg_marker("use_res_connect", connect.node)
             with self.fb.branch(flag) as block:
                 added = self.merge("add", [body, shortcut], ctx, None, body.shape, key, merge)
