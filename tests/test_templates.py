@@ -2075,3 +2075,30 @@ def test_a_walked_merge_takes_its_op_and_key_from_its_item(tmp_path):
     _rekeyed(unit, "add", "sum")  # (the AST's automatic name: add)
     source = generate(graph).source
     assert "out = out * x  #" in source and "out + x" not in source
+
+
+def test_a_walked_layer_is_translated_as_what_its_item_or_scope_is(tmp_path):
+    """What a walked layer is (an op, a block use, which construct, named or inline) is its
+    item's or scope's record (``kind``, ``named``), not the AST's: a named sequence's scope
+    recorded as unnamed has its members inline (attributes of the class, keyed as before)."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: c, k: 1}}\n"
+        "      - tail: [{conv: {out: c, k: 1}}, relu]\n"
+        "network:\n"
+        "  - unit: {c: 4}\n"
+        "  - unit: {c: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert (unit.scopes["tail"].kind, unit.scopes["tail"].named) == ("seq", True)
+    assert "self.tail = nn.Sequential(" in generate(graph).source
+    unit.scopes["tail"].named = False  # (the AST: a named sequence)
+    source = generate(graph).source
+    assert "self.tail = nn.ModuleDict()" in source and "nn.Sequential" not in source
+    assert 'self.tail["0"] = nn.Conv2d(c, c, kernel_size=1)' in source
+    assert 'x = self.tail["1"](x)' in source

@@ -345,6 +345,19 @@ class ModuleMaker:
     def output_of(self, layer: Layer, step: Step | None) -> str | None:  # (ClassBuilder's)
         return None
 
+    def kind_of(self, layer: Layer, step: Step | None) -> tuple[str, bool]:
+        """What ``layer`` is (``op``, ``use``, ``seq``, ``repeat``, ``dense``, ``parallel``,
+        ``residual``) and whether it is named (a construct: one module, not inline), as its item
+        or scope records it (:meth:`walked_member`); the AST's over the AST."""
+        member = self.walked_member(layer, step)
+        if isinstance(member, TemplateItem):
+            return member.kind, True
+        if member is not None:
+            return member.kind, member.named
+        kind = ("use" if layer.is_block else "op") if isinstance(layer, Call) else \
+            "dense" if isinstance(layer, Repeat) and layer.dense else default_name(layer)
+        return kind, bool(layer.name) or isinstance(layer, Call)
+
     def walked_scope(self, layer: Layer, step: Step | None) -> Scope | None:
         """The scope ``step`` gives the construct ``layer`` (:meth:`walked_member`)."""
         member = self.walked_member(layer, step) if not isinstance(layer, Call) else None

@@ -745,27 +745,30 @@ class ClassBuilder(ModuleMaker):
 
     def dispatch(self, layer: Layer, inputs: list[FValue], ctx: Ctx, hint: Any,
                  step: Step | None = None) -> FValue:
-        if isinstance(layer, Call) and not layer.is_block:
+        """Translate ``layer`` by what it is, as its item or scope records it (:meth:`kind_of`):
+        an op, a block use, an unnamed construct inline, a named one as one module."""
+        kind, named = self.kind_of(layer, step)
+        if kind == "op":
             return self.op_call(layer, inputs, ctx, hint, step)
-        if isinstance(layer, Call) and len(inputs) > 1:  # a block with several inputs
+        if kind == "use" and len(inputs) > 1:  # a block with several inputs
             return self.submodule(layer, inputs[0], ctx, hint, inputs[1:], step)
         x = inputs[0]
         steps, parts = step.members(layer) if step is not None else (None, None)
-        if isinstance(layer, Seq) and not layer.name:
+        if kind == "seq" and not named:
             return self.walk(steps if steps is not None else ast_steps(layer), x, ctx, hint)
-        if isinstance(layer, Repeat) and not layer.name:
+        if kind in ("repeat", "dense") and not named:
             scope = self.walked_scope(layer, step)
-            return self.inline_dense(layer, x, ctx, parts, scope) if layer.dense \
+            return self.inline_dense(layer, x, ctx, parts, scope) if kind == "dense" \
                 else self.inline_repeat(layer, x, ctx, parts, scope)
         own = step.own(layer) if step is not None else None  # (a construct's step)
         merge = own.merge if own is not None else None
-        if isinstance(layer, Parallel) and not layer.name:
+        if kind == "parallel" and not named:
             hints = own.member.meta.get("hints", {}) if own is not None \
                 and isinstance(own.member, Scope) else None
             return self.parallel(layer, x, ctx, hint, parts, merge, hints)
-        if isinstance(layer, Residual) and not layer.name:
+        if kind == "residual" and not named:
             return self.residual(layer, x, ctx, hint, parts, merge, step)
-        if isinstance(layer, Seq) and self.read_inside(layer):
+        if kind == "seq" and self.read_inside(layer):
             return self.split_sequence(layer, x, ctx, step)
         return self.submodule(layer, x, ctx, hint, step=step)
 
