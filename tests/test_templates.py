@@ -624,7 +624,7 @@ def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path, monkey
     """A plain let is recorded by the template too (a local of it, its value plain), and the
     class binds the value the template holds: what the template says reaches a value the class
     still evaluates (an op layer's attribute in a class walked over its AST: `ast_walk`, here
-    for an unnamed sequence with `from:`)."""
+    forced: no block's template is walked so in zoo+corpus or here)."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"
@@ -650,6 +650,8 @@ def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path, monkey
         return result
 
     monkeypatch.setattr(ClassBuilder, "build_block", recorded)
+    monkeypatch.setattr(ClassBuilder, "template_walk",
+                        lambda builder, body: setattr(builder, "ast_walk", "forced"))
 
     def conv_line():
         (unit,) = [c for c in Planner(graph).plan(()).classes if c.name == "Unit"]
@@ -1125,9 +1127,8 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
     constructs and `when:`s, whose members come from the scope too: an unnamed residual's or
     parallel's by part, a named sequence's (an nn.Sequential's); a `when:`'s `select` is its
     layer's, a construct's merge its own), an item frozen as it is (an unnamed sequence's
-    `freeze:` too); one whose members are not the body's layers (an unnamed sequence with
-    `from:`) walks its AST and says why (ClassBuilder.ast_walk). What the template says
-    reaches the class."""
+    `freeze:` too; an unnamed sequence with `from:` is a scope of its own). What the template
+    says reaches the class."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -1166,8 +1167,7 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ClassBuilder, "build_block", recorded)
     source = generate(graph).source
-    assert walks == {"unit": None, "skip": None, "fork": "a member whose layer is not one of the "
-                     "body's (an unnamed sequence with `from:` or `output:`)"}
+    assert walks == {"unit": None, "skip": None, "fork": None}
     assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=3, padding=1)\n" in source
     assert "self.relu = nn.ReLU(inplace=True)\n" in source
     assert "self.c = nn.Conv2d(in_channels, in_channels, kernel_size=1)\n        self.conv = " \
@@ -2102,3 +2102,50 @@ def test_a_walked_layer_is_translated_as_what_its_item_or_scope_is(tmp_path):
     assert "self.tail = nn.ModuleDict()" in source and "nn.Sequential" not in source
     assert 'self.tail["0"] = nn.Conv2d(c, c, kernel_size=1)' in source
     assert 'x = self.tail["1"](x)' in source
+
+
+def test_an_unnamed_sequence_with_a_from_is_walked_from_its_own_scope(tmp_path, monkeypatch):
+    """An unnamed sequence with `from:` has a template scope of its own (unnamed, kind ``seq``,
+    its ``input`` what the `from:` names, ``meta["reads"]``), so its class walks the template
+    (the class the AST walk writes) and what the scope says reaches the code; an unnamed
+    sequence with `output:` (the network's) is still walked over the AST, which says why."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  fork:\n"
+        "    body:\n"
+        "      - a: {conv: {out: 3, k: 1}}\n"
+        "      - {seq: [{conv: {out: 3, k: 1}}, sigmoid], from: input}\n"
+        "      - b: tanh\n"
+        "network:\n"
+        "  - fork\n"
+        "  - {seq: [{conv: {out: 2, k: 1}}, flatten, {linear: {out: 5}}], output: aux}\n")
+    graph = archdsl.load(spec)
+    walks = {}
+
+    def recording(method):
+        built = getattr(ClassBuilder, method)
+
+        def recorded(builder, *args, **kwargs):
+            result = built(builder, *args, **kwargs)
+            walks[method] = builder.ast_walk
+            return result
+
+        monkeypatch.setattr(ClassBuilder, method, recorded)
+
+    recording("build_block")
+    recording("build_network")
+    walked = generate(graph).source
+    assert walks == {"build_block": None, "build_network": "a member whose layer is not one of "
+                     "the body's (an unnamed sequence with `output:`)"}
+    with monkeypatch.context() as patched:
+        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
+        assert generate(graph).source == walked
+    assert "x_1 = self.a(x)  # N x 3 x 8 x 8\n        x = self.conv(x)  #" in walked
+    (seq,) = graph.templates["fork"].scopes.values()
+    assert (seq.kind, seq.named, seq.input, seq.members, seq.meta["reads"]) == (
+        "seq", False, "input", ["conv", "sigmoid"], True)
+    seq.input = "a"  # (the AST: from: input)
+    source = generate(graph).source
+    assert "x = self.a(x)  # N x 3 x 8 x 8\n        x = self.conv(x)  #" in source

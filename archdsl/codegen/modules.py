@@ -147,7 +147,7 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[St
         layer = layers.get(member.loc) if member.loc is not None else None
         if layer is None or (isinstance(member, TemplateItem) and not isinstance(layer, Call)):
             return "a member whose layer is not one of the body's (an unnamed sequence with " \
-                   "`from:` or `output:`)"
+                   "`output:`)"
         if any(step.layer is layer for step in steps):
             return "two members of one layer"
         inner = parts = None
