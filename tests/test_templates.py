@@ -2149,3 +2149,29 @@ def test_an_unnamed_sequence_with_a_from_is_walked_from_its_own_scope(tmp_path, 
     seq.input = "a"  # (the AST: from: input)
     source = generate(graph).source
     assert "x = self.a(x)  # N x 3 x 8 x 8\n        x = self.conv(x)  #" in source
+
+
+def test_a_sequence_member_is_numbered_as_its_item_records(tmp_path):
+    """Whether a member of an nn.Sequential is numbered (named by position) or named is its
+    item's record (``named``), not the AST layer's name: an item recorded as named makes the
+    sequence (built by statements under a `when:`) name its members."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {c: int, act: bool}\n"
+        "    body:\n"
+        "      - conv: {conv: {out: c, k: 1}}\n"
+        "      - tail: [{conv: {out: c, k: 1}}, {relu: {}, when: act}]\n"
+        "network:\n"
+        "  - unit: {c: 4, act: true}\n"
+        "  - unit: {c: 8, act: false}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert not unit.items["tail.0"].named
+    assert "layers.append(nn.Conv2d(c, c, kernel_size=1))" in generate(graph).source
+    unit.items["tail.0"].named = True  # (the AST: unnamed)
+    source = generate(graph).source
+    assert 'layers["0"] = nn.Conv2d(c, c, kernel_size=1)' in source
+    assert "layers[str(len(layers))] = nn.ReLU(inplace=True)" in source

@@ -347,16 +347,15 @@ class ModuleMaker:
 
     def kind_of(self, layer: Layer, step: Step | None) -> tuple[str, bool]:
         """What ``layer`` is (``op``, ``use``, ``seq``, ``repeat``, ``dense``, ``parallel``,
-        ``residual``) and whether it is named (a construct: one module, not inline), as its item
-        or scope records it (:meth:`walked_member`); the AST's over the AST."""
+        ``residual``) and whether it is named (a construct: one module, not inline; a member of
+        an nn.Sequential: not numbered), as its item or scope records it (``kind``, ``named``;
+        :meth:`walked_member`); the AST's over the AST."""
         member = self.walked_member(layer, step)
-        if isinstance(member, TemplateItem):
-            return member.kind, True
         if member is not None:
             return member.kind, member.named
         kind = ("use" if layer.is_block else "op") if isinstance(layer, Call) else \
             "dense" if isinstance(layer, Repeat) and layer.dense else default_name(layer)
-        return kind, bool(layer.name) or isinstance(layer, Call)
+        return kind, bool(layer.name)
 
     def walked_scope(self, layer: Layer, step: Step | None) -> Scope | None:
         """The scope ``step`` gives the construct ``layer`` (:meth:`walked_member`)."""
@@ -458,14 +457,16 @@ class ModuleMaker:
 
     def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
                      more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
-        if isinstance(layer, Call) and layer.is_block:
+        """A layer that is one module, by what it is (:meth:`kind_of`)."""
+        kind, _ = self.kind_of(layer, step)
+        if kind == "use":
             return self.block_call(layer, shape, ctx, key, more, step)
-        if isinstance(layer, Call):
+        if kind == "op":
             return self.op_module(layer, shape, ctx, key, step)
-        if isinstance(layer, Seq):
+        if kind == "seq":
             items, out = self.sequence_items(layer, shape, ctx, key, step)
             return ModuleResult(self.sequential(items, ctx), out)
-        if isinstance(layer, Repeat):
+        if kind in ("repeat", "dense"):
             return self.repeat_module(layer, shape, ctx, key, step)
         raise self.fail("a named parallel or residual construct cannot be generated yet", layer,
                         hint="make it the body of a block, or leave it unnamed")
@@ -596,11 +597,12 @@ class ModuleMaker:
         ctx = frozen_ctx(ctx, layer, step)
         given = shape
         shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
-        if isinstance(layer, Seq) and not layer.name:
+        kind, named = self.kind_of(layer, step)
+        if kind == "seq" and not named:
             steps = step.members(layer)[0] if step is not None else None
             items, out = self.chain_members(steps if steps is not None else ast_steps(layer),
                                             shape, ctx)
-        elif isinstance(layer, Repeat) and not layer.name and not layer.dense:
+        elif kind == "repeat" and not named:
             items, out = [], shape
             scope = self.walked_scope(layer, step)
             names = self.copy_names(layer, ctx, scope=scope)
@@ -617,7 +619,7 @@ class ModuleMaker:
             check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
                             container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
             result = self.module_of(layer, shape, ctx, key, step=step)
-            items, out = [Item(name, layer.name is None, result)], result.shape
+            items, out = [Item(name, not named, result)], result.shape
         if cond is not None:
             for item in items:
                 item.cond = cond if item.cond is None else _and(cond, item.cond)
@@ -808,5 +810,4 @@ def frozen_ctx(ctx: Ctx, layer: Layer, step: Step | None = None) -> Ctx:
     if step is not None and step.walked():
         return step.ctx(ctx)
     return replace(ctx, frozen=True) if layer.meta.freeze and not ctx.frozen else ctx
-
 
