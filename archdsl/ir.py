@@ -73,7 +73,7 @@ class Scope:
 
     path: str
     kind: str  # network, block, seq, repeat, dense, parallel, residual; when (a template's;
-    # in a template an unnamed `seq:` with `from:` has an unnamed seq scope too)
+    # in a template an unnamed `seq:` with `from:` or `output:` has an unnamed seq scope too)
     loc: Loc | None
     block: str | None = None
     args: dict[str, Any] = field(default_factory=dict)

@@ -2104,11 +2104,13 @@ def test_a_walked_layer_is_translated_as_what_its_item_or_scope_is(tmp_path):
     assert 'x = self.tail["1"](x)' in source
 
 
-def test_an_unnamed_sequence_with_a_from_is_walked_from_its_own_scope(tmp_path, monkeypatch):
-    """An unnamed sequence with `from:` has a template scope of its own (unnamed, kind ``seq``,
-    its ``input`` what the `from:` names, ``meta["reads"]``), so its class walks the template
-    (the class the AST walk writes) and what the scope says reaches the code; an unnamed
-    sequence with `output:` (the network's) is still walked over the AST, which says why."""
+def test_an_unnamed_sequence_with_a_from_or_output_is_walked_from_its_own_scope(tmp_path,
+                                                                               monkeypatch):
+    """An unnamed sequence with `from:` or `output:` has a template scope of its own (unnamed,
+    kind ``seq``: its ``input`` what the `from:` names, with ``meta["reads"]``; its ``output``
+    the node the template's ``outputs`` name), so its class walks the template (the class the
+    AST walk writes) and what the scope says reaches the code; a member the template does not
+    have still sends the class over the AST, which says why."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -2137,18 +2139,24 @@ def test_an_unnamed_sequence_with_a_from_is_walked_from_its_own_scope(tmp_path, 
     recording("build_block")
     recording("build_network")
     walked = generate(graph).source
-    assert walks == {"build_block": None, "build_network": "a member whose layer is not one of "
-                     "the body's (an unnamed sequence with `output:`)"}
+    assert walks == {"build_block": None, "build_network": None}
     with monkeypatch.context() as patched:
         patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
         assert generate(graph).source == walked
     assert "x_1 = self.a(x)  # N x 3 x 8 x 8\n        x = self.conv(x)  #" in walked
+    assert "if self.training:\n            aux = self.conv(x)" in walked
     (seq,) = graph.templates["fork"].scopes.values()
     assert (seq.kind, seq.named, seq.input, seq.members, seq.meta["reads"]) == (
         "seq", False, "input", ["conv", "sigmoid"], True)
+    network = graph.templates[""]
+    (head,) = network.scopes.values()
+    assert (head.kind, head.named, head.output) == ("seq", False, network.outputs["aux"])
     seq.input = "a"  # (the AST: from: input)
     source = generate(graph).source
     assert "x = self.a(x)  # N x 3 x 8 x 8\n        x = self.conv(x)  #" in source
+    network.members.append("bogus")
+    generate(graph)
+    assert walks["build_network"] == "a member the template does not have (bogus)"
 
 
 def test_a_sequence_member_is_numbered_as_its_item_records(tmp_path):

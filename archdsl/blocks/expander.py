@@ -327,11 +327,11 @@ class TemplateExpander(Expander):
                 self.freezing.pop()
 
     def expand_seq(self, seq: Seq, x: str, ctx: Ctx) -> str | None:
-        """As the expander makes it; an unnamed sequence with `from:` has a scope of its own too
-        (unnamed: it adds nothing to names), recording its input (and that it reads one:
-        ``meta["reads"]``), so that the class walks it as one layer, its members from the
-        scope. (One with `output:` has none: its last item is that output too.)"""
-        if seq.name or seq.meta.inputs is None or seq.meta.output is not None:
+        """As the expander makes it; an unnamed sequence with `from:` or `output:` has a scope of
+        its own too (unnamed: it adds nothing to names), recording its input (and that it reads
+        one: ``meta["reads"]``) and output, so that the class walks it as one layer, its
+        members from the scope."""
+        if seq.name or (seq.meta.inputs is None and seq.meta.output is None):
             return super().expand_seq(seq, x, ctx)
         scope, inner = self.construct_scope("seq", seq, ctx, x)
         return self.close_scope(scope, super().expand_seq(seq, x, inner))

@@ -146,8 +146,7 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[St
             return f"a member the template does not have ({key})"
         layer = layers.get(member.loc) if member.loc is not None else None
         if layer is None or (isinstance(member, TemplateItem) and not isinstance(layer, Call)):
-            return "a member whose layer is not one of the body's (an unnamed sequence with " \
-                   "`output:`)"
+            return "a member whose layer is not one of the body's"
         if any(step.layer is layer for step in steps):
             return "two members of one layer"
         inner = parts = None

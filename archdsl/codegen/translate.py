@@ -849,12 +849,18 @@ class ClassBuilder(ModuleMaker):
 
     def output_of(self, layer: Layer, step: Step | None) -> str | None:
         """A layer's ``output:`` name: for a walked layer, as its template records it (the
-        output whose node is its item's key or its scope's output), else the AST's."""
+        output whose node is its item's key or its scope's output, unless that is the output of
+        the scope around it too), else the AST's."""
         member = self.walked_member(layer, step)
         if member is None:
             return layer.meta.output[0] if layer.meta.output is not None else None
         assert self.template is not None
         key = member.key if isinstance(member, TemplateItem) else member.output
+        parent = self.template.scopes.get(member.scope if isinstance(member, TemplateItem)
+                                          else member.parent or "")
+        if parent is not None and parent.output == key:  # (the output of the construct around
+            # it, as its last member: the construct's `output:`, an unnamed `seq:`'s)
+            return None
         return next((name for name, out in self.template.outputs.items() if out == key), None)
 
     def side_output(self, layer: Layer, name: str, inputs: list[FValue], ctx: Ctx,
