@@ -2183,3 +2183,31 @@ def test_a_sequence_member_is_numbered_as_its_item_records(tmp_path):
     source = generate(graph).source
     assert 'layers["0"] = nn.Conv2d(c, c, kernel_size=1)' in source
     assert "layers[str(len(layers))] = nn.ReLU(inplace=True)" in source
+
+
+def test_a_walked_layers_own_name_is_its_items_or_scopes(tmp_path):
+    """The name a walked layer has for what the class asks of names (a named sequence a member
+    of which another layer reads, run member by member; names two layers share) is its item's or
+    scope's key, not the AST layer's: a sequence rekeyed on the template, and the member read
+    with it, is still run member by member."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - tail: [{conv: {out: c, k: 1}}, relu]\n"
+        "      - {conv: {out: c, k: 1}, from: tail.0}\n"
+        "network:\n"
+        "  - unit: {c: 4}\n"
+        "  - unit: {c: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert unit.member_reads == {"tail.0"} and unit.items["conv"].inputs == ("tail.0",)
+    source = generate(graph).source
+    assert "x = self.tail[0](x)  #" in source and "x = self.conv(x)  #" in source
+    _rekeyed(unit, "tail", "head")  # (the AST: tail)
+    unit.member_reads = frozenset({"head.0"})
+    source = generate(graph).source
+    assert "x = self.head[0](x)  #" in source and "x = self.conv(x)  #" in source

@@ -415,14 +415,27 @@ class ModuleMaker:
         condition). ``step``: the layer's in the template's walk."""
         if self.reads_from(layer, step) or self.output_of(layer, step) is not None:
             return False
-        if layer.name and layer.name in self.shared_names:
+        kind, named = self.kind_of(layer, step)
+        name = self.own_name(layer, ctx, step)
+        if name and name in self.shared_names:
             return False
-        if self.read_inside(layer):  # (run member by member: see split_sequence)
+        if kind == "seq" and self.read_inside(name):  # (run member by member: split_sequence)
             return False
-        if isinstance(layer, Call) and not layer.is_block:
+        if kind == "op":
             op, attrs, out = self.op_shape(layer, step, ctx.env, [shape])
             return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
-        return isinstance(layer, Call) or (bool(layer.name) and isinstance(layer, (Seq, Repeat)))
+        return kind == "use" or (named and kind in ("seq", "repeat", "dense"))
+
+    def own_name(self, layer: Layer, ctx: Ctx, step: Step | None) -> str | None:
+        """The name the spec gives ``layer`` (None: an automatic one): its walked item's or
+        scope's key in ``ctx`` (without ``#k``) where it is named; the AST's over the AST."""
+        member = self.walked_member(layer, step)
+        if member is None:
+            return layer.name
+        if not member.named:
+            return None
+        key = member.key if isinstance(member, TemplateItem) else member.path
+        return re.sub(r"#\d+", "", key[len(ctx.prefix):])
 
     # --- single modules (attributes and nn.Sequential members) --------------------------------
     def module_of(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
@@ -438,10 +451,9 @@ class ModuleMaker:
             result = replace(result, expr=Frozen(result.expr))
         return result
 
-    def read_inside(self, layer: Layer) -> bool:
-        """Is a member of this named sequence read by ``from:`` elsewhere in the class?"""
-        return isinstance(layer, Seq) and bool(layer.name) and any(
-            read.startswith(layer.name + ".") for read in self.member_reads)
+    def read_inside(self, name: str | None) -> bool:
+        """Is a member of the named sequence ``name`` read by ``from:`` elsewhere in the class?"""
+        return bool(name) and any(read.startswith(f"{name}.") for read in self.member_reads)
 
     def sequence_items(self, seq: Seq, shape: Shape, ctx: Ctx, key: str,
                        step: Step | None = None) -> tuple[list[Item], Shape]:

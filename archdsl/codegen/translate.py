@@ -768,7 +768,7 @@ class ClassBuilder(ModuleMaker):
             return self.parallel(layer, x, ctx, hint, parts, merge, hints)
         if kind == "residual" and not named:
             return self.residual(layer, x, ctx, hint, parts, merge, step)
-        if kind == "seq" and self.read_inside(layer):
+        if kind == "seq" and self.read_inside(self.own_name(layer, ctx, step)):
             return self.split_sequence(layer, x, ctx, step)
         return self.submodule(layer, x, ctx, hint, step=step)
 
