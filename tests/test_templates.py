@@ -41,6 +41,7 @@ def _rekeyed(template, old: str, new: str) -> None:
 
     for item in template.items.values():
         item.key, item.name, item.inputs = key(item.key), key(item.name), tuple(map(key, item.inputs))
+        item.scope = key(item.scope)
     for scope in template.scopes.values():
         scope.path, scope.members = key(scope.path), [key(m) for m in scope.members]
         scope.parent = key(scope.parent) if scope.parent is not None else None
@@ -2189,7 +2190,7 @@ def test_a_walked_layers_own_name_is_its_items_or_scopes(tmp_path):
     """The name a walked layer has for what the class asks of names (a named sequence a member
     of which another layer reads, run member by member; names two layers share) is its item's or
     scope's key, not the AST layer's: a sequence rekeyed on the template, and the member read
-    with it, is still run member by member."""
+    with it, is still run member by member, the member read named as its path says."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -2197,17 +2198,17 @@ def test_a_walked_layers_own_name_is_its_items_or_scopes(tmp_path):
         "  unit:\n"
         "    params: {c: int}\n"
         "    body:\n"
-        "      - tail: [{conv: {out: c, k: 1}}, relu]\n"
-        "      - {conv: {out: c, k: 1}, from: tail.0}\n"
+        "      - tail: [{conv: {out: c, k: 1}}, {act: relu}]\n"
+        "      - {conv: {out: c, k: 1}, from: tail.act}\n"
         "network:\n"
         "  - unit: {c: 4}\n"
         "  - unit: {c: 8}\n")
     graph = archdsl.load(spec)
     unit = block_templates(graph)["unit"]
-    assert unit.member_reads == {"tail.0"} and unit.items["conv"].inputs == ("tail.0",)
+    assert unit.member_reads == {"tail.act"} and unit.items["conv"].inputs == ("tail.act",)
     source = generate(graph).source
-    assert "x = self.tail[0](x)  #" in source and "x = self.conv(x)  #" in source
+    assert "act = self.tail[1](x)  #" in source and "act = self.conv(act)  #" in source
     _rekeyed(unit, "tail", "head")  # (the AST: tail)
-    unit.member_reads = frozenset({"head.0"})
+    unit.member_reads = frozenset({"head.act"})
     source = generate(graph).source
-    assert "x = self.head[0](x)  #" in source and "x = self.conv(x)  #" in source
+    assert "act = self.head[1](x)  #" in source and "act = self.conv(act)  #" in source

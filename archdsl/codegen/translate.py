@@ -776,8 +776,8 @@ class ClassBuilder(ModuleMaker):
         """A named sequence a member of which is read elsewhere (``from: layer1.bn1``): one
         nn.Sequential still (its state_dict keys), run member by member in forward
         (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
-        name, key = self.layer_key(seq, "seq", ctx, step)
-        name = self.attribute(name, seq)
+        own, key = self.layer_key(seq, "seq", ctx, step)
+        name = self.attribute(own, seq)
         frozen = ctx.frozen  # (its own `freeze:` too: present's frozen_ctx)
         items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key, step)
         if any(item.cond is not None for item in items):
@@ -789,7 +789,7 @@ class ClassBuilder(ModuleMaker):
         self.emit(Assign(f"self.{name}", expr))
         out = x
         for k, item in enumerate(items):
-            path = f"{seq.name}.{item.name}"
+            path = f"{own}.{item.name}"  # (as member_reads name it)
             hint = item.name if path in self.member_reads and item.name.isidentifier() else x
             out = self.fb.assign(f"self.{name}[{k}]({{0}})", [out], item.module.shape,
                                  op=item.module.op, hint=hint, inplace=item.module.inplace)
