@@ -21,6 +21,8 @@ from archdsl.codegen.translate import ClassBuilder
 from archdsl.spec import Call
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
+# what a class walked from its template generates, as the AST walk (retired) wrote it at 7908a11
+WALKED = Path(__file__).resolve().parent / "corpus" / "walked"
 ZOO = sorted(p.stem for p in SPECS.glob("*.yaml"))
 
 
@@ -623,9 +625,9 @@ def test_a_template_value_over_a_spec_parameter_the_class_writes_in_is_its_probe
 
 def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path, monkeypatch):
     """A plain let is recorded by the template too (a local of it, its value plain), and the
-    class binds the value the template holds: what the template says reaches a value the class
-    still evaluates (an op layer's attribute in a class walked over its AST: `ast_walk`, here
-    forced: no block's template is walked so in zoo+corpus or here)."""
+    class binds the value the template holds; the template's items are evaluated with it (`in.c
+    * base * width` is `in_channels * 4 * width`), and what the item says reaches the class (the
+    class evaluates no attribute from the AST: there is no AST walk)."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"
@@ -642,25 +644,31 @@ def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path, monkey
     graph = archdsl.load(spec)
     template = block_templates(graph)["unit"]
     assert template.per_use is None and template.lets[template.locals["base"]] == 4
-    walks = []
-    built = ClassBuilder.build_block
+    from archdsl.blocks.pysrc import parse_expr
+    from archdsl.blocks.sym import Sym, render
 
-    def recorded(builder, name, *args, **kwargs):
-        result = built(builder, name, *args, **kwargs)
-        walks.append(builder.ast_walk)
-        return result
+    bound = []
+    bind = ClassBuilder.bind_lets
 
-    monkeypatch.setattr(ClassBuilder, "build_block", recorded)
-    monkeypatch.setattr(ClassBuilder, "template_walk",
-                        lambda builder, body: setattr(builder, "ast_walk", "forced"))
+    def recorded(builder, env, *args, **kwargs):
+        env = bind(builder, env, *args, **kwargs)
+        bound.append(env.values.get("base"))
+        return env
+
+    monkeypatch.setattr(ClassBuilder, "bind_lets", recorded)
 
     def conv_line():
         (unit,) = [c for c in Planner(graph).plan(()).classes if c.name == "Unit"]
         return next(line.strip() for line in unit.init if "self.a =" in line)
 
     assert conv_line() == "self.a = nn.Conv2d(in_channels, in_channels * 4 * 2, kernel_size=1)"
-    assert walks and all(walk is not None for walk in walks)  # (over the AST)
+    assert bound == [4]
     template.lets[template.locals["base"]] = 5  # (the AST: 4)
+    conv_line()
+    assert bound[-1] == 5
+    item = template.items["a"]
+    assert item.given_attrs is not None and render(item.given_attrs["out"]) == "in_channels * 4 * width"
+    item.given_attrs["out"] = Sym(parse_expr("in_channels * 5 * width"), 30)  # (the AST: base 4)
     assert conv_line() == "self.a = nn.Conv2d(in_channels, in_channels * 5 * 2, kernel_size=1)"
 
 
@@ -1163,12 +1171,12 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
 
     def recorded(builder, name, *args, **kwargs):
         result = built(builder, name, *args, **kwargs)
-        walks[name] = builder.ast_walk
+        walks[name] = bool(builder.walked)  # (the keys its template walk gave layers)
         return result
 
     monkeypatch.setattr(ClassBuilder, "build_block", recorded)
     source = generate(graph).source
-    assert walks == {"unit": None, "skip": None, "fork": None}
+    assert walks == {"unit": True, "skip": True, "fork": True}
     assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=3, padding=1)\n" in source
     assert "self.relu = nn.ReLU(inplace=True)\n" in source
     assert "self.c = nn.Conv2d(in_channels, in_channels, kernel_size=1)\n        self.conv = " \
@@ -1362,10 +1370,10 @@ def test_a_class_takes_its_member_reads_from_its_template(tmp_path):
     assert "bn1 = self.layer1[1](x)" in generate(graph).source
 
 
-def test_the_template_walk_freezes_as_the_ast_walk(tmp_path, monkeypatch):
+def test_the_template_walk_freezes_as_the_ast_walk(tmp_path):
     """`freeze:` on a named sequence (frozen once, its members not), on its members, on an
     unnamed sequence inside it or not, on a construct: the class is the one the AST walk
-    writes."""
+    wrote (``WALKED``)."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -1380,19 +1388,9 @@ def test_the_template_walk_freezes_as_the_ast_walk(tmp_path, monkeypatch):
         "network:\n"
         "  - unit\n")
     graph = archdsl.load(spec)
-    walks = []
-    built = ClassBuilder.build_block
-
-    def recorded(builder, block, *args, **kwargs):
-        result = built(builder, block, *args, **kwargs)
-        walks.append(builder.ast_walk)
-        return result
-
-    monkeypatch.setattr(ClassBuilder, "build_block", recorded)
     walked = generate(graph).source
-    assert walks == [None] and "frozen(" in walked
-    monkeypatch.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
-    assert generate(graph).source == walked
+    assert "frozen(" in walked
+    assert walked == (WALKED / "freezes.txt").read_text()
 
 
 def test_the_translator_evaluates_nothing_the_template_does_not_say(tmp_path):
@@ -1466,9 +1464,10 @@ def test_a_network_class_the_template_refuses_says_the_templates_reason():
             " ".join(generate(graph).source.split())
 
 
-def test_a_class_walks_a_repeats_copies_from_its_template(tmp_path, monkeypatch):
+def test_a_class_walks_a_repeats_copies_from_its_template(tmp_path):
     """A repeat's copies (a named repeat's nn.Sequential, an unnamed repeat's and dense block's
-    layers) are walked from the repeat's scope, copy by copy: the class is the AST walk's, and
+    layers) are walked from the repeat's scope, copy by copy: the class is the AST walk's
+    (``WALKED``), and
     what one copy's members say reaches that copy only."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
@@ -1483,9 +1482,7 @@ def test_a_class_walks_a_repeats_copies_from_its_template(tmp_path, monkeypatch)
         "  - unit\n")
     graph = archdsl.load(spec)
     walked = generate(graph).source
-    with monkeypatch.context() as patched:
-        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
-        assert generate(graph).source == walked
+    assert walked == (WALKED / "repeat_copies.txt").read_text()
     assert "nn.Sequential(nn.Conv2d(4, 4, kernel_size=1), nn.ReLU(inplace=True))" in walked
     assert "self.conv_1 = nn.Conv2d(4, 4, kernel_size=3, padding=1)\n        self.gelu_1" in walked
     unit = graph.templates["unit"]
@@ -1505,8 +1502,8 @@ def test_a_class_walks_a_repeats_copies_from_its_template(tmp_path, monkeypatch)
 def test_the_network_class_walks_its_templates_members(tmp_path, monkeypatch):
     """The network class takes its layers from its template's members as a block class does
     (an nn.Sequential network and a module one, its named sequence's and its constructs' members
-    from their scopes): the class is the AST walk's, and a member reordered or removed on the
-    network template reaches the network class."""
+    from their scopes): the class is the AST walk's (``WALKED``), and a member reordered or
+    removed on the network template reaches the network class."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -1521,16 +1518,14 @@ def test_the_network_class_walks_its_templates_members(tmp_path, monkeypatch):
 
     def recorded(builder, *args, **kwargs):
         result = built(builder, *args, **kwargs)
-        walks.append(builder.ast_walk)
+        walks.append(bool(builder.walked))  # (the keys its template walk gave layers)
         return result
 
     monkeypatch.setattr(ClassBuilder, "build_network", recorded)
     graph = archdsl.load(spec)
     walked = generate(graph).source
-    assert walks == [None]
-    with monkeypatch.context() as patched:
-        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
-        assert generate(graph).source == walked
+    assert walks == [True]
+    assert walked == (WALKED / "network_sequential.txt").read_text()
     assert "nn.ReLU(inplace=True)" in walked and "nn.Hardswish()" in walked
     network = graph.templates[""]
     network.members.remove("relu")
@@ -1550,10 +1545,8 @@ def test_the_network_class_walks_its_templates_members(tmp_path, monkeypatch):
     graph = archdsl.load(spec)
     walks.clear()
     walked = generate(graph).source
-    assert walks == [None] and "class Net(nn.Module)" in walked
-    with monkeypatch.context() as patched:
-        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
-        assert generate(graph).source == walked
+    assert walks == [True] and "class Net(nn.Module)" in walked
+    assert walked == (WALKED / "network_module.txt").read_text()
     assert "nn.Tanh()" in walked and "nn.GELU()" in walked and "nn.SiLU()" in walked
     network = graph.templates[""]
     network.members.remove("silu")
@@ -1749,7 +1742,7 @@ def test_a_class_freezes_what_its_template_records_as_frozen(tmp_path, monkeypat
     """An item records a `freeze:` of its own layer or of an unnamed sequence around it in its
     scope (``own_freeze``; ``freeze`` is any, a named sequence's too), a scope its own
     (``meta["freeze"]``): an unnamed sequence with `freeze:` around a construct is walked too
-    (the class the AST walk writes), and what the record says reaches the class."""
+    (the class the AST walk wrote: ``WALKED``), and what the record says reaches the class."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -1764,20 +1757,8 @@ def test_a_class_freezes_what_its_template_records_as_frozen(tmp_path, monkeypat
         "network:\n"
         "  - unit\n")
     graph = archdsl.load(spec)
-    walks = []
-    built = ClassBuilder.build_block
-
-    def recorded(builder, block, *args, **kwargs):
-        result = built(builder, block, *args, **kwargs)
-        walks.append(builder.ast_walk)
-        return result
-
-    monkeypatch.setattr(ClassBuilder, "build_block", recorded)
     walked = generate(graph).source
-    assert walks == [None]
-    with monkeypatch.context() as patched:
-        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
-        assert generate(graph).source == walked
+    assert walked == (WALKED / "frozen_record.txt").read_text()
     unit = graph.templates["unit"]
     assert {k: i.own_freeze for k, i in unit.items.items() if i.own_freeze} == {
         "conv": True, "s.0": True, "conv_2": True}
@@ -2110,8 +2091,8 @@ def test_an_unnamed_sequence_with_a_from_or_output_is_walked_from_its_own_scope(
     """An unnamed sequence with `from:` or `output:` has a template scope of its own (unnamed,
     kind ``seq``: its ``input`` what the `from:` names, with ``meta["reads"]``; its ``output``
     the node the template's ``outputs`` name), so its class walks the template (the class the
-    AST walk writes) and what the scope says reaches the code; a member the template does not
-    have still sends the class over the AST, which says why."""
+    AST walk wrote: ``WALKED``) and what the scope says reaches the code; a member the template
+    does not have is a bug the class says (there is no AST walk to fall back on)."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -2132,7 +2113,7 @@ def test_an_unnamed_sequence_with_a_from_or_output_is_walked_from_its_own_scope(
 
         def recorded(builder, *args, **kwargs):
             result = built(builder, *args, **kwargs)
-            walks[method] = builder.ast_walk
+            walks[method] = bool(builder.walked)  # (the keys its template walk gave layers)
             return result
 
         monkeypatch.setattr(ClassBuilder, method, recorded)
@@ -2140,10 +2121,8 @@ def test_an_unnamed_sequence_with_a_from_or_output_is_walked_from_its_own_scope(
     recording("build_block")
     recording("build_network")
     walked = generate(graph).source
-    assert walks == {"build_block": None, "build_network": None}
-    with monkeypatch.context() as patched:
-        patched.setattr(ClassBuilder, "template_walk", lambda builder, body: None)
-        assert generate(graph).source == walked
+    assert walks == {"build_block": True, "build_network": True}
+    assert walked == (WALKED / "unnamed_seq_scope.txt").read_text()
     assert "x_1 = self.a(x)  # N x 3 x 8 x 8\n        x = self.conv(x)  #" in walked
     assert "if self.training:\n            aux = self.conv(x)" in walked
     (seq,) = graph.templates["fork"].scopes.values()
@@ -2156,8 +2135,9 @@ def test_an_unnamed_sequence_with_a_from_or_output_is_walked_from_its_own_scope(
     source = generate(graph).source
     assert "x = self.a(x)  # N x 3 x 8 x 8\n        x = self.conv(x)  #" in source
     network.members.append("bogus")
-    generate(graph)
-    assert walks["build_network"] == "a member the template does not have (bogus)"
+    with pytest.raises(AssertionError, match=r"class Net: the network's template cannot be walked: "
+                       r"a member the template does not have \(bogus\)"):
+        generate(graph)
 
 
 def test_a_sequence_member_is_numbered_as_its_item_records(tmp_path):

@@ -300,8 +300,8 @@ class ModuleMaker:
         item = self.walked_item(call, step)
         op = REGISTRY[(item or call).target]
         attrs = self.item_values(item)  # (from its template item)
-        if item is None:  # the template does not walk the layer (`ast_walk`), or a layer a
-            # test's edited template adds (a `when:` made true, a repeat count raised): the AST's
+        if item is None:  # a layer a test's edited template adds (a `when:` made true, a
+            # repeat count raised): the AST's
             attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
         elif attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
             # the class and a spec parameter it writes in (`in.c * base * width`): the item's
@@ -323,7 +323,7 @@ class ModuleMaker:
         its location; its name and key are the item's (:meth:`layer_key`), its op the item's
         ``target``, its attributes and shape the item's (:meth:`op_shape`; a use's block,
         arguments and shape: :meth:`block_call`). None (the AST layer's) only where the template
-        does not walk the layer (``ast_walk``; or a test's edit, e.g. a `when:` made true where
+        does not give the layer one (a test's edit, e.g. a `when:` made true where
         the template has no item). Still from the AST layer: its location and its
         ``from:``/``output:``/``freeze:``. Whether it is folded or absorbs a batch norm is its
         item's mark (:meth:`folded_away`; every template made from a folded graph is marked:
@@ -376,7 +376,7 @@ class ModuleMaker:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
         its name, as the expander gave it one, and nothing else. Its step's item's mark
         (``TemplateItem.folded``); its location's (``Graph.folded_locs``) only where it has no
-        item (``ast_walk``)."""
+        item (a test's edit)."""
         if not isinstance(layer, Call) or layer.is_block:
             return False
         item = self.walked_item(layer, step)
@@ -501,7 +501,7 @@ class ModuleMaker:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
         item = self.walked_item(call, step)  # (the walk's item; by key where the
-        # template is not walked, ast_walk: in no class of zoo+corpus, only after a test's edit)
+        # step gives none: in no class of zoo+corpus, only after a test's edit)
         item = item if item is not None else self.item(call.target, item_key)
         args = self.item_values(item)  # (from its template item)
         assert item is not None and args is not None, \

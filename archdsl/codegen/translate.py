@@ -107,8 +107,6 @@ class ClassBuilder(ModuleMaker):
         # what the template's scopes record (`when`, `connect`, `count`), by key, location and
         # the index of the repeat copy they were made in (:meth:`scope_value`)
         self.scope_values_at: dict[tuple[str, Loc, Any], list[Any]] = {}
-        # why the class's layers are walked over its AST, not its template (:meth:`template_walk`)
-        self.ast_walk: str | None = "not built"
         self.walked: set[str] = set()  # the keys of the items and scopes its walk gives layers
         # what the class computes, by template key (an item's, a scope's output, a select's):
         # what a walked layer's inputs are (:meth:`inputs_of`)
@@ -150,11 +148,9 @@ class ClassBuilder(ModuleMaker):
         doc = _network_doc(header, graph.name, self.ctor_params, bool(self.checks))
         walk = self.template_walk(body)
         if sequential_body(body):
-            items, _ = self.chain_walk(walk, in_shape, ctx) if walk is not None \
-                else self.chain(body, in_shape, ctx)
+            items, _ = self.chain_walk(walk, in_shape, ctx)
             return self.sequential_plan(items, signature, doc, [])
-        out = self.walk(walk, self.fb.input, ctx) if walk is not None \
-            else self.layer(body, self.fb.input, ctx)
+        out = self.walk(walk, self.fb.input, ctx)
         self.check_network_shape(out)
         self.network_return(out)
         return self.module_plan(signature, doc, [])
@@ -235,12 +231,10 @@ class ClassBuilder(ModuleMaker):
         doc = _block_doc(template, self.planner.graph.file, instance)
         walk = self.template_walk(body)
         if sequential_body(body):
-            items, out = self.chain_walk(walk, inp, ctx) if walk is not None \
-                else self.chain(body, inp, ctx)
+            items, out = self.chain_walk(walk, inp, ctx)
             plan = self.sequential_plan(items, signature, doc, in_names)
         else:
-            out = self.walk(walk, self.fb.input, ctx) if walk is not None \
-                else self.layer(body, self.fb.input, ctx)
+            out = self.walk(walk, self.fb.input, ctx)
             self.fb.ret([out], lambda names: names[0])
             plan = self.module_plan(signature, doc, in_names)
         self.check_block_shape(instance, out)
@@ -280,11 +274,9 @@ class ClassBuilder(ModuleMaker):
         doc = [*_block_doc(template, self.planner.graph.file, None), "", note]
         walk = self.template_walk(body)
         if sequential_body(body):
-            items, _ = self.chain_walk(walk, in_shape, ctx) if walk is not None \
-                else self.chain(body, in_shape, ctx)
+            items, _ = self.chain_walk(walk, in_shape, ctx)
             return self.sequential_plan(items, [], doc, [])
-        out = self.walk(walk, self.fb.input, ctx) if walk is not None \
-            else self.layer(body, self.fb.input, ctx)
+        out = self.walk(walk, self.fb.input, ctx)
         self.fb.ret([out], lambda names: names[0])
         return self.module_plan([], doc, [])
 
@@ -546,8 +538,8 @@ class ClassBuilder(ModuleMaker):
         (an op or a block use) or its scope (a named construct), ``proj#1`` for the second
         layer named ``proj`` (under exclusive `when:`s), and the name that path gives it in
         ``ctx``: the key of the item or scope its step gives it (``step``: the layer's in the
-        template's walk, :meth:`walked_member`); else, over the AST (``ast_walk``), as the
-        expander names (``auto_name``). Either way the name is taken in ``ctx`` (its number
+        template's walk, :meth:`walked_member`); else (a layer a test's edit left without
+        one), as the expander names (``auto_name``). Either way the name is taken in ``ctx`` (its number
         counted), for the names given after it over the AST (a dense block's concats)."""
         member = self.walked_member(layer, step)
         keys = self.item_keys if isinstance(layer, Call) else self.scope_keys
@@ -645,20 +637,19 @@ class ClassBuilder(ModuleMaker):
         return ast.Name(marker, ast.Load())
 
     # --- the walk ------------------------------------------------------------------------------
-    def template_walk(self, body: Layer) -> list[Step] | None:
+    def template_walk(self, body: Layer) -> list[Step]:
         """The class's layers as its template has them: the body's members in order (items and
         scopes; a `when:`'s ``select`` is its layer's), each with its AST layer, found by its
         location (the layer is still translated from it; a `when:`'s members are walked from
-        its scope, a construct's over the AST: :func:`walk_steps`); None when the class takes
-        the AST walk (``ast_walk`` says why)."""
-        if self.template is None:
-            self.ast_walk = "no template"
-            return None
+        its scope, a construct's parts and copies from theirs: :func:`walk_steps`). Every
+        class's template is walked: one that cannot be is a bug (a template that lost a member,
+        or a member whose layer is not the body's), not a reason to walk the AST."""
+        assert self.template is not None, f"class {self.name}: no template"
         steps = walk_steps(self.template, self.template.members, body)
-        if isinstance(steps, str):
-            self.ast_walk = steps
-            return None
-        self.ast_walk, self.walked = None, walked_keys(steps)
+        whose = f"block `{self.template.name}`'s" if self.template.name else "the network's"
+        assert not isinstance(steps, str), \
+            f"class {self.name}: {whose} template cannot be walked: {steps}"
+        self.walked = walked_keys(steps)
         return steps
 
     def walk(self, steps: list[Step], x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
@@ -717,8 +708,8 @@ class ClassBuilder(ModuleMaker):
         meta = layer.meta
         # a `from:` reads what its item's (scope's) input keys name
         inputs = self.inputs_of(layer, ctx, step) if self.reads_from(layer, step) else [x]
-        if inputs is None:  # by name over the AST (ast_walk), or where a key is not computed
-            # here (a test's edit)
+        if inputs is None:  # by name (a layer without a step of its own), or where a key is
+            # not computed here (a test's edit)
             inputs = [self.lookup(n, ctx, layer) for n, _ in meta.inputs or ()]
         ctx = frozen_ctx(ctx, layer, step)
         output = self.output_of(layer, step)
