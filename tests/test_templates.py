@@ -2192,3 +2192,35 @@ def test_a_walked_layers_own_name_is_its_items_or_scopes(tmp_path):
     unit.member_reads = frozenset({"head.act"})
     source = generate(graph).source
     assert "act = self.head[1](x)  #" in source and "act = self.conv(act)  #" in source
+
+
+def test_a_sequence_its_template_does_not_walk_is_a_bug(tmp_path):
+    """An unnamed sequence under a `when:` is walked from its `when:` scope's members, inline
+    and as members of an nn.Sequential: a scope whose members cannot be walked (one the template
+    does not have) is an internal error naming the sequence, not its members taken from the AST."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {act: bool}\n"
+        "    body:\n"
+        "      - {conv: {out: 4, k: 1}}\n"
+        "      - {seq: [{conv: {out: 4, k: 1}}, relu], when: act}\n"
+        "      - t: [{conv: {out: 4, k: 1}}, {seq: [{conv: {out: 4, k: 1}}, gelu], when: act}]\n"
+        "network:\n"
+        "  - unit: {act: true}\n"
+        "  - unit: {act: false}\n")
+    graph = archdsl.load(spec)
+    source = generate(graph).source
+    assert "if act:\n            self.conv_1 = nn.Conv2d(4, 4, kernel_size=1)" in source
+    assert "if act:\n            layers.append(nn.GELU())" in source
+    unit = graph.templates["unit"]
+    for parent in ("", "t"):
+        (when,) = [s for s in unit.scopes.values() if s.kind == "when" and (s.parent or "") == parent]
+        when.members.append("bogus")
+        with pytest.raises(AssertionError, match=r"sequence at .*net\.yaml:\d+:\d+: its template "
+                                                 r"does not walk its members"):
+            generate(graph)
+        when.members.remove("bogus")
+    assert generate(graph).source == source

@@ -42,7 +42,7 @@ from .code import (
 from .forward import FValue, fresh_output
 from .names import check_attribute
 
-__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "ast_steps", "chainable", "copy_step",
+__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "chainable", "copy_step",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
            "shared_item_names", "walk_steps", "walked_keys"]
 
@@ -116,11 +116,6 @@ class Step:
         """Does the template walk this step (its member's record says what it is), not the
         AST?"""
         return self.member is not None or self.inner is not None
-
-
-def ast_steps(seq: Seq) -> list[Step]:
-    """An unnamed sequence's members as the AST has them (where no template walks them)."""
-    return [Step(None, layer) for layer in seq.items]
 
 
 def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[Step] | str:
@@ -458,13 +453,21 @@ class ModuleMaker:
     def sequence_items(self, seq: Seq, shape: Shape, ctx: Ctx, key: str,
                        step: Step | None = None) -> tuple[list[Item], Shape]:
         """The members of a named sequence (an nn.Sequential; its key ``key``), as the template
-        walks them (``step``'s) or over the AST."""
+        walks them (``step``'s: :meth:`sequence_steps`)."""
         if not chainable(seq):
             raise self.fail("a named sequence with branches or `from:` cannot be generated "
                             "yet", seq, hint="use an unnamed sequence, or a block")
-        steps = step.members(seq)[0] if step is not None else None
-        return self.chain_members(steps if steps is not None else ast_steps(seq), shape,
+        return self.chain_members(self.sequence_steps(seq, step), shape,
                                   ctx.child(key, numbered=True))
+
+    @staticmethod
+    def sequence_steps(seq: Seq, step: Step | None) -> list[Step]:
+        """The steps of a sequence's members as the template walks them (``step``'s, or its
+        `when:` scope's one inner step's: :meth:`Step.members`); one it does not walk is a bug
+        (every sequence the class translates is walked from its scope), not an AST walk."""
+        steps = step.members(seq)[0] if step is not None else None
+        assert steps is not None, f"sequence at {seq.loc}: its template does not walk its members"
+        return steps
 
     def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
                      more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
@@ -610,9 +613,7 @@ class ModuleMaker:
         shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
         kind, named = self.kind_of(layer, step)
         if kind == "seq" and not named:
-            steps = step.members(layer)[0] if step is not None else None
-            items, out = self.chain_members(steps if steps is not None else ast_steps(layer),
-                                            shape, ctx)
+            items, out = self.chain_members(self.sequence_steps(layer, step), shape, ctx)
         elif kind == "repeat" and not named:
             items, out = [], shape
             scope = self.walked_scope(layer, step)

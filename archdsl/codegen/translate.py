@@ -53,7 +53,6 @@ from .modules import (
     ModuleMaker,
     Shape,
     Step,
-    ast_steps,
     copy_step,
     default_name,
     frozen_ctx,
@@ -744,9 +743,9 @@ class ClassBuilder(ModuleMaker):
         if kind == "use" and len(inputs) > 1:  # a block with several inputs
             return self.submodule(layer, inputs[0], ctx, hint, inputs[1:], step)
         x = inputs[0]
-        steps, parts = step.members(layer) if step is not None else (None, None)
+        parts = step.members(layer)[1] if step is not None else None
         if kind == "seq" and not named:
-            return self.walk(steps if steps is not None else ast_steps(layer), x, ctx, hint)
+            return self.walk(self.sequence_steps(layer, step), x, ctx, hint)
         if kind in ("repeat", "dense") and not named:
             scope = self.walked_scope(layer, step)
             return self.inline_dense(layer, x, ctx, parts, scope) if kind == "dense" \
