@@ -1927,6 +1927,11 @@ def test_a_walked_constructs_connect_and_count_are_its_own_scopes(tmp_path):
     source = generate(graph).source
     assert source.count(" + out  #") == 1
     assert "self.relu_4 = nn.ReLU()" in source and "self.relu_5" not in source
+    # one copy's scope without its count: not found at its location for its index (the other
+    # copy's scope there records one), but a bug
+    del innermost.meta["count"]
+    with pytest.raises(AssertionError, match="no template scope records its count"):
+        generate(graph)
 
 
 def test_an_unnamed_dense_blocks_concats_are_the_merges_its_scope_records(tmp_path, monkeypatch):

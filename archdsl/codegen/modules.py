@@ -283,7 +283,7 @@ class ModuleMaker:
                    shapes: list[Shape]) -> Shape | None:  # (ClassBuilder's)
         return None
 
-    def scope_value(self, key: str, layer: Layer, ctx: Ctx, path: str | None = None,
+    def scope_value(self, key: str, layer: Layer, path: str | None = None,
                     scope: Scope | None = None) -> Any:  # (ClassBuilder's)
         return None
 
@@ -573,7 +573,7 @@ class ModuleMaker:
               scope: Scope | None = None) -> int:
         """The repeat's count, as its template scope records it (``scope``: a walked one's;
         ``key``: a named one's path; :meth:`scope_value`)."""
-        count = self.scope_value("count", rep, ctx, key, scope)
+        count = self.scope_value("count", rep, key, scope)
         assert count is not None, f"repeat at {rep.loc}: no template scope records its count"
         assert not isinstance(count, Sym), f"repeat at {rep.loc}: a symbolic count in a template"
         return count
@@ -584,7 +584,7 @@ class ModuleMaker:
         its template scope records them (:meth:`scope_value`, as :meth:`count`); None when it
         has no name template or the template does not say."""
         return None if rep.name_template is None \
-            else self.scope_value("names", rep, ctx, key, scope)
+            else self.scope_value("names", rep, key, scope)
 
     def repeat_item(self, rep: Repeat, i: int, ctx: Ctx, names: Any = None) -> Layer:
         """Copy ``i`` of the repeated layer, named as the repeat names it (``names``: the names

@@ -39,7 +39,7 @@ from ..blocks.sym import (
     substitute,
 )
 from ..blocks.values import Env, coerce_param, op_lowering, op_shape, tidy
-from ..errors import Diagnostic, Loc
+from ..errors import Diagnostic
 from ..expand import auto_name
 from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
@@ -103,9 +103,6 @@ class ClassBuilder(ModuleMaker):
         self.template: BlockTemplate | None = None
         self.written_in: set[str] = set()  # its locals for spec parameters this class writes in
         self.renames: dict[str, str] = {}
-        # what the template's scopes record (`when`, `connect`, `count`), by key, location and
-        # the index of the repeat copy they were made in (:meth:`scope_value`)
-        self.scope_values_at: dict[tuple[str, Loc, Any], list[Any]] = {}
         self.walked: set[str] = set()  # the keys of the items and scopes its walk gives layers
         # what the class computes, by template key (an item's, a scope's output, a select's):
         # what a walked layer's inputs are (:meth:`inputs_of`)
@@ -326,12 +323,6 @@ class ClassBuilder(ModuleMaker):
         self.written_in = {local for key, local in template.locals.items()
                            if key in self.planner.graph.params and local not in self.renames
                            and local not in template.lets}
-        for scope in template.scopes.values():  # (every `when:` has a scope, plain ones too;
-            # a residual's `connect` and every repeat's `count` and `names` are recorded as well)
-            for key in ("when", "connect", "count", "names"):
-                if key in scope.meta and scope.loc is not None:
-                    at = (key, scope.loc, scope.meta.get("index"))
-                    self.scope_values_at.setdefault(at, []).append(scope.meta[key])
 
     def ours(self, value: Any) -> Any:
         """A template value over this class's locals (its names renamed); one that reads only
@@ -442,24 +433,19 @@ class ClassBuilder(ModuleMaker):
             return None
         return item
 
-    def scope_value(self, key: str, layer: Layer, ctx: Ctx, path: str | None = None,
+    def scope_value(self, key: str, layer: Layer, path: str | None = None,
                     scope: Scope | None = None) -> Any:
         """What the layer's template scope records under ``key`` (a ``when:``, a residual's
         ``connect:``, a repeat's ``count`` and ``names``), over this class's locals: a walked
         layer's own (``scope``: its step's, :meth:`walked_scope`), or the scope keyed ``path``
-        (a named construct's, :meth:`layer_key`), else (over the AST) those at the layer's
-        location made in the repeat copy of this index (``ctx``'s ``i``: a value that follows
-        it differs between the copies), when they agree; None when the template does not say."""
+        (a named construct's, :meth:`layer_key`); None when the template does not say (no such
+        scope of the layer's: only after a test's edit; no scope is looked up by location)."""
         assert self.template is not None
         if scope is None and path is not None:
             scope = self.template.scopes.get(path)
-        if scope is not None and scope.loc == layer.loc and key in scope.meta:
-            found = [scope.meta[key]]
-        else:
-            found = self.scope_values_at.get((key, layer.loc, ctx.env.values.get("i")), [])
-        if not found or len({key_of(value) for value in found}) != 1:
+        if scope is None or scope.loc != layer.loc or key not in scope.meta:
             return None
-        result = self.ours(found[0])
+        result = self.ours(scope.meta[key])
         return None if result is MISSING else result
 
     def block_signature(self, template: BlockTemplate, params: dict[str, str]) -> list[str]:
@@ -579,7 +565,7 @@ class ClassBuilder(ModuleMaker):
                   step: Step | None = None) -> Any:
         """A layer's `when:` (``value``: the AST's) or a residual's `connect:`, as its template
         records it: a walked layer's (``step``) is its step's `when:` scope's condition (none:
-        True); else the scope's at the layer's location (:meth:`scope_value`)."""
+        True); a `connect:` its own scope's (:meth:`scope_value`)."""
         if step is not None and key == "when":
             scope = step.member if step.is_when() else None
             if not isinstance(scope, Scope) or scope.loc != layer.loc:
@@ -590,7 +576,7 @@ class ClassBuilder(ModuleMaker):
             return True
         else:  # (its template's: a residual's own scope, its step's, which records `connect:`
             # where the AST has none too)
-            result = self.scope_value(key, layer, ctx, scope=self.walked_scope(layer, step))
+            result = self.scope_value(key, layer, scope=self.walked_scope(layer, step))
         assert result is not None, f"`{key}:` at {layer.loc}: no template scope records it"
         if isinstance(result, Sym):
             if not is_known(result):
