@@ -64,7 +64,9 @@ class Scope:
     residual's, parallel's, repeat's or dense block's ``parts``: which part made each member
     (member -> ``body``, ``shortcut``, ``after``, a branch's or copy's index as a string (a
     dropped branch's: its empty ``when`` scope), or ``merge``: its add, concat or mul, a dense
-    block's concats), and ``freeze``: true under a `freeze:` of its own layer or of
+    block's concats), its ``part_names``: its parts in order (one that makes no member too,
+    a dropped branch too), a parallel's ``part_whens``: a branch's own ``when`` scope (the
+    branch is dropped when it is false), and ``freeze``: true under a `freeze:` of its own layer or of
     an unnamed sequence around it in its parent scope (as ``TemplateItem.own_freeze``), and
     ``reads``: true when its layer has a `from:` (as ``TemplateItem.reads``); a
     parallel's ``hints``: a branch's index -> the name the spec gives that branch (its own,

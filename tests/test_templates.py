@@ -1676,6 +1676,35 @@ def test_a_construct_walks_its_parts_as_its_scope_records_them(tmp_path):
     assert "branch1 = self.mish(branch1)" in source
 
 
+def test_a_construct_has_the_parts_its_scope_names(tmp_path):
+    """An unnamed residual's and parallel's scope names its parts in order (``meta["part_names"]``:
+    one that makes no member too, a dropped branch too), and the class translates those parts,
+    not the AST's: a part the record leaves out is not built."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  skip:\n"
+        "    body:\n"
+        "      - residual: {body: [{conv: {out: in.c, k: 3, pad: 1}}, tanh], shortcut: identity,\n"
+        "                   after: gelu}\n"
+        "      - parallel: [{conv: {out: 3, k: 1}}, {when: false, conv: {out: 5, k: 1}},\n"
+        "                   [{conv: {out: 3, k: 1}}, mish]]\n"
+        "        merge: add\n"
+        "network:\n"
+        "  - skip\n")
+    graph = archdsl.load(spec)
+    source = generate(graph).source
+    assert "self.gelu(out)" in source and "branch1 + branch3" in source
+    residual, parallel = [s for s in graph.templates["skip"].scopes.values() if s.kind != "when"]
+    assert residual.meta["part_names"] == ["body", "shortcut", "after"]
+    assert parallel.meta["part_names"] == ["0", "1", "2"]
+    residual.meta["part_names"].remove("after")
+    parallel.meta["part_names"].remove("2")
+    source = generate(graph).source
+    assert "gelu" not in source and "mish" not in source and "branch1 +" not in source
+
+
 def test_a_repeat_walks_its_copies_as_its_scope_records_them(tmp_path):
     """A repeat's scope records which copy made each member (``meta["parts"]``, by the copy's
     index), and the class walks each copy's members as the record says: a member the record

@@ -354,12 +354,14 @@ class TemplateExpander(Expander):
         -> :func:`branch_name`), where it gives one."""
         if branch_name(branch) is not None:
             ctx.scope.meta.setdefault("hints", {})[name] = branch_name(branch)
+        ctx.scope.meta.setdefault("part_names", []).append(name)
         live = super().branch_live(name, branch, ctx)
         x = ctx.scope.input
         if not live and x is not None:
             scope = self.when_scope(branch, False, x, ctx)[0]
             self.close_scope(scope, x)
             ctx.scope.meta.setdefault("parts", {})[scope.path] = name
+            ctx.scope.meta.setdefault("part_whens", {})[name] = scope.path
         return live
 
     def conditional(self, layer: Layer, cond: Sym, x: str | None, ctx: Ctx) -> str | None:
@@ -464,12 +466,21 @@ class TemplateExpander(Expander):
         return self.close_scope(scope, out)
 
     def expand_part(self, name: str, layer: Layer, x: str, ctx: Ctx) -> str | None:
-        """As the expander makes it; the construct's scope records which part made each of its
-        members (``meta["parts"]``: member -> ``name``)."""
+        """As the expander makes it; the construct's scope records its parts in order
+        (``meta["part_names"]``: one that makes no member too; every branch of a parallel, a
+        dropped one too: :meth:`branch_live`), which part made each of its members
+        (``meta["parts"]``: member -> ``name``) and a branch's own `when:` scope
+        (``meta["part_whens"]``: ``name`` -> its path)."""
         scope = ctx.scope
+        names = scope.meta.setdefault("part_names", [])
+        if name not in names:
+            names.append(name)
         made = len(scope.members)
         out = super().expand_part(name, layer, x, ctx)
         scope.meta.setdefault("parts", {}).update(dict.fromkeys(scope.members[made:], name))
+        if scope.kind == "parallel" and name != "after" and layer.meta.when is not None \
+                and len(scope.members) > made:
+            scope.meta.setdefault("part_whens", {})[name] = scope.members[made]
         return out
 
     def merge_op(self, op_name: str, inputs: list[str], ctx: Ctx, loc: Loc | None) -> str:

@@ -175,34 +175,38 @@ def walked_keys(steps: list[Step]) -> set[str]:
 
 def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, list[Step]] | None:
     """The steps of an unnamed residual's or parallel's parts, or a repeat's copies (by index),
-    each the scope's members its record says that part made (``meta["parts"]``; their layers
-    found among all the parts', a copy's in the repeated layer); None when the template does
-    not walk them."""
-    if isinstance(layer, Residual):
-        named = {"body": layer.body, "shortcut": layer.shortcut, "after": layer.after}
-    elif isinstance(layer, Parallel):
-        named = {**{str(k): branch for k, branch in enumerate(layer.branches)},
-                 "after": layer.after}
-    elif isinstance(layer, Repeat) and isinstance(scope.meta.get("count"), int):
-        copy = copy_layer(layer, "0")
-        named = {str(i): copy for i in range(scope.meta["count"])}
-    else:
+    in the order its record names them (``meta["part_names"]``: a part that made no member too,
+    a dropped branch too), each the scope's members its record says that part made
+    (``meta["parts"]``; their layers found among all the parts', a copy's in the repeated
+    layer); None when the template does not walk them."""
+    names = scope.meta.get("part_names", [])  # (none: it made none, e.g. every branch dropped)
+    layers = _sub_layers(layer)
+    if layers is None:
         return None
-    made = scope.meta.get("parts")
-    if made is None:
-        return None
-    every = Seq(layer.loc, items=list({id(part): part for part in named.values()
-                                       if part is not None}.values()))
+    made = scope.meta.get("parts", {})
+    every = Seq(layer.loc, items=layers)
     parts: dict[str, list[Step]] = {}
-    for name, part in named.items():
-        if part is None:
-            continue
+    for name in names:
         keys = [key for key in scope.members if made.get(key) == name]
         found = walk_steps(template, keys, every)
         if isinstance(found, str):
             return None
         parts[name] = found
     return parts
+
+
+def _sub_layers(layer: Layer) -> list[Layer] | None:
+    """The AST layers a construct's parts are made by (where their members' layers are found
+    by location): a residual's or parallel's parts, a repeat's layer."""
+    if isinstance(layer, Residual):
+        subs = [layer.body, layer.shortcut, layer.after]
+    elif isinstance(layer, Parallel):
+        subs = [*layer.branches, layer.after]
+    elif isinstance(layer, Repeat):
+        subs = [copy_layer(layer, "0")]
+    else:
+        return None
+    return [sub for sub in subs if sub is not None]
 
 
 def _merge(template: BlockTemplate, scope: Scope) -> TemplateItem | None:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from ..blocks.expander import USES_SEVERAL_INPUTS, branch_name, network_template, sharing
+from ..blocks.expander import USES_SEVERAL_INPUTS, network_template, sharing
 from ..blocks.namespace import CodegenError, Namespace, NotGeneric
 from ..blocks.pysrc import LINE_LENGTH, docstring_lines, literal, parse_expr, unparse
 from ..blocks.sym import (
@@ -739,9 +739,9 @@ class ClassBuilder(ModuleMaker):
         own = step.own(layer) if step is not None else None  # (a construct's step)
         merge = own.merge if own is not None else None
         if kind == "parallel" and not named:
-            hints = own.member.meta.get("hints", {}) if own is not None \
-                and isinstance(own.member, Scope) else None
-            return self.parallel(layer, x, ctx, hint, parts, merge, hints)
+            record = own.member.meta if own is not None and isinstance(own.member, Scope) else {}
+            return self.parallel(layer, x, ctx, hint, parts, merge, record.get("hints"),
+                                 record.get("part_whens"))
         if kind == "residual" and not named:
             return self.residual(layer, x, ctx, hint, parts, merge, step)
         if kind == "seq" and self.read_inside(self.own_name(layer, ctx, step)):
@@ -936,57 +936,53 @@ class ClassBuilder(ModuleMaker):
     def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any,
                  parts: dict[str, list[Step]] | None = None,
                  merge: TemplateItem | None = None,
-                 hints: dict[str, str] | None = None) -> FValue:
-        """An unnamed parallel: each live branch's output named as its scope's record says
-        (``hints``: :func:`~archdsl.blocks.expander.branch_name`; the AST's where the template
-        does not walk it), else by its position."""
-        live = [k for k, branch in enumerate(par.branches)
-                if self.branch_exists(branch, x, ctx, parts[str(k)] if parts is not None else None)]
+                 hints: dict[str, str] | None = None,
+                 whens: dict[str, str] | None = None) -> FValue:
+        """An unnamed parallel: its branches and ``after`` are the parts its scope records
+        (``parts``: a branch by its index, :func:`~archdsl.codegen.modules.walk_steps`), a
+        branch live unless its own `when:` scope says not (``whens``: :meth:`branch_exists`),
+        each live branch's output named as its scope's record says (``hints``:
+        :func:`~archdsl.blocks.expander.branch_name`), else by its position."""
+        assert parts is not None, f"parallel at {par.loc}: its template does not walk its parts"
+        live = [name for name, steps in parts.items() if name != "after"
+                and self.branch_exists(steps, (whens or {}).get(name), x, ctx)]
         if not live:  # every branch dropped: the construct passes its input through
             return x
-        names = {str(k): hints.get(str(k)) if hints is not None else branch_name(par.branches[k])
-                 for k in live}
-        outs = [self.part(par.branches[k], parts, str(k), x, ctx, names[str(k)] or f"branch{k + 1}")
-                for k in live]
+        names = hints or {}
+        outs = [self.walk(parts[k], x, ctx, names.get(k) or f"branch{int(k) + 1}") for k in live]
         if len(outs) == 1:
             merged = outs[0]
         else:
             merged = self.merge(par.merge, outs, ctx, hint if hint is not None else x, item=merge)
-        if par.after is not None:
-            merged = self.part(par.after, parts, "after", merged, ctx)
+        if "after" in parts:
+            merged = self.walk(parts["after"], merged, ctx)
         return merged
 
-    def part(self, layer: Layer, parts: dict[str, list[Step]] | None, name: str, x: FValue,
-             ctx: Ctx, hint: Any = None) -> FValue:
-        """A residual's or parallel's part ``name`` (its ``layer``): as the template walks it
-        (``parts``, :func:`~archdsl.codegen.modules.walk_steps`), else over the AST."""
-        if parts is None:
-            return self.layer(layer, x, ctx, hint)
-        return self.walk(parts[name], x, ctx, hint)
-
-    def branch_exists(self, branch: Layer, x: FValue, ctx: Ctx,
-                      steps: list[Step] | None = None) -> bool:
+    def branch_exists(self, steps: list[Step], when: str | None, x: FValue, ctx: Ctx) -> bool:
         """A branch whose ``when:`` is false is dropped from the merge (not an identity branch),
         as the expander drops it; one whose ``when:`` depends on the block's parameters would
         change the merge's inputs per use, so the block is written per use (its template
-        refuses it). ``steps``: its part's, where the template walks it (a branch under a
-        `when:` is one step, its `when:` scope, recording the condition: :meth:`condition`;
-        one that is not, or made nothing, has none)."""
-        if steps == []:  # (a walked part that made nothing: no `when:` scope)
+        refuses it). ``steps``: its part's; ``when``: the path of its own `when:` scope, its
+        first step, recording the condition (:meth:`condition`; none: it has no `when:`)."""
+        if when is None:
             return True
-        step = steps[0] if steps else None
-        when = self.condition(branch.meta.when, ctx, branch, step=step)
-        assert not isinstance(when, Sym), f"branch at {branch.loc}: a symbolic when: in a template"
-        if when is False and branch.name:
+        (step,) = [step for step in steps[:1] if isinstance(step.member, Scope)
+                   and step.member.path == when]
+        branch = step.layer
+        live = self.condition(branch.meta.when, ctx, branch, step=step)
+        assert not isinstance(live, Sym), f"branch at {branch.loc}: a symbolic when: in a template"
+        if live is False and branch.name:
             ctx.names[branch.name] = x
-        return when is not False
+        return live is not False
 
     def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any,
                  parts: dict[str, list[Step]] | None = None,
                  merge: TemplateItem | None = None, step: Step | None = None) -> FValue:
-        body = self.part(res.body, parts, "body", x, ctx, hint or "out")
-        shortcut = x if res.shortcut is None else self.part(res.shortcut, parts, "shortcut", x, ctx,
-                                                             "identity")
+        """An unnamed residual: its ``body``, ``shortcut`` (none: its input) and ``after`` are
+        the parts its scope records (``parts``)."""
+        assert parts is not None, f"residual at {res.loc}: its template does not walk its parts"
+        body = self.walk(parts["body"], x, ctx, hint or "out")
+        shortcut = self.walk(parts["shortcut"], x, ctx, "identity") if "shortcut" in parts else x
         connect = self.condition(res.connect, ctx, res, "connect", step)
         out = body
         if connect is True:
@@ -997,8 +993,8 @@ class ClassBuilder(ModuleMaker):
             with self.fb.branch(flag) as block:
                 added = self.merge("add", [body, shortcut], ctx, None, body.shape, key, merge)
             out = self.fb.merge(block, added, body, body.shape)
-        if res.after is not None:
-            out = self.part(res.after, parts, "after", out, ctx)
+        if "after" in parts:
+            out = self.walk(parts["after"], out, ctx)
         return out
 
     # --- finishing ---------------------------------------------------------------------------
