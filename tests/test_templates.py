@@ -802,9 +802,10 @@ def test_a_scope_value_that_follows_a_repeats_index_comes_from_its_copys_scope(t
     graph = archdsl.load(spec)
     template = block_templates(graph)["unit"]
     whens = [s for s in template.scopes.values() if s.kind == "when"]
-    assert [(s.meta["index"], s.meta["when"]) for s in whens] == [(0, False), (1, True), (2, True)]
-    inner = [s for s in template.scopes.values() if s.kind == "repeat" and "index" in s.meta]
-    assert [(s.meta["index"], s.meta["count"]) for s in inner] == [(0, 1), (1, 2)]
+    assert [(_copy_of(template, s), s.meta["when"]) for s in whens] == \
+        [(0, False), (1, True), (2, True)]
+    inner = [s for s in template.scopes.values() if s.kind == "repeat" and s.parent]
+    assert [(_copy_of(template, s), s.meta["count"]) for s in inner] == [(0, 1), (1, 2)]
     source = generate(graph).source
     assert "self.conv_1 = nn.Conv2d(width, width, kernel_size=1)\n" in source
     assert "self.conv_2 =" not in source and "self.relu_3 =" not in source
@@ -1909,7 +1910,7 @@ def test_a_walked_layers_when_is_its_own_steps_scopes(tmp_path):
     graph = archdsl.load(spec)
     unit = block_templates(graph)["unit"]
     whens = [s for s in unit.scopes.values() if s.kind == "when"]
-    assert [(s.meta["index"], s.meta["when"]) for s in whens] == \
+    assert [(_copy_of(unit, s), s.meta["when"]) for s in whens] == \
         [(0, False), (1, True), (0, False), (1, True)]
     assert "self.conv_2 = nn.Conv2d(width, width, kernel_size=1)\n" in generate(graph).source
     whens[3].meta["when"] = False  # (the AST: i > 0, true; the other copy's index 1: true)
@@ -1945,13 +1946,13 @@ def test_a_walked_constructs_connect_and_count_are_its_own_scopes(tmp_path):
     graph = archdsl.load(spec)
     unit = block_templates(graph)["unit"]
     residuals = [s for s in unit.scopes.values() if s.kind == "residual"]
-    assert [(s.meta["index"], s.meta["connect"]) for s in residuals] == \
+    assert [(_copy_of(unit, s), s.meta["connect"]) for s in residuals] == \
         [(0, False), (1, True), (0, False), (1, True)]
     source = generate(graph).source
     assert source.count(" + out  #") == 2 and "self.relu_5 = nn.ReLU()" in source
     residuals[3].meta["connect"] = False  # (the AST: i > 0, true; the other copy's index 1: true)
     innermost = [s for s in unit.scopes.values() if s.kind == "repeat"][-1]
-    assert (innermost.meta["index"], innermost.meta["count"]) == (1, 2)
+    assert (_copy_of(unit, innermost), innermost.meta["count"]) == (1, 2)
     innermost.meta["count"] = 1  # (the AST: i + 1, 2; the other copy's index 1: 2)
     source = generate(graph).source
     assert source.count(" + out  #") == 1
@@ -2055,7 +2056,8 @@ def test_a_walked_residual_and_branch_read_their_conditions_from_their_scopes(tm
     residuals = [s for s in scopes if s.kind == "residual"]
     whens = [s for s in scopes if s.kind == "when"]
     assert [s.meta["connect"] for s in residuals] == [True] * 4
-    assert [(s.meta["when"], s.meta["index"]) for s in whens] == [(False, 0), (True, 1)] * 2
+    template = graph.templates["unit"]
+    assert [(s.meta["when"], _copy_of(template, s)) for s in whens] == [(False, 0), (True, 1)] * 2
     residuals[3].meta["connect"] = False  # (the second outer copy's second inner copy)
     whens[3].meta["when"] = False
     source = generate(graph).source
@@ -2258,3 +2260,11 @@ def test_a_sequence_its_template_does_not_walk_is_a_bug(tmp_path):
             generate(graph)
         when.members.remove("bogus")
     assert generate(graph).source == source
+
+
+def _copy_of(template, scope):
+    """Which copy of the innermost repeat around it made ``scope``, as the repeat's scope
+    records it (``meta["parts"]``: a copy's index as a string, for each member it made)."""
+    while template.scopes[scope.parent].kind not in ("repeat", "dense"):
+        scope = template.scopes[scope.parent]
+    return int(template.scopes[scope.parent].meta["parts"][scope.path])

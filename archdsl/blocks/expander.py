@@ -259,13 +259,9 @@ class TemplateExpander(Expander):
         return self.opened(scope, ctx), inner
 
     def opened(self, scope: Scope, ctx: Ctx) -> Scope:
-        """A scope made in ``ctx``: in a repeat's copy it records the copy's index
-        (``meta["index"]``: what a scope records follows its location and that index only, its
-        block's values being the template's locals, so the class finds it by both); under a
-        `freeze:` of its own layer or of an unnamed sequence around it (not of a scope above),
-        ``meta["freeze"]``."""
-        if "i" in ctx.env:
-            scope.meta["index"] = ctx.env["i"]
+        """A scope made in ``ctx``: under a `freeze:` of its own layer or of an unnamed
+        sequence around it (not of a scope above), ``meta["freeze"]``. (Which repeat copy made
+        it its repeat's ``meta["parts"]`` records.)"""
         if ctx.scope.path in self.freezing:
             scope.meta["freeze"] = True
         if self.reads_next and scope.kind != "when":  # (its layer's `from:`; a `when:`'s
