@@ -309,8 +309,8 @@ class ModuleMaker:
             assert given is not None, \
                 f"op layer at {call.loc}: its template item {item.key} gives no attributes"
             attrs = op.finalize(given, shapes)
-        if item.absorbs if item is not None else call.loc in self.planner.graph.absorbing_locs:
-            # a batch norm was folded into it (its item's mark; no item: its location's)
+        if item is not None and item.absorbs:  # a batch norm was folded into it (its item's
+            # mark: every template made from a folded graph is marked, Graph.mark_folds)
             attrs = op.absorb_norm(attrs)
         shape = self.item_shape(item, shapes)  # (ditto; the op's rule where the
         # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
@@ -374,12 +374,12 @@ class ModuleMaker:
     def folded_away(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
         its name, as the expander gave it one, and nothing else. Its step's item's mark
-        (``TemplateItem.folded``); its location's (``Graph.folded_locs``) only where it has no
-        item (a test's edit)."""
+        (``TemplateItem.folded``: every template made from a folded graph is marked,
+        ``Graph.mark_folds``); a layer without an item is not looked up by location."""
         if not isinstance(layer, Call) or layer.is_block:
             return False
         item = self.walked_item(layer, step)
-        if not (item.folded if item is not None else layer.loc in self.planner.graph.folded_locs):
+        if item is None or not item.folded:
             return False
         self.layer_name(layer, default_name(layer), ctx, step)
         return True
