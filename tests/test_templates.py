@@ -575,7 +575,8 @@ def test_a_class_binds_the_lets_its_template_records_in_its_order(tmp_path):
 
 def test_a_generic_class_reads_a_named_repeats_count_from_the_template(tmp_path):
     """A named repeat's count is the one its template scope records: what it says is the
-    number of members of the class's nn.Sequential."""
+    number of members of the class's nn.Sequential (a count past the copies the template
+    made has no items for the others: an internal error, not layers evaluated from the AST)."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -593,8 +594,14 @@ def test_a_generic_class_reads_a_named_repeats_count_from_the_template(tmp_path)
     assert scope.meta["count"] == 2
     member = "nn.Conv2d(width, width, kernel_size=3, padding=1)"
     assert generate(graph).source.count(member) == 1
-    scope.meta["count"] = 3  # (the AST: 2)
-    assert generate(graph).source.count(member) == 2
+    scope.meta["count"] = 1  # (the AST: 2)
+    source = generate(graph).source
+    assert source.count(member) == 0
+    assert "self.convs = nn.Sequential(\n            nn.Conv2d(in_channels, width, kernel_size=3, " \
+        "padding=1),\n        )\n" in source
+    scope.meta["count"] = 3  # (the AST: 2; the template made two copies)
+    with pytest.raises(AssertionError, match=r"op layer `conv` at .*: no template item"):
+        generate(graph)
 
 
 def test_a_template_value_over_a_spec_parameter_the_class_writes_in_is_its_probe(tmp_path):
@@ -723,7 +730,9 @@ def test_a_value_that_follows_a_repeats_index_comes_from_its_item(tmp_path):
 
 def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
     """A layer under a plain `when:` is in a scope of its own too (empty when false; a dropped
-    parallel branch's as well), and the class builds the layer where the scope says."""
+    parallel branch's as well), and the class builds the layer where the scope says (one made
+    true where the template made no item is an internal error, not a layer evaluated from the
+    AST)."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -734,6 +743,8 @@ def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
         "      - a: {conv: {out: width, k: 1}}\n"
         "      - b: {conv: {out: width, k: 1}}\n"
         "        when: false\n"
+        "      - e: {conv: {out: width, k: 1}}\n"
+        "        when: \"2 > 1\"\n"
         "      - parallel:\n"
         "          - c: {conv: {out: width, k: 1}}\n"
         "          - d: {conv: {out: width, k: 1}}\n"
@@ -745,20 +756,25 @@ def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
     graph = archdsl.load(spec)
     template = block_templates(graph)["unit"]
     scopes = [s for s in template.scopes.values() if s.kind == "when"]
-    assert [s.meta["when"] for s in scopes] == [False, False] and not any(s.members for s in scopes)
+    assert [s.meta["when"] for s in scopes] == [False, True, False]
+    assert [bool(s.members) for s in scopes] == [False, True, False]
     made = "nn.Conv2d(width, width, kernel_size=1)"
-    assert f"self.b = {made}" not in generate(graph).source
-    scopes[0].meta["when"] = True  # (the AST: false)
-    assert f"self.b = {made}" in generate(graph).source
-    assert f"self.d = {made}" not in generate(graph).source
-    scopes[1].meta["when"] = True  # (the AST: false)
     source = generate(graph).source
-    assert f"self.d = {made}" in source and "        x = c + d  # N x 4 x 8 x 8\n" in source
+    assert f"self.b = {made}" not in source and f"self.e = {made}" in source
+    assert f"self.d = {made}" not in source
+    scopes[1].meta["when"] = False  # (the AST: true)
+    assert f"self.e = {made}" not in generate(graph).source
+    for scope in (scopes[0], scopes[2]):  # (the AST: false; the template made no item)
+        scope.meta["when"] = True
+        with pytest.raises(AssertionError, match=r"op layer `conv` at .*: no template item"):
+            generate(graph)
+        scope.meta["when"] = False
 
 
 def test_a_generic_class_reads_an_unnamed_repeats_count_from_the_template(tmp_path):
     """An unnamed repeat has a template scope of its own too (its copies' items are its
-    members), recording its count: what it says is the number of layers the class builds."""
+    members), recording its count: what it says is the number of layers the class builds (one
+    past the copies the template made is an internal error)."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -778,8 +794,13 @@ def test_a_generic_class_reads_an_unnamed_repeats_count_from_the_template(tmp_pa
     assert scope.meta["count"] == 2 and scope.members == ["conv", "conv_1"]
     assert "self.conv_1 = nn.Conv2d(width, width, kernel_size=1)\n" in generate(graph).source
     assert "self.conv_2 =" not in generate(graph).source
-    scope.meta["count"] = 3  # (the AST: 2)
-    assert "self.conv_2 = nn.Conv2d(width, width, kernel_size=1)\n" in generate(graph).source
+    scope.meta["count"] = 1  # (the AST: 2)
+    source = generate(graph).source
+    assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=1)\n" in source
+    assert "self.conv_1" not in source
+    scope.meta["count"] = 3  # (the AST: 2; the template made two copies)
+    with pytest.raises(AssertionError, match=r"op layer `conv` at .*: no template item"):
+        generate(graph)
 
 
 def test_a_scope_value_that_follows_a_repeats_index_comes_from_its_copys_scope(tmp_path):
@@ -809,13 +830,15 @@ def test_a_scope_value_that_follows_a_repeats_index_comes_from_its_copys_scope(t
     source = generate(graph).source
     assert "self.conv_1 = nn.Conv2d(width, width, kernel_size=1)\n" in source
     assert "self.conv_2 =" not in source and "self.relu_3 =" not in source
-    whens[0].meta["when"] = True  # (the AST: false for i == 0)
-    inner[1].meta["count"] = 4  # (the AST: 2 for i == 1)
+    whens[2].meta["when"] = False  # (the AST: true for i == 2, as for i == 1)
+    inner[1].meta["count"] = 1  # (the AST: 2 for i == 1)
     source = generate(graph).source
-    # (copy 0 has no item: named over the AST, after the names the template's items have)
-    assert "self.conv_2 = nn.Conv2d(in_channels, width, kernel_size=1)\n" in source
-    assert "self.conv_1 = nn.Conv2d(width, width, kernel_size=1)\n" in source
-    assert "self.relu_4 = nn.ReLU()\n" in source and "self.relu_5 =" not in source
+    assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=1)\n" in source
+    assert "self.conv_1" not in source
+    assert "self.relu_1 = nn.ReLU()\n" in source and "self.relu_2" not in source
+    whens[0].meta["when"] = True  # (the AST: false for i == 0; copy 0 has no item: a bug)
+    with pytest.raises(AssertionError, match=r"op layer `conv` at .*: no template item"):
+        generate(graph)
 
 
 def test_a_generic_class_reads_its_layers_output_shapes_from_the_template(tmp_path):
@@ -930,17 +953,27 @@ def test_a_class_written_per_use_reads_the_template_of_its_use(tmp_path, monkeyp
         "    body:\n"
         "      - a: {conv: {out: width, k: 1}}\n"
         "      - b: {conv: {out: width, k: 1}}\n"
-        "        when: \"n > 5\"\n"
+        "        when: \"n > 1\"\n"
         "      - units: {repeat: n, block: unit, args: {width: width}}\n"
-        "      - {repeat: \"width // 8\", layer: relu}\n"
+        "      - {repeat: \"width // 4\", layer: relu}\n"
         "network:\n"
         "  - s: {stage: {n: 2}}\n")
     graph = archdsl.load(spec)
     source = generate(graph).source
-    assert "self.a = nn.Conv2d(3, 8, kernel_size=1)\n" in source and "self.b" not in source
+    assert "self.a = nn.Conv2d(3, 8, kernel_size=1)\n" in source
+    assert "self.b = nn.Conv2d(8, 8, kernel_size=1)\n" in source
     assert "self.units = nn.Sequential(Unit(8, 8), Unit(8, 8))\n" in source
-    assert "self.relu_1" not in source
+    assert "self.relu_1 = nn.ReLU()\n" in source and "self.relu_2" not in source
     made = plan.bound_template
+    bound = []
+    bind = ClassBuilder.bind_lets
+
+    def binding(builder, env, *args, **kwargs):
+        env = bind(builder, env, *args, **kwargs)
+        bound.append(env.values.get("width"))
+        return env
+
+    monkeypatch.setattr(ClassBuilder, "bind_lets", binding)
 
     def edited(graph, name, values, *args):
         t = made(graph, name, values, *args)
@@ -949,19 +982,20 @@ def test_a_class_written_per_use_reads_the_template_of_its_use(tmp_path, monkeyp
             a, second = t.items["a"], t.items["units.1"]
             a.attrs["out"], a.shape = 7, (7, *a.shape[1:])  # (the AST: width, 8)
             (when,) = [s for s in t.scopes.values() if s.kind == "when"]
-            when.meta["when"] = True  # (the AST: n > 5)
+            when.meta["when"] = False  # (the AST: n > 1)
             second.attrs["width"], second.shape = 6, (6, *second.shape[1:])  # (the AST: 8)
             (relus,) = [s for s in t.scopes.values() if s.kind == "repeat" and not s.named]
-            relus.meta["count"] = 3  # (the AST: width // 8, 1)
-            t.lets[t.locals["width"]] = 16  # (the AST: 8; b's out is still evaluated: no item)
+            relus.meta["count"] = 1  # (the AST: width // 4, 2)
+            t.lets[t.locals["width"]] = 16  # (the AST: 8)
         return t
 
     monkeypatch.setattr(plan, "bound_template", edited)
+    bound.clear()
     source = generate(graph).source
-    assert "self.a = nn.Conv2d(3, 7, kernel_size=1)\n" in source
-    assert "self.b = nn.Conv2d(7, 16, kernel_size=1)\n" in source
-    assert "self.units = nn.Sequential(Unit(16, 8), Unit(8, 6))\n" in source
-    assert "self.relu_2 = nn.ReLU()\n" in source and "self.relu_3" not in source
+    assert "self.a = nn.Conv2d(3, 7, kernel_size=1)\n" in source and "self.b" not in source
+    assert "self.units = nn.Sequential(Unit(7, 8), Unit(8, 6))\n" in source
+    assert "self.relu = nn.ReLU()\n" in source and "self.relu_1" not in source
+    assert 16 in bound  # (the stage's class binds the let its template holds)
 
 
 def test_a_block_with_several_inputs_names_them_as_its_template_records(tmp_path, monkeypatch):

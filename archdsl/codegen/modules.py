@@ -17,7 +17,7 @@ from typing import Any
 from ..blocks.namespace import NotGeneric
 from ..blocks.pysrc import unparse
 from ..blocks.sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
-from ..blocks.values import Env, coerce_param, op_attrs, op_lowering, op_shape
+from ..blocks.values import Env, coerce_param, op_lowering, op_shape
 from ..errors import Diagnostic, Loc
 from ..expand import NameSet
 from ..ir import BlockTemplate, Scope, TemplateItem
@@ -297,19 +297,18 @@ class ModuleMaker:
         """An op layer's op, attributes (finalised) and output shape, plain or symbolic, from
         the template item its step gives it (:meth:`walked_item`)."""
         item = self.walked_item(call, step)
-        op = REGISTRY[(item or call).target]
+        assert item is not None, \
+            f"op layer `{call.target}` at {call.loc}: no template item (its template lost it)"
+        op = REGISTRY[item.target]
         attrs = self.item_values(item)  # (from its template item)
-        if item is None:  # a layer a test's edited template adds (a `when:` made true, a
-            # repeat count raised): the AST's
-            attrs = op.finalize(op_attrs(op, call.args, env, call.loc), shapes)
-        elif attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
+        if attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
             # the class and a spec parameter it writes in (`in.c * base * width`): the item's
             # attributes before the op's rules composed them, written into, finalised here
             given = self.item_given(item)
             assert given is not None, \
                 f"op layer at {call.loc}: its template item {item.key} gives no attributes"
             attrs = op.finalize(given, shapes)
-        if item is not None and item.absorbs:  # a batch norm was folded into it (its item's
+        if item.absorbs:  # a batch norm was folded into it (its item's
             # mark: every template made from a folded graph is marked, Graph.mark_folds)
             attrs = op.absorb_norm(attrs)
         shape = self.item_shape(item, shapes)  # (ditto; the op's rule where the
