@@ -1770,6 +1770,36 @@ def test_a_repeat_walks_its_copies_as_its_scope_records_them(tmp_path):
         in source
 
 
+def test_a_repeats_copies_are_walked_from_their_steps_not_the_repeated_layer(tmp_path,
+                                                                             monkeypatch):
+    """Each copy of a repeat (unnamed, named, with a name template, dense) the template walks is
+    translated from its steps (``Step.parts``, by the copy's index), not made again from the
+    AST's repeated layer (``ModuleMaker.repeat_item``: only for a copy a test's edit adds)."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - {repeat: 2, layer: [{conv: {out: 4, k: 3, pad: 1}}, gelu]}\n"
+        "      - stage: {repeat: 2, layer: [{conv: {out: 4, k: 1}}, relu]}\n"
+        "      - {repeat: 2, layer: {conv: {out: 4, k: 1}}, name: \"c{i+1}\"}\n"
+        "      - {dense: 2, layer: {conv: {out: 2, k: 1}}}\n"
+        "      - grow: {dense: 2, layer: [{conv: {out: 2, k: 1}}, relu]}\n"
+        "network:\n"
+        "  - unit\n"
+        "  - {repeat: 2, layer: relu}\n")
+    graph = archdsl.load(spec)
+    made = generate(graph).source
+    assert "self.c2 = " in made and "self.grow = DenseBlock(" in made
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a walked copy made from the AST's repeated layer")
+
+    monkeypatch.setattr(ClassBuilder, "repeat_item", refused)
+    assert generate(archdsl.load(spec)).source == made
+
+
 def test_a_generic_class_names_its_layers_as_their_items_and_scopes_key_them(tmp_path):
     """A walked layer's attribute name (and the names inside it) is its template item's key, or
     its named sequence's scope's path, not the AST layer's name: what the template says reaches

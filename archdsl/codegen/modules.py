@@ -42,7 +42,7 @@ from .code import (
 from .forward import FValue, fresh_output
 from .names import check_attribute
 
-__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "chainable", "copy_step",
+__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "chainable",
            "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
            "shared_item_names", "walk_steps", "walked_keys"]
 
@@ -220,16 +220,6 @@ def _merge(template: BlockTemplate, scope: Scope) -> TemplateItem | None:
 def copy_layer(rep: Repeat, name: str) -> Layer:
     """A repeat's layer as a copy has it: named when the repeat names its copies."""
     return replace(rep.layer, name=name) if rep.name or rep.name_template else rep.layer
-
-
-def copy_step(parts: dict[str, list[Step]] | None, i: int, layer: Layer) -> Step | None:
-    """The step of copy ``i`` (``layer``) of a repeat whose copies the template walks."""
-    steps = parts.get(str(i)) if parts is not None else None
-    if steps is None:
-        return None
-    if len(steps) == 1 and steps[0].layer.loc == layer.loc:
-        return steps[0]
-    return Step(None, layer, steps)  # (an unnamed sequence's members)
 
 
 def leaves(layer: Layer) -> list[Layer]:
@@ -553,10 +543,9 @@ class ModuleMaker:
         channels = shape[0]
         for i in range(count):
             item_ctx = inner.with_env(inner.env.with_values(i=i))
-            layer = self.repeat_item(rep, i, item_ctx, names)
             if rep.dense:
                 features = (channels, *shape[1:])
-            new, out = self.chain(layer, features, item_ctx, copy_step(copies, i, layer))
+            new, out = self.chain_copy(rep, i, copies, features, item_ctx, names)
             items.extend(new)
             if rep.dense:
                 channels = channels + out[0]
@@ -589,9 +578,23 @@ class ModuleMaker:
         return None if rep.name_template is None \
             else self.scope_value("names", rep, key, scope)
 
+    def chain_copy(self, rep: Repeat, i: int, copies: dict[str, list[Step]] | None,
+                   shape: Shape, ctx: Ctx, names: Any = None) -> tuple[list[Item], Shape]:
+        """The members copy ``i`` of a repeat adds to an nn.Sequential: its steps, as the
+        repeat's scope records them (``copies``, :func:`walk_steps`); the repeated layer over
+        the AST only for a copy it records none for (:meth:`repeat_item`: a test's edit raised
+        the count, or took the copy's members away)."""
+        steps = copies.get(str(i)) if copies is not None else None
+        if not steps:  # (none: the layer over the AST, its members the record's, if any)
+            copy = self.repeat_item(rep, i, ctx, names)
+            return self.chain(copy, shape, ctx, Step(None, copy, steps) if steps is not None
+                              else None)
+        return self.chain_members(steps, shape, ctx)
+
     def repeat_item(self, rep: Repeat, i: int, ctx: Ctx, names: Any = None) -> Layer:
         """Copy ``i`` of the repeated layer, named as the repeat names it (``names``: the names
-        its template scope gives the copies, :meth:`copy_names`)."""
+        its template scope gives the copies, :meth:`copy_names`): where its template records
+        no steps for the copy (a test's edit raised the count, or took its members away)."""
         layer = rep.layer
         if rep.name_template is not None:
             assert names is not None, f"repeat at {rep.loc}: no template scope names its copies"
@@ -624,8 +627,7 @@ class ModuleMaker:
             copies = step.members(layer)[1] if step is not None else None
             for i in range(self.count(layer, ctx, scope=scope)):
                 item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-                copy = self.repeat_item(layer, i, item_ctx, names)
-                new, out = self.chain(copy, out, item_ctx, copy_step(copies, i, copy))
+                new, out = self.chain_copy(layer, i, copies, out, item_ctx, names)
                 items.extend(new)
         elif passes_through(layer):
             return [], given

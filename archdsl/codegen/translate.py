@@ -53,7 +53,6 @@ from .modules import (
     ModuleMaker,
     Shape,
     Step,
-    copy_step,
     default_name,
     frozen_ctx,
     has_params,
@@ -884,9 +883,21 @@ class ClassBuilder(ModuleMaker):
         names = self.copy_names(rep, ctx, scope=scope)
         for i in range(self.count(rep, ctx, scope=scope)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-            copy = self.repeat_item(rep, i, item_ctx, names)
-            out = self.layer(copy, out, item_ctx, None, copy_step(copies, i, copy))
+            out = self.copy(rep, i, copies, out, item_ctx, names)
         return out
+
+    def copy(self, rep: Repeat, i: int, copies: dict[str, list[Step]] | None, x: FValue,
+             ctx: Ctx, names: Any = None) -> FValue:
+        """Copy ``i`` of a repeat: its steps, as the repeat's scope records them (``copies``,
+        :func:`~archdsl.codegen.modules.walk_steps`); the repeated layer over the AST only for
+        a copy it records none for (:meth:`repeat_item`: a test's edit raised the count, or took
+        the copy's members away)."""
+        steps = copies.get(str(i)) if copies is not None else None
+        if not steps:  # (none: the layer over the AST, its members the record's, if any)
+            copy = self.repeat_item(rep, i, ctx, names)
+            return self.layer(copy, x, ctx, None, Step(None, copy, steps) if steps is not None
+                              else None)
+        return self.walk(steps, x, ctx)
 
     def inline_dense(self, rep: Repeat, x: FValue, ctx: Ctx,
                      copies: dict[str, list[Step]] | None = None,
@@ -904,8 +915,7 @@ class ClassBuilder(ModuleMaker):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             if i > 0:
                 out = self.merge("concat", features, item_ctx, None, item=next(concats, None))
-            copy = self.repeat_item(rep, i, item_ctx, names)
-            out = self.layer(copy, out, item_ctx, None, copy_step(copies, i, copy))
+            out = self.copy(rep, i, copies, out, item_ctx, names)
             features.append(out)
         if len(features) > 1:
             out = self.merge("concat", features, ctx, None, item=next(concats, None))
