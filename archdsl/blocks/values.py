@@ -21,8 +21,7 @@ from .namespace import CodegenError, NotGeneric
 from .pysrc import parse_expr
 from .sym import MISSING, Sym, Undecidable, all_plain, deciding_by_probe, is_known, probe_of, render
 
-__all__ = ["Env", "coerce_attrs", "coerce_param", "eval_value", "op_attrs", "op_lowering", "op_shape", "tidy",
-           "words_of"]
+__all__ = ["Env", "coerce_attrs", "coerce_param", "eval_value", "op_lowering", "op_shape", "tidy"]
 
 @dataclass(frozen=True)
 class Env:
@@ -35,25 +34,11 @@ class Env:
         return replace(self, values={**self.values, **values})
 
 
-def words_of(op: Op, key: str) -> tuple[str, ...]:
-    for attr in op.attrs:
-        if attr.name == key:
-            return attr.choices
-    return ()
-
-
-def _is_word(value: Value, env: Env, words: Any) -> bool:
-    """A bare word the attribute takes literally (``pad: same``), as the expander decides."""
-    if not words or not (isinstance(value.literal, str) and value.literal.isidentifier()):
-        return False
-    return value.literal in words
-
-
-def eval_value(value: Value, env: Env, words: Any = ()) -> Any:
+def eval_value(value: Value, env: Env) -> Any:
     """A spec value: plain when known for every instance, else a Sym over the class's locals."""
     if value.items is not None:
-        return [eval_value(item, env, words) for item in value.items]
-    if value.expr is None or _is_word(value, env, words):
+        return [eval_value(item, env) for item in value.items]
+    if value.expr is None:
         return value.literal
     expr = value.expr
     body = expr.tree.body
@@ -123,12 +108,6 @@ class _Rename(Mapping[str, str]):
 
     def __len__(self) -> int:  # pragma: no cover
         return len(self.env.values)
-
-
-def op_attrs(op: Op, args: Mapping[str, Value], env: Env, loc: Loc | None) -> dict[str, Any]:
-    """An op's attributes, complete and normalised like ``Op.resolve`` (plain or symbolic)."""
-    return coerce_attrs(op, {key: eval_value(value, env, words_of(op, key))
-                             for key, value in args.items()}, loc)
 
 
 def coerce_attrs(op: Op, raw: Mapping[str, Any], loc: Loc | None) -> dict[str, Any]:
