@@ -1800,6 +1800,28 @@ def test_a_repeats_copies_are_walked_from_their_steps_not_the_repeated_layer(tmp
     assert generate(archdsl.load(spec)).source == made
 
 
+def test_a_member_of_an_nn_sequential_is_refused_as_its_record_says(tmp_path):
+    """Whether a layer can be a member of an nn.Sequential (no `from:`, no `output:`...) is
+    what its item records (``reads``), not the AST's: a member the record says reads a `from:`
+    is refused."""
+    from archdsl.codegen import CodegenError
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - convs: [{conv: {out: 4, k: 1}}, relu]\n"
+        "network:\n"
+        "  - unit\n")
+    graph = archdsl.load(spec)
+    assert "self.convs = nn.Sequential(" in generate(graph).source
+    graph.templates["unit"].items["convs.1"].reads = True  # (the AST: no `from:`)
+    with pytest.raises(CodegenError, match="cannot be part of an nn.Sequential"):
+        generate(graph)
+
+
 def test_a_generic_class_names_its_layers_as_their_items_and_scopes_key_them(tmp_path):
     """A walked layer's attribute name (and the names inside it) is its template item's key, or
     its named sequence's scope's path, not the AST layer's name: what the template says reaches

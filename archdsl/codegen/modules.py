@@ -647,7 +647,7 @@ class ModuleMaker:
         items: list[Item] = []
         for step in steps:
             layer = step.layer
-            if not chainable(layer):
+            if not self.chainable_step(step):
                 raise self.fail("this layer cannot be part of an nn.Sequential", layer,
                                 hint="`from:`, `output:`, merges and unnamed branches need a "
                                      "block (or an unnamed sequence) around them")
@@ -655,6 +655,32 @@ class ModuleMaker:
             items.extend(new)
         inplace_in_chain(items)
         return items, shape
+
+    def chainable_step(self, step: Step) -> bool:
+        """Can the layer of ``step`` be one or more members of an nn.Sequential? As its item or
+        scope records it (:meth:`walked_member`): not when it reads a `from:` (``reads``) or
+        has an `output:` (:meth:`output_of`); an op with one input, a block use, a named
+        sequence or repeat, an unnamed sequence or repeat whose members' steps are; over the
+        AST (:func:`chainable`) where the step gives it none."""
+        layer = step.layer
+        member = self.walked_member(layer, step)
+        if member is None:
+            return chainable(layer)
+        if self.reads_from(layer, step) or self.output_of(layer, step) is not None:
+            return False
+        kind, named = member.kind, member.named
+        if kind == "op":
+            op = REGISTRY.get(member.target) if isinstance(member, TemplateItem) else None
+            return op is not None and op.max_inputs == 1
+        if kind == "use" or (named and kind in ("seq", "repeat", "dense")):
+            return True
+        own = step.own(layer)
+        if kind == "seq":
+            return all(self.chainable_step(inner) for inner in own.inner or [])
+        if kind == "repeat":
+            return all(self.chainable_step(inner) for steps in (own.parts or {}).values()
+                       for inner in steps)
+        return False
 
     def sequential(self, items: list[Item], ctx: Ctx, func: str = "nn.Sequential") -> Any:
         """An nn.Sequential of ``items``; members under ``when:`` are added by statements first."""
