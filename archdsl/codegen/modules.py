@@ -96,10 +96,13 @@ class Step:
 
     def own(self, layer: Layer) -> Step:
         """This step, or, for a layer under a `when:` (``layer`` without it), its one step in
-        the `when:`'s scope (this step where there is not one of ``layer``)."""
-        if self.is_when() and self.inner is not None and len(self.inner) == 1 \
-                and self.inner[0].layer.loc == layer.loc:
-            return self.inner[0]
+        the `when:`'s scope, whose member is at the scope's location (this step where there
+        is not one of ``layer``: its location is not the scope's)."""
+        scope, inner = self.member, self.inner
+        if isinstance(scope, Scope) and scope.kind == "when" and inner is not None \
+                and len(inner) == 1 and inner[0].member is not None \
+                and inner[0].member.loc == scope.loc == layer.loc:
+            return inner[0]
         return self
 
     def ctx(self, ctx: Ctx) -> Ctx:

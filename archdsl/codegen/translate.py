@@ -979,7 +979,7 @@ class ClassBuilder(ModuleMaker):
         (step,) = [step for step in steps[:1] if isinstance(step.member, Scope)
                    and step.member.path == when]
         branch = step.layer
-        live = self.condition(branch.meta.when, ctx, branch, step=step)
+        live = self.condition(None, ctx, branch, step=step)  # (its scope's, not the AST's)
         assert not isinstance(live, Sym), f"branch at {branch.loc}: a symbolic when: in a template"
         if live is False and branch.name:
             ctx.names[branch.name] = x
