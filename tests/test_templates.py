@@ -2354,3 +2354,27 @@ def _copy_of(template, scope):
     while template.scopes[scope.parent].kind not in ("repeat", "dense"):
         scope = template.scopes[scope.parent]
     return int(template.scopes[scope.parent].meta["parts"][scope.path])
+
+
+def test_a_parallel_merges_as_its_scope_records_its_merge(tmp_path):
+    """An unnamed parallel's merge is the item its scope records (``meta["parts"]``: ``merge``),
+    its op that item's; a parallel whose scope records no merge is an AssertionError, not a
+    merge made from the AST's ``merge:``."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  fork:\n"
+        "    body:\n"
+        "      - parallel: [{conv: {out: 3, k: 1}}, {conv: {out: 3, k: 3, pad: 1}}]\n"
+        "        merge: add\n"
+        "network:\n"
+        "  - fork\n")
+    graph = archdsl.load(spec)
+    assert "branch1 + branch2" in generate(graph).source
+    (parallel,) = graph.templates["fork"].scopes.values()
+    merges = [key for key, part in parallel.meta["parts"].items() if part == "merge"]
+    assert len(merges) == 1
+    del parallel.meta["parts"][merges[0]]
+    with pytest.raises(AssertionError, match="records no merge"):
+        generate(graph)

@@ -540,21 +540,22 @@ class ModuleMaker:
         scope = self.walked_scope(rep, step)
         count, names = self.count(rep, ctx, key, scope), self.copy_names(rep, ctx, key, scope)
         copies = step.members(rep)[1] if step is not None else None
-        inner = ctx.child(key, numbered=False, dense=rep.dense)
+        dense = self.kind_of(rep, step)[0] == "dense"  # (as its scope records it)
+        inner = ctx.child(key, numbered=False, dense=dense)
         items: list[Item] = []
         features = shape
         channels = shape[0]
         for i in range(count):
             item_ctx = inner.with_env(inner.env.with_values(i=i))
-            if rep.dense:
+            if dense:
                 features = (channels, *shape[1:])
             new, out = self.chain_copy(rep, i, copies, features, item_ctx, names)
             items.extend(new)
-            if rep.dense:
+            if dense:
                 channels = channels + out[0]
             else:
                 features = out
-        if rep.dense:
+        if dense:
             self.planner.dense_used = True
             if any(item.cond is not None for item in items):
                 raise self.fail("a dense layer with a `when:` cannot be generated", rep)

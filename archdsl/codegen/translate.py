@@ -962,8 +962,10 @@ class ClassBuilder(ModuleMaker):
         outs = [self.walk(parts[k], x, ctx, names.get(k) or f"branch{int(k) + 1}") for k in live]
         if len(outs) == 1:
             merged = outs[0]
-        else:
-            merged = self.merge(par.merge, outs, ctx, hint if hint is not None else x, item=merge)
+        else:  # (its op: its scope's merge item's)
+            assert merge is not None, f"parallel at {par.loc}: its template records no merge"
+            merged = self.merge(merge.target, outs, ctx, hint if hint is not None else x,
+                                item=merge)
         if "after" in parts:
             merged = self.walk(parts["after"], merged, ctx)
         return merged
