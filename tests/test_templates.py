@@ -109,15 +109,16 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
     its item or scope is keyed)."""
     keyed = []
 
-    def checked(original):  # an item found by key (a merge's the walk gives: ClassBuilder.merge
-        # asserts it is the one keyed so)
-        def lookup(builder, target, key, *args):
+    def checked(original):  # a merge's key is the key of an item of its op (ClassBuilder.merge
+        # asserts the item its construct's step gives is the one keyed so)
+        def merge_key(builder, base, ctx, item=None):
+            key = original(builder, base, ctx, item)
             if builder.template is not None:
-                item = builder.template.items.get(key)
-                assert item is not None and item.target == target, (builder.template.name, key)
+                found = builder.template.items.get(key)
+                assert found is not None and found.kind == "op", (builder.template.name, key)
                 keyed.append(key)
-            return original(builder, target, key, *args)
-        return lookup
+            return key
+        return merge_key
 
     def named(original):  # a walked layer's key (layer_key: its name too) is that of the item
         # its step gives it (an op layer's, a block use's: of its op or block), or of its named
@@ -136,7 +137,7 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
             return name, key
         return key_of
 
-    monkeypatch.setattr(ClassBuilder, "item", checked(ClassBuilder.item))  # (and a use's: ast_walk)
+    monkeypatch.setattr(ClassBuilder, "merge_key", checked(ClassBuilder.merge_key))
     monkeypatch.setattr(ClassBuilder, "layer_key", named(ClassBuilder.layer_key))
     graph = archdsl.load(spec)
     Planner(graph).plan()

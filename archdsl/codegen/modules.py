@@ -267,9 +267,6 @@ class ModuleMaker:
     shared_names: frozenset[str] = frozenset()  # of the class being built (:func:`shared_item_names`)
     member_reads: frozenset[str] = frozenset()  # its `from: seq.member` names (its template's)
 
-    def item(self, target: str, key: str | None) -> TemplateItem | None:  # (ClassBuilder's)
-        return None
-
     def item_values(self, item: TemplateItem | None) -> dict[str, Any] | None:  # (ClassBuilder's)
         return None
 
@@ -499,9 +496,7 @@ class ModuleMaker:
                    more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
-        item = self.walked_item(call, step)  # (the walk's item; by key where the
-        # step gives none: in no class of zoo+corpus, only after a test's edit)
-        item = item if item is not None else self.item(call.target, item_key)
+        item = self.walked_item(call, step)  # (the walk's item: none only after a test's edit)
         args = self.item_values(item)  # (from its template item)
         assert item is not None and args is not None, \
             f"use of `{call.target}` at {call.loc}: no template item {item_key}"

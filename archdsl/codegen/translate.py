@@ -421,17 +421,6 @@ class ClassBuilder(ModuleMaker):
             return None
         return out
 
-    def item(self, target: str, key: str | None) -> TemplateItem | None:
-        """The template item of the op layer or block use ``key`` (:meth:`layer_key`) of
-        ``target``; None when its template has none."""
-        assert self.template is not None
-        if key is None:
-            return None
-        item = self.template.items.get(key)
-        if item is None or item.kind not in ("op", "use") or item.target != target:
-            return None
-        return item
-
     def scope_value(self, key: str, layer: Layer, path: str | None = None,
                     scope: Scope | None = None) -> Any:
         """What the layer's template scope records under ``key`` (a ``when:``, a residual's
@@ -928,7 +917,7 @@ class ClassBuilder(ModuleMaker):
         one its construct's step gives it, :attr:`Step.merge`), else ``op_name``'s, named here
         (:meth:`merge_key`) unless ``key`` is its key; ``shape`` when known (an add run under
         ``if`` may not type-check for the probed instance, which does not run it), else its
-        template item's (the one keyed so where no step gives one) or the op's rule's."""
+        item's or the op's rule's."""
         op = REGISTRY[item.target if item is not None else op_name]  # (its item's op)
         key = key if key is not None else self.merge_key(op.node_name or op.name, ctx, item)
         assert self.template is not None
@@ -936,7 +925,7 @@ class ClassBuilder(ModuleMaker):
             f"{op.name} {key}: the step's merge item is {item.name}"
         shapes = [v.shape for v in inputs]
         if shape is None:
-            shape = self.item_shape(item if item is not None else self.item(op_name, key), shapes)
+            shape = self.item_shape(item, shapes)
         if shape is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
             shape = op_shape(op, {}, shapes, None)
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
