@@ -2379,3 +2379,26 @@ def test_a_parallel_merges_as_its_scope_records_its_merge(tmp_path):
     del parallel.meta["parts"][merges[0]]
     with pytest.raises(AssertionError, match="records no merge"):
         generate(graph)
+
+
+def test_a_merge_its_construct_does_not_record_is_a_bug(tmp_path):
+    """A walked residual's add is the merge item its scope records (``meta["parts"]``: ``merge``,
+    :attr:`Step.merge`): a record without it is an internal error, not an add named over the
+    AST."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - residual: {body: [{conv: {out: 3, k: 1}}, relu]}\n"
+        "network:\n"
+        "  - unit\n")
+    graph = archdsl.load(spec)
+    assert "out = out + x  # N x 3 x 8 x 8" in generate(graph).source
+    (residual,) = graph.templates["unit"].scopes.values()
+    (add,) = [key for key, part in residual.meta["parts"].items() if part == "merge"]
+    del residual.meta["parts"][add]
+    with pytest.raises(AssertionError, match="add in the class: no merge item its construct's "
+                                             "step gives it"):
+        generate(graph)

@@ -484,11 +484,11 @@ class ClassBuilder(ModuleMaker):
     # --- naming (as the expander names) ------------------------------------------------------
     def merge_key(self, base: str, ctx: Ctx, item: TemplateItem | None = None) -> str:
         """A merge's key in the class: its item's (``item``: the one its construct's step
-        gives it), its name taken in ``ctx`` (:meth:`taken`); else, over the AST, its automatic
-        (structural) name."""
-        if item is not None:
-            return self.taken(item.key, ctx, self.item_keys, counted=False)[1]
-        return self.claim_key(ctx.prefix + auto_name(base, ctx, structural=True), self.item_keys)
+        gives it), its name taken in ``ctx`` (:meth:`taken`). A merge without one is a bug (its
+        template lost it), not a merge named over the AST."""
+        assert item is not None, f"{base} in {ctx.prefix or 'the class'}: no merge item its " \
+            "construct's step gives it"
+        return self.taken(item.key, ctx, self.item_keys, counted=False)[1]
 
     def taken(self, key: str, ctx: Ctx, keys: set[str], counted: bool = True) -> tuple[str, str]:
         """The name a template key gives in ``ctx`` (its path there, without ``#k``), and the
