@@ -55,6 +55,23 @@ def _rekeyed(template, old: str, new: str) -> None:
     template.output = key(template.output)
 
 
+def _unit_net(tmp_path, body: str, input="[3, 8, 8]", params=None, let=None, uses=("unit",)):
+    """The spec ``net`` (input ``input``) whose one block ``unit`` has ``params`` and ``let`` (if
+    given) and the body ``body`` (its list, as the spec's lines), its network ``uses``, loaded."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        f"name: net\ninput: {input}\n"
+        "blocks:\n"
+        "  unit:\n"
+        + (f"    params: {params}\n" if params else "")
+        + (f"    let: {let}\n" if let else "")
+        + "    body:\n"
+        + body
+        + "network:\n"
+        + "".join(f"  - {use}\n" for use in uses))
+    return archdsl.load(spec)
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_templates_describe_every_block_used(name):
     graph = archdsl.load(SPECS / f"{name}.yaml")
@@ -161,18 +178,10 @@ def test_instances_that_differ_in_a_decided_test_make_the_block_per_use(tmp_path
     """A ceil-mode pool keeps its last window only if it starts inside the input or the left
     padding: a test on the input size, decided by the first instance's probe (5 wide: dropped).
     The second instance (4 wide) decides it the other way, so the block has no generic class."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 5, 5]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
-        "      - {maxpool: {k: 2, stride: 2, pad: 1, ceil: true}}\n"
-        "network:\n"
-        "  - {unit: {}}\n"
-        "  - {conv: {out: 3, k: 2, pad: 1}}\n"
-        "  - {unit: {}}\n")
-    graph = archdsl.load(spec)
+    graph = _unit_net(
+        tmp_path,
+        "      - {maxpool: {k: 2, stride: 2, pad: 1, ceil: true}}\n",
+        input="[3, 5, 5]", uses=("{unit: {}}", "{conv: {out: 3, k: 2, pad: 1}}", "{unit: {}}"))
     assert [s.in_shape for s in _instances(graph, "unit")] == [(3, 5, 5), (3, 4, 4)]
     template = block_templates(graph)["unit"]
     assert template.per_use == "block `unit` needs different code for unit and unit_1"
@@ -182,17 +191,10 @@ def test_instances_that_differ_in_a_decided_test_make_the_block_per_use(tmp_path
 
 
 def test_instances_that_decide_alike_share_the_template(tmp_path):
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 5, 5]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
-        "      - {maxpool: {k: 2, stride: 2, pad: 1, ceil: true}}\n"
-        "network:\n"
-        "  - {unit: {}}\n"
-        "  - {unit: {}}\n")
-    graph = archdsl.load(spec)
+    graph = _unit_net(
+        tmp_path,
+        "      - {maxpool: {k: 2, stride: 2, pad: 1, ceil: true}}\n",
+        input="[3, 5, 5]", uses=("{unit: {}}", "{unit: {}}"))
     assert [s.out_shape for s in _instances(graph, "unit")] == [(3, 3, 3), (3, 2, 2)]
     assert block_templates(graph)["unit"].per_use is None
     assert "class Unit(nn.Module)" in generate(graph).source
@@ -457,19 +459,11 @@ def test_a_generic_class_reads_its_op_attributes_from_the_template(tmp_path):
     """A generic block class takes its op layers' attributes from its template's items, over
     its own locals: the template names the parameter `net` (its own namespace), the class
     `net_` (the module's factory is `net`). What the item says reaches the code."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {net: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - conv: {conv: {out: \"net * 2\", k: 3, pad: 1}}\n"
-        "      - relu\n"
-        "network:\n"
-        "  - unit: {net: 4}\n"
-        "  - unit: {net: 8}\n")
-    graph = archdsl.load(spec)
+        "      - relu\n",
+        params="{net: int}", uses=("unit: {net: 4}", "unit: {net: 8}"))
     template = block_templates(graph)["unit"]
     assert template.locals["net"] == "net" and template.items["conv"].attrs["bias"] is True
     source = generate(graph).source
@@ -528,19 +522,11 @@ def test_a_generic_class_reads_its_lets_from_the_template(tmp_path):
     the local): what the template says reaches the local's assignment."""
     from archdsl.blocks.sym import Sym
 
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {expansion: int}\n"
-        "    let: {mid: \"in.c * expansion\"}\n"
-        "    body:\n"
-        "      - conv: {conv: {out: mid, k: 1}}\n"
-        "network:\n"
-        "  - unit: {expansion: 2}\n"
-        "  - unit: {expansion: 4}\n")
-    graph = archdsl.load(spec)
+    graph = _unit_net(
+        tmp_path,
+        "      - conv: {conv: {out: mid, k: 1}}\n",
+        params="{expansion: int}", let='{mid: "in.c * expansion"}',
+        uses=("unit: {expansion: 2}", "unit: {expansion: 4}"))
     template = block_templates(graph)["unit"]
     local = template.locals["mid"]
     assert template.lets[local].text == "in_channels * expansion"
@@ -553,20 +539,11 @@ def test_a_class_binds_the_lets_its_template_records_in_its_order(tmp_path):
     """The lets a class binds, and their order (the order of its ``__init__``'s locals), are
     the template's (``BlockTemplate.lets``, in the order the expander evaluated them), not the
     block definition's: an order changed on the template reaches the class."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {e: int}\n"
-        "    let: {mid: \"in.c * e\", wide: \"in.c + e\"}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - a: {conv: {out: wide, k: 1}}\n"
-        "      - b: {conv: {out: mid, k: 1}}\n"
-        "network:\n"
-        "  - unit: {e: 2}\n"
-        "  - unit: {e: 4}\n")
-    graph = archdsl.load(spec)
+        "      - b: {conv: {out: mid, k: 1}}\n",
+        params="{e: int}", let='{mid: "in.c * e", wide: "in.c + e"}', uses=("unit: {e: 2}", "unit: {e: 4}"))
     template = block_templates(graph)["unit"]
     lets = "        mid = in_channels * e\n        wide = in_channels + e\n"
     assert lets in generate(graph).source
@@ -578,19 +555,11 @@ def test_a_generic_class_reads_a_named_repeats_count_from_the_template(tmp_path)
     """A named repeat's count is the one its template scope records: what it says is the
     number of members of the class's nn.Sequential (a count past the copies the template
     made has no items for the others: an internal error, not layers evaluated from the AST)."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - convs: {repeat: 2, layer: {conv: {out: width, k: 3, pad: 1}}}\n"
-        "      - relu\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n")
-    graph = archdsl.load(spec)
+        "      - relu\n",
+        params="{width: int}", uses=("unit: {width: 4}", "unit: {width: 8}"))
     (scope,) = [s for s in block_templates(graph)["unit"].scopes.values() if s.kind == "repeat"]
     assert scope.meta["count"] == 2
     member = "nn.Conv2d(width, width, kernel_size=3, padding=1)"
@@ -701,20 +670,12 @@ def test_a_value_that_follows_a_repeats_index_comes_from_its_item(tmp_path):
     the class reads them, not the AST (whose values the index changes at one location)."""
     from archdsl.blocks.sym import Sym
 
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - repeat: 2\n"
         "        layer: {conv: {out: \"width * (i + 1)\", k: 1, stride: \"2 if i == 0 else 1\"}}\n"
-        "      - convs: {repeat: 2, layer: {conv: {out: \"width + i\", k: 1}}}\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n")
-    graph = archdsl.load(spec)
+        "      - convs: {repeat: 2, layer: {conv: {out: \"width + i\", k: 1}}}\n",
+        params="{width: int}", uses=("unit: {width: 4}", "unit: {width: 8}"))
     unit = block_templates(graph)["unit"]
     assert unit.per_use is None and {"conv", "conv_1", "convs.0", "convs.1"} <= set(unit.items)
     assert (unit.items["conv"].attrs["stride"], unit.items["conv_1"].attrs["stride"]) == \
@@ -734,13 +695,8 @@ def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
     parallel branch's as well), and the class builds the layer where the scope says (one made
     true where the template made no item is an internal error, not a layer evaluated from the
     AST)."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - a: {conv: {out: width, k: 1}}\n"
         "      - b: {conv: {out: width, k: 1}}\n"
         "        when: false\n"
@@ -750,11 +706,8 @@ def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
         "          - c: {conv: {out: width, k: 1}}\n"
         "          - d: {conv: {out: width, k: 1}}\n"
         "            when: \"1 > 2\"\n"
-        "        merge: add\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n")
-    graph = archdsl.load(spec)
+        "        merge: add\n",
+        params="{width: int}", uses=("unit: {width: 4}", "unit: {width: 8}"))
     template = block_templates(graph)["unit"]
     scopes = [s for s in template.scopes.values() if s.kind == "when"]
     assert [s.meta["when"] for s in scopes] == [False, True, False]
@@ -776,20 +729,12 @@ def test_a_generic_class_reads_an_unnamed_repeats_count_from_the_template(tmp_pa
     """An unnamed repeat has a template scope of its own too (its copies' items are its
     members), recording its count: what it says is the number of layers the class builds (one
     past the copies the template made is an internal error)."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - repeat: 2\n"
         "        layer: {conv: {out: width, k: 1}}\n"
-        "      - relu\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n")
-    graph = archdsl.load(spec)
+        "      - relu\n",
+        params="{width: int}", uses=("unit: {width: 4}", "unit: {width: 8}"))
     template = block_templates(graph)["unit"]
     (scope,) = [s for s in template.scopes.values() if s.kind == "repeat"]
     assert scope.meta["count"] == 2 and scope.members == ["conv", "conv_1"]
@@ -807,21 +752,13 @@ def test_a_generic_class_reads_an_unnamed_repeats_count_from_the_template(tmp_pa
 def test_a_scope_value_that_follows_a_repeats_index_comes_from_its_copys_scope(tmp_path):
     """The scopes a repeat's copies make at one location record the copy's index: the class
     reads each copy's `when:` and count from the scope of its own index, not the AST."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - repeat: 3\n"
         "        layer: {conv: {out: width, k: 1}, when: \"i > 0\"}\n"
         "      - repeat: 2\n"
-        "        layer: {repeat: \"i + 1\", layer: relu}\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n")
-    graph = archdsl.load(spec)
+        "        layer: {repeat: \"i + 1\", layer: relu}\n",
+        params="{width: int}", uses=("unit: {width: 4}", "unit: {width: 8}"))
     template = block_templates(graph)["unit"]
     whens = [s for s in template.scopes.values() if s.kind == "when"]
     assert [(_copy_of(template, s), s.meta["when"]) for s in whens] == \
@@ -882,19 +819,11 @@ def test_a_generic_class_names_a_repeats_copies_as_its_template_scope_records(tm
     """The names a repeat's name template gives its copies are recorded on the repeat's
     template scope (`names`) and key the copies' items, and the class names its layers as
     they are keyed."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - {repeat: 2, layer: {conv: {out: width, k: 1}}, name: \"conv{i+1}\"}\n"
-        "      - relu\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n")
-    graph = archdsl.load(spec)
+        "      - relu\n",
+        params="{width: int}", uses=("unit: {width: 4}", "unit: {width: 8}"))
     unit = block_templates(graph)["unit"]
     (scope,) = [s for s in unit.scopes.values() if s.kind == "repeat"]
     assert scope.meta["names"] == ("conv1", "conv2") and {"conv1", "conv2"} <= set(unit.items)
@@ -911,20 +840,12 @@ def test_a_generic_class_names_a_repeats_copies_as_its_template_scope_records(tm
 def test_a_generic_class_reads_its_merges_output_shapes_from_the_template(tmp_path):
     """A merge's (`concat` of a parallel) output shape is its template item's: what the item
     says reaches the next layer's sizes."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - parallel: [{conv: {out: width, k: 1}}, {conv: {out: 2, k: 1}}]\n"
         "        merge: concat\n"
-        "      - after: {conv: {out: 4, k: 1}}\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n")
-    graph = archdsl.load(spec)
+        "      - after: {conv: {out: 4, k: 1}}\n",
+        params="{width: int}", uses=("unit: {width: 4}", "unit: {width: 8}"))
     unit = block_templates(graph)["unit"]
     assert "self.after = nn.Conv2d(width + 2, 4, kernel_size=1)" in generate(graph).source
     cat = unit.items["cat"]
@@ -1038,20 +959,12 @@ def test_a_layer_under_a_when_reads_its_items_shape_as_the_condition_decides_it(
     is 8 there), and the template expander narrows its items' the same way (a layer under a
     symbolic `when:` is expanded on its input as the condition decides it), so a layer there
     reads its output shape from its item: what the item says reaches the next member."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {stride: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - a: {conv: {out: \"8 if stride > 1 else 4\", k: 1}}\n"
         "      - b: [{conv: {out: 2, k: 1}}, {conv: {out: 5, k: 1}}]\n"
-        "        when: \"stride > 1\"\n"
-        "network:\n"
-        "  - unit: {stride: 2}\n"
-        "  - unit: {stride: 1}\n")
-    graph = archdsl.load(spec)
+        "        when: \"stride > 1\"\n",
+        params="{stride: int}", uses=("unit: {stride: 2}", "unit: {stride: 1}"))
     unit = block_templates(graph)["unit"]
     first = unit.items["b.0"]
     assert unit.items["a"].shape[0].text == "8 if stride > 1 else 4"
@@ -1357,22 +1270,14 @@ def test_a_layer_after_a_when_reads_its_items_shape(tmp_path):
     """After a layer under `if stride > 1` the translator's input is the choice between that
     layer's output, over sizes it narrowed, and its input; the template's choice is over the
     same narrowed sizes, so the layer after it reads its output shape from its item too."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {stride: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - a: {conv: {out: \"8 if stride > 1 else 4\", k: 1}}\n"
         "      - b: relu\n"
         "        when: \"stride > 1\"\n"
         "      - c: {conv: {out: 3, k: 1}}\n"
-        "      - d: {conv: {out: 2, k: 1}}\n"
-        "network:\n"
-        "  - unit: {stride: 2}\n"
-        "  - unit: {stride: 1}\n")
-    graph = archdsl.load(spec)
+        "      - d: {conv: {out: 2, k: 1}}\n",
+        params="{stride: int}", uses=("unit: {stride: 2}", "unit: {stride: 1}"))
     c = block_templates(graph)["unit"].items["c"]
     assert "self.d = nn.Conv2d(3, 2, kernel_size=1)" in generate(graph).source
     c.shape = (6, *c.shape[1:])  # (the op's rule: 3)
@@ -1383,21 +1288,14 @@ def test_a_class_takes_its_member_reads_from_its_template(tmp_path):
     """The dotted names a body's `from:`s read are the template's (`member_reads`, recorded as
     the expander resolves them): what it says decides whether a named sequence runs member by
     member; a read under a `when:` false (not expanded) splits none."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - layer1: [{conv1: {conv: {out: width, k: 1}}}, {bn1: bn}]\n"
-        "      - relu\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n"
-        "  - layer2: [{conv1: {conv: {out: 8, k: 1}}}, {bn1: bn}]\n"
-        "  - {add: {}, from: [layer2, layer2.bn1], when: false}\n")
-    graph = archdsl.load(spec)
+        "      - relu\n",
+        params="{width: int}",
+        uses=("unit: {width: 4}", "unit: {width: 8}",
+              "layer2: [{conv1: {conv: {out: 8, k: 1}}}, {bn1: bn}]",
+              "{add: {}, from: [layer2, layer2.bn1], when: false}"))
     templates = block_templates(graph)
     assert templates["unit"].member_reads == frozenset() == templates[""].member_reads
     source = generate(graph).source
@@ -1410,20 +1308,13 @@ def test_the_template_walk_freezes_as_the_ast_walk(tmp_path):
     """`freeze:` on a named sequence (frozen once, its members not), on its members, on an
     unnamed sequence inside it or not, on a construct: the class is the one the AST walk
     wrote (``WALKED``)."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - s: [{conv: {out: 4, k: 1}}, {conv: {out: 4, k: 1}, freeze: true}, [bn, relu]]\n"
         "        freeze: true\n"
         "      - t: [{conv: {out: 4, k: 1}}, {seq: [{conv: {out: 4, k: 1}}, bn], freeze: true}]\n"
         "      - {residual: {body: [{conv: {out: 4, k: 1}}, bn]}, freeze: true}\n"
-        "      - {seq: [{conv: {out: 4, k: 1}}, bn], freeze: true}\n"
-        "network:\n"
-        "  - unit\n")
-    graph = archdsl.load(spec)
+        "      - {seq: [{conv: {out: 4, k: 1}}, bn], freeze: true}\n")
     walked = generate(graph).source
     assert "frozen(" in walked
     assert walked == (WALKED / "freezes.txt").read_text()
@@ -1505,18 +1396,11 @@ def test_a_class_walks_a_repeats_copies_from_its_template(tmp_path):
     layers) are walked from the repeat's scope, copy by copy: the class is the AST walk's
     (``WALKED``), and
     what one copy's members say reaches that copy only."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - stage: {repeat: 2, layer: [{conv: {out: 4, k: 1}}, relu]}\n"
         "      - {repeat: 2, layer: [{conv: {out: 4, k: 3, pad: 1}}, gelu]}\n"
-        "      - {dense: 2, layer: [{conv: {out: 2, k: 1}}, silu]}\n"
-        "network:\n"
-        "  - unit\n")
-    graph = archdsl.load(spec)
+        "      - {dense: 2, layer: [{conv: {out: 2, k: 1}}, silu]}\n")
     walked = generate(graph).source
     assert walked == (WALKED / "repeat_copies.txt").read_text()
     assert "nn.Sequential(nn.Conv2d(4, 4, kernel_size=1), nn.ReLU(inplace=True))" in walked
@@ -1596,20 +1480,12 @@ def test_a_generic_class_takes_its_op_layers_op_from_their_items(tmp_path):
     """A walked op layer is translated from its template item: its op is the item's target,
     as an attribute of a module class and as a member of a named sequence (an nn.Sequential).
     What the item says reaches the code."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {c: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - conv: {conv: {out: c, k: 1}}\n"
         "      - relu\n"
-        "      - tail: [{conv: {out: c, k: 1}}, relu]\n"
-        "network:\n"
-        "  - unit: {c: 4}\n"
-        "  - unit: {c: 8}\n")
-    graph = archdsl.load(spec)
+        "      - tail: [{conv: {out: c, k: 1}}, relu]\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
     unit = block_templates(graph)["unit"]
     source = generate(graph).source
     assert "nn.Sigmoid()" not in source
@@ -1624,20 +1500,12 @@ def test_a_layer_under_a_symbolic_when_is_probed_from_its_item(tmp_path):
     """Whether an op layer under a symbolic `when:` is one module (an attribute None when
     absent) is asked of its step's template item, as the layer is then translated from it: an
     item whose op is no module is run under the `if`, not built as an attribute."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {act: bool}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - conv: {conv: {out: 4, k: 1}}\n"
         "      - nl: relu\n"
-        "        when: act\n"
-        "network:\n"
-        "  - a: {unit: {act: true}}\n"
-        "  - b: {unit: {act: false}}\n")
-    graph = archdsl.load(spec)
+        "        when: act\n",
+        params="{act: bool}", uses=("a: {unit: {act: true}}", "b: {unit: {act: false}}"))
     unit = block_templates(graph)["unit"]
     source = generate(graph).source
     assert "self.nl = nn.ReLU()\n" in source and "self.nl = None\n" in source
@@ -1745,17 +1613,10 @@ def test_a_repeat_walks_its_copies_as_its_scope_records_them(tmp_path):
     """A repeat's scope records which copy made each member (``meta["parts"]``, by the copy's
     index), and the class walks each copy's members as the record says: a member the record
     gives no copy is not built."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - {repeat: 2, layer: [{conv: {out: 4, k: 3, pad: 1}}, gelu]}\n"
-        "      - stage: {repeat: 2, layer: [{conv: {out: 4, k: 1}}, relu]}\n"
-        "network:\n"
-        "  - unit\n")
-    graph = archdsl.load(spec)
+        "      - stage: {repeat: 2, layer: [{conv: {out: 4, k: 1}}, relu]}\n")
     source = generate(graph).source
     assert "self.conv_1 = nn.Conv2d(4, 4, kernel_size=3, padding=1)\n        self.gelu_1" in source
     unit = graph.templates["unit"]
@@ -1807,16 +1668,9 @@ def test_a_member_of_an_nn_sequential_is_refused_as_its_record_says(tmp_path):
     is refused."""
     from archdsl.codegen import CodegenError
 
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
-        "      - convs: [{conv: {out: 4, k: 1}}, relu]\n"
-        "network:\n"
-        "  - unit\n")
-    graph = archdsl.load(spec)
+    graph = _unit_net(
+        tmp_path,
+        "      - convs: [{conv: {out: 4, k: 1}}, relu]\n")
     assert "self.convs = nn.Sequential(" in generate(graph).source
     graph.templates["unit"].items["convs.1"].reads = True  # (the AST: no `from:`)
     with pytest.raises(CodegenError, match="cannot be part of an nn.Sequential"):
@@ -1827,20 +1681,12 @@ def test_a_generic_class_names_its_layers_as_their_items_and_scopes_key_them(tmp
     """A walked layer's attribute name (and the names inside it) is its template item's key, or
     its named sequence's scope's path, not the AST layer's name: what the template says reaches
     the code."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {c: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - conv: {conv: {out: c, k: 1}}\n"
         "      - relu\n"
-        "      - tail: [{conv: {out: c, k: 1}}, relu]\n"
-        "network:\n"
-        "  - unit: {c: 4}\n"
-        "  - unit: {c: 8}\n")
-    graph = archdsl.load(spec)
+        "      - tail: [{conv: {out: c, k: 1}}, relu]\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
     unit = block_templates(graph)["unit"]
     source = generate(graph).source
     assert "self.conv = nn.Conv2d(" in source and "self.tail = nn.Sequential(" in source
@@ -1860,20 +1706,13 @@ def test_a_class_freezes_what_its_template_records_as_frozen(tmp_path, monkeypat
     scope (``own_freeze``; ``freeze`` is any, a named sequence's too), a scope its own
     (``meta["freeze"]``): an unnamed sequence with `freeze:` around a construct is walked too
     (the class the AST walk wrote: ``WALKED``), and what the record says reaches the class."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - seq: [{conv: {out: 4, k: 1}}, {residual: {body: [{conv: {out: 4, k: 1}}, bn]}}]\n"
         "        freeze: true\n"
         "      - s: [{conv: {out: 4, k: 1}, freeze: true}, relu]\n"
         "      - {conv: {out: 4, k: 1}, freeze: true}\n"
-        "      - parallel: [{conv: {out: 2, k: 1}}, {conv: {out: 2, k: 1}}]\n"
-        "network:\n"
-        "  - unit\n")
-    graph = archdsl.load(spec)
+        "      - parallel: [{conv: {out: 2, k: 1}}, {conv: {out: 2, k: 1}}]\n")
     walked = generate(graph).source
     assert walked == (WALKED / "frozen_record.txt").read_text()
     unit = graph.templates["unit"]
@@ -1902,21 +1741,13 @@ def test_a_from_reads_what_its_items_input_keys_name(tmp_path):
     """A walked layer's `from:` reads the values computed under its template item's input keys
     (its ``inputs``), not the names the AST's `from:` gives: an input edited on the item reaches
     the forward."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {c: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - a: {conv: {out: c, k: 1}}\n"
         "      - b: relu\n"
         "      - d: {conv: {out: c, k: 1}, from: a}\n"
-        "      - {add: {}, from: [b, d]}\n"
-        "network:\n"
-        "  - unit: {c: 4}\n"
-        "  - unit: {c: 8}\n")
-    graph = archdsl.load(spec)
+        "      - {add: {}, from: [b, d]}\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
     unit = block_templates(graph)["unit"]
     assert unit.items["d"].inputs == ("a",) and unit.items["add"].inputs == ("b", "d")
     source = generate(graph).source
@@ -1954,19 +1785,12 @@ def test_a_parallel_names_its_branches_outputs_as_its_scope_records(tmp_path):
     """A parallel's scope records the name the spec gives each branch (``meta["hints"]``: its
     own, or its sequence's last named layer's), and the class names the branch's output so,
     else by position: what the record says reaches the forward."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - parallel:\n"
         "          - left: {conv: {out: 2, k: 1}}\n"
         "          - [{conv: {out: 3, k: 1}}, {act: mish}]\n"
-        "          - {conv: {out: 1, k: 1}}\n"
-        "network:\n"
-        "  - unit\n")
-    graph = archdsl.load(spec)
+        "          - {conv: {out: 1, k: 1}}\n")
     source = generate(graph).source
     assert "x = torch.cat([left, act, branch3], 1)" in source
     (parallel,) = graph.templates["unit"].scopes.values()
@@ -1981,20 +1805,12 @@ def test_a_walked_layers_when_is_its_own_steps_scopes(tmp_path):
     """A walked layer's `when:` is its step's `when:` scope's condition, not the one the scopes
     at its location record for its repeat index: in nested repeats (where copies of both share
     an index) an edit to one copy's scope reaches that copy only."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - conv: {conv: {out: width, k: 1}}\n"
         "      - repeat: 2\n"
-        "        layer: {repeat: 2, layer: {conv: {out: width, k: 1}, when: \"i > 0\"}}\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n")
-    graph = archdsl.load(spec)
+        "        layer: {repeat: 2, layer: {conv: {out: width, k: 1}, when: \"i > 0\"}}\n",
+        params="{width: int}", uses=("unit: {width: 4}", "unit: {width: 8}"))
     unit = block_templates(graph)["unit"]
     whens = [s for s in unit.scopes.values() if s.kind == "when"]
     assert [(_copy_of(unit, s), s.meta["when"]) for s in whens] == \
@@ -2010,13 +1826,8 @@ def test_a_walked_constructs_connect_and_count_are_its_own_scopes(tmp_path):
     """A walked residual's `connect:` and a walked repeat's count are what its own scope (its
     step's) records, not the scopes' at its location for its repeat index: in nested repeats
     (where copies of both share an index) an edit to one copy's scope reaches that copy only."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {width: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - conv: {conv: {out: width, k: 1}}\n"
         "      - repeat: 2\n"
         "        layer:\n"
@@ -2026,11 +1837,8 @@ def test_a_walked_constructs_connect_and_count_are_its_own_scopes(tmp_path):
         "              body: {conv: {out: width, k: 1}}\n"
         "              connect: \"i > 0\"\n"
         "      - repeat: 2\n"
-        "        layer: {repeat: 2, layer: {repeat: \"i + 1\", layer: relu}}\n"
-        "network:\n"
-        "  - unit: {width: 4}\n"
-        "  - unit: {width: 8}\n")
-    graph = archdsl.load(spec)
+        "        layer: {repeat: 2, layer: {repeat: \"i + 1\", layer: relu}}\n",
+        params="{width: int}", uses=("unit: {width: 4}", "unit: {width: 8}"))
     unit = block_templates(graph)["unit"]
     residuals = [s for s in unit.scopes.values() if s.kind == "residual"]
     assert [(_copy_of(unit, s), s.meta["connect"]) for s in residuals] == \
@@ -2055,17 +1863,10 @@ def test_an_unnamed_dense_blocks_concats_are_the_merges_its_scope_records(tmp_pa
     """An unnamed dense block's scope records its concats (before each copy after the first, and
     at its end) as its merges (``meta["parts"]``), and the class's concats are those items, in
     order, not ones found by key."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - {dense: 3, layer: [{conv: {out: 2, k: 1}}, relu]}\n"
-        "      - {conv: {out: 4, k: 1}}\n"
-        "network:\n"
-        "  - unit\n")
-    graph = archdsl.load(spec)
+        "      - {conv: {out: 4, k: 1}}\n")
     (dense,) = block_templates(graph)["unit"].scopes.values()
     assert dense.meta["parts"] == {"conv": "0", "relu": "0", "cat": "merge", "conv_1": "1",
                                    "relu_1": "1", "cat_1": "merge", "conv_2": "2",
@@ -2087,22 +1888,14 @@ def test_whether_a_walked_layer_has_a_from_is_its_items(tmp_path):
     """Whether a walked layer reads a `from:` (its item's input keys) or the layer before it is
     what its item records (``reads``; a scope's ``meta["reads"]``), not the AST's: a `from:`
     taken off or put on an item reaches the forward."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {c: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - a: {conv: {out: c, k: 1}}\n"
         "      - b: relu\n"
         "      - d: {conv: {out: c, k: 1}, from: a}\n"
         "      - e: relu\n"
-        "      - {add: {}, from: [b, e]}\n"
-        "network:\n"
-        "  - unit: {c: 4}\n"
-        "  - unit: {c: 8}\n")
-    graph = archdsl.load(spec)
+        "      - {add: {}, from: [b, e]}\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
     unit = block_templates(graph)["unit"]
     assert [key for key, item in unit.items.items() if item.reads] == ["d", "add"]
     source = generate(graph).source
@@ -2120,22 +1913,15 @@ def test_a_walked_residual_and_branch_read_their_conditions_from_their_scopes(tm
     expander records true), and a walked parallel branch's `when:` is its part's `when:`
     scope's, not the scopes' at its location and repeat index: in nested repeats, edits to one
     copy's scopes reach that copy only."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - repeat: 2\n"
         "        layer:\n"
         "          repeat: 2\n"
         "          layer:\n"
         "            - {residual: {body: {conv: {out: 3, k: 1}}}}\n"
         "            - parallel: [{conv: {out: 3, k: 1}}, {tanh: {}, when: \"i > 0\"}]\n"
-        "              merge: add\n"
-        "network:\n"
-        "  - unit\n")
-    graph = archdsl.load(spec)
+        "              merge: add\n")
     source = generate(graph).source
     assert "out = self.conv_6(branch1)  # N x 3 x 8 x 8\n        out = out + branch1  #" in source
     assert "branch2 = self.tanh_1(out)" in source
@@ -2158,20 +1944,12 @@ def test_a_walked_merge_takes_its_op_and_key_from_its_item(tmp_path):
     """A walked construct's merge is its item's op under its item's key, not the AST's (a
     residual's `add`, a parallel's `merge:`) named again: what the item says reaches the
     forward."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {c: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - conv: {conv: {out: c, k: 1}}\n"
         "      - residual: {body: {conv: {out: c, k: 1}}}\n"
-        "      - relu\n"
-        "network:\n"
-        "  - unit: {c: 4}\n"
-        "  - unit: {c: 8}\n")
-    graph = archdsl.load(spec)
+        "      - relu\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
     unit = block_templates(graph)["unit"]
     assert unit.items["add"].target == "add"
     source = generate(graph).source
@@ -2186,19 +1964,11 @@ def test_a_walked_layer_is_translated_as_what_its_item_or_scope_is(tmp_path):
     """What a walked layer is (an op, a block use, which construct, named or inline) is its
     item's or scope's record (``kind``, ``named``), not the AST's: a named sequence's scope
     recorded as unnamed has its members inline (attributes of the class, keyed as before)."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {c: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - conv: {conv: {out: c, k: 1}}\n"
-        "      - tail: [{conv: {out: c, k: 1}}, relu]\n"
-        "network:\n"
-        "  - unit: {c: 4}\n"
-        "  - unit: {c: 8}\n")
-    graph = archdsl.load(spec)
+        "      - tail: [{conv: {out: c, k: 1}}, relu]\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
     unit = block_templates(graph)["unit"]
     assert (unit.scopes["tail"].kind, unit.scopes["tail"].named) == ("seq", True)
     assert "self.tail = nn.Sequential(" in generate(graph).source
@@ -2267,19 +2037,11 @@ def test_a_sequence_member_is_numbered_as_its_item_records(tmp_path):
     """Whether a member of an nn.Sequential is numbered (named by position) or named is its
     item's record (``named``), not the AST layer's name: an item recorded as named makes the
     sequence (built by statements under a `when:`) name its members."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {c: int, act: bool}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - conv: {conv: {out: c, k: 1}}\n"
-        "      - tail: [{conv: {out: c, k: 1}}, {relu: {}, when: act}]\n"
-        "network:\n"
-        "  - unit: {c: 4, act: true}\n"
-        "  - unit: {c: 8, act: false}\n")
-    graph = archdsl.load(spec)
+        "      - tail: [{conv: {out: c, k: 1}}, {relu: {}, when: act}]\n",
+        params="{c: int, act: bool}", uses=("unit: {c: 4, act: true}", "unit: {c: 8, act: false}"))
     unit = block_templates(graph)["unit"]
     assert not unit.items["tail.0"].named
     assert "layers.append(nn.Conv2d(c, c, kernel_size=1))" in generate(graph).source
@@ -2294,19 +2056,11 @@ def test_a_walked_layers_own_name_is_its_items_or_scopes(tmp_path):
     of which another layer reads, run member by member; names two layers share) is its item's or
     scope's key, not the AST layer's: a sequence rekeyed on the template, and the member read
     with it, is still run member by member, the member read named as its path says."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {c: int}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - tail: [{conv: {out: c, k: 1}}, {act: relu}]\n"
-        "      - {conv: {out: c, k: 1}, from: tail.act}\n"
-        "network:\n"
-        "  - unit: {c: 4}\n"
-        "  - unit: {c: 8}\n")
-    graph = archdsl.load(spec)
+        "      - {conv: {out: c, k: 1}, from: tail.act}\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
     unit = block_templates(graph)["unit"]
     assert unit.member_reads == {"tail.act"} and unit.items["conv"].inputs == ("tail.act",)
     source = generate(graph).source
@@ -2321,20 +2075,12 @@ def test_a_sequence_its_template_does_not_walk_is_a_bug(tmp_path):
     """An unnamed sequence under a `when:` is walked from its `when:` scope's members, inline
     and as members of an nn.Sequential: a scope whose members cannot be walked (one the template
     does not have) is an internal error naming the sequence, not its members taken from the AST."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    params: {act: bool}\n"
-        "    body:\n"
+    graph = _unit_net(
+        tmp_path,
         "      - {conv: {out: 4, k: 1}}\n"
         "      - {seq: [{conv: {out: 4, k: 1}}, relu], when: act}\n"
-        "      - t: [{conv: {out: 4, k: 1}}, {seq: [{conv: {out: 4, k: 1}}, gelu], when: act}]\n"
-        "network:\n"
-        "  - unit: {act: true}\n"
-        "  - unit: {act: false}\n")
-    graph = archdsl.load(spec)
+        "      - t: [{conv: {out: 4, k: 1}}, {seq: [{conv: {out: 4, k: 1}}, gelu], when: act}]\n",
+        params="{act: bool}", uses=("unit: {act: true}", "unit: {act: false}"))
     source = generate(graph).source
     assert "if act:\n            self.conv_1 = nn.Conv2d(4, 4, kernel_size=1)" in source
     assert "if act:\n            layers.append(nn.GELU())" in source
@@ -2385,16 +2131,9 @@ def test_a_merge_its_construct_does_not_record_is_a_bug(tmp_path):
     """A walked residual's add is the merge item its scope records (``meta["parts"]``: ``merge``,
     :attr:`Step.merge`): a record without it is an internal error, not an add named over the
     AST."""
-    spec = tmp_path / "net.yaml"
-    spec.write_text(
-        "name: net\ninput: [3, 8, 8]\n"
-        "blocks:\n"
-        "  unit:\n"
-        "    body:\n"
-        "      - residual: {body: [{conv: {out: 3, k: 1}}, relu]}\n"
-        "network:\n"
-        "  - unit\n")
-    graph = archdsl.load(spec)
+    graph = _unit_net(
+        tmp_path,
+        "      - residual: {body: [{conv: {out: 3, k: 1}}, relu]}\n")
     assert "out = out + x  # N x 3 x 8 x 8" in generate(graph).source
     (residual,) = graph.templates["unit"].scopes.values()
     (add,) = [key for key, part in residual.meta["parts"].items() if part == "merge"]
