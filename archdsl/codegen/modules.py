@@ -221,8 +221,11 @@ def _merge(template: BlockTemplate, scope: Scope) -> TemplateItem | None:
 
 
 def copy_layer(rep: Repeat, name: str) -> Layer:
-    """A repeat's layer as a copy has it: named when the repeat names its copies."""
-    return replace(rep.layer, name=name) if rep.name or rep.name_template else rep.layer
+    """A repeat's layer as a copy has it: named when the repeat names its copies (a name
+    template's copy is located at the template, where a refusal of the name points)."""
+    if rep.name_template is not None:
+        return replace(rep.layer, name=name, name_loc=rep.name_template.loc)
+    return replace(rep.layer, name=name, name_loc=None) if rep.name else rep.layer
 
 
 def leaves(layer: Layer) -> list[Layer]:
@@ -594,13 +597,10 @@ class ModuleMaker:
         """Copy ``i`` of the repeated layer, named as the repeat names it (``names``: the names
         its template scope gives the copies, :meth:`copy_names`): where its template records
         no steps for the copy (a test's edit raised the count, or took its members away)."""
-        layer = rep.layer
         if rep.name_template is not None:
             assert names is not None, f"repeat at {rep.loc}: no template scope names its copies"
-            return replace(layer, name=names[i], name_loc=rep.name_template.loc)
-        if rep.name:
-            return replace(layer, name=str(i), name_loc=None)
-        return layer
+            return copy_layer(rep, names[i])
+        return copy_layer(rep, str(i))
 
     # --- nn.Sequential ------------------------------------------------------------------------
     def chain(self, layer: Layer, shape: Shape, ctx: Ctx,
