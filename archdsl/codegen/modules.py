@@ -413,6 +413,8 @@ class ModuleMaker:
         if kind == "seq" and self.read_inside(name):  # (run member by member: split_sequence)
             return False
         if kind == "op":
+            if passes_through(layer):  # (no module: the template makes no item for it)
+                return False
             op, attrs, out = self.op_shape(layer, step, ctx.env, [shape])
             return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
         return kind == "use" or (named and kind in ("seq", "repeat", "dense"))
