@@ -38,7 +38,7 @@ from ..ir import INPUT, BlockTemplate, Graph, Node, Scope, TemplateItem
 from ..ops import REGISTRY, Attrs, OpError
 from ..spec import BlockDef, Call, Layer, Repeat, Residual, Seq, Spec, Value
 from .namespace import Namespace, NotGeneric
-from .sym import MISSING, Sym, Undecidable, decisions, key_of, names_in, probe_of, refine, select
+from .sym import MISSING, Sym, Undecidable, all_plain, decisions, key_of, names_in, probe_of, refine, select
 from .values import Env, coerce_attrs, coerce_param, eval_value, op_shape
 
 __all__ = ["USES_SEVERAL_INPUTS", "PerUse", "TemplateExpander", "block_templates", "bound_template",
@@ -221,7 +221,7 @@ class TemplateExpander(Expander):
 
     @staticmethod
     def check_type(value: Any, type_name: str, key: str, loc: Loc, what: str) -> Any:
-        if isinstance(value, Sym) or (isinstance(value, list) and not _plain(value)):
+        if isinstance(value, Sym) or (isinstance(value, list) and not all_plain(value)):
             return coerce_param(value, type_name)
         return Expander.check_type(value, type_name, key, loc, what)
 
@@ -292,7 +292,7 @@ class TemplateExpander(Expander):
         return super().lookup(name, loc, ctx, current)
 
     def check_shape(self, shape: Any, name: str, loc: Loc | None) -> None:
-        if _plain(shape):
+        if all_plain(shape):
             super().check_shape(shape, name, loc)
 
     def charge_weights(self, *args: Any) -> None:  # the concrete expansion charges them
@@ -577,16 +577,6 @@ def sharing(key: str, taken: Any) -> int:
 def _env(env: dict[str, Any]) -> Env:
     inp = env.get("in", ())
     return Env({k: v for k, v in env.items() if k != "in"}, tuple(inp))
-
-
-def _plain(value: Any) -> bool:
-    if isinstance(value, Sym):
-        return False
-    if isinstance(value, (tuple, list)):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(_plain(v) for v in value.values())
-    return True
 
 
 def _free_names(t: BlockTemplate) -> set[str]:
