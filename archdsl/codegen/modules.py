@@ -611,7 +611,7 @@ class ModuleMaker:
         as its template walks them, ``step``'s)."""
         if self.folded_away(layer, ctx, step):
             return [], shape
-        when = self.condition(layer.meta.when, ctx, layer, step=step)
+        when = self.condition(ctx, layer, step=step)
         if when is False:
             return [], shape
         cond = when if isinstance(when, Sym) else None

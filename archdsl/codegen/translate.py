@@ -549,21 +549,19 @@ class ClassBuilder(ModuleMaker):
         return access
 
     # --- conditions and config attributes -----------------------------------------------------
-    def condition(self, value: Any, ctx: Ctx, layer: Layer, key: str = "when",
+    def condition(self, ctx: Ctx, layer: Layer, key: str = "when",
                   step: Step | None = None) -> Any:
-        """A layer's `when:` (``value``: the AST's) or a residual's `connect:`, as its template
-        records it: a walked layer's (``step``) is its step's `when:` scope's condition (none:
-        True); a `connect:` its own scope's (:meth:`scope_value`)."""
-        if step is not None and key == "when":
-            scope = step.member if step.is_when() else None
+        """A layer's `when:` or a residual's `connect:`, as its template records it, never as
+        the AST has it: a layer's `when:` is its step's `when:` scope's condition (none, or no
+        step: True); a `connect:` its own scope's (:meth:`scope_value`: its step's, which
+        records one where the spec writes none too)."""
+        if key == "when":
+            scope = step.member if step is not None and step.is_when() else None
             if not isinstance(scope, Scope) or scope.loc != layer.loc:
                 return True
             result = self.ours(scope.meta.get("when", MISSING))
             result = None if result is MISSING else result
-        elif value is None and (step is None or key == "when"):
-            return True
-        else:  # (its template's: a residual's own scope, its step's, which records `connect:`
-            # where the AST has none too)
+        else:
             result = self.scope_value(key, layer, scope=self.walked_scope(layer, step))
         assert result is not None, f"`{key}:` at {layer.loc}: no template scope records it"
         if isinstance(result, Sym):
@@ -642,7 +640,7 @@ class ClassBuilder(ModuleMaker):
         """Translate ``layer`` fed by ``x``: attributes into __init__, statements into forward;
         ``step``: its step in the template's walk (its members' and parts' steps)."""
         folded = self.folded_away(layer, ctx, step)  # (then its readers read the conv)
-        when = False if folded else self.condition(layer.meta.when, ctx, layer, step=step)
+        when = False if folded else self.condition(ctx, layer, step=step)
         if when is False:
             if layer.name:
                 ctx.names[layer.name] = x
@@ -778,9 +776,8 @@ class ClassBuilder(ModuleMaker):
         """A layer with a symbolic ``when:``: built under ``if`` in __init__, run under ``if``."""
         assert layer.meta.output is None, \
             f"output: at {layer.loc} under a symbolic when: (its template refuses it)"
-        bare = replace(layer, meta=replace(layer.meta, when=None))
-        with _assuming(x, cond):
-            then, block = self.conditional_body(bare, x, ctx, cond, step)
+        with _assuming(x, cond):  # (its `when:` is its step's: :meth:`condition`)
+            then, block = self.conditional_body(layer, x, ctx, cond, step)
         shape = tuple(select(cond, t, e) for t, e in zip(then.shape, x.shape))
         out = self.fb.merge(block, then, x, shape, hint if isinstance(hint, str) else None)
         if layer.name:
@@ -970,7 +967,7 @@ class ClassBuilder(ModuleMaker):
         (step,) = [step for step in steps[:1] if isinstance(step.member, Scope)
                    and step.member.path == when]
         branch = step.layer
-        live = self.condition(None, ctx, branch, step=step)  # (its scope's, not the AST's)
+        live = self.condition(ctx, branch, step=step)  # (its scope's, not the AST's)
         assert not isinstance(live, Sym), f"branch at {branch.loc}: a symbolic when: in a template"
         if live is False and branch.name:
             ctx.names[branch.name] = x
@@ -984,7 +981,7 @@ class ClassBuilder(ModuleMaker):
         assert parts is not None, f"residual at {res.loc}: its template does not walk its parts"
         body = self.walk(parts["body"], x, ctx, hint or "out")
         shortcut = self.walk(parts["shortcut"], x, ctx, "identity") if "shortcut" in parts else x
-        connect = self.condition(res.connect, ctx, res, "connect", step)
+        connect = self.condition(ctx, res, "connect", step)
         out = body
         if connect is True:
             out = self.merge("add", [body, shortcut], ctx, None, item=merge)
