@@ -2141,3 +2141,34 @@ def test_a_merge_its_construct_does_not_record_is_a_bug(tmp_path):
     with pytest.raises(AssertionError, match="add in the class: no merge item its construct's "
                                              "step gives it"):
         generate(graph)
+
+
+def test_a_layer_is_what_its_item_records_not_the_asts_type(tmp_path):
+    """Whether a walked layer is an op or a block use is its template item's ``kind`` (its
+    block the item's ``target``), not the AST layer's type: an item recorded as a use of a
+    block is constructed as one where the spec wrote an op."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  act:\n"
+        "    body:\n"
+        "      - relu\n"
+        "  unit:\n"
+        "    params: {c: int}\n"
+        "    body:\n"
+        "      - conv: {out: c, k: 1}\n"
+        "      - gelu\n"
+        "network:\n"
+        "  - unit: {c: 4}\n"
+        "  - unit: {c: 8}\n"
+        "  - act\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    (gelu,) = [item for item in unit.items.values() if item.target == "gelu"]
+    assert gelu.kind == "op"
+    source = generate(graph).source
+    assert "self.gelu = nn.GELU()" in source and "self.act = Act(8)" in source
+    gelu.kind, gelu.target, gelu.attrs = "use", "act", {}  # (the AST: the op gelu)
+    source = generate(graph).source
+    assert "self.gelu = Act(c)" in source and "nn.GELU" not in source

@@ -47,6 +47,7 @@ __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "chainable",
            "shared_item_names", "walk_steps", "walked_keys"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
+_CONSTRUCTS = ("seq", "repeat", "dense", "parallel", "residual")  # (a construct scope's kinds)
 
 
 @dataclass
@@ -310,19 +311,17 @@ class ModuleMaker:
 
     def walked_item(self, call: Call, step: Step | None) -> TemplateItem | None:
         """What the op layer or block use ``call`` is translated from: the template item
-        ``step`` (or its `when:`'s scope's one inner step) gives it, if it is one of its kind at
-        its location; its name and key are the item's (:meth:`layer_key`), its op the item's
-        ``target``, its attributes and shape the item's (:meth:`op_shape`; a use's block,
-        arguments and shape: :meth:`block_call`). None (the AST layer's) only where the template
-        does not give the layer one (a test's edit, e.g. a `when:` made true where
-        the template has no item). Still from the AST layer: its location and its
-        ``from:``/``output:``/``freeze:``. Whether it is folded or absorbs a batch norm is its
-        item's mark (:meth:`folded_away`; every template made from a folded graph is marked:
-        ``Graph.mark_folds``)."""
-        member = step.own(call).member if step is not None else None
-        kind = "use" if call.is_block else "op"
-        return member if (isinstance(member, TemplateItem) and member.kind == kind
-                          and member.loc == call.loc) else None
+        ``step`` (or its `when:`'s scope's one inner step) gives it at its location
+        (:meth:`walked_member`); whether it is an op or a use is the item's ``kind``, its name
+        and key the item's (:meth:`layer_key`), its op the item's ``target``, its attributes
+        and shape the item's (:meth:`op_shape`; a use's block, arguments and shape:
+        :meth:`block_call`). None (the AST layer's) only where the template does not give the
+        layer one (a test's edit, e.g. a `when:` made true where the template has no item).
+        Still from the AST layer: its location and its ``from:``/``output:``/``freeze:``.
+        Whether it is folded or absorbs a batch norm is its item's mark (:meth:`folded_away`;
+        every template made from a folded graph is marked: ``Graph.mark_folds``)."""
+        member = self.walked_member(call, step)
+        return member if isinstance(member, TemplateItem) else None
 
     def reads_from(self, layer: Layer, step: Step | None) -> bool:
         """Has ``layer`` a `from:`? As its item or scope records it (``reads``), where its step
@@ -349,31 +348,29 @@ class ModuleMaker:
 
     def walked_scope(self, layer: Layer, step: Step | None) -> Scope | None:
         """The scope ``step`` gives the construct ``layer`` (:meth:`walked_member`)."""
-        member = self.walked_member(layer, step) if not isinstance(layer, Call) else None
+        member = self.walked_member(layer, step)
         return member if isinstance(member, Scope) else None
 
     def walked_member(self, layer: Layer, step: Step | None) -> TemplateItem | Scope | None:
-        """The item (:meth:`walked_item`) or, for a construct, the scope ``step`` gives
-        ``layer`` (None: none; over the AST)."""
-        if isinstance(layer, Call):
-            return self.walked_item(layer, step)
+        """The item (an op or a block use) or the construct's scope ``step`` (or its `when:`'s
+        scope's one inner step) gives ``layer``, at its location (None: none; over the AST).
+        What the layer is, is the member's record (its ``kind``: :meth:`kind_of`), not the AST
+        layer's type."""
         member = step.own(layer).member if step is not None else None
-        kind = "dense" if isinstance(layer, Repeat) and layer.dense else \
-            {Seq: "seq", Repeat: "repeat", Parallel: "parallel", Residual: "residual"}[type(layer)]
-        return member if (isinstance(member, Scope) and member.kind == kind
-                          and member.loc == layer.loc) else None
+        if isinstance(member, TemplateItem) and member.kind in ("op", "use") or \
+                isinstance(member, Scope) and member.kind in _CONSTRUCTS:
+            return member if member.loc == layer.loc else None
+        return None
 
     def folded_away(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
         its name, as the expander gave it one, and nothing else. Its step's item's mark
         (``TemplateItem.folded``: every template made from a folded graph is marked,
         ``Graph.mark_folds``); a layer without an item is not looked up by location."""
-        if not isinstance(layer, Call) or layer.is_block:
-            return False
         item = self.walked_item(layer, step)
-        if item is None or not item.folded:
+        if item is None or not item.folded:  # (an op's mark)
             return False
-        self.layer_name(layer, default_name(layer), ctx, step)
+        self.layer_name(layer, item.target, ctx, step)  # (its item's key)
         return True
 
     def ctor(self, op: Op, lowering: Lowering, ctx: Ctx, call: Call) -> tuple[Expr, Inplace | None]:
