@@ -428,6 +428,9 @@ CODEGEN_CASES = [
     case("dense_method_name", "codegen/dense_method_name.yaml", "8:45",
          r"^the layer name `values` is a method of the nn\.ModuleDict that holds it",
          r"hint: rename the layer, e\.g\. `values_`"),
+    case("named_sequence_from", "codegen/named_sequence_from.yaml", "5:12",
+         r"^a named sequence with branches or `from:` cannot be generated yet$",
+         r"hint: use an unnamed sequence, or a block"),
 ]
 
 # --- hostile input, round two (issue 15): each class with its variants ---------------------------

@@ -2172,3 +2172,84 @@ def test_a_layer_is_what_its_item_records_not_the_asts_type(tmp_path):
     gelu.kind, gelu.target, gelu.attrs = "use", "act", {}  # (the AST: the op gelu)
     source = generate(graph).source
     assert "self.gelu = Act(c)" in source and "nn.GELU" not in source
+
+
+def test_a_class_is_an_nn_sequential_as_its_template_numbers_its_body(tmp_path):
+    """A body whose members the spec numbers (``"0": conv``) is an nn.Sequential subclass, as
+    its template records the numbering (its own level's items and scopes, through `when:`s:
+    ``named``, a digit key), not as the AST names them: a numbered body keyed otherwise is a
+    module class, a named one keyed ``0``, ``1`` an nn.Sequential."""
+    numbered = _unit_net(
+        tmp_path,
+        '      - "0": {conv: {out: c, k: 1}}\n'
+        '      - "1": relu\n'
+        '        when: c > 4\n',
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
+    unit = block_templates(numbered)["unit"]
+    assert "class Unit(nn.Sequential):" in generate(numbered).source
+    _rekeyed(unit, "0", "conv")  # (the AST: 0, 1)
+    _rekeyed(unit, "1", "act")
+    source = generate(numbered).source
+    assert "class Unit(nn.Module):" in source and "nn.Sequential" not in source
+    assert "self.conv = nn.Conv2d(in_channels, c, kernel_size=1)" in source
+    assert "self.act = nn.ReLU(" in source
+    named = _unit_net(
+        tmp_path,
+        "      - conv: {conv: {out: c, k: 1}}\n"
+        "      - act: relu\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
+    unit = block_templates(named)["unit"]
+    assert "class Unit(nn.Module):" in generate(named).source
+    _rekeyed(unit, "conv", "0")  # (the AST: conv, act)
+    _rekeyed(unit, "act", "1")
+    source = generate(named).source
+    assert "class Unit(nn.Sequential):" in source and "self.conv" not in source
+    assert "nn.Conv2d(in_channels, c, kernel_size=1)," in source
+
+
+def test_a_body_whose_only_numbered_layer_is_dropped_is_a_module_class(tmp_path):
+    """Numbering its template does not record (a numbered layer under a false `when:`: its
+    scope is empty) does not make a class an nn.Sequential: it holds named members only."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "network:\n"
+        "  - conv: {conv: {out: 4, k: 1}}\n"
+        '  - "1": relu\n'
+        '    when: "in.c > 3"\n')
+    source = generate(archdsl.load(spec)).source
+    assert "class Net(nn.Module):" in source and "nn.Sequential" not in source
+    assert "self.conv = nn.Conv2d(3, 4, kernel_size=1)" in source
+
+
+def test_a_named_sequence_is_refused_as_its_scope_records_a_from(tmp_path):
+    """A named sequence with a `from:` cannot be generated yet (the refusal: corpus
+    codegen/named_sequence_from), as its scope records the `from:` (``meta["reads"]``), not as
+    the AST has it."""
+    from archdsl.codegen import CodegenError
+
+    graph = _unit_net(
+        tmp_path,
+        "      - stem: {conv: {out: c, k: 1}}\n"
+        "      - tail: [{conv: {out: c, k: 1}}, relu]\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
+    unit = block_templates(graph)["unit"]
+    assert not unit.scopes["tail"].meta.get("reads")
+    assert "self.tail = nn.Sequential(" in generate(graph).source
+    unit.scopes["tail"].meta["reads"] = True  # (the AST: no `from:`)
+    with pytest.raises(CodegenError, match="a named sequence with branches or .from:. cannot"):
+        generate(graph)
+    reads = _unit_net(
+        tmp_path,
+        "      - stem: {conv: {out: c, k: 1}}\n"
+        "      - tail: [{conv: {out: c, k: 1}}, relu]\n"
+        "        from: input\n"
+        "      - {add: {}, from: [stem, tail]}\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
+    unit = block_templates(reads)["unit"]
+    assert unit.scopes["tail"].meta.get("reads")
+    with pytest.raises(CodegenError, match="a named sequence with branches or .from:. cannot"):
+        generate(reads)
+    del unit.scopes["tail"].meta["reads"]  # (the AST: `from: input`; it reads the stem now)
+    source = generate(reads).source
+    assert "self.tail = nn.Sequential(" in source and "x_1 = self.tail(x)  #" in source

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
@@ -43,7 +44,7 @@ from .forward import FValue, fresh_output
 from .names import check_attribute
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "chainable",
-           "default_name", "frozen_ctx", "has_params", "is_default", "passes_through", "sequential_body",
+           "default_name", "frozen_ctx", "has_params", "is_default", "numbered", "passes_through",
            "shared_item_names", "walk_steps", "walked_keys"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
@@ -448,8 +449,9 @@ class ModuleMaker:
     def sequence_items(self, seq: Seq, shape: Shape, ctx: Ctx, key: str,
                        step: Step | None = None) -> tuple[list[Item], Shape]:
         """The members of a named sequence (an nn.Sequential; its key ``key``), as the template
-        walks them (``step``'s: :meth:`sequence_steps`)."""
-        if not chainable(seq):
+        walks them (``step``'s: :meth:`sequence_steps`); one with a `from:` is refused."""
+        if self.reads_from(seq, step):  # (its scope's ``reads``; an `output:` was taken off
+            # before: side_output, and a member with one is refused by chain_members)
             raise self.fail("a named sequence with branches or `from:` cannot be generated "
                             "yet", seq, hint="use an unnamed sequence, or a block")
         return self.chain_members(self.sequence_steps(seq, step), shape,
@@ -680,6 +682,12 @@ class ModuleMaker:
                        for inner in steps)
         return False
 
+    def sequential_body(self, template: BlockTemplate, steps: list[Step]) -> bool:
+        """Is a class an nn.Sequential subclass? When its template numbers its body's members
+        (:func:`numbered`) and each of its steps (``steps``, the template's walk) can be members
+        of an nn.Sequential (:meth:`chainable_step`)."""
+        return numbered(template) and all(self.chainable_step(step) for step in steps)
+
     def sequential(self, items: list[Item], ctx: Ctx, func: str = "nn.Sequential") -> Any:
         """An nn.Sequential of ``items``; members under ``when:`` are added by statements first."""
         if not any(item.cond is not None for item in items):
@@ -814,16 +822,21 @@ def _and(a: Sym, b: Sym) -> Sym:
     return Sym(ast.BoolOp(ast.And(), [a.node, b.node]), probe)
 
 
-def direct_names(layer: Layer) -> list[str]:
-    """The names of a layer's members at its own level (unnamed lists see through)."""
-    if isinstance(layer, Seq) and not layer.name:
-        return [n for item in layer.items for n in direct_names(item)]
-    return [layer.name] if layer.name else []
+def numbered(template: BlockTemplate) -> bool:
+    """Does the spec number members of ``template``'s body (``"0": conv``) at its own level
+    (through unnamed sequences and `when:`s), as its items and scopes record it (``named``, a
+    key ``2`` or ``2#1``)?"""
+    def names(keys: list[str]) -> Iterator[str]:
+        for key in keys:
+            member = template.items.get(key) or template.scopes.get(key)
+            if member is None:  # (one the template lacks: the walk says so, where it walks it)
+                continue
+            if member.named:
+                yield key
+            elif isinstance(member, Scope) and member.kind in ("seq", "when"):
+                yield from names(member.members)
 
-
-def sequential_body(layer: Layer) -> bool:
-    """A body whose members are numbered (``"0": conv``) is an nn.Sequential subclass."""
-    return any(n.isdigit() for n in direct_names(layer)) and chainable(layer)
+    return any(name.split("#")[0].isdigit() for name in names(template.members))
 
 
 def shared_item_names(template: BlockTemplate) -> frozenset[str]:

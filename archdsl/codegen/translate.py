@@ -57,7 +57,6 @@ from .modules import (
     frozen_ctx,
     has_params,
     passes_through,
-    sequential_body,
     shared_item_names,
     walk_steps,
     walked_keys,
@@ -142,7 +141,7 @@ class ClassBuilder(ModuleMaker):
         self.member_reads = template.member_reads
         doc = _network_doc(header, graph.name, self.ctor_params, bool(self.checks))
         walk = self.template_walk(body)
-        if sequential_body(body):
+        if self.sequential_body(template, walk):
             items, _ = self.chain_walk(walk, in_shape, ctx)
             return self.sequential_plan(items, signature, doc, [])
         out = self.walk(walk, self.fb.input, ctx)
@@ -225,7 +224,7 @@ class ClassBuilder(ModuleMaker):
             f"{unparse(to_node(self.spec_values[p].probe))}" for p, local in spec_params.items()]
         doc = _block_doc(template, self.planner.graph.file, instance)
         walk = self.template_walk(body)
-        if sequential_body(body):
+        if self.sequential_body(self.template, walk):
             items, out = self.chain_walk(walk, inp, ctx)
             plan = self.sequential_plan(items, signature, doc, in_names)
         else:
@@ -268,7 +267,7 @@ class ClassBuilder(ModuleMaker):
                 f"{shown or 'no arguments'} ({why}, so it has no generic class).")
         doc = [*_block_doc(template, self.planner.graph.file, None), "", note]
         walk = self.template_walk(body)
-        if sequential_body(body):
+        if self.sequential_body(bound, walk):
             items, _ = self.chain_walk(walk, in_shape, ctx)
             return self.sequential_plan(items, [], doc, [])
         out = self.walk(walk, self.fb.input, ctx)
