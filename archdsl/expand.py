@@ -359,7 +359,7 @@ class Expander:
     def open_scope(self, kind: str, name: str, layer: Layer, ctx: Ctx, x: str, **kw: Any) -> Scope:
         path = ctx.prefix + name
         scope = Scope(path, kind, layer.loc, parent=ctx.scope.path, input=x,
-                      in_shape=self.graph.nodes[x].shape, **kw)
+                      in_shape=self.graph.nodes[x].shape, name_loc=layer.name_loc, **kw)
         self.graph.scopes[path] = scope
         ctx.scope.members.append(path)
         return scope

@@ -87,6 +87,9 @@ class Scope:
     named: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
     template: str | None = None  # a block instance: its block's template (None: written per use)
+    name_loc: Loc | None = None  # where its name is written: a named construct's or block use's
+    # `name:`, a name template's for a repeat's copy (None: no name of its own, or a numbered
+    # copy's): where a refusal of the name points (else ``loc``)
 
     @property
     def local_name(self) -> str:
@@ -129,6 +132,8 @@ class TemplateItem:
     # ``attrs``); what a class that writes spec parameters in finalises itself. None: not an op
     reads: bool = False  # its layer has a `from:` (``inputs`` are what it names); a scope's
     # layer: its ``meta["reads"]``
+    name_loc: Loc | None = None  # where its name is written, as a scope's (``Scope.name_loc``:
+    # the spec's `name:`, a name template's for a repeat's copy; None: none of its own)
 
 
 @dataclass

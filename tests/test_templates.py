@@ -278,6 +278,31 @@ def test_items_say_whether_the_spec_named_the_layer():
     assert layer1.named  # (a named repeat names its members `0`, `1`)
 
 
+def test_items_and_scopes_record_where_their_names_are_written(tmp_path):
+    """A template item or scope records where its name is written (``name_loc``): the spec's
+    `name:` for a named layer or construct, a name template's for a repeat's copy, none for an
+    automatic name or a numbered copy (a refusal of the name points there, else at ``loc``)."""
+    graph = _unit_net(
+        tmp_path,
+        "      - first: {conv: {out: 4, k: 1}}\n"
+        "      - {repeat: 2, layer: {conv: {out: 4, k: 1}}, name: \"conv{i+1}\"}\n"
+        "      - stage: [{conv: {out: 4, k: 1}}, relu]\n"
+        "      - acts: {repeat: 2, layer: relu}\n"
+        "      - relu\n")
+    unit = block_templates(graph)["unit"]
+    first, conv1, conv2 = unit.items["first"], unit.items["conv1"], unit.items["conv2"]
+    assert (first.name_loc.line, first.name_loc.col) == (6, 9) and first.loc.col == 16
+    assert conv1.name_loc == conv2.name_loc != conv1.loc  # (the name template's: not the layer's)
+    assert (conv1.name_loc.line, conv1.name_loc.col) == (7, 58)
+    stage, acts = unit.scopes["stage"], unit.scopes["acts"]
+    assert (stage.name_loc.line, stage.name_loc.col) == (8, 9) and stage.loc.col == 16
+    assert (acts.name_loc.line, acts.name_loc.col) == (9, 9)
+    assert unit.items["acts.0"].name_loc is None  # (a numbered copy's name: its number)
+    assert unit.items["stage.0"].name_loc is None and unit.items["relu"].name_loc is None
+    uses = block_templates(graph)[""].items["unit"]
+    assert uses.name_loc is None  # (an unnamed use)
+
+
 def test_items_carry_their_freeze(tmp_path):
     spec = tmp_path / "net.yaml"
     spec.write_text(

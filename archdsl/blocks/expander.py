@@ -83,6 +83,7 @@ class TemplateExpander(Expander):
         self.network = network
         self.names = Namespace() if names is None else names
         self.named_next = False  # the layer being named had a name (see ``layer_name``)
+        self.name_loc_next: Loc | None = None  # ... and where it is written
         self.concrete: Graph | None = None  # the network's expansion, when every value is plain
         self.conditions: list[Sym] = []  # the symbolic `when:`s the layer being expanded is under
         self.renaming: set[int] = set()  # naming scopes with a conditional member so far
@@ -180,7 +181,7 @@ class TemplateExpander(Expander):
                 node.in_shapes, node.shape, node.scope, node.meta["when"], node.loc,
                 node.meta["name_varies"], node.meta["named"], node.freeze, key=node.name,
                 own_freeze=node.meta["own_freeze"], given_attrs=node.meta.get("given"),
-                reads=node.meta["reads"])
+                reads=node.meta["reads"], name_loc=node.meta["name_loc"])
         seen = {v: k for k, v in t.locals.items() if k in self.spec.params
                 and k not in block.params}
         t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)
@@ -235,15 +236,18 @@ class TemplateExpander(Expander):
 
     def auto_name(self, base: str, ctx: Ctx, structural: bool = False) -> str:
         name = super().auto_name(base, ctx, structural)
-        self.named_next = False
+        self.named_next, self.name_loc_next = False, None
         if {id(ctx.counter), id(ctx.used)} & self.renaming:
             self.varying.add(_SHARED.sub("", ctx.prefix + name))
         return name
 
     def layer_name(self, layer: Layer, default: str, ctx: Ctx, structural: bool = False) -> str:
-        """As the expander names; the item recorded next notes whether the layer had a name."""
+        """As the expander names; the item recorded next notes whether the layer had a name,
+        and where it is written (``TemplateItem.name_loc``: the spec's `name:`, a name
+        template's for a repeat's copy)."""
         name = super().layer_name(layer, default, ctx, structural)
         self.named_next = bool(layer.name)
+        self.name_loc_next = layer.name_loc if layer.name else None
         return name
 
     def open_scope(self, kind: str, name: str, layer: Layer, ctx: Ctx, x: str, **kw: Any) -> Scope:
@@ -509,8 +513,9 @@ class TemplateExpander(Expander):
         name_varies = any(shown == v or shown.startswith(v + ".") for v in self.varying)
         node.meta.update(kind=kind, when=self.condition(), name_varies=name_varies,
                          named=self.named_next, own_freeze=ctx.scope.path in self.freezing,
-                         reads=self.reads_next)
+                         reads=self.reads_next, name_loc=self.name_loc_next)
         self.named_next = self.reads_next = False
+        self.name_loc_next = None
         self.graph.add_node(node)
         ctx.scope.members.append(node.name)
         return node.name
