@@ -60,7 +60,9 @@ class Scope:
     ``meta`` is what the expander records: a repeat's ``count``, a residual's ``connect``, a
     parallel's ``merge``...; in a block template also a ``when`` scope's condition (a layer under
     a ``when:``: a Sym, or a bool when plain, the scope empty when false), every repeat's
-    ``count`` (unnamed ones too), and a residual's, parallel's, repeat's or dense block's ``parts``: which part made each member
+    ``count`` (unnamed ones too) and ``names``: the names its name template gives its copies,
+    in order (only a repeat's or dense block's with a name template), and a residual's,
+    parallel's, repeat's or dense block's ``parts``: which part made each member
     (member -> ``body``, ``shortcut``, ``after``, a branch's or copy's index as a string (a
     dropped branch's: its empty ``when`` scope), or ``merge``: its add, concat or mul, a dense
     block's concats), its ``part_names``: its parts in order (one that makes no member too,

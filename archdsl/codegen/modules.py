@@ -576,10 +576,9 @@ class ModuleMaker:
     def copy_names(self, rep: Repeat, ctx: Ctx, key: str | None = None,
                    scope: Scope | None = None) -> Any:
         """The names a repeat's name template gives its copies (``layer1``, ``layer2``...), as
-        its template scope records them (:meth:`scope_value`, as :meth:`count`); None when it
-        has no name template or the template does not say."""
-        return None if rep.name_template is None \
-            else self.scope_value("names", rep, key, scope)
+        its template scope records them (``meta["names"]``: :meth:`scope_value`, as
+        :meth:`count`); None where it records none (the repeat has no name template)."""
+        return self.scope_value("names", rep, key, scope)
 
     def chain_copy(self, rep: Repeat, i: int, copies: dict[str, list[Step]] | None,
                    shape: Shape, ctx: Ctx, names: Any = None) -> tuple[list[Item], Shape]:
