@@ -579,7 +579,8 @@ def test_a_class_binds_the_lets_its_template_records_in_its_order(tmp_path):
 def test_a_generic_class_reads_a_named_repeats_count_from_the_template(tmp_path):
     """A named repeat's count is the one its template scope records: what it says is the
     number of members of the class's nn.Sequential (a count past the copies the template
-    made has no items for the others: an internal error, not layers evaluated from the AST)."""
+    made: an internal error naming the copy its scope does not record, not layers evaluated
+    from the AST)."""
     graph = _unit_net(
         tmp_path,
         "      - convs: {repeat: 2, layer: {conv: {out: width, k: 3, pad: 1}}}\n"
@@ -595,7 +596,8 @@ def test_a_generic_class_reads_a_named_repeats_count_from_the_template(tmp_path)
     assert "self.convs = nn.Sequential(\n            nn.Conv2d(in_channels, width, kernel_size=3, " \
         "padding=1),\n        )\n" in source
     scope.meta["count"] = 3  # (the AST: 2; the template made two copies)
-    with pytest.raises(AssertionError, match=r"op layer `conv` at .*: no template item"):
+    with pytest.raises(AssertionError, match=r"repeat at .*net\.yaml:7:16: its scope records no "
+                                             r"copy 2$"):
         generate(graph)
 
 
@@ -717,9 +719,10 @@ def test_a_value_that_follows_a_repeats_index_comes_from_its_item(tmp_path):
 
 def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
     """A layer under a plain `when:` is in a scope of its own too (empty when false; a dropped
-    parallel branch's as well), and the class builds the layer where the scope says (one made
-    true where the template made no item is an internal error, not a layer evaluated from the
-    AST)."""
+    parallel branch's as well), and the class builds the layer where the scope says: a scope
+    made true where the template made no item builds nothing, its input passing through (what
+    the scope records: no member, as an unnamed `identity`'s), not a layer evaluated from the
+    AST (a dropped branch made live so is a second branch with no merge: an internal error)."""
     graph = _unit_net(
         tmp_path,
         "      - a: {conv: {out: width, k: 1}}\n"
@@ -742,18 +745,20 @@ def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
     assert f"self.b = {made}" not in source and f"self.e = {made}" in source
     assert f"self.d = {made}" not in source
     scopes[1].meta["when"] = False  # (the AST: true)
-    assert f"self.e = {made}" not in generate(graph).source
-    for scope in (scopes[0], scopes[2]):  # (the AST: false; the template made no item)
-        scope.meta["when"] = True
-        with pytest.raises(AssertionError, match=r"op layer `conv` at .*: no template item"):
-            generate(graph)
-        scope.meta["when"] = False
+    source = generate(graph).source
+    assert f"self.e = {made}" not in source
+    scopes[0].meta["when"] = True  # (the AST: false; the template made no item)
+    assert generate(graph).source == source
+    scopes[2].meta["when"] = True  # (ditto: a dropped branch)
+    with pytest.raises(AssertionError, match=r"parallel at .*net\.yaml:\d+:\d+: its template "
+                                             r"records no merge"):
+        generate(graph)
 
 
 def test_a_generic_class_reads_an_unnamed_repeats_count_from_the_template(tmp_path):
     """An unnamed repeat has a template scope of its own too (its copies' items are its
     members), recording its count: what it says is the number of layers the class builds (one
-    past the copies the template made is an internal error)."""
+    past the copies the template made is an internal error naming the copy)."""
     graph = _unit_net(
         tmp_path,
         "      - repeat: 2\n"
@@ -770,7 +775,8 @@ def test_a_generic_class_reads_an_unnamed_repeats_count_from_the_template(tmp_pa
     assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=1)\n" in source
     assert "self.conv_1" not in source
     scope.meta["count"] = 3  # (the AST: 2; the template made two copies)
-    with pytest.raises(AssertionError, match=r"op layer `conv` at .*: no template item"):
+    with pytest.raises(AssertionError, match=r"repeat at .*net\.yaml:7:9: its scope records no "
+                                             r"copy 2$"):
         generate(graph)
 
 
@@ -799,9 +805,9 @@ def test_a_scope_value_that_follows_a_repeats_index_comes_from_its_copys_scope(t
     assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=1)\n" in source
     assert "self.conv_1" not in source
     assert "self.relu_1 = nn.ReLU()\n" in source and "self.relu_2" not in source
-    whens[0].meta["when"] = True  # (the AST: false for i == 0; copy 0 has no item: a bug)
-    with pytest.raises(AssertionError, match=r"op layer `conv` at .*: no template item"):
-        generate(graph)
+    whens[0].meta["when"] = True  # (the AST: false for i == 0; copy 0's scope records no
+    # member: nothing is built for it, its input passes through)
+    assert generate(graph).source == source
 
 
 def test_a_generic_class_reads_its_layers_output_shapes_from_the_template(tmp_path):
@@ -1386,7 +1392,8 @@ def test_the_translator_evaluates_nothing_the_template_does_not_say(tmp_path):
     counted = next(s for s in template.scopes.values() if "count" in s.meta)
     refused(lambda: counted.meta.pop("count"), "no template scope records its count")
     use = next(k for k, item in template.items.items() if item.kind == "use")
-    refused(lambda: template.items.pop(use), "no template item")
+    # (a member of the repeat's scope the template does not have: its copies are not walked)
+    refused(lambda: template.items.pop(use), "repeat at .*: its template does not walk its copies")
     # (the lets bound are those the template records, in its order: one it holds no value for)
     refused(lambda: template.lets.update({template.locals["w2"]: MISSING}),
             "let `w2`: no value in its template")
@@ -1637,7 +1644,10 @@ def test_a_construct_has_the_parts_its_scope_names(tmp_path):
 def test_a_repeat_walks_its_copies_as_its_scope_records_them(tmp_path):
     """A repeat's scope records which copy made each member (``meta["parts"]``, by the copy's
     index), and the class walks each copy's members as the record says: a member the record
-    gives no copy is not built."""
+    gives no copy is not built, a copy the record gives no member builds nothing (its input
+    passes through, as a repeated unnamed `identity`'s copies do), and a copy the record does
+    not have (``meta["part_names"]``) is an internal error naming it, not the repeated layer
+    made again from the AST."""
     graph = _unit_net(
         tmp_path,
         "      - {repeat: 2, layer: [{conv: {out: 4, k: 3, pad: 1}}, gelu]}\n"
@@ -1653,15 +1663,20 @@ def test_a_repeat_walks_its_copies_as_its_scope_records_them(tmp_path):
     source = generate(graph).source
     assert "self.conv_1 = nn.Conv2d(4, 4, kernel_size=3, padding=1)\n        self.stage" in source
     assert "gelu_1" not in source
-    assert "self.stage = nn.Sequential(\n            nn.Sequential(),\n            nn.Sequential(" \
-        in source
+    assert "self.stage = nn.Sequential(\n            OrderedDict(\n                [\n" \
+        "                    (\n                        \"1\",\n" in source
+    assert source.count("nn.Conv2d(4, 4, kernel_size=1)") == 1
+    unit.scopes["stage"].meta["part_names"].remove("1")
+    with pytest.raises(AssertionError, match=r"repeat at .*net\.yaml:\d+:\d+: its scope records no "
+                                             r"copy 1$"):
+        generate(graph)
 
 
 def test_a_repeats_copies_are_walked_from_their_steps_not_the_repeated_layer(tmp_path,
                                                                              monkeypatch):
     """Each copy of a repeat (unnamed, named, with a name template, dense) the template walks is
-    translated from its steps (``Step.parts``, by the copy's index), not made again from the
-    AST's repeated layer (``ModuleMaker.repeat_item``: only for a copy a test's edit adds)."""
+    translated from its steps (``Step.parts``, by the copy's index: each with its item or
+    scope), never made again from the AST's repeated layer."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
@@ -1680,10 +1695,13 @@ def test_a_repeats_copies_are_walked_from_their_steps_not_the_repeated_layer(tmp
     made = generate(graph).source
     assert "self.c2 = " in made and "self.grow = DenseBlock(" in made
 
-    def refused(*args, **kwargs):
-        raise AssertionError("a walked copy made from the AST's repeated layer")
+    walk = ClassBuilder.walk
 
-    monkeypatch.setattr(ClassBuilder, "repeat_item", refused)
+    def checked(builder, steps, *args, **kwargs):
+        assert all(step.member is not None for step in steps), "a step without its member"
+        return walk(builder, steps, *args, **kwargs)
+
+    monkeypatch.setattr(ClassBuilder, "walk", checked)
     assert generate(archdsl.load(spec)).source == made
 
 

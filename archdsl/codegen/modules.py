@@ -43,8 +43,8 @@ from .code import (
 from .forward import FValue, fresh_output
 from .names import check_attribute
 
-__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "chainable",
-           "default_name", "frozen_ctx", "has_params", "is_default", "numbered", "passes_through",
+__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "chainable", "copy_steps",
+           "default_name", "frozen_ctx", "has_params", "is_default", "numbered",
            "shared_item_names", "walk_steps", "walked_keys"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
@@ -222,6 +222,29 @@ def _merge(template: BlockTemplate, scope: Scope) -> TemplateItem | None:
     return template.items.get(found[0]) if len(found) == 1 else None
 
 
+def bare_when(layer: Layer, step: Step | None) -> Scope | None:
+    """The `when:` scope ``step`` gives ``layer`` where the scope records nothing of the
+    layer's own (no item or scope at its location inside: an unnamed pass-through op such as
+    ``identity``, which makes none; an unnamed sequence's members; a layer under a false
+    `when:`): the layer is walked as the scope's members' steps, in order (none: its input
+    passes through). None where ``step`` is no such `when:` step (its template does not walk
+    the scope's members: ``inner`` None)."""
+    if step is None or not step.is_when() or step.inner is None or step.own(layer) is not step:
+        return None
+    scope = step.member
+    return scope if isinstance(scope, Scope) and scope.loc == layer.loc else None
+
+
+def copy_steps(rep: Repeat, i: int, copies: dict[str, list[Step]] | None) -> list[Step]:
+    """The steps of copy ``i`` of a repeat, as its scope records them (``copies``: by the
+    copy's index, :func:`walk_steps`; none: the copy made no member, its repeated layer passes
+    its input through). A copy its template does not walk or record is a bug (a template that
+    lost it), not the repeated layer made again from the AST."""
+    assert copies is not None, f"repeat at {rep.loc}: its template does not walk its copies"
+    assert str(i) in copies, f"repeat at {rep.loc}: its scope records no copy {i}"
+    return copies[str(i)]
+
+
 def copy_layer(rep: Repeat, name: str) -> Layer:
     """A repeat's layer as a copy has it: named when the repeat names its copies (a name
     template's copy is located at the template, where a refusal of the name points)."""
@@ -339,7 +362,8 @@ class ModuleMaker:
         """What ``layer`` is (``op``, ``use``, ``seq``, ``repeat``, ``dense``, ``parallel``,
         ``residual``) and whether it is named (a construct: one module, not inline; a member of
         an nn.Sequential: not numbered), as its item or scope records it (``kind``, ``named``;
-        :meth:`walked_member`); the AST's over the AST."""
+        :meth:`walked_member`: ``when``, unnamed, for a `when:` scope recording nothing of the
+        layer's own, walked as its members' steps); the AST's over the AST."""
         member = self.walked_member(layer, step)
         if member is not None:
             return member.kind, member.named
@@ -354,14 +378,15 @@ class ModuleMaker:
 
     def walked_member(self, layer: Layer, step: Step | None) -> TemplateItem | Scope | None:
         """The item (an op or a block use) or the construct's scope ``step`` (or its `when:`'s
-        scope's one inner step) gives ``layer``, at its location (None: none; over the AST).
+        scope's one inner step) gives ``layer``, at its location; else its `when:` scope, where
+        that records nothing of the layer's own (:func:`bare_when`); None: none (over the AST).
         What the layer is, is the member's record (its ``kind``: :meth:`kind_of`), not the AST
         layer's type."""
         member = step.own(layer).member if step is not None else None
         if isinstance(member, TemplateItem) and member.kind in ("op", "use") or \
                 isinstance(member, Scope) and member.kind in _CONSTRUCTS:
             return member if member.loc == layer.loc else None
-        return None
+        return bare_when(layer, step)
 
     def folded_away(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
@@ -411,8 +436,6 @@ class ModuleMaker:
         if kind == "seq" and self.read_inside(name):  # (run member by member: split_sequence)
             return False
         if kind == "op":
-            if passes_through(layer):  # (no module: the template makes no item for it)
-                return False
             op, attrs, out = self.op_shape(layer, step, ctx.env, [shape])
             return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
         return kind == "use" or (named and kind in ("seq", "repeat", "dense"))
@@ -537,7 +560,7 @@ class ModuleMaker:
     def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx, key: str,
                       step: Step | None = None) -> ModuleResult:
         scope = self.walked_scope(rep, step)
-        count, names = self.count(rep, ctx, key, scope), self.copy_names(rep, ctx, key, scope)
+        count = self.count(rep, ctx, key, scope)
         copies = step.members(rep)[1] if step is not None else None
         dense = self.kind_of(rep, step)[0] == "dense"  # (as its scope records it)
         inner = ctx.child(key, numbered=False, dense=dense)
@@ -548,7 +571,7 @@ class ModuleMaker:
             item_ctx = inner.with_env(inner.env.with_values(i=i))
             if dense:
                 features = (channels, *shape[1:])
-            new, out = self.chain_copy(rep, i, copies, features, item_ctx, names)
+            new, out = self.chain_copy(rep, i, copies, features, item_ctx)
             items.extend(new)
             if dense:
                 channels = channels + out[0]
@@ -581,26 +604,10 @@ class ModuleMaker:
         return self.scope_value("names", rep, key, scope)
 
     def chain_copy(self, rep: Repeat, i: int, copies: dict[str, list[Step]] | None,
-                   shape: Shape, ctx: Ctx, names: Any = None) -> tuple[list[Item], Shape]:
+                   shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
         """The members copy ``i`` of a repeat adds to an nn.Sequential: its steps, as the
-        repeat's scope records them (``copies``, :func:`walk_steps`); the repeated layer over
-        the AST only for a copy it records none for (:meth:`repeat_item`: a test's edit raised
-        the count, or took the copy's members away)."""
-        steps = copies.get(str(i)) if copies is not None else None
-        if not steps:  # (none: the layer over the AST, its members the record's, if any)
-            copy = self.repeat_item(rep, i, ctx, names)
-            return self.chain(copy, shape, ctx, Step(None, copy, steps) if steps is not None
-                              else None)
-        return self.chain_members(steps, shape, ctx)
-
-    def repeat_item(self, rep: Repeat, i: int, ctx: Ctx, names: Any = None) -> Layer:
-        """Copy ``i`` of the repeated layer, named as the repeat names it (``names``: the names
-        its template scope gives the copies, :meth:`copy_names`): where its template records
-        no steps for the copy (a test's edit raised the count, or took its members away)."""
-        if rep.name_template is not None:
-            assert names is not None, f"repeat at {rep.loc}: no template scope names its copies"
-            return copy_layer(rep, names[i])
-        return copy_layer(rep, str(i))
+        repeat's scope records them (:func:`copy_steps`; none: it adds none)."""
+        return self.chain_members(copy_steps(rep, i, copies), shape, ctx)
 
     # --- nn.Sequential ------------------------------------------------------------------------
     def chain(self, layer: Layer, shape: Shape, ctx: Ctx,
@@ -617,19 +624,16 @@ class ModuleMaker:
         given = shape
         shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
         kind, named = self.kind_of(layer, step)
-        if kind == "seq" and not named:
+        if kind in ("seq", "when") and not named:  # (a `when:`'s: its scope's members)
             items, out = self.chain_members(self.sequence_steps(layer, step), shape, ctx)
         elif kind == "repeat" and not named:
             items, out = [], shape
             scope = self.walked_scope(layer, step)
-            names = self.copy_names(layer, ctx, scope=scope)
             copies = step.members(layer)[1] if step is not None else None
             for i in range(self.count(layer, ctx, scope=scope)):
                 item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-                new, out = self.chain_copy(layer, i, copies, out, item_ctx, names)
+                new, out = self.chain_copy(layer, i, copies, out, item_ctx)
                 items.extend(new)
-        elif passes_through(layer):
-            return [], given
         else:
             name, key = self.layer_key(layer, default_name(layer), ctx, step)
             check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
@@ -674,7 +678,7 @@ class ModuleMaker:
         if kind == "use" or (named and kind in ("seq", "repeat", "dense")):
             return True
         own = step.own(layer)
-        if kind == "seq":
+        if kind in ("seq", "when"):
             return all(self.chainable_step(inner) for inner in own.inner or [])
         if kind == "repeat":
             return all(self.chainable_step(inner) for steps in (own.parts or {}).values()
@@ -799,12 +803,6 @@ def inplace_in_chain(items: list[Item]) -> None:
     for before, item in pairwise(items):
         if item.module.inplace is not None:
             item.module.inplace.safe = before.cond is None and fresh_output(before.module.op)
-
-
-def passes_through(layer: Layer, inputs: int = 1) -> bool:
-    """An unnamed use of a pass-through op (``identity``) without attributes: no module at all."""
-    return (isinstance(layer, Call) and not layer.is_block and REGISTRY[layer.target].passthrough
-            and not layer.name and not layer.args and inputs == 1)
 
 
 def default_name(layer: Layer) -> str:

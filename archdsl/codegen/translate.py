@@ -53,10 +53,10 @@ from .modules import (
     ModuleMaker,
     Shape,
     Step,
+    copy_steps,
     default_name,
     frozen_ctx,
     has_params,
-    passes_through,
     shared_item_names,
     walk_steps,
     walked_keys,
@@ -711,6 +711,9 @@ class ClassBuilder(ModuleMaker):
         kind, named = self.kind_of(layer, step)
         if kind == "op":
             return self.op_call(layer, inputs, ctx, hint, step)
+        if kind == "when":  # (a `when:` scope recording nothing of the layer's own: its
+            # members' steps; none: its input passes through)
+            return self.walk(self.sequence_steps(layer, step), inputs[0], ctx, hint)
         if kind == "use" and len(inputs) > 1:  # a block with several inputs
             return self.submodule(layer, inputs[0], ctx, hint, inputs[1:], step)
         x = inputs[0]
@@ -842,8 +845,6 @@ class ClassBuilder(ModuleMaker):
     # --- ops -------------------------------------------------------------------------------
     def op_call(self, call: Call, inputs: list[FValue], ctx: Ctx, hint: Any,
                 step: Step | None = None) -> FValue:
-        if passes_through(call, len(inputs)):
-            return inputs[0]
         shapes = [v.shape for v in inputs]
         name, _ = self.layer_key(call, call.target, ctx, step)
         op, attrs, shape = self.op_shape(call, step, ctx.env, shapes)
@@ -865,24 +866,16 @@ class ClassBuilder(ModuleMaker):
                       copies: dict[str, list[Step]] | None = None,
                       scope: Scope | None = None) -> FValue:
         out = x
-        names = self.copy_names(rep, ctx, scope=scope)
         for i in range(self.count(rep, ctx, scope=scope)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-            out = self.copy(rep, i, copies, out, item_ctx, names)
+            out = self.copy(rep, i, copies, out, item_ctx)
         return out
 
     def copy(self, rep: Repeat, i: int, copies: dict[str, list[Step]] | None, x: FValue,
-             ctx: Ctx, names: Any = None) -> FValue:
-        """Copy ``i`` of a repeat: its steps, as the repeat's scope records them (``copies``,
-        :func:`~archdsl.codegen.modules.walk_steps`); the repeated layer over the AST only for
-        a copy it records none for (:meth:`repeat_item`: a test's edit raised the count, or took
-        the copy's members away)."""
-        steps = copies.get(str(i)) if copies is not None else None
-        if not steps:  # (none: the layer over the AST, its members the record's, if any)
-            copy = self.repeat_item(rep, i, ctx, names)
-            return self.layer(copy, x, ctx, None, Step(None, copy, steps) if steps is not None
-                              else None)
-        return self.walk(steps, x, ctx)
+             ctx: Ctx) -> FValue:
+        """Copy ``i`` of a repeat: its steps, as the repeat's scope records them
+        (:func:`~archdsl.codegen.modules.copy_steps`; none: its input passes through)."""
+        return self.walk(copy_steps(rep, i, copies), x, ctx)
 
     def inline_dense(self, rep: Repeat, x: FValue, ctx: Ctx,
                      copies: dict[str, list[Step]] | None = None,
@@ -895,12 +888,11 @@ class ClassBuilder(ModuleMaker):
                         if made.get(key) == "merge"] if scope is not None else [])
         features = [x]
         out = x
-        names = self.copy_names(rep, ctx, scope=scope)
         for i in range(self.count(rep, ctx, scope=scope)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             if i > 0:
                 out = self.merge("concat", features, item_ctx, None, item=next(concats, None))
-            out = self.copy(rep, i, copies, out, item_ctx, names)
+            out = self.copy(rep, i, copies, out, item_ctx)
             features.append(out)
         if len(features) > 1:
             out = self.merge("concat", features, ctx, None, item=next(concats, None))
