@@ -2117,7 +2117,8 @@ def test_a_walked_layers_own_name_is_its_items_or_scopes(tmp_path):
 def test_a_sequence_its_template_does_not_walk_is_a_bug(tmp_path):
     """An unnamed sequence under a `when:` is walked from its `when:` scope's members, inline
     and as members of an nn.Sequential: a scope whose members cannot be walked (one the template
-    does not have) is an internal error naming the sequence, not its members taken from the AST."""
+    does not have) gives the layer no member, an internal error naming the layer, not what it is
+    and its members taken from the AST."""
     graph = _unit_net(
         tmp_path,
         "      - {conv: {out: 4, k: 1}}\n"
@@ -2131,8 +2132,10 @@ def test_a_sequence_its_template_does_not_walk_is_a_bug(tmp_path):
     for parent in ("", "t"):
         (when,) = [s for s in unit.scopes.values() if s.kind == "when" and (s.parent or "") == parent]
         when.members.append("bogus")
-        with pytest.raises(AssertionError, match=r"sequence at .*net\.yaml:\d+:\d+: its template "
-                                                 r"does not walk its members"):
+        with pytest.raises(AssertionError, match=r"layer at .*net\.yaml:\d+:\d+: its step gives "
+                                                 r"it no template item or scope \(its template "
+                                                 r"lost it, or does not walk its `when:` scope's "
+                                                 r"members\)"):
             generate(graph)
         when.members.remove("bogus")
     assert generate(graph).source == source

@@ -44,7 +44,7 @@ from .forward import FValue, fresh_output
 from .names import check_attribute
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "chainable", "copy_steps",
-           "default_name", "frozen_ctx", "has_params", "is_default", "numbered",
+           "default_name", "has_params", "is_default", "numbered",
            "shared_item_names", "walk_steps", "walked_keys"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
@@ -116,11 +116,6 @@ class Step:
         frozen = member.own_freeze if isinstance(member, TemplateItem) \
             else isinstance(member, Scope) and bool(member.meta.get("freeze"))
         return replace(ctx, frozen=True) if frozen and not ctx.frozen else ctx
-
-    def walked(self) -> bool:
-        """Does the template walk this step (its member's record says what it is), not the
-        AST?"""
-        return self.member is not None or self.inner is not None
 
 
 def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[Step] | str:
@@ -339,20 +334,17 @@ class ModuleMaker:
         (:meth:`walked_member`); whether it is an op or a use is the item's ``kind``, its name
         and key the item's (:meth:`layer_key`), its op the item's ``target``, its attributes
         and shape the item's (:meth:`op_shape`; a use's block, arguments and shape:
-        :meth:`block_call`). None (the AST layer's) only where the template does not give the
-        layer one (a test's edit, e.g. a `when:` made true where the template has no item).
-        Still from the AST layer: its location and its ``from:``/``output:``/``freeze:``.
-        Whether it is folded or absorbs a batch norm is its item's mark (:meth:`folded_away`;
+        :meth:`block_call`). None where its member is a `when:` scope recording nothing of the
+        layer's own (:func:`bare_when`: an unnamed `identity`, which makes no item). Still from
+        the AST layer: its location. Whether it is folded or absorbs a batch norm is its item's mark (:meth:`folded_away`;
         every template made from a folded graph is marked: ``Graph.mark_folds``)."""
         member = self.walked_member(call, step)
         return member if isinstance(member, TemplateItem) else None
 
     def reads_from(self, layer: Layer, step: Step | None) -> bool:
-        """Has ``layer`` a `from:`? As its item or scope records it (``reads``), where its step
-        gives it one (:meth:`walked_member`); else the AST's."""
+        """Has ``layer`` a `from:`? As its item or scope records it (``reads``,
+        :meth:`walked_member`)."""
         member = self.walked_member(layer, step)
-        if member is None:
-            return layer.meta.inputs is not None
         return member.reads if isinstance(member, TemplateItem) else bool(member.meta.get("reads"))
 
     def output_of(self, layer: Layer, step: Step | None) -> str | None:  # (ClassBuilder's)
@@ -363,30 +355,30 @@ class ModuleMaker:
         ``residual``) and whether it is named (a construct: one module, not inline; a member of
         an nn.Sequential: not numbered), as its item or scope records it (``kind``, ``named``;
         :meth:`walked_member`: ``when``, unnamed, for a `when:` scope recording nothing of the
-        layer's own, walked as its members' steps); the AST's over the AST."""
+        layer's own, walked as its members' steps)."""
         member = self.walked_member(layer, step)
-        if member is not None:
-            return member.kind, member.named
-        kind = ("use" if layer.is_block else "op") if isinstance(layer, Call) else \
-            "dense" if isinstance(layer, Repeat) and layer.dense else default_name(layer)
-        return kind, bool(layer.name)
+        return member.kind, member.named
 
     def walked_scope(self, layer: Layer, step: Step | None) -> Scope | None:
         """The scope ``step`` gives the construct ``layer`` (:meth:`walked_member`)."""
         member = self.walked_member(layer, step)
         return member if isinstance(member, Scope) else None
 
-    def walked_member(self, layer: Layer, step: Step | None) -> TemplateItem | Scope | None:
+    def walked_member(self, layer: Layer, step: Step | None) -> TemplateItem | Scope:
         """The item (an op or a block use) or the construct's scope ``step`` (or its `when:`'s
         scope's one inner step) gives ``layer``, at its location; else its `when:` scope, where
-        that records nothing of the layer's own (:func:`bare_when`); None: none (over the AST).
-        What the layer is, is the member's record (its ``kind``: :meth:`kind_of`), not the AST
-        layer's type."""
+        that records nothing of the layer's own (:func:`bare_when`). What the layer is, is the
+        member's record (its ``kind``: :meth:`kind_of`), not the AST layer's type. A layer
+        without one is a bug (a template that lost its member, or whose `when:` scope's members
+        are not walked), not a layer read from the AST."""
         member = step.own(layer).member if step is not None else None
-        if isinstance(member, TemplateItem) and member.kind in ("op", "use") or \
-                isinstance(member, Scope) and member.kind in _CONSTRUCTS:
-            return member if member.loc == layer.loc else None
-        return bare_when(layer, step)
+        if not (isinstance(member, TemplateItem) and member.kind in ("op", "use")
+                or isinstance(member, Scope) and member.kind in _CONSTRUCTS):
+            member = bare_when(layer, step)
+        assert member is not None and member.loc == layer.loc, \
+            f"layer at {layer.loc}: its step gives it no template item or scope (its template " \
+            "lost it, or does not walk its `when:` scope's members)"
+        return member
 
     def folded_away(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
@@ -442,10 +434,8 @@ class ModuleMaker:
 
     def own_name(self, layer: Layer, ctx: Ctx, step: Step | None) -> str | None:
         """The name the spec gives ``layer`` (None: an automatic one): its walked item's or
-        scope's key in ``ctx`` (without ``#k``) where it is named; the AST's over the AST."""
+        scope's key in ``ctx`` (without ``#k``) where it is named."""
         member = self.walked_member(layer, step)
-        if member is None:
-            return layer.name
         if not member.named:
             return None
         key = member.key if isinstance(member, TemplateItem) else member.path
@@ -459,7 +449,7 @@ class ModuleMaker:
 
         Under ``freeze:`` the module is wrapped once in ``frozen(...)`` (its members are not).
         """
-        frozen = ctx.frozen  # (its own `freeze:` too: every caller's frozen_ctx)
+        frozen = ctx.frozen  # (its own `freeze:` too: its step's, Step.ctx)
         result = self.plain_module(layer, shape, replace(ctx, frozen=False), key, more, step)
         if frozen and result.has_params:
             result = replace(result, expr=Frozen(result.expr))
@@ -620,7 +610,6 @@ class ModuleMaker:
         if when is False:
             return [], shape
         cond = when if isinstance(when, Sym) else None
-        ctx = frozen_ctx(ctx, layer, step)
         given = shape
         shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
         kind, named = self.kind_of(layer, step)
@@ -663,12 +652,10 @@ class ModuleMaker:
         """Can the layer of ``step`` be one or more members of an nn.Sequential? As its item or
         scope records it (:meth:`walked_member`): not when it reads a `from:` (``reads``) or
         has an `output:` (:meth:`output_of`); an op with one input, a block use, a named
-        sequence or repeat, an unnamed sequence or repeat whose members' steps are; over the
-        AST (:func:`chainable`) where the step gives it none."""
+        sequence or repeat, an unnamed sequence or repeat (or a `when:` scope recording none of
+        its layer's own: :func:`bare_when`) whose members' steps are."""
         layer = step.layer
         member = self.walked_member(layer, step)
-        if member is None:
-            return chainable(layer)
         if self.reads_from(layer, step) or self.output_of(layer, step) is not None:
             return False
         kind, named = member.kind, member.named
@@ -853,12 +840,4 @@ def shared_item_names(template: BlockTemplate) -> frozenset[str]:
     keys = [k for k, item in template.items.items() if item.named and own(item.scope)]
     keys += [p for p, scope in scopes.items() if scope.named and own(scope.parent or "")]
     return frozenset(k.split("#")[0] for k in keys if "#" in k)
-
-
-def frozen_ctx(ctx: Ctx, layer: Layer, step: Step | None = None) -> Ctx:
-    """The context for a layer's members: frozen under its own ``freeze: true``, as its step's
-    record says where the template walks it (:meth:`Step.ctx`), else as its AST layer says."""
-    if step is not None and step.walked():
-        return step.ctx(ctx)
-    return replace(ctx, frozen=True) if layer.meta.freeze and not ctx.frozen else ctx
 

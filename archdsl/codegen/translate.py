@@ -55,7 +55,6 @@ from .modules import (
     Step,
     copy_steps,
     default_name,
-    frozen_ctx,
     has_params,
     shared_item_names,
     walk_steps,
@@ -659,16 +658,13 @@ class ClassBuilder(ModuleMaker):
     def record(self, layer: Layer, step: Step | None, out: FValue) -> None:
         """What a walked layer computes, under its item's key or its scope's output's."""
         member = self.walked_member(layer, step)
-        if member is not None:
-            self.produced[member.key if isinstance(member, TemplateItem) else member.output] = out
+        self.produced[member.key if isinstance(member, TemplateItem) else member.output] = out
 
     def inputs_of(self, layer: Layer, ctx: Ctx, step: Step | None) -> list[FValue] | None:
         """A walked layer's inputs, as its item (its ``inputs``) or scope (its ``input``) has
-        them: the values computed under those keys (None: not walked, or one not computed
-        here: a dense block's concat)."""
+        them: the values computed under those keys (None: one not computed here: a dense
+        block's concat)."""
         member = self.walked_member(layer, step)
-        if member is None:
-            return None
         keys = member.inputs if isinstance(member, TemplateItem) else (member.input,)
         values = [ctx.block_input if key == INPUT else self.produced.get(key) for key in keys]
         return None if None in values else values  # type: ignore[return-value]
@@ -681,7 +677,6 @@ class ClassBuilder(ModuleMaker):
         if inputs is None:  # by name (a layer without a step of its own), or where a key is
             # not computed here (a test's edit)
             inputs = [self.lookup(n, ctx, layer) for n, _ in meta.inputs or ()]
-        ctx = frozen_ctx(ctx, layer, step)
         output = self.output_of(layer, step)
         if output is not None:
             return self.side_output(layer, output, inputs, ctx, step)
@@ -742,7 +737,7 @@ class ClassBuilder(ModuleMaker):
         (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
         own, key = self.layer_key(seq, "seq", ctx, step)
         name = self.attribute(own, seq)
-        frozen = ctx.frozen  # (its own `freeze:` too: present's frozen_ctx)
+        frozen = ctx.frozen  # (its own `freeze:` too: its step's, Step.ctx)
         items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key, step)
         if any(item.cond is not None for item in items):
             raise NotGeneric(Diagnostic("a member of a sequence read with `from:` under a "
@@ -793,8 +788,7 @@ class ClassBuilder(ModuleMaker):
             name = self.attribute(name, bare)
             body: list[Stmt] = []
             with self.sink(body):
-                result = self.module_of(bare, x.shape, frozen_ctx(ctx, bare, step), key,
-                                        step=step)
+                result = self.module_of(bare, x.shape, ctx, key, step=step)
             body.append(Assign(f"self.{name}", result.expr))
             self.emit(If(cond, body, [Assign(f"self.{name}", None)]))
             with self.fb.branch(parse_expr(f"self.{name} is not None")) as block:
@@ -811,12 +805,10 @@ class ClassBuilder(ModuleMaker):
         return then, block
 
     def output_of(self, layer: Layer, step: Step | None) -> str | None:
-        """A layer's ``output:`` name: for a walked layer, as its template records it (the
-        output whose node is its item's key or its scope's output, unless that is the output of
-        the scope around it too), else the AST's."""
+        """A layer's ``output:`` name, as its template records it (the output whose node is its
+        item's key or its scope's output, unless that is the output of the scope around it
+        too)."""
         member = self.walked_member(layer, step)
-        if member is None:
-            return layer.meta.output[0] if layer.meta.output is not None else None
         assert self.template is not None
         key = member.key if isinstance(member, TemplateItem) else member.output
         parent = self.template.scopes.get(member.scope if isinstance(member, TemplateItem)
