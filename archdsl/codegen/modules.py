@@ -586,13 +586,6 @@ class ModuleMaker:
         assert not isinstance(count, Sym), f"repeat at {rep.loc}: a symbolic count in a template"
         return count
 
-    def copy_names(self, rep: Repeat, ctx: Ctx, key: str | None = None,
-                   scope: Scope | None = None) -> Any:
-        """The names a repeat's name template gives its copies (``layer1``, ``layer2``...), as
-        its template scope records them (``meta["names"]``: :meth:`scope_value`, as
-        :meth:`count`); None where it records none (the repeat has no name template)."""
-        return self.scope_value("names", rep, key, scope)
-
     def chain_copy(self, rep: Repeat, i: int, copies: dict[str, list[Step]] | None,
                    shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
         """The members copy ``i`` of a repeat adds to an nn.Sequential: its steps, as the
