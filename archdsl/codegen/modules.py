@@ -43,7 +43,7 @@ from .code import (
 from .forward import FValue, fresh_output
 from .names import check_attribute
 
-__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "chainable", "copy_steps",
+__all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "copy_steps",
            "default_name", "has_params", "is_default", "numbered",
            "shared_item_names", "walk_steps", "walked_keys"]
 
@@ -761,21 +761,6 @@ def has_params(op: Op, attrs: dict[str, Any], shapes: list[Shape],
     if MISSING in values.values() or any(MISSING in s for s in [*ins, probed_out]):
         return True
     return op.params(Attrs(values), ins, probed_out) > 0
-
-
-def chainable(layer: Layer) -> bool:
-    """Can this layer be one or more members of an nn.Sequential?"""
-    if layer.meta.inputs is not None or layer.meta.output is not None:
-        return False
-    if isinstance(layer, Call):
-        op = REGISTRY.get(layer.target)
-        # whether the op is a module follows its lowering (ModuleMaker.op_module says)
-        return layer.is_block or (op is not None and op.max_inputs == 1)
-    if isinstance(layer, Seq):
-        return bool(layer.name) or all(chainable(item) for item in layer.items)
-    if isinstance(layer, Repeat):
-        return bool(layer.name) or (not layer.dense and chainable(layer.layer))
-    return False
 
 
 def inplace_in_chain(items: list[Item]) -> None:
