@@ -2114,6 +2114,30 @@ def test_a_walked_layers_own_name_is_its_items_or_scopes(tmp_path):
     assert "act = self.head[1](x)  #" in source and "act = self.conv(act)  #" in source
 
 
+def test_a_from_reads_the_keys_its_item_records_not_a_name_over_the_ast(tmp_path):
+    """A layer's `from:` reads the values its class computed under its item's input keys
+    (``inputs``), not a name looked up over the AST: a key nothing before it computed is an
+    internal error naming the key."""
+    graph = _unit_net(
+        tmp_path,
+        "      - a: {conv: {out: c, k: 1}}\n"
+        "      - {conv: {out: c, k: 1}}\n"
+        "      - {relu: {}, from: a}\n",
+        params="{c: int}", uses=("unit: {c: 4}", "unit: {c: 8}"))
+    source = generate(graph).source
+    assert "x = self.a(x)  # N x 4 x 8 x 8\n        x_1 = self.conv(x)  # N x 4 x 8 x 8\n" \
+        "        x = self.relu(x)  #" in source
+    relu = block_templates(graph)["unit"].items["relu"]
+    assert relu.reads and relu.inputs == ("a",)
+    relu.inputs = ("conv",)  # (the AST: from: a)
+    assert "x = self.conv(x)  # N x 4 x 8 x 8\n        x = self.relu(x)  #" \
+        in generate(graph).source
+    relu.inputs = ("b",)
+    with pytest.raises(AssertionError, match=r"layer at .*net\.yaml:9:9: its input b is not "
+                                             r"computed before it in its class$"):
+        generate(graph)
+
+
 def test_a_sequence_its_template_does_not_walk_is_a_bug(tmp_path):
     """An unnamed sequence under a `when:` is walked from its `when:` scope's members, inline
     and as members of an nn.Sequential: a scope whose members cannot be walked (one the template

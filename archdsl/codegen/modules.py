@@ -260,16 +260,14 @@ def leaves(layer: Layer) -> list[Layer]:
 
 @dataclass
 class Ctx:
-    """A naming scope, as the expander has it: used names, numbering, names for `from:`, and
-    ``prefix``, its path in the class (``layer1.`` inside the named sequence ``layer1``): a
-    layer's key in the class's template is the prefix and its name."""
+    """A naming scope, as the expander has it: used names, numbering, and ``prefix``, its path
+    in the class (``layer1.`` inside the named sequence ``layer1``): a layer's key in the
+    class's template is the prefix and its name."""
 
     env: Env
     numbered: bool = False
     used: NameSet = field(default_factory=lambda: NameSet())  # (auto_name's linear naming)
     counter: list[int] = field(default_factory=lambda: [0])
-    names: dict[str, Any] = field(default_factory=dict)
-    parent: Ctx | None = None
     block_input: FValue | None = None
     frozen: bool = False
     dense: bool = False  # members of a DenseBlock (an nn.ModuleDict), else of an nn.Sequential
@@ -280,7 +278,7 @@ class Ctx:
 
     def child(self, key: str, numbered: bool, dense: bool = False) -> Ctx:
         """The naming scope of the named construct whose key is ``key``."""
-        return Ctx(self.env, numbered, parent=self, block_input=self.block_input,
+        return Ctx(self.env, numbered, block_input=self.block_input,
                    frozen=self.frozen, dense=dense, prefix=key + ".")
 
 

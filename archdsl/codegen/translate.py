@@ -248,7 +248,6 @@ class ClassBuilder(ModuleMaker):
         self.fb = ForwardBuilder(in_shape, more=tuple(zip(names[1:], more)),
                                  first=names[0] if names else "x")
         ctx = Ctx(env, block_input=self.fb.input)
-        ctx.names.update(zip(names, self.fb.inputs))
         self.produced.update((f"<{n}>", value) for n, value in zip(names[1:], self.fb.inputs[1:]))
         self.shared_names = shared_item_names(bound)  # (as a generic class's; with every value
         # plain no layer is under a symbolic `when:`, so none asks: none_when_absent)
@@ -640,8 +639,6 @@ class ClassBuilder(ModuleMaker):
         folded = self.folded_away(layer, ctx, step)  # (then its readers read the conv)
         when = False if folded else self.condition(ctx, layer, step=step)
         if when is False:
-            if layer.name:
-                ctx.names[layer.name] = x
             if folded:
                 self.record(layer, step, x)
             out = x
@@ -660,44 +657,29 @@ class ClassBuilder(ModuleMaker):
         member = self.walked_member(layer, step)
         self.produced[member.key if isinstance(member, TemplateItem) else member.output] = out
 
-    def inputs_of(self, layer: Layer, ctx: Ctx, step: Step | None) -> list[FValue] | None:
+    def inputs_of(self, layer: Layer, ctx: Ctx, step: Step | None) -> list[FValue]:
         """A walked layer's inputs, as its item (its ``inputs``) or scope (its ``input``) has
-        them: the values computed under those keys (None: one not computed here: a dense
-        block's concat)."""
+        them: the values computed under those keys (the block's input: ``ctx.block_input``).
+        A key not computed before it is a bug (a template that lost what computes it), not a
+        name looked up over the AST."""
         member = self.walked_member(layer, step)
         keys = member.inputs if isinstance(member, TemplateItem) else (member.input,)
         values = [ctx.block_input if key == INPUT else self.produced.get(key) for key in keys]
-        return None if None in values else values  # type: ignore[return-value]
+        missing = [key for key, value in zip(keys, values) if value is None]
+        assert not missing, f"layer at {layer.loc}: its input {missing[0]} is not computed " \
+            "before it in its class"
+        return values  # type: ignore[return-value]
 
     def present(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
                 step: Step | None = None) -> FValue:
-        meta = layer.meta
         # a `from:` reads what its item's (scope's) input keys name
         inputs = self.inputs_of(layer, ctx, step) if self.reads_from(layer, step) else [x]
-        if inputs is None:  # by name (a layer without a step of its own), or where a key is
-            # not computed here (a test's edit)
-            inputs = [self.lookup(n, ctx, layer) for n, _ in meta.inputs or ()]
         output = self.output_of(layer, step)
         if output is not None:
             return self.side_output(layer, output, inputs, ctx, step)
         out = self.dispatch(layer, inputs, ctx, hint, step)
-        if layer.name:
-            ctx.names[layer.name] = out
         self.record(layer, step, out)
         return out
-
-    def lookup(self, name: str, ctx: Ctx, layer: Layer) -> FValue:
-        if name == "input":
-            if ctx.block_input is None:
-                raise self.fail("`from: input` inside a named construct cannot be generated", layer)
-            return ctx.block_input
-        scope: Ctx | None = ctx
-        while scope is not None:
-            if name in scope.names:
-                return scope.names[name]
-            scope = scope.parent
-        raise self.fail(f"`from: {name}` names a layer outside this generated class", layer,
-                        hint="the code generator supports `from:` within one block or construct")
 
     def dispatch(self, layer: Layer, inputs: list[FValue], ctx: Ctx, hint: Any,
                  step: Step | None = None) -> FValue:
@@ -752,7 +734,6 @@ class ClassBuilder(ModuleMaker):
             hint = item.name if path in self.member_reads and item.name.isidentifier() else x
             out = self.fb.assign(f"self.{name}[{k}]({{0}})", [out], item.module.shape,
                                  op=item.module.op, hint=hint, inplace=item.module.inplace)
-            ctx.names[path] = out
             self.produced[f"{key}.{item.name}"] = out
         return out
 
@@ -776,10 +757,7 @@ class ClassBuilder(ModuleMaker):
         with _assuming(x, cond):  # (its `when:` is its step's: :meth:`condition`)
             then, block = self.conditional_body(layer, x, ctx, cond, step)
         shape = tuple(select(cond, t, e) for t, e in zip(then.shape, x.shape))
-        out = self.fb.merge(block, then, x, shape, hint if isinstance(hint, str) else None)
-        if layer.name:
-            ctx.names[layer.name] = out
-        return out
+        return self.fb.merge(block, then, x, shape, hint if isinstance(hint, str) else None)
 
     def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym,
                          step: Step | None = None) -> tuple[FValue, Any]:
@@ -827,8 +805,6 @@ class ClassBuilder(ModuleMaker):
         bare = replace(layer, meta=replace(layer.meta, output=None))
         with self.fb.branch(parse_expr("self.training")):
             out = self.dispatch(bare, inputs, ctx, name, step)
-        if layer.name:
-            ctx.names[layer.name] = out
         self.record(layer, step, out)
         field_name = self.output_names.create(name.lstrip("_"), fallback="aux")
         self.outputs[field_name] = out
@@ -952,8 +928,6 @@ class ClassBuilder(ModuleMaker):
         branch = step.layer
         live = self.condition(ctx, branch, step=step)  # (its scope's, not the AST's)
         assert not isinstance(live, Sym), f"branch at {branch.loc}: a symbolic when: in a template"
-        if live is False and branch.name:
-            ctx.names[branch.name] = x
         return live is not False
 
     def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any,
