@@ -140,8 +140,8 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
     def named(original):  # a walked layer's key (layer_key: its name too) is that of the item
         # its step gives it (an op layer's, a block use's: of its op or block), or of its named
         # construct's scope
-        def key_of(builder, layer, default, ctx, step=None):
-            name, key = original(builder, layer, default, ctx, step)
+        def key_of(builder, layer, ctx, step=None):
+            name, key = original(builder, layer, ctx, step)
             assert builder.template is not None and step is not None
             if isinstance(layer, Call):
                 item = builder.template.items.get(key)

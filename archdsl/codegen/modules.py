@@ -44,7 +44,7 @@ from .forward import FValue, fresh_output
 from .names import check_attribute
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "copy_steps",
-           "default_name", "has_params", "is_default", "numbered",
+           "has_params", "is_default", "numbered",
            "shared_item_names", "walk_steps", "walked_keys"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
@@ -386,7 +386,7 @@ class ModuleMaker:
         item = self.walked_item(layer, step)
         if item is None or not item.folded:  # (an op's mark)
             return False
-        self.layer_name(layer, item.target, ctx, step)  # (its item's key)
+        self.layer_name(layer, ctx, step)  # (its item's key)
         return True
 
     def ctor(self, op: Op, lowering: Lowering, ctx: Ctx, call: Call) -> tuple[Expr, Inplace | None]:
@@ -615,7 +615,7 @@ class ModuleMaker:
                 new, out = self.chain_copy(layer, i, copies, out, item_ctx)
                 items.extend(new)
         else:
-            name, key = self.layer_key(layer, default_name(layer), ctx, step)
+            name, key = self.layer_key(layer, ctx, step)
             check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
                             container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
             result = self.module_of(layer, shape, ctx, key, step=step)
@@ -766,15 +766,6 @@ def inplace_in_chain(items: list[Item]) -> None:
     for before, item in pairwise(items):
         if item.module.inplace is not None:
             item.module.inplace.safe = before.cond is None and fresh_output(before.module.op)
-
-
-def default_name(layer: Layer) -> str:
-    """The base of an unnamed layer's automatic name, as the expander picks it."""
-    if isinstance(layer, Call):
-        return layer.target
-    if isinstance(layer, Repeat):
-        return "dense" if layer.dense else "repeat"
-    return {Seq: "seq", Parallel: "parallel", Residual: "residual"}[type(layer)]
 
 
 def _and(a: Sym, b: Sym) -> Sym:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from ..blocks.expander import USES_SEVERAL_INPUTS, network_template, sharing
+from ..blocks.expander import USES_SEVERAL_INPUTS, network_template
 from ..blocks.namespace import CodegenError, Namespace, NotGeneric
 from ..blocks.pysrc import LINE_LENGTH, docstring_lines, literal, parse_expr, unparse
 from ..blocks.sym import (
@@ -40,7 +40,6 @@ from ..blocks.sym import (
 )
 from ..blocks.values import Env, coerce_param, op_lowering, op_shape, tidy
 from ..errors import Diagnostic
-from ..expand import auto_name
 from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
 from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
@@ -54,7 +53,6 @@ from .modules import (
     Shape,
     Step,
     copy_steps,
-    default_name,
     has_params,
     shared_item_names,
     walk_steps,
@@ -499,42 +497,20 @@ class ClassBuilder(ModuleMaker):
         keys.add(key)
         return name, key
 
-    def layer_name(self, layer: Layer, default: str, ctx: Ctx, step: Step | None = None) -> str:
-        return self.layer_key(layer, default, ctx, step)[0]
+    def layer_name(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> str:
+        return self.layer_key(layer, ctx, step)[0]
 
-    def layer_key(self, layer: Layer, default: str, ctx: Ctx,
-                  step: Step | None = None) -> tuple[str, str]:
+    def layer_key(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> tuple[str, str]:
         """The layer's name, and its key in the class: its path as the template keys its item
         (an op or a block use) or its scope (a named construct), ``proj#1`` for the second
         layer named ``proj`` (under exclusive `when:`s), and the name that path gives it in
         ``ctx``: the key of the item or scope its step gives it (``step``: the layer's in the
-        template's walk, :meth:`walked_member`); else (a layer a test's edit left without
-        one), as the expander names (``auto_name``). Either way the name is taken in ``ctx`` (its number
-        counted), for the names given after it over the AST (a dense block's concats)."""
+        template's walk, :meth:`walked_member`; every walked layer has one), taken in ``ctx``
+        (its number counted: :meth:`taken`)."""
         member = self.walked_member(layer, step)
-        keys = self.item_keys if isinstance(layer, Call) else self.scope_keys
-        if member is not None:
-            return self.taken(member.key if isinstance(member, TemplateItem) else member.path,
-                              ctx, keys)
-        if layer.name:
-            if ctx.numbered:
-                ctx.counter[0] += 1
-            ctx.used.add(layer.name)  # twice only under exclusive `when:`s (the expander checked)
-            name = layer.name
-        else:
-            name = auto_name(default, ctx)
-            while ctx.prefix + name in self.walked:  # (a layer the walked template has no
-                # item for, after a test's edit, e.g. a `when:` made true: not named as an item
-                # the walk names is)
-                name = auto_name(default, ctx)
-        return name, self.claim_key(ctx.prefix + name, keys)
-
-    @staticmethod
-    def claim_key(path: str, keys: set[str]) -> str:
-        """``path``, or ``path#k`` when taken (as the template expander keys a shared name)."""
-        key = f"{path}#{sharing(path, keys)}" if path in keys else path
-        keys.add(key)
-        return key
+        if isinstance(member, TemplateItem):
+            return self.taken(member.key, ctx, self.item_keys)
+        return self.taken(member.path, ctx, self.scope_keys)
 
     def attribute(self, name: str, layer: Layer) -> str:
         """The layer's attribute as ``self.<it>`` reaches it: ``conv1``, or ``paths["0"]``."""
@@ -717,7 +693,7 @@ class ClassBuilder(ModuleMaker):
         """A named sequence a member of which is read elsewhere (``from: layer1.bn1``): one
         nn.Sequential still (its state_dict keys), run member by member in forward
         (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
-        own, key = self.layer_key(seq, "seq", ctx, step)
+        own, key = self.layer_key(seq, ctx, step)
         name = self.attribute(own, seq)
         frozen = ctx.frozen  # (its own `freeze:` too: its step's, Step.ctx)
         items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key, step)
@@ -741,7 +717,7 @@ class ClassBuilder(ModuleMaker):
                   more: list[FValue] | tuple[FValue, ...] = (), step: Step | None = None) -> FValue:
         """A layer that is one module: ``self.name = ...`` and ``out = self.name(x)`` (a block
         with several inputs: ``self.name(x, y)``)."""
-        name, key = self.layer_key(layer, default_name(layer), ctx, step)
+        name, key = self.layer_key(layer, ctx, step)
         name = self.attribute(name, layer)
         result = self.module_of(layer, x.shape, ctx, key, tuple(v.shape for v in more), step)
         self.emit(Assign(f"self.{name}", result.expr))
@@ -762,7 +738,7 @@ class ClassBuilder(ModuleMaker):
     def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym,
                          step: Step | None = None) -> tuple[FValue, Any]:
         if self.none_when_absent(bare, x.shape, ctx, step):
-            name, key = self.layer_key(bare, default_name(bare), ctx, step)
+            name, key = self.layer_key(bare, ctx, step)
             name = self.attribute(name, bare)
             body: list[Stmt] = []
             with self.sink(body):
@@ -814,7 +790,7 @@ class ClassBuilder(ModuleMaker):
     def op_call(self, call: Call, inputs: list[FValue], ctx: Ctx, hint: Any,
                 step: Step | None = None) -> FValue:
         shapes = [v.shape for v in inputs]
-        name, _ = self.layer_key(call, call.target, ctx, step)
+        name, _ = self.layer_key(call, ctx, step)
         op, attrs, shape = self.op_shape(call, step, ctx.env, shapes)
         lowering = op_lowering(op, attrs, shapes, shape, call.loc)
         if lowering.has_attribute:
