@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
@@ -20,7 +20,6 @@ from ..blocks.pysrc import unparse
 from ..blocks.sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
 from ..blocks.values import Env, coerce_param, op_lowering, op_shape
 from ..errors import Diagnostic, Loc
-from ..expand import NameSet
 from ..ir import BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY, Attrs, Lowering, Op
 from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
@@ -260,14 +259,10 @@ def leaves(layer: Layer) -> list[Layer]:
 
 @dataclass
 class Ctx:
-    """A naming scope, as the expander has it: used names, numbering, and ``prefix``, its path
-    in the class (``layer1.`` inside the named sequence ``layer1``): a layer's key in the
-    class's template is the prefix and its name."""
+    """A naming scope: ``prefix``, its path in the class (``layer1.`` inside the named sequence
+    ``layer1``): a layer's key in the class's template is the prefix and its name."""
 
     env: Env
-    numbered: bool = False
-    used: NameSet = field(default_factory=lambda: NameSet())  # (auto_name's linear naming)
-    counter: list[int] = field(default_factory=lambda: [0])
     block_input: FValue | None = None
     frozen: bool = False
     dense: bool = False  # members of a DenseBlock (an nn.ModuleDict), else of an nn.Sequential
@@ -276,9 +271,9 @@ class Ctx:
     def with_env(self, env: Env) -> Ctx:
         return replace(self, env=env)
 
-    def child(self, key: str, numbered: bool, dense: bool = False) -> Ctx:
+    def child(self, key: str, dense: bool = False) -> Ctx:
         """The naming scope of the named construct whose key is ``key``."""
-        return Ctx(self.env, numbered, block_input=self.block_input,
+        return Ctx(self.env, block_input=self.block_input,
                    frozen=self.frozen, dense=dense, prefix=key + ".")
 
 
@@ -466,7 +461,7 @@ class ModuleMaker:
             raise self.fail("a named sequence with branches or `from:` cannot be generated "
                             "yet", seq, hint="use an unnamed sequence, or a block")
         return self.chain_members(self.sequence_steps(seq, step), shape,
-                                  ctx.child(key, numbered=True))
+                                  ctx.child(key))
 
     @staticmethod
     def sequence_steps(seq: Seq, step: Step | None) -> list[Step]:
@@ -551,7 +546,7 @@ class ModuleMaker:
         count = self.count(rep, ctx, key, scope)
         copies = step.members(rep)[1] if step is not None else None
         dense = self.kind_of(rep, step)[0] == "dense"  # (as its scope records it)
-        inner = ctx.child(key, numbered=False, dense=dense)
+        inner = ctx.child(key, dense=dense)
         items: list[Item] = []
         features = shape
         channels = shape[0]

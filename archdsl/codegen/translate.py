@@ -91,8 +91,6 @@ class ClassBuilder(ModuleMaker):
         # same name hides one only from this block's own layers)
         self.spec_values: dict[str, Any] = dict(planner.graph.params)
         # the keys its layers have (as the template's items and scopes are keyed: layer_key)
-        self.item_keys: set[str] = set()
-        self.scope_keys: set[str] = set()
         # a generic block class: its template and the template's locals as this class names
         # them (:meth:`read_items`)
         self.template: BlockTemplate | None = None
@@ -483,19 +481,14 @@ class ClassBuilder(ModuleMaker):
         template lost it), not a merge named over the AST."""
         assert item is not None, f"{base} in {ctx.prefix or 'the class'}: no merge item its " \
             "construct's step gives it"
-        return self.taken(item.key, ctx, self.item_keys, counted=False)[1]
+        return self.taken(item.key, ctx)[1]
 
-    def taken(self, key: str, ctx: Ctx, keys: set[str], counted: bool = True) -> tuple[str, str]:
+    @staticmethod
+    def taken(key: str, ctx: Ctx) -> tuple[str, str]:
         """The name a template key gives in ``ctx`` (its path there, without ``#k``), and the
-        key, both taken there (the name counted in a numbered sequence, unless a merge's), for
-        the names given after them over the AST."""
+        key."""
         assert key.startswith(ctx.prefix), f"{key} named in {ctx.prefix!r}"
-        name = re.sub(r"#\d+", "", key[len(ctx.prefix):])
-        if ctx.numbered and counted:
-            ctx.counter[0] += 1
-        ctx.used.add(name)
-        keys.add(key)
-        return name, key
+        return re.sub(r"#\d+", "", key[len(ctx.prefix):]), key
 
     def layer_name(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> str:
         return self.layer_key(layer, ctx, step)[0]
@@ -506,11 +499,9 @@ class ClassBuilder(ModuleMaker):
         layer named ``proj`` (under exclusive `when:`s), and the name that path gives it in
         ``ctx``: the key of the item or scope its step gives it (``step``: the layer's in the
         template's walk, :meth:`walked_member`; every walked layer has one), taken in ``ctx``
-        (its number counted: :meth:`taken`)."""
+        (:meth:`taken`)."""
         member = self.walked_member(layer, step)
-        if isinstance(member, TemplateItem):
-            return self.taken(member.key, ctx, self.item_keys)
-        return self.taken(member.path, ctx, self.scope_keys)
+        return self.taken(member.key if isinstance(member, TemplateItem) else member.path, ctx)
 
     def attribute(self, name: str, layer: Layer) -> str:
         """The layer's attribute as ``self.<it>`` reaches it: ``conv1``, or ``paths["0"]``."""
