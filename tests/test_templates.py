@@ -72,6 +72,19 @@ def _unit_net(tmp_path, body: str, input="[3, 8, 8]", params=None, let=None, use
     return archdsl.load(spec)
 
 
+def _keep_walks(monkeypatch):
+    """Each ClassBuilder keeps the steps its template's walk gave its layers (``walked_steps``,
+    every one with its item or scope: :meth:`ClassBuilder.template_walk`)."""
+    walk = ClassBuilder.template_walk
+
+    def kept(builder, body):
+        builder.walked_steps = walk(builder, body)
+        assert all(step.member is not None for step in builder.walked_steps)
+        return builder.walked_steps
+
+    monkeypatch.setattr(ClassBuilder, "template_walk", kept)
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_templates_describe_every_block_used(name):
     graph = archdsl.load(SPECS / f"{name}.yaml")
@@ -128,8 +141,8 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
 
     def checked(original):  # a merge's key is the key of an item of its op (ClassBuilder.merge
         # asserts the item its construct's step gives is the one keyed so)
-        def merge_key(builder, base, ctx, item=None):
-            key = original(builder, base, ctx, item)
+        def merge_key(builder, item, ctx):
+            key = original(builder, item, ctx)
             if builder.template is not None:
                 found = builder.template.items.get(key)
                 assert found is not None and found.kind == "op", (builder.template.name, key)
@@ -1151,10 +1164,11 @@ def test_a_class_walks_its_templates_members(tmp_path, monkeypatch):
 
     def recorded(builder, name, *args, **kwargs):
         result = built(builder, name, *args, **kwargs)
-        walks[name] = bool(builder.walked)  # (the keys its template walk gave layers)
+        walks[name] = bool(builder.walked_steps)  # (its template walk's steps: _keep_walks)
         return result
 
     monkeypatch.setattr(ClassBuilder, "build_block", recorded)
+    _keep_walks(monkeypatch)
     source = generate(graph).source
     assert walks == {"unit": True, "skip": True, "fork": True}
     assert "self.conv = nn.Conv2d(in_channels, width, kernel_size=3, padding=1)\n" in source
@@ -1470,10 +1484,11 @@ def test_the_network_class_walks_its_templates_members(tmp_path, monkeypatch):
 
     def recorded(builder, *args, **kwargs):
         result = built(builder, *args, **kwargs)
-        walks.append(bool(builder.walked))  # (the keys its template walk gave layers)
+        walks.append(bool(builder.walked_steps))  # (its template walk's steps: _keep_walks)
         return result
 
     monkeypatch.setattr(ClassBuilder, "build_network", recorded)
+    _keep_walks(monkeypatch)
     graph = archdsl.load(spec)
     walked = generate(graph).source
     assert walks == [True]
@@ -1917,14 +1932,18 @@ def test_an_unnamed_dense_blocks_concats_are_the_merges_its_scope_records(tmp_pa
     given = []
     merge = ClassBuilder.merge
 
-    def recorded(builder, op_name, *args, item=None, **kwargs):
-        given.append(item.key if item is not None else None)
-        return merge(builder, op_name, *args, item=item, **kwargs)
+    def recorded(builder, item, *args, **kwargs):
+        given.append(item.key)
+        return merge(builder, item, *args, **kwargs)
 
     monkeypatch.setattr(ClassBuilder, "merge", recorded)
     source = generate(graph).source
     assert given == ["cat", "cat_1", "cat_2"]
     assert "x_3 = torch.cat([x, x_1, x_2], 1)  # N x 7 x 8 x 8\n" in source
+    del dense.meta["parts"]["cat_2"]  # (its last concat: a record without it is a bug)
+    with pytest.raises(AssertionError, match=r"dense at .*net\.yaml:6:9: its scope records no "
+                                             r"concat of 4 inputs$"):
+        generate(graph)
 
 
 def test_whether_a_walked_layer_has_a_from_is_its_items(tmp_path):
@@ -2049,13 +2068,14 @@ def test_an_unnamed_sequence_with_a_from_or_output_is_walked_from_its_own_scope(
 
         def recorded(builder, *args, **kwargs):
             result = built(builder, *args, **kwargs)
-            walks[method] = bool(builder.walked)  # (the keys its template walk gave layers)
+            walks[method] = bool(builder.walked_steps)  # (its template walk's steps: _keep_walks)
             return result
 
         monkeypatch.setattr(ClassBuilder, method, recorded)
 
     recording("build_block")
     recording("build_network")
+    _keep_walks(monkeypatch)
     walked = generate(graph).source
     assert walks == {"build_block": True, "build_network": True}
     assert walked == (WALKED / "unnamed_seq_scope.txt").read_text()
@@ -2199,8 +2219,8 @@ def test_a_parallel_merges_as_its_scope_records_its_merge(tmp_path):
 
 def test_a_merge_its_construct_does_not_record_is_a_bug(tmp_path):
     """A walked residual's add is the merge item its scope records (``meta["parts"]``: ``merge``,
-    :attr:`Step.merge`): a record without it is an internal error, not an add named over the
-    AST."""
+    :attr:`Step.merge`): a record without it is an internal error naming the residual, not an
+    add named over the AST."""
     graph = _unit_net(
         tmp_path,
         "      - residual: {body: [{conv: {out: 3, k: 1}}, relu]}\n")
@@ -2208,8 +2228,21 @@ def test_a_merge_its_construct_does_not_record_is_a_bug(tmp_path):
     (residual,) = graph.templates["unit"].scopes.values()
     (add,) = [key for key, part in residual.meta["parts"].items() if part == "merge"]
     del residual.meta["parts"][add]
-    with pytest.raises(AssertionError, match="add in the class: no merge item its construct's "
-                                             "step gives it"):
+    with pytest.raises(AssertionError, match=r"residual at .*net\.yaml:6:9: its template "
+                                             r"records no merge$"):
+        generate(graph)
+
+
+def test_a_merge_whose_inputs_are_not_its_items_is_a_bug(tmp_path):
+    """A merge's shape is its item's, for the inputs its item records (``in_shapes``): inputs
+    of other shapes are an internal error, not a shape the op's rule computes again."""
+    graph = _unit_net(
+        tmp_path,
+        "      - residual: {body: [{conv: {out: 3, k: 1}}, relu]}\n")
+    assert "out = out + x  # N x 3 x 8 x 8" in generate(graph).source
+    (add,) = [item for item in graph.templates["unit"].items.values() if item.target == "add"]
+    add.in_shapes = ((3, 4, 4), (3, 4, 4))
+    with pytest.raises(AssertionError, match=r"add .*: its inputs are not its item's"):
         generate(graph)
 
 

@@ -44,7 +44,7 @@ from .names import check_attribute
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "copy_steps",
            "has_params", "is_default", "numbered",
-           "shared_item_names", "walk_steps", "walked_keys"]
+           "shared_item_names", "walk_steps"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
 _CONSTRUCTS = ("seq", "repeat", "dense", "parallel", "residual")  # (a construct scope's kinds)
@@ -159,17 +159,6 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[St
         steps.append(Step(member, layer, inner, parts, merge))
     return steps
 
-
-def walked_keys(steps: list[Step]) -> set[str]:
-    """The keys of the items and scopes ``steps`` give their layers (their members', parts' and
-    copies' in turn)."""
-    keys: set[str] = set()
-    for step in steps:
-        if isinstance(step.member, (TemplateItem, Scope)):
-            keys.add(step.member.key if isinstance(step.member, TemplateItem) else step.member.path)
-        for inner in [step.inner or [], *(step.parts or {}).values()]:
-            keys |= walked_keys(inner)
-    return keys
 
 
 def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, list[Step]] | None:

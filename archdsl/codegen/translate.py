@@ -38,7 +38,7 @@ from ..blocks.sym import (
     select,
     substitute,
 )
-from ..blocks.values import Env, coerce_param, op_lowering, op_shape, tidy
+from ..blocks.values import Env, coerce_param, op_lowering, tidy
 from ..errors import Diagnostic
 from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
@@ -56,7 +56,6 @@ from .modules import (
     has_params,
     shared_item_names,
     walk_steps,
-    walked_keys,
 )
 from .names import MODULE_ATTRIBUTES, member_access
 
@@ -96,7 +95,6 @@ class ClassBuilder(ModuleMaker):
         self.template: BlockTemplate | None = None
         self.written_in: set[str] = set()  # its locals for spec parameters this class writes in
         self.renames: dict[str, str] = {}
-        self.walked: set[str] = set()  # the keys of the items and scopes its walk gives layers
         # what the class computes, by template key (an item's, a scope's output, a select's):
         # what a walked layer's inputs are (:meth:`inputs_of`)
         self.produced: dict[str, FValue] = {}
@@ -475,12 +473,9 @@ class ClassBuilder(ModuleMaker):
         return CodegenError(Diagnostic(message, layer.loc if layer is not None else None, hint=hint))
 
     # --- naming (as the expander names) ------------------------------------------------------
-    def merge_key(self, base: str, ctx: Ctx, item: TemplateItem | None = None) -> str:
+    def merge_key(self, item: TemplateItem, ctx: Ctx) -> str:
         """A merge's key in the class: its item's (``item``: the one its construct's step
-        gives it), its name taken in ``ctx`` (:meth:`taken`). A merge without one is a bug (its
-        template lost it), not a merge named over the AST."""
-        assert item is not None, f"{base} in {ctx.prefix or 'the class'}: no merge item its " \
-            "construct's step gives it"
+        gives it), its name taken in ``ctx`` (:meth:`taken`)."""
         return self.taken(item.key, ctx)[1]
 
     @staticmethod
@@ -584,7 +579,6 @@ class ClassBuilder(ModuleMaker):
         whose = f"block `{self.template.name}`'s" if self.template.name else "the network's"
         assert not isinstance(steps, str), \
             f"class {self.name}: {whose} template cannot be walked: {steps}"
-        self.walked = walked_keys(steps)
         return steps
 
     def walk(self, steps: list[Step], x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
@@ -816,41 +810,47 @@ class ClassBuilder(ModuleMaker):
                      copies: dict[str, list[Step]] | None = None,
                      scope: Scope | None = None) -> FValue:
         """An unnamed dense block: its concats are the items its scope records as its merges
-        (``meta["parts"]``), in order; by key where the template does not walk it."""
+        (``meta["parts"]``), in order (one it does not record is an internal error)."""
         assert self.template is not None
-        made = scope.meta.get("parts", {}) if scope is not None and copies is not None else {}
+        made = scope.meta.get("parts", {}) if scope is not None else {}
         concats = iter([self.template.items[key] for key in scope.members
                         if made.get(key) == "merge"] if scope is not None else [])
+
+        def concat() -> TemplateItem:
+            item = next(concats, None)
+            assert item is not None, f"dense at {rep.loc}: its scope records no concat of " \
+                f"{len(features)} inputs"
+            return item
+
         features = [x]
         out = x
         for i in range(self.count(rep, ctx, scope=scope)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             if i > 0:
-                out = self.merge("concat", features, item_ctx, None, item=next(concats, None))
+                out = self.merge(concat(), features, item_ctx, None)
             out = self.copy(rep, i, copies, out, item_ctx)
             features.append(out)
         if len(features) > 1:
-            out = self.merge("concat", features, ctx, None, item=next(concats, None))
+            out = self.merge(concat(), features, ctx, None)
         return out
 
-    def merge(self, op_name: str, inputs: list[FValue], ctx: Ctx, hint: Any,
-              shape: tuple[Any, ...] | None = None, key: str | None = None,
-              item: TemplateItem | None = None) -> FValue:
-        """``add``/``mul``/``concat`` of ``inputs``: its op and key its item's (``item``: the
-        one its construct's step gives it, :attr:`Step.merge`), else ``op_name``'s, named here
-        (:meth:`merge_key`) unless ``key`` is its key; ``shape`` when known (an add run under
-        ``if`` may not type-check for the probed instance, which does not run it), else its
-        item's or the op's rule's."""
-        op = REGISTRY[item.target if item is not None else op_name]  # (its item's op)
-        key = key if key is not None else self.merge_key(op.node_name or op.name, ctx, item)
+    def merge(self, item: TemplateItem, inputs: list[FValue], ctx: Ctx, hint: Any,
+              shape: tuple[Any, ...] | None = None, key: str | None = None) -> FValue:
+        """``add``/``mul``/``concat`` of ``inputs``, as its item records it (``item``: the one
+        its construct's step gives it, :attr:`Step.merge`): its op, its key (named here,
+        :meth:`merge_key`, unless ``key`` is it) and, unless ``shape`` is known (an add run
+        under ``if`` may not type-check for the probed instance, which does not run it), its
+        shape (inputs other than the item's are an internal error)."""
+        op = REGISTRY[item.target]
+        key = key if key is not None else self.merge_key(item, ctx)
         assert self.template is not None
-        assert item is None or self.template.items.get(key) is item, \
+        assert self.template.items.get(key) is item, \
             f"{op.name} {key}: the step's merge item is {item.name}"
         shapes = [v.shape for v in inputs]
         if shape is None:
             shape = self.item_shape(item, shapes)
-        if shape is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
-            shape = op_shape(op, {}, shapes, None)
+        assert shape is not None, f"{op.name} {key}: its inputs are not its item's " \
+            f"({item.in_shapes})"
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
         self.produced[key] = out = self.fb.assign(template, inputs, shape, op=op.name, hint=hint)
         return out
@@ -876,8 +876,7 @@ class ClassBuilder(ModuleMaker):
             merged = outs[0]
         else:  # (its op: its scope's merge item's)
             assert merge is not None, f"parallel at {par.loc}: its template records no merge"
-            merged = self.merge(merge.target, outs, ctx, hint if hint is not None else x,
-                                item=merge)
+            merged = self.merge(merge, outs, ctx, hint if hint is not None else x)
         if "after" in parts:
             merged = self.walk(parts["after"], merged, ctx)
         return merged
@@ -906,14 +905,16 @@ class ClassBuilder(ModuleMaker):
         body = self.walk(parts["body"], x, ctx, hint or "out")
         shortcut = self.walk(parts["shortcut"], x, ctx, "identity") if "shortcut" in parts else x
         connect = self.condition(ctx, res, "connect", step)
+        assert merge is not None or connect is False, \
+            f"residual at {res.loc}: its template records no merge"
         out = body
         if connect is True:
-            out = self.merge("add", [body, shortcut], ctx, None, item=merge)
+            out = self.merge(merge, [body, shortcut], ctx, None)
         elif isinstance(connect, Sym):
-            key = self.merge_key("add", ctx, merge)
+            key = self.merge_key(merge, ctx)
             flag = self.cfg_marker("use_res_connect", connect.node)
             with self.fb.branch(flag) as block:
-                added = self.merge("add", [body, shortcut], ctx, None, body.shape, key, merge)
+                added = self.merge(merge, [body, shortcut], ctx, None, body.shape, key)
             out = self.fb.merge(block, added, body, body.shape)
         if "after" in parts:
             out = self.walk(parts["after"], out, ctx)
