@@ -73,11 +73,12 @@ class Item:
 
 @dataclass
 class Step:
-    """One member of a walk: a template item or scope (None: a layer walked over the AST), the
-    AST layer it was made by (found by its location: still what is translated), and the steps
-    of its own members where the template walks them (a `when:`'s scope; None: over the AST)."""
+    """One member of a walk: a template item or scope, the AST layer it was made by (found by
+    its location: still what is translated, for its location), and the steps of its own
+    members where the template walks them (a `when:`'s scope; None: it cannot, and the layer
+    under it is an internal error: :meth:`ModuleMaker.walked_member`)."""
 
-    member: TemplateItem | Scope | None
+    member: TemplateItem | Scope
     layer: Layer
     inner: list[Step] | None = None
     parts: dict[str, list[Step]] | None = None  # an unnamed residual's or parallel's parts
@@ -120,8 +121,9 @@ class Step:
 def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[Step] | str:
     """The members ``keys`` of ``template`` (its body's, or a scope's) with the layer of
     ``body`` each was made by (found by its location among :func:`leaves`); the members of a
-    `when:`'s scope with its layer's, in turn; or why they cannot be (then the class, or the
-    layer under the `when:`, is walked over the AST)."""
+    `when:`'s scope with its layer's, in turn; or why they cannot be (then the class is an
+    internal error, :meth:`ClassBuilder.template_walk`, and so is the layer under the `when:`
+    or a construct's parts: :meth:`ModuleMaker.walked_member`, :func:`copy_steps`)."""
     layers: dict[Loc, Layer] = {}
     for layer in leaves(body):
         if layer.loc in layers:  # (not from one spec)
@@ -495,7 +497,7 @@ class ModuleMaker:
                    more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
-        item = self.walked_item(call, step)  # (the walk's item: none only after a test's edit)
+        item = self.walked_item(call, step)  # (the walk's item)
         args = self.item_values(item)  # (from its template item)
         assert item is not None and args is not None, \
             f"use of `{call.target}` at {call.loc}: no template item {item_key}"
