@@ -84,3 +84,32 @@ def test_a_layer_under_a_when_is_its_when_scopes_one_member_by_the_members_locat
     when = Step(Scope("w", "when", here, members=["relu"]), Call(here, target="relu"), [inner])
     assert when.own(Call(here, target="relu")) is inner
     assert when.own(Call(there, target="relu")) is when
+
+
+@pytest.mark.parametrize(("network", "key", "found"), [
+    ("  - forward: {conv: {out: 4, k: 1}}\n", "forward", "would hide nn.Module.forward"),
+    ("  - forward: [{conv: {out: 4, k: 1}}, relu]\n", "forward", "would hide nn.Module.forward"),
+    ("  - {repeat: 1, layer: {conv: {out: 3, k: 1}}, name: \"train\"}\n", "train",
+     "would hide nn.Module.train"),
+    ("  - features: {dense: 1, block: grow, name: \"values\"}\n", "features.values",
+     "is a method of the nn.ModuleDict"),
+], ids=["op", "sequence", "name_template_copy", "dense_copy"])
+def test_a_refused_name_is_located_where_its_template_member_says_it_is_written(
+        write_spec, network, key, found):
+    """A layer name the generated code cannot hold is refused where its template item or scope
+    says the name is written (``name_loc``: the spec's `name:`, a name template's for a
+    repeat's copy), not by the AST layer: moved on the member, the diagnostic moves."""
+    path = write_spec("name: names\ninput: [3, 8, 8]\nblocks:\n  grow:\n    body: {conv: {out: 4, "
+                      "k: 1}}\nnetwork:\n" + network)
+    graph = archdsl.load(path)
+    with pytest.raises(CodegenError, match=found) as err:
+        compile_graph(graph)
+    written = err.value.diagnostics[0].loc
+    template = block_templates(graph)[""]
+    member = template.items.get(key) or template.scopes[key]
+    assert written == member.name_loc and written.line == 7
+    moved = Loc(str(path), 40, 3)
+    member.name_loc = moved
+    with pytest.raises(CodegenError, match=found) as err:
+        compile_graph(graph)
+    assert err.value.diagnostics[0].loc == moved

@@ -43,7 +43,7 @@ from .forward import FValue, fresh_output
 from .names import check_attribute
 
 __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "copy_steps",
-           "has_params", "is_default", "numbered",
+           "has_params", "is_default", "name_loc", "numbered",
            "shared_item_names", "walk_steps"]
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
@@ -303,14 +303,14 @@ class ModuleMaker:
             # attributes before the op's rules composed them, written into, finalised here
             given = self.item_given(item)
             assert given is not None, \
-                f"op layer at {call.loc}: its template item {item.key} gives no attributes"
+                f"op layer at {item.loc}: its template item {item.key} gives no attributes"
             attrs = op.finalize(given, shapes)
         if item.absorbs:  # a batch norm was folded into it (its item's
             # mark: every template made from a folded graph is marked, Graph.mark_folds)
             attrs = op.absorb_norm(attrs)
         shape = self.item_shape(item, shapes)  # (ditto; the op's rule where the
         # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
-        return op, attrs, shape if shape is not None else op_shape(op, attrs, shapes, call.loc)
+        return op, attrs, shape if shape is not None else op_shape(op, attrs, shapes, item.loc)
 
     def walked_item(self, call: Call, step: Step | None) -> TemplateItem | None:
         """What the op layer or block use ``call`` is translated from: the template item
@@ -375,26 +375,28 @@ class ModuleMaker:
         self.layer_name(layer, ctx, step)  # (its item's key)
         return True
 
-    def ctor(self, op: Op, lowering: Lowering, ctx: Ctx, call: Call) -> tuple[Expr, Inplace | None]:
+    def ctor(self, op: Op, lowering: Lowering, ctx: Ctx,
+             loc: Loc | None) -> tuple[Expr, Inplace | None]:
         """The op's attribute: its module's constructor (keywords equal to their defaults left
-        out), or its bare parameter (``Lowering.parameter``)."""
+        out), or its bare parameter (``Lowering.parameter``); ``loc``: its item's."""
         if lowering.parameter is not None:
             shape, fill = lowering.parameter
-            self.known(call, [*shape, fill])
+            self.known(op.name, loc, [*shape, fill])
             return ParameterExpr(tuple(shape), fill), None
         args = list(lowering.args)
         kwargs = [(k, v) for k, v, default in lowering.kwargs if not is_default(v, default)]
-        self.known(call, [*args, *(v for _, v in kwargs)])
+        self.known(op.name, loc, [*args, *(v for _, v in kwargs)])
         inplace = Inplace() if lowering.inplace_ok and op.inplace_in_code else None
         args = [self.hoisted(v) for v in args]
         kwargs = [(k, self.hoisted(v)) for k, v in kwargs]
         return Ctor(lowering.module, args, kwargs, inplace), inplace
 
-    def known(self, call: Call, values: list[Any]) -> None:
+    def known(self, target: str, loc: Loc | None, values: list[Any]) -> None:
+        """Refuse a generic class a value it cannot compute (the op ``target``'s, at ``loc``)."""
         for value in values:
             if not is_known(value):
-                raise NotGeneric(Diagnostic(f"`{call.target}`: a size here cannot be computed in "
-                                            "a generic class", call.loc))
+                raise NotGeneric(Diagnostic(f"`{target}`: a size here cannot be computed in "
+                                            "a generic class", loc))
 
     def none_when_absent(self, layer: Layer, shape: Shape, ctx: Ctx,
                          step: Step | None = None) -> bool:
@@ -413,7 +415,8 @@ class ModuleMaker:
             return False
         if kind == "op":
             op, attrs, out = self.op_shape(layer, step, ctx.env, [shape])
-            return op_lowering(op, attrs, [shape], out, layer.loc).module is not None
+            loc = self.walked_member(layer, step).loc
+            return op_lowering(op, attrs, [shape], out, loc).module is not None
         return kind == "use" or (named and kind in ("seq", "repeat", "dense"))
 
     def own_name(self, layer: Layer, ctx: Ctx, step: Step | None) -> str | None:
@@ -450,7 +453,8 @@ class ModuleMaker:
         if self.reads_from(seq, step):  # (its scope's ``reads``; an `output:` was taken off
             # before: side_output, and a member with one is refused by chain_members)
             raise self.fail("a named sequence with branches or `from:` cannot be generated "
-                            "yet", seq, hint="use an unnamed sequence, or a block")
+                            "yet", self.walked_member(seq, step).loc,
+                            hint="use an unnamed sequence, or a block")
         return self.chain_members(self.sequence_steps(seq, step), shape,
                                   ctx.child(key))
 
@@ -476,21 +480,23 @@ class ModuleMaker:
             return ModuleResult(self.sequential(items, ctx), out)
         if kind in ("repeat", "dense"):
             return self.repeat_module(layer, shape, ctx, key, step)
-        raise self.fail("a named parallel or residual construct cannot be generated yet", layer,
+        raise self.fail("a named parallel or residual construct cannot be generated yet",
+                        self.walked_member(layer, step).loc,
                         hint="make it the body of a block, or leave it unnamed")
 
     def op_module(self, call: Call, shape: Shape, ctx: Ctx, key: str,
                   step: Step | None = None) -> ModuleResult:
         op, attrs, out = self.op_shape(call, step, ctx.env, [shape])
-        lowering = op_lowering(op, attrs, [shape], out, call.loc)
+        item = self.walked_member(call, step)
+        lowering = op_lowering(op, attrs, [shape], out, item.loc)
         if lowering.module is None:
             if op.module_form is None:
-                raise self.fail(f"`{call.target}` is not a module, so it cannot be part of an "
-                                "nn.Sequential", call,
+                raise self.fail(f"`{item.target}` is not a module, so it cannot be part of an "
+                                "nn.Sequential", item.loc,
                                 hint="give the sequence no name (its layers become attributes of "
                                      "the class), or make it a block")
             return ModuleResult(Code(op.module_form), out, op.name, has_params=False)
-        expr, inplace = self.ctor(op, lowering, ctx, call)
+        expr, inplace = self.ctor(op, lowering, ctx, item.loc)
         return ModuleResult(expr, out, op.name, inplace, has_params(op, attrs, [shape], out))
 
     def block_call(self, call: Call, shape: Shape, ctx: Ctx, item_key: str,
@@ -511,7 +517,7 @@ class ModuleMaker:
         if info is None:  # no generic class: one class for this use
             if not all_plain(args) or not all_plain((shape, more)) or not all_plain(lifted):
                 raise NotGeneric(Diagnostic(f"block `{name}` is written per use and needs "
-                                            "known arguments", call.loc))
+                                            "known arguments", item.loc))
             return ModuleResult(Ctor(self.planner.special_class(name, args, shape, more)), out)
         positional: list[Any] = [shape[0]] + (list(shape[1:]) if info.uses_hw else [])
         keywords: list[tuple[str, Any]] = []
@@ -526,7 +532,7 @@ class ModuleMaker:
         for value in positional + [v for _, v in keywords]:
             if not is_known(value):
                 raise NotGeneric(Diagnostic(f"a size passed to block `{name}` cannot be "
-                                            "computed in a generic class", call.loc))
+                                            "computed in a generic class", item.loc))
         positional = [self.hoisted(v) for v in positional]
         keywords = [(k, self.hoisted(v)) for k, v in keywords]
         return ModuleResult(Ctor(info.class_name, positional, keywords), out)
@@ -554,7 +560,8 @@ class ModuleMaker:
         if dense:
             self.planner.dense_used = True
             if any(item.cond is not None for item in items):
-                raise self.fail("a dense layer with a `when:` cannot be generated", rep)
+                raise self.fail("a dense layer with a `when:` cannot be generated",
+                                self.walked_member(rep, step).loc)
             expr = dense_loop(self.planner.dense_class, items) or DictExpr(
                 self.planner.dense_class, [(i.name, i.module.expr) for i in items])
             return ModuleResult(expr, (channels, *shape[1:]))
@@ -602,7 +609,7 @@ class ModuleMaker:
                 items.extend(new)
         else:
             name, key = self.layer_key(layer, ctx, step)
-            check_attribute(name, layer.name_loc or layer.loc, numbered_ok=True,
+            check_attribute(name, name_loc(self.walked_member(layer, step)), numbered_ok=True,
                             container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
             result = self.module_of(layer, shape, ctx, key, step=step)
             items, out = [Item(name, not named, result)], result.shape
@@ -617,7 +624,8 @@ class ModuleMaker:
         for step in steps:
             layer = step.layer
             if not self.chainable_step(step):
-                raise self.fail("this layer cannot be part of an nn.Sequential", layer,
+                raise self.fail("this layer cannot be part of an nn.Sequential",
+                                self.walked_member(layer, step).loc,
                                 hint="`from:`, `output:`, merges and unnamed branches need a "
                                      "block (or an unnamed sequence) around them")
             new, shape = self.chain(layer, shape, step.ctx(ctx), step)
@@ -752,6 +760,13 @@ def inplace_in_chain(items: list[Item]) -> None:
     for before, item in pairwise(items):
         if item.module.inplace is not None:
             item.module.inplace.safe = before.cond is None and fresh_output(before.module.op)
+
+
+def name_loc(member: TemplateItem | Scope) -> Loc | None:
+    """Where a refusal of a member's name points: where the name is written (the spec's
+    `name:`, a name template's for a repeat's copy: its ``name_loc``), else (an automatic name, a
+    numbered copy's) at the member."""
+    return member.name_loc or member.loc
 
 
 def _and(a: Sym, b: Sym) -> Sym:

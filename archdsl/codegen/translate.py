@@ -39,7 +39,7 @@ from ..blocks.sym import (
     substitute,
 )
 from ..blocks.values import Env, coerce_param, op_lowering, tidy
-from ..errors import Diagnostic
+from ..errors import Diagnostic, Loc
 from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
 from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
@@ -54,6 +54,7 @@ from .modules import (
     Step,
     copy_steps,
     has_params,
+    name_loc,
     shared_item_names,
     walk_steps,
 )
@@ -469,8 +470,10 @@ class ClassBuilder(ModuleMaker):
         finally:
             self._sink = outer
 
-    def fail(self, message: str, layer: Layer | None, hint: str | None = None) -> CodegenError:
-        return CodegenError(Diagnostic(message, layer.loc if layer is not None else None, hint=hint))
+    @staticmethod
+    def fail(message: str, loc: Loc | None, hint: str | None = None) -> CodegenError:
+        """What the code generator cannot express, located at ``loc`` (a template member's)."""
+        return CodegenError(Diagnostic(message, loc, hint=hint))
 
     # --- naming (as the expander names) ------------------------------------------------------
     def merge_key(self, item: TemplateItem, ctx: Ctx) -> str:
@@ -498,9 +501,10 @@ class ClassBuilder(ModuleMaker):
         member = self.walked_member(layer, step)
         return self.taken(member.key if isinstance(member, TemplateItem) else member.path, ctx)
 
-    def attribute(self, name: str, layer: Layer) -> str:
-        """The layer's attribute as ``self.<it>`` reaches it: ``conv1``, or ``paths["0"]``."""
-        container, access = member_access(name, layer.name_loc or layer.loc)
+    def attribute(self, name: str, loc: Loc | None) -> str:
+        """The layer's attribute as ``self.<it>`` reaches it: ``conv1``, or ``paths["0"]``;
+        ``loc``: where its name is written (its member's :func:`name_loc`)."""
+        container, access = member_access(name, loc)
         if container is not None:
             self.containers.setdefault(container)
             self.attributes.setdefault(container)
@@ -521,15 +525,17 @@ class ClassBuilder(ModuleMaker):
             result = self.ours(scope.meta.get("when", MISSING))
             result = None if result is MISSING else result
         else:
-            result = self.scope_value(key, layer, scope=self.walked_scope(layer, step))
-        assert result is not None, f"`{key}:` at {layer.loc}: no template scope records it"
+            scope = self.walked_scope(layer, step)
+            result = self.scope_value(key, layer, scope=scope)
+        assert scope is not None and result is not None, \
+            f"`{key}:` at {layer.loc}: no template scope records it"
         if isinstance(result, Sym):
             if not is_known(result):
                 raise NotGeneric(Diagnostic(f"`{key}:` depends on a size the generated class "
-                                            "cannot compute", layer.loc))
+                                            "cannot compute", scope.loc))
             return result
         if not isinstance(result, bool):
-            raise self.fail(f"`{key}:` needs a condition", layer)
+            raise self.fail(f"`{key}:` needs a condition", scope.loc)
         return result
 
     def in_forward(self, node: ast.expr) -> ast.expr:
@@ -679,12 +685,13 @@ class ClassBuilder(ModuleMaker):
         nn.Sequential still (its state_dict keys), run member by member in forward
         (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
         own, key = self.layer_key(seq, ctx, step)
-        name = self.attribute(own, seq)
+        scope = self.walked_member(seq, step)
+        name = self.attribute(own, name_loc(scope))
         frozen = ctx.frozen  # (its own `freeze:` too: its step's, Step.ctx)
         items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key, step)
         if any(item.cond is not None for item in items):
             raise NotGeneric(Diagnostic("a member of a sequence read with `from:` under a "
-                                        "`when:` on a parameter", seq.loc))
+                                        "`when:` on a parameter", scope.loc))
         expr = self.sequential(items, ctx)
         if frozen and any(item.module.has_params for item in items):
             expr = Frozen(expr)
@@ -703,7 +710,7 @@ class ClassBuilder(ModuleMaker):
         """A layer that is one module: ``self.name = ...`` and ``out = self.name(x)`` (a block
         with several inputs: ``self.name(x, y)``)."""
         name, key = self.layer_key(layer, ctx, step)
-        name = self.attribute(name, layer)
+        name = self.attribute(name, name_loc(self.walked_member(layer, step)))
         result = self.module_of(layer, x.shape, ctx, key, tuple(v.shape for v in more), step)
         self.emit(Assign(f"self.{name}", result.expr))
         slots = ", ".join("{" + str(i) + "}" for i in range(1 + len(more)))
@@ -724,7 +731,7 @@ class ClassBuilder(ModuleMaker):
                          step: Step | None = None) -> tuple[FValue, Any]:
         if self.none_when_absent(bare, x.shape, ctx, step):
             name, key = self.layer_key(bare, ctx, step)
-            name = self.attribute(name, bare)
+            name = self.attribute(name, name_loc(self.walked_member(bare, step)))
             body: list[Stmt] = []
             with self.sink(body):
                 result = self.module_of(bare, x.shape, ctx, key, step=step)
@@ -761,7 +768,8 @@ class ClassBuilder(ModuleMaker):
                     step: Step | None = None) -> FValue:
         """``output: NAME``: computed in training mode only, returned in the outputs tuple."""
         if not self.is_network:
-            raise self.fail(f"`output: {name}` inside a block cannot be generated", layer,
+            raise self.fail(f"`output: {name}` inside a block cannot be generated",
+                            self.walked_member(layer, step).loc,
                             hint="mark auxiliary outputs on layers of the network itself")
         bare = replace(layer, meta=replace(layer.meta, output=None))
         with self.fb.branch(parse_expr("self.training")):
@@ -777,10 +785,11 @@ class ClassBuilder(ModuleMaker):
         shapes = [v.shape for v in inputs]
         name, _ = self.layer_key(call, ctx, step)
         op, attrs, shape = self.op_shape(call, step, ctx.env, shapes)
-        lowering = op_lowering(op, attrs, shapes, shape, call.loc)
+        item = self.walked_member(call, step)
+        lowering = op_lowering(op, attrs, shapes, shape, item.loc)
         if lowering.has_attribute:
-            attr = self.attribute(name, call)
-            ctor, inplace = self.ctor(op, lowering, ctx, call)
+            attr = self.attribute(name, name_loc(item))
+            ctor, inplace = self.ctor(op, lowering, ctx, item.loc)
             frozen = ctx.frozen and has_params(op, attrs, shapes, shape)
             self.emit(Assign(f"self.{attr}", Frozen(ctor) if frozen else ctor))
             template = _positional(lowering.forward, len(inputs), f"self.{attr}")
