@@ -135,7 +135,7 @@ class Expander:
         self.deepest = 0  # the deepest nesting reached (what a copied body must still respect)
         self.reach = 0  # the fewest enclosing blocks of a layer `from:` found (see record_block)
         self.graph = Graph(name=spec.name, file=spec.file, input_shape=input_shape,
-                           params=dict(params), spec=spec)
+                           params=dict(params), spec=spec, block_names=tuple(spec.blocks))
 
     # --- entry --------------------------------------------------------------------------------
     def run(self) -> Graph:

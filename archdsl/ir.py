@@ -211,6 +211,9 @@ class Graph:
     output_locs: dict[str, Loc | None] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
     templates: dict[str, BlockTemplate] = field(default_factory=dict)  # blocks.expander
+    # every block the spec defines or its libraries give, used or not, in the spec's order (the
+    # generated module names a class for each before planning any)
+    block_names: tuple[str, ...] = ()
     # a graph from passes.fold_batchnorm: the locations of the batch-norm layers it folded and of
     # the conv layers that absorbed them (a layer folds in every instance or in none); every
     # template made from the graph is marked by them (mark_folds)

@@ -126,7 +126,7 @@ def _fold_graph(graph: Graph, pairs: list[tuple[str, str]]) -> Graph:
     absorbed = {conv: graph.nodes[bn] for conv, bn in pairs}
     rename = {bn: conv for conv, bn in pairs}
     new = Graph(name=graph.name, file=graph.file, input_shape=graph.input_shape,
-                params=dict(graph.params), spec=graph.spec,
+                params=dict(graph.params), spec=graph.spec, block_names=graph.block_names,
                 outputs={k: rename.get(v, v) for k, v in graph.outputs.items()},
                 output_locs=dict(graph.output_locs), warnings=list(graph.warnings),
                 folded_locs=graph.folded_locs | {graph.nodes[bn].loc for _, bn in pairs},

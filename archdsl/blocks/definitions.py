@@ -1,8 +1,7 @@
 """What the templates are made from, as the spec declares it: its block definitions.
 
-The IR layer's door to the spec AST for code generation, which reads the graph: the blocks a
-spec defines (its libraries' too), in order, so that their classes are named before any is
-planned, and a block's (the network's) body, whose layers a class is still translated from
+The IR layer's door to the spec AST for code generation, which reads the graph: a block's
+(the network's) body, whose layers a class is still translated from
 (``ClassBuilder.build_block``, ``build_special``, ``build_network``: everything else they read
 from the template) until the walk reads its template's items and scopes only (issue 11).
 """
@@ -12,7 +11,7 @@ from __future__ import annotations
 from ..ir import Graph
 from ..spec import Layer, Spec
 
-__all__ = ["block_body", "block_names", "spec_of"]
+__all__ = ["block_body", "spec_of"]
 
 
 def spec_of(graph: Graph) -> Spec:
@@ -20,11 +19,6 @@ def spec_of(graph: Graph) -> Spec:
     if graph.spec is None:
         raise ValueError("the graph has no spec (load it with archdsl.load)")
     return graph.spec
-
-
-def block_names(graph: Graph) -> tuple[str, ...]:
-    """Every block the spec defines or its libraries give, used or not, in the spec's order."""
-    return tuple(spec_of(graph).blocks)
 
 
 def block_body(graph: Graph, name: str) -> Layer:

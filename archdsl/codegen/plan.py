@@ -13,7 +13,7 @@ import os
 import textwrap
 from typing import Any
 
-from ..blocks.definitions import block_body, block_names, spec_of
+from ..blocks.definitions import block_body
 from ..blocks.expander import (
     block_templates,
     bound_template,
@@ -45,7 +45,7 @@ class Planner:
         self.outputs_class = self.globals.create(self.network_class + "Outputs")
         self.dense_class = self.globals.create("DenseBlock")
         self.block_classes = {name: self.globals.create(camel_case(name), fallback="Block")
-                              for name in block_names(graph)}  # all first: no local hides one
+                              for name in graph.block_names}  # all first: no local hides one
         self.blocks: dict[str, BlockInfo | None] = {}
         self.classes: list[ClassPlan] = []
         self.dense_used = False
@@ -245,8 +245,8 @@ def make_plan(graph: Graph, ctor_params: bool = True) -> ModulePlan:
     only), or no layer uses it. Without ``ctor_params``, every parameter is written in (what
     ``archdsl check`` plans: the refusals are the same).
     """
-    spec_of(graph)  # (a graph without its spec has no module)
-    if not graph.templates:  # (before counting the tests the plans decide by their probes)
+    if not graph.templates:  # (before counting the tests the plans decide by their probes; a
+        # graph without its spec has none: a ValueError)
         block_templates(graph)
     before = decisions()
     planner = Planner(graph)
