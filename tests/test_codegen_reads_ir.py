@@ -84,18 +84,19 @@ def test_a_block_used_on_two_ranks_is_refused_where_its_template_says_it_is_defi
 
 def test_a_layer_under_a_when_is_its_when_scopes_one_member_by_the_members_location():
     """``Step.own``: a walked layer under a `when:` is its `when:` scope's one inner step when
-    that step's member (its item) is at the scope's location, whatever AST layer the step was
-    matched with; a layer at another location keeps the `when:`'s step."""
+    that step's member (its item) is at the scope's location; one whose inner step's member is
+    elsewhere (the scope records nothing of the layer's own) keeps the `when:`'s step."""
     from archdsl.codegen.modules import Step
     from archdsl.ir import Scope, TemplateItem
     from archdsl.spec import Call
 
     here, there = Loc("n.yaml", 3, 5), Loc("n.yaml", 9, 5)
-    item = TemplateItem("relu", "op", "relu", {}, ("x",), ((4,),), (4,), "", loc=here)
-    inner = Step(item, Call(there, target="relu"))  # (its AST layer found elsewhere)
-    when = Step(Scope("w", "when", here, members=["relu"]), Call(here, target="relu"), [inner])
-    assert when.own(Call(here, target="relu")) is inner
-    assert when.own(Call(there, target="relu")) is when
+    layer = Call(here, target="relu")  # (the AST layer a step still carries)
+    for loc, own in ((here, True), (there, False)):
+        item = TemplateItem("relu", "op", "relu", {}, ("x",), ((4,),), (4,), "", loc=loc)
+        inner = Step(item, layer)
+        when = Step(Scope("w", "when", here, members=["relu"]), layer, [inner])
+        assert when.own() is (inner if own else when)
 
 
 @pytest.mark.parametrize(("network", "key", "found"), [

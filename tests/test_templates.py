@@ -18,7 +18,7 @@ from archdsl.blocks.sym import MISSING, probe_of
 from archdsl.codegen import generate
 from archdsl.codegen.plan import Planner
 from archdsl.codegen.translate import ClassBuilder
-from archdsl.spec import Call
+from archdsl.ir import TemplateItem
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 # what a class walked from its template generates, as the AST walk (retired) wrote it at 7908a11
@@ -153,16 +153,16 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
     def named(original):  # a walked layer's key (layer_key: its name too) is that of the item
         # its step gives it (an op layer's, a block use's: of its op or block), or of its named
         # construct's scope
-        def key_of(builder, layer, ctx, step=None):
-            name, key = original(builder, layer, ctx, step)
-            assert builder.template is not None and step is not None
-            if isinstance(layer, Call):
+        def key_of(builder, step, ctx):
+            name, key = original(builder, step, ctx)
+            assert builder.template is not None
+            member = builder.walked_member(step)
+            if isinstance(member, TemplateItem):
                 item = builder.template.items.get(key)
-                assert item is not None and item is builder.walked_item(layer, step), \
+                assert item is not None and item is member and member.kind in ("op", "use"), \
                     (builder.template.name, key)
-                assert item.key == key and item.target == layer.target, (builder.template.name, key)
             else:
-                assert builder.template.scopes[key] is builder.walked_member(layer, step), key
+                assert builder.template.scopes[key] is member, key
             keyed.append(key)
             return name, key
         return key_of

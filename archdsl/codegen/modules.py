@@ -74,8 +74,8 @@ class Item:
 @dataclass
 class Step:
     """One member of a walk: a template item or scope, the AST layer it was made by (found by
-    its location: still what is translated, for its location), and the steps of its own
-    members where the template walks them (a `when:`'s scope; None: it cannot, and the layer
+    its location; no longer read by the translation), and the steps of its own members where
+    the template walks them (a `when:`'s or a sequence's scope; None: it cannot, and the layer
     under it is an internal error: :meth:`ModuleMaker.walked_member`)."""
 
     member: TemplateItem | Scope
@@ -86,24 +86,23 @@ class Step:
     merge: TemplateItem | None = None  # an unnamed residual's or parallel's merge item (its
     # add, concat or mul), where the template walks its parts and has one
 
-    def members(self, layer: Layer) -> tuple[list[Step] | None, dict[str, list[Step]] | None]:
-        """The steps of ``layer``'s members (a sequence's) or parts (a residual's, a
+    def members(self) -> tuple[list[Step] | None, dict[str, list[Step]] | None]:
+        """The steps of the layer's members (a sequence's) or parts (a residual's, a
         parallel's), where the template walks them: this step's, or, for a layer under a
-        `when:` (``layer`` without it), its own step's in the `when:`'s scope."""
-        step = self.own(layer)
+        `when:`, its own step's in the `when:`'s scope (:meth:`own`)."""
+        step = self.own()
         return step.inner, (step.parts if step is not self or not self.is_when() else None)
 
     def is_when(self) -> bool:
         return isinstance(self.member, Scope) and self.member.kind == "when"
 
-    def own(self, layer: Layer) -> Step:
-        """This step, or, for a layer under a `when:` (``layer`` without it), its one step in
-        the `when:`'s scope, whose member is at the scope's location (this step where there
-        is not one of ``layer``: its location is not the scope's)."""
+    def own(self) -> Step:
+        """This step, or, for a layer under a `when:`, its one step in the `when:`'s scope,
+        whose member is at the scope's location (this step where there is not one: the scope
+        records nothing of the layer's own, :func:`bare_when`)."""
         scope, inner = self.member, self.inner
         if isinstance(scope, Scope) and scope.kind == "when" and inner is not None \
-                and len(inner) == 1 and inner[0].member is not None \
-                and inner[0].member.loc == scope.loc == layer.loc:
+                and len(inner) == 1 and inner[0].member.loc == scope.loc:
             return inner[0]
         return self
 
@@ -207,26 +206,25 @@ def _merge(template: BlockTemplate, scope: Scope) -> TemplateItem | None:
     return template.items.get(found[0]) if len(found) == 1 else None
 
 
-def bare_when(layer: Layer, step: Step | None) -> Scope | None:
-    """The `when:` scope ``step`` gives ``layer`` where the scope records nothing of the
-    layer's own (no item or scope at its location inside: an unnamed pass-through op such as
-    ``identity``, which makes none; an unnamed sequence's members; a layer under a false
-    `when:`): the layer is walked as the scope's members' steps, in order (none: its input
-    passes through). None where ``step`` is no such `when:` step (its template does not walk
-    the scope's members: ``inner`` None)."""
-    if step is None or not step.is_when() or step.inner is None or step.own(layer) is not step:
+def bare_when(step: Step) -> Scope | None:
+    """The `when:` scope of ``step`` where the scope records nothing of its layer's own (no
+    item or scope at its location inside: an unnamed pass-through op such as ``identity``,
+    which makes none; an unnamed sequence's members; a layer under a false `when:`): the layer
+    is walked as the scope's members' steps, in order (none: its input passes through). None
+    where ``step`` is no such `when:` step (its template does not walk the scope's members:
+    ``inner`` None)."""
+    if not step.is_when() or step.inner is None or step.own() is not step:
         return None
-    scope = step.member
-    return scope if isinstance(scope, Scope) and scope.loc == layer.loc else None
+    return step.member  # type: ignore[return-value]
 
 
-def copy_steps(rep: Repeat, i: int, copies: dict[str, list[Step]] | None) -> list[Step]:
-    """The steps of copy ``i`` of a repeat, as its scope records them (``copies``: by the
-    copy's index, :func:`walk_steps`; none: the copy made no member, its repeated layer passes
-    its input through). A copy its template does not walk or record is a bug (a template that
-    lost it), not the repeated layer made again from the AST."""
-    assert copies is not None, f"repeat at {rep.loc}: its template does not walk its copies"
-    assert str(i) in copies, f"repeat at {rep.loc}: its scope records no copy {i}"
+def copy_steps(scope: Scope, i: int, copies: dict[str, list[Step]] | None) -> list[Step]:
+    """The steps of copy ``i`` of a repeat (its scope ``scope``), as the scope records them
+    (``copies``: by the copy's index, :func:`walk_steps`; none: the copy made no member, its
+    repeated layer passes its input through). A copy its template does not walk or record is a
+    bug (a template that lost it), not the repeated layer made again from the AST."""
+    assert copies is not None, f"repeat at {scope.loc}: its template does not walk its copies"
+    assert str(i) in copies, f"repeat at {scope.loc}: its scope records no copy {i}"
     return copies[str(i)]
 
 
@@ -284,18 +282,17 @@ class ModuleMaker:
                    shapes: list[Shape]) -> Shape | None:  # (ClassBuilder's)
         return None
 
-    def scope_value(self, key: str, layer: Layer, path: str | None = None,
-                    scope: Scope | None = None) -> Any:  # (ClassBuilder's)
+    def scope_value(self, key: str, scope: Scope) -> Any:  # (ClassBuilder's)
         return None
 
     # --- ops --------------------------------------------------------------------------------
-    def op_shape(self, call: Call, step: Step | None, env: Env,
+    def op_shape(self, step: Step, env: Env,
                  shapes: list[Shape]) -> tuple[Op, dict[str, Any], Shape]:
         """An op layer's op, attributes (finalised) and output shape, plain or symbolic, from
         the template item its step gives it (:meth:`walked_item`)."""
-        item = self.walked_item(call, step)
+        item = self.walked_item(step)
         assert item is not None, \
-            f"op layer `{call.target}` at {call.loc}: no template item (its template lost it)"
+            f"op layer at {step.member.loc}: no template item (its template lost it)"
         op = REGISTRY[item.target]
         attrs = self.item_values(item)  # (from its template item)
         if attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
@@ -312,67 +309,66 @@ class ModuleMaker:
         # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
         return op, attrs, shape if shape is not None else op_shape(op, attrs, shapes, item.loc)
 
-    def walked_item(self, call: Call, step: Step | None) -> TemplateItem | None:
-        """What the op layer or block use ``call`` is translated from: the template item
-        ``step`` (or its `when:`'s scope's one inner step) gives it at its location
-        (:meth:`walked_member`); whether it is an op or a use is the item's ``kind``, its name
-        and key the item's (:meth:`layer_key`), its op the item's ``target``, its attributes
-        and shape the item's (:meth:`op_shape`; a use's block, arguments and shape:
-        :meth:`block_call`). None where its member is a `when:` scope recording nothing of the
-        layer's own (:func:`bare_when`: an unnamed `identity`, which makes no item). Still from
-        the AST layer: its location. Whether it is folded or absorbs a batch norm is its item's mark (:meth:`folded_away`;
-        every template made from a folded graph is marked: ``Graph.mark_folds``)."""
-        member = self.walked_member(call, step)
+    def walked_item(self, step: Step) -> TemplateItem | None:
+        """What the op layer or block use of ``step`` is translated from: the template item
+        ``step`` (or its `when:`'s scope's one inner step) gives it (:meth:`walked_member`);
+        whether it is an op or a use is the item's ``kind``, its name and key the item's
+        (:meth:`layer_key`), its op the item's ``target``, its attributes and shape the item's
+        (:meth:`op_shape`; a use's block, arguments and shape: :meth:`block_call`). None where
+        its member is a `when:` scope recording nothing of the layer's own (:func:`bare_when`:
+        an unnamed `identity`, which makes no item). Whether it is folded or absorbs a batch
+        norm is its item's mark (:meth:`folded_away`; every template made from a folded graph
+        is marked: ``Graph.mark_folds``)."""
+        member = self.walked_member(step)
         return member if isinstance(member, TemplateItem) else None
 
-    def reads_from(self, layer: Layer, step: Step | None) -> bool:
-        """Has ``layer`` a `from:`? As its item or scope records it (``reads``,
+    def reads_from(self, step: Step) -> bool:
+        """Has the layer of ``step`` a `from:`? As its item or scope records it (``reads``,
         :meth:`walked_member`)."""
-        member = self.walked_member(layer, step)
+        member = self.walked_member(step)
         return member.reads if isinstance(member, TemplateItem) else bool(member.meta.get("reads"))
 
-    def output_of(self, layer: Layer, step: Step | None) -> str | None:  # (ClassBuilder's)
+    def output_of(self, step: Step) -> str | None:  # (ClassBuilder's)
         return None
 
-    def kind_of(self, layer: Layer, step: Step | None) -> tuple[str, bool]:
-        """What ``layer`` is (``op``, ``use``, ``seq``, ``repeat``, ``dense``, ``parallel``,
-        ``residual``) and whether it is named (a construct: one module, not inline; a member of
-        an nn.Sequential: not numbered), as its item or scope records it (``kind``, ``named``;
-        :meth:`walked_member`: ``when``, unnamed, for a `when:` scope recording nothing of the
-        layer's own, walked as its members' steps)."""
-        member = self.walked_member(layer, step)
+    def kind_of(self, step: Step) -> tuple[str, bool]:
+        """What the layer of ``step`` is (``op``, ``use``, ``seq``, ``repeat``, ``dense``,
+        ``parallel``, ``residual``) and whether it is named (a construct: one module, not
+        inline; a member of an nn.Sequential: not numbered), as its item or scope records it
+        (``kind``, ``named``; :meth:`walked_member`: ``when``, unnamed, for a `when:` scope
+        recording nothing of the layer's own, walked as its members' steps)."""
+        member = self.walked_member(step)
         return member.kind, member.named
 
-    def walked_scope(self, layer: Layer, step: Step | None) -> Scope | None:
-        """The scope ``step`` gives the construct ``layer`` (:meth:`walked_member`)."""
-        member = self.walked_member(layer, step)
+    def walked_scope(self, step: Step) -> Scope | None:
+        """The scope ``step`` gives its construct (:meth:`walked_member`)."""
+        member = self.walked_member(step)
         return member if isinstance(member, Scope) else None
 
-    def walked_member(self, layer: Layer, step: Step | None) -> TemplateItem | Scope:
+    def walked_member(self, step: Step) -> TemplateItem | Scope:
         """The item (an op or a block use) or the construct's scope ``step`` (or its `when:`'s
-        scope's one inner step) gives ``layer``, at its location; else its `when:` scope, where
+        scope's one inner step, :meth:`Step.own`) gives its layer; else its `when:` scope, where
         that records nothing of the layer's own (:func:`bare_when`). What the layer is, is the
-        member's record (its ``kind``: :meth:`kind_of`), not the AST layer's type. A layer
-        without one is a bug (a template that lost its member, or whose `when:` scope's members
-        are not walked), not a layer read from the AST."""
-        member = step.own(layer).member if step is not None else None
+        member's record (its ``kind``: :meth:`kind_of`). A layer without one is a bug (a
+        template that lost its member, or whose `when:` scope's members are not walked)."""
+        member: TemplateItem | Scope | None = step.own().member
         if not (isinstance(member, TemplateItem) and member.kind in ("op", "use")
                 or isinstance(member, Scope) and member.kind in _CONSTRUCTS):
-            member = bare_when(layer, step)
-        assert member is not None and member.loc == layer.loc, \
-            f"layer at {layer.loc}: its step gives it no template item or scope (its template " \
-            "lost it, or does not walk its `when:` scope's members)"
+            member = bare_when(step)
+        assert member is not None, \
+            f"layer at {step.member.loc}: its step gives it no template item or scope (its " \
+            "template lost it, or does not walk its `when:` scope's members)"
         return member
 
-    def folded_away(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> bool:
+    def folded_away(self, step: Step, ctx: Ctx) -> bool:
         """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
         its name, as the expander gave it one, and nothing else. Its step's item's mark
         (``TemplateItem.folded``: every template made from a folded graph is marked,
-        ``Graph.mark_folds``); a layer without an item is not looked up by location."""
-        item = self.walked_item(layer, step)
+        ``Graph.mark_folds``)."""
+        item = self.walked_item(step)
         if item is None or not item.folded:  # (an op's mark)
             return False
-        self.layer_name(layer, ctx, step)  # (its item's key)
+        self.layer_name(step, ctx)  # (its item's key)
         return True
 
     def ctor(self, op: Op, lowering: Lowering, ctx: Ctx,
@@ -398,46 +394,45 @@ class ModuleMaker:
                 raise NotGeneric(Diagnostic(f"`{target}`: a size here cannot be computed in "
                                             "a generic class", loc))
 
-    def none_when_absent(self, layer: Layer, shape: Shape, ctx: Ctx,
-                         step: Step | None = None) -> bool:
+    def none_when_absent(self, step: Step, shape: Shape, ctx: Ctx) -> bool:
         """Can a layer under a symbolic ``when:`` be ``self.name = None`` when absent and run under
         ``if self.name is not None``? Only when it is one module (an op whose lowering is a
         module, a block, a named sequence or repeat) and no other layer of the class has its name
         (two layers under exclusive ``when:``s share one attribute: each runs under its own
         condition). ``step``: the layer's in the template's walk."""
-        if self.reads_from(layer, step) or self.output_of(layer, step) is not None:
+        if self.reads_from(step) or self.output_of(step) is not None:
             return False
-        kind, named = self.kind_of(layer, step)
-        name = self.own_name(layer, ctx, step)
+        kind, named = self.kind_of(step)
+        name = self.own_name(step, ctx)
         if name and name in self.shared_names:
             return False
         if kind == "seq" and self.read_inside(name):  # (run member by member: split_sequence)
             return False
         if kind == "op":
-            op, attrs, out = self.op_shape(layer, step, ctx.env, [shape])
-            loc = self.walked_member(layer, step).loc
+            op, attrs, out = self.op_shape(step, ctx.env, [shape])
+            loc = self.walked_member(step).loc
             return op_lowering(op, attrs, [shape], out, loc).module is not None
         return kind == "use" or (named and kind in ("seq", "repeat", "dense"))
 
-    def own_name(self, layer: Layer, ctx: Ctx, step: Step | None) -> str | None:
-        """The name the spec gives ``layer`` (None: an automatic one): its walked item's or
-        scope's key in ``ctx`` (without ``#k``) where it is named."""
-        member = self.walked_member(layer, step)
+    def own_name(self, step: Step, ctx: Ctx) -> str | None:
+        """The name the spec gives the layer of ``step`` (None: an automatic one): its walked
+        item's or scope's key in ``ctx`` (without ``#k``) where it is named."""
+        member = self.walked_member(step)
         if not member.named:
             return None
         key = member.key if isinstance(member, TemplateItem) else member.path
         return re.sub(r"#\d+", "", key[len(ctx.prefix):])
 
     # --- single modules (attributes and nn.Sequential members) --------------------------------
-    def module_of(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
-                  more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
+    def module_of(self, step: Step, shape: Shape, ctx: Ctx, key: str,
+                  more: tuple[Shape, ...] = ()) -> ModuleResult:
         """The constructor expression of a layer that is one module (named: ``key``; ``step``:
         its step in the template's walk), and its output shape.
 
         Under ``freeze:`` the module is wrapped once in ``frozen(...)`` (its members are not).
         """
         frozen = ctx.frozen  # (its own `freeze:` too: its step's, Step.ctx)
-        result = self.plain_module(layer, shape, replace(ctx, frozen=False), key, more, step)
+        result = self.plain_module(step, shape, replace(ctx, frozen=False), key, more)
         if frozen and result.has_params:
             result = replace(result, expr=Frozen(result.expr))
         return result
@@ -446,48 +441,48 @@ class ModuleMaker:
         """Is a member of the named sequence ``name`` read by ``from:`` elsewhere in the class?"""
         return bool(name) and any(read.startswith(f"{name}.") for read in self.member_reads)
 
-    def sequence_items(self, seq: Seq, shape: Shape, ctx: Ctx, key: str,
-                       step: Step | None = None) -> tuple[list[Item], Shape]:
+    def sequence_items(self, step: Step, shape: Shape, ctx: Ctx,
+                       key: str) -> tuple[list[Item], Shape]:
         """The members of a named sequence (an nn.Sequential; its key ``key``), as the template
         walks them (``step``'s: :meth:`sequence_steps`); one with a `from:` is refused."""
-        if self.reads_from(seq, step):  # (its scope's ``reads``; an `output:` was taken off
+        if self.reads_from(step):  # (its scope's ``reads``; an `output:` was taken off
             # before: side_output, and a member with one is refused by chain_members)
             raise self.fail("a named sequence with branches or `from:` cannot be generated "
-                            "yet", self.walked_member(seq, step).loc,
+                            "yet", self.walked_member(step).loc,
                             hint="use an unnamed sequence, or a block")
-        return self.chain_members(self.sequence_steps(seq, step), shape,
-                                  ctx.child(key))
+        return self.chain_members(self.sequence_steps(step), shape, ctx.child(key))
 
     @staticmethod
-    def sequence_steps(seq: Seq, step: Step | None) -> list[Step]:
+    def sequence_steps(step: Step) -> list[Step]:
         """The steps of a sequence's members as the template walks them (``step``'s, or its
         `when:` scope's one inner step's: :meth:`Step.members`); one it does not walk is a bug
         (every sequence the class translates is walked from its scope), not an AST walk."""
-        steps = step.members(seq)[0] if step is not None else None
-        assert steps is not None, f"sequence at {seq.loc}: its template does not walk its members"
+        steps = step.members()[0]
+        assert steps is not None, \
+            f"sequence at {step.member.loc}: its template does not walk its members"
         return steps
 
-    def plain_module(self, layer: Layer, shape: Shape, ctx: Ctx, key: str,
-                     more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
+    def plain_module(self, step: Step, shape: Shape, ctx: Ctx, key: str,
+                     more: tuple[Shape, ...] = ()) -> ModuleResult:
         """A layer that is one module, by what it is (:meth:`kind_of`)."""
-        kind, _ = self.kind_of(layer, step)
+        kind, _ = self.kind_of(step)
         if kind == "use":
-            return self.block_call(layer, shape, ctx, key, more, step)
+            return self.block_call(step, shape, ctx, key, more)
         if kind == "op":
-            return self.op_module(layer, shape, ctx, key, step)
+            return self.op_module(step, shape, ctx)
         if kind == "seq":
-            items, out = self.sequence_items(layer, shape, ctx, key, step)
+            items, out = self.sequence_items(step, shape, ctx, key)
             return ModuleResult(self.sequential(items, ctx), out)
         if kind in ("repeat", "dense"):
-            return self.repeat_module(layer, shape, ctx, key, step)
+            return self.repeat_module(step, shape, ctx, key)
         raise self.fail("a named parallel or residual construct cannot be generated yet",
-                        self.walked_member(layer, step).loc,
+                        self.walked_member(step).loc,
                         hint="make it the body of a block, or leave it unnamed")
 
-    def op_module(self, call: Call, shape: Shape, ctx: Ctx, key: str,
-                  step: Step | None = None) -> ModuleResult:
-        op, attrs, out = self.op_shape(call, step, ctx.env, [shape])
-        item = self.walked_member(call, step)
+    def op_module(self, step: Step, shape: Shape, ctx: Ctx) -> ModuleResult:
+        op, attrs, out = self.op_shape(step, ctx.env, [shape])
+        item = self.walked_item(step)
+        assert item is not None  # (op_shape asserts it)
         lowering = op_lowering(op, attrs, [shape], out, item.loc)
         if lowering.module is None:
             if op.module_form is None:
@@ -499,14 +494,14 @@ class ModuleMaker:
         expr, inplace = self.ctor(op, lowering, ctx, item.loc)
         return ModuleResult(expr, out, op.name, inplace, has_params(op, attrs, [shape], out))
 
-    def block_call(self, call: Call, shape: Shape, ctx: Ctx, item_key: str,
-                   more: tuple[Shape, ...] = (), step: Step | None = None) -> ModuleResult:
+    def block_call(self, step: Step, shape: Shape, ctx: Ctx, item_key: str,
+                   more: tuple[Shape, ...] = ()) -> ModuleResult:
         """The constructor of a block use (its key ``item_key``) on inputs of ``shape`` (and
         ``more``, the other inputs of a block with several)."""
-        item = self.walked_item(call, step)  # (the walk's item)
+        item = self.walked_item(step)  # (the walk's item: none only after a test's edit)
         args = self.item_values(item)  # (from its template item)
         assert item is not None and args is not None, \
-            f"use of `{call.target}` at {call.loc}: no template item {item_key}"
+            f"block use at {step.member.loc}: no template item {item_key}"
         name = item.target  # the block it uses, and what it declares: its template's
         declared = self.planner.template(name).params
         lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(name)}
@@ -537,12 +532,12 @@ class ModuleMaker:
         keywords = [(k, self.hoisted(v)) for k, v in keywords]
         return ModuleResult(Ctor(info.class_name, positional, keywords), out)
 
-    def repeat_module(self, rep: Repeat, shape: Shape, ctx: Ctx, key: str,
-                      step: Step | None = None) -> ModuleResult:
-        scope = self.walked_scope(rep, step)
-        count = self.count(rep, ctx, key, scope)
-        copies = step.members(rep)[1] if step is not None else None
-        dense = self.kind_of(rep, step)[0] == "dense"  # (as its scope records it)
+    def repeat_module(self, step: Step, shape: Shape, ctx: Ctx, key: str) -> ModuleResult:
+        scope = self.walked_scope(step)
+        assert scope is not None, f"repeat at {step.member.loc}: no template scope"
+        count = self.count(scope, ctx)
+        copies = step.members()[1]
+        dense = scope.kind == "dense"  # (as its scope records it)
         inner = ctx.child(key, dense=dense)
         items: list[Item] = []
         features = shape
@@ -551,7 +546,7 @@ class ModuleMaker:
             item_ctx = inner.with_env(inner.env.with_values(i=i))
             if dense:
                 features = (channels, *shape[1:])
-            new, out = self.chain_copy(rep, i, copies, features, item_ctx)
+            new, out = self.chain_members(copy_steps(scope, i, copies), features, item_ctx)
             items.extend(new)
             if dense:
                 channels = channels + out[0]
@@ -560,58 +555,50 @@ class ModuleMaker:
         if dense:
             self.planner.dense_used = True
             if any(item.cond is not None for item in items):
-                raise self.fail("a dense layer with a `when:` cannot be generated",
-                                self.walked_member(rep, step).loc)
+                raise self.fail("a dense layer with a `when:` cannot be generated", scope.loc)
             expr = dense_loop(self.planner.dense_class, items) or DictExpr(
                 self.planner.dense_class, [(i.name, i.module.expr) for i in items])
             return ModuleResult(expr, (channels, *shape[1:]))
         inplace_in_chain(items)
         return ModuleResult(self.sequential(items, ctx), features)
 
-    def count(self, rep: Repeat, ctx: Ctx, key: str | None = None,
-              scope: Scope | None = None) -> int:
-        """The repeat's count, as its template scope records it (``scope``: a walked one's;
-        ``key``: a named one's path; :meth:`scope_value`)."""
-        count = self.scope_value("count", rep, key, scope)
-        assert count is not None, f"repeat at {rep.loc}: no template scope records its count"
-        assert not isinstance(count, Sym), f"repeat at {rep.loc}: a symbolic count in a template"
+    def count(self, scope: Scope, ctx: Ctx) -> int:
+        """A repeat's count, as its template scope (``scope``: its step's) records it
+        (:meth:`scope_value`)."""
+        count = self.scope_value("count", scope)
+        assert count is not None, f"repeat at {scope.loc}: no template scope records its count"
+        assert not isinstance(count, Sym), f"repeat at {scope.loc}: a symbolic count in a template"
         return count
 
-    def chain_copy(self, rep: Repeat, i: int, copies: dict[str, list[Step]] | None,
-                   shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
-        """The members copy ``i`` of a repeat adds to an nn.Sequential: its steps, as the
-        repeat's scope records them (:func:`copy_steps`; none: it adds none)."""
-        return self.chain_members(copy_steps(rep, i, copies), shape, ctx)
-
     # --- nn.Sequential ------------------------------------------------------------------------
-    def chain(self, layer: Layer, shape: Shape, ctx: Ctx,
-              step: Step | None = None) -> tuple[list[Item], Shape]:
-        """The members one layer adds to an nn.Sequential (an unnamed list adds each of its own:
-        as its template walks them, ``step``'s)."""
-        if self.folded_away(layer, ctx, step):
+    def chain(self, step: Step, shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
+        """The members the layer of ``step`` adds to an nn.Sequential (an unnamed list adds
+        each of its own: as its template walks them)."""
+        if self.folded_away(step, ctx):
             return [], shape
-        when = self.condition(ctx, layer, step=step)
+        when = self.condition(ctx, step)
         if when is False:
             return [], shape
         cond = when if isinstance(when, Sym) else None
         given = shape
         shape = refine(shape, cond)  # inside `if cond`, the input's sizes as cond decides them
-        kind, named = self.kind_of(layer, step)
+        kind, named = self.kind_of(step)
         if kind in ("seq", "when") and not named:  # (a `when:`'s: its scope's members)
-            items, out = self.chain_members(self.sequence_steps(layer, step), shape, ctx)
+            items, out = self.chain_members(self.sequence_steps(step), shape, ctx)
         elif kind == "repeat" and not named:
             items, out = [], shape
-            scope = self.walked_scope(layer, step)
-            copies = step.members(layer)[1] if step is not None else None
-            for i in range(self.count(layer, ctx, scope=scope)):
+            scope = self.walked_scope(step)
+            assert scope is not None
+            copies = step.members()[1]
+            for i in range(self.count(scope, ctx)):
                 item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-                new, out = self.chain_copy(layer, i, copies, out, item_ctx)
+                new, out = self.chain_members(copy_steps(scope, i, copies), out, item_ctx)
                 items.extend(new)
         else:
-            name, key = self.layer_key(layer, ctx, step)
-            check_attribute(name, name_loc(self.walked_member(layer, step)), numbered_ok=True,
+            name, key = self.layer_key(step, ctx)
+            check_attribute(name, name_loc(self.walked_member(step)), numbered_ok=True,
                             container="nn.ModuleDict" if ctx.dense else "nn.Sequential")
-            result = self.module_of(layer, shape, ctx, key, step=step)
+            result = self.module_of(step, shape, ctx, key)
             items, out = [Item(name, not named, result)], result.shape
         if cond is not None:
             for item in items:
@@ -622,13 +609,12 @@ class ModuleMaker:
     def chain_members(self, steps: list[Step], shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
         items: list[Item] = []
         for step in steps:
-            layer = step.layer
             if not self.chainable_step(step):
                 raise self.fail("this layer cannot be part of an nn.Sequential",
-                                self.walked_member(layer, step).loc,
+                                self.walked_member(step).loc,
                                 hint="`from:`, `output:`, merges and unnamed branches need a "
                                      "block (or an unnamed sequence) around them")
-            new, shape = self.chain(layer, shape, step.ctx(ctx), step)
+            new, shape = self.chain(step, shape, step.ctx(ctx))
             items.extend(new)
         inplace_in_chain(items)
         return items, shape
@@ -639,9 +625,8 @@ class ModuleMaker:
         has an `output:` (:meth:`output_of`); an op with one input, a block use, a named
         sequence or repeat, an unnamed sequence or repeat (or a `when:` scope recording none of
         its layer's own: :func:`bare_when`) whose members' steps are."""
-        layer = step.layer
-        member = self.walked_member(layer, step)
-        if self.reads_from(layer, step) or self.output_of(layer, step) is not None:
+        member = self.walked_member(step)
+        if self.reads_from(step) or self.output_of(step) is not None:
             return False
         kind, named = member.kind, member.named
         if kind == "op":
@@ -649,7 +634,7 @@ class ModuleMaker:
             return op is not None and op.max_inputs == 1
         if kind == "use" or (named and kind in ("seq", "repeat", "dense")):
             return True
-        own = step.own(layer)
+        own = step.own()
         if kind in ("seq", "when"):
             return all(self.chainable_step(inner) for inner in own.inner or [])
         if kind == "repeat":

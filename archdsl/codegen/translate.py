@@ -42,7 +42,7 @@ from ..blocks.values import Env, coerce_param, op_lowering, tidy
 from ..errors import Diagnostic, Loc
 from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
-from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
+from ..spec import Layer
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
 from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Raise, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
@@ -413,17 +413,11 @@ class ClassBuilder(ModuleMaker):
             return None
         return out
 
-    def scope_value(self, key: str, layer: Layer, path: str | None = None,
-                    scope: Scope | None = None) -> Any:
-        """What the layer's template scope records under ``key`` (a ``when:``, a residual's
-        ``connect:``, a repeat's ``count`` and ``names``), over this class's locals: a walked
-        layer's own (``scope``: its step's, :meth:`walked_scope`), or the scope keyed ``path``
-        (a named construct's, :meth:`layer_key`); None when the template does not say (no such
-        scope of the layer's: only after a test's edit; no scope is looked up by location)."""
-        assert self.template is not None
-        if scope is None and path is not None:
-            scope = self.template.scopes.get(path)
-        if scope is None or scope.loc != layer.loc or key not in scope.meta:
+    def scope_value(self, key: str, scope: Scope) -> Any:
+        """What a walked construct's template scope (``scope``: its step's,
+        :meth:`walked_scope`) records under ``key`` (a residual's ``connect:``, a repeat's
+        ``count``), over this class's locals; None when the template does not say."""
+        if key not in scope.meta:
             return None
         result = self.ours(scope.meta[key])
         return None if result is MISSING else result
@@ -488,23 +482,23 @@ class ClassBuilder(ModuleMaker):
         assert key.startswith(ctx.prefix), f"{key} named in {ctx.prefix!r}"
         return re.sub(r"#\d+", "", key[len(ctx.prefix):]), key
 
-    def layer_name(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> str:
-        return self.layer_key(layer, ctx, step)[0]
+    def layer_name(self, step: Step, ctx: Ctx) -> str:
+        return self.layer_key(step, ctx)[0]
 
-    def layer_key(self, layer: Layer, ctx: Ctx, step: Step | None = None) -> tuple[str, str]:
+    def layer_key(self, step: Step, ctx: Ctx) -> tuple[str, str]:
         """The layer's name, and its key in the class: its path as the template keys its item
         (an op or a block use) or its scope (a named construct), ``proj#1`` for the second
         layer named ``proj`` (under exclusive `when:`s), and the name that path gives it in
         ``ctx``: the key of the item or scope its step gives it (``step``: the layer's in the
         template's walk, :meth:`walked_member`; every walked layer has one), taken in ``ctx``
         (:meth:`taken`)."""
-        member = self.walked_member(layer, step)
+        member = self.walked_member(step)
         return self.taken(member.key if isinstance(member, TemplateItem) else member.path, ctx)
 
-    def attribute(self, name: str, loc: Loc | None) -> str:
-        """The layer's attribute as ``self.<it>`` reaches it: ``conv1``, or ``paths["0"]``;
-        ``loc``: where its name is written (its member's :func:`name_loc`)."""
-        container, access = member_access(name, loc)
+    def attribute(self, name: str, step: Step) -> str:
+        """The layer's attribute as ``self.<it>`` reaches it: ``conv1``, or ``paths["0"]`` (a
+        refused name points where its member's name is written: :func:`name_loc`)."""
+        container, access = member_access(name, name_loc(self.walked_member(step)))
         if container is not None:
             self.containers.setdefault(container)
             self.attributes.setdefault(container)
@@ -512,23 +506,21 @@ class ClassBuilder(ModuleMaker):
         return access
 
     # --- conditions and config attributes -----------------------------------------------------
-    def condition(self, ctx: Ctx, layer: Layer, key: str = "when",
-                  step: Step | None = None) -> Any:
+    def condition(self, ctx: Ctx, step: Step, key: str = "when") -> Any:
         """A layer's `when:` or a residual's `connect:`, as its template records it, never as
-        the AST has it: a layer's `when:` is its step's `when:` scope's condition (none, or no
-        step: True); a `connect:` its own scope's (:meth:`scope_value`: its step's, which
-        records one where the spec writes none too)."""
+        the AST has it: a layer's `when:` is its step's `when:` scope's condition (none: True);
+        a `connect:` its own scope's (:meth:`scope_value`: its step's, which records one where
+        the spec writes none too)."""
         if key == "when":
-            scope = step.member if step is not None and step.is_when() else None
-            if not isinstance(scope, Scope) or scope.loc != layer.loc:
+            scope = step.member
+            if not step.is_when():
                 return True
             result = self.ours(scope.meta.get("when", MISSING))
             result = None if result is MISSING else result
         else:
-            scope = self.walked_scope(layer, step)
-            result = self.scope_value(key, layer, scope=scope)
-        assert scope is not None and result is not None, \
-            f"`{key}:` at {layer.loc}: no template scope records it"
+            scope = self.walked_member(step)
+            result = self.scope_value(key, scope) if isinstance(scope, Scope) else None
+        assert result is not None, f"`{key}:` at {scope.loc}: no template scope records it"
         if isinstance(result, Sym):
             if not is_known(result):
                 raise NotGeneric(Diagnostic(f"`{key}:` depends on a size the generated class "
@@ -591,7 +583,7 @@ class ClassBuilder(ModuleMaker):
         """Translate the members of a class or an unnamed sequence one after the other (the
         first takes ``hint``)."""
         for k, step in enumerate(steps):
-            x = self.layer(step.layer, x, step.ctx(ctx), hint if k == 0 else None, step)
+            x = self.layer(step, x, step.ctx(ctx), hint if k == 0 else None)
         return x
 
     def chain_walk(self, steps: list[Step], shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
@@ -599,99 +591,96 @@ class ClassBuilder(ModuleMaker):
         return self.chain_members(steps, shape, ctx)
 
     # --- layers in a module class ---------------------------------------------------------------
-    def layer(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any = None,
-              step: Step | None = None) -> FValue:
-        """Translate ``layer`` fed by ``x``: attributes into __init__, statements into forward;
-        ``step``: its step in the template's walk (its members' and parts' steps)."""
-        folded = self.folded_away(layer, ctx, step)  # (then its readers read the conv)
-        when = False if folded else self.condition(ctx, layer, step=step)
+    def layer(self, step: Step, x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
+        """Translate the layer of ``step`` (its step in the template's walk: its members' and
+        parts' steps) fed by ``x``: attributes into __init__, statements into forward."""
+        folded = self.folded_away(step, ctx)  # (then its readers read the conv)
+        when = False if folded else self.condition(ctx, step)
         if when is False:
             if folded:
-                self.record(layer, step, x)
+                self.record(step, x)
             out = x
         elif isinstance(when, Sym):
-            out = self.conditional(layer, x, ctx, when, hint, step)
+            out = self.conditional(step, x, ctx, when, hint)
         else:
-            out = self.present(layer, x, ctx, hint, step)
-        scope = step.member if step is not None and step.is_when() else None
+            out = self.present(step, x, ctx, hint)
+        scope = step.member if step.is_when() else None
         if isinstance(scope, Scope) and scope.output in self.selects:  # (its select: what the
             # layers after it read; with the class's `when:` plain too, a parameter written in)
             self.produced[self.selects[scope.output]] = out
         return out
 
-    def record(self, layer: Layer, step: Step | None, out: FValue) -> None:
+    def record(self, step: Step, out: FValue) -> None:
         """What a walked layer computes, under its item's key or its scope's output's."""
-        member = self.walked_member(layer, step)
+        member = self.walked_member(step)
         self.produced[member.key if isinstance(member, TemplateItem) else member.output] = out
 
-    def inputs_of(self, layer: Layer, ctx: Ctx, step: Step | None) -> list[FValue]:
+    def inputs_of(self, step: Step, ctx: Ctx) -> list[FValue]:
         """A walked layer's inputs, as its item (its ``inputs``) or scope (its ``input``) has
         them: the values computed under those keys (the block's input: ``ctx.block_input``).
         A key not computed before it is a bug (a template that lost what computes it), not a
         name looked up over the AST."""
-        member = self.walked_member(layer, step)
+        member = self.walked_member(step)
         keys = member.inputs if isinstance(member, TemplateItem) else (member.input,)
         values = [ctx.block_input if key == INPUT else self.produced.get(key) for key in keys]
         missing = [key for key, value in zip(keys, values) if value is None]
-        assert not missing, f"layer at {layer.loc}: its input {missing[0]} is not computed " \
+        assert not missing, f"layer at {member.loc}: its input {missing[0]} is not computed " \
             "before it in its class"
         return values  # type: ignore[return-value]
 
-    def present(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
-                step: Step | None = None) -> FValue:
+    def present(self, step: Step, x: FValue, ctx: Ctx, hint: Any) -> FValue:
         # a `from:` reads what its item's (scope's) input keys name
-        inputs = self.inputs_of(layer, ctx, step) if self.reads_from(layer, step) else [x]
-        output = self.output_of(layer, step)
+        inputs = self.inputs_of(step, ctx) if self.reads_from(step) else [x]
+        output = self.output_of(step)
         if output is not None:
-            return self.side_output(layer, output, inputs, ctx, step)
-        out = self.dispatch(layer, inputs, ctx, hint, step)
-        self.record(layer, step, out)
+            return self.side_output(step, output, inputs, ctx)
+        out = self.dispatch(step, inputs, ctx, hint)
+        self.record(step, out)
         return out
 
-    def dispatch(self, layer: Layer, inputs: list[FValue], ctx: Ctx, hint: Any,
-                 step: Step | None = None) -> FValue:
-        """Translate ``layer`` by what it is, as its item or scope records it (:meth:`kind_of`):
-        an op, a block use, an unnamed construct inline, a named one as one module."""
-        kind, named = self.kind_of(layer, step)
+    def dispatch(self, step: Step, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
+        """Translate the layer of ``step`` by what it is, as its item or scope records it
+        (:meth:`kind_of`): an op, a block use, an unnamed construct inline, a named one as one
+        module."""
+        kind, named = self.kind_of(step)
         if kind == "op":
-            return self.op_call(layer, inputs, ctx, hint, step)
+            return self.op_call(step, inputs, ctx, hint)
         if kind == "when":  # (a `when:` scope recording nothing of the layer's own: its
             # members' steps; none: its input passes through)
-            return self.walk(self.sequence_steps(layer, step), inputs[0], ctx, hint)
+            return self.walk(self.sequence_steps(step), inputs[0], ctx, hint)
         if kind == "use" and len(inputs) > 1:  # a block with several inputs
-            return self.submodule(layer, inputs[0], ctx, hint, inputs[1:], step)
+            return self.submodule(step, inputs[0], ctx, hint, inputs[1:])
         x = inputs[0]
-        parts = step.members(layer)[1] if step is not None else None
+        parts = step.members()[1]
         if kind == "seq" and not named:
-            return self.walk(self.sequence_steps(layer, step), x, ctx, hint)
+            return self.walk(self.sequence_steps(step), x, ctx, hint)
+        own = step.own()  # (a construct's step)
+        scope = own.member
         if kind in ("repeat", "dense") and not named:
-            scope = self.walked_scope(layer, step)
-            return self.inline_dense(layer, x, ctx, parts, scope) if kind == "dense" \
-                else self.inline_repeat(layer, x, ctx, parts, scope)
-        own = step.own(layer) if step is not None else None  # (a construct's step)
-        merge = own.merge if own is not None else None
+            assert isinstance(scope, Scope)
+            return self.inline_dense(scope, x, ctx, parts) if kind == "dense" \
+                else self.inline_repeat(scope, x, ctx, parts)
         if kind == "parallel" and not named:
-            record = own.member.meta if own is not None and isinstance(own.member, Scope) else {}
-            return self.parallel(layer, x, ctx, hint, parts, merge, record.get("hints"),
-                                 record.get("part_whens"))
+            assert isinstance(scope, Scope)
+            return self.parallel(scope, x, ctx, hint, parts, own.merge)
         if kind == "residual" and not named:
-            return self.residual(layer, x, ctx, hint, parts, merge, step)
-        if kind == "seq" and self.read_inside(self.own_name(layer, ctx, step)):
-            return self.split_sequence(layer, x, ctx, step)
-        return self.submodule(layer, x, ctx, hint, step=step)
+            assert isinstance(scope, Scope)
+            return self.residual(step, x, ctx, hint, parts, own.merge)
+        if kind == "seq" and self.read_inside(self.own_name(step, ctx)):
+            return self.split_sequence(step, x, ctx)
+        return self.submodule(step, x, ctx, hint)
 
-    def split_sequence(self, seq: Seq, x: FValue, ctx: Ctx, step: Step | None = None) -> FValue:
+    def split_sequence(self, step: Step, x: FValue, ctx: Ctx) -> FValue:
         """A named sequence a member of which is read elsewhere (``from: layer1.bn1``): one
         nn.Sequential still (its state_dict keys), run member by member in forward
         (``bn1 = self.layer1[1](x)``), each member's output known by its path."""
-        own, key = self.layer_key(seq, ctx, step)
-        scope = self.walked_member(seq, step)
-        name = self.attribute(own, name_loc(scope))
+        own, key = self.layer_key(step, ctx)
+        name = self.attribute(own, step)
         frozen = ctx.frozen  # (its own `freeze:` too: its step's, Step.ctx)
-        items, _ = self.sequence_items(seq, x.shape, replace(ctx, frozen=False), key, step)
+        items, _ = self.sequence_items(step, x.shape, replace(ctx, frozen=False), key)
         if any(item.cond is not None for item in items):
             raise NotGeneric(Diagnostic("a member of a sequence read with `from:` under a "
-                                        "`when:` on a parameter", scope.loc))
+                                        "`when:` on a parameter", self.walked_member(step).loc))
         expr = self.sequential(items, ctx)
         if frozen and any(item.module.has_params for item in items):
             expr = Frozen(expr)
@@ -705,36 +694,34 @@ class ClassBuilder(ModuleMaker):
             self.produced[f"{key}.{item.name}"] = out
         return out
 
-    def submodule(self, layer: Layer, x: FValue, ctx: Ctx, hint: Any,
-                  more: list[FValue] | tuple[FValue, ...] = (), step: Step | None = None) -> FValue:
+    def submodule(self, step: Step, x: FValue, ctx: Ctx, hint: Any,
+                  more: list[FValue] | tuple[FValue, ...] = ()) -> FValue:
         """A layer that is one module: ``self.name = ...`` and ``out = self.name(x)`` (a block
         with several inputs: ``self.name(x, y)``)."""
-        name, key = self.layer_key(layer, ctx, step)
-        name = self.attribute(name, name_loc(self.walked_member(layer, step)))
-        result = self.module_of(layer, x.shape, ctx, key, tuple(v.shape for v in more), step)
+        name, key = self.layer_key(step, ctx)
+        name = self.attribute(name, step)
+        result = self.module_of(step, x.shape, ctx, key, tuple(v.shape for v in more))
         self.emit(Assign(f"self.{name}", result.expr))
         slots = ", ".join("{" + str(i) + "}" for i in range(1 + len(more)))
         return self.fb.assign(f"self.{name}({slots})", [x, *more], result.shape, op=result.op,
                               hint=hint, inplace=result.inplace)
 
-    def conditional(self, layer: Layer, x: FValue, ctx: Ctx, cond: Sym, hint: Any,
-                    step: Step | None = None) -> FValue:
+    def conditional(self, step: Step, x: FValue, ctx: Ctx, cond: Sym, hint: Any) -> FValue:
         """A layer with a symbolic ``when:``: built under ``if`` in __init__, run under ``if``."""
-        assert layer.meta.output is None, \
-            f"output: at {layer.loc} under a symbolic when: (its template refuses it)"
+        assert self.output_of(step) is None, f"output: at {step.member.loc} under a symbolic " \
+            "when: (its template refuses it)"
         with _assuming(x, cond):  # (its `when:` is its step's: :meth:`condition`)
-            then, block = self.conditional_body(layer, x, ctx, cond, step)
+            then, block = self.conditional_body(step, x, ctx, cond)
         shape = tuple(select(cond, t, e) for t, e in zip(then.shape, x.shape))
         return self.fb.merge(block, then, x, shape, hint if isinstance(hint, str) else None)
 
-    def conditional_body(self, bare: Layer, x: FValue, ctx: Ctx, cond: Sym,
-                         step: Step | None = None) -> tuple[FValue, Any]:
-        if self.none_when_absent(bare, x.shape, ctx, step):
-            name, key = self.layer_key(bare, ctx, step)
-            name = self.attribute(name, name_loc(self.walked_member(bare, step)))
+    def conditional_body(self, step: Step, x: FValue, ctx: Ctx, cond: Sym) -> tuple[FValue, Any]:
+        if self.none_when_absent(step, x.shape, ctx):
+            name, key = self.layer_key(step, ctx)
+            name = self.attribute(name, step)
             body: list[Stmt] = []
             with self.sink(body):
-                result = self.module_of(bare, x.shape, ctx, key, step=step)
+                result = self.module_of(step, x.shape, ctx, key)
             body.append(Assign(f"self.{name}", result.expr))
             self.emit(If(cond, body, [Assign(f"self.{name}", None)]))
             with self.fb.branch(parse_expr(f"self.{name} is not None")) as block:
@@ -743,18 +730,18 @@ class ClassBuilder(ModuleMaker):
         else:
             body = []
             with self.sink(body), self.fb.branch(self.in_forward(cond.node)) as block:
-                then = self.present(bare, x, ctx, None, step)
+                then = self.present(step, x, ctx, None)
             if body:
                 self.emit(If(cond, body))
             self.placeholders.extend(a for a in _assigned_attributes(body)
                                      if a not in self.placeholders)
         return then, block
 
-    def output_of(self, layer: Layer, step: Step | None) -> str | None:
+    def output_of(self, step: Step) -> str | None:
         """A layer's ``output:`` name, as its template records it (the output whose node is its
         item's key or its scope's output, unless that is the output of the scope around it
         too)."""
-        member = self.walked_member(layer, step)
+        member = self.walked_member(step)
         assert self.template is not None
         key = member.key if isinstance(member, TemplateItem) else member.output
         parent = self.template.scopes.get(member.scope if isinstance(member, TemplateItem)
@@ -764,32 +751,29 @@ class ClassBuilder(ModuleMaker):
             return None
         return next((name for name, out in self.template.outputs.items() if out == key), None)
 
-    def side_output(self, layer: Layer, name: str, inputs: list[FValue], ctx: Ctx,
-                    step: Step | None = None) -> FValue:
+    def side_output(self, step: Step, name: str, inputs: list[FValue], ctx: Ctx) -> FValue:
         """``output: NAME``: computed in training mode only, returned in the outputs tuple."""
         if not self.is_network:
             raise self.fail(f"`output: {name}` inside a block cannot be generated",
-                            self.walked_member(layer, step).loc,
+                            self.walked_member(step).loc,
                             hint="mark auxiliary outputs on layers of the network itself")
-        bare = replace(layer, meta=replace(layer.meta, output=None))
         with self.fb.branch(parse_expr("self.training")):
-            out = self.dispatch(bare, inputs, ctx, name, step)
-        self.record(layer, step, out)
+            out = self.dispatch(step, inputs, ctx, name)
+        self.record(step, out)
         field_name = self.output_names.create(name.lstrip("_"), fallback="aux")
         self.outputs[field_name] = out
         return inputs[0]
 
     # --- ops -------------------------------------------------------------------------------
-    def op_call(self, call: Call, inputs: list[FValue], ctx: Ctx, hint: Any,
-                step: Step | None = None) -> FValue:
+    def op_call(self, step: Step, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
         shapes = [v.shape for v in inputs]
-        name, _ = self.layer_key(call, ctx, step)
-        op, attrs, shape = self.op_shape(call, step, ctx.env, shapes)
-        item = self.walked_member(call, step)
-        lowering = op_lowering(op, attrs, shapes, shape, item.loc)
+        name, _ = self.layer_key(step, ctx)
+        op, attrs, shape = self.op_shape(step, ctx.env, shapes)
+        loc = self.walked_member(step).loc
+        lowering = op_lowering(op, attrs, shapes, shape, loc)
         if lowering.has_attribute:
-            attr = self.attribute(name, name_loc(item))
-            ctor, inplace = self.ctor(op, lowering, ctx, item.loc)
+            attr = self.attribute(name, step)
+            ctor, inplace = self.ctor(op, lowering, ctx, loc)
             frozen = ctx.frozen and has_params(op, attrs, shapes, shape)
             self.emit(Assign(f"self.{attr}", Frozen(ctor) if frozen else ctor))
             template = _positional(lowering.forward, len(inputs), f"self.{attr}")
@@ -800,44 +784,43 @@ class ClassBuilder(ModuleMaker):
                               transform=self.forward_names)
 
     # --- inline constructs (unnamed: their layers are this class's attributes) -----------------
-    def inline_repeat(self, rep: Repeat, x: FValue, ctx: Ctx,
-                      copies: dict[str, list[Step]] | None = None,
-                      scope: Scope | None = None) -> FValue:
+    def inline_repeat(self, scope: Scope, x: FValue, ctx: Ctx,
+                      copies: dict[str, list[Step]] | None) -> FValue:
+        """An unnamed repeat (its scope ``scope``): its copies one after the other."""
         out = x
-        for i in range(self.count(rep, ctx, scope=scope)):
+        for i in range(self.count(scope, ctx)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
-            out = self.copy(rep, i, copies, out, item_ctx)
+            out = self.copy(scope, i, copies, out, item_ctx)
         return out
 
-    def copy(self, rep: Repeat, i: int, copies: dict[str, list[Step]] | None, x: FValue,
+    def copy(self, scope: Scope, i: int, copies: dict[str, list[Step]] | None, x: FValue,
              ctx: Ctx) -> FValue:
         """Copy ``i`` of a repeat: its steps, as the repeat's scope records them
         (:func:`~archdsl.codegen.modules.copy_steps`; none: its input passes through)."""
-        return self.walk(copy_steps(rep, i, copies), x, ctx)
+        return self.walk(copy_steps(scope, i, copies), x, ctx)
 
-    def inline_dense(self, rep: Repeat, x: FValue, ctx: Ctx,
-                     copies: dict[str, list[Step]] | None = None,
-                     scope: Scope | None = None) -> FValue:
+    def inline_dense(self, scope: Scope, x: FValue, ctx: Ctx,
+                     copies: dict[str, list[Step]] | None) -> FValue:
         """An unnamed dense block: its concats are the items its scope records as its merges
         (``meta["parts"]``), in order (one it does not record is an internal error)."""
         assert self.template is not None
-        made = scope.meta.get("parts", {}) if scope is not None else {}
+        made = scope.meta.get("parts", {})
         concats = iter([self.template.items[key] for key in scope.members
-                        if made.get(key) == "merge"] if scope is not None else [])
+                        if made.get(key) == "merge"])
 
         def concat() -> TemplateItem:
             item = next(concats, None)
-            assert item is not None, f"dense at {rep.loc}: its scope records no concat of " \
+            assert item is not None, f"dense at {scope.loc}: its scope records no concat of " \
                 f"{len(features)} inputs"
             return item
 
         features = [x]
         out = x
-        for i in range(self.count(rep, ctx, scope=scope)):
+        for i in range(self.count(scope, ctx)):
             item_ctx = ctx.with_env(ctx.env.with_values(i=i))
             if i > 0:
                 out = self.merge(concat(), features, item_ctx, None)
-            out = self.copy(rep, i, copies, out, item_ctx)
+            out = self.copy(scope, i, copies, out, item_ctx)
             features.append(out)
         if len(features) > 1:
             out = self.merge(concat(), features, ctx, None)
@@ -864,27 +847,27 @@ class ClassBuilder(ModuleMaker):
         self.produced[key] = out = self.fb.assign(template, inputs, shape, op=op.name, hint=hint)
         return out
 
-    def parallel(self, par: Parallel, x: FValue, ctx: Ctx, hint: Any,
-                 parts: dict[str, list[Step]] | None = None,
-                 merge: TemplateItem | None = None,
-                 hints: dict[str, str] | None = None,
-                 whens: dict[str, str] | None = None) -> FValue:
-        """An unnamed parallel: its branches and ``after`` are the parts its scope records
-        (``parts``: a branch by its index, :func:`~archdsl.codegen.modules.walk_steps`), a
-        branch live unless its own `when:` scope says not (``whens``: :meth:`branch_exists`),
-        each live branch's output named as its scope's record says (``hints``:
+    def parallel(self, scope: Scope, x: FValue, ctx: Ctx, hint: Any,
+                 parts: dict[str, list[Step]] | None,
+                 merge: TemplateItem | None) -> FValue:
+        """An unnamed parallel (its scope ``scope``): its branches and ``after`` are the parts
+        its scope records (``parts``: a branch by its index,
+        :func:`~archdsl.codegen.modules.walk_steps`), a branch live unless its own `when:` scope
+        says not (``meta["part_whens"]``: :meth:`branch_exists`), each live branch's output
+        named as its scope's record says (``meta["hints"]``:
         :func:`~archdsl.blocks.expander.branch_name`), else by its position."""
-        assert parts is not None, f"parallel at {par.loc}: its template does not walk its parts"
+        assert parts is not None, f"parallel at {scope.loc}: its template does not walk its parts"
+        whens = scope.meta.get("part_whens") or {}
         live = [name for name, steps in parts.items() if name != "after"
-                and self.branch_exists(steps, (whens or {}).get(name), x, ctx)]
+                and self.branch_exists(steps, whens.get(name), x, ctx)]
         if not live:  # every branch dropped: the construct passes its input through
             return x
-        names = hints or {}
+        names = scope.meta.get("hints") or {}
         outs = [self.walk(parts[k], x, ctx, names.get(k) or f"branch{int(k) + 1}") for k in live]
         if len(outs) == 1:
             merged = outs[0]
         else:  # (its op: its scope's merge item's)
-            assert merge is not None, f"parallel at {par.loc}: its template records no merge"
+            assert merge is not None, f"parallel at {scope.loc}: its template records no merge"
             merged = self.merge(merge, outs, ctx, hint if hint is not None else x)
         if "after" in parts:
             merged = self.walk(parts["after"], merged, ctx)
@@ -900,22 +883,23 @@ class ClassBuilder(ModuleMaker):
             return True
         (step,) = [step for step in steps[:1] if isinstance(step.member, Scope)
                    and step.member.path == when]
-        branch = step.layer
-        live = self.condition(ctx, branch, step=step)  # (its scope's, not the AST's)
-        assert not isinstance(live, Sym), f"branch at {branch.loc}: a symbolic when: in a template"
+        live = self.condition(ctx, step)  # (its scope's, not the AST's)
+        assert not isinstance(live, Sym), \
+            f"branch at {step.member.loc}: a symbolic when: in a template"
         return live is not False
 
-    def residual(self, res: Residual, x: FValue, ctx: Ctx, hint: Any,
-                 parts: dict[str, list[Step]] | None = None,
-                 merge: TemplateItem | None = None, step: Step | None = None) -> FValue:
-        """An unnamed residual: its ``body``, ``shortcut`` (none: its input) and ``after`` are
-        the parts its scope records (``parts``)."""
-        assert parts is not None, f"residual at {res.loc}: its template does not walk its parts"
+    def residual(self, step: Step, x: FValue, ctx: Ctx, hint: Any,
+                 parts: dict[str, list[Step]] | None,
+                 merge: TemplateItem | None) -> FValue:
+        """An unnamed residual (its step ``step``): its ``body``, ``shortcut`` (none: its input)
+        and ``after`` are the parts its scope records (``parts``)."""
+        loc = self.walked_member(step).loc
+        assert parts is not None, f"residual at {loc}: its template does not walk its parts"
         body = self.walk(parts["body"], x, ctx, hint or "out")
         shortcut = self.walk(parts["shortcut"], x, ctx, "identity") if "shortcut" in parts else x
-        connect = self.condition(ctx, res, "connect", step)
+        connect = self.condition(ctx, step, "connect")
         assert merge is not None or connect is False, \
-            f"residual at {res.loc}: its template records no merge"
+            f"residual at {loc}: its template records no merge"
         out = body
         if connect is True:
             out = self.merge(merge, [body, shortcut], ctx, None)
