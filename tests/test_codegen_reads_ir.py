@@ -41,17 +41,33 @@ def test_block_classes_are_named_in_the_order_the_graph_records_its_blocks():
 
 def test_code_generation_reads_no_spec():
     """No module of ``codegen/`` reads a ``.spec`` (``graph.spec``, ``self.spec.blocks``,
-    ``planner.spec``): the block names and the bodies whose layers the classes are still
-    translated from (the network's too) come through the IR layer (``blocks.definitions``),
-    the module's doc from the network's template, everything else from the templates."""
+    ``planner.spec``) or imports the spec AST (``archdsl.spec``, ``from ..spec import Layer``):
+    the block names come through the graph (``graph.block_names``), the module's doc from the
+    network's template, the classes' bodies and everything else from the templates."""
     import ast
 
+    def imported(node: ast.AST, package: str) -> list[str]:  # the modules an import names
+        if isinstance(node, ast.Import):
+            return [alias.name for alias in node.names]
+        if not isinstance(node, ast.ImportFrom):
+            return []
+        base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level \
+            else []
+        module = ".".join([*base, *([node.module] if node.module else [])])
+        return [module, *(f"{module}.{alias.name}" for alias in node.names)]
+
     codegen = Path(archdsl.__file__).parent / "codegen"
-    reads = [f"{path.name}:{node.lineno}" for path in sorted(codegen.glob("*.py"))
-             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-             if isinstance(node, ast.Attribute) and node.attr == "spec"
-             and isinstance(node.ctx, ast.Load)]
+    reads, imports = [], []
+    for path in sorted(codegen.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "spec" \
+                    and isinstance(node.ctx, ast.Load):
+                reads.append(f"{path.name}:{node.lineno}")
+            if any(name == "archdsl.spec" or name.startswith("archdsl.spec.")
+                   for name in imported(node, "archdsl.codegen")):
+                imports.append(f"{path.name}:{node.lineno}")
     assert reads == []
+    assert imports == []
 
 
 def test_a_block_used_on_two_ranks_is_refused_where_its_template_says_it_is_defined(write_spec):
@@ -88,14 +104,12 @@ def test_a_layer_under_a_when_is_its_when_scopes_one_member_by_the_members_locat
     elsewhere (the scope records nothing of the layer's own) keeps the `when:`'s step."""
     from archdsl.codegen.modules import Step
     from archdsl.ir import Scope, TemplateItem
-    from archdsl.spec import Call
 
     here, there = Loc("n.yaml", 3, 5), Loc("n.yaml", 9, 5)
-    layer = Call(here, target="relu")  # (the AST layer a step still carries)
     for loc, own in ((here, True), (there, False)):
         item = TemplateItem("relu", "op", "relu", {}, ("x",), ((4,),), (4,), "", loc=loc)
-        inner = Step(item, layer)
-        when = Step(Scope("w", "when", here, members=["relu"]), layer, [inner])
+        inner = Step(item)
+        when = Step(Scope("w", "when", here, members=["relu"]), [inner])
         assert when.own() is (inner if own else when)
 
 

@@ -77,8 +77,8 @@ def _keep_walks(monkeypatch):
     every one with its item or scope: :meth:`ClassBuilder.template_walk`)."""
     walk = ClassBuilder.template_walk
 
-    def kept(builder, body):
-        builder.walked_steps = walk(builder, body)
+    def kept(builder):
+        builder.walked_steps = walk(builder)
         assert all(step.member is not None for step in builder.walked_steps)
         return builder.walked_steps
 

@@ -1,17 +1,15 @@
-"""What the templates are made from, as the spec declares it: its block definitions.
+"""What the templates are made from, as the spec declares it.
 
-The IR layer's door to the spec AST for code generation, which reads the graph: a block's
-(the network's) body, whose layers a class is still translated from
-(``ClassBuilder.build_block``, ``build_special``, ``build_network``: everything else they read
-from the template) until the walk reads its template's items and scopes only (issue 11).
+The IR layer's door to the spec AST: the spec a graph was expanded from. Code generation reads
+none of it (its classes are walked from their templates' items and scopes, issue 11).
 """
 
 from __future__ import annotations
 
 from ..ir import Graph
-from ..spec import Layer, Spec
+from ..spec import Spec
 
-__all__ = ["block_body", "spec_of"]
+__all__ = ["spec_of"]
 
 
 def spec_of(graph: Graph) -> Spec:
@@ -19,10 +17,3 @@ def spec_of(graph: Graph) -> Spec:
     if graph.spec is None:
         raise ValueError("the graph has no spec (load it with archdsl.load)")
     return graph.spec
-
-
-def block_body(graph: Graph, name: str) -> Layer:
-    """Block ``name``'s body, as the spec writes it (``""``: the network's, as its template is
-    named)."""
-    spec = spec_of(graph)
-    return spec.blocks[name].body if name else spec.network

@@ -22,7 +22,6 @@ from ..blocks.values import Env, coerce_param, op_lowering, op_shape
 from ..errors import Diagnostic, Loc
 from ..ir import BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY, Attrs, Lowering, Op
-from ..spec import Call, Layer, Parallel, Repeat, Residual, Seq
 from .code import (
     Assign,
     CallExpr,
@@ -48,6 +47,7 @@ __all__ = ["Ctx", "Item", "ModuleMaker", "ModuleResult", "Step", "copy_steps",
 
 Shape = tuple[Any, ...]  # sizes without the batch: ints, or Syms inside a generic class
 _CONSTRUCTS = ("seq", "repeat", "dense", "parallel", "residual")  # (a construct scope's kinds)
+_PARTED = ("residual", "parallel", "repeat", "dense")  # (a scope walked by its parts or copies)
 
 
 @dataclass
@@ -73,13 +73,11 @@ class Item:
 
 @dataclass
 class Step:
-    """One member of a walk: a template item or scope, the AST layer it was made by (found by
-    its location; no longer read by the translation), and the steps of its own members where
-    the template walks them (a `when:`'s or a sequence's scope; None: it cannot, and the layer
-    under it is an internal error: :meth:`ModuleMaker.walked_member`)."""
+    """One member of a walk (:func:`walk_steps`): a template item or scope, and the steps of
+    its own members where the template walks them (a `when:`'s or a sequence's scope; None: it
+    cannot, and the layer under it is an internal error: :meth:`ModuleMaker.walked_member`)."""
 
     member: TemplateItem | Scope
-    layer: Layer
     inner: list[Step] | None = None
     parts: dict[str, list[Step]] | None = None  # an unnamed residual's or parallel's parts
     # (``body``, ``shortcut``, ``after``; a branch by its index), where the template walks them
@@ -117,17 +115,13 @@ class Step:
         return replace(ctx, frozen=True) if frozen and not ctx.frozen else ctx
 
 
-def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[Step] | str:
-    """The members ``keys`` of ``template`` (its body's, or a scope's) with the layer of
-    ``body`` each was made by (found by its location among :func:`leaves`); the members of a
-    `when:`'s scope with its layer's, in turn; or why they cannot be (then the class is an
-    internal error, :meth:`ClassBuilder.template_walk`, and so is the layer under the `when:`
-    or a construct's parts: :meth:`ModuleMaker.walked_member`, :func:`copy_steps`)."""
-    layers: dict[Loc, Layer] = {}
-    for layer in leaves(body):
-        if layer.loc in layers:  # (not from one spec)
-            return "two layers at one location"
-        layers[layer.loc] = layer
+def walk_steps(template: BlockTemplate, keys: list[str]) -> list[Step] | str:
+    """The steps of the members ``keys`` of ``template`` (its body's, or a scope's), from the
+    template alone: a `when:`'s or a sequence's scope with its members' steps, an unnamed
+    residual's or parallel's, or a repeat's, with its parts' or copies' (:func:`_parts`) and
+    its merge item; or why they cannot be (then the class is an internal error,
+    :meth:`ClassBuilder.template_walk`, and so is the layer under the `when:` or a construct's
+    parts: :meth:`ModuleMaker.walked_member`, :func:`copy_steps`)."""
     steps: list[Step] = []
     for key in keys:
         member: TemplateItem | Scope
@@ -139,63 +133,33 @@ def walk_steps(template: BlockTemplate, keys: list[str], body: Layer) -> list[St
             member = template.scopes[key]
         else:
             return f"a member the template does not have ({key})"
-        layer = layers.get(member.loc) if member.loc is not None else None
-        if layer is None or (isinstance(member, TemplateItem) and not isinstance(layer, Call)):
-            return "a member whose layer is not one of the body's"
-        if any(step.layer is layer for step in steps):
-            return "two members of one layer"
-        inner = parts = None
-        if isinstance(member, Scope) and member.kind == "when":
-            bare = replace(layer, meta=replace(layer.meta, when=None))
-            found = walk_steps(template, member.members, bare)
+        inner = parts = merge = None
+        if isinstance(member, Scope) and member.kind in ("when", "seq"):
+            found = walk_steps(template, member.members)
             inner = None if isinstance(found, str) else found
-        elif isinstance(member, Scope) and member.kind == "seq" and isinstance(layer, Seq):
-            found = walk_steps(template, member.members, Seq(layer.loc, items=layer.items))
-            inner = None if isinstance(found, str) else found
-        elif isinstance(member, Scope) and (not member.named or (
-                member.kind in ("repeat", "dense") and isinstance(layer, Repeat))):
-            parts = _parts(template, member, layer)
-        merge = _merge(template, member) if parts is not None \
-            and isinstance(layer, (Residual, Parallel)) and isinstance(member, Scope) else None
-        steps.append(Step(member, layer, inner, parts, merge))
+        elif isinstance(member, Scope) and member.kind in _PARTED \
+                and (not member.named or member.kind in ("repeat", "dense")):
+            parts = _parts(template, member)
+            if parts is not None and member.kind in ("residual", "parallel"):
+                merge = _merge(template, member)
+        steps.append(Step(member, inner, parts, merge))
     return steps
 
 
-
-def _parts(template: BlockTemplate, scope: Scope, layer: Layer) -> dict[str, list[Step]] | None:
+def _parts(template: BlockTemplate, scope: Scope) -> dict[str, list[Step]] | None:
     """The steps of an unnamed residual's or parallel's parts, or a repeat's copies (by index),
     in the order its record names them (``meta["part_names"]``: a part that made no member too,
     a dropped branch too), each the scope's members its record says that part made
-    (``meta["parts"]``; their layers found among all the parts', a copy's in the repeated
-    layer); None when the template does not walk them."""
+    (``meta["parts"]``); None when the template does not walk them."""
     names = scope.meta.get("part_names", [])  # (none: it made none, e.g. every branch dropped)
-    layers = _sub_layers(layer)
-    if layers is None:
-        return None
     made = scope.meta.get("parts", {})
-    every = Seq(layer.loc, items=layers)
     parts: dict[str, list[Step]] = {}
     for name in names:
-        keys = [key for key in scope.members if made.get(key) == name]
-        found = walk_steps(template, keys, every)
+        found = walk_steps(template, [key for key in scope.members if made.get(key) == name])
         if isinstance(found, str):
             return None
         parts[name] = found
     return parts
-
-
-def _sub_layers(layer: Layer) -> list[Layer] | None:
-    """The AST layers a construct's parts are made by (where their members' layers are found
-    by location): a residual's or parallel's parts, a repeat's layer."""
-    if isinstance(layer, Residual):
-        subs = [layer.body, layer.shortcut, layer.after]
-    elif isinstance(layer, Parallel):
-        subs = [*layer.branches, layer.after]
-    elif isinstance(layer, Repeat):
-        subs = [copy_layer(layer, "0")]
-    else:
-        return None
-    return [sub for sub in subs if sub is not None]
 
 
 def _merge(template: BlockTemplate, scope: Scope) -> TemplateItem | None:
@@ -226,24 +190,6 @@ def copy_steps(scope: Scope, i: int, copies: dict[str, list[Step]] | None) -> li
     assert copies is not None, f"repeat at {scope.loc}: its template does not walk its copies"
     assert str(i) in copies, f"repeat at {scope.loc}: its scope records no copy {i}"
     return copies[str(i)]
-
-
-def copy_layer(rep: Repeat, name: str) -> Layer:
-    """A repeat's layer as a copy has it: named when the repeat names its copies (a name
-    template's copy is located at the template, where a refusal of the name points)."""
-    if rep.name_template is not None:
-        return replace(rep.layer, name=name, name_loc=rep.name_template.loc)
-    return replace(rep.layer, name=name, name_loc=None) if rep.name else rep.layer
-
-
-def leaves(layer: Layer) -> list[Layer]:
-    """A body's layers, through unnamed sequences without ``from:``, ``when:`` or ``output:``
-    (their ``freeze:`` is recorded on what they make: :meth:`Step.ctx`)."""
-    meta = layer.meta
-    if isinstance(layer, Seq) and not layer.name and meta.inputs is None and meta.when is None \
-            and meta.output is None:
-        return [leaf for item in layer.items for leaf in leaves(item)]
-    return [layer]
 
 
 @dataclass

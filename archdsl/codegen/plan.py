@@ -13,7 +13,6 @@ import os
 import textwrap
 from typing import Any
 
-from ..blocks.definitions import block_body
 from ..blocks.expander import (
     block_templates,
     bound_template,
@@ -93,8 +92,7 @@ class Planner:
                       and first is not None and len(s.in_shape) != len(first.in_shape)]
             if not others:
                 continue
-            body = block_body(self.graph, name)  # (still translated from)
-            _, plan = ClassBuilder(self, info.class_name).build_block(name, body, others[0])
+            _, plan = ClassBuilder(self, info.class_name).build_block(name, others[0])
             if _code_of(plan) != _code_of(info.plan):
                 raise CodegenError(Diagnostic(
                     f"block `{name}` is used on inputs of different ranks ({first.path}: "
@@ -107,7 +105,7 @@ class Planner:
         # a block that reads a constructor argument (or uses one that does) takes it too
         self.lifted = ctor_params
         builder = ClassBuilder(self, self.network_class)
-        network = builder.build_network(block_body(self.graph, ""), ctor_params)
+        network = builder.build_network(ctor_params)
         self.block_plans = list(self.classes)
         if not set(builder.ctor_params.values()) <= _names_in_init(network):
             raise NotGeneric(Diagnostic("a spec parameter no layer of the class uses", None))
@@ -136,10 +134,9 @@ class Planner:
         if name not in self.blocks and template is not None and template.per_use is not None:
             self.blocks[name] = None  # (its template says why)
         if name not in self.blocks:
-            body = block_body(self.graph, name)  # (its layers: still translated from)
             builder = ClassBuilder(self, self.block_classes[name])
             try:  # (the template checked that every instance decides its tests as the first)
-                info, plan = builder.build_block(name, body, self._instances.get(name), call)
+                info, plan = builder.build_block(name, self._instances.get(name), call)
             except NotGeneric:
                 self.blocks[name] = None
                 return None
@@ -167,9 +164,7 @@ class Planner:
             builder = ClassBuilder(self, name)
             self._special[key] = name
             bound = self.bound(block_name, args, in_shape, more)  # (block_output's, for this use)
-            # (its layers are still translated from the block's body as the spec writes it)
-            body = block_body(self.graph, block_name)
-            self.classes.append(builder.build_special(body, bound, args, in_shape, more))
+            self.classes.append(builder.build_special(bound, args, in_shape, more))
         return self._special[key]
 
     def first_instance(self, block: str) -> Any:

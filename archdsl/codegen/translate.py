@@ -42,7 +42,6 @@ from ..blocks.values import Env, coerce_param, op_lowering, tidy
 from ..errors import Diagnostic, Loc
 from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
-from ..spec import Layer
 from .classes import BODY_INDENT, BlockInfo, ClassPlan, Planning
 from .code import Assign, Code, Comment, ExprStmt, Frozen, If, Raise, Stmt, render_block, to_node
 from .forward import ForwardBuilder, FValue
@@ -102,14 +101,13 @@ class ClassBuilder(ModuleMaker):
         self.selects: dict[str, str] = {}  # a symbolic `when:`'s layer's output key -> its select
 
     # --- entry points ------------------------------------------------------------------------
-    def build_network(self, body: Layer, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
+    def build_network(self, ctor_params: tuple[str, ...] = ()) -> ClassPlan:
         """The network class; the spec parameters named in ``ctor_params`` are its constructor
         arguments (symbolic, with the graph's values as defaults and probes), checked by the
         spec's ``checks:``; the others are written in. Its layers' values come from its template
         over those arguments, as a generic block class's do (:meth:`read_template`), and its
         layers are walked from that template's members as a block class's are
-        (:meth:`template_walk`; a template per use refuses the class before). ``body`` is the
-        network's as the spec writes it (its layers are still translated from its AST)."""
+        (:meth:`template_walk`; a template per use refuses the class before)."""
         graph = self.planner.graph
         self.is_network = True
         if ctor_params:  # its template over its constructor arguments (its locals the class's),
@@ -134,7 +132,7 @@ class ClassBuilder(ModuleMaker):
         self.shared_names = shared_item_names(template)
         self.member_reads = template.member_reads
         doc = _network_doc(header, graph.name, self.ctor_params, bool(self.checks))
-        walk = self.template_walk(body)
+        walk = self.template_walk()
         if self.sequential_body(template, walk):
             items, _ = self.chain_walk(walk, in_shape, ctx)
             return self.sequential_plan(items, signature, doc, [])
@@ -164,12 +162,12 @@ class ClassBuilder(ModuleMaker):
                 error = ast.Call(ast.Name("ValueError", ast.Load()), [ast.Constant(message)], [])
                 self.checks.append(If(failed, [Raise(error)]))
 
-    def build_block(self, name: str, body: Layer, instance: Any,
+    def build_block(self, name: str, instance: Any,
                     call: tuple[dict[str, Any], tuple[Any, ...]] | None = None,
                     ) -> tuple[BlockInfo, ClassPlan]:
         """The generic class of block ``name``, read from its template; ``instance`` (a use in
-        the graph) gives the probes. ``body`` is the block's as the spec writes it (its layers
-        are still translated from its AST: :meth:`template_walk`).
+        the graph) gives the probes; its layers are walked from the template's members
+        (:meth:`template_walk`).
 
         A block no instance uses (a layer under a false ``when:`` everywhere) is probed with the
         arguments and input of the ``call`` that reaches it, and has no shape comments.
@@ -217,7 +215,7 @@ class ClassBuilder(ModuleMaker):
             f"{local}: {_TYPES[header.params[p][0]]} = "
             f"{unparse(to_node(self.spec_values[p].probe))}" for p, local in spec_params.items()]
         doc = _block_doc(template, self.planner.graph.file, instance)
-        walk = self.template_walk(body)
+        walk = self.template_walk()
         if self.sequential_body(self.template, walk):
             items, out = self.chain_walk(walk, inp, ctx)
             plan = self.sequential_plan(items, signature, doc, in_names)
@@ -229,13 +227,12 @@ class ClassBuilder(ModuleMaker):
         uses_hw = any(p.startswith(("in_height", "in_width")) for p in plan.params)
         return BlockInfo(self.name, params, uses_hw, plan, spec_params), plan
 
-    def build_special(self, body: Layer, bound: BlockTemplate, args: dict[str, Any],
+    def build_special(self, bound: BlockTemplate, args: dict[str, Any],
                       in_shape: tuple[Any, ...], more: tuple[tuple[Any, ...], ...] = ()) -> ClassPlan:
         """The class of one use of a block, with every argument and size written in, read from
         ``bound``, the use's template (every value plain: :meth:`read_template`); a block with
-        several inputs (``more``: the others' shapes) has ``forward(self, low, high)``. ``body``
-        is the block's as the spec writes it (its layers are still translated from its AST:
-        :meth:`template_walk`)."""
+        several inputs (``more``: the others' shapes) has ``forward(self, low, high)``; its
+        layers are walked from ``bound``'s members (:meth:`template_walk`)."""
         self.read_template(bound, {})
         values = {**self.planner.graph.params, **args}
         env = self.bind_lets(Env(values, in_shape), inline=True)
@@ -259,7 +256,7 @@ class ClassBuilder(ModuleMaker):
         note = (f"Written for one use: input{'s' if more else ''} {given}, "
                 f"{shown or 'no arguments'} ({why}, so it has no generic class).")
         doc = [*_block_doc(template, self.planner.graph.file, None), "", note]
-        walk = self.template_walk(body)
+        walk = self.template_walk()
         if self.sequential_body(bound, walk):
             items, _ = self.chain_walk(walk, in_shape, ctx)
             return self.sequential_plan(items, [], doc, [])
@@ -565,15 +562,13 @@ class ClassBuilder(ModuleMaker):
         return ast.Name(marker, ast.Load())
 
     # --- the walk ------------------------------------------------------------------------------
-    def template_walk(self, body: Layer) -> list[Step]:
-        """The class's layers as its template has them: the body's members in order (items and
-        scopes; a `when:`'s ``select`` is its layer's), each with its AST layer, found by its
-        location (the layer is still translated from it; a `when:`'s members are walked from
-        its scope, a construct's parts and copies from theirs: :func:`walk_steps`). Every
-        class's template is walked: one that cannot be is a bug (a template that lost a member,
-        or a member whose layer is not the body's), not a reason to walk the AST."""
+    def template_walk(self) -> list[Step]:
+        """The class's layers as its template has them: its body's members in order (items and
+        scopes; a `when:`'s ``select`` is its layer's), a `when:`'s or a sequence's members from
+        its scope, a construct's parts and copies from theirs (:func:`walk_steps`). A template
+        that cannot be walked is a bug (one that lost a member)."""
         assert self.template is not None, f"class {self.name}: no template"
-        steps = walk_steps(self.template, self.template.members, body)
+        steps = walk_steps(self.template, self.template.members)
         whose = f"block `{self.template.name}`'s" if self.template.name else "the network's"
         assert not isinstance(steps, str), \
             f"class {self.name}: {whose} template cannot be walked: {steps}"
