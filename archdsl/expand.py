@@ -375,8 +375,11 @@ class Expander:
             x, *more = self.block_inputs(call, inputs)
             return self.expand_block(call, x, ctx, tuple(more))
         op = REGISTRY[call.target]
-        if op.passthrough and not call.name and len(inputs) == 1 and not call.args:
-            return inputs[0]  # an unnamed identity makes no node
+        if op.passthrough and not call.name and len(inputs) == 1 and not call.args \
+                and call.meta.inputs is None and call.meta.output is None:
+            return inputs[0]  # an unnamed identity makes no node: the previous output goes on
+        # (with `from:` or `output:` it is a node of its own: what it reads is its input, and
+        # what `output:` names is its value, not the layer before it)
         raw = {key: self.eval_arg(value, ctx.env, _words(op, key)) for key, value in call.args.items()}
         name = self.layer_name(call, call.target, ctx)
         return self.add_op(op.name, raw, inputs, ctx, name, call.loc, call.arg_locs)

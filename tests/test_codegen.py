@@ -334,6 +334,25 @@ def test_specs_that_check_compile_build_and_match_the_analysis(path, capsys):
     assert check_model(graph, model, out) == []
 
 
+def test_an_unnamed_identity_with_output_or_from_flows_as_the_graph_says():
+    """`{identity: {}, output: aux}` after `a`: in training mode `aux` is `a`'s output and the
+    main output the conv over it (the class once took `a` for the output's layer: `a` ran in
+    training mode only and the conv read the network's input); `{identity: {}, from: a}` is
+    `a`'s output (the class once skipped it: `relu` read the conv before it)."""
+    import torch
+
+    from archdsl.builder import build_graph
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8)
+    model = build_graph(archdsl.load(COMPILES_DIR / "identity_with_an_output.yaml")).train()
+    out, aux = model(x)
+    assert torch.equal(aux, model.a(x))
+    assert torch.equal(out, model.conv(model.a(x)))
+    model = build_graph(archdsl.load(COMPILES_DIR / "identity_reads_an_earlier_layer.yaml"))
+    assert torch.equal(model.eval()(x), torch.relu(model.a(x)))
+
+
 def _static_state_keys(graph) -> set[str]:
     """Parameter and buffer names the static graph implies (conv/linear/bn)."""
     keys = set()

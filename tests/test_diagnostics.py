@@ -431,6 +431,9 @@ CODEGEN_CASES = [
     case("named_sequence_from", "codegen/named_sequence_from.yaml", "5:12",
          r"^a named sequence with branches or `from:` cannot be generated yet$",
          r"hint: use an unnamed sequence, or a block"),
+    case("identity_output_in_a_named_sequence", "codegen/identity_output_in_a_named_sequence.yaml",
+         "9:9", r"^this layer cannot be part of an nn\.Sequential$",
+         r"hint: `from:`, `output:`, merges and unnamed branches need a block"),
 ]
 
 # --- hostile input, round two (issue 15): each class with its variants ---------------------------

@@ -351,6 +351,31 @@ def test_a_layer_under_a_symbolic_when_has_a_scope_of_its_own():
                                                         if i in conditional)))
 
 
+def test_an_unnamed_pass_through_that_reads_or_is_an_output_is_an_item(tmp_path):
+    """An unnamed `identity` makes no node where it only passes the previous layer's output
+    on; with `from:` or `output:` it is a node (and an item) of its own, as a named one is: the
+    value it reads (``inputs``), and the value `output:` names, told apart from the layer
+    before it (whose node the output named before, so the class took that layer for the
+    output's)."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text("name: net\ninput: [3, 8, 8]\nnetwork:\n"
+                    "  - a: {conv: {out: 4, k: 1}}\n"
+                    "  - {identity: {}, output: aux}\n"
+                    "  - {conv: {out: 6, k: 1}}\n"
+                    "  - {identity: {}, from: a}\n"
+                    "  - identity\n")
+    graph = archdsl.load(spec)
+    assert [(n.name, n.inputs) for n in graph.op_nodes() if n.op == "identity"] == [
+        ("identity", ("a",)), ("identity_1", ("a",))]  # (the last one makes none)
+    assert graph.outputs == {"out": "identity_1", "aux": "identity"}
+    network = block_templates(graph)[""]
+    assert network.outputs == {"aux": "identity"} and network.output == "identity_1"
+    out, read = network.items["identity"], network.items["identity_1"]
+    assert (out.kind, out.target, out.inputs, out.reads) == ("op", "identity", ("a",), False)
+    assert (read.inputs, read.reads) == (("a",), True)
+    assert network.members == ["a", "identity", "conv", "identity_1"]
+
+
 def _exclusive_branches(tmp_path, second: str):
     """A block with two sequences named `branch2` under exclusive `when:`s (the second one's
     layer ``second``), used once each way."""

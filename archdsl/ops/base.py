@@ -445,7 +445,8 @@ class Op:
     # --- rules for code generation and graph passes (read by codegen/ and passes.py) ----------
     # The automatic name of an unnamed merge node (``cat`` for ``concat``); default: the op's name.
     node_name: ClassVar[str] = ""
-    # An unnamed use without attributes makes no node: its input passes through (``identity``).
+    # An unnamed use without attributes, `from:` or `output:` makes no node: its input passes
+    # through (``identity``); with `from:` or `output:` it is a node, the value read or named.
     passthrough: ClassVar[bool] = False
     # The output is a new tensor its backward does not read: a ReLU after it may run in place.
     fresh_output: ClassVar[bool] = False
