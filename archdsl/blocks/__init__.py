@@ -4,10 +4,8 @@
 ``graph.templates``; every template made from a folded graph is marked by its folds,
 ``Graph.mark_folds``), the symbolic values it expands over (:mod:`.sym`: ``Sym``, Python
 expressions with a probe; :mod:`.values`: spec values, op attributes and shapes over them;
-:mod:`.pysrc`: the Python source they are written in), the identifiers they are written with
-(:mod:`.namespace`), and what of the spec's block definitions code generation still asks for
-(:mod:`.definitions`: the blocks' names, a block's body). Nothing here imports
-:mod:`archdsl.codegen`, which reads these templates, nor :mod:`archdsl.passes`, which makes the
-folded graphs; each module is imported by name (nothing re-exported here, so
+:mod:`.pysrc`: the Python source they are written in), and the identifiers they are written with
+(:mod:`.namespace`). Nothing here imports :mod:`archdsl.codegen`, which reads these templates
+and the graph (never the spec AST), nor :mod:`archdsl.passes`, which makes the folded graphs; each module is imported by name (nothing re-exported here, so
 ``import archdsl.blocks.sym`` stays cheap).
 """
