@@ -353,6 +353,24 @@ def test_an_unnamed_identity_with_output_or_from_flows_as_the_graph_says():
     assert torch.equal(model.eval()(x), torch.relu(model.a(x)))
 
 
+def test_a_side_output_that_reads_an_earlier_layer_does_not_feed_the_next_one():
+    """`{conv: ..., from: a, output: aux}` after a conv: `aux` is the conv over `a`, and the
+    next layer reads the conv before it, not `a` (the class once went on from the side
+    output's input); an `identity` with both is `a`'s output."""
+    import torch
+
+    from archdsl.builder import build_graph
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8)
+    path = COMPILES_DIR / "side_outputs_that_read_an_earlier_layer.yaml"
+    model = build_graph(archdsl.load(path)).train()
+    out, aux, skip = model(x)
+    a = model.a(x)
+    assert torch.equal(aux, model.conv_1(a)) and torch.equal(skip, a)
+    assert torch.equal(out, torch.relu(model.conv(a)))
+
+
 def _static_state_keys(graph) -> set[str]:
     """Parameter and buffer names the static graph implies (conv/linear/bn)."""
     keys = set()

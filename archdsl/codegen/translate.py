@@ -627,8 +627,10 @@ class ClassBuilder(ModuleMaker):
         # a `from:` reads what its item's (scope's) input keys name
         inputs = self.inputs_of(step, ctx) if self.reads_from(step) else [x]
         output = self.output_of(step)
-        if output is not None:
-            return self.side_output(step, output, inputs, ctx)
+        if output is not None:  # (it does not feed the next layer: ``x`` goes on, not what
+            # it read with `from:`)
+            self.side_output(step, output, inputs, ctx)
+            return x
         out = self.dispatch(step, inputs, ctx, hint)
         self.record(step, out)
         return out
@@ -746,7 +748,7 @@ class ClassBuilder(ModuleMaker):
             return None
         return next((name for name, out in self.template.outputs.items() if out == key), None)
 
-    def side_output(self, step: Step, name: str, inputs: list[FValue], ctx: Ctx) -> FValue:
+    def side_output(self, step: Step, name: str, inputs: list[FValue], ctx: Ctx) -> None:
         """``output: NAME``: computed in training mode only, returned in the outputs tuple."""
         if not self.is_network:
             raise self.fail(f"`output: {name}` inside a block cannot be generated",
@@ -757,7 +759,6 @@ class ClassBuilder(ModuleMaker):
         self.record(step, out)
         field_name = self.output_names.create(name.lstrip("_"), fallback="aux")
         self.outputs[field_name] = out
-        return inputs[0]
 
     # --- ops -------------------------------------------------------------------------------
     def op_call(self, step: Step, inputs: list[FValue], ctx: Ctx, hint: Any) -> FValue:
