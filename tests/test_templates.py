@@ -16,7 +16,7 @@ import archdsl
 from archdsl.blocks.expander import block_templates, template_signature
 from archdsl.blocks.sym import MISSING, probe_of
 from archdsl.codegen import generate
-from archdsl.codegen.plan import Planner
+from archdsl.codegen.plan import Planner, make_plan
 from archdsl.codegen.translate import ClassBuilder
 from archdsl.ir import TemplateItem
 
@@ -577,6 +577,10 @@ def test_a_generic_class_reads_its_symbolic_conditions_from_the_template():
     assert "        if wide:\n" in generate(graph).source
     wide, channels = template.locals["wide"], template.locals["in.c"]
     scope.meta["when"] = Sym.parse(f"{wide} and {channels} > 1", True)  # (the AST: `wide`)
+    relu = template.items["relu"]  # (after it: the choice the condition makes, as a template
+    # made with it holds it; other inputs than its item's are a bug)
+    chosen = Sym.parse(f"8 if {wide} and {channels} > 1 else 4", 8)
+    relu.in_shapes, relu.shape = ((chosen, *relu.shape[1:]),), (chosen, *relu.shape[1:])
     assert "        if wide and in_channels > 1:\n" in generate(graph).source
 
 
@@ -746,13 +750,17 @@ def test_a_value_that_follows_a_repeats_index_comes_from_its_item(tmp_path):
     assert (unit.items["conv"].attrs["stride"], unit.items["conv_1"].attrs["stride"]) == \
         ((2, 2), (1, 1))
     width, second = unit.locals["width"], unit.items["conv_1"]
+    first, after = unit.items["convs.0"], unit.items["convs.1"]
     second.attrs["out"] = Sym.parse(f"{width} * 3", 12)  # (the AST: width * 2)
-    second.shape = (second.attrs["out"], *second.shape[1:])
-    unit.items["convs.0"].attrs["out"] = Sym.parse(f"{width} + 5", 9)  # (the AST: width + 0)
+    first.attrs["out"] = Sym.parse(f"{width} + 5", 9)  # (the AST: width + 0)
+    for item, read in ((second, first), (first, after)):  # (the shapes a template made so holds)
+        item.shape = (item.attrs["out"], *item.shape[1:])
+        read.in_shapes = (item.shape,)
     source = generate(graph).source
     assert "self.conv = nn.Conv2d(in_channels, width * 1, kernel_size=1, stride=2)" in source
     assert "self.conv_1 = nn.Conv2d(width * 1, width * 3, kernel_size=1)" in source
-    assert "nn.Conv2d(width * 3, width + 5, kernel_size=1)" in source
+    assert "nn.Conv2d(width * 3, width + 5, kernel_size=1),\n" in source
+    assert "nn.Conv2d(width + 5, width + 1, kernel_size=1),\n" in source
 
 
 def test_a_generic_class_reads_its_plain_whens_from_the_template(tmp_path):
@@ -879,6 +887,8 @@ def test_a_generic_class_reads_its_layers_output_shapes_from_the_template(tmp_pa
     width, (_, h, w) = unit.locals["width"], unit.items["a"].shape
     unit.items["a"].shape = (Sym.parse(f"{width} * 2", 8), h, w)  # (the op's rule: width)
     pair.items["u"].shape = (5, *pair.items["u"].shape[1:])  # (the callee's body: 4)
+    unit.items["b"].in_shapes = (unit.items["a"].shape,)  # (the layers after read them: their
+    pair.items["c"].in_shapes = (pair.items["u"].shape,)  # inputs are their items')
     source = generate(graph).source
     assert "self.b = nn.Conv2d(width * 2, 4, kernel_size=1)" in source
     assert "self.c = nn.Conv2d(5, 2, kernel_size=1)" in source
@@ -919,6 +929,7 @@ def test_a_generic_class_reads_its_merges_output_shapes_from_the_template(tmp_pa
     assert "self.after = nn.Conv2d(width + 2, 4, kernel_size=1)" in generate(graph).source
     cat = unit.items["cat"]
     cat.shape = (7, *cat.shape[1:])  # (the op's rule: width + 2)
+    unit.items["after"].in_shapes = (cat.shape,)  # (the layer after reads it)
     assert "self.after = nn.Conv2d(7, 4, kernel_size=1)" in generate(graph).source
 
 
@@ -978,6 +989,9 @@ def test_a_class_written_per_use_reads_the_template_of_its_use(tmp_path, monkeyp
             (relus,) = [s for s in t.scopes.values() if s.kind == "repeat" and not s.named]
             relus.meta["count"] = 1  # (the AST: width // 4, 2)
             t.lets[t.locals["width"]] = 16  # (the AST: 8)
+            first, relu = t.items["units.0"], t.items["relu"]  # (what reads them: the inputs a
+            first.in_shapes, relu.in_shapes = (a.shape,), (second.shape,)  # template made so
+            relu.shape = second.shape  # holds)
         return t
 
     monkeypatch.setattr(plan, "bound_template", edited)
@@ -1042,6 +1056,7 @@ def test_a_layer_under_a_when_reads_its_items_shape_as_the_condition_decides_it(
     source = generate(graph).source
     assert "nn.Conv2d(8, 2, kernel_size=1)" in source and "nn.Conv2d(2, 5, kernel_size=1)" in source
     first.shape = (3, *first.shape[1:])  # (the op's rule: 2)
+    unit.items["b.1"].in_shapes = (first.shape,)  # (the member after reads it)
     assert "nn.Conv2d(3, 5, kernel_size=1)" in generate(graph).source
 
 
@@ -1348,9 +1363,11 @@ def test_a_layer_after_a_when_reads_its_items_shape(tmp_path):
         "      - c: {conv: {out: 3, k: 1}}\n"
         "      - d: {conv: {out: 2, k: 1}}\n",
         params="{stride: int}", uses=("unit: {stride: 2}", "unit: {stride: 1}"))
-    c = block_templates(graph)["unit"].items["c"]
+    unit = block_templates(graph)["unit"]
+    c = unit.items["c"]
     assert "self.d = nn.Conv2d(3, 2, kernel_size=1)" in generate(graph).source
     c.shape = (6, *c.shape[1:])  # (the op's rule: 3)
+    unit.items["d"].in_shapes = (c.shape,)  # (the layer after reads it)
     assert "self.d = nn.Conv2d(6, 2, kernel_size=1)" in generate(graph).source
 
 
@@ -1647,6 +1664,9 @@ def test_a_construct_walks_its_parts_as_its_scope_records_them(tmp_path):
     assert parallel.meta["parts"] == {"conv_1": "0", "conv_2": "1", "mish": "1", "cat": "merge"}
     residual.meta["parts"]["tanh"] = "after"
     parallel.meta["parts"]["mish"] = "0"
+    items = graph.templates["skip"].items  # (mish reads the first branch's conv now: its
+    items["mish"].in_shapes = (items["conv_1"].shape,)  # item says so, as a template made so
+    items["mish"].shape = items["conv_1"].shape  # would)
     source = generate(graph).source
     assert "out = out + x  # N x 3 x 8 x 8\n        out = self.tanh(out)" in source
     assert "branch1 = self.mish(branch1)" in source
@@ -2113,6 +2133,8 @@ def test_an_unnamed_sequence_with_a_from_or_output_is_walked_from_its_own_scope(
     (head,) = network.scopes.values()
     assert (head.kind, head.named, head.output) == ("seq", False, network.outputs["aux"])
     seq.input = "a"  # (the AST: from: input)
+    fork = graph.templates["fork"].items  # (its first member reads `a` now, as its item says)
+    fork["conv"].in_shapes = (fork["a"].shape,)
     source = generate(graph).source
     assert "x = self.a(x)  # N x 3 x 8 x 8\n        x = self.conv(x)  #" in source
     network.members.append("bogus")
@@ -2267,8 +2289,77 @@ def test_a_merge_whose_inputs_are_not_its_items_is_a_bug(tmp_path):
     assert "out = out + x  # N x 3 x 8 x 8" in generate(graph).source
     (add,) = [item for item in graph.templates["unit"].items.values() if item.target == "add"]
     add.in_shapes = ((3, 4, 4), (3, 4, 4))
-    with pytest.raises(AssertionError, match=r"add .*: its inputs are not its item's"):
+    with pytest.raises(AssertionError, match=r"add add at .*net\.yaml:6:9: its inputs \(\(3, "
+                                             r"in_height, in_width\), \(in_channels, in_height, "
+                                             r"in_width\)\) are not its item's \(\(3, 4, 4\), "
+                                             r"\(3, 4, 4\)\)"):
         generate(graph)
+
+
+def test_an_op_or_use_whose_inputs_are_not_its_items_is_a_bug(tmp_path):
+    """An op layer's and a block use's shape is its item's, for the inputs its item records
+    (``in_shapes``): inputs of other shapes are an internal error naming the layer, not a shape
+    the op's rule (a use's bound template) computes again."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - a: {conv: {out: width, k: 1}}\n"
+        "      - b: {conv: {out: 4, k: 1}}\n"
+        "  pair:\n"
+        "    params: {width: int}\n"
+        "    body:\n"
+        "      - c: {conv: {out: 2, k: 1}}\n"
+        "      - u: {unit: {width: width}}\n"
+        "network:\n"
+        "  - pair: {width: 4}\n"
+        "  - pair: {width: 8}\n")
+    graph = archdsl.load(spec)
+    unit = block_templates(graph)["unit"]
+    assert "self.b = nn.Conv2d(width, 4, kernel_size=1)" in generate(graph).source
+    unit.items["a"].shape = (5, *unit.items["a"].shape[1:])  # (b's item: width)
+    with pytest.raises(AssertionError, match=r"conv b at .*net\.yaml:8:12: its inputs \(\(5, "
+                                             r"in_height, in_width\),\) are not its item's "
+                                             r"\(\(width, in_height, in_width\),\)"):
+        generate(graph)
+    graph = archdsl.load(spec)
+    pair = block_templates(graph)["pair"]
+    pair.items["c"].shape = (3, *pair.items["c"].shape[1:])  # (u's item: 2)
+    with pytest.raises(AssertionError, match=r"unit u at .*net\.yaml:13:12: its inputs \(\(3, "
+                                             r"in_height, in_width\),\) are not its item's "
+                                             r"\(\(2, in_height, in_width\),\)"):
+        generate(graph)
+
+
+def test_a_merge_over_a_local_and_a_written_in_spec_parameter_takes_the_ops_rule(tmp_path):
+    """Where a merge's sizes read both a local of the class and a spec parameter it writes in
+    (`in_channels * width`: every parameter is written in first, what `archdsl check` plans),
+    its item's shape cannot be written over the class's locals: the op's rule computes it from
+    the inputs the class has, as an op's and a block use's are (not an internal error)."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {out: int}\n"
+        "    body:\n"
+        "      - parallel: [{conv: {out: \"in.c * width\", k: 1}}, {conv: {out: out, k: 1}}]\n"
+        "        merge: concat\n"
+        "      - {conv: {out: 4, k: 1}}\n"
+        "      - residual: {body: [{conv: {out: \"in.c * width\", k: 1}}, {conv: {out: 4, k: 1}}]}\n"
+        "network:\n"
+        "  - unit: {out: 8}\n"
+        "  - unit: {out: 16}\n")
+    graph = archdsl.load(spec)
+    (fixed,) = [c for c in make_plan(graph, ctor_params=False).classes if c.name == "Unit"]
+    assert "self.conv_2 = nn.Conv2d(in_channels * 2 + out, 4, kernel_size=1)" in \
+        "\n".join(fixed.init)
+    source = generate(graph).source
+    assert "self.conv_2 = nn.Conv2d(in_channels * width + out, 4, kernel_size=1)\n" in source
+    assert "x = torch.cat([branch1, branch2], 1)  # N x 14 x 8 x 8\n" in source
 
 
 def test_a_layer_is_what_its_item_records_not_the_asts_type(tmp_path):
@@ -2378,6 +2469,7 @@ def test_a_named_sequence_is_refused_as_its_scope_records_a_from(tmp_path):
     assert unit.scopes["tail"].meta.get("reads")
     with pytest.raises(CodegenError, match="a named sequence with branches or .from:. cannot"):
         generate(reads)
-    del unit.scopes["tail"].meta["reads"]  # (the AST: `from: input`; it reads the stem now)
+    del unit.scopes["tail"].meta["reads"]  # (the AST: `from: input`; it reads the stem now,
+    unit.items["tail.0"].in_shapes = (unit.items["stem"].shape,)  # as its first item says)
     source = generate(reads).source
     assert "self.tail = nn.Sequential(" in source and "x_1 = self.tail(x)  #" in source

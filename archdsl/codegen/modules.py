@@ -251,8 +251,9 @@ class ModuleMaker:
         if item.absorbs:  # a batch norm was folded into it (its item's
             # mark: every template made from a folded graph is marked, Graph.mark_folds)
             attrs = op.absorb_norm(attrs)
-        shape = self.item_shape(item, shapes)  # (ditto; the op's rule where the
-        # inputs are not the item's: in no class of zoo+corpus, only after a shape a test edits)
+        shape = self.item_shape(item, shapes)  # (ditto, for the item's inputs; None where
+        # the item's sizes read a spec parameter the class writes in, composed with a local of
+        # the class: the op's rule computes it from the inputs and attributes the class has)
         return op, attrs, shape if shape is not None else op_shape(op, attrs, shapes, item.loc)
 
     def walked_item(self, step: Step) -> TemplateItem | None:
@@ -451,8 +452,9 @@ class ModuleMaker:
         name = item.target  # the block it uses, and what it declares: its template's
         declared = self.planner.template(name).params
         lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(name)}
-        out = self.item_shape(item, [shape, *more])  # (ditto)
-        if out is None:  # (inputs not the item's: as op_shape's rule, after a test's edit only)
+        out = self.item_shape(item, [shape, *more])  # (ditto, for the item's inputs)
+        if out is None:  # its sizes read a spec parameter the class writes in, composed with a
+            # local (item_shape): the block's template bound to this use's values computes it
             out = self.planner.block_output(name, {**args, **lifted}, shape, more)
         info = self.planner.block_info(name, (args, shape))
         if info is None:  # no generic class: one class for this use

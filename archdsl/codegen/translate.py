@@ -35,10 +35,11 @@ from ..blocks.sym import (
     probe_of,
     refine,
     renamed,
+    render,
     select,
     substitute,
 )
-from ..blocks.values import Env, coerce_param, op_lowering, tidy
+from ..blocks.values import Env, coerce_param, op_lowering, op_shape, tidy
 from ..errors import Diagnostic, Loc
 from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
@@ -397,18 +398,27 @@ class ClassBuilder(ModuleMaker):
 
     def item_shape(self, item: TemplateItem | None,
                    shapes: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
-        """An op layer's or a block use's output shape as its template item has it, over this
-        class's locals (under the ``if`` of a `when:` on a parameter, its input's sizes narrowed
-        by the condition, as the translator narrows them: ``refine``), when its inputs are the
-        item's; None when they are not or there is no item (``item``: as
-        :meth:`item_values`)."""
+        """An op layer's, a block use's or a merge's output shape as its template item has it,
+        over this class's locals (under the ``if`` of a `when:` on a parameter, its input's
+        sizes narrowed by the condition, as the translator narrows them: ``refine``), for the
+        inputs ``shapes``, which are the item's (``in_shapes``): inputs other than the item's
+        are an internal error (the class's sizes are its template's).
+
+        None where the item's sizes cannot be written over the class's locals (:meth:`ours`:
+        MISSING), as where one reads both a local of the class and a spec parameter it writes
+        in (``in_channels * 4 * width``, composed by the op's rules, which
+        :meth:`written_into` cannot write into): there the caller computes the shape from the
+        inputs the class has (the op's rule; a use's bound template), and those inputs are not
+        compared with the item's. No item: None (``item``: as :meth:`item_values`)."""
         if item is None:
             return None
         given = tuple(tuple(self.ours(d) for d in shape) for shape in item.in_shapes)
+        written = not any(MISSING in shape for shape in given)
+        assert not written or key_of(given) == key_of(tuple(tuple(s) for s in shapes)), \
+            f"{item.target} {item.key} at {item.loc}: its inputs {render(tuple(shapes))} are " \
+            f"not its item's {render(given)} (its template lost what makes them)"
         out = tuple(self.ours(d) for d in item.shape)
-        if MISSING in out or key_of(given) != key_of(tuple(tuple(s) for s in shapes)):
-            return None
-        return out
+        return out if written and MISSING not in out else None
 
     def scope_value(self, key: str, scope: Scope) -> Any:
         """What a walked construct's template scope (``scope``: its step's,
@@ -837,8 +847,9 @@ class ClassBuilder(ModuleMaker):
         shapes = [v.shape for v in inputs]
         if shape is None:
             shape = self.item_shape(item, shapes)
-        assert shape is not None, f"{op.name} {key}: its inputs are not its item's " \
-            f"({item.in_shapes})"
+        if shape is None:  # its item's sizes cannot be written over the class's locals (a
+            # spec parameter it writes in, composed with a local: item_shape): the op's rule
+            shape = op_shape(op, {}, shapes, item.loc)
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
         self.produced[key] = out = self.fb.assign(template, inputs, shape, op=op.name, hint=hint)
         return out
