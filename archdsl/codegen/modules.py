@@ -235,15 +235,24 @@ class ModuleMaker:
     def op_shape(self, step: Step, env: Env,
                  shapes: list[Shape]) -> tuple[Op, dict[str, Any], Shape]:
         """An op layer's op, attributes (finalised) and output shape, plain or symbolic, from
-        the template item its step gives it (:meth:`walked_item`)."""
+        the template item its step gives it (:meth:`walked_item`).
+
+        The rule where the class writes in a spec parameter that an attribute reads together
+        with a local of the class (``in.c * base * width``; every parameter is written in in
+        make_plan's first plan, what ``archdsl check`` plans): the item's finalised attributes
+        and sizes, composed by the op's rules, cannot be written over the class's locals, so
+        the op finalises its attributes as its layer gives them (``given_attrs``, the
+        parameter's value written in: :meth:`item_given`) by its own ``finalize``, and its
+        shape is its own rule's (``op_shape``), as the template expander computed them; the
+        same where only its input's sizes read such a parameter (:meth:`item_shape`: None)."""
         item = self.walked_item(step)
         assert item is not None, \
             f"op layer at {step.member.loc}: no template item (its template lost it)"
         op = REGISTRY[item.target]
         attrs = self.item_values(item)  # (from its template item)
-        if attrs is None:  # in no class of zoo+corpus: an attribute reading both a local of
-            # the class and a spec parameter it writes in (`in.c * base * width`): the item's
-            # attributes before the op's rules composed them, written into, finalised here
+        if attrs is None:  # an attribute reads both a local of the class and a spec
+            # parameter it writes in (`in.c * base * width`): the op finalises the item's
+            # attributes as its layer gives them, the parameter's value written in
             given = self.item_given(item)
             assert given is not None, \
                 f"op layer at {item.loc}: its template item {item.key} gives no attributes"
