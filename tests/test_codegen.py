@@ -371,6 +371,80 @@ def test_a_side_output_that_reads_an_earlier_layer_does_not_feed_the_next_one():
     assert torch.equal(out, torch.relu(model.conv(a)))
 
 
+IDENTITY_SPECS = sorted(COMPILES_DIR.glob("identity_*.yaml")) + [
+    COMPILES_DIR / "side_outputs_that_read_an_earlier_layer.yaml"]
+
+
+def _forward_renames(source: str) -> list[str]:
+    """The statements of every forward that compute nothing: ``a = b`` (``x = x`` included),
+    and an ``if`` that runs nothing (``pass``)."""
+    found = []
+    for cls in ast.parse(source).body:
+        for func in getattr(cls, "body", []):
+            if not isinstance(func, ast.FunctionDef) or func.name != "forward":
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) \
+                        or isinstance(node, ast.If) and all(isinstance(s, ast.Pass)
+                                                             for s in node.body):
+                    found.append(f"{cls.name}: {ast.unparse(node)}")
+    return found
+
+
+@pytest.mark.parametrize("path", IDENTITY_SPECS, ids=lambda p: p.stem)
+def test_an_op_lowering_to_its_input_writes_no_statement(path):
+    """An `identity` item (named, or unnamed with `from:` or `output:`) lowers to its input
+    unchanged: the value it reads goes on under its own variable, with no ``x = x``, ``out = a``
+    or empty ``if`` in forward (as torchvision's code reads)."""
+    source = compile_graph(archdsl.load(path))
+    assert _forward_renames(source) == []
+
+
+def test_an_op_lowering_to_its_input_still_computes_the_same(write_spec):
+    """Without their identity statements, the block, the repeat and the `when:` of
+    identity_reads_in_a_block_a_repeat_and_under_a_when.yaml compute what the spec says, and a
+    named identity under a `when:` on a block parameter is no `if` (its value is its input)."""
+    import torch
+
+    from archdsl.builder import build_graph
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8)
+    path = COMPILES_DIR / "identity_reads_in_a_block_a_repeat_and_under_a_when.yaml"
+    model = build_graph(archdsl.load(path)).eval()
+    with torch.no_grad():
+        assert torch.equal(model.u1(x), torch.cat([torch.relu(x), model.u1.b(x)], 1))
+        b = model.g1.b(x)
+        assert torch.equal(model.g1(x), torch.relu(b) + b)  # (f false: `r` reads `b`)
+        assert torch.equal(model.g2(x), torch.relu(x) + model.g2.b(x))  # (f: the input)
+        image = torch.randn(2, 3, 8, 8)  # (the repeat's copies read `p` and feed nothing)
+        p = model.p(model.u2(model.u1(model.a(image))))
+        assert torch.equal(model(image), model.g2(model.g1(p)))
+    spec = write_spec("""
+        name: net
+        input: [3, 8, 8]
+        blocks:
+          gate:
+            params: {f: false}
+            body:
+              - b: {conv: {out: 4, k: 1}}
+              - s: {identity: {}, when: f}
+              - r: relu
+              - {add: {}, from: [r, b]}
+        network:
+          - a: {conv: {out: 4, k: 1}}
+          - g1: {gate: {}}
+          - g2: {gate: {f: true}}
+        """)
+    source = compile_graph(archdsl.load(spec))
+    assert _forward_renames(source) == [] and "if self.f" not in source
+    model = build_graph(archdsl.load(spec)).eval()
+    with torch.no_grad():
+        for gate in (model.g1, model.g2):
+            b = gate.b(x)
+            assert torch.equal(gate(x), torch.relu(b) + b)
+
+
 def _static_state_keys(graph) -> set[str]:
     """Parameter and buffer names the static graph implies (conv/linear/bn)."""
     keys = set()

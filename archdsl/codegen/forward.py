@@ -101,11 +101,17 @@ class ForwardBuilder:
                inplace: Inplace | None = None,
                transform: Callable[[ast.expr], ast.expr] | None = None) -> FValue:
         """A statement computing ``template`` ({0}, {1}... are the inputs) into a new value;
-        ``transform`` rewrites the parsed expression (the class's own names)."""
+        ``transform`` rewrites the parsed expression (the class's own names).
+
+        A template that is one of its inputs unchanged (an op lowering to ``{x}``, as
+        ``identity``) writes no statement: that input is the value, under its own variable
+        (``x = x`` or ``out = a`` is no line a person writes)."""
         markers = [f"__v{i}__" for i in range(len(inputs))]
         expr = parse_expr(template.format(*markers))
         if transform is not None:
             expr = transform(expr)
+        if isinstance(expr, ast.Name) and expr.id in markers:
+            return inputs[markers.index(expr.id)]
         out = FValue(shape, hint, op)
         comment = shape_comment(shape) if self.comments else None
         self._sink.append(FAssign(out, expr, list(inputs), inplace, comment=comment))
@@ -125,7 +131,10 @@ class ForwardBuilder:
 
     def merge(self, block: FIf, then: FValue, orelse: FValue, shape: tuple[Any, ...],
               hint: str | None = None) -> FValue:
-        """The value after ``block``: ``then`` when it ran, else ``orelse``."""
+        """The value after ``block``: ``then`` when it ran, else ``orelse`` (which it is when
+        the block computes it no other value: an op lowering to its input)."""
+        if then is orelse:
+            return orelse
         block.phi = FValue(shape, hint, None)
         block.then, block.orelse = then, orelse
         return block.phi
@@ -250,6 +259,8 @@ class _Namer:
             self.bind(phi, var)
             block.then.forced = var if block.then is not orelse else None
         body = self.block(block.body, resolve)
+        if not body and phi is None:  # (it ran nothing: an op lowering to its input)
+            return before
         if phi is not None:
             if block.then.var != phi.var:
                 body.append(Assign(phi.var, ast.Name(block.then.var, ast.Load())))
