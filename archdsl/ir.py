@@ -67,7 +67,9 @@ class Scope:
     dropped branch's: its empty ``when`` scope), or ``merge``: its add, concat or mul, a dense
     block's concats), its ``part_names``: its parts in order (one that makes no member too,
     a dropped branch too), a parallel's ``part_whens``: a branch's own ``when`` scope (the
-    branch is dropped when it is false), and ``freeze``: true under a `freeze:` of its own layer or of
+    branch is dropped when it is false), a plainly false ``when`` scope's ``dropped``: the
+    names its layer would give at its own level (its own, or its unnamed sequence's members';
+    recorded only where it gives one: a numbered one numbers the body), and ``freeze``: true under a `freeze:` of its own layer or of
     an unnamed sequence around it in its parent scope (as ``TemplateItem.own_freeze``), and
     ``reads``: true when its layer has a `from:` (as ``TemplateItem.reads``); a
     parallel's ``hints``: a branch's index -> the name the spec gives that branch (its own,

@@ -2426,19 +2426,39 @@ def test_a_class_is_an_nn_sequential_as_its_template_numbers_its_body(tmp_path):
     assert "nn.Conv2d(in_channels, c, kernel_size=1)," in source
 
 
-def test_a_body_whose_only_numbered_layer_is_dropped_is_a_module_class(tmp_path):
-    """Numbering its template does not record (a numbered layer under a false `when:`: its
-    scope is empty) does not make a class an nn.Sequential: it holds named members only."""
+def test_a_body_whose_only_numbered_layer_is_dropped_is_an_nn_sequential_as_under_a_parameter(
+        tmp_path):
+    """A numbered layer under a `when:` numbers its body whether the condition is plain (false:
+    the layer is dropped, and its empty `when` scope records the names it would give,
+    ``meta["dropped"]``) or on a constructor argument (its item, under ``if``): both classes
+    are nn.Sequential subclasses, as before the class read its numbering from its template
+    (6e61fda); 4c0a5f7 made the plain one an nn.Module."""
+    from archdsl.blocks.expander import network_template
+
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    body:\n"
+        "      - conv: {conv: {out: 4, k: 1}}\n"
+        '      - "1": relu\n'
+        '        when: "in.c > 3"\n'
         "network:\n"
         "  - conv: {conv: {out: 4, k: 1}}\n"
         '  - "1": relu\n'
-        '    when: "in.c > 3"\n')
-    source = generate(archdsl.load(spec)).source
-    assert "class Net(nn.Module):" in source and "nn.Sequential" not in source
-    assert "self.conv = nn.Conv2d(3, 4, kernel_size=1)" in source
+        '    when: "in.c > 3"\n'
+        "  - u: {unit: {}}\n")
+    graph = archdsl.load(spec)
+    network = network_template(graph)
+    dropped = [s for s in network.scopes.values() if s.kind == "when"]
+    assert [s.meta.get("dropped") for s in dropped] == [["1"]] and not dropped[0].members
+    source = generate(graph).source
+    assert "class Net(nn.Sequential):" in source  # (plainly false: 3 channels)
+    assert "super().__init__(OrderedDict(conv=nn.Conv2d(3, 4, kernel_size=1), u=Unit(4)))" \
+        in source
+    assert "class Unit(nn.Sequential):" in source  # (on its argument: `in_channels > 3`)
+    assert 'if in_channels > 3:\n            layers["1"] = nn.ReLU(inplace=True)' in source
 
 
 def test_a_named_sequence_is_refused_as_its_scope_records_a_from(tmp_path):

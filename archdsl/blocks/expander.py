@@ -318,6 +318,8 @@ class TemplateExpander(Expander):
             if isinstance(cond, bool) and x is not None:  # a plain `when:`: a scope of its own
                 # too (empty when false), its value recorded as the class reads it
                 scope, inner = self.when_scope(layer, cond, x, ctx)
+                if not cond and own_names(layer):  # (it records none of the layer's items)
+                    scope.meta["dropped"] = own_names(layer)
                 return self.close_scope(scope, super()._expand(layer, x, inner))
             return super()._expand(layer, x, ctx)
         except NotGeneric as err:
@@ -571,6 +573,14 @@ def branch_name(branch: Layer) -> str | None:
             if item.name and not item.name.isdigit():
                 return item.name
     return None
+
+
+def own_names(layer: Layer) -> list[str]:
+    """The names a layer gives at its own level: its name, or through an unnamed sequence its
+    members' (what a plainly false `when:` scope records of its dropped layer: ``dropped``)."""
+    if isinstance(layer, Seq) and not layer.name:
+        return [name for item in layer.items for name in own_names(item)]
+    return [layer.name] if layer.name else []
 
 
 def sharing(key: str, taken: Any) -> int:

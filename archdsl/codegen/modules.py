@@ -719,7 +719,8 @@ def _and(a: Sym, b: Sym) -> Sym:
 def numbered(template: BlockTemplate) -> bool:
     """Does the spec number members of ``template``'s body (``"0": conv``) at its own level
     (through unnamed sequences and `when:`s), as its items and scopes record it (``named``, a
-    key ``2`` or ``2#1``)?"""
+    key ``2`` or ``2#1``; a layer under a plainly false `when:` too, by the names its empty
+    scope records it would give, ``meta["dropped"]``: as under a `when:` on a parameter)?"""
     def names(keys: list[str]) -> Iterator[str]:
         for key in keys:
             member = template.items.get(key) or template.scopes.get(key)
@@ -728,6 +729,7 @@ def numbered(template: BlockTemplate) -> bool:
             if member.named:
                 yield key
             elif isinstance(member, Scope) and member.kind in ("seq", "when"):
+                yield from member.meta.get("dropped", ())
                 yield from names(member.members)
 
     return any(name.split("#")[0].isdigit() for name in names(template.members))
