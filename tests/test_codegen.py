@@ -400,6 +400,13 @@ def test_an_op_lowering_to_its_input_writes_no_statement(path):
     assert _forward_renames(source) == []
 
 
+def test_a_flag_only_an_unwritten_if_reads_is_not_kept():
+    """identity_under_a_symbolic_when.yaml: the block's `if self.flag:` ran nothing and is not
+    written, so neither is ``self.flag = flag`` (the constructor keeps its argument)."""
+    source = compile_graph(archdsl.load(COMPILES_DIR / "identity_under_a_symbolic_when.yaml"))
+    assert "flag: bool = False" in source and "self.flag" not in source
+
+
 def test_an_op_lowering_to_its_input_still_computes_the_same(write_spec):
     """Without their identity statements, the block, the repeat and the `when:` of
     identity_reads_in_a_block_a_repeat_and_under_a_when.yaml compute what the spec says, and a
@@ -437,7 +444,7 @@ def test_an_op_lowering_to_its_input_still_computes_the_same(write_spec):
           - g2: {gate: {f: true}}
         """)
     source = compile_graph(archdsl.load(spec))
-    assert _forward_renames(source) == [] and "if self.f" not in source
+    assert _forward_renames(source) == [] and "self.f" not in source  # (nor its flag)
     model = build_graph(archdsl.load(spec)).eval()
     with torch.no_grad():
         for gate in (model.g1, model.g2):

@@ -941,9 +941,11 @@ class ClassBuilder(ModuleMaker):
     def module_plan(self, signature: list[str], doc: list[str], in_names: list[str]) -> ClassPlan:
         names = self.cfg_names()
         reserved = set(self.planner.globals.names())
-        forward = render_block(self.fb.finish(_Markers(names).visit, reserved), BODY_INDENT)
-        cfg_stmts: list[Stmt] = [Assign(f"self.{names[m]}", value)
-                                 for m, (_, value) in self.cfg.items()]
+        markers = _Markers(names)
+        forward = render_block(self.fb.finish(markers.visit, reserved), BODY_INDENT)
+        cfg_stmts: list[Stmt] = [Assign(f"self.{names[m]}", value)  # (those forward reads: an
+                                 # `if` that runs nothing is not written, nor its flag)
+                                 for m, (_, value) in self.cfg.items() if m in markers.used]
         containers: list[Stmt] = [Assign(f"self.{c}", Code("nn.ModuleDict()")) for c in self.containers]
         init_lines = render_block(cfg_stmts + containers + self.placeholder_stmts() + self.init,
                                   BODY_INDENT)
@@ -1068,9 +1070,11 @@ class _Markers(ast.NodeTransformer):
 
     def __init__(self, names: dict[str, str]):
         self.names = names
+        self.used: set[str] = set()  # the markers met
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
         if node.id in self.names:
+            self.used.add(node.id)
             return ast.Attribute(ast.Name("self", ast.Load()), self.names[node.id], ast.Load())
         return node
 
