@@ -131,9 +131,6 @@ class TemplateItem:
     absorbs: bool = False  # a conv that absorbed the batch norm after it (ditto)
     key: str = ""  # its key in ``BlockTemplate.items`` (the name, ``proj#1`` for a second ``proj``,
     # ``branch2#1.conv`` inside a construct sharing a name): its path as the class keys it
-    given_attrs: dict[str, Any] | None = None  # an op's attributes as its layer gives them
-    # (evaluated, coerced, defaults filled), before the op's rules complete them (``Op.finalize``:
-    # ``attrs``); what a class that writes spec parameters in finalises itself. None: not an op
     reads: bool = False  # its layer has a `from:` (``inputs`` are what it names); a scope's
     # layer: its ``meta["reads"]``
     name_loc: Loc | None = None  # where its name is written, as a scope's (``Scope.name_loc``:

@@ -713,9 +713,45 @@ def test_a_generic_class_reads_its_plain_lets_from_the_template(tmp_path, monkey
     conv_line()
     assert bound[-1] == 5
     item = template.items["a"]
-    assert item.given_attrs is not None and render(item.given_attrs["out"]) == "in_channels * 4 * width"
-    item.given_attrs["out"] = Sym(parse_expr("in_channels * 5 * width"), 30)  # (the AST: base 4)
+    assert render(item.attrs["out"]) == "in_channels * 4 * width"
+    item.attrs["out"] = Sym(parse_expr("in_channels * 5 * width"), 30)  # (the AST: base 4)
     assert conv_line() == "self.a = nn.Conv2d(in_channels, in_channels * 5 * 2, kernel_size=1)"
+
+
+def test_an_item_value_the_class_cannot_write_is_an_internal_error(tmp_path):
+    """An item's attribute or size is read over the class's locals, a written-in spec parameter
+    with its value in its place; one reading a template local the class has no name or value
+    for (here a plain let's, which the template's values never read: they hold its value) is an
+    internal error at the item, not a value the op's rules compute again."""
+    from archdsl.blocks.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {out: int}\n"
+        "    let: {base: 4}\n"
+        "    body:\n"
+        "      - a: {conv: {out: \"in.c * base * width\", k: 1}}\n"
+        "      - b: {conv: {out: out, k: 1}}\n"
+        "network:\n"
+        "  - unit: {out: 8}\n"
+        "  - unit: {out: 16}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    item, names = template.items["a"], template.locals
+    unknown = Sym.parse(f"{names['in.c']} * {names['base']} * {names['width']}", 24)
+    attrs, shape = dict(item.attrs), item.shape
+    item.attrs["out"] = unknown  # (the template's: the let's value, 4)
+    with pytest.raises(AssertionError, match=r"op layer at .*net\.yaml:9:12: its template item a "
+                                             r"has attributes the class cannot write"):
+        Planner(graph).plan(())
+    item.attrs, item.shape = attrs, (unknown, *shape[1:])
+    with pytest.raises(AssertionError, match=r"conv a at .*net\.yaml:9:12: its shape "
+                                             r"\(in_channels \* base \* width, .*\) reads a name "
+                                             r"the class has not"):
+        Planner(graph).plan(())
 
 
 def test_a_generic_class_finds_its_items_by_key(tmp_path):
@@ -1306,13 +1342,62 @@ def test_a_block_argument_over_a_local_and_a_written_in_spec_parameter_comes_fro
     assert call_line() == "self.a = Inner(in_channels, 2 * in_channels + 1)"
 
 
+def test_a_block_uses_shape_over_a_local_and_a_written_in_spec_parameter_comes_from_the_item(
+        tmp_path):
+    """A block use's output shape reading both a local of the class and a spec parameter the
+    class writes in (`in_channels * width`, as its block's rules composed it) is its item's
+    shape with the parameter's value in its place, not the block's template bound again for
+    the use: what the item says reaches the layer after it. So is a merge's over such sizes
+    (its item's, not the op's rule run again)."""
+    from archdsl.blocks.sym import Sym
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"
+        "blocks:\n"
+        "  inner:\n"
+        "    params: {c: int}\n"
+        "    body: {conv: {out: c, k: 1}}\n"
+        "  unit:\n"
+        "    params: {out: int}\n"
+        "    body:\n"
+        "      - a: {inner: {c: \"in.c * width\"}}\n"
+        "      - b: {conv: {out: out, k: 1}}\n"
+        "      - parallel: [{conv: {out: \"in.c * width\", k: 1}}, {conv: {out: out, k: 1}}]\n"
+        "        from: input\n"
+        "        merge: concat\n"
+        "      - c: {conv: {out: 4, k: 1}}\n"
+        "network:\n"
+        "  - unit: {out: 8}\n"
+        "  - unit: {out: 16}\n")
+    graph = archdsl.load(spec)
+    template = block_templates(graph)["unit"]
+    use, cat = template.items["a"], template.items["cat"]
+    width, channels, out = (template.locals[key] for key in ("width", "in.c", "out"))
+    assert use.shape[0].text == f"{channels} * {width}"
+    assert cat.shape[0].text == f"{channels} * {width} + {out}"
+
+    def lines():
+        (unit,) = [c for c in Planner(graph).plan(()).classes if c.name == "Unit"]
+        return [line.strip() for line in unit.init if line.strip().startswith(("self.b =",
+                                                                               "self.c ="))]
+
+    assert lines() == ["self.b = nn.Conv2d(in_channels * 2, out, kernel_size=1)",
+                       "self.c = nn.Conv2d(in_channels * 2 + out, 4, kernel_size=1)"]
+    use.shape = (Sym.parse(f"{width} * {channels} + 1", 7), *use.shape[1:])  # (the block's: 6)
+    template.items["b"].in_shapes = (use.shape,)  # (the layer after reads it)
+    cat.shape = (Sym.parse(f"{width} * {channels} + {out} + 1", 15), *cat.shape[1:])  # (14)
+    template.items["c"].in_shapes = (cat.shape,)
+    assert lines() == ["self.b = nn.Conv2d(2 * in_channels + 1, out, kernel_size=1)",
+                       "self.c = nn.Conv2d(2 * in_channels + out + 1, 4, kernel_size=1)"]
+
+
 def test_an_op_attribute_over_a_local_and_a_written_in_spec_parameter_comes_from_the_item(
         tmp_path):
     """An op attribute reading both a local of the class and a spec parameter the class writes
-    in is its item's attribute as the layer gives it, before the op's rules completed it
-    (`TemplateItem.given_attrs`), with the parameter's value in its place; the class completes
-    it with the op's rules (a pool's stride is its kernel): what the item gives reaches the
-    class, not the AST's value."""
+    in is its item's finalised attribute (as the op's rules completed it: a pool's stride is its
+    kernel, a pair) with the parameter's value in its place: what the item says reaches the
+    class, not the op's rules run again over the AST's value."""
     from archdsl.blocks.sym import Sym
 
     spec = tmp_path / "net.yaml"
@@ -1333,8 +1418,8 @@ def test_an_op_attribute_over_a_local_and_a_written_in_spec_parameter_comes_from
     template = block_templates(graph)["unit"]
     pool, conv = template.items["p"], template.items["a"]
     width, channels = template.locals["width"], template.locals["in.c"]
-    assert pool.given_attrs["stride"] is None and pool.attrs["stride"] == pool.attrs["k"]
-    assert conv.given_attrs["out"].text == f"{channels} * 4 * {width}"
+    assert pool.attrs["stride"] == pool.attrs["k"]
+    assert conv.attrs["out"].text == f"{channels} * 4 * {width}"
 
     def lines():
         (unit,) = [c for c in Planner(graph).plan(()).classes if c.name == "Unit"]
@@ -1344,10 +1429,10 @@ def test_an_op_attribute_over_a_local_and_a_written_in_spec_parameter_comes_from
     assert lines() == ["self.p = nn.MaxPool2d(kernel_size=in_channels * 2 // 4)",
                        "self.a = nn.Conv2d(in_channels, in_channels * 4 * 2, kernel_size=1)"]
     k = Sym.parse(f"{channels} // {width}", 2)  # (the AST: in.c * width // base)
-    pool.given_attrs["k"] = (k, k)
-    conv.given_attrs["out"] = Sym.parse(f"{width} * {channels} + 1", 9)  # (the AST's: 32)
-    assert lines() == ["self.p = nn.MaxPool2d(kernel_size=in_channels // 2)",  # (its stride
-                       # the kernel, as the class completed it: not the item's finalised one)
+    pool.attrs["k"] = (k, k)  # (its stride stays the item's: the op's rules do not run again)
+    conv.attrs["out"] = Sym.parse(f"{width} * {channels} + 1", 9)  # (the AST's: 32)
+    assert lines() == [("self.p = nn.MaxPool2d(kernel_size=in_channels // 2, "
+                        "stride=in_channels * 2 // 4)"),
                        "self.a = nn.Conv2d(in_channels, 2 * in_channels + 1, kernel_size=1)"]
 
 
@@ -2334,11 +2419,11 @@ def test_an_op_or_use_whose_inputs_are_not_its_items_is_a_bug(tmp_path):
         generate(graph)
 
 
-def test_a_merge_over_a_local_and_a_written_in_spec_parameter_takes_the_ops_rule(tmp_path):
+def test_a_merge_over_a_local_and_a_written_in_spec_parameter_compiles(tmp_path):
     """Where a merge's sizes read both a local of the class and a spec parameter it writes in
     (`in_channels * width`: every parameter is written in first, what `archdsl check` plans),
-    its item's shape cannot be written over the class's locals: the op's rule computes it from
-    the inputs the class has, as an op's and a block use's are (not an internal error)."""
+    its item's shape is read with the parameter's value written in, as an op's and a block
+    use's are (not an internal error: 4ca2889 crashed here)."""
     spec = tmp_path / "net.yaml"
     spec.write_text(
         "name: net\ninput: [3, 8, 8]\nparams: {width: 2}\n"

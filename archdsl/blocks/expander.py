@@ -180,8 +180,8 @@ class TemplateExpander(Expander):
                 node.meta["name"], node.meta["kind"], node.op, node.attrs.as_dict(), node.inputs,
                 node.in_shapes, node.shape, node.scope, node.meta["when"], node.loc,
                 node.meta["name_varies"], node.meta["named"], node.freeze, key=node.name,
-                own_freeze=node.meta["own_freeze"], given_attrs=node.meta.get("given"),
-                reads=node.meta["reads"], name_loc=node.meta["name_loc"])
+                own_freeze=node.meta["own_freeze"], reads=node.meta["reads"],
+                name_loc=node.meta["name_loc"])
         seen = {v: k for k, v in t.locals.items() if k in self.spec.params
                 and k not in block.params}
         t.reads = frozenset(seen[n] for n in _free_names(t) if n in seen)
@@ -502,8 +502,7 @@ class TemplateExpander(Expander):
         except OpError as err:  # a plain rule failing: a layer the probed instance skips
             raise NotGeneric(Diagnostic(f"`{op_name}`: {err.message}", loc)) from None
         node = Node(ctx.prefix + name, op_name, Attrs(attrs), tuple(inputs), tuple(in_shapes),
-                    shape, ctx.scope.path, loc, meta={"given": given})  # (before `finalize`:
-        # the item's ``given_attrs``)
+                    shape, ctx.scope.path, loc)
         return self.record(node, ctx)
 
     def record(self, node: Node, ctx: Ctx, kind: str = "op") -> str:

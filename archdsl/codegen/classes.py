@@ -79,6 +79,3 @@ class Planning(Protocol):
 
     def special_class(self, block_name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
                       more: tuple[tuple[Any, ...], ...] = ()) -> str: ...
-
-    def block_output(self, name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
-                     more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...]: ...

@@ -18,7 +18,7 @@ from typing import Any
 from ..blocks.namespace import NotGeneric
 from ..blocks.pysrc import unparse
 from ..blocks.sym import MISSING, Sym, all_plain, is_known, node_of, probe_of, refine, render, select
-from ..blocks.values import Env, coerce_param, op_lowering, op_shape
+from ..blocks.values import Env, coerce_param, op_lowering
 from ..errors import Diagnostic, Loc
 from ..ir import BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY, Attrs, Lowering, Op
@@ -221,12 +221,8 @@ class ModuleMaker:
     def item_values(self, item: TemplateItem | None) -> dict[str, Any] | None:  # (ClassBuilder's)
         return None
 
-    def item_given(self, item: TemplateItem | None) -> dict[str, Any] | None:  # (ClassBuilder's)
-        return None
-
-    def item_shape(self, item: TemplateItem | None,
-                   shapes: list[Shape]) -> Shape | None:  # (ClassBuilder's)
-        return None
+    def item_shape(self, item: TemplateItem, shapes: list[Shape]) -> Shape:  # (ClassBuilder's)
+        raise NotImplementedError
 
     def scope_value(self, key: str, scope: Scope) -> Any:  # (ClassBuilder's)
         return None
@@ -235,35 +231,21 @@ class ModuleMaker:
     def op_shape(self, step: Step, env: Env,
                  shapes: list[Shape]) -> tuple[Op, dict[str, Any], Shape]:
         """An op layer's op, attributes (finalised) and output shape, plain or symbolic, from
-        the template item its step gives it (:meth:`walked_item`).
-
-        The rule where the class writes in a spec parameter that an attribute reads together
-        with a local of the class (``in.c * base * width``; every parameter is written in in
-        make_plan's first plan, what ``archdsl check`` plans): the item's finalised attributes
-        and sizes, composed by the op's rules, cannot be written over the class's locals, so
-        the op finalises its attributes as its layer gives them (``given_attrs``, the
-        parameter's value written in: :meth:`item_given`) by its own ``finalize``, and its
-        shape is its own rule's (``op_shape``), as the template expander computed them; the
-        same where only its input's sizes read such a parameter (:meth:`item_shape`: None)."""
+        the template item its step gives it (:meth:`walked_item`), over the class's locals (a
+        value reading both a local of the class and a spec parameter it writes in, ``in.c *
+        base * width``, with the parameter's value written in: ClassBuilder.written)."""
         item = self.walked_item(step)
         assert item is not None, \
             f"op layer at {step.member.loc}: no template item (its template lost it)"
         op = REGISTRY[item.target]
         attrs = self.item_values(item)  # (from its template item)
-        if attrs is None:  # an attribute reads both a local of the class and a spec
-            # parameter it writes in (`in.c * base * width`): the op finalises the item's
-            # attributes as its layer gives them, the parameter's value written in
-            given = self.item_given(item)
-            assert given is not None, \
-                f"op layer at {item.loc}: its template item {item.key} gives no attributes"
-            attrs = op.finalize(given, shapes)
+        assert attrs is not None, \
+            f"op layer at {item.loc}: its template item {item.key} has attributes the class " \
+            "cannot write"
         if item.absorbs:  # a batch norm was folded into it (its item's
             # mark: every template made from a folded graph is marked, Graph.mark_folds)
             attrs = op.absorb_norm(attrs)
-        shape = self.item_shape(item, shapes)  # (ditto, for the item's inputs; None where
-        # the item's sizes read a spec parameter the class writes in, composed with a local of
-        # the class: the op's rule computes it from the inputs and attributes the class has)
-        return op, attrs, shape if shape is not None else op_shape(op, attrs, shapes, item.loc)
+        return op, attrs, self.item_shape(item, shapes)  # (ditto, for the item's inputs)
 
     def walked_item(self, step: Step) -> TemplateItem | None:
         """What the op layer or block use of ``step`` is translated from: the template item
@@ -462,9 +444,6 @@ class ModuleMaker:
         declared = self.planner.template(name).params
         lifted = {p: self.spec_values[p] for p in self.planner.spec_params_of(name)}
         out = self.item_shape(item, [shape, *more])  # (ditto, for the item's inputs)
-        if out is None:  # its sizes read a spec parameter the class writes in, composed with a
-            # local (item_shape): the block's template bound to this use's values computes it
-            out = self.planner.block_output(name, {**args, **lifted}, shape, more)
         info = self.planner.block_info(name, (args, shape))
         if info is None:  # no generic class: one class for this use
             if not all_plain(args) or not all_plain((shape, more)) or not all_plain(lifted):

@@ -163,7 +163,7 @@ class Planner:
             name = self.globals.create(f"{self.block_classes[block_name]}_{count}")
             builder = ClassBuilder(self, name)
             self._special[key] = name
-            bound = self.bound(block_name, args, in_shape, more)  # (block_output's, for this use)
+            bound = self.bound(block_name, args, in_shape, more)
             self.classes.append(builder.build_special(bound, args, in_shape, more))
         return self._special[key]
 
@@ -175,12 +175,6 @@ class Planner:
         """The spec parameters block ``block``'s class takes: the network's constructor
         arguments it reads, in the spec's order."""
         return [p for p in self.lifted if p in self.reads.get(block, ())]
-
-    def block_output(self, name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
-                     more: tuple[tuple[Any, ...], ...] = ()) -> tuple[Any, ...]:
-        """The output shape of one use of block ``name``, by translating its body with these values
-        (``args`` may give the spec parameters it reads too; ``more``: its other inputs)."""
-        return self.bound(name, args, in_shape, more).out_shape
 
     def bound(self, name: str, args: dict[str, Any], in_shape: tuple[Any, ...],
               more: tuple[tuple[Any, ...], ...] = ()) -> BlockTemplate:

@@ -39,7 +39,7 @@ from ..blocks.sym import (
     select,
     substitute,
 )
-from ..blocks.values import Env, coerce_param, op_lowering, op_shape, tidy
+from ..blocks.values import Env, coerce_param, op_lowering, tidy
 from ..errors import Diagnostic, Loc
 from ..ir import INPUT, BlockTemplate, Scope, TemplateItem
 from ..ops import REGISTRY
@@ -344,9 +344,10 @@ class ClassBuilder(ModuleMaker):
     def written_into(self, value: Sym) -> Any:
         """A template expression over this class's locals and spec parameters it writes in, with
         those parameters' values in their place, as the class's own evaluation writes them
-        (``make_divisible(c * 1.0, 8)``: an expression's names replaced, then tidied); only for
-        an expression the template evaluated whole (a let, a block argument), not one op rules
-        composed."""
+        (``make_divisible(c * 1.0, 8)``: an expression's names replaced, then tidied): a let, a
+        block argument, and an op's attribute or a size its rules composed (``in.c * base *
+        width``: the same expression and probe as the op's rules give over the written-in
+        values)."""
         assert self.template is not None
         params = self.planner.graph.params
         values = {local: literal(params[key]) for key, local in self.template.locals.items()
@@ -359,66 +360,47 @@ class ClassBuilder(ModuleMaker):
     def item_values(self, item: TemplateItem | None) -> dict[str, Any] | None:
         """An op layer's attributes (finalised), or a block use's arguments (defaults filled), as
         its template item (``item``: an op layer's as its step gives it, :meth:`walked_item`; a
-        block use's by key, :meth:`item`) has them, over this class's locals; None when the
-        template does not say (no item, or an op attribute reading both a local of the class and a spec parameter it
-        writes in: :meth:`item_given`; a block argument, an expression evaluated whole, has its
-        value written in: :meth:`written_into`)."""
-        if item is None:
-            return None
-        if item.kind == "use":
-            return self.ours_written(item.attrs)
-        values = {name: self.ours(value) for name, value in item.attrs.items()}
-        return None if any(value is MISSING for value in values.values()) else values
-
-    def item_given(self, item: TemplateItem | None) -> dict[str, Any] | None:
-        """An op layer's attributes before the op's rules completed them, as its template item
-        has them (``TemplateItem.given_attrs``), over this class's locals, an attribute reading
-        both a local of the class and a spec parameter it writes in with the parameter's value
-        written in (:meth:`written_into`): for the class to finalise (the op's rules may have
-        composed the finalised ones, which cannot be written into); None when the template does
-        not say (no item)."""
-        return None if item is None or item.given_attrs is None \
-            else self.ours_written(item.given_attrs)
+        block use's by key, :meth:`item`) has them, over this class's locals (:meth:`written`:
+        one reading both a local of the class and a spec parameter it writes in has the
+        parameter's value written in); None when the template does not say (no item)."""
+        return None if item is None else self.ours_written(item.attrs)
 
     def ours_written(self, values: dict[str, Any]) -> dict[str, Any] | None:
-        """``values`` (a template item's) over this class's locals (:meth:`ours`), one that reads
-        both a local of the class and a spec parameter it writes in with the parameter's value
-        written in (:meth:`written_into`; a pair's each); None when one cannot be."""
-        def written(value: Any) -> Any:
-            result = self.ours(value)
-            if result is not MISSING or not isinstance(value, (Sym, tuple)):
-                return result
-            if isinstance(value, Sym):
-                return self.written_into(value)
-            parts = tuple(written(part) for part in value)
-            return MISSING if any(part is MISSING for part in parts) else parts
-
-        ours = {name: written(value) for name, value in values.items()}
+        """``values`` (a template item's) over this class's locals (:meth:`written`); None when
+        one cannot be."""
+        ours = {name: self.written(value) for name, value in values.items()}
         return None if any(value is MISSING for value in ours.values()) else ours
 
-    def item_shape(self, item: TemplateItem | None,
-                   shapes: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
-        """An op layer's, a block use's or a merge's output shape as its template item has it,
-        over this class's locals (under the ``if`` of a `when:` on a parameter, its input's
-        sizes narrowed by the condition, as the translator narrows them: ``refine``), for the
-        inputs ``shapes``, which are the item's (``in_shapes``): inputs other than the item's
-        are an internal error (the class's sizes are its template's).
+    def written(self, value: Any) -> Any:
+        """A template value over this class's locals (:meth:`ours`), one that reads both a local
+        of the class and a spec parameter it writes in with the parameter's value written in
+        (:meth:`written_into`; a pair's or a shape's each); MISSING when it cannot be."""
+        result = self.ours(value)
+        if result is not MISSING or not isinstance(value, (Sym, tuple)):
+            return result
+        if isinstance(value, Sym):
+            return self.written_into(value)
+        parts = tuple(self.written(part) for part in value)
+        return MISSING if any(part is MISSING for part in parts) else parts
 
-        None where the item's sizes cannot be written over the class's locals (:meth:`ours`:
-        MISSING), as where one reads both a local of the class and a spec parameter it writes
-        in (``in_channels * 4 * width``, composed by the op's rules, which
-        :meth:`written_into` cannot write into): there the caller computes the shape from the
-        inputs the class has (the op's rule; a use's bound template), and those inputs are not
-        compared with the item's. No item: None (``item``: as :meth:`item_values`)."""
-        if item is None:
-            return None
-        given = tuple(tuple(self.ours(d) for d in shape) for shape in item.in_shapes)
-        written = not any(MISSING in shape for shape in given)
-        assert not written or key_of(given) == key_of(tuple(tuple(s) for s in shapes)), \
+    def item_shape(self, item: TemplateItem,
+                   shapes: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+        """An op layer's, a block use's or a merge's output shape as its template item has it,
+        over this class's locals (:meth:`written`: a size reading both a local of the class and
+        a spec parameter it writes in, ``in_channels * 4 * width``, has the parameter's value
+        written in; under the ``if`` of a `when:` on a parameter, its input's sizes narrowed by
+        the condition, as the translator narrows them: ``refine``), for the inputs ``shapes``,
+        which are the item's (``in_shapes``): inputs other than the item's, or a size the class
+        cannot write, are an internal error (the class's sizes are its template's)."""
+        given = tuple(self.written(shape) for shape in item.in_shapes)
+        assert MISSING not in given and key_of(given) == key_of(tuple(tuple(s) for s in shapes)), \
             f"{item.target} {item.key} at {item.loc}: its inputs {render(tuple(shapes))} are " \
             f"not its item's {render(given)} (its template lost what makes them)"
-        out = tuple(self.ours(d) for d in item.shape)
-        return out if written and MISSING not in out else None
+        out = self.written(item.shape)
+        assert out is not MISSING, \
+            f"{item.target} {item.key} at {item.loc}: its shape {render(item.shape)} reads a " \
+            "name the class has not"
+        return out
 
     def scope_value(self, key: str, scope: Scope) -> Any:
         """What a walked construct's template scope (``scope``: its step's,
@@ -847,9 +829,6 @@ class ClassBuilder(ModuleMaker):
         shapes = [v.shape for v in inputs]
         if shape is None:
             shape = self.item_shape(item, shapes)
-        if shape is None:  # its item's sizes cannot be written over the class's locals (a
-            # spec parameter it writes in, composed with a local: item_shape): the op's rule
-            shape = op_shape(op, {}, shapes, item.loc)
         template = _positional(op_lowering(op, {}, shapes, shape, None).forward, len(inputs), None)
         self.produced[key] = out = self.fb.assign(template, inputs, shape, op=op.name, hint=hint)
         return out
