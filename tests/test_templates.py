@@ -141,14 +141,13 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
 
     def checked(original):  # a merge's key is the key of an item of its op (ClassBuilder.merge
         # asserts the item its construct's step gives is the one keyed so)
-        def merge_key(builder, item, ctx):
-            key = original(builder, item, ctx)
+        def merge(builder, item, inputs, ctx, *args, **kwargs):
             if builder.template is not None:
-                found = builder.template.items.get(key)
-                assert found is not None and found.kind == "op", (builder.template.name, key)
-                keyed.append(key)
-            return key
-        return merge_key
+                found = builder.template.items.get(item.key)
+                assert found is item and found.kind == "op", (builder.template.name, item.key)
+                keyed.append(item.key)
+            return original(builder, item, inputs, ctx, *args, **kwargs)
+        return merge
 
     def named(original):  # a walked layer's key (layer_key: its name too) is that of the item
         # its step gives it (an op layer's, a block use's: of its op or block), or of its named
@@ -167,7 +166,7 @@ def test_a_generic_class_names_its_layers_as_its_template_keys_them(spec, monkey
             return name, key
         return key_of
 
-    monkeypatch.setattr(ClassBuilder, "merge_key", checked(ClassBuilder.merge_key))
+    monkeypatch.setattr(ClassBuilder, "merge", checked(ClassBuilder.merge))
     monkeypatch.setattr(ClassBuilder, "layer_key", named(ClassBuilder.layer_key))
     graph = archdsl.load(spec)
     Planner(graph).plan()

@@ -6,6 +6,7 @@
 expressions with a probe; :mod:`.values`: spec values, op attributes and shapes over them;
 :mod:`.pysrc`: the Python source they are written in), and the identifiers they are written with
 (:mod:`.namespace`). Nothing here imports :mod:`archdsl.codegen`, which reads these templates
-and the graph (never the spec AST), nor :mod:`archdsl.passes`, which makes the folded graphs; each module is imported by name (nothing re-exported here, so
-``import archdsl.blocks.sym`` stays cheap).
+and the graph (never the spec AST), nor :mod:`archdsl.passes`, which makes the folded graphs;
+each module is imported by name (nothing re-exported here, so ``import archdsl.blocks.sym``
+stays cheap).
 """

@@ -318,8 +318,9 @@ class TemplateExpander(Expander):
             if isinstance(cond, bool) and x is not None:  # a plain `when:`: a scope of its own
                 # too (empty when false), its value recorded as the class reads it
                 scope, inner = self.when_scope(layer, cond, x, ctx)
-                if not cond and own_names(layer):  # (it records none of the layer's items)
-                    scope.meta["dropped"] = own_names(layer)
+                dropped = own_names(layer) if not cond else []
+                if dropped:  # (it records none of the layer's items)
+                    scope.meta["dropped"] = dropped
                 return self.close_scope(scope, super()._expand(layer, x, inner))
             return super()._expand(layer, x, ctx)
         except NotGeneric as err:

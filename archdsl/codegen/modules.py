@@ -298,16 +298,12 @@ class ModuleMaker:
             "template lost it, or does not walk its `when:` scope's members)"
         return member
 
-    def folded_away(self, step: Step, ctx: Ctx) -> bool:
-        """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it takes
-        its name, as the expander gave it one, and nothing else. Its step's item's mark
-        (``TemplateItem.folded``: every template made from a folded graph is marked,
-        ``Graph.mark_folds``)."""
+    def folded_away(self, step: Step) -> bool:
+        """Is this a batch-norm layer folded into its conv (passes.fold_batchnorm)? Then it makes
+        nothing (its readers read the conv). Its step's item's mark (``TemplateItem.folded``:
+        every template made from a folded graph is marked, ``Graph.mark_folds``)."""
         item = self.walked_item(step)
-        if item is None or not item.folded:  # (an op's mark)
-            return False
-        self.layer_name(step, ctx)  # (its item's key)
-        return True
+        return item is not None and item.folded  # (an op's mark)
 
     def ctor(self, op: Op, lowering: Lowering, ctx: Ctx,
              loc: Loc | None) -> tuple[Expr, Inplace | None]:
@@ -510,7 +506,7 @@ class ModuleMaker:
     def chain(self, step: Step, shape: Shape, ctx: Ctx) -> tuple[list[Item], Shape]:
         """The members the layer of ``step`` adds to an nn.Sequential (an unnamed list adds
         each of its own: as its template walks them)."""
-        if self.folded_away(step, ctx):
+        if self.folded_away(step):
             return [], shape
         when = self.condition(ctx, step)
         if when is False:

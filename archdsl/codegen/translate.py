@@ -459,20 +459,12 @@ class ClassBuilder(ModuleMaker):
         return CodegenError(Diagnostic(message, loc, hint=hint))
 
     # --- naming (as the expander names) ------------------------------------------------------
-    def merge_key(self, item: TemplateItem, ctx: Ctx) -> str:
-        """A merge's key in the class: its item's (``item``: the one its construct's step
-        gives it), its name taken in ``ctx`` (:meth:`taken`)."""
-        return self.taken(item.key, ctx)[1]
-
     @staticmethod
     def taken(key: str, ctx: Ctx) -> tuple[str, str]:
         """The name a template key gives in ``ctx`` (its path there, without ``#k``), and the
         key."""
         assert key.startswith(ctx.prefix), f"{key} named in {ctx.prefix!r}"
         return re.sub(r"#\d+", "", key[len(ctx.prefix):]), key
-
-    def layer_name(self, step: Step, ctx: Ctx) -> str:
-        return self.layer_key(step, ctx)[0]
 
     def layer_key(self, step: Step, ctx: Ctx) -> tuple[str, str]:
         """The layer's name, and its key in the class: its path as the template keys its item
@@ -581,7 +573,7 @@ class ClassBuilder(ModuleMaker):
     def layer(self, step: Step, x: FValue, ctx: Ctx, hint: Any = None) -> FValue:
         """Translate the layer of ``step`` (its step in the template's walk: its members' and
         parts' steps) fed by ``x``: attributes into __init__, statements into forward."""
-        folded = self.folded_away(step, ctx)  # (then its readers read the conv)
+        folded = self.folded_away(step)  # (then its readers read the conv)
         when = False if folded else self.condition(ctx, step)
         if when is False:
             if folded:
@@ -815,14 +807,14 @@ class ClassBuilder(ModuleMaker):
         return out
 
     def merge(self, item: TemplateItem, inputs: list[FValue], ctx: Ctx, hint: Any,
-              shape: tuple[Any, ...] | None = None, key: str | None = None) -> FValue:
+              shape: tuple[Any, ...] | None = None) -> FValue:
         """``add``/``mul``/``concat`` of ``inputs``, as its item records it (``item``: the one
-        its construct's step gives it, :attr:`Step.merge`): its op, its key (named here,
-        :meth:`merge_key`, unless ``key`` is it) and, unless ``shape`` is known (an add run
-        under ``if`` may not type-check for the probed instance, which does not run it), its
-        shape (inputs other than the item's are an internal error)."""
+        its construct's step gives it, :attr:`Step.merge`): its op, its key (in ``ctx``:
+        :meth:`taken`) and, unless ``shape`` is known (an add run under ``if`` may not
+        type-check for the probed instance, which does not run it), its shape (inputs other
+        than the item's are an internal error)."""
         op = REGISTRY[item.target]
-        key = key if key is not None else self.merge_key(item, ctx)
+        key = self.taken(item.key, ctx)[1]
         assert self.template is not None
         assert self.template.items.get(key) is item, \
             f"{op.name} {key}: the step's merge item is {item.name}"
@@ -890,10 +882,9 @@ class ClassBuilder(ModuleMaker):
         if connect is True:
             out = self.merge(merge, [body, shortcut], ctx, None)
         elif isinstance(connect, Sym):
-            key = self.merge_key(merge, ctx)
             flag = self.cfg_marker("use_res_connect", connect.node)
             with self.fb.branch(flag) as block:
-                added = self.merge(merge, [body, shortcut], ctx, None, body.shape, key)
+                added = self.merge(merge, [body, shortcut], ctx, None, body.shape)
             out = self.fb.merge(block, added, body, body.shape)
         if "after" in parts:
             out = self.walk(parts["after"], out, ctx)
